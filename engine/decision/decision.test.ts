@@ -1,0 +1,66 @@
+// Unit tests for decision validation: whatever malformed thing a policy returns becomes an error, never an allow.
+import { describe, expect, it } from 'vitest';
+import { strictest, validateDecisionDocument, validatePolicyResult } from './decision.ts';
+
+const ok = { action: 'allow', reasons: [], masks: [] };
+const mask = { column: { schema: 'public', table: 'patients', column: 'ssn' }, method: 'partial', params: { keep_last: 4 } };
+const approval = { approvers: ['team:dba'], min_approvals: 1, ttl_seconds: 600, mode: 'hold' };
+
+describe('validateDecisionDocument', () => {
+  it('accepts each well-formed action', () => {
+    expect(validateDecisionDocument(ok)).toEqual({
+      ok: true,
+      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true },
+    });
+    const m = validateDecisionDocument({ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [mask] });
+    expect(m.ok && m.value.masks).toEqual([mask]);
+    const a = validateDecisionDocument({ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval });
+    expect(a.ok && a.value.approval).toEqual(approval);
+    const d = validateDecisionDocument({ action: 'deny', reasons: [{ rule: 'r', message: 'm' }], cacheable: false });
+    expect(d.ok && d.value.cacheable).toBe(false);
+  });
+
+  it.each([
+    [null, 'not an object'],
+    [[], 'not an object'],
+    [{ action: 'permit' }, 'decision.action must be one of'],
+    [{ action: 'ALLOW' }, 'decision.action must be one of'],
+    [{ action: 'allow', extra: 1 }, 'unknown field "extra"'],
+    [{ action: 'deny', reasons: [] }, 'at least one reason'],
+    [{ action: 'deny', reasons: [{ rule: 'r' }] }, 'reasons[0] must be'],
+    [{ action: 'deny', reasons: 'nope' }, 'reasons must be an array'],
+    [{ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [] }, 'at least one mask'],
+    [{ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [{ ...mask, method: 'rot13' }] }, 'method must be one of'],
+    [{ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [{ ...mask, column: { table: 't' } }] }, 'column must be'],
+    [{ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [{ ...mask, params: [1] }] }, 'params must be an object'],
+    [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }] }, 'must carry decision.approval'],
+    [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval: { ...approval, approvers: [] } }, 'approvers'],
+    [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval: { ...approval, min_approvals: 0 } }, 'min_approvals'],
+    [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval: { ...approval, mode: 'later' } }, 'mode'],
+    [{ action: 'allow', cacheable: 'yes' }, 'cacheable must be a boolean'],
+  ])('rejects %j', (doc, message) => {
+    const r = validateDecisionDocument(doc);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toContain(message);
+  });
+});
+
+describe('validatePolicyResult', () => {
+  it('unwraps a single result and rejects empty or multiple result sets', () => {
+    expect(validatePolicyResult([{ result: ok }]).ok).toBe(true);
+    const empty = validatePolicyResult([]);
+    expect(!empty.ok && empty.error).toContain('no decision');
+    expect(validatePolicyResult([{ result: ok }, { result: ok }]).ok).toBe(false);
+    expect(validatePolicyResult([{ nope: 1 }]).ok).toBe(false);
+    expect(validatePolicyResult(undefined).ok).toBe(false);
+  });
+});
+
+describe('strictest', () => {
+  it('orders deny > approve > mask > allow', () => {
+    expect(strictest([])).toBe('allow');
+    expect(strictest(['allow', 'mask'])).toBe('mask');
+    expect(strictest(['mask', 'approve', 'allow'])).toBe('approve');
+    expect(strictest(['approve', 'deny', 'mask'])).toBe('deny');
+  });
+});

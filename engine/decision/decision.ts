@@ -1,0 +1,165 @@
+// The typed decision for one statement, and the strict check that turns whatever the policy
+// returned into one: anything malformed becomes a deny that says what was wrong, never an allow.
+
+export const ACTIONS = ['allow', 'mask', 'approve', 'deny'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const MASK_METHODS = ['redact', 'partial', 'hash', 'null', 'email', 'year', 'format_preserving'] as const;
+export type MaskMethod = (typeof MASK_METHODS)[number];
+
+export const APPROVAL_MODES = ['hold', 'rerun'] as const;
+export type ApprovalMode = (typeof APPROVAL_MODES)[number];
+
+export interface Reason {
+  /** Id of the rule that decided, e.g. `guards.dangerous_function`; `engine.*` for the engine's own. */
+  rule: string;
+  message: string;
+}
+
+export interface Mask {
+  column: { schema: string; table: string; column: string };
+  method: MaskMethod;
+  params: Record<string, unknown>;
+}
+
+export interface ApprovalRequirement {
+  approvers: string[];
+  min_approvals: number;
+  ttl_seconds: number;
+  mode: ApprovalMode;
+}
+
+/** What the policy decided, validated. */
+export interface PolicyDecision {
+  action: Action;
+  reasons: Reason[];
+  masks: Mask[];
+  approval: ApprovalRequirement | null;
+  /** false when the policy says this decision depends on more than the statement's shape. */
+  cacheable: boolean;
+}
+
+/** A decision as the gateway and the evidence log see it. */
+export interface Decision extends PolicyDecision {
+  decision_id: string;
+  policy_revision: string;
+  /** Statement fingerprint (normalized text without literals), or null when none could be made. */
+  fingerprint: string | null;
+  /** sha256 (hex) of the RFC 8785 canonical JSON of the policy input; computed on first read. */
+  readonly input_hash: string;
+  /** true when the decision came from the decision cache. */
+  cached: boolean;
+}
+
+const RANK: Record<Action, number> = { allow: 0, mask: 1, approve: 2, deny: 3 };
+
+/** The most restrictive of several actions (deny > approve > mask > allow). */
+export function strictest(actions: Iterable<Action>): Action {
+  let out: Action = 'allow';
+  for (const a of actions) if (RANK[a] > RANK[out]) out = a;
+  return out;
+}
+
+/** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
+export function engineDeny(rule: string, message: string): PolicyDecision {
+  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false };
+}
+
+type Check<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/**
+ * Validates the policy's result set (opa-wasm `evaluate` output) into a PolicyDecision.
+ *
+ * @example
+ * const d = validatePolicyResult(policy.evaluate(input, 'verdict/decision'));
+ * if (!d.ok) return engineDeny('engine.malformed_decision', d.error);
+ */
+export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> {
+  if (!Array.isArray(resultSet) || resultSet.length === 0) {
+    return { ok: false, error: 'the policy returned no decision (the entrypoint is undefined for this input)' };
+  }
+  if (resultSet.length > 1) return { ok: false, error: `the policy returned ${resultSet.length} results, expected one` };
+  const first = resultSet[0];
+  if (!isObject(first) || !('result' in first)) return { ok: false, error: 'the policy result set has no result' };
+  return validateDecisionDocument(first.result);
+}
+
+/** Validates one decision document ({action, reasons, masks, approval, cacheable}). */
+export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
+  if (!isObject(doc)) return { ok: false, error: `the decision is not an object (got ${typeName(doc)})` };
+  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable']);
+  for (const key of Object.keys(doc)) if (!known.has(key)) return { ok: false, error: `the decision has an unknown field "${key}"` };
+
+  const action = doc.action;
+  if (!isString(action) || !(ACTIONS as readonly string[]).includes(action)) {
+    return { ok: false, error: `decision.action must be one of ${ACTIONS.join('|')} (got ${JSON.stringify(action)})` };
+  }
+
+  const reasons: Reason[] = [];
+  const rawReasons = doc.reasons ?? [];
+  if (!Array.isArray(rawReasons)) return { ok: false, error: 'decision.reasons must be an array' };
+  for (const [i, r] of rawReasons.entries()) {
+    if (!isObject(r) || !isString(r.rule) || !isString(r.message) || r.rule === '') {
+      return { ok: false, error: `decision.reasons[${i}] must be {rule: string, message: string}` };
+    }
+    reasons.push({ rule: r.rule, message: r.message });
+  }
+  if (action !== 'allow' && reasons.length === 0) {
+    return { ok: false, error: `a ${action} decision must give at least one reason` };
+  }
+
+  const masks: Mask[] = [];
+  const rawMasks = doc.masks ?? [];
+  if (!Array.isArray(rawMasks)) return { ok: false, error: 'decision.masks must be an array' };
+  for (const [i, m] of rawMasks.entries()) {
+    const where = `decision.masks[${i}]`;
+    if (!isObject(m) || !isObject(m.column)) return { ok: false, error: `${where} must be {column, method, params}` };
+    const { schema, table, column } = m.column;
+    if (!isString(schema) || !isString(table) || !isString(column)) {
+      return { ok: false, error: `${where}.column must be {schema, table, column} strings` };
+    }
+    if (!isString(m.method) || !(MASK_METHODS as readonly string[]).includes(m.method)) {
+      return { ok: false, error: `${where}.method must be one of ${MASK_METHODS.join('|')} (got ${JSON.stringify(m.method)})` };
+    }
+    const params = m.params ?? {};
+    if (!isObject(params)) return { ok: false, error: `${where}.params must be an object` };
+    masks.push({ column: { schema, table, column }, method: m.method as MaskMethod, params });
+  }
+  if (action === 'mask' && masks.length === 0) return { ok: false, error: 'a mask decision must list at least one mask' };
+
+  let approval: ApprovalRequirement | null = null;
+  if (action === 'approve') {
+    const a = doc.approval;
+    if (!isObject(a)) return { ok: false, error: 'an approve decision must carry decision.approval' };
+    if (!Array.isArray(a.approvers) || a.approvers.length === 0 || !a.approvers.every(isString)) {
+      return { ok: false, error: 'decision.approval.approvers must be a non-empty array of strings' };
+    }
+    if (!Number.isInteger(a.min_approvals) || (a.min_approvals as number) < 1) {
+      return { ok: false, error: 'decision.approval.min_approvals must be an integer ≥ 1' };
+    }
+    if (typeof a.ttl_seconds !== 'number' || !(a.ttl_seconds > 0)) {
+      return { ok: false, error: 'decision.approval.ttl_seconds must be a positive number' };
+    }
+    if (!isString(a.mode) || !(APPROVAL_MODES as readonly string[]).includes(a.mode)) {
+      return { ok: false, error: `decision.approval.mode must be hold or rerun (got ${JSON.stringify(a.mode)})` };
+    }
+    approval = {
+      approvers: [...(a.approvers as string[])],
+      min_approvals: a.min_approvals as number,
+      ttl_seconds: a.ttl_seconds,
+      mode: a.mode as ApprovalMode,
+    };
+  }
+
+  if (doc.cacheable !== undefined && typeof doc.cacheable !== 'boolean') {
+    return { ok: false, error: 'decision.cacheable must be a boolean' };
+  }
+  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false } as PolicyDecision };
+}
+
+function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}

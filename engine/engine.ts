@@ -1,0 +1,239 @@
+// The decision engine: SQL text + identity + connection in, one typed decision per statement out.
+// Loads the WASM policy once and evaluates it many times; every failure path is a deny with a reason.
+import { createHash, randomUUID } from 'node:crypto';
+import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import canonicalize from 'canonicalize';
+import { DecisionCache, type CacheOptions } from './decision/cache.ts';
+import {
+  engineDeny,
+  strictest,
+  validatePolicyResult,
+  type Action,
+  type Decision,
+  type PolicyDecision,
+} from './decision/decision.ts';
+import { messageOf } from './errors.ts';
+import { CUSTOM_BUILTINS, evaluationClock } from './policy/builtins.ts';
+import type { PolicyBundle } from './policy/bundle.ts';
+import {
+  INPUT_VERSION,
+  type ApprovalInput,
+  type Connection,
+  type Identity,
+  type PolicyInput,
+} from './policy/input.ts';
+import { analyzeSql, loadParser } from './sql/analyze.ts';
+import { unknownStatement } from './sql/names.ts';
+import { fingerprint } from './sql/fingerprint.ts';
+import type { AnalyzeOptions, Catalog, StatementAnalysis } from './sql/types.ts';
+
+export const DEFAULT_ENTRYPOINT = 'verdict/decision';
+export const DEFAULT_MAX_STATEMENT_BYTES = 1024 * 1024;
+
+export interface EngineOptions {
+  /** The loaded bundle, or null when it could not be loaded (then every statement is denied). */
+  bundle: PolicyBundle | null;
+  /** Why the bundle is missing; becomes the reason of every deny. */
+  bundleError?: string;
+  entrypoint?: string;
+  /** Table columns for `*` expansion; the gateway supplies the upstream's catalog. */
+  catalog?: Catalog;
+  searchPath?: string[];
+  cache?: CacheOptions;
+  /** Statements larger than this are denied unparsed; default 1 MiB. */
+  maxStatementBytes?: number;
+  /** Nesting depth beyond which a statement is denied; default 200. */
+  maxDepth?: number;
+}
+
+export interface DecideContext {
+  identity: Identity;
+  connection: Connection;
+  /** A verified approval for exactly this statement, if any; never cached. */
+  approval?: ApprovalInput | null;
+  now?: Date;
+}
+
+/** The decisions for one SQL string: one per statement, and the strictest action among them. */
+export interface Verdict {
+  action: Action;
+  decisions: Decision[];
+  statements: StatementAnalysis[];
+}
+
+interface CachedVerdict {
+  analysis: StatementAnalysis;
+  decision: PolicyDecision;
+}
+
+export interface Engine {
+  readonly revision: string | null;
+  readonly cache: DecisionCache<CachedVerdict>;
+  /**
+   * Decides every statement of a SQL string.
+   *
+   * @example
+   * const v = engine.decide('SELECT ssn FROM patients', { identity, connection });
+   * if (v.action === 'deny') reject(v.decisions.find((d) => d.action === 'deny')!.reasons);
+   */
+  decide(sql: string, ctx: DecideContext): Verdict;
+}
+
+/**
+ * Creates an engine for a bundle (load once, evaluate many).
+ *
+ * @example
+ * const engine = await createEngine({ bundle: await loadBundle('.build/bundle.tar.gz') });
+ */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  await loadParser();
+  const entrypoint = options.entrypoint ?? DEFAULT_ENTRYPOINT;
+  const maxBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
+  const analyzeOptions: AnalyzeOptions = {
+    ...(options.catalog ? { catalog: options.catalog } : {}),
+    ...(options.searchPath ? { searchPath: options.searchPath } : {}),
+    ...(options.maxDepth ? { maxDepth: options.maxDepth } : {}),
+  };
+  const cache = new DecisionCache<CachedVerdict>(options.cache);
+  const bundle = options.bundle;
+  const revision = bundle?.revision ?? null;
+
+  let policy: LoadedPolicy | null = null;
+  let broken: PolicyDecision | null = null;
+  if (!bundle) {
+    broken = engineDeny('engine.no_bundle', `no policy is loaded: ${options.bundleError ?? 'no bundle configured'}`);
+  } else {
+    try {
+      policy = await loadPolicy(bundle.wasm, undefined, CUSTOM_BUILTINS);
+      policy.setData(bundle.data as object);
+      if (!Object.hasOwn(policy.entrypoints, entrypoint)) {
+        broken = engineDeny(
+          'engine.entrypoint_missing',
+          `the policy bundle (revision ${bundle.revision}) has no entrypoint ${entrypoint}; it has: ${Object.keys(policy.entrypoints).join(', ') || 'none'}`,
+        );
+      }
+    } catch (err) {
+      broken = engineDeny('engine.bundle_invalid', `the policy bundle could not be instantiated: ${messageOf(err)}`);
+    }
+  }
+
+  const ctxKeys = new WeakMap<DecideContext, string>();
+  const contextKey = (ctx: DecideContext): string => {
+    let key = ctxKeys.get(ctx);
+    if (key === undefined) {
+      const { identity: i, connection: c } = ctx;
+      // expires_at is left out: the gateway ends sessions at expiry, and it would make every token a new key.
+      key = JSON.stringify([i.sub, i.email, i.groups, i.issuer, c]);
+      ctxKeys.set(ctx, key);
+    }
+    return key;
+  };
+
+  function evaluate(input: PolicyInput): PolicyDecision {
+    if (broken) return broken;
+    evaluationClock.nowNs = Date.parse(input.now) * 1e6;
+    let resultSet: unknown;
+    try {
+      resultSet = policy!.evaluate(input, entrypoint);
+    } catch (err) {
+      return engineDeny('engine.evaluation_error', `policy evaluation failed: ${messageOf(err)}`);
+    }
+    const checked = validatePolicyResult(resultSet);
+    return checked.ok ? checked.value : engineDeny('engine.malformed_decision', `the policy's decision is malformed: ${checked.error}`);
+  }
+
+  function finish(
+    policyDecision: PolicyDecision,
+    analysis: StatementAnalysis,
+    fp: string | null,
+    index: number,
+    count: number,
+    ctx: DecideContext,
+    now: Date,
+    cached: boolean,
+  ): Decision {
+    let hash: string | undefined;
+    const decision = {
+      ...policyDecision,
+      decision_id: randomUUID(),
+      policy_revision: revision ?? 'none',
+      fingerprint: fp,
+      cached,
+    } as Decision;
+    // The hash is computed on first read (evidence, off the hot path), from the same input the policy saw.
+    Object.defineProperty(decision, 'input_hash', {
+      enumerable: true,
+      get: () => (hash ??= inputHash(buildInput(analysis, fp, index, count, ctx, now))),
+    });
+    return decision;
+  }
+
+  function decide(sql: string, ctx: DecideContext): Verdict {
+    const now = ctx.now ?? new Date();
+    if (sql.length > maxBytes / 4 && Buffer.byteLength(sql, 'utf8') > maxBytes) {
+      const analysis = unknownStatement(sql.slice(0, 200), `statement of ${Buffer.byteLength(sql, 'utf8')} bytes`);
+      const d = engineDeny(
+        'engine.statement_too_large',
+        `the statement is ${Buffer.byteLength(sql, 'utf8')} bytes; the limit is ${maxBytes} bytes`,
+      );
+      return { action: 'deny', decisions: [finish(d, analysis, null, 0, 1, ctx, now, false)], statements: [analysis] };
+    }
+
+    const fp = fingerprint(sql);
+    const useCache = fp !== null && !ctx.approval && broken === null;
+    const key = useCache ? `${fp}\u0000${contextKey(ctx)}\u0000${revision}` : '';
+    if (useCache) {
+      const hit = cache.get(key, now.getTime());
+      if (hit) {
+        const analysis = { ...hit.analysis, text: statementText(sql) };
+        const d = finish(hit.decision, analysis, fp, 0, 1, ctx, now, true);
+        return { action: d.action, decisions: [d], statements: [analysis] };
+      }
+    }
+
+    let statements = analyzeSql(sql, analyzeOptions);
+    if (statements.length === 0) statements = [unknownStatement(sql, 'the SQL string holds no statement')];
+    const count = statements.length;
+    const stmtFp = count === 1 ? fp : null;
+    const policyDecisions = statements.map((analysis, index) =>
+      evaluate(buildInput(analysis, stmtFp, index, count, ctx, now)),
+    );
+    const decisions = policyDecisions.map((pd, index) =>
+      finish(pd, statements[index]!, stmtFp, index, count, ctx, now, false),
+    );
+    if (useCache && count === 1 && !statements[0]!.literal_dependent && policyDecisions[0]!.cacheable) {
+      cache.set(key, { analysis: statements[0]!, decision: policyDecisions[0]! }, now.getTime());
+    }
+    return { action: strictest(decisions.map((d) => d.action)), decisions, statements };
+  }
+
+  return { revision, cache, decide };
+}
+
+export function buildInput(
+  analysis: StatementAnalysis,
+  fp: string | null,
+  index: number,
+  count: number,
+  ctx: DecideContext,
+  now: Date,
+): PolicyInput {
+  return {
+    version: INPUT_VERSION,
+    identity: ctx.identity,
+    connection: ctx.connection,
+    statement: { ...analysis, fingerprint: fp, index, count },
+    approval: ctx.approval ?? null,
+    now: now.toISOString(),
+  };
+}
+
+/** sha256 (hex) over the RFC 8785 canonical JSON of a policy input. */
+export function inputHash(input: PolicyInput): string {
+  return createHash('sha256').update(canonicalize(input) ?? '').digest('hex');
+}
+
+/** The text of a single-statement string as the analyzer would slice it. */
+function statementText(sql: string): string {
+  return sql.trim().replace(/;\s*$/, '').trimEnd();
+}

@@ -1,0 +1,40 @@
+// The engine's error type: one class with a stable `code` that callers switch on, and the cause kept.
+
+export type EngineErrorCode =
+  | 'BUNDLE_MISSING'
+  | 'BUNDLE_ARCHIVE'
+  | 'BUNDLE_MANIFEST'
+  | 'BUNDLE_SIGNATURE'
+  | 'BUNDLE_WASM'
+  | 'ENTRYPOINT_MISSING'
+  | 'EVALUATION_FAILED'
+  | 'DECISION_MALFORMED'
+  | 'PARSER_NOT_LOADED';
+
+/**
+ * An error from the engine. `code` is stable; `message` says what to fix.
+ *
+ * @example
+ * try { await loadBundle(path) } catch (e) { if (e instanceof EngineError && e.code === 'BUNDLE_SIGNATURE') ... }
+ */
+export class EngineError extends Error {
+  readonly code: EngineErrorCode;
+
+  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}
+
+/** The message of anything thrown, including the non-Error values some libraries throw. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'string') return err;
+  if (err && typeof err === 'object' && 'message' in err && typeof err.message === 'string') return err.message;
+  try {
+    return JSON.stringify(err);
+  } catch {
+    return String(err);
+  }
+}

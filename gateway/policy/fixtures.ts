@@ -1,0 +1,68 @@
+// Decision fixtures (policy-tests/decisions.yaml): parsed, validated, and turned into policy inputs
+// by the engine's own SQL analysis, so `opa test` and the WASM replay judge the very same inputs.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { buildInput } from '../../engine/engine.ts';
+import type { Action, Decision } from '../../engine/decision/decision.ts';
+import { normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from '../../engine/policy/input.ts';
+import { analyzeSql } from '../../engine/sql/analyze.ts';
+import { fingerprint } from '../../engine/sql/fingerprint.ts';
+import { policyTestsDir } from './paths.ts';
+
+export const FIXTURES_PATH = join(policyTestsDir, 'decisions.yaml');
+/** Every fixture is decided at this instant unless it says otherwise, so results never depend on the clock. */
+export const FIXTURE_NOW = new Date('2026-01-05T10:00:00Z');
+
+export interface Fixture {
+  note: string;
+  sql: string;
+  identity: { sub: string; groups: string[]; email?: string };
+  approval?: ApprovalInput;
+  want: { action: Action; rules?: string[]; masks?: string[] };
+}
+
+/** Loads and checks the fixture file; a malformed case names its index and note. */
+export function loadFixtures(path = FIXTURES_PATH): Fixture[] {
+  const doc = parse(readFileSync(path, 'utf8')) as { cases?: unknown };
+  if (!doc || !Array.isArray(doc.cases)) throw new Error(`${path}: expected a top-level "cases:" list`);
+  return doc.cases.map((c: Record<string, any>, i: number) => {
+    const where = `${path}: cases[${i}]${c?.note ? ` (${c.note})` : ''}`;
+    if (typeof c?.note !== 'string' || typeof c.sql !== 'string') throw new Error(`${where}: needs note and sql strings`);
+    if (typeof c.identity?.sub !== 'string' || !Array.isArray(c.identity.groups)) {
+      throw new Error(`${where}: identity needs sub and groups`);
+    }
+    if (!['allow', 'mask', 'approve', 'deny'].includes(c.want?.action)) throw new Error(`${where}: want.action is required`);
+    return c as Fixture;
+  });
+}
+
+/** The policy input of a single-statement fixture, exactly as the engine builds it. */
+export function fixtureInput(f: Fixture): PolicyInput {
+  const statements = analyzeSql(f.sql);
+  if (statements.length !== 1) throw new Error(`fixture "${f.note}": expected one statement, got ${statements.length}`);
+  return buildInput(
+    statements[0]!,
+    fingerprint(f.sql),
+    0,
+    1,
+    {
+      identity: normalizeIdentity({ ...f.identity, issuer: 'https://idp.example.test' }),
+      connection: normalizeConnection({ database: 'clinic', front_door: 'postgres' }),
+      approval: f.approval ?? null,
+    },
+    FIXTURE_NOW,
+  );
+}
+
+/** Compares a decision with a fixture's want; returns what differs (empty when it matches). */
+export function fixtureMismatch(d: Pick<Decision, 'action' | 'reasons' | 'masks'>, want: Fixture['want']): string[] {
+  const problems: string[] = [];
+  if (d.action !== want.action) problems.push(`action ${d.action}, want ${want.action}`);
+  const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+  const rules = [...new Set(d.reasons.map((r) => r.rule))];
+  if (want.rules && !sameSet(rules, want.rules)) problems.push(`rules [${rules}], want [${want.rules}]`);
+  const masks = d.masks.map((m) => `${m.column.schema}.${m.column.table}.${m.column.column}:${m.method}`);
+  if (want.masks && !sameSet(masks, want.masks)) problems.push(`masks [${masks}], want [${want.masks}]`);
+  return problems;
+}

@@ -1,0 +1,52 @@
+# The entrypoint: combines the rule packages into one decision for one SQL statement.
+# Precedence: deny > approve (unless approved) > mask > allow. Contract: docs/decision-contract.md.
+package verdict
+
+import data.verdict.approvals
+import data.verdict.guards
+import data.verdict.masking
+
+default_allow := {"rule": "verdict.allow", "message": "no rule restricts this statement"}
+
+approval_pending if {
+	count(approvals.required) > 0
+	not approvals.granted
+}
+
+action := "deny" if {
+	count(guards.deny) > 0
+} else := "approve" if {
+	approval_pending
+} else := "mask" if {
+	count(masking.masks) > 0
+} else := "allow"
+
+reasons := sort_reasons(guards.deny) if {
+	action == "deny"
+} else := sort_reasons(approvals.required) if {
+	action == "approve"
+} else := sort_reasons(masking.reasons) if {
+	action == "mask"
+} else := array.concat(sort_reasons(approvals.granted_reasons), [default_allow])
+
+sort_reasons(set) := [r | some k in sort([[x.rule, x.message] | some x in set]); r := {"rule": k[0], "message": k[1]}]
+
+# Masks are sorted for a deterministic decision (and a stable decision hash).
+sorted_masks := [m |
+	some k in sort([[x.column.schema, x.column.table, x.column.column] | some x in masking.masks])
+	some m in masking.masks
+	[m.column.schema, m.column.table, m.column.column] == k
+]
+
+decision := {
+	"action": action,
+	"reasons": reasons,
+	"masks": sorted_masks,
+	"approval": approvals.requirement,
+} if {
+	action == "approve"
+} else := {
+	"action": action,
+	"reasons": reasons,
+	"masks": sorted_masks,
+}

@@ -1,0 +1,97 @@
+# Deny rules: what no identity may run through the gateway, and who is not known at all.
+package verdict.guards
+
+import data.verdict.masking
+import data.verdict.statements
+
+deny contains {"rule": "guards.no_role", "message": msg} if {
+	count(statements.roles) == 0
+	msg := sprintf("identity %s is in no group that maps to a role (access/data.yaml roles_by_group)", [input.identity.sub])
+}
+
+deny contains {"rule": "guards.unparsed", "message": msg} if {
+	some s in statements.all
+	s.kind == "unknown"
+	msg := sprintf("the statement could not be analyzed: %s", [object.get(s, "parse_error", "unknown statement")])
+}
+
+deny contains {"rule": "guards.opaque", "message": "dynamic SQL (EXECUTE in a DO block or function) cannot be checked before it runs"} if {
+	some s in statements.all
+	s.opaque
+}
+
+deny contains {"rule": "guards.dangerous_function", "message": msg} if {
+	some s in statements.all
+	some f in s.functions
+	name := base_name(f)
+	name in data.access.dangerous_functions
+	msg := sprintf("function %s is not allowed through the gateway", [f])
+}
+
+deny contains {"rule": "guards.server_side_copy", "message": msg} if {
+	some s in statements.all
+	s.copy.target in {"file", "program"}
+	msg := sprintf("COPY %s %s runs on the database server and is not allowed; use COPY ... %s", [
+		upper(s.copy.direction), upper(s.copy.target),
+		{"from": "FROM STDIN", "to": "TO STDOUT"}[s.copy.direction],
+	])
+}
+
+deny contains {"rule": "guards.role_change", "message": msg} if {
+	some s in statements.all
+	s.command in data.access.role_change_commands
+	msg := sprintf("%s is not allowed: the gateway sets the database role from your identity", [s.command])
+}
+
+deny contains {"rule": "guards.privileges", "message": msg} if {
+	some s in statements.all
+	s.kind == "dcl"
+	msg := sprintf("%s changes privileges or roles and is not allowed through the gateway", [s.command])
+}
+
+deny contains {"rule": "guards.schema", "message": msg} if {
+	count(statements.roles) > 0
+	some t in statements.tables
+	not t.schema in data.access.catalog_schemas
+	not schema_allowed(t.schema)
+	msg := sprintf("no role of yours may %s tables in schema %s (%s)", [t.access, t.schema, statements.qualified(t)])
+}
+
+deny contains {"rule": "guards.catalog_write", "message": msg} if {
+	some t in statements.tables
+	t.access == "write"
+	t.schema in data.access.catalog_schemas
+	msg := sprintf("writing the system catalog (%s) is not allowed", [statements.qualified(t)])
+}
+
+deny contains {"rule": "guards.sensitive_catalog", "message": msg} if {
+	some t in statements.tables
+	statements.qualified(t) in data.access.sensitive_catalog
+	not sensitive_catalog_allowed
+	msg := sprintf("%s can reveal data or secrets; only roles with sensitive_catalog may read it", [statements.qualified(t)])
+}
+
+schema_allowed(schema) if {
+	some cfg in statements.role_config
+	schema in cfg.schemas
+}
+
+sensitive_catalog_allowed if {
+	some cfg in statements.role_config
+	cfg.sensitive_catalog == true
+}
+
+base_name(f) := parts[count(parts) - 1] if parts := split(f, ".")
+
+# Whole-row values (row_to_json(p), p::text, ROW(p.*)) carry every column inside one value,
+# where a column mask cannot reach: deny them for tables holding PHI the roles may not see.
+deny contains {"rule": "guards.whole_row_phi", "message": msg} if {
+	some s in statements.all
+	some rc in s.result_columns
+	rc.derived
+	some src in rc.sources
+	src.column == "*"
+	some type in data.classification.phi[statements.qualified(src)]
+	not masking.entitled(type)
+	msg := sprintf("result column \"%s\" carries whole rows of %s, which holds PHI you may only see masked; select the columns instead", [rc.name, statements.qualified(src)])
+}

@@ -1,0 +1,43 @@
+# Masking rules: PHI in result columns is masked, by PHI type, for roles not entitled to that type.
+# Masks name source columns; the gateway masks every result column derived from one (lineage).
+package verdict.masking
+
+import data.verdict.statements
+
+phi_type(schema, table, column) := data.classification.phi[concat(".", [schema, table])][column]
+
+entitled(type) if {
+	some cfg in statements.role_config
+	type in cfg.phi_types
+}
+
+# PHI columns that reach the client: result columns (incl. RETURNING), per source.
+exposed contains {"schema": src.schema, "table": src.table, "column": src.column, "type": type} if {
+	some s in statements.all
+	some rc in s.result_columns
+	some src in rc.sources
+	src.column != "*"
+	type := phi_type(src.schema, src.table, src.column)
+}
+
+# A plain `*` the analysis could not expand: every PHI column of the table may be in the result.
+exposed contains {"schema": src.schema, "table": src.table, "column": column, "type": type} if {
+	some s in statements.all
+	some rc in s.result_columns
+	not rc.derived
+	some src in rc.sources
+	src.column == "*"
+	some column, type in data.classification.phi[concat(".", [src.schema, src.table])]
+}
+
+masks contains {"column": {"schema": e.schema, "table": e.table, "column": e.column}, "method": m.method, "params": object.get(m, "params", {})} if {
+	some e in exposed
+	not entitled(e.type)
+	m := object.get(data.access.masking, e.type, data.access.default_mask)
+}
+
+reasons contains {"rule": "masking.phi", "message": msg} if {
+	some e in exposed
+	not entitled(e.type)
+	msg := sprintf("%s.%s.%s is PHI (%s) and your roles are not entitled to it", [e.schema, e.table, e.column, e.type])
+}

@@ -1,0 +1,45 @@
+# Unit tests for verdict.approvals: what needs a human, and when an approval counts.
+package verdict.approvals_test
+
+import data.verdict.approvals
+import data.verdict.test_helpers as h
+
+required(inp) := {r.rule | some r in req} if {
+	req := approvals.required with input as inp
+}
+
+patients_write := [{"schema": "public", "table": "patients", "columns": ["*"]}]
+
+test_delete_without_where_needs_approval if {
+	"approvals.unfiltered_write" in required(h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write}))
+}
+
+test_delete_with_trivial_where_needs_approval if {
+	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true, "where_is_trivial": true})
+	"approvals.unfiltered_write" in required(inp)
+}
+
+test_delete_with_where_runs if {
+	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true})
+	count(required(inp)) == 0
+}
+
+test_truncate_needs_approval if {
+	"approvals.truncate" in required(h.input_for(["dba"], {"kind": "ddl", "command": "TRUNCATE", "writes": patients_write}))
+}
+
+test_ddl_needs_approval if {
+	"approvals.ddl" in required(h.input_for(["dba"], {"kind": "ddl", "command": "DROP TABLE"}))
+}
+
+test_nested_delete_needs_approval if {
+	nested := h.statement({"kind": "delete", "command": "DELETE", "writes": patients_write})
+	"approvals.unfiltered_write" in required(h.input_for(["dba"], {"kind": "utility", "command": "DO", "nested": [nested]}))
+}
+
+test_granted_needs_min_distinct_approvers if {
+	inp := object.union(h.input_for(["dba"], {"kind": "ddl", "command": "DROP TABLE"}), {"approval": {"request_id": "r1", "approved_by": ["bob"], "review_ids": ["1"]}})
+	approvals.granted with input as inp
+	none := object.union(inp, {"approval": {"request_id": "r1", "approved_by": [], "review_ids": []}})
+	not approvals.granted with input as none
+}

@@ -1,0 +1,94 @@
+# Unit tests for verdict.guards: each deny rule fires on its case and stays quiet on a near miss.
+package verdict.guards_test
+
+import data.verdict.guards
+import data.verdict.test_helpers as h
+
+rules(inp) := {r.rule | some r in deny(inp)}
+
+deny(inp) := d if {
+	d := guards.deny with input as inp
+}
+
+test_no_role_denied if {
+	"guards.no_role" in rules(h.input_for(["interns"], {}))
+}
+
+test_known_group_has_role if {
+	not "guards.no_role" in rules(h.input_for(["clinicians"], {}))
+}
+
+test_unknown_statement_denied_with_parser_message if {
+	inp := h.input_for(["dba"], {"kind": "unknown", "parse_error": "syntax error at or near \"SELEC\""})
+	some r in deny(inp)
+	r.rule == "guards.unparsed"
+	contains(r.message, "SELEC")
+}
+
+test_dangerous_function_denied_qualified_or_not if {
+	"guards.dangerous_function" in rules(h.input_for(["dba"], {"functions": ["pg_catalog.pg_read_file"]}))
+	"guards.dangerous_function" in rules(h.input_for(["dba"], {"functions": ["dblink"]}))
+	not "guards.dangerous_function" in rules(h.input_for(["dba"], {"functions": ["upper", "pg_catalog.format_type"]}))
+}
+
+test_dangerous_function_in_nested_statement if {
+	nested := h.statement({"functions": ["lo_export"]})
+	"guards.dangerous_function" in rules(h.input_for(["dba"], {"kind": "utility", "command": "DO", "nested": [nested]}))
+}
+
+test_opaque_denied if {
+	"guards.opaque" in rules(h.input_for(["dba"], {"kind": "utility", "command": "DO", "opaque": true}))
+}
+
+test_server_side_copy_denied if {
+	inp := h.input_for(["dba"], {"kind": "copy", "command": "COPY", "copy": {"direction": "to", "target": "program", "table": null}})
+	some r in deny(inp)
+	r.rule == "guards.server_side_copy"
+	contains(r.message, "TO STDOUT")
+}
+
+test_copy_stdin_allowed if {
+	inp := h.input_for(["dba"], {"kind": "copy", "command": "COPY", "copy": {"direction": "from", "target": "stdin", "table": {"schema": "public", "table": "t"}}})
+	not "guards.server_side_copy" in rules(inp)
+}
+
+test_role_change_denied if {
+	"guards.role_change" in rules(h.input_for(["dba"], {"kind": "utility", "command": "SET ROLE"}))
+}
+
+test_dcl_denied if {
+	"guards.privileges" in rules(h.input_for(["dba"], {"kind": "dcl", "command": "GRANT"}))
+}
+
+test_schema_outside_role_denied if {
+	inp := h.input_for(["clinicians"], {"reads": [{"schema": "billing", "table": "invoices", "columns": ["id"]}]})
+	"guards.schema" in rules(inp)
+	inp2 := h.input_for(["billing"], {"reads": [{"schema": "billing", "table": "invoices", "columns": ["id"]}]})
+	not "guards.schema" in rules(inp2)
+}
+
+test_catalog_readable_by_every_role if {
+	inp := h.input_for(["analysts"], {"reads": [{"schema": "pg_catalog", "table": "pg_class", "columns": ["relname"]}]})
+	count(rules(inp)) == 0
+}
+
+test_catalog_write_denied if {
+	inp := h.input_for(["dba"], {"kind": "update", "writes": [{"schema": "pg_catalog", "table": "pg_class", "columns": ["relname"]}]})
+	"guards.catalog_write" in rules(inp)
+}
+
+test_sensitive_catalog_only_for_dba if {
+	reads := {"reads": [{"schema": "pg_catalog", "table": "pg_stats", "columns": ["most_common_vals"]}]}
+	"guards.sensitive_catalog" in rules(h.input_for(["analysts"], reads))
+	not "guards.sensitive_catalog" in rules(h.input_for(["dba"], reads))
+}
+
+test_whole_row_of_phi_table_denied if {
+	rc := h.result("row_to_json", [h.col("patients", "*")], true)
+	"guards.whole_row_phi" in rules(h.input_for(["analysts"], {"result_columns": [rc]}))
+}
+
+test_whole_row_of_plain_table_allowed if {
+	rc := h.result("row_to_json", [h.col("appointments", "*")], true)
+	not "guards.whole_row_phi" in rules(h.input_for(["analysts"], {"result_columns": [rc]}))
+}

@@ -1,0 +1,41 @@
+# Unit tests for verdict.masking: PHI is masked by type for roles not entitled to it, by lineage.
+package verdict.masking_test
+
+import data.verdict.masking
+import data.verdict.test_helpers as h
+
+masks(inp) := {sprintf("%s.%s:%s", [m.column.table, m.column.column, m.method]) | some m in ms} if {
+	ms := masking.masks with input as inp
+}
+
+test_ssn_partial_for_clinicians if {
+	inp := h.input_for(["clinicians"], {"result_columns": [h.result("ssn", [h.col("patients", "ssn")], false)]})
+	masks(inp) == {"patients.ssn:partial"}
+}
+
+test_entitled_type_not_masked if {
+	inp := h.input_for(["clinicians"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]})
+	count(masks(inp)) == 0
+}
+
+test_derived_value_masked_by_source if {
+	inp := h.input_for(["analysts"], {"result_columns": [h.result("x", [h.col("patients", "email")], true)]})
+	masks(inp) == {"patients.email:email"}
+}
+
+test_star_without_catalog_masks_every_phi_column if {
+	inp := h.input_for(["analysts"], {"result_columns": [h.result("*", [h.col("visits", "*")], false)]})
+	masks(inp) == {"visits.diagnosis:redact", "visits.notes:redact", "visits.visit_date:year"}
+}
+
+test_non_phi_column_not_masked if {
+	inp := h.input_for(["analysts"], {"result_columns": [h.result("id", [h.col("patients", "id")], false)]})
+	count(masks(inp)) == 0
+}
+
+test_mask_params_carried if {
+	inp := h.input_for(["analysts"], {"result_columns": [h.result("ssn", [h.col("patients", "ssn")], false)]})
+	ms := masking.masks with input as inp
+	some m in ms
+	m.params == {"keep_last": 4}
+}
