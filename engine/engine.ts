@@ -1,10 +1,9 @@
 // The decision engine: SQL text + identity + connection in, one typed decision per statement out.
 // Loads the WASM policy once and evaluates it many times; every failure path is a deny with a reason.
-import { createHash, randomUUID } from 'node:crypto';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import canonicalize from 'canonicalize';
 import { DecisionCache, type CacheOptions } from './decision/cache.ts';
 import {
+  DecisionRecord,
   engineDeny,
   strictest,
   validatePolicyResult,
@@ -15,17 +14,13 @@ import {
 import { messageOf } from './errors.ts';
 import { CUSTOM_BUILTINS, evaluationClock } from './policy/builtins.ts';
 import type { PolicyBundle } from './policy/bundle.ts';
-import {
-  INPUT_VERSION,
-  type ApprovalInput,
-  type Connection,
-  type Identity,
-  type PolicyInput,
-} from './policy/input.ts';
+import { buildInput, type ApprovalInput, type Connection, type Identity, type PolicyInput } from './policy/input.ts';
 import { analyzeSql, loadParser } from './sql/analyze.ts';
 import { unknownStatement } from './sql/names.ts';
 import { fingerprint } from './sql/fingerprint.ts';
 import type { AnalyzeOptions, Catalog, StatementAnalysis } from './sql/types.ts';
+
+export { buildInput, inputHash } from './policy/input.ts';
 
 export const DEFAULT_ENTRYPOINT = 'verdict/decision';
 export const DEFAULT_MAX_STATEMENT_BYTES = 1024 * 1024;
@@ -117,16 +112,21 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     }
   }
 
-  const ctxKeys = new WeakMap<DecideContext, string>();
-  const contextKey = (ctx: DecideContext): string => {
-    let key = ctxKeys.get(ctx);
-    if (key === undefined) {
+  // Each distinct identity + connection gets a small id, so cache keys stay short (fingerprint + id).
+  // The bundle revision is fixed per engine: a new bundle means a new engine and a new cache.
+  const ctxIds = new WeakMap<DecideContext, number>();
+  const idsByKey = new Map<string, number>();
+  const contextId = (ctx: DecideContext): number => {
+    let id = ctxIds.get(ctx);
+    if (id === undefined) {
       const { identity: i, connection: c } = ctx;
       // expires_at is left out: the gateway ends sessions at expiry, and it would make every token a new key.
-      key = JSON.stringify([i.sub, i.email, i.groups, i.issuer, c]);
-      ctxKeys.set(ctx, key);
+      const key = JSON.stringify([i.sub, i.email, i.groups, i.issuer, c]);
+      id = idsByKey.get(key);
+      if (id === undefined) idsByKey.set(key, (id = idsByKey.size));
+      ctxIds.set(ctx, id);
     }
-    return key;
+    return id;
   };
 
   function evaluate(input: PolicyInput): PolicyDecision {
@@ -152,20 +152,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     now: Date,
     cached: boolean,
   ): Decision {
-    let hash: string | undefined;
-    const decision = {
-      ...policyDecision,
-      decision_id: randomUUID(),
-      policy_revision: revision ?? 'none',
-      fingerprint: fp,
-      cached,
-    } as Decision;
-    // The hash is computed on first read (evidence, off the hot path), from the same input the policy saw.
-    Object.defineProperty(decision, 'input_hash', {
-      enumerable: true,
-      get: () => (hash ??= inputHash(buildInput(analysis, fp, index, count, ctx, now))),
-    });
-    return decision;
+    return new DecisionRecord(policyDecision, revision ?? 'none', fp, cached, () =>
+      buildInput(analysis, fp, index, count, ctx, now),
+    );
   }
 
   function decide(sql: string, ctx: DecideContext): Verdict {
@@ -181,11 +170,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
     const fp = fingerprint(sql);
     const useCache = fp !== null && !ctx.approval && broken === null;
-    const key = useCache ? `${fp}\u0000${contextKey(ctx)}\u0000${revision}` : '';
+    const key = useCache ? `${contextId(ctx)}\u0000${fp}` : '';
     if (useCache) {
       const hit = cache.get(key, now.getTime());
       if (hit) {
-        const analysis = { ...hit.analysis, text: statementText(sql) };
+        const analysis = withText(hit.analysis, statementText(sql));
         const d = finish(hit.decision, analysis, fp, 0, 1, ctx, now, true);
         return { action: d.action, decisions: [d], statements: [analysis] };
       }
@@ -210,27 +199,28 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   return { revision, cache, decide };
 }
 
-export function buildInput(
-  analysis: StatementAnalysis,
-  fp: string | null,
-  index: number,
-  count: number,
-  ctx: DecideContext,
-  now: Date,
-): PolicyInput {
+/** A copy of a cached analysis for another text of the same shape (explicit fields: faster than a spread). */
+function withText(a: StatementAnalysis, text: string): StatementAnalysis {
   return {
-    version: INPUT_VERSION,
-    identity: ctx.identity,
-    connection: ctx.connection,
-    statement: { ...analysis, fingerprint: fp, index, count },
-    approval: ctx.approval ?? null,
-    now: now.toISOString(),
+    text,
+    kind: a.kind,
+    command: a.command,
+    reads: a.reads,
+    writes: a.writes,
+    has_where: a.has_where,
+    where_is_trivial: a.where_is_trivial,
+    functions: a.functions,
+    predicates_on: a.predicates_on,
+    result_columns: a.result_columns,
+    data_modifying_cte: a.data_modifying_cte,
+    creates_table_from_query: a.creates_table_from_query,
+    copy: a.copy,
+    setting: a.setting,
+    nested: a.nested,
+    opaque: a.opaque,
+    parse_error: a.parse_error,
+    literal_dependent: a.literal_dependent,
   };
-}
-
-/** sha256 (hex) over the RFC 8785 canonical JSON of a policy input. */
-export function inputHash(input: PolicyInput): string {
-  return createHash('sha256').update(canonicalize(input) ?? '').digest('hex');
 }
 
 /** The text of a single-statement string as the analyzer would slice it. */

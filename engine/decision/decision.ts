@@ -1,5 +1,7 @@
 // The typed decision for one statement, and the strict check that turns whatever the policy
 // returned into one: anything malformed becomes a deny that says what was wrong, never an allow.
+import { randomUUID } from 'node:crypto';
+import { inputHash, type PolicyInput } from '../policy/input.ts';
 
 export const ACTIONS = ['allow', 'mask', 'approve', 'deny'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -162,4 +164,48 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
 
 function typeName(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/**
+ * A decision as handed out: a fixed-shape object (cheap on the cache-hit path) whose input hash is
+ * computed on first read — by the evidence writer, off the hot path — from the input the policy saw.
+ */
+export class DecisionRecord implements Decision {
+  readonly action: Action;
+  readonly reasons: Reason[];
+  readonly masks: Mask[];
+  readonly approval: ApprovalRequirement | null;
+  readonly cacheable: boolean;
+  readonly decision_id: string;
+  readonly policy_revision: string;
+  readonly fingerprint: string | null;
+  readonly cached: boolean;
+  #input: (() => PolicyInput) | null;
+  #hash: string | null = null;
+
+  constructor(d: PolicyDecision, revision: string, fingerprint: string | null, cached: boolean, input: () => PolicyInput) {
+    this.action = d.action;
+    this.reasons = d.reasons;
+    this.masks = d.masks;
+    this.approval = d.approval;
+    this.cacheable = d.cacheable;
+    this.decision_id = randomUUID();
+    this.policy_revision = revision;
+    this.fingerprint = fingerprint;
+    this.cached = cached;
+    this.#input = input;
+  }
+
+  get input_hash(): string {
+    if (this.#hash === null) {
+      this.#hash = inputHash(this.#input!());
+      this.#input = null;
+    }
+    return this.#hash;
+  }
+
+  toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {
+    const { action, reasons, masks, approval, cacheable, decision_id, policy_revision, fingerprint, cached } = this;
+    return { action, reasons, masks, approval, cacheable, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
+  }
 }

@@ -1,5 +1,7 @@
 // The policy input document (schema version 1): who asks, over which connection, what the statement does.
 // Documented in docs/decision-contract.md; change both together and bump INPUT_VERSION.
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import type { StatementAnalysis } from '../sql/types.ts';
 
 export const INPUT_VERSION = 1;
@@ -60,4 +62,27 @@ export function normalizeConnection(c: Partial<Connection> = {}): Connection {
     client_addr: c.client_addr ?? null,
     application_name: c.application_name ?? null,
   };
+}
+
+export function buildInput(
+  analysis: StatementAnalysis,
+  fp: string | null,
+  index: number,
+  count: number,
+  ctx: { identity: Identity; connection: Connection; approval?: ApprovalInput | null },
+  now: Date,
+): PolicyInput {
+  return {
+    version: INPUT_VERSION,
+    identity: ctx.identity,
+    connection: ctx.connection,
+    statement: { ...analysis, fingerprint: fp, index, count },
+    approval: ctx.approval ?? null,
+    now: now.toISOString(),
+  };
+}
+
+/** sha256 (hex) over the RFC 8785 canonical JSON of a policy input. */
+export function inputHash(input: PolicyInput): string {
+  return createHash('sha256').update(canonicalize(input) ?? '').digest('hex');
 }

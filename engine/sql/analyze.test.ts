@@ -103,6 +103,10 @@ describe('kind and command', () => {
     ['RELEASE SAVEPOINT s1', 'tcl', 'RELEASE'],
     ["SET search_path = 'x'", 'utility', 'SET'],
     ['RESET ALL', 'utility', 'RESET'],
+    ['SET ROLE postgres', 'utility', 'SET ROLE'],
+    ['SET LOCAL role TO x', 'utility', 'SET ROLE'],
+    ['RESET ROLE', 'utility', 'RESET ROLE'],
+    ['SET SESSION AUTHORIZATION bob', 'utility', 'SET SESSION AUTHORIZATION'],
     ['SHOW search_path', 'utility', 'SHOW'],
     ['EXPLAIN SELECT 1', 'utility', 'EXPLAIN'],
     ['PREPARE q AS SELECT 1', 'utility', 'PREPARE'],
@@ -494,11 +498,24 @@ describe('nested statements', () => {
   it('CREATE FUNCTION in C is opaque', () => {
     expect(one("CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'evil.so', 'f'").opaque).toBe(true);
   });
-  it('DO inside a function body is analyzed recursively', () => {
+  it('DO inside a function body is analyzed recursively, and nesting is flattened', () => {
     const a = one("CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $f$ DO $d$ BEGIN PERFORM dblink_exec('x'); END $d$ $f$");
     expect(a.functions).toEqual(['dblink_exec']);
-    expect(a.nested[0]?.command).toBe('DO');
-    expect(a.nested[0]?.nested[0]?.functions).toEqual(['dblink_exec']);
+    expect(a.nested.map((n) => n.command)).toEqual(['DO', 'SELECT']);
+    expect(a.nested[1]?.functions).toEqual(['dblink_exec']);
+    expect(a.nested.every((n) => n.nested.length === 0)).toBe(true);
+  });
+});
+
+describe('settings', () => {
+  it.each([
+    ["SET search_path = 'x'", 'search_path'],
+    ['SET ROLE postgres', 'role'],
+    ['RESET ALL', '*'],
+    ['SHOW work_mem', 'work_mem'],
+    ['SELECT 1', null],
+  ])('%s names %s', (sql, setting) => {
+    expect(one(sql).setting).toBe(setting);
   });
 });
 

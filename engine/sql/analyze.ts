@@ -356,7 +356,14 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
     if (q && tagOf(q) !== 'SelectStmt') nested.push(analyzeStatement(q, text, o, d + 1));
   }
   for (const n of nested) bubble(w, n);
-  const out = finish(text, kind, command, w, result_columns, copy, nested);
+  // Flattened: every statement at any depth sits in the top statement's `nested`, so a policy
+  // reads them with one iteration instead of walking the whole input (walk() is slow in WASM).
+  const flat = nested.flatMap((n) => {
+    const inner = n.nested;
+    n.nested = [];
+    return [n, ...inner];
+  });
+  const out = finish(text, kind, command, w, result_columns, copy, flat);
   if (tag === 'VariableSetStmt' || tag === 'VariableShowStmt') out.setting = settingName(b);
   return out;
 }

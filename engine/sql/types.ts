@@ -68,7 +68,10 @@ export interface StatementAnalysis {
   copy: CopyInfo | null;
   /** The run-time parameter SET / RESET / SHOW names (lower-case, '*' for ALL); null otherwise. */
   setting: string | null;
-  /** Statements found inside DO blocks and function bodies (CREATE FUNCTION ... LANGUAGE sql|plpgsql). */
+  /**
+   * Statements found inside DO blocks, function bodies, EXPLAIN, PREPARE, DECLARE and data-modifying
+   * CTEs, at any depth, flattened into this one list (their own `nested` is empty).
+   */
   nested: StatementAnalysis[];
   /** Dynamic SQL (plpgsql EXECUTE) whose text cannot be known before it runs. */
   opaque: boolean;

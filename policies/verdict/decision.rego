@@ -32,11 +32,7 @@ reasons := sort_reasons(guards.deny) if {
 sort_reasons(set) := [r | some k in sort([[x.rule, x.message] | some x in set]); r := {"rule": k[0], "message": k[1]}]
 
 # Masks are sorted for a deterministic decision (and a stable decision hash).
-sorted_masks := [m |
-	some k in sort([[x.column.schema, x.column.table, x.column.column] | some x in masking.masks])
-	some m in masking.masks
-	[m.column.schema, m.column.table, m.column.column] == k
-]
+sorted_masks := [k[3] | some k in sort([[m.column.schema, m.column.table, m.column.column, m] | some m in masking.masks])]
 
 decision := {
 	"action": action,

@@ -2,19 +2,10 @@
 # (DO blocks, function bodies, EXPLAIN ANALYZE targets run too, so they are judged too).
 package verdict.statements
 
-# The statement itself and every statement nested in it, at any depth.
-all contains s if {
-	walk(input.statement, [path, s])
-	is_object(s)
-	is_nested_or_root(path)
-}
+# The statement itself and every statement nested in it (the analysis flattens nesting).
+all contains input.statement
 
-is_nested_or_root(path) if count(path) == 0
-
-is_nested_or_root(path) if {
-	count(path) >= 2
-	path[count(path) - 2] == "nested"
-}
+all contains s if some s in input.statement.nested
 
 roles contains role if {
 	some group in input.identity.groups
