@@ -92,3 +92,10 @@ test_whole_row_of_plain_table_allowed if {
 	rc := h.result("row_to_json", [h.col("appointments", "*")], true)
 	not "guards.whole_row_phi" in rules(h.input_for(["analysts"], {"result_columns": [rc]}))
 }
+
+test_search_path_change_denied if {
+	"guards.search_path" in rules(h.input_for(["dba"], {"kind": "utility", "command": "SET", "setting": "search_path"}))
+	"guards.search_path" in rules(h.input_for(["dba"], {"kind": "utility", "command": "RESET", "setting": "search_path"}))
+	not "guards.search_path" in rules(h.input_for(["dba"], {"kind": "utility", "command": "SHOW", "setting": "search_path"}))
+	not "guards.search_path" in rules(h.input_for(["dba"], {"kind": "utility", "command": "SET", "setting": "work_mem"}))
+}

@@ -95,3 +95,12 @@ deny contains {"rule": "guards.whole_row_phi", "message": msg} if {
 	not masking.entitled(type)
 	msg := sprintf("result column \"%s\" carries whole rows of %s, which holds PHI you may only see masked; select the columns instead", [rc.name, statements.qualified(src)])
 }
+
+# Unqualified names are resolved with the gateway's search path; a session that changed it could
+# make `patients` mean another table than the one the policy judged.
+deny contains {"rule": "guards.search_path", "message": msg} if {
+	some s in statements.all
+	s.setting == "search_path"
+	s.command in {"SET", "RESET"}
+	msg := sprintf("%s search_path is not allowed: the gateway resolves table names with a fixed search path; qualify names with their schema instead", [s.command])
+}
