@@ -1,0 +1,41 @@
+// Unit tests for the masking methods (text format).
+import { describe, expect, it } from 'vitest';
+import { maskFunction } from './methods.ts';
+
+const ctx = { hashKey: Buffer.from('test-key') };
+const m = (method: string, params: Record<string, unknown> = {}) => maskFunction({ method: method as never, params }, ctx);
+
+describe('masking methods', () => {
+  it('redact replaces the value with a placeholder', () => {
+    expect(m('redact')('Ada Lovelace')).toBe('[REDACTED]');
+    expect(m('redact', { placeholder: '***' })('x')).toBe('***');
+  });
+  it('partial keeps the last / first N letters and digits, separators stay', () => {
+    expect(m('partial', { keep_last: 4 })('123-45-6789')).toBe('***-**-6789');
+    expect(m('partial', { keep_first: 2 })('5551234')).toBe('55*****');
+    expect(m('partial', { keep_last: 2 })('(555) 123-4567')).toBe('(***) ***-**67');
+    expect(m('partial', { keep_last: 10 })('12')).toBe('12');
+  });
+  it('format_preserving keeps the shape of SSN-like values', () => {
+    expect(m('format_preserving')('123-45-6789')).toBe('XXX-XX-6789');
+  });
+  it('hash is keyed and deterministic', () => {
+    const a = m('hash')('MRN-1');
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(m('hash')('MRN-1')).toBe(a);
+    expect(m('hash')('MRN-2')).not.toBe(a);
+    expect(maskFunction({ method: 'hash', params: {} }, { hashKey: Buffer.from('other') })('MRN-1')).not.toBe(a);
+  });
+  it('email keeps the domain', () => {
+    expect(m('email')('ada@example.com')).toBe('***@example.com');
+    expect(m('email')('not-an-email')).toBe('***');
+  });
+  it('year keeps a valid date of the same type', () => {
+    expect(m('year')('1815-12-10')).toBe('1815-01-01');
+    expect(m('year')('2026-01-05 10:11:12.5+00')).toBe('2026-01-01 00:00:00.0+00');
+    expect(m('year')('garbage')).toBeNull();
+  });
+  it('null returns SQL NULL', () => {
+    expect(m('null')('x')).toBeNull();
+  });
+});

@@ -1,0 +1,106 @@
+// The gateway's one YAML configuration file (verdict.yaml): its schema, defaults and validation.
+// An invalid file is reported by path and problem, and the gateway refuses to start.
+import { z } from 'zod';
+
+const secretRef = z.union([
+  z.strictObject({ env: z.string().min(1) }),
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ value: z.string() }),
+]);
+
+const hostPort = (port: number) =>
+  z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(port),
+  });
+
+const upstream = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  user: z.string().min(1),
+  password: secretRef.optional(),
+  tls: z
+    .strictObject({
+      mode: z.enum(['disable', 'prefer', 'require', 'verify-full']).default('prefer'),
+      ca: z.string().optional(),
+      servername: z.string().optional(),
+    })
+    .default({ mode: 'prefer' }),
+  connect_timeout_ms: z.number().int().positive().default(10_000),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      postgres: hostPort(6432).default({ host: '127.0.0.1', port: 6432 }),
+      admin: hostPort(9187).nullable().default({ host: '127.0.0.1', port: 9187 }),
+    })
+    .default({ postgres: { host: '127.0.0.1', port: 6432 }, admin: { host: '127.0.0.1', port: 9187 } }),
+  tls: z
+    .strictObject({
+      cert: z.string().optional(),
+      key: z.string().optional(),
+      /** Tokens travel only over TLS, except from loopback clients. */
+      require_for_tokens: z.boolean().default(true),
+    })
+    .refine((t) => !!t.cert === !!t.key, { message: 'tls.cert and tls.key go together' })
+    .default({ require_for_tokens: true }),
+  identity: z.strictObject({
+    issuer: z.string().min(1),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    jwks_url: z.string().url(),
+    algorithms: z.array(z.string()).optional(),
+    clock_tolerance_seconds: z.number().min(0).max(300).default(30),
+    claims: z
+      .strictObject({
+        subject: z.string().optional(),
+        email: z.string().optional(),
+        groups: z.string().optional(),
+        username: z.string().optional(),
+      })
+      .default({}),
+    /** OIDC group → upstream role to SET ROLE to, so the database's own privileges narrow too. */
+    role_by_group: z.record(z.string(), z.string()).default({}),
+  }),
+  /** Upstream targets by the database name clients ask for. */
+  upstreams: z.record(z.string().min(1), upstream).refine((u) => Object.keys(u).length > 0, {
+    message: 'name at least one upstream database',
+  }),
+  policy: z
+    .strictObject({
+      bundle: z.string().default('.build/bundle.tar.gz'),
+      /** key id → PEM public key file; when set, the bundle must be signed by one of them. */
+      verification_keys: z.record(z.string(), z.string()).default({}),
+      max_statement_bytes: z.number().int().positive().default(1024 * 1024),
+      decision_cache_entries: z.number().int().min(0).default(10_000),
+    })
+    .default({ bundle: '.build/bundle.tar.gz', verification_keys: {}, max_statement_bytes: 1024 * 1024, decision_cache_entries: 10_000 }),
+  limits: z
+    .strictObject({
+      max_message_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+      auth_timeout_ms: z.number().int().positive().default(10_000),
+      max_connections: z.number().int().positive().default(1000),
+      shutdown_grace_ms: z.number().int().min(0).default(10_000),
+    })
+    .default({ max_message_bytes: 16 * 1024 * 1024, auth_timeout_ms: 10_000, max_connections: 1000, shutdown_grace_ms: 10_000 }),
+  approvals: z
+    .strictObject({
+      provider: z.enum(['local']).default('local'),
+      state_dir: z.string().default('.verdict/approvals'),
+      hold_timeout_seconds: z.number().int().positive().default(600),
+    })
+    .default({ provider: 'local', state_dir: '.verdict/approvals', hold_timeout_seconds: 600 }),
+  masking: z
+    .strictObject({
+      /** HMAC key for the `hash` method (deterministic per key). */
+      hash_key: secretRef.optional(),
+    })
+    .default({}),
+  log: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
+    .default({ level: 'info' }),
+});
+
+export type VerdictConfig = z.infer<typeof configSchema>;
+export type SecretRef = z.infer<typeof secretRef>;
