@@ -1,0 +1,71 @@
+// The approval provider interface: an `approve` decision becomes a request bound to the exact statement
+// (canonical text + parameters, hashed); providers (local files now, GitHub later) say when it is decided.
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { ApprovalRequirement, Reason } from '../../engine/decision/decision.ts';
+
+export interface Requester {
+  sub: string;
+  username: string;
+  email: string | null;
+  groups: string[];
+}
+
+/** What an approver approves: exactly this statement, for this requester, on this target. */
+export interface ApprovalSubject {
+  statement: string;
+  /** Bound parameter values (text), in order; [] for simple queries. */
+  parameters: (string | null)[];
+  fingerprint: string | null;
+  requester: Requester;
+  target: { upstream: string; database: string };
+  reasons: Reason[];
+  policy_revision: string;
+  requirement: ApprovalRequirement;
+}
+
+export interface ApprovalRequest extends ApprovalSubject {
+  id: string;
+  created_at: string;
+  expires_at: string;
+  /** sha256 (hex) of the RFC 8785 canonical form of the subject: what an approval is bound to. */
+  hash: string;
+}
+
+export type ApprovalState =
+  | { status: 'pending' }
+  | { status: 'approved'; approved_by: string[]; review_ids: string[] }
+  | { status: 'rejected'; by: string; reason: string }
+  | { status: 'expired' }
+  | { status: 'withdrawn' }
+  | { status: 'consumed' };
+
+export interface ApprovalProvider {
+  readonly name: string;
+  /** Files the request; returns it with its id and where a person can see it. */
+  create(subject: ApprovalSubject, now?: Date): Promise<{ request: ApprovalRequest; link: string }>;
+  state(id: string, now?: Date): Promise<ApprovalState>;
+  /** Resolves when the request is no longer pending (or the signal aborts: then it is withdrawn). */
+  wait(id: string, options: { signal: AbortSignal; timeoutMs: number }): Promise<ApprovalState>;
+  /** Marks an approved request used; true only for the first caller (an approval runs once). */
+  consume(id: string): Promise<boolean>;
+  withdraw(id: string): Promise<void>;
+  /** Rerun mode: an approved, unused request for exactly this subject and requester, if any. */
+  findApproved(subjectHash: string, requesterSub: string, now?: Date): Promise<ApprovalRequest | null>;
+}
+
+/**
+ * The hash an approval is bound to: any change to statement, parameters, requester or target changes it.
+ *
+ * @example
+ * subjectHash({ statement: 'DELETE FROM t', parameters: [], ... })
+ */
+export function subjectHash(s: ApprovalSubject): string {
+  const bound = {
+    statement: s.statement,
+    parameters: s.parameters,
+    requester: s.requester.sub,
+    target: s.target,
+  };
+  return createHash('sha256').update(canonicalize(bound) ?? '').digest('hex');
+}
