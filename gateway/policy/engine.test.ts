@@ -73,7 +73,7 @@ describe('decisions with the default policy', () => {
     const v = engine.decide('SELECT 1; DELETE FROM visits; SELECT id FROM visits WHERE id = 2', dba);
     expect(v.decisions.map((d) => d.action)).toEqual(['allow', 'approve', 'allow']);
     expect(v.action).toBe('approve');
-    expect(v.decisions[1]!.approval).toEqual({ approvers: ['team:dba-approvers'], min_approvals: 1, ttl_seconds: 3600, mode: 'hold' });
+    expect(v.decisions[1]!.approval).toEqual({ approvers: ['team:phi-approvers'], min_approvals: 1, ttl_seconds: 3600, mode: 'hold' });
     const denied = engine.decide("SELECT 1; SELECT pg_read_file('/etc/passwd')", dba);
     expect(denied.action).toBe('deny');
     expect(denied.decisions[1]!.reasons[0]!.message).toContain('pg_read_file');
