@@ -276,7 +276,7 @@ async function loadRing(keyDir: string): Promise<RingKey[]> {
       throw new DevIssuerError(DevIssuerErrorCode.KeyDirInvalid, `${file} holds a key that is not a private ES256/EdDSA JWK with a kid`);
     }
     const { d: _d, ...pub } = jwk;
-    ring.push({ kid: jwk.kid, alg: jwk.alg, privateJwk: jwk, publicJwk: pub });
+    ring.push({ kid: jwk.kid, alg: jwk.alg as DevAlgorithm, privateJwk: jwk, publicJwk: pub });
   }
   return ring;
 }
