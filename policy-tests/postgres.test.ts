@@ -18,7 +18,7 @@ import { startTestPostgres, type TestPostgres } from '../gateway/testing/postgre
 const SCHEMA = `
 CREATE SCHEMA billing;
 CREATE TABLE patients (id serial PRIMARY KEY, name text, ssn text, email text, phone text,
-  date_of_birth date, address text, mrn text, created_at timestamptz DEFAULT now());
+  date_of_birth date, dob date, diagnosis text, address text, mrn text, created_at timestamptz DEFAULT now());
 CREATE TABLE visits (id serial PRIMARY KEY, patient_id int REFERENCES patients(id), diagnosis text, notes text, visit_date date);
 CREATE TABLE old_visits (id int);
 CREATE TABLE billing.invoices (id serial PRIMARY KEY, amount numeric);
@@ -66,7 +66,7 @@ describe('fixtures on a real PostgreSQL', () => {
 
   it('expands * with the catalog read from the server and masks what the server returns', async () => {
     const catalog = await loadCatalog(client);
-    expect(catalog.tables['public.patients']).toEqual(['id', 'name', 'ssn', 'email', 'phone', 'date_of_birth', 'address', 'mrn', 'created_at']);
+    expect(catalog.tables['public.patients']).toEqual(['id', 'name', 'ssn', 'email', 'phone', 'date_of_birth', 'dob', 'diagnosis', 'address', 'mrn', 'created_at']);
     expect(catalog.tables['billing.invoices']).toEqual(['id', 'amount']);
     const { path } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'pg' });
     const engine = await createEngine({ bundle: await loadBundle(path), catalog });
