@@ -131,7 +131,11 @@ export function invalidPassword(message: string): ErrorFields {
  * ERROR 42501: policy denied the statement. Put the rule and decision id in `detail`, the way to get access in `hint`.
  *
  * @example
- * writer.errorResponse(insufficientPrivilege('policy denied SELECT on patients.ssn', 'rule hipaa.phi_columns, decision d-42', 'request access: https://github.com/acme/policies/pull/new'))
+ * writer.errorResponse(insufficientPrivilege(
+ *   'policy denied SELECT on patients.ssn',
+ *   'rule hipaa.phi_columns, decision d-42',
+ *   'request access: https://github.com/acme/policies/pull/new',
+ * ))
  */
 export function insufficientPrivilege(message: string, detail?: string, hint?: string): ErrorFields {
   const fields: ErrorFields = { severity: 'ERROR', code: SqlState.InsufficientPrivilege, message };
