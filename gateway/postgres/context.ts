@@ -1,0 +1,41 @@
+// What every client session shares: configuration, the engines, identity, approvals, upstream access,
+// the registry of live sessions (for CancelRequest and shutdown), logs and metrics.
+import type tls from 'node:tls';
+import type { Engine } from '../../engine/engine.ts';
+import type { MaskContext } from '../../engine/masking/methods.ts';
+import type { ApprovalProvider } from '../approvals/provider.ts';
+import type { VerdictConfig } from '../config/schema.ts';
+import type { IdentityValidator } from '../identity/validator.ts';
+import type { Logger } from '../ops/log.ts';
+import type { GatewayMetrics } from '../ops/metrics.ts';
+import type { ErrorFields } from './protocol/index.ts';
+import type { UpstreamConnection } from './upstream/upstream.ts';
+
+export interface SessionHandle {
+  readonly id: number;
+  /** The BackendKeyData the gateway gave this client (its own, mapped to the upstream's). */
+  readonly key: { processId: number; secretKey: Buffer };
+  /** CancelRequest: withdraws a held approval, or cancels the upstream query. */
+  cancel(): void;
+  /** Ends the session with a FATAL error (shutdown, token expiry). */
+  terminate(fields: ErrorFields): void;
+  /** true while a statement is in flight or waiting for approval. */
+  readonly busy: boolean;
+}
+
+export interface GatewayContext {
+  config: VerdictConfig;
+  /** The engine for an upstream (it knows that upstream's catalog). */
+  engine(upstream: string): Engine;
+  validator: IdentityValidator;
+  approvals: ApprovalProvider;
+  log: Logger;
+  metrics: GatewayMetrics;
+  tls: tls.SecureContext | null;
+  maskContext: MaskContext;
+  sessions: Set<SessionHandle>;
+  connect(upstream: string, startup: Record<string, string>): Promise<UpstreamConnection>;
+  /** Routes a client's CancelRequest to the session whose key matches (constant-time compare). */
+  cancel(processId: number, secretKey: Buffer): void;
+  cancelUpstream(upstream: string, processId: number, secretKey: Buffer): Promise<void>;
+}

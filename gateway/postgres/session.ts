@@ -1,0 +1,596 @@
+// One client connection through the PostgreSQL front door: TLS negotiation, token authentication,
+// the upstream session opened with gateway-held credentials, and a decision for every statement.
+// Denied statements are swapped for a stand-in that fails upstream, so the real server keeps the
+// response order and transaction status, and the stand-in's error is replaced by the denial.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Verdict } from '../../engine/engine.ts';
+import type { Decision } from '../../engine/decision/decision.ts';
+import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
+import { maskFunction } from '../../engine/masking/methods.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import type { ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
+import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
+import {
+  BackendWriter,
+  FrontendReader,
+  ProtocolError,
+  adminShutdown,
+  connectionFailure,
+  featureNotSupported,
+  fromProtocolError,
+  insufficientPrivilege,
+  invalidAuthorization,
+  protocolViolation,
+  queryCanceled,
+  type ErrorFields,
+  type FrontendMessage,
+  type StartupMessage,
+} from './protocol/index.ts';
+import { ResponseTracker, type ColumnMask, type RowPlan } from './responses.ts';
+import type { GatewayContext, SessionHandle } from './context.ts';
+import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
+import { setupQuery } from './upstream/query.ts';
+
+/** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
+const STAND_IN = 'verdict_denied';
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+interface PreparedDecision {
+  sql: string;
+  verdict: Verdict;
+}
+
+interface Portal {
+  statement: string;
+  plan: RowPlan | null;
+}
+
+let sessionSeq = 0;
+
+/**
+ * Serves one client socket until it closes.
+ *
+ * @example
+ * net.createServer((s) => handleClient(s, ctx));
+ */
+export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
+  const id = ++sessionSeq;
+  const log = ctx.log.child({ session: id, client: rawSocket.remoteAddress });
+  const reader = new FrontendReader({ maxMessageBytes: ctx.config.limits.max_message_bytes });
+  const writer = new BackendWriter();
+  const tracker = new ResponseTracker();
+  const prepared = new Map<string, PreparedDecision>();
+  const portals = new Map<string, Portal>();
+  const loopback = LOOPBACK.test(rawSocket.remoteAddress ?? '');
+  let socket: net.Socket | tls.TLSSocket = rawSocket;
+  let tlsActive = false;
+  let phase: 'startup' | 'auth' | 'ready' | 'closed' = 'startup';
+  let startup: StartupMessage | null = null;
+  let identity: VerifiedIdentity | null = null;
+  let upstream: UpstreamConnection | null = null;
+  let upstreamName = '';
+  let pumping = false;
+  let holding: AbortController | null = null;
+  let expiryTimer: NodeJS.Timeout | null = null;
+  let engineContext: { identity: Identity; connection: Connection } | null = null;
+  const gatewayKey = { processId: randomBytes(4).readUInt32BE(0) >>> 1, secretKey: randomBytes(4) };
+
+  rawSocket.setNoDelay(true);
+  rawSocket.setKeepAlive(true, 60_000);
+  ctx.metrics.sessions.inc();
+  const authTimer = setTimeout(() => {
+    if (phase === 'startup' || phase === 'auth') fatal(invalidAuthorization('authentication timed out; send the token as the password within the time limit'));
+  }, ctx.config.limits.auth_timeout_ms);
+
+  const handle: SessionHandle = {
+    id,
+    key: gatewayKey,
+    cancel: () => {
+      if (holding) holding.abort();
+      else if (upstream && upstreamName) void ctx.cancelUpstream(upstreamName, upstream.processId, upstream.secretKey);
+    },
+    terminate: (fields) => fatal(fields),
+    get busy() {
+      return !tracker.idle || holding !== null;
+    },
+  };
+  ctx.sessions.add(handle);
+
+  attach(rawSocket);
+
+  function attach(s: net.Socket | tls.TLSSocket): void {
+    s.on('data', onClientData);
+    s.on('error', (err) => {
+      log.debug('client socket error', { error: err.message });
+      close();
+    });
+    s.on('close', close);
+    s.on('drain', () => upstream?.socket.resume());
+  }
+
+  function onClientData(chunk: Buffer): void {
+    try {
+      reader.push(chunk);
+    } catch (err) {
+      return protocolFailure(err);
+    }
+    void pump();
+  }
+
+  function send(bytes: Buffer): void {
+    if (phase === 'closed' || bytes.length === 0) return;
+    if (!socket.write(bytes)) upstream?.socket.pause(); // backpressure: the client is slow
+  }
+
+  function sendToUpstream(bytes: Buffer): void {
+    if (!upstream) return;
+    if (!upstream.socket.write(bytes)) socket.pause(); // backpressure: the upstream is slow
+  }
+
+  function fatal(fields: ErrorFields): void {
+    if (phase === 'closed') return;
+    socket.write(writer.errorResponse({ ...fields, severity: 'FATAL' }).flush());
+    close();
+  }
+
+  function protocolFailure(err: unknown): void {
+    ctx.metrics.errors.inc({ kind: 'protocol' });
+    log.warn('protocol violation', { error: (err as Error).message });
+    fatal(err instanceof ProtocolError ? fromProtocolError(err) : protocolViolation((err as Error).message));
+  }
+
+  function close(): void {
+    if (phase === 'closed') return;
+    const wasReady = phase === 'ready';
+    phase = 'closed';
+    clearTimeout(authTimer);
+    if (expiryTimer) clearTimeout(expiryTimer);
+    holding?.abort();
+    upstream?.close();
+    socket.end();
+    socket.destroySoon?.();
+    ctx.sessions.delete(handle);
+    ctx.metrics.sessions.dec();
+    if (wasReady) log.info('session ended', { user: identity?.username });
+  }
+
+  async function pump(): Promise<void> {
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (phase !== 'closed') {
+        let msg: FrontendMessage | null;
+        try {
+          msg = reader.next();
+        } catch (err) {
+          protocolFailure(err);
+          return;
+        }
+        if (!msg) break;
+        const pending = onMessage(msg);
+        if (pending) await pending;
+      }
+    } catch (err) {
+      ctx.metrics.errors.inc({ kind: 'internal' });
+      log.error('session failed', { error: (err as Error).message, stack: (err as Error).stack });
+      fatal({ severity: 'FATAL', code: 'XX000', message: 'internal error in the gateway; the session was closed (see the gateway log)' });
+    } finally {
+      pumping = false;
+    }
+  }
+
+  function onMessage(msg: FrontendMessage): Promise<void> | void {
+    switch (phase) {
+      case 'startup':
+        return onStartupPhase(msg);
+      case 'auth':
+        if (msg.type !== 'password') return fatal(protocolViolation(`expected the password (token) message, got ${msg.type}`));
+        return authenticate(msg.text);
+      case 'ready':
+        return onReady(msg);
+      default:
+        return;
+    }
+  }
+
+  function onStartupPhase(msg: FrontendMessage): Promise<void> | void {
+    switch (msg.type) {
+      case 'sslRequest': {
+        if (!ctx.tls || tlsActive) return void socket.write(writer.sslResponse(false).flush());
+        // Bytes after SSLRequest but before the handshake would be read as plaintext (CVE-2021-23214).
+        if (reader.buffered > 0) return fatal(protocolViolation('unexpected data after SSLRequest'));
+        socket.write(writer.sslResponse(true).flush());
+        rawSocket.removeListener('data', onClientData);
+        const secure = new tls.TLSSocket(rawSocket, { isServer: true, secureContext: ctx.tls });
+        secure.setNoDelay?.(true);
+        secure.on('secure', () => (tlsActive = true));
+        socket = secure;
+        attach(secure);
+        return;
+      }
+      case 'gssEncRequest':
+        return void socket.write(writer.gssEncResponse(false).flush());
+      case 'cancelRequest': {
+        ctx.cancel(msg.processId, msg.secretKey);
+        return close();
+      }
+      case 'startup':
+        return onStartup(msg);
+      default:
+        return fatal(protocolViolation(`unexpected ${msg.type} message before startup`));
+    }
+  }
+
+  function onStartup(msg: StartupMessage): void {
+    startup = msg;
+    const replication = msg.parameters.get('replication');
+    if (replication && !['false', 'off', 'no', '0'].includes(replication.toLowerCase())) {
+      return fatal(featureNotSupported('replication connections are not supported through Verdict'));
+    }
+    const target = ctx.config.upstreams[msg.database];
+    if (!target) {
+      return fatal({
+        severity: 'FATAL',
+        code: '3D000',
+        message: `database "${msg.database}" is not served by this gateway`,
+        hint: `connect to one of: ${Object.keys(ctx.config.upstreams).join(', ')}`,
+      });
+    }
+    if (!tlsActive && !loopback && ctx.config.tls.require_for_tokens) {
+      return fatal(invalidAuthorization('Verdict accepts tokens only over TLS; connect with sslmode=require'));
+    }
+    upstreamName = msg.database;
+    phase = 'auth';
+    socket.write(writer.authenticationCleartextPassword().flush());
+  }
+
+  async function authenticate(token: string): Promise<void> {
+    const start = startup!;
+    try {
+      identity = await ctx.validator.verify(token, start.user);
+    } catch (err) {
+      ctx.metrics.sessionsTotal.inc({ outcome: 'rejected' });
+      const message = err instanceof IdentityError ? err.clientMessage : 'the token could not be verified';
+      log.info('authentication failed', { user: start.user, reason: err instanceof IdentityError ? err.code : 'error' });
+      return fatal(invalidAuthorization(message));
+    }
+    if (phase === 'closed') return;
+    const target = ctx.config.upstreams[upstreamName]!;
+    try {
+      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' });
+      const role = roleFor(identity.groups);
+      if (role) await setupQuery(upstream, `SET ROLE ${quoteIdent(role)}`);
+    } catch (err) {
+      ctx.metrics.errors.inc({ kind: 'upstream_connect' });
+      log.error('upstream connection failed', { upstream: upstreamName, error: (err as Error).message, code: (err as UpstreamError).code });
+      return fatal(connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}"; try again later`));
+    }
+    if ((phase as string) === 'closed') return upstream.close();
+    clearTimeout(authTimer);
+    ctx.metrics.sessionsTotal.inc({ outcome: 'accepted' });
+    engineContext = {
+      identity: {
+        sub: identity.sub,
+        email: identity.email,
+        groups: identity.groups,
+        issuer: identity.issuer,
+        expires_at: identity.expiresAt.toISOString(),
+      },
+      connection: {
+        name: upstreamName,
+        engine: 'postgres',
+        database: target.database,
+        front_door: 'postgres',
+        client_addr: rawSocket.remoteAddress ?? null,
+        application_name: start.parameters.get('application_name') ?? null,
+      },
+    };
+    // Just-in-time access: the session lasts as long as the token.
+    const ms = identity.expiresAt.getTime() - Date.now();
+    expiryTimer = setTimeout(
+      () => fatal(invalidAuthorization(`your token expired at ${identity!.expiresAt.toISOString()}; reconnect with a new token`)),
+      Math.max(0, Math.min(ms, 2 ** 31 - 1)),
+    );
+    writer.authenticationOk();
+    for (const [k, v] of upstream.parameters) writer.parameterStatus(k, v);
+    writer.backendKeyData(gatewayKey.processId, gatewayKey.secretKey).readyForQuery('I');
+    socket.write(writer.flush());
+    phase = 'ready';
+    log.info('session started', { user: identity.username, sub: identity.sub, groups: identity.groups, upstream: upstreamName, tls: tlsActive });
+
+    const up = upstream.socket;
+    up.on('data', (chunk: Buffer) => {
+      let out: Buffer;
+      try {
+        out = tracker.transform(chunk);
+      } catch (err) {
+        log.error('upstream stream failed', { error: (err as Error).message });
+        return fatal(connectionFailure('the upstream sent a malformed message; the session was closed'));
+      }
+      send(out);
+    });
+    up.on('drain', () => socket.resume());
+    up.on('error', (err) => log.warn('upstream socket error', { error: err.message }));
+    up.on('close', () => {
+      if (phase !== 'closed') fatal({ ...adminShutdown('the upstream database closed the connection'), code: '57P01' });
+    });
+    if (upstream.leftover.length) send(tracker.transform(upstream.leftover));
+    up.resume();
+  }
+
+  function roleFor(groups: string[]): string | null {
+    const map = ctx.config.identity.role_by_group;
+    for (const g of groups) if (map[g]) return map[g]!;
+    return null;
+  }
+
+  // ---- ready: every statement decided -----------------------------------------------------------
+
+  function decide(sql: string, approval: ApprovalInput | null = null): Verdict {
+    const start = process.hrtime.bigint();
+    const verdict = ctx.engine(upstreamName).decide(sql, { ...engineContext!, approval });
+    ctx.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    for (const d of verdict.decisions) ctx.metrics.statements.inc({ action: d.action });
+    return verdict;
+  }
+
+  function denialBytes(decision: Decision, message?: string, code = '42501'): Buffer {
+    const reason = decision.reasons.find((r) => r.rule !== 'verdict.allow') ?? decision.reasons[0];
+    const text = message ?? `Verdict denied this statement: ${reason ? `${reason.message} [${reason.rule}]` : 'denied by policy'}`;
+    return writer
+      .errorResponse({ ...insufficientPrivilege(text, `decision ${decision.decision_id}, policy ${decision.policy_revision}`), code })
+      .flush();
+  }
+
+  function deniedDecision(verdict: Verdict): Decision {
+    return verdict.decisions.find((d) => d.action === 'deny') ?? verdict.decisions[0]!;
+  }
+
+  function onReady(msg: FrontendMessage): Promise<void> | void {
+    switch (msg.type) {
+      case 'query':
+        return onQuery(msg.sql, msg.raw);
+      case 'parse': {
+        const verdict = decide(msg.sql);
+        prepared.set(msg.statement, { sql: msg.sql, verdict });
+        if (verdict.action === 'deny' || copyWithMasks(verdict)) {
+          const bytes = denialBytes(deniedDecision(verdict), copyWithMasks(verdict) ? maskedCopyMessage : undefined);
+          tracker.push({ type: 'parse', denial: { bytes } });
+          sendToUpstream(parseMessage(msg.statement, STAND_IN));
+          logDecision(verdict, 'parse');
+          return;
+        }
+        logDecision(verdict, 'parse');
+        tracker.push({ type: 'parse' });
+        return sendToUpstream(msg.raw);
+      }
+      case 'bind': {
+        const stmt = prepared.get(msg.statement);
+        const formats = [...msg.resultFormats];
+        const plan = stmt ? rowPlan(stmt.verdict.statements[0], stmt.verdict.decisions[0], formats) : null;
+        if (stmt && stmt.verdict.action === 'approve') {
+          const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
+          return approveThenSend(stmt.sql, params, stmt.verdict, () => {
+            portals.set(msg.portal, { statement: msg.statement, plan });
+            tracker.push({ type: 'bind' });
+            sendToUpstream(msg.raw);
+          });
+        }
+        portals.set(msg.portal, { statement: msg.statement, plan });
+        tracker.push({ type: 'bind' });
+        return sendToUpstream(msg.raw);
+      }
+      case 'describe':
+        tracker.push({ type: 'describe', target: msg.target });
+        return sendToUpstream(msg.raw);
+      case 'execute':
+        tracker.push({ type: 'execute', plan: portals.get(msg.portal)?.plan ?? null });
+        return sendToUpstream(msg.raw);
+      case 'close':
+        if (msg.target === 'S') prepared.delete(msg.name);
+        else portals.delete(msg.name);
+        tracker.push({ type: 'close' });
+        return sendToUpstream(msg.raw);
+      case 'sync':
+        tracker.push({ type: 'sync' });
+        portals.delete('');
+        return sendToUpstream(msg.raw);
+      case 'flush':
+      case 'copyData':
+      case 'copyDone':
+      case 'copyFail':
+        return sendToUpstream(msg.raw);
+      case 'functionCall': {
+        // The fast-path function call bypasses SQL entirely: nothing to analyze, so it is refused.
+        const bytes = writer.errorResponse(insufficientPrivilege('Verdict denied a FunctionCall message: call functions with SQL so the policy can see them')).flush();
+        tracker.push({ type: 'query', plans: [], denial: { bytes } });
+        return sendToUpstream(queryMessage(STAND_IN));
+      }
+      case 'terminate':
+        return close();
+      default:
+        return fatal(protocolViolation(`unexpected ${msg.type} message`));
+    }
+  }
+
+  function onQuery(sql: string, raw: Buffer): Promise<void> | void {
+    if (/^[\s;]*$/.test(sql)) {
+      tracker.push({ type: 'query', plans: [] });
+      return sendToUpstream(raw); // PostgreSQL answers EmptyQueryResponse
+    }
+    const verdict = decide(sql);
+    logDecision(verdict, 'query');
+    if (verdict.action === 'deny' || copyWithMasks(verdict)) {
+      const bytes = denialBytes(deniedDecision(verdict), copyWithMasks(verdict) ? maskedCopyMessage : undefined);
+      tracker.push({ type: 'query', plans: [], denial: { bytes } });
+      return sendToUpstream(queryMessage(STAND_IN));
+    }
+    const forward = (v: Verdict) => {
+      tracker.push({ type: 'query', plans: v.statements.map((s, i) => rowPlan(s, v.decisions[i], [0])) });
+      sendToUpstream(raw);
+    };
+    if (verdict.action === 'approve') return approveThenSend(sql, [], verdict, forward);
+    forward(verdict);
+  }
+
+  const maskedCopyMessage = 'Verdict denied this statement: COPY of columns that must be masked is not supported; SELECT the columns instead';
+
+  function copyWithMasks(v: Verdict): boolean {
+    return v.statements.some((s, i) => s.kind === 'copy' && v.decisions[i]!.masks.length > 0);
+  }
+
+  /** Hold or rerun: the statement runs only with a valid approval of exactly it; else the client gets why not. */
+  async function approveThenSend(sql: string, params: (string | null)[], verdict: Verdict, run: (v: Verdict) => void): Promise<void> {
+    const decision = verdict.decisions.find((d) => d.action === 'approve')!;
+    const requirement = decision.approval!;
+    const subject: ApprovalSubject = {
+      statement: sql,
+      parameters: params,
+      fingerprint: decision.fingerprint,
+      requester: { sub: identity!.sub, username: identity!.username, email: identity!.email, groups: identity!.groups },
+      target: { upstream: upstreamName, database: engineContext!.connection.database ?? upstreamName },
+      reasons: decision.reasons,
+      policy_revision: decision.policy_revision,
+      requirement,
+    };
+    const standIn = (message: string, code = '42501') => {
+      tracker.push({ type: 'query', plans: [], denial: { bytes: denialBytes(decision, message, code) } });
+      sendToUpstream(queryMessage(STAND_IN));
+    };
+    const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>) => {
+      if (!(await ctx.approvals.consume(requestId))) return standIn(`approval ${requestId} was already used; an approval runs its statement once`);
+      const approved = decide(sql, { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids });
+      logDecision(approved, 'approved');
+      if (approved.action === 'deny' || approved.action === 'approve') {
+        return standIn(`Verdict denied this statement even with approval ${requestId}: ${deniedDecision(approved).reasons[0]?.message ?? ''}`);
+      }
+      run(approved);
+    };
+
+    if (requirement.mode === 'rerun') {
+      const { subjectHash } = await import('../approvals/provider.ts');
+      const existing = await ctx.approvals.findApproved(subjectHash(subject), identity!.sub);
+      if (existing) {
+        const state = await ctx.approvals.state(existing.id);
+        if (state.status === 'approved') return runApproved(existing.id, state);
+      }
+      const { request, link } = await ctx.approvals.create(subject);
+      log.info('approval requested', { request: request.id, mode: 'rerun', user: identity!.username });
+      return standIn(
+        `this statement needs approval (${decision.reasons.map((r) => r.message).join('; ')}). Request ${request.id} was filed: ${link} — once it is approved, run the identical statement again`,
+      );
+    }
+
+    // Hold: tell the client where the request is, wait (bounded), then run or refuse.
+    const { request, link } = await ctx.approvals.create(subject);
+    log.info('approval requested', { request: request.id, mode: 'hold', user: identity!.username });
+    await untilIdle();
+    socket.pause();
+    send(
+      writer
+        .noticeResponse({
+          severity: 'NOTICE',
+          code: '01000',
+          message: `Verdict: this statement needs approval (${decision.reasons.map((r) => r.message).join('; ')}). Waiting up to ${Math.round(ctx.config.approvals.hold_timeout_seconds / 60)} min for ${requirement.approvers.join(' or ')}.`,
+          detail: `request ${request.id}`,
+          hint: `approve it with: ${link}`,
+        })
+        .flush(),
+    );
+    holding = new AbortController();
+    let state: ApprovalState;
+    try {
+      state = await ctx.approvals.wait(request.id, { signal: holding.signal, timeoutMs: ctx.config.approvals.hold_timeout_seconds * 1000 });
+    } finally {
+      holding = null;
+      if (phase !== 'closed') socket.resume();
+    }
+    if (phase === 'closed') return;
+    log.info('approval outcome', { request: request.id, status: state.status });
+    switch (state.status) {
+      case 'approved':
+        return runApproved(request.id, state);
+      case 'rejected':
+        return standIn(`approval request ${request.id} was rejected by ${state.by}${state.reason ? `: ${state.reason}` : ''}`);
+      case 'withdrawn':
+        return standIn(queryCanceled(`canceling statement due to user request; approval request ${request.id} was withdrawn`).message, '57014');
+      default:
+        return standIn(`approval request ${request.id} ${state.status === 'expired' ? 'expired before anyone approved it' : `is ${state.status}`}`);
+    }
+  }
+
+  function untilIdle(): Promise<void> {
+    if (tracker.idle) return Promise.resolve();
+    return new Promise((resolve) => {
+      tracker.onIdle = () => {
+        tracker.onIdle = null;
+        resolve();
+      };
+    });
+  }
+
+  function rowPlan(analysis: StatementAnalysis | undefined, decision: Decision | undefined, formats: number[]): RowPlan | null {
+    if (!analysis || !decision || decision.masks.length === 0) return null;
+    const byColumn = new Map<string, Decision['masks'][number]>();
+    const byTable = new Set<string>();
+    for (const m of decision.masks) {
+      byColumn.set(`${m.column.schema}.${m.column.table}.${m.column.column}`, m);
+      byTable.add(`${m.column.schema}.${m.column.table}`);
+    }
+    const masks: ColumnMask[] = analysis.result_columns.map((rc) => {
+      const hits = new Set<Decision['masks'][number]>();
+      let unknownWhole = false;
+      for (const s of rc.sources) {
+        const m = byColumn.get(`${s.schema}.${s.table}.${s.column}`);
+        if (m) hits.add(m);
+        else if (s.column === '*' && byTable.has(`${s.schema}.${s.table}`)) unknownWhole = true;
+      }
+      if (unknownWhole) return () => null;
+      if (hits.size === 0) return null;
+      // One masked source: its method. Several: the value mixes them, so nothing of it is shown.
+      const only = hits.size === 1 ? [...hits][0]! : { method: 'redact' as const, params: {} };
+      return maskFunction(only, ctx.maskContext);
+    });
+    return { masks, formats };
+  }
+
+  function logDecision(v: Verdict, via: string): void {
+    for (const [i, d] of v.decisions.entries()) {
+      log.info('decision', {
+        via,
+        user: identity?.username,
+        action: d.action,
+        rules: d.reasons.map((r) => r.rule),
+        decision_id: d.decision_id,
+        fingerprint: d.fingerprint,
+        command: v.statements[i]?.command,
+        cached: d.cached,
+      });
+    }
+  }
+}
+
+function queryMessage(sql: string): Buffer {
+  const body = Buffer.from(`${sql}\0`, 'utf8');
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = 0x51; // 'Q'
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+function parseMessage(name: string, sql: string): Buffer {
+  const body = Buffer.concat([Buffer.from(`${name}\0${sql}\0`, 'utf8'), Buffer.from([0, 0])]);
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = 0x50; // 'P'
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+function quoteIdent(s: string): string {
+  return `"${s.replace(/"/g, '""')}"`;
+}

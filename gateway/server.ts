@@ -1,0 +1,211 @@
+// Starts a Verdict gateway from a validated config: policy engines (one per upstream, with its catalog),
+// identity, approvals, the PostgreSQL listener and the admin HTTP listener; stops it gracefully.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { createEngine, type Engine } from '../engine/engine.ts';
+import { EngineError } from '../engine/errors.ts';
+import { loadBundle, type PolicyBundle } from '../engine/policy/bundle.ts';
+import type { Catalog } from '../engine/sql/types.ts';
+import { localApprovals } from './approvals/local.ts';
+import type { ApprovalProvider } from './approvals/provider.ts';
+import type { VerdictConfig } from './config/schema.ts';
+import { createIdentityValidator } from './identity/validator.ts';
+import { createLogger, type Logger } from './ops/log.ts';
+import { createMetrics } from './ops/metrics.ts';
+import type { GatewayContext, SessionHandle } from './postgres/context.ts';
+import { adminShutdown, BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
+import { handleClient } from './postgres/session.ts';
+import { setupQuery } from './postgres/upstream/query.ts';
+import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './postgres/upstream/upstream.ts';
+
+export interface Gateway {
+  /** Where the PostgreSQL front door listens. */
+  address: { host: string; port: number };
+  adminAddress: { host: string; port: number } | null;
+  revision: string | null;
+  /** Stops accepting, lets in-flight statements finish (bounded), then closes every session. */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  approvals?: ApprovalProvider;
+}
+
+const CATALOG_SQL = `SELECT n.nspname, c.relname, a.attname
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','v','m','f')
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'
+ORDER BY n.nspname, c.relname, a.attnum`;
+
+export function upstreamTarget(name: string, cfg: VerdictConfig['upstreams'][string]): UpstreamTarget {
+  return {
+    name,
+    host: cfg.host,
+    port: cfg.port,
+    database: cfg.database,
+    user: cfg.user,
+    ...(cfg.password ? { password: cfg.password } : {}),
+    tls: { mode: cfg.tls.mode, ...(cfg.tls.ca ? { ca: cfg.tls.ca } : {}), ...(cfg.tls.servername ? { servername: cfg.tls.servername } : {}) },
+    connectTimeoutMs: cfg.connect_timeout_ms,
+  };
+}
+
+/**
+ * Starts the gateway.
+ *
+ * @example
+ * const gw = await startGateway(loadConfig('verdict.yaml')); // then psql -h 127.0.0.1 -p 6432 ...
+ */
+export async function startGateway(config: VerdictConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.log ?? createLogger(config.log.level);
+  const metrics = createMetrics();
+
+  let bundle: PolicyBundle | null = null;
+  let bundleError: string | undefined;
+  try {
+    const keys = Object.fromEntries(Object.entries(config.policy.verification_keys).map(([kid, path]) => [kid, readFileSync(path, 'utf8')]));
+    bundle = await loadBundle(config.policy.bundle, Object.keys(keys).length ? { verification: { keys } } : {});
+    log.info('policy bundle loaded', { revision: bundle.revision, signed_by: bundle.signedBy, path: config.policy.bundle });
+  } catch (err) {
+    if (!(err instanceof EngineError)) throw err;
+    bundleError = err.message;
+    log.error('policy bundle not loaded: every statement will be denied', { error: err.message });
+  }
+
+  const targets = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, upstreamTarget(name, u)]));
+  for (const [name, t] of targets) {
+    if (t.password) {
+      try {
+        resolveSecret(t.password); // a missing secret is a startup error, not a per-client surprise
+      } catch (err) {
+        throw new Error(`upstreams.${name}.password: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  const engines = new Map<string, Engine>();
+  for (const [name, target] of targets) {
+    let catalog: Catalog | undefined;
+    try {
+      const conn = await connectUpstream(target);
+      const rows = await setupQuery(conn, CATALOG_SQL);
+      conn.close();
+      catalog = { tables: {} };
+      for (const [schema, table, column] of rows) (catalog.tables[`${schema}.${table}`] ??= []).push(column!);
+      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(catalog.tables).length });
+    } catch (err) {
+      log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
+    }
+    engines.set(
+      name,
+      await createEngine({
+        bundle,
+        ...(bundleError ? { bundleError } : {}),
+        ...(catalog ? { catalog } : {}),
+        maxStatementBytes: config.policy.max_statement_bytes,
+        cache: { maxEntries: config.policy.decision_cache_entries },
+      }),
+    );
+  }
+
+  const approvals = options.approvals ?? (await localApprovals({ dir: config.approvals.state_dir }));
+  const hashKey = config.masking.hash_key ? Buffer.from(resolveSecret(config.masking.hash_key)) : randomBytes(32);
+  if (!config.masking.hash_key) log.warn('masking.hash_key is not set: hashed values change on every restart');
+
+  const secureContext =
+    config.tls.cert && config.tls.key ? tls.createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }) : null;
+
+  const sessions = new Set<SessionHandle>();
+  const ctx: GatewayContext = {
+    config,
+    engine: (name) => engines.get(name)!,
+    validator: createIdentityValidator({
+      issuer: config.identity.issuer,
+      audience: config.identity.audience,
+      jwksUrl: config.identity.jwks_url,
+      ...(config.identity.algorithms ? { algorithms: config.identity.algorithms } : {}),
+      clockToleranceSeconds: config.identity.clock_tolerance_seconds,
+      claims: config.identity.claims,
+    }),
+    approvals,
+    log,
+    metrics,
+    tls: secureContext,
+    maskContext: { hashKey },
+    sessions,
+    connect: (name, startup) => connectUpstream(targets.get(name)!, { extraStartup: startup }),
+    cancel(processId, secretKey) {
+      for (const s of sessions) {
+        if (s.key.processId !== processId || s.key.secretKey.length !== secretKey.length) continue;
+        if (timingSafeEqual(s.key.secretKey, secretKey)) return s.cancel();
+      }
+    },
+    cancelUpstream: async (name, processId, secretKey) => {
+      const t = targets.get(name)!;
+      await cancelUpstream(t, processId, secretKey).catch((err) => log.warn('cancel failed', { upstream: name, error: (err as Error).message }));
+    },
+  };
+
+  const writer = new BackendWriter();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (sessions.size >= config.limits.max_connections) {
+      socket.end(writer.errorResponse({ ...tooManyConnections(`the gateway serves at most ${config.limits.max_connections} sessions`), severity: 'FATAL' }).flush());
+      return;
+    }
+    handleClient(socket, ctx);
+  });
+  server.on('error', (err) => log.error('listener error', { error: err.message }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.postgres.port, config.listen.postgres.host, () => resolve());
+  });
+  const addr = server.address() as net.AddressInfo;
+  log.info('gateway listening', { host: addr.address, port: addr.port, tls: !!secureContext, upstreams: [...targets.keys()] });
+
+  let admin: http.Server | null = null;
+  let adminAddress: Gateway['adminAddress'] = null;
+  let accepting = true;
+  if (config.listen.admin) {
+    admin = http.createServer(async (req, res) => {
+      const url = (req.url ?? '/').split('?')[0];
+      if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      if (url === '/readyz') {
+        const ready = accepting && bundle !== null;
+        return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${bundleError ?? 'shutting down'}\n`);
+      }
+      if (url === '/metrics') {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        return void res.end(await metrics.registry.metrics());
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      admin!.once('error', reject);
+      admin!.listen(config.listen.admin!.port, config.listen.admin!.host, () => resolve());
+    });
+    const a = admin.address() as net.AddressInfo;
+    adminAddress = { host: a.address, port: a.port };
+  }
+
+  return {
+    address: { host: addr.address, port: addr.port },
+    adminAddress,
+    revision: bundle?.revision ?? null,
+    async close() {
+      accepting = false;
+      server.close();
+      const deadline = Date.now() + config.limits.shutdown_grace_ms;
+      while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const s of [...sessions]) s.terminate(adminShutdown('terminating connection: the gateway is shutting down'));
+      await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
+      admin?.closeAllConnections?.();
+      log.info('gateway stopped');
+    },
+  };
+}
