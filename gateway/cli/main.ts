@@ -10,6 +10,12 @@ import { normalizeConnection, normalizeIdentity } from '../../engine/policy/inpu
 import type { Catalog } from '../../engine/sql/types.ts';
 import { defaultBundlePath } from '../policy/paths.ts';
 import { policyBuild, policyCheck, ToolchainError } from '../policy/toolchain.ts';
+import { ApprovalError, decideLocally } from '../approvals/local.ts';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
+import { mintWithStoredKey } from '../identity/dev-issuer.ts';
+import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
+import { startGateway, type Gateway } from '../server.ts';
 
 const USAGE = `usage: verdict <command> [options]
 
@@ -24,7 +30,12 @@ commands:
   policy check               opa fmt + opa check --strict + opa test with coverage ≥ 90 %
   policy build [--out <path>] [--revision <rev>] [--signing-key <pem>] [--quiet]
                              compile policies/ into a WASM bundle
-  start                      run Verdict on its embedded default (engine demo until the gateway lands)
+  start                      run Verdict on its embedded default (PGlite clinic, dev issuer, gateway on :6432)
+  gateway --config <file>    run the gateway against your own database (see README: configuration)
+  token <user> [--ttl <s>]   mint a demo token (embedded default only) — use it as the password
+  approve <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
+  reject <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
+                             decide an approval request of the local provider as an approver
 `;
 
 class UsageError extends Error {}
@@ -116,29 +127,67 @@ async function policy(argv: string[]): Promise<number> {
   throw new UsageError(`unknown policy command ${JSON.stringify(sub ?? '')}`);
 }
 
-const DEMO: { who: string; groups: string[]; sql: string }[] = [
-  { who: 'alice', groups: ['clinicians'], sql: 'SELECT name, ssn, date_of_birth FROM patients WHERE id = 42' },
-  { who: 'ann', groups: ['analysts'], sql: 'SELECT upper(p.email) AS e, v.diagnosis FROM patients p JOIN visits v ON v.patient_id = p.id' },
-  { who: 'dan', groups: ['dba'], sql: 'DELETE FROM visits WHERE 1=1' },
-  { who: 'dan', groups: ['dba'], sql: "SELECT pg_read_file('/etc/passwd')" },
-  { who: 'mallory', groups: ['interns'], sql: 'SELECT 1' },
-];
+async function runUntilSignal(stop: () => Promise<void>): Promise<number> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.stderr.write('\nverdict: shutting down (in-flight statements may finish)...\n');
+  await stop();
+  return 0;
+}
 
 async function start(): Promise<number> {
-  const engine = await openEngine(defaultBundlePath);
-  console.log(`Verdict engine demo — policy bundle revision ${engine.revision ?? '(none)'}`);
-  console.log('The PostgreSQL gateway is not built yet; these are the decisions it would enforce:\n');
-  for (const d of DEMO) {
-    const v = engine.decide(d.sql, {
-      identity: normalizeIdentity({ sub: d.who, groups: d.groups }),
-      connection: normalizeConnection({ front_door: 'cli' }),
-    });
-    const dec = v.decisions[0]!;
-    console.log(`${d.who} (${d.groups.join(',')}): ${d.sql}`);
-    console.log(`  → ${v.action.toUpperCase()}: ${dec.reasons.map((r) => `${r.rule}: ${r.message}`).join('; ')}`);
-    for (const m of dec.masks) console.log(`    mask ${m.column.schema}.${m.column.table}.${m.column.column} with ${m.method}`);
+  const demo = await startDemo();
+  process.stdout.write(walkthrough(demo.gateway));
+  return runUntilSignal(() => demo.stop());
+}
+
+async function gateway(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', default: 'verdict.yaml' } } });
+  const cfg = loadConfig(values.config);
+  const gw: Gateway = await startGateway(cfg);
+  process.stdout.write(`verdict: gateway on ${gw.address.host}:${gw.address.port} (policy ${gw.revision ?? 'NOT LOADED: denying everything'})\n`);
+  return runUntilSignal(() => gw.close());
+}
+
+async function token(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ttl: { type: 'string', default: '3600' } } });
+  const user = positionals[0];
+  if (!user) throw new UsageError('token needs a user name (alice, bob or carol in the demo)');
+  if (!demoUsers()) throw new UsageError('no demo issuer found: start the embedded default first with `npm start`');
+  process.stdout.write(`${await mintWithStoredKey(DEMO_ISSUER_DIR, user, { ttlSeconds: Number(values.ttl) })}\n`);
+  return 0;
+}
+
+async function decideRequest(verdict: 'approved' | 'rejected', argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { as: { type: 'string' }, token: { type: 'string' }, config: { type: 'string' }, reason: { type: 'string', default: '' } },
+  });
+  const id = positionals[0];
+  if (!id) throw new UsageError(`${verdict === 'approved' ? 'approve' : 'reject'} needs a request id (req-...)`);
+  let approver: { sub: string; username: string; groups: string[] };
+  let dir = DEMO_APPROVALS_DIR;
+  if (values.token) {
+    if (!values.config) throw new UsageError('--token needs --config so the token can be verified against your identity provider');
+    const cfg = loadConfig(values.config);
+    dir = cfg.approvals.state_dir;
+    const claims = JSON.parse(Buffer.from(values.token.split('.')[1] ?? '', 'base64url').toString() || '{}') as { preferred_username?: string };
+    const v = createIdentityValidator({ issuer: cfg.identity.issuer, audience: cfg.identity.audience, jwksUrl: cfg.identity.jwks_url, claims: cfg.identity.claims });
+    const who = await v.verify(values.token, String(claims.preferred_username ?? ''));
+    approver = { sub: who.sub, username: who.username, groups: who.groups };
+  } else if (values.as) {
+    const users = demoUsers();
+    const u = users?.find((x) => x.username === values.as);
+    if (!u) throw new UsageError(users ? `unknown demo user ${values.as}; known: ${users.map((x) => x.username).join(', ')}` : 'no demo issuer found: --as works with the embedded default (npm start); use --token with --config otherwise');
+    approver = { sub: `user:${u.username}`, username: u.username, groups: u.groups };
+  } else {
+    throw new UsageError('say who decides: --as <demo user> or --token <jwt> --config <file>');
   }
-  console.log('\nTry your own: npx verdict decide --user alice --groups clinicians "SELECT ssn FROM patients"');
+  const req = await decideLocally(dir, id, verdict, approver, values.reason);
+  process.stdout.write(`${id} ${verdict} by ${approver.username}: ${req.statement} (requested by ${req.requester.username})\n`);
   return 0;
 }
 
@@ -152,6 +201,14 @@ export async function main(argv: string[]): Promise<number> {
         return await policy(rest);
       case 'start':
         return await start();
+      case 'gateway':
+        return await gateway(rest);
+      case 'token':
+        return await token(rest);
+      case 'approve':
+        return await decideRequest('approved', rest);
+      case 'reject':
+        return await decideRequest('rejected', rest);
       case undefined:
       case 'help':
       case '--help':
@@ -166,8 +223,16 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`verdict: ${messageOf(err)}\n\n${USAGE}`);
       return 2;
     }
-    if (err instanceof ToolchainError || err instanceof EngineError) {
+    if (err instanceof ToolchainError || err instanceof EngineError || err instanceof ConfigError || err instanceof ApprovalError) {
       process.stderr.write(`verdict: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof IdentityError) {
+      process.stderr.write(`verdict: ${err.clientMessage}\n`);
+      return 1;
+    }
+    if ((err as { code?: string }).code === 'EADDRINUSE') {
+      process.stderr.write(`verdict: ${(err as Error).message}: is another Verdict (npm start) already running?\n`);
       return 1;
     }
     throw err;

@@ -1,0 +1,96 @@
+// `npm start` with no config: the whole system on one machine — PGlite with a synthetic clinic, the
+// local dev OIDC issuer (alice, bob, carol), the local approval provider, and the gateway on :6432.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateConfig } from '../config/load.ts';
+import { DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
+import { createLogger } from '../ops/log.ts';
+import { defaultBundlePath, projectRoot } from '../policy/paths.ts';
+import { startGateway, type Gateway } from '../server.ts';
+import { startEmbeddedDb } from './embedded-db.ts';
+
+/** Demo state (keys, approvals, PGlite data) lives here; it is ignored by git. */
+export const DEMO_DIR = join(projectRoot, '.verdict');
+export const DEMO_ISSUER_DIR = join(DEMO_DIR, 'dev-issuer');
+export const DEMO_APPROVALS_DIR = join(DEMO_DIR, 'approvals');
+export const DEMO_PORTS = { gateway: 6432, admin: 9187, issuer: 6480 };
+
+export interface Demo {
+  gateway: Gateway;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded demo.
+ *
+ * @example
+ * const demo = await startDemo(); // psql "host=127.0.0.1 port=6432 dbname=clinic user=bob"
+ */
+export async function startDemo(options: { ports?: Partial<typeof DEMO_PORTS>; quiet?: boolean } = {}): Promise<Demo> {
+  const ports = { ...DEMO_PORTS, ...options.ports };
+  // In memory: every start begins from the same synthetic data.
+  const db = await startEmbeddedDb({ port: 0 });
+  // A fixed issuer port keeps tokens minted by `verdict token` valid across restarts.
+  const issuer = await startDevIssuer({ port: ports.issuer, keyDir: DEMO_ISSUER_DIR, audience: 'verdict' });
+  const config = validateConfig({
+    listen: { postgres: { host: '127.0.0.1', port: ports.gateway }, admin: { host: '127.0.0.1', port: ports.admin } },
+    identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
+    upstreams: { clinic: { host: db.host, port: db.port, database: db.database, user: db.user, tls: { mode: 'disable' } } },
+    policy: { bundle: defaultBundlePath },
+    approvals: { state_dir: DEMO_APPROVALS_DIR, hold_timeout_seconds: 600 },
+    masking: { hash_key: { value: 'verdict-demo-hash-key' } },
+    log: { level: 'warn' },
+  });
+  const gateway = await startGateway(config, { log: createLogger(options.quiet ? 'error' : 'warn') });
+  return {
+    gateway,
+    async stop() {
+      await gateway.close();
+      await issuer.close();
+      await db.stop();
+    },
+  };
+}
+
+/** Whether a demo issuer key ring exists (so `verdict token` / `verdict approve --as` can work). */
+export function demoUsers(): { username: string; groups: string[] }[] | null {
+  const meta = join(DEMO_ISSUER_DIR, DEV_METADATA_FILE);
+  if (!existsSync(meta)) return null;
+  return (JSON.parse(readFileSync(meta, 'utf8')) as { users: { username: string; groups: string[] }[] }).users;
+}
+
+export function walkthrough(gw: Gateway): string {
+  const port = gw.address.port;
+  const conn = `host=127.0.0.1 port=${port} dbname=clinic sslmode=disable`;
+  return `
+Verdict is running on its embedded default (policy revision ${gw.revision ?? 'none: every statement is denied'}).
+
+  gateway   postgresql://127.0.0.1:${port}/clinic   (PostgreSQL wire protocol; the password is an OIDC token)
+  upstream  PGlite with a synthetic clinic: tables patients (name, ssn, dob, email, diagnosis) and visits
+  identity  local dev issuer; users alice (clinicians), bob (contractors), carol (phi-approvers)
+  admin     http://127.0.0.1:${gw.adminAddress?.port ?? '-'}/metrics  /healthz  /readyz
+
+Try it in another terminal:
+
+  # 1. bob, a contractor, gets a short-lived token and connects with psql
+  export PGPASSWORD=$(npx verdict token bob)
+  psql "${conn} user=bob"
+
+  -- 2. allowed, with PHI masked for a contractor
+  SELECT name, ssn, dob, diagnosis FROM patients LIMIT 3;
+
+  -- 3. denied: server file access
+  SELECT pg_read_file('/etc/passwd');
+
+  -- 4. needs approval: it waits, and psql shows the request id
+  DELETE FROM visits;
+
+  # 5. in a third terminal, carol approves it (bob cannot approve his own request)
+  npx verdict approve <request-id> --as carol
+
+  # alice, a clinician, sees names and diagnoses but not SSNs
+  PGPASSWORD=$(npx verdict token alice) psql "${conn} user=alice" -c "SELECT name, ssn, diagnosis FROM patients LIMIT 3"
+
+Press Ctrl+C to stop.
+`;
+}
