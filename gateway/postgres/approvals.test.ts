@@ -8,6 +8,9 @@ import { startStack, type TestStack } from '../testing/stack.ts';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The fields of a NoticeResponse as node-postgres reports them. */
+type Notice = { message: string; detail?: string; hint?: string };
+
 let stack: TestStack;
 const carol = { sub: 'user:carol', username: 'carol', groups: ['phi-approvers'] };
 
@@ -16,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.stop());
 
-async function connect(user: string, notices: pg.NoticeMessage[] = []): Promise<pg.Client> {
+async function connect(user: string, notices: Notice[] = []): Promise<pg.Client> {
   const c = new pg.Client(await stack.client(user));
   c.on('notice', (n) => notices.push(n));
   await c.connect();
@@ -33,7 +36,7 @@ async function upstreamCount(sql: string): Promise<number> {
   }
 }
 
-async function nextRequestId(notices: pg.NoticeMessage[]): Promise<string> {
+async function nextRequestId(notices: Notice[]): Promise<string> {
   for (let i = 0; i < 200 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
   const id = /request (req-[0-9a-z]+)/.exec(notices[0]?.detail ?? '')?.[1];
   if (!id) throw new Error(`no approval notice: ${JSON.stringify(notices)}`);
@@ -42,7 +45,7 @@ async function nextRequestId(notices: pg.NoticeMessage[]): Promise<string> {
 
 describe('hold mode', () => {
   it('waits with a NOTICE, runs once approved by another identity', async () => {
-    const notices: pg.NoticeMessage[] = [];
+    const notices: Notice[] = [];
     const bob = await connect('bob', notices);
     try {
       const running = bob.query("DELETE FROM visits WHERE reason = 'cough' OR true");
@@ -64,7 +67,7 @@ describe('hold mode', () => {
   });
 
   it('refuses the statement when an approver rejects it', async () => {
-    const notices: pg.NoticeMessage[] = [];
+    const notices: Notice[] = [];
     const bob = await connect('bob', notices);
     try {
       const running = bob.query('TRUNCATE visits').catch((e: pg.DatabaseError) => e);
@@ -81,7 +84,7 @@ describe('hold mode', () => {
   });
 
   it('CancelRequest withdraws a held statement (57014)', async () => {
-    const notices: pg.NoticeMessage[] = [];
+    const notices: Notice[] = [];
     const bob = await connect('bob', notices);
     try {
       const running = bob.query('DELETE FROM visits').catch((e: pg.DatabaseError) => e);
