@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The fields of a NoticeResponse as node-postgres reports them. */
-type Notice = { message: string; detail?: string; hint?: string };
+type Notice = { message?: string; detail?: string; hint?: string };
 
 let stack: TestStack;
 const carol = { sub: 'user:carol', username: 'carol', groups: ['phi-approvers'] };
