@@ -81,27 +81,36 @@ export function ensureTool(name) {
   return local;
 }
 
-/** Integration tests run a private PostgreSQL cluster; make sure its server binaries are installed. */
-function ensurePostgres() {
-  if (process.env.VERDICT_TEST_PG_URL || process.env.VERDICT_PG_BIN) return;
+/**
+ * Debian packages the integration tests drive: PostgreSQL's server binaries (private test clusters),
+ * psql/pgbench, and the drivers of the client compatibility tests (psycopg2, JDBC with a JDK).
+ */
+function ensureDebianPackages() {
   const base = '/usr/lib/postgresql';
   const hasInitdb = () =>
     existsSync(base) && readdirSync(base).some((v) => existsSync(join(base, v, 'bin', 'initdb')));
-  if (hasInitdb() && onPath('psql')) return;
+  // Debian's own python3 (/usr/bin), which python3-psycopg2 installs into, not a python3 earlier on PATH.
+  const needs = [
+    ['postgresql', () => process.env.VERDICT_TEST_PG_URL || process.env.PG_TEST_URL || hasInitdb()],
+    ['postgresql-client', () => onPath('psql') && onPath('pgbench')],
+    ['python3-psycopg2', () => spawnSync('/usr/bin/python3', ['-c', 'import psycopg2'], { stdio: 'ignore' }).status === 0],
+    ['libpostgresql-jdbc-java', () => existsSync('/usr/share/java/postgresql.jar')],
+    ['default-jdk-headless', () => onPath('javac') && onPath('java')],
+  ];
+  const missing = needs.filter(([, ok]) => !ok()).map(([name]) => name);
+  if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
     fail(
-      'PostgreSQL server binaries (initdb, pg_ctl) and psql are needed by the integration tests.\n' +
-        'Install them (Debian/Ubuntu: `sudo apt-get install postgresql`), or set VERDICT_TEST_PG_URL to a server to use.',
+      `the integration tests need these Debian/Ubuntu packages: ${missing.join(' ')}\n` +
+        `Install them (sudo apt-get install ${missing.join(' ')}), or set VERDICT_TEST_PG_URL for the server.`,
     );
   }
-  log('installing PostgreSQL server binaries and clients (apt-get install postgresql)');
+  log(`installing ${missing.join(' ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql', 'postgresql-client'], {
-    stdio: 'inherit',
-    env,
-  });
-  if (r.status !== 0 || !hasInitdb()) fail('installing PostgreSQL with apt-get failed; see the output above.');
+  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  const still = needs.filter(([, ok]) => !ok()).map(([name]) => name);
+  if (r.status !== 0 || still.length) fail(`installing ${still.join(' ')} with apt-get failed; see the output above.`);
 }
 
 function fail(message) {
@@ -116,7 +125,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     ensureTool('opa');
     if (args.has('--all')) {
       ensureTool('actionlint');
-      ensurePostgres();
+      ensureDebianPackages();
     }
   }
 }

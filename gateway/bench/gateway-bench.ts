@@ -1,0 +1,147 @@
+// `npm run bench:gateway`: pgbench -S (simple and prepared, 8 clients, fixed duration) directly against
+// PostgreSQL, through pgbouncer (session pooling) and through Verdict with the default policy, in one
+// run; then added latency at 1 client. The last line is one JSON object.
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { validateConfig } from '../config/load.ts';
+import { startDevIssuer } from '../identity/dev-issuer.ts';
+import { createLogger } from '../ops/log.ts';
+import { policyBuild } from '../policy/toolchain.ts';
+import { startGateway } from '../server.ts';
+import { findPgBin, startTestPostgres } from '../testing/postgres.ts';
+
+const run = promisify(execFile);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CLIENTS = 8;
+
+function ensurePgbouncer(): string {
+  const which = spawnSync('sh', ['-c', 'command -v pgbouncer'], { encoding: 'utf8' });
+  if (which.status === 0) return which.stdout.trim();
+  if (process.getuid?.() !== 0) throw new Error('pgbouncer is needed for the baseline: install it (Debian: apt-get install pgbouncer)');
+  process.stderr.write('bench: installing pgbouncer from Debian (apt-get install pgbouncer)\n');
+  spawnSync('apt-get', ['update'], { stdio: 'inherit' });
+  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'pgbouncer'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0) throw new Error('installing pgbouncer failed');
+  return '/usr/sbin/pgbouncer';
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+interface PgbenchResult {
+  tps: number;
+  failed: number;
+}
+
+async function pgbench(args: string[], env: Record<string, string>): Promise<PgbenchResult> {
+  const { stdout } = await run('pgbench', ['-n', ...args], { env: { ...process.env, PGSSLMODE: 'disable', PGGSSENCMODE: 'disable', ...env }, maxBuffer: 1 << 24 });
+  const tps = /tps = ([\d.]+)/.exec(stdout);
+  const failed = /number of failed transactions: (\d+)/.exec(stdout);
+  if (!tps) throw new Error(`pgbench printed no tps:\n${stdout}`);
+  return { tps: Number(tps[1]), failed: Number(failed?.[1] ?? 0) };
+}
+
+/** Per-transaction latencies (µs) at 1 client, from pgbench's transaction log. */
+async function latencies(target: string[], env: Record<string, string>, dir: string, tag: string): Promise<number[]> {
+  const prefix = join(dir, `lat-${tag}`);
+  await run('pgbench', ['-n', '-S', '-M', 'prepared', '-c', '1', '-T', String(Math.max(3, DURATION / 2)), '-l', `--log-prefix=${prefix}`, ...target], {
+    env: { ...process.env, PGSSLMODE: 'disable', PGGSSENCMODE: 'disable', ...env },
+    cwd: dir,
+  });
+  const files = readdirSync(dir).filter((f) => f.startsWith(`lat-${tag}`));
+  const values = files.flatMap((f) =>
+    readFileSync(join(dir, f), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => Number(l.split(' ')[2])),
+  );
+  return values.filter(Number.isFinite).sort((a, b) => a - b);
+}
+
+const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+
+const dir = mkdtempSync(join(tmpdir(), 'verdict-bench-'));
+const children: ChildProcess[] = [];
+const server = await startTestPostgres({ auth: 'trust' });
+try {
+  const bin = findPgBin()!;
+  await run(`${bin}/pgbench`, ['-i', '-s', '10', '-q', '--no-vacuum', server.url]);
+  const direct = ['-h', '127.0.0.1', '-p', String(server.port), '-U', server.user, server.database];
+
+  // pgbouncer, session pooling (one server connection per client, like Verdict), no TLS, trust.
+  const pgbouncer = ensurePgbouncer();
+  const bouncerPort = await freePort();
+  const ini = join(dir, 'pgbouncer.ini');
+  writeFileSync(join(dir, 'users.txt'), `"${server.user}" ""\n`);
+  writeFileSync(
+    ini,
+    `[databases]\n${server.database} = host=127.0.0.1 port=${server.port} dbname=${server.database}\n` +
+      `[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = ${bouncerPort}\nauth_type = trust\nauth_file = ${join(dir, 'users.txt')}\n` +
+      `pool_mode = session\nmax_client_conn = 100\ndefault_pool_size = 20\nunix_socket_dir =\nlogfile = ${join(dir, 'pgbouncer.log')}\n`,
+  );
+  if (process.getuid?.() === 0) {
+    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout);
+    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout);
+    for (const f of [dir, ini, join(dir, 'users.txt')]) chownSync(f, uid, gid);
+  }
+  const bouncer = spawn(process.getuid?.() === 0 ? 'runuser' : pgbouncer, process.getuid?.() === 0 ? ['-u', 'postgres', '--', pgbouncer, ini] : [ini], {
+    stdio: 'ignore',
+  });
+  children.push(bouncer);
+  await new Promise((r) => setTimeout(r, 1000));
+  const viaBouncer = ['-h', '127.0.0.1', '-p', String(bouncerPort), '-U', server.user, server.database];
+
+  // Verdict with the default policy.
+  const issuer = await startDevIssuer({ audience: 'verdict' });
+  const { path: bundle } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'bench' });
+  const config = validateConfig({
+    listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: null },
+    identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
+    upstreams: { bench: { host: '127.0.0.1', port: server.port, database: server.database, user: server.user, tls: { mode: 'disable' } } },
+    policy: { bundle },
+    approvals: { state_dir: join(dir, 'approvals') },
+    masking: { hash_key: { value: 'bench' } },
+    log: { level: 'error' },
+  });
+  const gw = await startGateway(config, { log: createLogger('error') });
+  const token = await issuer.mint('alice', { ttlSeconds: 3600 });
+  const viaVerdict = ['-h', '127.0.0.1', '-p', String(gw.address.port), '-U', 'alice', 'bench'];
+  const verdictEnv = { PGPASSWORD: token };
+
+  const result: Record<string, number | string> = { bench: 'gateway', clients: CLIENTS, seconds: DURATION };
+  for (const mode of ['simple', 'prepared'] as const) {
+    const common = ['-S', '-M', mode, '-c', String(CLIENTS), '-j', '2', '-T', String(DURATION)];
+    const d = await pgbench([...common, ...direct], {});
+    const b = await pgbench([...common, ...viaBouncer], {});
+    const v = await pgbench([...common, ...viaVerdict], verdictEnv);
+    if (v.failed > 0) throw new Error(`${v.failed} transactions failed through Verdict`);
+    result[`tps_direct_${mode}`] = Math.round(d.tps);
+    result[`tps_pgbouncer_${mode}`] = Math.round(b.tps);
+    result[`tps_verdict_${mode}`] = Math.round(v.tps);
+    result[`ratio_vs_pgbouncer_${mode}`] = Math.round((v.tps / b.tps) * 100) / 100;
+  }
+  const ld = await latencies(direct, {}, dir, 'direct');
+  const lv = await latencies(viaVerdict, verdictEnv, dir, 'verdict');
+  result.latency_direct_p50_us = pct(ld, 50);
+  result.latency_verdict_p50_us = pct(lv, 50);
+  result.added_latency_p50_us = pct(lv, 50) - pct(ld, 50);
+  result.added_latency_p99_us = pct(lv, 99) - pct(ld, 99);
+  result.target_ratio_vs_pgbouncer = 0.8;
+  await gw.close();
+  await issuer.close();
+  console.log(JSON.stringify(result));
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
