@@ -10,6 +10,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** Whether `level` is logged, so hot paths can skip building fields. */
+  enabled(level: LogLevel): boolean;
 }
 
 function redact(fields: Record<string, unknown>): Record<string, unknown> {
@@ -36,5 +38,6 @@ export function createLogger(level: LogLevel = 'info', base: Record<string, unkn
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (fields) => createLogger(level, { ...base, ...redact(fields) }, write),
+    enabled: (lvl) => ORDER[lvl] >= min,
   };
 }

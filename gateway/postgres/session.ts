@@ -160,6 +160,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   async function pump(): Promise<void> {
     if (pumping) return;
     pumping = true;
+    // Everything one client chunk produces goes upstream in one write (Bind/Execute/Sync = 1 syscall, not 3).
+    let corked = upstream?.socket;
+    corked?.cork();
     try {
       while (phase !== 'closed') {
         let msg: FrontendMessage | null;
@@ -171,13 +174,18 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         }
         if (!msg) break;
         const pending = onMessage(msg);
-        if (pending) await pending;
+        if (pending) {
+          corked?.uncork(); // a wait (approval, authentication) must not hold back what came before
+          corked = undefined;
+          await pending;
+        }
       }
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'internal' });
       log.error('session failed', { error: (err as Error).message, stack: (err as Error).stack });
       fatal({ severity: 'FATAL', code: 'XX000', message: 'internal error in the gateway; the session was closed (see the gateway log)' });
     } finally {
+      corked?.uncork();
       pumping = false;
     }
   }
@@ -333,7 +341,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     const start = process.hrtime.bigint();
     const verdict = ctx.engine(upstreamName).decide(sql, { ...engineContext!, approval });
     ctx.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
-    for (const d of verdict.decisions) ctx.metrics.statements.inc({ action: d.action });
+    for (const d of verdict.decisions) ctx.metrics.statementsBy[d.action].inc();
     return verdict;
   }
 
@@ -558,6 +566,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   function logDecision(v: Verdict, via: string): void {
+    if (!log.enabled('info')) return;
     for (const [i, d] of v.decisions.entries()) {
       log.info('decision', {
         via,
