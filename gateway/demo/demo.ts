@@ -26,18 +26,21 @@ export interface Demo {
  * @example
  * const demo = await startDemo(); // psql "host=127.0.0.1 port=6432 dbname=clinic user=bob"
  */
-export async function startDemo(options: { ports?: Partial<typeof DEMO_PORTS>; quiet?: boolean } = {}): Promise<Demo> {
+export async function startDemo(
+  options: { ports?: Partial<typeof DEMO_PORTS>; quiet?: boolean; stateDir?: string } = {},
+): Promise<Demo> {
   const ports = { ...DEMO_PORTS, ...options.ports };
+  const state = options.stateDir ?? DEMO_DIR;
   // In memory: every start begins from the same synthetic data.
   const db = await startEmbeddedDb({ port: 0 });
   // A fixed issuer port keeps tokens minted by `verdict token` valid across restarts.
-  const issuer = await startDevIssuer({ port: ports.issuer, keyDir: DEMO_ISSUER_DIR, audience: 'verdict' });
+  const issuer = await startDevIssuer({ port: ports.issuer, keyDir: join(state, 'dev-issuer'), audience: 'verdict' });
   const config = validateConfig({
     listen: { postgres: { host: '127.0.0.1', port: ports.gateway }, admin: { host: '127.0.0.1', port: ports.admin } },
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
     upstreams: { clinic: { host: db.host, port: db.port, database: db.database, user: db.user, tls: { mode: 'disable' } } },
     policy: { bundle: defaultBundlePath },
-    approvals: { state_dir: DEMO_APPROVALS_DIR, hold_timeout_seconds: 600 },
+    approvals: { state_dir: join(state, 'approvals'), hold_timeout_seconds: 600 },
     masking: { hash_key: { value: 'verdict-demo-hash-key' } },
     log: { level: 'warn' },
   });

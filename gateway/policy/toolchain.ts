@@ -104,6 +104,8 @@ export interface BuildOptions {
   signingKey?: string;
   signingAlg?: string;
   keyId?: string;
+  /** Policy folder to compile; default policies/. */
+  source?: string;
 }
 
 /** Compiles policies/ into a WASM bundle (.tar.gz) restricted to the built-ins the engine supports. */
@@ -119,7 +121,7 @@ export function policyBuild(options: BuildOptions = {}): { path: string; revisio
     args.push('--signing-key', options.signingKey, '--signing-alg', options.signingAlg ?? 'RS256');
     if (options.keyId) args.push('--claims-file', writeClaims(options.keyId));
   }
-  args.push(rel(policiesDir));
+  args.push(options.source ?? rel(policiesDir));
   run(opa, args, 'opa build');
   renameSync(tmp, out); // atomic: a running gateway never sees half a bundle
   return { path: out, revision };

@@ -32,15 +32,18 @@ export const CLINIC_SQL = readFileSync(new URL('../demo/clinic.sql', import.meta
  * @example
  * const stack = await startStack(); const c = new pg.Client(await stack.client('alice'));
  */
-export async function startStack(overrides: Record<string, unknown> = {}): Promise<TestStack> {
+export async function startStack(
+  overrides: Record<string, unknown> = {},
+  options: { roleByGroup?: Record<string, string>; bundle?: string } = {},
+): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-stack-'));
   const pg = await startTestPostgres({ auth: 'scram-sha-256', password: 'gateway-secret-pw' });
   await pg.exec(CLINIC_SQL);
   const issuer = await startDevIssuer({ audience: 'verdict' });
-  const { path: bundle } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-stack' });
+  const bundle = options.bundle ?? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-stack' }).path;
   const config = validateConfig({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
-    identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
+    identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl, role_by_group: options.roleByGroup ?? {} },
     upstreams: {
       clinic: { host: '127.0.0.1', port: pg.port, database: pg.database, user: pg.user, password: { value: 'gateway-secret-pw' }, tls: { mode: 'disable' } },
     },

@@ -1,0 +1,58 @@
+// The embedded default as a new user meets it: PGlite + dev issuer + gateway, a token minted the way
+// `npx verdict token` does, psql through the gateway, the admin endpoints, and a clean stop.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintWithStoredKey } from '../identity/dev-issuer.ts';
+import { policyBuild } from '../policy/toolchain.ts';
+import { startDemo, walkthrough, type Demo } from './demo.ts';
+
+const run = promisify(execFile);
+let demo: Demo;
+let state: string;
+
+beforeAll(async () => {
+  policyBuild({}); // the demo serves the default bundle, as `npm start` builds it
+  state = mkdtempSync(join(tmpdir(), 'verdict-demo-'));
+  demo = await startDemo({ ports: { gateway: 0, admin: 0, issuer: 0 }, stateDir: state, quiet: true });
+}, 120_000);
+afterAll(async () => {
+  await demo?.stop();
+  if (state) rmSync(state, { recursive: true, force: true });
+});
+
+describe('embedded default (npm start)', () => {
+  it('prints a walkthrough with working commands', () => {
+    const text = walkthrough(demo.gateway);
+    expect(text).toContain(`port=${demo.gateway.address.port} dbname=clinic`);
+    expect(text).toContain('npx verdict token bob');
+    expect(text).toContain('npx verdict approve <request-id> --as carol');
+  });
+
+  it('serves the clinic through psql with a token from the stored dev key', async () => {
+    const token = await mintWithStoredKey(join(state, 'dev-issuer'), 'bob');
+    const env = { ...process.env, PGPASSWORD: token, PGGSSENCMODE: 'disable' };
+    const conn = `host=127.0.0.1 port=${demo.gateway.address.port} dbname=clinic user=bob sslmode=disable`;
+    const { stdout } = await run('psql', [conn, '-X', '-A', '-t', '-c', 'SELECT name, ssn, dob FROM patients ORDER BY id LIMIT 2'], { env });
+    expect(stdout.trim().split('\n')).toEqual(['[REDACTED]|***-**-6789|1815-01-01', '[REDACTED]|***-**-7890|1912-01-01']);
+    const denied = await run('psql', [conn, '-X', '-c', "SELECT pg_read_file('/etc/passwd')"], { env }).catch((e: { stderr: string }) => e);
+    expect((denied as { stderr: string }).stderr).toContain('ERROR:  Verdict denied this statement');
+    const alice = await mintWithStoredKey(join(state, 'dev-issuer'), 'alice');
+    const a = await run('psql', [conn.replace('user=bob', 'user=alice'), '-X', '-A', '-t', '-c', 'SELECT name, diagnosis FROM patients WHERE id = 1'], {
+      env: { ...env, PGPASSWORD: alice },
+    });
+    expect(a.stdout.trim()).toBe('Ada Lovelace|J45.909 asthma');
+  });
+
+  it('answers /healthz, /readyz and /metrics', async () => {
+    const base = `http://127.0.0.1:${demo.gateway.adminAddress!.port}`;
+    expect(await (await fetch(`${base}/healthz`)).text()).toBe('ok\n');
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/verdict_statements_total\{action="mask"\} [1-9]/);
+    expect(metrics).toContain('verdict_decision_seconds_bucket');
+  });
+});
