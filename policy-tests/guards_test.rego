@@ -99,3 +99,11 @@ test_search_path_change_denied if {
 	not "guards.search_path" in rules(h.input_for(["dba"], {"kind": "utility", "command": "SHOW", "setting": "search_path"}))
 	not "guards.search_path" in rules(h.input_for(["dba"], {"kind": "utility", "command": "SET", "setting": "work_mem"}))
 }
+
+test_predicate_on_masked_phi_denied if {
+	pred := {"predicates_on": [h.col("patients", "ssn")]}
+	"guards.phi_predicate" in rules(h.input_for(["analysts"], pred))
+	"guards.phi_predicate" in rules(h.input_for(["clinicians"], pred)) # clinicians see SSNs masked too
+	not "guards.phi_predicate" in rules(h.input_for(["clinicians"], {"predicates_on": [h.col("patients", "name")]}))
+	not "guards.phi_predicate" in rules(h.input_for(["analysts"], {"predicates_on": [h.col("patients", "id")]}))
+}

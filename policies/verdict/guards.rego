@@ -104,3 +104,13 @@ deny contains {"rule": "guards.search_path", "message": msg} if {
 	s.command in {"SET", "RESET"}
 	msg := sprintf("%s search_path is not allowed: the gateway resolves table names with a fixed search path; qualify names with their schema instead", [s.command])
 }
+
+# Filtering, joining, grouping or sorting on a PHI column reveals it without returning it
+# (WHERE ssn LIKE '123%' answers a yes/no question about the value): denied to roles that see it masked.
+deny contains {"rule": "guards.phi_predicate", "message": msg} if {
+	some s in statements.all
+	some p in s.predicates_on
+	type := data.classification.phi[statements.qualified(p)][p.column]
+	not masking.entitled(type)
+	msg := sprintf("%s.%s.%s is PHI (%s) you see masked; filtering, joining, grouping or sorting on it would reveal it", [p.schema, p.table, p.column, type])
+}
