@@ -220,6 +220,7 @@ function withText(a: StatementAnalysis, text: string): StatementAnalysis {
     opaque: a.opaque,
     parse_error: a.parse_error,
     literal_dependent: a.literal_dependent,
+    unresolved: a.unresolved,
   };
 }
 

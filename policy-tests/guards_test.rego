@@ -107,3 +107,23 @@ test_predicate_on_masked_phi_denied if {
 	not "guards.phi_predicate" in rules(h.input_for(["clinicians"], {"predicates_on": [h.col("patients", "name")]}))
 	not "guards.phi_predicate" in rules(h.input_for(["analysts"], {"predicates_on": [h.col("patients", "id")]}))
 }
+
+test_dynamic_sql_denied if {
+	"guards.unresolved" in rules(h.input_for(["dba"], {"unresolved": [{"reason": "dynamic_sql: query_to_xml"}]}))
+}
+
+test_unresolved_lineage_over_masked_phi_denied if {
+	over_phi := {"unresolved": [{"reason": "unknown_function: f"}], "reads": [{"schema": "public", "table": "patients", "columns": ["ssn"]}]}
+	"guards.unresolved" in rules(h.input_for(["analysts"], over_phi))
+	plain := {"unresolved": [{"reason": "unknown_function: f"}], "reads": [{"schema": "public", "table": "appointments", "columns": ["id"]}]}
+	not "guards.unresolved" in rules(h.input_for(["analysts"], plain))
+}
+
+test_copying_masked_phi_denied if {
+	reads := [{"schema": "public", "table": "patients", "columns": ["ssn"]}]
+	"guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "insert", "command": "INSERT", "reads": reads}))
+	"guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "ddl", "command": "CREATE TABLE AS", "creates_table_from_query": true, "reads": reads}))
+	"guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "ddl", "command": "CREATE VIEW", "reads": [{"schema": "public", "table": "patients", "columns": ["*"]}]}))
+	not "guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "insert", "command": "INSERT", "reads": [{"schema": "public", "table": "patients", "columns": ["id"]}]}))
+	not "guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "select", "command": "SELECT", "reads": reads}))
+}

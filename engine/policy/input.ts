@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { StatementAnalysis } from '../sql/types.ts';
 
-export const INPUT_VERSION = 1;
+export const INPUT_VERSION = 2;
 
 export interface Identity {
   sub: string;

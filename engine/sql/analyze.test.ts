@@ -50,6 +50,7 @@ describe('splitting and parse errors', () => {
         functions: [],
         predicates_on: [],
         result_columns: [],
+        unresolved: [],
         data_modifying_cte: false,
         creates_table_from_query: false,
         copy: null,
@@ -375,7 +376,11 @@ describe('writes', () => {
     expect([a.kind, a.command, a.creates_table_from_query]).toEqual(['ddl', 'SELECT INTO', true]);
     expect(a.writes).toEqual([acc('leak', ['ssn', 'name'])]);
     expect(a.reads).toEqual([acc('people', ['ssn', 'name'])]);
-    expect(a.result_columns).toEqual([]);
+    // No rows reach the client, but the lineage of what the new table holds is carried forward.
+    expect(a.result_columns).toEqual([
+      { name: 'ssn', sources: [col('people', 'ssn')], derived: false },
+      { name: 'name', sources: [col('people', 'name')], derived: false },
+    ]);
   });
   it('CTAS and materialized views', () => {
     for (const sql of ['CREATE TABLE s.copy AS SELECT ssn FROM people', 'CREATE MATERIALIZED VIEW s.copy AS SELECT ssn FROM people']) {
@@ -477,13 +482,15 @@ describe('nested statements', () => {
     const a = one("CREATE FUNCTION f() RETURNS text LANGUAGE sql AS 'SELECT ssn FROM people; DELETE FROM orders'", C);
     expect(a.nested.map((n) => n.command)).toEqual(['SELECT', 'DELETE']);
     expect(a.reads).toEqual([acc('people', ['ssn'])]);
-    expect(a.writes).toEqual([acc('orders', ['*'])]);
+    // The new function itself is a write (columns: none); its body's DELETE bubbles up.
+    expect(a.writes).toEqual([acc('f', []), acc('orders', ['*'])]);
+    expect(a.result_columns).toEqual([{ name: 'f', sources: [col('people', 'ssn')], derived: true }]);
   });
   it('CREATE FUNCTION BEGIN ATOMIC and RETURN bodies', () => {
     const a = one('CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT pg_sleep(a); UPDATE t SET x = 1; END');
     expect(a.nested.map((n) => n.kind)).toEqual(['select', 'update']);
     expect(a.functions).toEqual(['pg_sleep']);
-    expect(a.writes).toEqual([acc('t', ['x'])]);
+    expect(a.writes).toEqual([acc('f', []), acc('t', ['x'])]);
     const r = one('CREATE FUNCTION g(a int) RETURNS int LANGUAGE sql RETURN lo_import(a)');
     expect(r.functions).toEqual(['lo_import']);
   });

@@ -1,9 +1,9 @@
 // Turns SQL text into the `statement` facts of the policy input (one StatementAnalysis per
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
 import { createRequire } from 'node:module';
-import type { AnalyzeOptions, StatementAnalysis, StatementKind, TableAccess } from './types.ts';
+import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind, TableAccess } from './types.ts';
 import { classify, tagOf, unknownStatement, type Json } from './names.ts';
-import { DepthError, Walker, strList, type WalkOptions } from './walk.ts';
+import { DepthError, Walker, dedupe, strList, type BodyFacts, type WalkOptions } from './walk.ts';
 import { bodyAnalyses } from './plpgsql.ts';
 
 interface ParserInstance {
@@ -112,6 +112,8 @@ export function analyzeSql(sql: string, options: AnalyzeOptions = {}): Statement
     catalog: options.catalog,
     searchPath: options.searchPath && options.searchPath.length ? options.searchPath : ['public'],
     maxDepth: options.maxDepth ?? 200,
+    parse: hooks.parse,
+    analyzeBody: procedureBody,
   };
   return analyzeText(sql, o, 0);
 }
@@ -227,29 +229,27 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
     case 'MergeStmt': {
       const outs = w.query(node, null, d, true);
       const into = tag === 'SelectStmt' ? b.intoClause : null;
+      // SELECT INTO sends no rows, but its result columns say what the new table holds.
+      result_columns = into ? renamed(outs, strList(into.colNames)) : outs;
       if (into) {
         const t = w.rangeVarName(into.rel);
         f.createsTable = true;
-        const names = strList(into.colNames);
-        f.write(t.schema, t.table, names.length ? names : outs.map((c) => c.name));
-      } else {
-        result_columns = outs;
+        f.write(t.schema, t.table, result_columns.map((c) => c.name));
       }
       break;
     }
     case 'CreateTableAsStmt': {
-      const outs = w.query(b.query, null, d);
+      // The lineage of what lands in the new table (or view) is carried forward as result columns.
+      result_columns = renamed(w.query(b.query, null, d, false, true), strList(b.into.colNames));
       const t = w.rangeVarName(b.into.rel);
       f.createsTable = true;
-      const names = strList(b.into.colNames);
-      f.write(t.schema, t.table, names.length ? names : outs.map((c) => c.name));
+      f.write(t.schema, t.table, result_columns.map((c) => c.name));
       break;
     }
     case 'ViewStmt': {
-      const outs = w.query(b.query, null, d);
+      result_columns = renamed(w.query(b.query, null, d, false, true), strList(b.aliases));
       const t = w.rangeVarName(b.view);
-      const names = strList(b.aliases);
-      f.write(t.schema, t.table, names.length ? names : outs.map((c) => c.name));
+      f.write(t.schema, t.table, result_columns.map((c) => c.name));
       if (b.options) w.generic(b.options, null, d);
       break;
     }
@@ -265,10 +265,10 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
         else {
           // COPY t TO: the rows leave the server like a SELECT's would.
           const sel = { SelectStmt: { targetList: colTargets(b.attlist), fromClause: [{ RangeVar: b.relation }], op: 'SETOP_NONE' } };
-          result_columns = w.query(sel, null, d);
+          result_columns = w.query(sel, null, d, false, true);
         }
       } else if (b.query) {
-        result_columns = w.query(b.query, null, d);
+        result_columns = w.query(b.query, null, d, false, true);
       }
       if (b.whereClause) w.generic(b.whereClause, null, d);
       if (b.options) w.generic(b.options, null, d);
@@ -292,19 +292,32 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
       f.litDep = true;
       const body = bodyAnalyses(tag, b, text, o, d, { analyzeText, analyzeNode: analyzeStatement, parsePlpgsql: hooks.parsePlpgsql });
       nested.push(...body.nested);
-      if (body.opaque) f.opaque = true;
+      if (body.opaque) {
+        f.opaque = true;
+        f.unresolve(`dynamic_sql: ${body.reason ?? 'the body runs SQL that cannot be known before it runs'}`, undefined);
+      }
       if (tag === 'CreateFunctionStmt') {
         // Defaults and parameter types may call functions; the body was handled above.
         w.generic(b.parameters, null, d);
         w.generic(b.returnType, null, d);
+        // The new routine is a new way to read what its body reads: name it, and carry that lineage.
+        const names = strList(b.funcname);
+        const fname = names[names.length - 1] ?? '';
+        f.write(names.length > 1 ? (names[names.length - 2] as string) : (o.searchPath[0] ?? 'public'), fname, []);
+        result_columns = [{ name: fname, sources: routineSources(body.nested, body.language !== 'sql'), derived: true }];
       }
       break;
     }
     case 'ReturnStmt': {
       const sel = { SelectStmt: { targetList: [{ ResTarget: { val: b.returnval } }], op: 'SETOP_NONE' } };
-      result_columns = w.query(sel, null, d);
+      result_columns = w.query(sel, null, d, false, true);
       break;
     }
+    case 'CallStmt':
+      w.generic(node, null, d);
+      // A procedure's OUT parameters come back as a row; its body is visible only through the catalog.
+      if (b.funccall) w.call(b.funccall, d);
+      break;
     case 'DropStmt':
     case 'CommentStmt': {
       const tableish = TABLE_OBJECTS.has((tag === 'DropStmt' ? b.removeType : b.objtype) as string);
@@ -375,6 +388,62 @@ function colTargets(attlist: Json[] | undefined): Json[] {
   return attlist.map((a: Json) => ({ ResTarget: { val: { ColumnRef: { fields: [a] } } } }));
 }
 
+/** Output names replaced by an explicit column list (SELECT INTO / CREATE TABLE t (a, b) AS / CREATE VIEW v (a, b)). */
+function renamed(outs: ResultColumn[], names: string[]): ResultColumn[] {
+  if (names.length === 0) return outs;
+  return outs.map((o, i) => (i < names.length && o.name !== '*' ? { name: names[i] as string, sources: o.sources, derived: o.derived } : o));
+}
+
+/**
+ * What a new routine can return: every result column of its body's statements; for procedural
+ * bodies also every column they read (control flow can turn any of them into the return value).
+ */
+function routineSources(nested: StatementAnalysis[], procedural: boolean): ColumnRef[] {
+  const src: ColumnRef[] = [];
+  const visit = (list: StatementAnalysis[]): void => {
+    for (const n of list) {
+      for (const rc of n.result_columns) src.push(...rc.sources);
+      if (procedural) {
+        for (const r of n.reads) {
+          if (r.columns.length === 0) src.push({ schema: r.schema, table: r.table, column: '*' });
+          for (const c of r.columns) src.push({ schema: r.schema, table: r.table, column: c });
+        }
+      }
+      visit(n.nested);
+    }
+  };
+  visit(nested);
+  return dedupe(src);
+}
+
+/** plpgsql (or other procedural) body of a catalog function, analyzed as its CREATE FUNCTION would be. */
+function procedureBody(language: string, body: string, o: WalkOptions, d: number, returnsSet: boolean): BodyFacts {
+  let tag = '$verdict$';
+  for (let i = 1; body.includes(tag); i++) tag = `$verdict${i}$`;
+  // plpgsql checks RETURN against the return type, which the catalog entry does not give: take the
+  // first declaration its parser accepts (a body no declaration fits is reported opaque).
+  const make = (ret: string): string => `CREATE FUNCTION verdict_body() RETURNS ${ret} LANGUAGE ${language} AS ${tag}${body}${tag}`;
+  const kinds = returnsSet ? ['SETOF record'] : ['text', 'void', 'SETOF record'];
+  let text = make(kinds[0] as string);
+  for (const k of kinds) {
+    try {
+      hooks.parsePlpgsql(make(k));
+      text = make(k);
+      break;
+    } catch (e) {
+      if (e instanceof ParserTrap) throw e;
+    }
+  }
+  const b = {
+    options: [
+      { DefElem: { defname: 'language', arg: { String: { sval: language } } } },
+      { DefElem: { defname: 'as', arg: { List: { items: [{ String: { sval: body } }] } } } },
+    ],
+  };
+  const r = bodyAnalyses('CreateFunctionStmt', b, text, o, d, { analyzeText, analyzeNode: analyzeStatement, parsePlpgsql: hooks.parsePlpgsql });
+  return { nested: r.nested, opaque: r.opaque };
+}
+
 /** Nested statements' facts count for the parent: a policy reading only the top level sees them. */
 function bubble(w: Walker, n: StatementAnalysis): void {
   const f = w.facts;
@@ -384,6 +453,7 @@ function bubble(w: Walker, n: StatementAnalysis): void {
   }
   for (const x of n.writes) f.write(x.schema, x.table, x.columns);
   for (const fn of n.functions) f.functions.add(fn);
+  for (const u of n.unresolved) f.unresolve(u.reason, u.column);
   if (n.opaque) f.opaque = true;
   if (n.literal_dependent) f.litDep = true;
   if (n.data_modifying_cte) f.dataModifyingCte = true;
@@ -416,6 +486,7 @@ function finish(
     functions: [...f.functions],
     predicates_on: [...f.preds.values()],
     result_columns,
+    unresolved: [...f.unresolved.values()],
     data_modifying_cte: f.dataModifyingCte,
     creates_table_from_query: f.createsTable,
     copy,

@@ -291,6 +291,7 @@ export function unknownStatement(text: string, message: string): StatementAnalys
     functions: [],
     predicates_on: [],
     result_columns: [],
+    unresolved: [],
     data_modifying_cte: false,
     creates_table_from_query: false,
     copy: null,

@@ -13,6 +13,10 @@ export interface BodyApi {
 export interface BodyResult {
   nested: StatementAnalysis[];
   opaque: boolean;
+  /** Why the body is opaque (for StatementAnalysis.unresolved); null when it is not. */
+  reason: string | null;
+  /** The body's language, lower-case ('sql' for SQL-standard bodies). */
+  language: string;
 }
 
 // parseMode of PLpgSQL_expr (RawParseMode in parser.h).
@@ -22,7 +26,7 @@ const RAW_PARSE_PLPGSQL_EXPR = 2;
 
 /** Nested analyses of a DoStmt / CreateFunctionStmt body (`b` is the node body, `text` its SQL). */
 export function bodyAnalyses(tag: string, b: Json, text: string, o: WalkOptions, d: number, api: BodyApi): BodyResult {
-  const res: BodyResult = { nested: [], opaque: false };
+  const res: BodyResult = { nested: [], opaque: false, reason: null, language: 'sql' };
   const opts = (tag === 'DoStmt' ? b.args : b.options) as Json[] | undefined;
   let language: string | null = null;
   let body: string | null = null;
@@ -42,6 +46,7 @@ export function bodyAnalyses(tag: string, b: Json, text: string, o: WalkOptions,
     return res;
   }
   const lang = (language ?? (tag === 'DoStmt' ? 'plpgsql' : 'sql')).toLowerCase();
+  res.language = lang;
   if (lang === 'sql') {
     if (body !== null) res.nested.push(...api.analyzeText(body, o, d + 1));
     return res;
@@ -49,6 +54,7 @@ export function bodyAnalyses(tag: string, b: Json, text: string, o: WalkOptions,
   if (lang !== 'plpgsql' || body === null) {
     // plpython3u, plperl, c, internal ...: code we cannot read.
     res.opaque = true;
+    res.reason = `a body in LANGUAGE ${lang} cannot be analyzed`;
     return res;
   }
   const src = tag === 'DoStmt' ? wrapDo(body) : text;
@@ -58,10 +64,12 @@ export function bodyAnalyses(tag: string, b: Json, text: string, o: WalkOptions,
   } catch (e) {
     if ((e as { code?: string }).code === 'SQL_PARSER_TRAP') throw e;
     res.opaque = true;
+    res.reason = 'the plpgsql body does not parse';
     res.nested.push(...unparsable(src, e));
     return res;
   }
   walkPl(tree, o, d + 1, api, res);
+  if (res.opaque) res.reason ??= 'plpgsql EXECUTE runs SQL built at run time';
   return res;
 }
 
@@ -100,7 +108,10 @@ function walkPl(n: Json, o: WalkOptions, d: number, api: BodyApi, res: BodyResul
       continue;
     }
     // EXECUTE, FOR ... IN EXECUTE, OPEN ... FOR EXECUTE, RETURN QUERY EXECUTE: text known only at run time.
-    if (k === 'PLpgSQL_stmt_dynexecute' || k === 'PLpgSQL_stmt_dynfors' || k === 'dynquery') res.opaque = true;
+    if (k === 'PLpgSQL_stmt_dynexecute' || k === 'PLpgSQL_stmt_dynfors' || k === 'dynquery') {
+      res.opaque = true;
+      res.reason ??= 'plpgsql EXECUTE runs SQL built at run time';
+    }
     walkPl(v, o, d + 1, api, res);
   }
 }
@@ -120,6 +131,10 @@ function plExpr(e: Json, o: WalkOptions, d: number, api: BodyApi, res: BodyResul
     sql = 'SELECT ' + q.slice(j);
   }
   const found = api.analyzeText(sql, o, d);
-  for (const a of found) if (a.kind === 'unknown') res.opaque = true;
+  for (const a of found) {
+    if (a.kind !== 'unknown') continue;
+    res.opaque = true;
+    res.reason ??= 'a statement in the plpgsql body cannot be analyzed';
+  }
   res.nested.push(...found);
 }

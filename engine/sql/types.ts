@@ -37,6 +37,25 @@ export interface ResultColumn {
   derived: boolean;
 }
 
+/**
+ * Something whose lineage the analysis could not follow, so a result may carry columns it does not
+ * list. `reason` starts with a stable code and a colon:
+ * - `dynamic_sql:` SQL known only at run time (plpgsql EXECUTE, query_to_xml, dblink, ...)
+ * - `unknown_function:` a function neither in Catalog.functions nor a known pure built-in, whose
+ *   value reaches a result column (its body could read any table)
+ * - `unknown_set_function:` such a function in FROM: its output columns and what they derive from are unknown
+ * - `opaque_function:` a catalog function whose body cannot be analyzed (language c, plpython, a body
+ *   that does not parse, nesting too deep)
+ * - `view:` a catalog view whose definition cannot be analyzed (does not parse, nesting too deep)
+ * - `unknown_shape:` `(expr).*` over a composite value, or a record-returning function in FROM, whose
+ *   columns are unknown: the lineage is complete but a '*' result column stands for an unknown count
+ */
+export interface Unresolved {
+  reason: string;
+  /** The result column the unresolved value flows into, when it is in the statement's own output list. */
+  column?: string;
+}
+
 export interface CopyInfo {
   direction: 'from' | 'to';
   /** stdin/stdout travel over the client connection; file/program run on the server. */
@@ -60,7 +79,14 @@ export interface StatementAnalysis {
   functions: string[];
   /** Columns used in WHERE / JOIN ON / GROUP BY / HAVING / ORDER BY / window clauses. */
   predicates_on: ColumnRef[];
+  /**
+   * Output columns (SELECT list, RETURNING, COPY TO, a cursor's or prepared statement's query) and,
+   * for SELECT INTO / CREATE TABLE AS / CREATE [MATERIALIZED] VIEW / CREATE FUNCTION, what the new
+   * object will hold or return (nothing is sent to the client then, but the lineage is carried forward).
+   */
   result_columns: ResultColumn[];
+  /** What the lineage analysis could not resolve; empty when every result column's sources are complete. */
+  unresolved: Unresolved[];
   /** WITH x AS (INSERT/UPDATE/DELETE/MERGE ...) anywhere in the statement. */
   data_modifying_cte: boolean;
   /** SELECT INTO / CREATE TABLE AS / CREATE MATERIALIZED VIEW AS: a query whose rows land in a new table. */
@@ -84,9 +110,29 @@ export interface StatementAnalysis {
   literal_dependent: boolean;
 }
 
-/** Column names per table, in table order, so `*` can be expanded. Keys: 'schema.table'. */
+/** A function whose definition the upstream exposes (pg_proc.prosrc / pg_get_functiondef). */
+export interface CatalogFunction {
+  /** 'sql', 'plpgsql', 'c', 'internal', 'plpython3u', ... */
+  language: string;
+  /** The function body (the text between AS $$ ... $$); for SQL-standard bodies, `BEGIN ATOMIC ... END` or `RETURN expr`. */
+  body: string;
+  returns_set?: boolean;
+}
+
+/**
+ * What the analysis knows about the upstream database. Keys are 'schema.name'. Views' columns are
+ * in `tables` too (as PostgreSQL lists them); `views` adds their definitions so lineage goes through them.
+ */
 export interface Catalog {
+  /** Column names per table / view, in attribute order, so `*` can be expanded. */
   tables: Record<string, string[]>;
+  /** View definitions as pg_get_viewdef returns them (a SELECT). */
+  views?: Record<string, string>;
+  /**
+   * Functions whose bodies lineage may follow. One entry per name: for SQL overloads join the bodies
+   * with ';' (every statement's result counts), for mixed languages give one that cannot be analyzed.
+   */
+  functions?: Record<string, CatalogFunction>;
 }
 
 export interface AnalyzeOptions {

@@ -1,7 +1,8 @@
 // One pass over a raw parse tree (libpg-query JSON): resolves tables and columns through scopes,
 // CTEs and aliases, and accumulates the policy facts (reads, writes, lineage, predicates, WHERE).
-import type { Catalog, ColumnRef, ResultColumn } from './types.ts';
+import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis, Unresolved } from './types.ts';
 import { figureName, tagOf, type Json } from './names.ts';
+import { DYNAMIC_FUNCTIONS, PURE_FUNCTIONS, SRF_COLUMNS, builtinName } from './functions.ts';
 
 /** Thrown when the tree is nested deeper than AnalyzeOptions.maxDepth; the caller turns it into 'unknown'. */
 export class DepthError extends Error {
@@ -24,6 +25,7 @@ export class Facts {
   readonly writes = new Map<string, Access>();
   readonly functions = new Set<string>();
   readonly preds = new Map<string, ColumnRef>();
+  readonly unresolved = new Map<string, Unresolved>();
   dataModifyingCte = false;
   createsTable = false;
   opaque = false;
@@ -42,6 +44,10 @@ export class Facts {
   pred(r: ColumnRef): void {
     const k = r.schema + '\u0000' + r.table + '\u0000' + r.column;
     if (!this.preds.has(k)) this.preds.set(k, r);
+  }
+  unresolve(reason: string, column: string | undefined): void {
+    const k = column === undefined ? reason : reason + '\u0000' + column;
+    if (!this.unresolved.has(k)) this.unresolved.set(k, column === undefined ? { reason } : { reason, column });
   }
 }
 
@@ -72,6 +78,15 @@ interface Rel {
   outs: ResultColumn[] | null;
   /** Function in FROM: every column derives from all of `outs[0].sources`, names are unknown. */
   fn: boolean;
+  /** RETURNING old/new, ON CONFLICT excluded: reachable only by name, never by a bare column or '*'. */
+  hidden: boolean;
+  /**
+   * Values the statement writes into this relation (INSERT/UPDATE/MERGE target, `new`, `excluded`):
+   * column → sources of the assigned expressions ('*' key: any column). RETURNING sees them.
+   */
+  assigned: Map<string, ColumnRef[]> | null;
+  /** A catalog view expanded through its definition (schema/table name the view, outs its lineage). */
+  view: boolean;
 }
 
 interface Scope {
@@ -80,6 +95,17 @@ interface Scope {
   ctes: Map<string, ResultColumn[]> | null;
   /** Column references resolved at this level; WHERE row-dependence compares it before/after. */
   local: number;
+  /** JOIN ... USING / NATURAL at this level: `*` shows their join columns once (see expandList). */
+  groups?: JoinGroup[];
+}
+
+/** A USING / NATURAL join: rels[0..mid) are its left side, rels[mid..) its right side. */
+interface JoinGroup {
+  rels: Rel[];
+  mid: number;
+  /** The merged column names; null = NATURAL whose common names are unknown without a catalog. */
+  using: string[] | null;
+  full: boolean;
 }
 
 /** Outcome of evaluating a WHERE: True, False, Null, row-dependent Unknown, row-independent Constant. */
@@ -94,7 +120,34 @@ export interface WalkOptions {
   catalog: Catalog | undefined;
   searchPath: string[];
   maxDepth: number;
+  /** PostgreSQL's parser, for view definitions and SQL function bodies from the catalog. */
+  parse?: (sql: string) => Json;
+  /** The statements of a function body in a procedural language (plpgsql), as CREATE FUNCTION finds them. */
+  analyzeBody?: (language: string, body: string, o: WalkOptions, d: number, returnsSet: boolean) => BodyFacts;
 }
+
+/** Views inside views / functions inside functions deeper than this are reported, not followed. */
+const MAX_EXPANSION = 16;
+
+/** A catalog function's lineage: what its result derives from, and its output columns when known. */
+interface FnLineage {
+  sources: ColumnRef[];
+  /** Output column names (from its body's final query), null when unknown. */
+  shape: string[] | null;
+}
+
+type Parsed = { text: string; stmts: Json[] | null; error: string | null };
+
+/** Parse trees of catalog views / function bodies, per catalog object: parsing is the costly part. */
+const parseCache = new WeakMap<Catalog, Map<string, Parsed>>();
+/** Statements found in a procedural function body; opaque = it runs dynamic SQL or cannot be read. */
+export interface BodyFacts {
+  nested: StatementAnalysis[];
+  opaque: boolean;
+}
+
+/** plpgsql bodies' analyses, per catalog object. */
+const bodyCache = new WeakMap<Catalog, Map<string, { text: string; a: BodyFacts }>>();
 
 const STAR = '*';
 
@@ -106,8 +159,20 @@ export class Walker {
   private readonly catalog: Catalog | undefined;
   private readonly searchPath: string[];
   private readonly maxDepth: number;
+  private readonly o: WalkOptions;
+  /** Name of the result column whose expression is being walked (for Unresolved.column). */
+  private col: string | undefined = undefined;
+  /** The FuncCall body being walked as a FROM item (its unresolvedness is reported differently). */
+  private fromCall: Json = null;
+  /** Views / functions expanded once per statement; their facts were recorded the first time. */
+  private readonly viewMemo = new Map<string, ResultColumn[] | null>();
+  private readonly fnMemo = new Map<string, FnLineage>();
+  private readonly expanding = new Set<string>();
+  /** Output names of the catalog function just walked as a FROM item (set by funcLineage). */
+  private lastShape: string[] | null = null;
 
   constructor(o: WalkOptions) {
+    this.o = o;
     this.catalog = o.catalog;
     this.searchPath = o.searchPath;
     this.maxDepth = o.maxDepth;
@@ -120,8 +185,9 @@ export class Walker {
     if (schema) return schema;
     const cat = this.catalog;
     if (cat) {
+      const views = cat.views;
       if (cat.tables['pg_catalog.' + table]) return 'pg_catalog';
-      for (const s of this.searchPath) if (cat.tables[s + '.' + table]) return s;
+      for (const s of this.searchPath) if (cat.tables[s + '.' + table] || views?.[s + '.' + table] !== undefined) return s;
     }
     if (table.startsWith('pg_')) return 'pg_catalog';
     return this.searchPath[0] ?? 'public';
@@ -156,28 +222,31 @@ export class Walker {
 
   // ---- statements ---------------------------------------------------------------------------
 
-  /** A query-like node (SELECT / DML) anywhere; returns its output columns. */
-  query(node: Json, sc: Scope | null, d: number, top = false): ResultColumn[] {
+  /**
+   * A query-like node (SELECT / DML) anywhere; returns its output columns. `top`: its WHERE is the
+   * statement's; `result`: its output list is the statement's result (names Unresolved.column).
+   */
+  query(node: Json, sc: Scope | null, d: number, top = false, result = top): ResultColumn[] {
     const tag = tagOf(node);
     const b = node[tag];
     switch (tag) {
-      case 'SelectStmt': return this.select(b, sc, d, top);
-      case 'InsertStmt': return this.insert(b, sc, d);
-      case 'UpdateStmt': return this.update(b, sc, d, top);
-      case 'DeleteStmt': return this.delete(b, sc, d, top);
-      case 'MergeStmt': return this.merge(b, sc, d);
+      case 'SelectStmt': return this.select(b, sc, d, top, result);
+      case 'InsertStmt': return this.insert(b, sc, d, result);
+      case 'UpdateStmt': return this.update(b, sc, d, top, result);
+      case 'DeleteStmt': return this.delete(b, sc, d, top, result);
+      case 'MergeStmt': return this.merge(b, sc, d, result);
       default:
         this.generic(node, sc, d);
         return [];
     }
   }
 
-  select(s: Json, outer: Scope | null, d: number, top = false): ResultColumn[] {
+  select(s: Json, outer: Scope | null, d: number, top = false, result = false): ResultColumn[] {
     d = this.check(d);
     const sc = this.newScope(outer);
     if (s.withClause) this.withClause(s.withClause, sc, d);
     if (s.op && s.op !== 'SETOP_NONE') {
-      const outs = this.setOp(s, sc, d);
+      const outs = this.setOp(s, sc, d, result);
       this.orderLike(s.sortClause, sc, outs, d);
       this.exprs([s.limitOffset, s.limitCount], sc, d);
       return outs;
@@ -188,7 +257,7 @@ export class Walker {
     } else {
       if (s.fromClause) for (const f of s.fromClause as Json[]) this.fromItem(f, sc, d);
       if (s.whereClause) this.whereClause(s.whereClause, sc, d, top ? this.where : null);
-      outs = s.targetList ? this.targetList(s.targetList as Json[], sc, d) : [];
+      outs = s.targetList ? this.targetList(s.targetList as Json[], sc, d, result) : [];
       if (s.groupClause) this.orderLike(s.groupClause, sc, outs, d);
       if (s.havingClause) this.ex(s.havingClause, sc, null, true, d);
       if (s.windowClause) for (const w of s.windowClause as Json[]) this.ex(w, sc, null, true, d);
@@ -199,9 +268,10 @@ export class Walker {
     return outs;
   }
 
-  private setOp(s: Json, sc: Scope, d: number): ResultColumn[] {
-    const l = this.select(s.larg, sc, d);
-    const r = this.select(s.rarg, sc, d);
+  private setOp(s: Json, sc: Scope, d: number, result: boolean): ResultColumn[] {
+    // Output names come from the left arm; the right arm's own names would mislabel Unresolved.column.
+    const l = this.select(s.larg, sc, d, false, result);
+    const r = this.select(s.rarg, sc, d, false, false);
     return mergeArms(l, r);
   }
 
@@ -235,8 +305,21 @@ export class Walker {
         if (sel.withClause) this.withClause(sel.withClause, inner, cd);
         const l = this.select(sel.larg, inner, cd);
         ctes.set(name, rename(l, colnames));
-        const r = this.select(sel.rarg, inner, cd);
-        const outs = mergeArms(l, r);
+        let outs = mergeArms(l, this.select(sel.rarg, inner, cd));
+        // Each iteration feeds the previous rows back in: `SELECT y, ssn FROM r` moves ssn from
+        // column 2 to column 1 one round later. Re-walk the arm until the lineage stops growing.
+        let size = sourceCount(outs);
+        for (let i = 0; ; i++) {
+          ctes.set(name, rename(outs, colnames));
+          outs = mergeArms(outs, this.select(sel.rarg, inner, cd));
+          const next = sourceCount(outs);
+          if (next === size) break;
+          size = next;
+          if (i > outs.length + 2) {
+            outs = unionAll(outs);
+            break;
+          }
+        }
         this.orderLike(sel.sortClause, inner, outs, cd);
         this.exprs([sel.limitOffset, sel.limitCount], inner, cd);
         ctes.set(name, rename(outs, colnames));
@@ -251,49 +334,59 @@ export class Walker {
     }
   }
 
-  private insert(s: Json, outer: Scope | null, d: number): ResultColumn[] {
+  private insert(s: Json, outer: Scope | null, d: number, result: boolean): ResultColumn[] {
     d = this.check(d);
     const sc = this.newScope(outer);
     if (s.withClause) this.withClause(s.withClause, sc, d);
     const { schema, table } = this.rangeVarName(s.relation);
-    const cols = s.cols ? (s.cols as Json[]).map((c) => c.ResTarget?.name as string) : [STAR];
-    this.facts.write(schema, table, cols);
-    if (s.selectStmt) this.query(s.selectStmt, sc, d);
-    const oc = s.onConflictClause;
-    if (oc || s.returningClause) {
-      sc.rels.push(this.baseRel(schema, table, s.relation.alias, false));
-      sc.rels.push(this.baseRel(schema, table, { aliasname: 'excluded' }, false));
+    const named = s.cols ? (s.cols as Json[]).map((c) => c.ResTarget?.name as string) : null;
+    this.facts.write(schema, table, named ?? [STAR]);
+    const assigned = new Map<string, ColumnRef[]>();
+    if (s.selectStmt) {
+      // INSERT ... SELECT / VALUES: the i-th output lands in the i-th target column.
+      const outs = this.query(s.selectStmt, sc, d);
+      assignByPosition(assigned, named ?? this.catalogCols(schema, table), outs);
     }
+    const oc = s.onConflictClause;
+    const target = this.targetRel(schema, table, s.relation.alias, d);
+    sc.rels.push(target);
     if (oc) {
+      const excluded = this.pseudoRel(target, 'excluded');
+      // The proposed row only: DO UPDATE SET values assigned below must not reach `excluded`.
+      excluded.assigned = new Map([...assigned].map(([k, v]) => [k, v.slice()]));
+      sc.rels.push(excluded);
       if (oc.infer?.whereClause) this.ex(oc.infer.whereClause, sc, null, true, d);
-      if (oc.targetList) this.setList(oc.targetList as Json[], sc, schema, table, d);
+      if (oc.targetList) this.setList(oc.targetList as Json[], sc, schema, table, d, assigned);
       if (oc.whereClause) this.ex(oc.whereClause, sc, null, true, d);
     }
-    return this.returning(s.returningClause, sc, schema, table, s.relation.alias, d);
+    return this.returning(s.returningClause, sc, target, assigned, d, result);
   }
 
-  private update(s: Json, outer: Scope | null, d: number, top: boolean): ResultColumn[] {
+  private update(s: Json, outer: Scope | null, d: number, top: boolean, result: boolean): ResultColumn[] {
     d = this.check(d);
     const sc = this.newScope(outer);
     if (s.withClause) this.withClause(s.withClause, sc, d);
     const { schema, table } = this.rangeVarName(s.relation);
-    sc.rels.push(this.baseRel(schema, table, s.relation.alias, false));
+    const target = this.targetRel(schema, table, s.relation.alias, d);
+    sc.rels.push(target);
     if (s.fromClause) for (const f of s.fromClause as Json[]) this.fromItem(f, sc, d);
-    this.setList((s.targetList ?? []) as Json[], sc, schema, table, d);
+    const assigned = new Map<string, ColumnRef[]>();
+    this.setList((s.targetList ?? []) as Json[], sc, schema, table, d, assigned);
     this.dmlWhere(s.whereClause, sc, d, top);
-    return this.returning(s.returningClause, sc, schema, table, s.relation.alias, d);
+    return this.returning(s.returningClause, sc, target, assigned, d, result);
   }
 
-  private delete(s: Json, outer: Scope | null, d: number, top: boolean): ResultColumn[] {
+  private delete(s: Json, outer: Scope | null, d: number, top: boolean, result: boolean): ResultColumn[] {
     d = this.check(d);
     const sc = this.newScope(outer);
     if (s.withClause) this.withClause(s.withClause, sc, d);
     const { schema, table } = this.rangeVarName(s.relation);
     this.facts.write(schema, table, [STAR]);
-    sc.rels.push(this.baseRel(schema, table, s.relation.alias, false));
+    const target = this.targetRel(schema, table, s.relation.alias, d);
+    sc.rels.push(target);
     if (s.usingClause) for (const f of s.usingClause as Json[]) this.fromItem(f, sc, d);
     this.dmlWhere(s.whereClause, sc, d, top);
-    return this.returning(s.returningClause, sc, schema, table, s.relation.alias, d);
+    return this.returning(s.returningClause, sc, target, null, d, result);
   }
 
   private dmlWhere(w: Json, sc: Scope, d: number, top: boolean): void {
@@ -303,75 +396,112 @@ export class Walker {
     if (!top && info.trivial) this.facts.cteWhereTrivial = true;
   }
 
-  private merge(s: Json, outer: Scope | null, d: number): ResultColumn[] {
+  private merge(s: Json, outer: Scope | null, d: number, result: boolean): ResultColumn[] {
     d = this.check(d);
     const sc = this.newScope(outer);
     if (s.withClause) this.withClause(s.withClause, sc, d);
     const { schema, table } = this.rangeVarName(s.relation);
-    sc.rels.push(this.baseRel(schema, table, s.relation.alias, false));
+    const target = this.targetRel(schema, table, s.relation.alias, d);
+    sc.rels.push(target);
     this.fromItem(s.sourceRelation, sc, d);
     if (s.joinCondition) this.ex(s.joinCondition, sc, null, true, d);
     const written: string[] = [];
+    const assigned = new Map<string, ColumnRef[]>();
     for (const w of (s.mergeWhenClauses ?? []) as Json[]) {
       const mw = w.MergeWhenClause;
       if (!mw) continue;
       if (mw.condition) this.ex(mw.condition, sc, null, true, d);
       const tl = (mw.targetList ?? []) as Json[];
       if (mw.commandType === 'CMD_UPDATE') {
+        let multi: ColumnRef[] = [];
         for (const t of tl) {
           const rt = t.ResTarget;
           written.push(rt.name as string);
-          this.assignValue(rt.val, sc, d);
+          multi = this.assignValue(rt.val, sc, d, multi);
+          assign(assigned, rt.name as string, multi);
         }
       } else if (mw.commandType === 'CMD_INSERT') {
         if (tl.length === 0) written.push(STAR);
+        const cols = tl.length ? tl.map((t) => t.ResTarget.name as string) : null;
         for (const t of tl) written.push(t.ResTarget.name as string);
-        for (const v of (mw.values ?? []) as Json[]) this.ex(v, sc, null, false, d);
+        const vals: ResultColumn[] = [];
+        for (const v of (mw.values ?? []) as Json[]) {
+          const sink: ColumnRef[] = [];
+          this.ex(v, sc, sink, false, d);
+          vals.push({ name: '?column?', sources: sink, derived: true });
+        }
+        assignByPosition(assigned, cols ?? this.catalogCols(schema, table), vals);
       } else if (mw.commandType === 'CMD_DELETE') {
         written.push(STAR);
       }
     }
     this.facts.write(schema, table, written);
-    return this.returning(s.returningClause, sc, schema, table, s.relation.alias, d);
+    return this.returning(s.returningClause, sc, target, assigned, d, result);
   }
 
-  /** UPDATE SET / ON CONFLICT DO UPDATE SET: the columns are writes, the values are read. */
-  private setList(tl: Json[], sc: Scope, schema: string, table: string, d: number): void {
+  /** UPDATE SET / ON CONFLICT DO UPDATE SET: the columns are writes, the values are read and assigned. */
+  private setList(tl: Json[], sc: Scope, schema: string, table: string, d: number, assigned: Map<string, ColumnRef[]>): void {
     const cols: string[] = [];
+    let multi: ColumnRef[] = [];
     for (const t of tl) {
       const rt = t.ResTarget;
       if (!rt) continue;
       cols.push(rt.name as string);
       if (rt.indirection) this.exprs(rt.indirection as Json[], sc, d);
-      this.assignValue(rt.val, sc, d);
+      multi = this.assignValue(rt.val, sc, d, multi);
+      assign(assigned, rt.name as string, multi);
     }
     this.facts.write(schema, table, cols);
   }
 
-  private assignValue(val: Json, sc: Scope, d: number): void {
-    if (!val) return;
+  /**
+   * Walks an assigned value and returns its sources. SET (a, b) = (subquery) repeats the same source
+   * under every column: walked once (colno 1), its sources `prev` reused for the others.
+   */
+  private assignValue(val: Json, sc: Scope, d: number, prev: ColumnRef[]): ColumnRef[] {
+    if (!val) return [];
     const m = val.MultiAssignRef;
-    // SET (a, b) = (subquery) repeats the same source under every column; walk it once.
     if (m) {
-      if (m.colno === 1) this.ex(m.source, sc, null, false, d);
-      return;
+      if (m.colno !== 1) return prev;
+      const sink: ColumnRef[] = [];
+      this.ex(m.source, sc, sink, false, d);
+      return sink;
     }
-    this.ex(val, sc, null, false, d);
+    const sink: ColumnRef[] = [];
+    this.ex(val, sc, sink, false, d);
+    return sink;
   }
 
-  private returning(rc: Json, sc: Scope, schema: string, table: string, alias: Json, d: number): ResultColumn[] {
+  /**
+   * RETURNING: the target's columns carry the values just written (`new.x` too), `old.x` the
+   * previous ones; `*` covers the target and FROM / USING items, not old/new/excluded.
+   */
+  private returning(rc: Json, sc: Scope, target: Rel, assigned: Map<string, ColumnRef[]> | null, d: number, result: boolean): ResultColumn[] {
     const exprs = rc?.exprs as Json[] | undefined;
     if (!exprs) return [];
-    const names = ['old', 'new'];
+    if (assigned && assigned.size) target.assigned = assigned;
+    let oldName = 'old';
+    let newName = 'new';
     for (const o of (rc.options ?? []) as Json[]) {
-      const n = o.ReturningOption?.name as string | undefined;
-      if (n) names.push(n);
+      const ro = o.ReturningOption;
+      if (!ro?.value) continue;
+      if (ro.option === 'RETURNING_OPTION_OLD') oldName = ro.value as string;
+      else newName = ro.value as string;
     }
-    if (!sc.rels.some((r) => r.schema === schema && r.table === table)) {
-      sc.rels.push(this.baseRel(schema, table, alias, false));
-    }
-    for (const n of names) sc.rels.push(this.baseRel(schema, table, { aliasname: n }, false));
-    return this.targetList(exprs, sc, d);
+    sc.rels.push(this.pseudoRel(target, oldName));
+    const nw = this.pseudoRel(target, newName);
+    nw.assigned = target.assigned;
+    sc.rels.push(nw);
+    return this.targetList(exprs, sc, d, result);
+  }
+
+  /** A DML target: a table, or a catalog view (auto-updatable) seen through its definition. */
+  private targetRel(schema: string, table: string, alias: Json, d: number): Rel {
+    return this.viewRel(schema, table, alias, d) ?? this.baseRel(schema, table, alias, false);
+  }
+
+  private pseudoRel(target: Rel, name: string): Rel {
+    return { ...target, name, aliased: true, hidden: true, assigned: null };
   }
 
   // ---- FROM ---------------------------------------------------------------------------------
@@ -387,11 +517,101 @@ export class Walker {
       renamed: alias?.colnames ? strList(alias.colnames) : null,
       outs: null,
       fn: false,
+      hidden: false,
+      assigned: null,
+      view: false,
     };
   }
 
   private derivedRel(name: string, outs: ResultColumn[], fn = false): Rel {
-    return { name, schema: null, table: null, aliased: true, cols: null, renamed: null, outs, fn };
+    return { name, schema: null, table: null, aliased: true, cols: null, renamed: null, outs, fn, hidden: false, assigned: null, view: false };
+  }
+
+  /** A FROM reference to a catalog view, analyzed through its definition; null if not a known view. */
+  private viewRel(schema: string, table: string, alias: Json, d: number): Rel | null {
+    const outs = this.viewOuts(schema, table, d);
+    if (!outs) return null;
+    return {
+      name: (alias?.aliasname as string | undefined) ?? table,
+      schema,
+      table,
+      aliased: !!alias,
+      cols: null,
+      renamed: null,
+      outs: rename(outs, strList(alias?.colnames)),
+      fn: false,
+      hidden: false,
+      assigned: null,
+      view: true,
+    };
+  }
+
+  /** Output lineage of a catalog view (its definition walked in a scope of its own), memoized per statement. */
+  private viewOuts(schema: string, table: string, d: number): ResultColumn[] | null {
+    const key = schema + '.' + table;
+    const def = this.catalog?.views?.[key];
+    if (def === undefined) return null;
+    const memo = this.viewMemo.get(key);
+    if (memo !== undefined) return memo;
+    let outs: ResultColumn[] | null = null;
+    if (this.expanding.has('v:' + key) || this.expanding.size >= MAX_EXPANSION) {
+      this.facts.unresolve(`view: ${key} is nested too deeply (or in itself) to follow`, undefined);
+    } else {
+      const p = this.parsed('v:' + key, def);
+      const stmt = p.stmts?.length === 1 ? p.stmts[0] : null;
+      if (!stmt || tagOf(stmt) !== 'SelectStmt') {
+        this.facts.unresolve(`view: the definition of ${key} cannot be analyzed${p.error ? ` (${p.error})` : ''}`, undefined);
+      } else {
+        this.expanding.add('v:' + key);
+        const saved = this.col;
+        try {
+          outs = this.query(stmt, null, d);
+        } finally {
+          this.expanding.delete('v:' + key);
+          this.col = saved;
+        }
+        // pg_get_viewdef spells the view's column names as aliases; the catalog's list is authoritative.
+        const cols = this.catalogCols(schema, table);
+        if (cols && cols.length === outs.length && !outs.some((o) => o.name === STAR)) {
+          outs = outs.map((o, i) => ({ name: cols[i] as string, sources: o.sources, derived: o.derived }));
+        }
+      }
+    }
+    this.viewMemo.set(key, outs);
+    return outs;
+  }
+
+  /** Parsed statements of catalog SQL text, cached per catalog object (and re-parsed if the text changed). */
+  private parsed(key: string, text: string): Parsed {
+    const cat = this.catalog as Catalog;
+    let m = parseCache.get(cat);
+    if (!m) parseCache.set(cat, (m = new Map()));
+    const hit = m.get(key);
+    if (hit && hit.text === text) return hit;
+    let p: Parsed;
+    const parse = this.o.parse;
+    if (!parse) p = { text, stmts: null, error: 'no parser' };
+    else {
+      try {
+        p = { text, stmts: ((parse(text).stmts ?? []) as Json[]).map((x) => x.stmt), error: null };
+      } catch (e) {
+        // A WASM trap must reach analyzeText, which swaps the parser instance.
+        if ((e as { code?: string }).code === 'SQL_PARSER_TRAP') throw e;
+        p = { text, stmts: null, error: e instanceof Error ? e.message : String(e) };
+      }
+      if (p.stmts === null && key.startsWith('f:') && /^\s*(BEGIN\s+ATOMIC|RETURN)\b/i.test(text)) {
+        // A SQL-standard body: parse it the way CREATE FUNCTION does.
+        try {
+          const tree = parse(`CREATE FUNCTION verdict_body() RETURNS void LANGUAGE sql ${text}`);
+          const body = tree.stmts?.[0]?.stmt?.CreateFunctionStmt?.sql_body;
+          if (body) p = { text, stmts: flattenBody(body), error: null };
+        } catch (e) {
+          if ((e as { code?: string }).code === 'SQL_PARSER_TRAP') throw e;
+        }
+      }
+    }
+    m.set(key, p);
+    return p;
   }
 
   private fromItem(node: Json, sc: Scope, d: number): void {
@@ -409,12 +629,18 @@ export class Walker {
           }
         }
         const t = this.rangeVarName(b);
+        const view = this.viewRel(t.schema, t.table, b.alias, d);
+        if (view) {
+          this.facts.read(t.schema, t.table, null);
+          sc.rels.push(view);
+          return;
+        }
         sc.rels.push(this.baseRel(t.schema, t.table, b.alias, true));
         return;
       }
       case 'RangeSubselect': {
         // Only LATERAL subqueries see the FROM items before them; CTEs of this level stay visible.
-        const parent: Scope = b.lateral ? sc : { parent: sc.parent, rels: [], ctes: sc.ctes, local: 0 };
+        const parent: Scope = b.lateral ? sc : { parent: sc.parent, rels: [], ctes: sc.ctes, local: 0, groups: sc.groups };
         const outs = this.query(b.subquery, parent, d);
         sc.rels.push(this.derivedRel((b.alias?.aliasname as string | undefined) ?? '', rename(outs, strList(b.alias?.colnames))));
         return;
@@ -431,10 +657,17 @@ export class Walker {
             this.resolveIn(sc.rels.slice(mid), u, null, true);
           }
         }
-        if (b.isNatural) this.naturalJoin(sc.rels.slice(first, mid), sc.rels.slice(mid));
+        let using: string[] | null = b.usingClause ? strList(b.usingClause) : null;
+        if (b.isNatural) using = this.naturalJoin(sc.rels.slice(first, mid), sc.rels.slice(mid));
+        if (b.usingClause || b.isNatural) {
+          (sc.groups ??= []).push({ rels: sc.rels.slice(first), mid: mid - first, using, full: b.jointype === 'JOIN_FULL' });
+        }
         if (b.alias) {
+          // An aliased join hides its members: its own columns (USING columns once) stand for them.
+          const members = sc.rels.slice(first);
           const outs: ResultColumn[] = [];
-          for (const r of sc.rels.slice(first)) this.expandRel(r, outs);
+          this.expandList(members, sc, outs);
+          for (const r of members) r.hidden = true;
           sc.rels.push(this.derivedRel(b.alias.aliasname as string, rename(outs, strList(b.alias.colnames))));
         }
         return;
@@ -443,15 +676,53 @@ export class Walker {
         // Functions in FROM are implicitly LATERAL: their arguments may use earlier FROM items.
         const sink: ColumnRef[] = [];
         let fname = '';
-        for (const f of (b.functions ?? []) as Json[]) {
+        const alias = b.alias?.aliasname as string | undefined;
+        const fns = (b.functions ?? []) as Json[];
+        // Output names when every function's shape is known (ROWS FROM concatenates them).
+        let shape: string[] | null = [];
+        const reported = this.facts.unresolved.size;
+        for (const f of fns) {
           const items = (f.List?.items ?? []) as Json[];
-          if (items[0]) {
-            this.ex(items[0], sc, sink, false, d);
-            if (!fname) fname = figureName(items[0]);
+          const call = items[0];
+          if (!call) continue;
+          if (!fname) fname = figureName(call);
+          const fc = call.FuncCall;
+          const saved = this.fromCall;
+          this.fromCall = fc ?? null;
+          this.lastShape = null;
+          try {
+            this.ex(call, sc, sink, false, d);
+          } finally {
+            this.fromCall = saved;
           }
+          // A column definition list (per function in ROWS FROM, else for the whole item) names the outputs.
+          const defs = (items[1]?.List?.items ?? (fns.length === 1 ? b.coldeflist : null)) as Json[] | null | undefined;
+          let names: string[] | null = defs?.length ? defs.map((c: Json) => c.ColumnDef?.colname as string) : this.lastShape;
+          // A function returning one value names its column after itself (or the alias).
+          if (names?.length === 1 && !defs?.length) names = [fns.length === 1 ? (alias ?? figureName(call)) : figureName(call)];
+          if (!names && fc) names = srfShape(fc, fns.length === 1 ? (alias ?? figureName(call)) : figureName(call));
+          if (!names && !fc) names = [fns.length === 1 ? (alias ?? fname) : fname];
+          if (names && shape) shape.push(...names);
+          else shape = null;
+          this.lastShape = null;
         }
-        const name = (b.alias?.aliasname as string | undefined) ?? fname;
-        sc.rels.push(this.derivedRel(name, [{ name: STAR, sources: dedupe(sink), derived: true }], true));
+        if (shape && b.ordinality) shape.push('ordinality');
+        const name = alias ?? fname;
+        const src = dedupe(sink);
+        if (shape && shape.length) {
+          // Known columns: each may carry any input (conservative), but `*` expands to the right count.
+          const outs = rename(
+            shape.map((n) => ({ name: n, sources: src, derived: true })),
+            strList(b.alias?.colnames),
+          );
+          sc.rels.push(this.derivedRel(name, outs));
+        } else {
+          // Lineage is known, but not how many columns `*` yields: positions after it are unreliable.
+          if (this.facts.unresolved.size === reported) {
+            this.facts.unresolve(`unknown_shape: ${fname}() in FROM returns a record whose columns are unknown`, undefined);
+          }
+          sc.rels.push(this.derivedRel(name, [{ name: STAR, sources: src, derived: true }], true));
+        }
         return;
       }
       case 'RangeTableSample':
@@ -469,7 +740,7 @@ export class Walker {
     }
   }
 
-  private naturalJoin(left: Rel[], right: Rel[]): void {
+  private naturalJoin(left: Rel[], right: Rel[]): string[] | null {
     const names = (rels: Rel[]): Set<string> | null => {
       const s = new Set<string>();
       for (const r of rels) {
@@ -481,54 +752,134 @@ export class Walker {
     };
     const l = names(left);
     const r = names(right);
-    if (!l || !r) return;
+    if (!l || !r) return null;
+    const common: string[] = [];
     for (const c of l) {
       if (!r.has(c)) continue;
+      common.push(c);
       this.resolveIn(left, c, null, true);
       this.resolveIn(right, c, null, true);
     }
+    return common;
   }
 
   // ---- target list ---------------------------------------------------------------------------
 
-  private targetList(tl: Json[], sc: Scope, d: number): ResultColumn[] {
+  private targetList(tl: Json[], sc: Scope, d: number, result: boolean): ResultColumn[] {
     const outs: ResultColumn[] = [];
+    const saved = this.col;
     for (const t of tl) {
       const rt = t.ResTarget;
       if (!rt) continue;
       const val = rt.val;
-      const cr = val?.ColumnRef;
-      if (cr) {
-        const fields = cr.fields as Json[];
+      const name = (rt.name as string | undefined) ?? figureName(val);
+      if (result) this.col = name;
+      // (p).col is p.col; (p).* is p.*
+      const fields = (val?.ColumnRef?.fields as Json[] | undefined) ?? this.rowField(val, sc);
+      if (fields) {
         if (fields[fields.length - 1]?.A_Star) {
           this.starTarget(fields, sc, outs);
           continue;
         }
         const sink: ColumnRef[] = [];
         const plain = this.columnRef(fields, sc, sink, false);
-        outs.push({ name: (rt.name as string | undefined) ?? figureName(val), sources: dedupe(sink), derived: !plain });
+        outs.push({ name, sources: dedupe(sink), derived: !plain });
         continue;
       }
       const sink: ColumnRef[] = [];
       if (val) this.ex(val, sc, sink, false, d);
-      outs.push({ name: (rt.name as string | undefined) ?? figureName(val), sources: dedupe(sink), derived: true });
+      const ind = val?.A_Indirection;
+      if (ind && (ind.indirection as Json[])[ind.indirection.length - 1]?.A_Star) {
+        // (f(x)).* / (composite_col).*: as many columns as the composite type has, which is unknown.
+        this.facts.unresolve('unknown_shape: (expression).* expands a composite value whose columns are unknown', this.col);
+        outs.push({ name: STAR, sources: dedupe(sink), derived: true });
+        continue;
+      }
+      outs.push({ name, sources: dedupe(sink), derived: true });
     }
+    this.col = saved;
     return outs;
+  }
+
+  /**
+   * `(p).col` / `(p).*` where p names a FROM item (not a column): the fields of the equivalent
+   * `p.col` / `p.*` ColumnRef, so the reference stays exact. null for anything else.
+   */
+  private rowField(val: Json, sc: Scope): Json[] | null {
+    const ind = val?.A_Indirection;
+    if (!ind) return null;
+    const list = ind.indirection as Json[];
+    const first = list[0];
+    if (list.length !== 1 || !(first?.String || first?.A_Star)) return null;
+    const f = ind.arg?.ColumnRef?.fields as Json[] | undefined;
+    if (!f || f.length !== 1 || !f[0].String) return null;
+    const rel = f[0].String.sval as string;
+    for (let s: Scope | null = sc; s; s = s.parent) {
+      for (const r of s.rels) if (!r.hidden && this.relHas(r, rel) === 1) return null;
+      for (const r of s.rels) if (r.name === rel) return [f[0], first];
+    }
+    return null;
   }
 
   private starTarget(fields: Json[], sc: Scope, outs: ResultColumn[]): void {
     if (fields.length === 1) {
-      for (const r of sc.rels) this.expandRel(r, outs);
+      this.expandList(sc.rels, sc, outs);
       return;
     }
     const rel = this.findRel(strList(fields.slice(0, -1)), sc);
     if (rel) this.expandRel(rel, outs);
   }
 
+  /**
+   * A bare `*` over FROM items: PostgreSQL shows a USING / NATURAL join's columns once, first
+   * (then the rest of the left side, then the right), so the output positions match its own.
+   */
+  private expandList(rels: Rel[], sc: Scope, outs: ResultColumn[]): void {
+    for (let i = 0; i < rels.length; ) {
+      const r = rels[i] as Rel;
+      let g: JoinGroup | null = null;
+      for (const x of sc.groups ?? []) {
+        const n = x.rels.length;
+        if (x.rels[0] === r && i + n <= rels.length && rels[i + n - 1] === x.rels[n - 1] && (!g || n > g.rels.length)) g = x;
+      }
+      if (!g) {
+        if (!r.hidden) this.expandRel(r, outs);
+        i++;
+        continue;
+      }
+      i += g.rels.length;
+      const left: ResultColumn[] = [];
+      const right: ResultColumn[] = [];
+      this.expandList(g.rels.slice(0, g.mid), sc, left);
+      this.expandList(g.rels.slice(g.mid), sc, right);
+      if (!g.using) {
+        outs.push(...left, ...right);
+        continue;
+      }
+      const taken = new Set<ResultColumn>();
+      for (const u of g.using) {
+        const a = left.find((o) => o.name === u);
+        const b = right.find((o) => o.name === u);
+        if (a) taken.add(a);
+        if (b) taken.add(b);
+        // An unexpanded side ('*') holds it somewhere: its table's column of that name.
+        const src = dedupe([...(a ? a.sources : starSources(left, u)), ...(b ? b.sources : starSources(right, u))]);
+        outs.push({ name: u, sources: src, derived: g.full || !a || !!a.derived });
+      }
+      for (const o of left) if (!taken.has(o)) outs.push(o);
+      for (const o of right) if (!taken.has(o)) outs.push(o);
+    }
+  }
+
   /** `*` / `t.*`: one output per known column, else one '*' output. Records the reads. */
   private expandRel(r: Rel, outs: ResultColumn[]): void {
+    const as = r.assigned;
     if (r.outs) {
-      for (const o of r.outs) outs.push(o);
+      for (const o of r.outs) {
+        if (r.view) this.facts.read(r.schema as string, r.table as string, o.name);
+        const extra = as ? assignedTo(as, o.name) : null;
+        outs.push(extra ? { name: o.name, sources: dedupe([...o.sources, ...extra]), derived: true } : o);
+      }
       return;
     }
     const schema = r.schema as string;
@@ -537,12 +888,16 @@ export class Walker {
       for (let i = 0; i < r.cols.length; i++) {
         const c = r.cols[i] as string;
         this.facts.read(schema, table, c);
-        outs.push({ name: r.renamed?.[i] ?? c, sources: [{ schema, table, column: c }], derived: false });
+        const src = { schema, table, column: c };
+        const extra = as ? assignedTo(as, c) : null;
+        outs.push(extra ? { name: r.renamed?.[i] ?? c, sources: dedupe([src, ...extra]), derived: true } : { name: r.renamed?.[i] ?? c, sources: [src], derived: false });
       }
       return;
     }
     this.facts.read(schema, table, STAR);
-    outs.push({ name: STAR, sources: [{ schema, table, column: STAR }], derived: false });
+    const src = { schema, table, column: STAR };
+    const extra = as ? allAssigned(as) : null;
+    outs.push(extra ? { name: STAR, sources: dedupe([src, ...extra]), derived: true } : { name: STAR, sources: [src], derived: false });
   }
 
   // ---- columns -------------------------------------------------------------------------------
@@ -568,8 +923,9 @@ export class Walker {
     if (last?.A_Star) {
       // t.* inside an expression (row_to_json(t.*), ROW(t.*)): the whole row flows into the value.
       const tmp: ResultColumn[] = [];
-      if (n === 1) for (const r of sc.rels) this.expandRel(r, tmp);
-      else {
+      if (n === 1) {
+        for (const r of sc.rels) if (!r.hidden) this.expandRel(r, tmp);
+      } else {
         const r = this.findRel(strList(fields.slice(0, -1)), sc);
         if (r) this.expandRel(r, tmp);
       }
@@ -606,6 +962,7 @@ export class Walker {
       let sure = false;
       let maybe = false;
       for (const r of s.rels) {
+        if (r.hidden) continue;
         const h = this.relHas(r, col);
         if (h === 1) sure = true;
         else if (h === 2) maybe = true;
@@ -613,14 +970,17 @@ export class Walker {
       if (sure || maybe) {
         s.local++;
         for (const r of s.rels) {
+          if (r.hidden) continue;
           const h = this.relHas(r, col);
           if (h === 0) continue;
-          if (!this.relColumn(r, col, sink, pred)) plain = false;
-          // Without a catalog, a bare name may also be a whole-row reference to a FROM item.
           if (h === 2 && r.name === col) {
+            // Without a catalog, a bare name that names a FROM item is taken as its whole row
+            // (the row covers a same-named column too, so no column 'p' is invented).
             this.wholeRow(r, sink, pred);
             plain = false;
+            continue;
           }
+          if (!this.relColumn(r, col, sink, pred)) plain = false;
         }
         found = true;
         // Only a catalog-confirmed match settles it; otherwise an outer level may own the name.
@@ -640,7 +1000,7 @@ export class Walker {
     for (let s: Scope | null = sc; s; s = s.parent) {
       if (s.rels.length === 0) continue;
       s.local++;
-      for (const r of s.rels) this.relColumn(r, col, sink, pred);
+      for (const r of s.rels) if (!r.hidden) this.relColumn(r, col, sink, pred);
       return plain;
     }
     return plain;
@@ -698,6 +1058,8 @@ export class Walker {
           }
         }
       }
+      if (r.view) this.facts.read(r.schema as string, r.table as string, col);
+      if (r.assigned && this.useAssigned(r.assigned, col, sink, pred)) plain = false;
       return plain;
     }
     const schema = r.schema as string;
@@ -708,6 +1070,15 @@ export class Walker {
       if (i >= 0) real = r.cols?.[i] ?? STAR;
     }
     this.use({ schema, table, column: real }, sink, pred, true);
+    if (r.assigned && this.useAssigned(r.assigned, real, sink, pred)) return false;
+    return true;
+  }
+
+  /** The values a DML statement wrote into `col` flow into RETURNING; true if there were any. */
+  private useAssigned(as: Map<string, ColumnRef[]>, col: string, sink: ColumnRef[] | null, pred: boolean): boolean {
+    const extra = assignedTo(as, col);
+    if (!extra) return false;
+    for (const src of extra) this.use(src, sink, pred);
     return true;
   }
 
@@ -904,10 +1275,23 @@ export class Walker {
         return;
       case 'FuncCall': {
         this.facts.functions.add(funcName(b));
+        const from = b === this.fromCall;
+        // Only the FROM item's own call is a FROM function; calls in its arguments are values.
+        if (from) this.fromCall = null;
         if (b.args) for (const a of b.args as Json[]) this.ex(a, sc, sink, pred, d);
         if (b.agg_order) for (const o of b.agg_order as Json[]) this.ex(o, sc, null, true, d);
         if (b.agg_filter) this.ex(b.agg_filter, sc, null, true, d);
         if (b.over) this.ex({ WindowDef: b.over }, sc, null, true, d);
+        this.callee(b, sink, pred, from, d);
+        return;
+      }
+      case 'A_Indirection': {
+        const f = this.rowField(n, sc);
+        if (f && !f[1].A_Star) {
+          this.columnRef(f, sc, sink, pred);
+          return;
+        }
+        this.anyEx(b, sc, sink, pred, d);
         return;
       }
       case 'WindowDef':
@@ -944,6 +1328,137 @@ export class Walker {
       default:
         this.anyEx(b, sc, sink, pred, d);
     }
+  }
+
+  /**
+   * What a called function adds beyond its arguments (already walked): a catalog function's body
+   * lineage; nothing for a pure built-in; an Unresolved entry when it runs SQL given as text, or
+   * when it is unknown and its value reaches a result (a value position, or a FROM item).
+   */
+  private callee(b: Json, sink: ColumnRef[] | null, pred: boolean, from: boolean, d: number): void {
+    const names = strList(b.funcname as Json[]);
+    const base = builtinName(names);
+    const shown = funcName(b);
+    if (base !== null && DYNAMIC_FUNCTIONS.has(base)) {
+      this.facts.unresolve(`dynamic_sql: ${shown}() reads whatever its text/cursor/table argument names`, this.col);
+      return;
+    }
+    const def = this.lookupFunction(names);
+    if (def) {
+      const l = this.funcLineage(def.key, def.fn, d);
+      for (const src of l.sources) this.use(src, sink, pred);
+      if (from) this.lastShape = l.shape;
+      return;
+    }
+    if (base !== null && PURE_FUNCTIONS.has(base)) return;
+    if (from) this.facts.unresolve(`unknown_set_function: ${shown}() in FROM is not in the catalog; its columns and what they derive from are unknown`, undefined);
+    else if (sink) this.facts.unresolve(`unknown_function: ${shown}() is not in the catalog and not a known pure built-in; it may read any table`, this.col);
+  }
+
+  /** A function's catalog entry: qualified as written, else pg_catalog then the search path. */
+  private lookupFunction(names: string[]): { key: string; fn: CatalogFunction } | null {
+    const fns = this.catalog?.functions;
+    if (!fns) return null;
+    const name = names[names.length - 1] as string;
+    if (names.length > 1) {
+      const key = names[names.length - 2] + '.' + name;
+      const fn = fns[key];
+      return fn ? { key, fn } : null;
+    }
+    let key = 'pg_catalog.' + name;
+    let fn = fns[key];
+    if (fn) return { key, fn };
+    for (const s of this.searchPath) {
+      key = s + '.' + name;
+      fn = fns[key];
+      if (fn) return { key, fn };
+    }
+    return null;
+  }
+
+  /**
+   * Everything a catalog function's result may derive from (conservatively: every source of every
+   * result column of every statement in its body), walking the body once per statement so its
+   * reads, writes and predicates count for the caller too.
+   */
+  private funcLineage(key: string, fn: CatalogFunction, d: number): FnLineage {
+    const memo = this.fnMemo.get(key);
+    if (memo) return memo;
+    const ek = 'f:' + key;
+    // A recursive call adds nothing the outer walk of the same body does not already collect.
+    if (this.expanding.has(ek)) return { sources: [], shape: null };
+    const out: FnLineage = { sources: [], shape: null };
+    if (this.expanding.size >= MAX_EXPANSION) {
+      this.facts.unresolve(`opaque_function: ${key}() is nested too deeply in views/functions to follow`, this.col);
+      return out;
+    }
+    const lang = fn.language.toLowerCase();
+    this.expanding.add(ek);
+    const saved = this.col;
+    try {
+      if (lang === 'sql') {
+        const p = this.parsed(ek, fn.body);
+        if (!p.stmts) this.facts.unresolve(`opaque_function: the body of ${key}() cannot be analyzed${p.error ? ` (${p.error})` : ''}`, saved);
+        else {
+          const src: ColumnRef[] = [];
+          for (const st of p.stmts) {
+            const ret = st.ReturnStmt;
+            // RETURN expr (SQL-standard body) is the value of SELECT expr.
+            const q = ret ? { SelectStmt: { targetList: [{ ResTarget: { val: ret.returnval } }], op: 'SETOP_NONE' } } : st;
+            const outs = this.query(q, null, d);
+            for (const o of outs) src.push(...o.sources);
+            // The last statement's output is the function's.
+            out.shape = outs.length && !outs.some((o) => o.name === STAR) ? outs.map((o) => o.name) : null;
+          }
+          out.sources = dedupe(src);
+        }
+      } else if (lang === 'plpgsql' && this.o.analyzeBody) {
+        const a = this.plBody(ek, lang, fn.body, d, !!fn.returns_set);
+        // Control flow can return anything the body touched: every column it reads counts.
+        const src: ColumnRef[] = [];
+        const visit = (list: StatementAnalysis[]): void => {
+          for (const s of list) {
+            for (const r of s.reads) {
+              if (r.columns.length === 0) src.push({ schema: r.schema, table: r.table, column: STAR });
+              for (const c of r.columns) src.push({ schema: r.schema, table: r.table, column: c });
+            }
+            for (const rc of s.result_columns) src.push(...rc.sources);
+            mergeAnalysis(this.facts, s, saved);
+            visit(s.nested);
+          }
+        };
+        visit(a.nested);
+        if (a.opaque) {
+          this.facts.opaque = true;
+          this.facts.unresolve(`dynamic_sql: ${key}() runs SQL that cannot be known before it runs (EXECUTE, or a body that does not parse)`, saved);
+        }
+        out.sources = dedupe(src);
+      } else {
+        this.facts.unresolve(`opaque_function: ${key}() is LANGUAGE ${lang}; what it reads cannot be analyzed`, saved);
+      }
+    } finally {
+      this.expanding.delete(ek);
+      this.col = saved;
+    }
+    this.fnMemo.set(key, out);
+    return out;
+  }
+
+  /** A procedural body analyzed as CREATE FUNCTION would be, cached per catalog object. */
+  private plBody(key: string, lang: string, body: string, d: number, returnsSet: boolean): BodyFacts {
+    const cat = this.catalog as Catalog;
+    let m = bodyCache.get(cat);
+    if (!m) bodyCache.set(cat, (m = new Map()));
+    const hit = m.get(key);
+    if (hit && hit.text === body) return hit.a;
+    const a = (this.o.analyzeBody as NonNullable<WalkOptions['analyzeBody']>)(lang, body, this.o, d + 1, returnsSet);
+    m.set(key, { text: body, a });
+    return a;
+  }
+
+  /** CALL p(...): the procedure's catalog lineage (facts, Unresolved) as for a function whose value is used. */
+  call(fc: Json, d: number): void {
+    this.ex({ FuncCall: fc }, this.newScope(null), [], false, d);
   }
 
   /** Every child of an unfamiliar node, so no function call or subquery escapes. */
@@ -1204,4 +1719,105 @@ function compare(op: string, l: Const, r: Const): Truth {
     default: res = a >= b;
   }
   return res ? 'T' : 'F';
+}
+
+// ---- lineage helpers -------------------------------------------------------------------------
+
+/** Adds `src` to what `col` was assigned (a column may be assigned by several clauses). */
+function assign(m: Map<string, ColumnRef[]>, col: string, src: ColumnRef[]): void {
+  const prev = m.get(col);
+  if (prev) prev.push(...src);
+  else m.set(col, src.slice());
+}
+
+/**
+ * INSERT ... SELECT / VALUES: the i-th output goes to the i-th column. Without the column names, or
+ * when positions are unreliable (an unexpanded '*'), every value may land in any column ('*' key).
+ */
+function assignByPosition(m: Map<string, ColumnRef[]>, cols: string[] | null, outs: ResultColumn[]): void {
+  if (!cols || outs.some((o) => o.name === STAR)) {
+    for (const o of outs) assign(m, STAR, o.sources);
+    return;
+  }
+  for (let i = 0; i < outs.length && i < cols.length; i++) assign(m, cols[i] as string, (outs[i] as ResultColumn).sources);
+}
+
+/** Sources assigned to `col` (its own and the any-column ones); null when none. */
+function assignedTo(m: Map<string, ColumnRef[]>, col: string): ColumnRef[] | null {
+  const own = m.get(col);
+  const any = m.get(STAR);
+  const all = own && any ? [...own, ...any] : (own ?? any);
+  return all && all.length ? all : null;
+}
+
+function allAssigned(m: Map<string, ColumnRef[]>): ColumnRef[] | null {
+  const all: ColumnRef[] = [];
+  for (const v of m.values()) all.push(...v);
+  return all.length ? all : null;
+}
+
+/** Sources of the '*' outputs, their '*' columns narrowed to `col`. */
+function starSources(outs: ResultColumn[], col: string): ColumnRef[] {
+  const out: ColumnRef[] = [];
+  for (const o of outs) {
+    if (o.name !== STAR) continue;
+    for (const s of o.sources) out.push(s.column === STAR ? { schema: s.schema, table: s.table, column: col } : s);
+  }
+  return out;
+}
+
+function sourceCount(outs: ResultColumn[]): number {
+  let n = 0;
+  for (const o of outs) n += o.sources.length;
+  return n;
+}
+
+/** Every column derives from every source: the fallback when a recursion does not settle. */
+function unionAll(outs: ResultColumn[]): ResultColumn[] {
+  const all: ColumnRef[] = [];
+  for (const o of outs) all.push(...o.sources);
+  const src = dedupe(all);
+  return outs.map((o) => ({ name: o.name, sources: src, derived: true }));
+}
+
+/** Statements of a parsed SQL-standard function body (BEGIN ATOMIC lists, RETURN). */
+function flattenBody(n: Json): Json[] {
+  const tag = tagOf(n);
+  if (tag === 'List') {
+    const out: Json[] = [];
+    for (const x of (n.List.items ?? []) as Json[]) out.push(...flattenBody(x));
+    return out;
+  }
+  return tag ? [n] : [];
+}
+
+/** Output names of a built-in in FROM when PostgreSQL's are known; null = unknown (record types). */
+function srfShape(fc: Json, single: string): string[] | null {
+  const base = builtinName(strList(fc.funcname as Json[]));
+  if (base === null) return null;
+  if (base === 'unnest') {
+    const n = (fc.args as Json[] | undefined)?.length ?? 1;
+    return n === 1 ? [single] : Array.from({ length: n }, () => 'unnest');
+  }
+  const cols = SRF_COLUMNS.get(base);
+  if (cols !== undefined) return cols ?? [single];
+  // Record-returning built-ins take their columns from a type or a column definition list.
+  if (PURE_FUNCTIONS.has(base) && !base.includes('record')) return [single];
+  return null;
+}
+
+/** A nested analysis' facts (a function body's statements) count for the statement calling it. */
+function mergeAnalysis(f: Facts, n: StatementAnalysis, column: string | undefined): void {
+  for (const r of n.reads) {
+    if (r.columns.length === 0) f.read(r.schema, r.table, null);
+    for (const c of r.columns) f.read(r.schema, r.table, c);
+  }
+  for (const x of n.writes) f.write(x.schema, x.table, x.columns);
+  for (const fn of n.functions) f.functions.add(fn);
+  for (const p of n.predicates_on) f.pred(p);
+  for (const u of n.unresolved) f.unresolve(u.reason, column);
+  if (n.opaque) f.opaque = true;
+  if (n.literal_dependent) f.litDep = true;
+  if (n.data_modifying_cte) f.dataModifyingCte = true;
+  if (n.creates_table_from_query) f.createsTable = true;
 }

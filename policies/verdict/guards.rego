@@ -114,3 +114,51 @@ deny contains {"rule": "guards.phi_predicate", "message": msg} if {
 	not masking.entitled(type)
 	msg := sprintf("%s.%s.%s is PHI (%s) you see masked; filtering, joining, grouping or sorting on it would reveal it", [p.schema, p.table, p.column, type])
 }
+
+# What the analysis cannot follow cannot be masked: dynamic SQL always, and any other unresolved
+# lineage (unknown functions, opaque bodies) when the statement reads PHI the roles may not see.
+deny contains {"rule": "guards.unresolved", "message": msg} if {
+	some s in statements.all
+	some u in s.unresolved
+	startswith(u.reason, "dynamic_sql:")
+	msg := sprintf("the statement runs SQL that cannot be checked before it runs (%s)", [u.reason])
+}
+
+deny contains {"rule": "guards.unresolved", "message": msg} if {
+	some s in statements.all
+	some u in s.unresolved
+	not startswith(u.reason, "dynamic_sql:")
+	reads_masked_phi(s)
+	msg := sprintf("the statement reads PHI you see masked through something whose output cannot be traced (%s)", [u.reason])
+}
+
+# Copying PHI a role sees masked into a table, view or function would launder it: the copy is unclassified.
+deny contains {"rule": "guards.phi_copy", "message": msg} if {
+	some s in statements.all
+	copies_data(s)
+	reads_masked_phi(s)
+	msg := sprintf("%s reads PHI you see masked and writes data: it could copy the values where they are no longer masked, so only roles entitled to them may run it", [s.command])
+}
+
+copies_data(s) if s.kind in {"insert", "update", "merge"}
+
+copies_data(s) if s.creates_table_from_query
+
+copies_data(s) if s.command in {"CREATE VIEW", "CREATE MATERIALIZED VIEW", "CREATE FUNCTION", "CREATE PROCEDURE"}
+
+reads_masked_phi(s) if {
+	some t in s.reads
+	some column in t.columns
+	column_masked(t, column)
+}
+
+column_masked(t, column) if {
+	column != "*"
+	type := data.classification.phi[statements.qualified(t)][column]
+	not masking.entitled(type)
+}
+
+column_masked(t, "*") if {
+	some type in data.classification.phi[statements.qualified(t)]
+	not masking.entitled(type)
+}
