@@ -1,0 +1,119 @@
+// The one way Verdict builds an octokit client: token or GitHub App installation auth, a configurable
+// baseUrl for GitHub Enterprise, bounded retries on 5xx and rate limits, and a per-client write budget.
+import { App, Octokit } from 'octokit';
+
+export type GitHubClient = InstanceType<typeof Octokit>;
+
+/** A personal access token or fine-grained token. */
+export interface TokenAuth {
+  token: string;
+}
+
+/** A GitHub App installation: the app's id and PEM private key (PKCS#1 as GitHub issues it, or PKCS#8). */
+export interface AppAuth {
+  appId: number | string;
+  privateKey: string;
+  installationId: number;
+}
+
+export type GitHubAuth = TokenAuth | AppAuth;
+
+export interface GitHubClientOptions {
+  auth: GitHubAuth;
+  /** https://api.github.com by default; GitHub Enterprise Server: https://ghe.example.com/api/v3. */
+  baseUrl?: string;
+  userAgent?: string;
+  /**
+   * Content-creating requests (POST/PATCH/PUT/DELETE) per minute for this client. GitHub's secondary
+   * limit is about 80 per minute per user or installation, shared by every gateway instance using it,
+   * so divide accordingly. Default 60 (octokit's own pace).
+   */
+  writesPerMinute?: number;
+  /** Retries of one request after a 5xx or a network error (default 2). */
+  retries?: number;
+  /** Base of the quadratic retry delay in ms: waits (n+1)² × base (default 1000). */
+  retryBaseMs?: number;
+  /** Rate-limit waits up to this many seconds are sat out once; longer ones fail to the caller (default 60). */
+  maxRateLimitWaitSeconds?: number;
+  /** Milliseconds per second of retry-after (default 1000; tests shrink it). */
+  rateLimitUnitMs?: number;
+  /** Defaults to silence below warn. */
+  log?: { debug(msg: string): void; info(msg: string): void; warn(msg: string): void; error(msg: string): void };
+}
+
+/** Options tests and callers commonly share, minus auth. */
+export type GitHubClientTuning = Omit<GitHubClientOptions, 'auth' | 'baseUrl'>;
+
+/**
+ * Spaces content-creating requests for one client. It stands in for the throttling plugin's `write`
+ * Bottleneck group (typed as an option of the plugin), because that group is shared by every client in the
+ * process and fixed at one write per second, while Verdict needs a per-client, configurable budget.
+ */
+function writePacer(writesPerMinute: number) {
+  const interval = writesPerMinute === Number.POSITIVE_INFINITY ? 0 : 60_000 / writesPerMinute;
+  let next = 0;
+  const limiter = {
+    schedule<T>(...args: unknown[]): Promise<T> {
+      // Called as schedule(jobOptions, fn, ...fnArgs) or schedule(fn, ...fnArgs), like Bottleneck.
+      const fnIndex = typeof args[0] === 'function' ? 0 : 1;
+      const fn = args[fnIndex] as (...a: unknown[]) => Promise<T>;
+      const now = Date.now();
+      const at = Math.max(now, next);
+      next = at + interval;
+      const wait = at - now;
+      const run = () => fn(...args.slice(fnIndex + 1));
+      return wait <= 0 ? run() : new Promise<void>((r) => setTimeout(r, wait)).then(run);
+    },
+  };
+  return { key: () => limiter };
+}
+
+function isAppAuth(auth: GitHubAuth): auth is AppAuth {
+  return 'appId' in auth;
+}
+
+const quiet = { debug() {}, info() {}, warn: (m: string) => process.stderr.write(`github: ${m}\n`), error: (m: string) => process.stderr.write(`github: ${m}\n`) };
+
+/**
+ * Builds an authenticated octokit client. With App auth, installation tokens are minted on first use
+ * and renewed before they expire by @octokit/auth-app.
+ *
+ * @example
+ * const gh = await createGitHubClient({ auth: { token: process.env.GITHUB_TOKEN! } });
+ * const ghe = await createGitHubClient({
+ *   baseUrl: 'https://ghe.example.com/api/v3',
+ *   auth: { appId: 12345, privateKey: pem, installationId: 678 },
+ * });
+ */
+export async function createGitHubClient(options: GitHubClientOptions): Promise<GitHubClient> {
+  const maxWait = options.maxRateLimitWaitSeconds ?? 60;
+  const log = options.log ?? quiet;
+  // Sit out one rate-limit wait if it is short; otherwise fail so the caller (the evidence spool) keeps
+  // its backlog instead of a request hanging for up to an hour.
+  const onLimit = (retryAfter: number, opts: { method: string; url: string }, _o: unknown, retryCount: number) => {
+    log.warn(`rate limited on ${opts.method} ${opts.url}; retry-after ${retryAfter}s`);
+    return retryCount < 1 && retryAfter <= maxWait;
+  };
+  const defaults = {
+    baseUrl: (options.baseUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
+    userAgent: options.userAgent ?? 'verdict-gateway',
+    log,
+    retry: {
+      retries: options.retries ?? 2,
+      retryAfterBaseValue: options.retryBaseMs ?? 1000,
+      // 409 joins octokit's list: it means "repository empty" or a state conflict, never a blip.
+      doNotRetry: [400, 401, 403, 404, 409, 410, 422, 451],
+    },
+    throttle: {
+      onRateLimit: onLimit,
+      onSecondaryRateLimit: onLimit,
+      retryAfterBaseValue: options.rateLimitUnitMs ?? 1000,
+      write: writePacer(options.writesPerMinute ?? 60),
+    },
+  };
+  // The throttle option types name Bottleneck.Group for `write`; our pacer implements the part used.
+  const Client = Octokit.defaults(defaults as unknown as NonNullable<ConstructorParameters<typeof Octokit>[0]>);
+  if (!isAppAuth(options.auth)) return new Client({ auth: options.auth.token });
+  const app = new App({ appId: options.auth.appId, privateKey: options.auth.privateKey, Octokit: Client });
+  return (await app.getInstallationOctokit(options.auth.installationId)) as unknown as GitHubClient;
+}
