@@ -18,7 +18,7 @@ import { createMetrics } from './ops/metrics.ts';
 import type { GatewayContext, SessionHandle } from './postgres/context.ts';
 import { adminShutdown, BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
 import { handleClient } from './postgres/session.ts';
-import { setupQuery } from './postgres/upstream/query.ts';
+import { loadUpstreamCatalog, type ColumnOrigins } from './postgres/upstream/catalog.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './postgres/upstream/upstream.ts';
 
 export interface Gateway {
@@ -34,14 +34,6 @@ export interface GatewayOptions {
   log?: Logger;
   approvals?: ApprovalProvider;
 }
-
-const CATALOG_SQL = `SELECT n.nspname, c.relname, a.attname
-FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','v','m','f')
-  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'
-ORDER BY n.nspname, c.relname, a.attnum`;
 
 export function upstreamTarget(name: string, cfg: VerdictConfig['upstreams'][string]): UpstreamTarget {
   return {
@@ -90,15 +82,21 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
 
   const engines = new Map<string, Engine>();
+  const origins = new Map<string, ColumnOrigins>();
   for (const [name, target] of targets) {
     let catalog: Catalog | undefined;
     try {
       const conn = await connectUpstream(target);
-      const rows = await setupQuery(conn, CATALOG_SQL);
+      const loaded = await loadUpstreamCatalog(conn);
       conn.close();
-      catalog = { tables: {} };
-      for (const [schema, table, column] of rows) (catalog.tables[`${schema}.${table}`] ??= []).push(column!);
-      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(catalog.tables).length });
+      catalog = loaded.catalog;
+      origins.set(name, loaded.origins);
+      log.info('upstream catalog loaded', {
+        upstream: name,
+        tables: Object.keys(catalog.tables).length,
+        views: Object.keys(catalog.views ?? {}).length,
+        functions: Object.keys(catalog.functions ?? {}).length,
+      });
     } catch (err) {
       log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
     }
