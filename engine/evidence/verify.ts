@@ -1,0 +1,398 @@
+// The verifier: a pure function over the repository's files (path → bytes) that re-derives every hash,
+// link, signature and cross-reference and returns findings that keep the evidence (docs/evidence-format.md § Verification).
+import { isCanonicalJson, sha256Hex } from './canonical.ts';
+import { decodeCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
+import { finding, type Finding } from './errors.ts';
+import { recordProblem, type EvidenceRecord } from './events.ts';
+import { mergeKeySets, publicKeyOf, type RingKey } from './keys.ts';
+import { batchPath, checkpointOf, isEvidenceArea, keySetPath, parseEvidencePath } from './layout.ts';
+
+/** What the verifier reads: a Map<string, Uint8Array> fits; so does a lazy reader over a directory. */
+export interface FileSource {
+  keys(): Iterable<string>;
+  get(path: string): Uint8Array | undefined;
+}
+
+/** A stream head recorded earlier (e.g. from a previous report's `heads`): the stream must still contain it. */
+export type RecordedHeads = Record<string, { seq: number; hash: string }>;
+
+export interface VerifyOptions {
+  /** Heads recorded by an earlier verification: detects rewritten or truncated history. */
+  recordedHeads?: RecordedHeads;
+  /** When given, every signing key must have one of these RFC 7638 thumbprints (keys pinned out of band). */
+  pinnedThumbprints?: string[];
+  /** Called for every well-formed line, in chain order per stream (replay and reports use it). */
+  onRecord?: (record: EvidenceRecord, file: string, line: number) => void;
+  /** Called after each batch with files done / files total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface StreamSummary {
+  stream: string;
+  lines: number;
+  batches: number;
+  checkpoints: number;
+  head: { seq: number; hash: string | null };
+  first_ts: string | null;
+  last_ts: string | null;
+  /** Key ids that signed this stream's checkpoints. */
+  kids: string[];
+  gaps: number;
+}
+
+export interface VerifyReport {
+  /** No error findings (warnings such as recorded gaps may exist). */
+  ok: boolean;
+  /** No findings at all. */
+  clean: boolean;
+  findings: Finding[];
+  streams: StreamSummary[];
+  files: number;
+  lines: number;
+  /** The chain heads now: record them and pass them as recordedHeads next time. */
+  heads: RecordedHeads;
+}
+
+interface StreamFiles {
+  batches: Map<number, string>;
+  checkpoints: Map<number, string>;
+  keySets: { path: string; fromSeq: number }[];
+}
+
+interface ApprovalFacts {
+  refs: { id: string; file: string; line: number; stream: string; seq: number }[];
+  granted: Set<string>;
+  rejected: Set<string>;
+  expired: Set<string>;
+}
+
+/**
+ * Verifies an evidence repository given as its files. Never throws on bad evidence: everything wrong is
+ * a finding with file, line and the compared values. `ok` is false when any finding is an error.
+ *
+ * @example
+ * const report = await verifyEvidence(new Map([[path, bytes], ...]), { recordedHeads: previous.heads })
+ * for (const f of report.findings) console.log(`${f.file}:${f.line ?? ''} ${f.code} ${f.message}`)
+ */
+export async function verifyEvidence(files: FileSource, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const findings: Finding[] = [];
+  const streams = new Map<string, StreamFiles>();
+  let fileCount = 0;
+  for (const path of files.keys()) {
+    if (!isEvidenceArea(path)) continue;
+    fileCount++;
+    const p = parseEvidencePath(path);
+    if (!p) {
+      findings.push(finding('UNEXPECTED_FILE', path, 'this path is not part of the evidence layout'));
+      continue;
+    }
+    let s = streams.get(p.stream);
+    if (!s) streams.set(p.stream, (s = { batches: new Map(), checkpoints: new Map(), keySets: [] }));
+    if (p.kind === 'keys') s.keySets.push({ path, fromSeq: p.fromSeq });
+    else {
+      const map = p.kind === 'batch' ? s.batches : s.checkpoints;
+      const other = map.get(p.firstSeq);
+      if (other) findings.push(finding('PATH_MISMATCH', path, `a second file for first seq ${p.firstSeq} (also ${other})`, { stream: p.stream, seq: p.firstSeq }));
+      else map.set(p.firstSeq, path);
+    }
+  }
+
+  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set() };
+  const summaries: StreamSummary[] = [];
+  const heads: RecordedHeads = {};
+  const progress = { done: 0, total: fileCount, report: options.onProgress };
+  let totalLines = 0;
+  for (const stream of [...streams.keys()].sort()) {
+    const summary = await verifyStream(stream, streams.get(stream)!, files, options, findings, approvals, progress);
+    summaries.push(summary);
+    totalLines += summary.lines;
+    if (summary.head.hash) heads[stream] = { seq: summary.head.seq, hash: summary.head.hash };
+  }
+
+  for (const [stream, rec] of Object.entries(options.recordedHeads ?? {})) {
+    if (!streams.has(stream))
+      findings.push(finding('RECORDED_HEAD_MISSING', '', `stream ${stream} was recorded at seq ${rec.seq} but is no longer in the repository`, { stream, seq: rec.seq, expected: rec.hash, computed: null }));
+  }
+
+  for (const ref of approvals.refs) {
+    if (!approvals.granted.has(ref.id))
+      findings.push(
+        finding('APPROVAL_REFERENCE_MISSING', ref.file, `statement relies on approval ${ref.id}, but no approval_granted event for it is in the repository`, {
+          line: ref.line,
+          stream: ref.stream,
+          seq: ref.seq,
+        }),
+      );
+  }
+  for (const id of approvals.granted) {
+    if (approvals.rejected.has(id) || approvals.expired.has(id))
+      findings.push(finding('APPROVAL_STATE_CONFLICT', '', `approval ${id} is recorded as granted and also as ${approvals.rejected.has(id) ? 'rejected' : 'expired'}`));
+  }
+
+  const ok = !findings.some((f) => f.severity === 'error');
+  return { ok, clean: findings.length === 0, findings, streams: summaries, files: fileCount, lines: totalLines, heads };
+}
+
+async function verifyStream(
+  stream: string,
+  sf: StreamFiles,
+  files: FileSource,
+  options: VerifyOptions,
+  findings: Finding[],
+  approvals: ApprovalFacts,
+  progress: { done: number; total: number; report: ((done: number, total: number) => void) | undefined },
+): Promise<StreamSummary> {
+  const { ring, findings: keyFindings } = mergeKeySets(
+    stream,
+    sf.keySets.map((k) => ({ ...k, bytes: files.get(k.path) ?? new Uint8Array() })),
+  );
+  findings.push(...keyFindings);
+  const keySetPaths = new Set(sf.keySets.map((k) => k.path));
+  const pinned = options.pinnedThumbprints ? new Set(options.pinnedThumbprints) : null;
+  const recorded = options.recordedHeads?.[stream];
+  let recordedSeen: string | null = null;
+
+  // Chain state carried across batches: after a break we resynchronise on the line we found, so each
+  // break is reported once instead of cascading through every later line.
+  let seq = 0;
+  let hash: string | null = null;
+  let lastTs = '';
+  let firstTs: string | null = null;
+  let currentKid: string | null = null;
+  let prevCp: { path: string; sha256: string; sealedAt: string; lastSeq: number } | null = null;
+  let lines = 0;
+  let gaps = 0;
+  const kids = new Set<string>();
+  const units = [...new Set([...sf.batches.keys(), ...sf.checkpoints.keys()])].sort((a, b) => a - b);
+  let batchCount = 0;
+
+  for (const firstSeq of units) {
+    const bPath = sf.batches.get(firstSeq);
+    const cPath = sf.checkpoints.get(firstSeq);
+    let computed: { sha256: string; lines: number; firstSeq: number; head: { seq: number; hash: string | null }; lastTs: string } | null = null;
+
+    if (bPath !== undefined) {
+      batchCount++;
+      const bytes = files.get(bPath) ?? new Uint8Array();
+      const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const startSeq = seq;
+      let count = 0;
+      let start = 0;
+      let lineNo = 0;
+      if (buf.length > 0 && buf[buf.length - 1] !== 0x0a)
+        findings.push(finding('FILE_NOT_NEWLINE_TERMINATED', bPath, 'the file does not end with a newline (truncated?)', { stream }));
+      while (start < buf.length) {
+        let end = buf.indexOf(0x0a, start);
+        if (end < 0) end = buf.length;
+        const raw = buf.subarray(start, end);
+        start = end + 1;
+        lineNo++;
+        count++;
+        const lh = sha256Hex(raw);
+        const text = raw.toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch (err) {
+          findings.push(finding('LINE_NOT_JSON', bPath, `not JSON: ${(err as Error).message}`, { line: lineNo, stream }));
+          seq++;
+          hash = lh;
+          continue;
+        }
+        const problem = recordProblem(parsed);
+        if (problem) {
+          findings.push(finding('LINE_SCHEMA', bPath, problem, { line: lineNo, stream }));
+          const r = parsed as { seq?: unknown };
+          seq = typeof r?.seq === 'number' && Number.isSafeInteger(r.seq) ? r.seq : seq + 1;
+          hash = lh;
+          continue;
+        }
+        const rec = parsed as EvidenceRecord;
+        if (!isCanonicalJson(text, rec))
+          findings.push(finding('LINE_NOT_CANONICAL', bPath, 'the line is not the RFC 8785 canonical JSON of its record', { line: lineNo, stream, seq: rec.seq }));
+        if (rec.stream !== stream)
+          findings.push(finding('LINE_STREAM_MISMATCH', bPath, `the line names stream ${rec.stream}`, { line: lineNo, stream, seq: rec.seq, expected: stream, computed: rec.stream }));
+        if (rec.seq !== seq + 1)
+          findings.push(finding('SEQ_MISMATCH', bPath, `expected seq ${seq + 1}, found ${rec.seq}`, { line: lineNo, stream, seq: rec.seq, expected: seq + 1, computed: rec.seq }));
+        if (rec.prev !== hash)
+          findings.push(
+            finding('PREV_HASH_MISMATCH', bPath, `prev is not the hash of the line before it (seq ${seq}) as that line is now`, { line: lineNo, stream, seq: rec.seq, expected: rec.prev, computed: hash }),
+          );
+        if (rec.ts < lastTs)
+          findings.push(finding('TIME_REGRESSION', bPath, `ts goes back from ${lastTs}`, { line: lineNo, stream, seq: rec.seq, expected: `>= ${lastTs}`, computed: rec.ts }));
+        if (lineNo === 1) {
+          const want = batchPath(stream, rec.seq, rec.ts);
+          if (want !== bPath) findings.push(finding('PATH_MISMATCH', bPath, `the first line (seq ${rec.seq}, ${rec.ts}) belongs at ${want}`, { line: 1, stream, seq: rec.seq, expected: want, computed: bPath }));
+        }
+        if (recorded && rec.seq === recorded.seq) recordedSeen = lh;
+        seq = rec.seq;
+        hash = lh;
+        if (rec.ts > lastTs) lastTs = rec.ts;
+        firstTs ??= rec.ts;
+
+        switch (rec.type) {
+          case 'key_rotation': {
+            const d = rec.data;
+            const key = ring.get(d.kid);
+            if (!key)
+              findings.push(finding('KEY_UNKNOWN', bPath, `key ${d.kid} announced here is in no key set of stream ${stream}`, { line: lineNo, stream, seq: rec.seq }));
+            else if (key.thumbprint !== d.thumbprint)
+              findings.push(
+                finding('KEY_THUMBPRINT_MISMATCH', bPath, `the published key ${d.kid} is not the key the chain announced`, { line: lineNo, stream, seq: rec.seq, expected: d.thumbprint, computed: key.thumbprint }),
+              );
+            const wantKeys = keySetPath(stream, rec.seq);
+            if (d.keys_path !== wantKeys || !keySetPaths.has(wantKeys))
+              findings.push(
+                finding('KEY_SET_INCONSISTENT', bPath, `the key set announced with this rotation is not at ${wantKeys}`, { line: lineNo, stream, seq: rec.seq, expected: wantKeys, computed: d.keys_path }),
+              );
+            currentKid = d.kid;
+            break;
+          }
+          case 'gap':
+            gaps++;
+            findings.push(
+              finding('GAP_RECORDED', bPath, `the writer recorded a gap after seq ${rec.data.after_seq} (${rec.data.reason}): ${rec.data.detail}`, {
+                line: lineNo,
+                stream,
+                seq: rec.seq,
+                computed: rec.data.lost_events,
+              }),
+            );
+            break;
+          case 'statement':
+            if (rec.data.approval) approvals.refs.push({ id: rec.data.approval.request_id, file: bPath, line: lineNo, stream, seq: rec.seq });
+            break;
+          case 'approval_granted':
+            approvals.granted.add(rec.data.request_id);
+            break;
+          case 'approval_rejected':
+            approvals.rejected.add(rec.data.request_id);
+            break;
+          case 'approval_expired':
+            approvals.expired.add(rec.data.request_id);
+            break;
+        }
+        options.onRecord?.(rec, bPath, lineNo);
+      }
+      lines += count;
+      computed = { sha256: sha256Hex(buf), lines: count, firstSeq: startSeq + 1, head: { seq, hash }, lastTs };
+      if (!cPath)
+        findings.push(
+          finding('BATCH_WITHOUT_CHECKPOINT', bPath, `${count} line(s) after seq ${startSeq} are not sealed by a checkpoint (expected ${checkpointOf(bPath)})`, { stream, seq: startSeq + 1 }),
+        );
+    }
+
+    if (cPath !== undefined) {
+      const cBytes = files.get(cPath) ?? new Uint8Array();
+      const cHash = sha256Hex(cBytes);
+      const decoded = decodeCheckpoint(cBytes);
+      if (!bPath) findings.push(finding('CHECKPOINT_WITHOUT_BATCH', cPath, `the batch file it seals is missing`, { stream, seq: firstSeq }));
+      if (!decoded.ok) {
+        findings.push(finding('CHECKPOINT_MALFORMED', cPath, decoded.problem, { stream }));
+      } else {
+        const { header, payload: p } = decoded;
+        const at = { stream, seq: p.batch.first_seq };
+        if (p.stream !== stream) findings.push(finding('CHECKPOINT_MALFORMED', cPath, `payload names stream ${p.stream}`, { ...at, expected: stream, computed: p.stream }));
+        if (checkpointOf(p.batch.path) !== cPath || p.batch.first_seq !== firstSeq)
+          findings.push(finding('PATH_MISMATCH', cPath, `the checkpoint seals ${p.batch.path}, not the batch beside it`, { ...at, expected: p.batch.path, computed: cPath }));
+        if (p.batch.last_seq - p.batch.first_seq + 1 !== p.batch.lines || p.head.seq !== p.batch.last_seq)
+          findings.push(finding('CHECKPOINT_MALFORMED', cPath, 'first_seq, last_seq, lines and head.seq disagree', at));
+        if (computed) {
+          if (computed.sha256 !== p.batch.sha256)
+            findings.push(finding('CHECKPOINT_BATCH_HASH_MISMATCH', bPath!, `the batch file's bytes are not the ones ${cPath} sealed`, { ...at, expected: p.batch.sha256, computed: computed.sha256 }));
+          if (computed.lines !== p.batch.lines)
+            findings.push(finding('CHECKPOINT_LINE_COUNT_MISMATCH', bPath!, `the checkpoint sealed ${p.batch.lines} lines, the file has ${computed.lines}`, { ...at, expected: p.batch.lines, computed: computed.lines }));
+          if (computed.head.seq !== p.head.seq || computed.head.hash !== p.head.hash)
+            findings.push(
+              finding('CHECKPOINT_HEAD_MISMATCH', cPath, `the chain head after the batch is not the signed head`, {
+                ...at,
+                expected: `${p.head.seq}:${p.head.hash}`,
+                computed: `${computed.head.seq}:${computed.head.hash}`,
+              }),
+            );
+          if (p.sealed_at < computed.lastTs)
+            findings.push(finding('CHECKPOINT_TIME_INVALID', cPath, 'sealed before the last line it seals', { ...at, expected: `>= ${computed.lastTs}`, computed: p.sealed_at }));
+        }
+        const wantPrev = prevCp ? `${prevCp.path}@${prevCp.sha256}` : null;
+        const gotPrev = p.prev ? `${p.prev.path}@${p.prev.sha256}` : null;
+        if (wantPrev !== gotPrev)
+          findings.push(finding('CHECKPOINT_CHAIN_BROKEN', cPath, 'prev does not name the previous checkpoint of the stream as it is', { ...at, expected: gotPrev, computed: wantPrev }));
+        const wantFirst = (prevCp?.lastSeq ?? 0) + 1;
+        if (p.batch.first_seq !== wantFirst)
+          findings.push(
+            finding('CHECKPOINT_SEQ_GAP', cPath, `sequence numbers ${wantFirst}..${p.batch.first_seq - 1} are covered by no checkpoint`, { ...at, expected: wantFirst, computed: p.batch.first_seq }),
+          );
+        if (prevCp && p.sealed_at < prevCp.sealedAt)
+          findings.push(finding('CHECKPOINT_TIME_INVALID', cPath, 'sealed before the previous checkpoint', { ...at, expected: `>= ${prevCp.sealedAt}`, computed: p.sealed_at }));
+
+        await checkSignature(cPath, decoded.jws, header.kid, p.sealed_at, ring, findings, at);
+        kids.add(header.kid);
+        const key = ring.get(header.kid);
+        if (pinned && key && !pinned.has(key.thumbprint))
+          findings.push(finding('KEY_NOT_PINNED', cPath, `key ${header.kid} is not one of the pinned keys`, { ...at, computed: key.thumbprint }));
+        if (computed && header.kid !== currentKid)
+          findings.push(
+            finding('KEY_NOT_ANNOUNCED', cPath, `signed by ${header.kid}, but the chain's key_rotation events make ${currentKid ?? 'no key'} current`, {
+              ...at,
+              expected: currentKid,
+              computed: header.kid,
+            }),
+          );
+        prevCp = { path: cPath, sha256: cHash, sealedAt: p.sealed_at, lastSeq: p.batch.last_seq };
+      }
+    }
+    progress.done += (bPath ? 1 : 0) + (cPath ? 1 : 0);
+    progress.report?.(progress.done, progress.total);
+  }
+  progress.done += sf.keySets.length;
+
+  if (recorded) {
+    if (recordedSeen === null)
+      findings.push(
+        finding('RECORDED_HEAD_MISSING', '', `stream ${stream} was recorded at seq ${recorded.seq}, but it now ends at seq ${seq}`, { stream, seq: recorded.seq, expected: recorded.hash, computed: null }),
+      );
+    else if (recordedSeen !== recorded.hash)
+      findings.push(
+        finding('RECORDED_HEAD_MISMATCH', '', `seq ${recorded.seq} of stream ${stream} is not the line recorded earlier (history rewritten)`, {
+          stream,
+          seq: recorded.seq,
+          expected: recorded.hash,
+          computed: recordedSeen,
+        }),
+      );
+  }
+
+  return {
+    stream,
+    lines,
+    batches: batchCount,
+    checkpoints: sf.checkpoints.size,
+    head: { seq, hash },
+    first_ts: firstTs,
+    last_ts: lastTs || null,
+    kids: [...kids].sort(),
+    gaps,
+  };
+}
+
+async function checkSignature(
+  cPath: string,
+  jws: string,
+  kid: string,
+  sealedAt: string,
+  ring: Map<string, RingKey>,
+  findings: Finding[],
+  at: { stream: string; seq: number },
+): Promise<void> {
+  const key = ring.get(kid);
+  if (!key) {
+    findings.push(finding('KEY_UNKNOWN', cPath, `signed by key ${kid}, which no key set of the stream publishes`, { ...at, computed: kid }));
+    return;
+  }
+  if (!(await verifyCheckpointSignature(jws, await publicKeyOf(key.x))))
+    findings.push(finding('CHECKPOINT_SIGNATURE_INVALID', cPath, `the signature does not verify with key ${kid} from ${key.path}`, at));
+  if (sealedAt < key.valid_from || (key.valid_until !== null && sealedAt > key.valid_until))
+    findings.push(
+      finding('KEY_NOT_VALID_AT_TIME', cPath, `key ${kid} was not valid at ${sealedAt}`, { ...at, expected: `${key.valid_from} .. ${key.valid_until ?? 'open'}`, computed: sealedAt }),
+    );
+}

@@ -1,0 +1,150 @@
+// The pure state machine of one writer stream: events in, line text and sealed-batch files out.
+// The spool (gateway/evidence/spool.ts) puts its output on disk; tests and golden data use it in memory.
+import { createHash, type Hash } from 'node:crypto';
+import { sha256Hex } from './canonical.ts';
+import { createChain, type ChainHead, type EncodedLine } from './chain.ts';
+import { signCheckpoint, type CheckpointPayload } from './checkpoint.ts';
+import { EvidenceError } from './errors.ts';
+import type { EvidenceEvent } from './events.ts';
+import { encodeKeySet, publishedKey, type KeySet, type PublishedKey, type SigningKey } from './keys.ts';
+import { batchPath, checkpointPath, keySetPath } from './layout.ts';
+
+/** Where a stream stands: enough to continue it after a restart. */
+export interface StreamPosition {
+  head: ChainHead;
+  lastTs: string;
+  /** The key the chain's latest key_rotation line announced (null before the first). */
+  announcedKid: string | null;
+  /** The latest checkpoint: path, sha256 of its file bytes, sealed_at, last seq it seals. */
+  prevCheckpoint: { path: string; sha256: string; sealedAt: string; lastSeq: number } | null;
+  /** The newest key set snapshot (null before the first key_rotation). */
+  keySet: KeySet | null;
+}
+
+/** A sealed batch: its two repository files. */
+export interface SealedBatch {
+  firstSeq: number;
+  lastSeq: number;
+  lines: number;
+  batchPath: string;
+  checkpointPath: string;
+  checkpoint: string;
+  payload: CheckpointPayload;
+}
+
+export const EMPTY_POSITION: StreamPosition = Object.freeze({ head: { seq: 0, hash: null }, lastTs: '', announcedKid: null, prevCheckpoint: null, keySet: null });
+
+/**
+ * A writer for one stream. `append` is synchronous (it only serializes and hashes); `seal` signs.
+ * Callers serialize `seal` and `rotate` with `append` (the spool runs them on one queue).
+ *
+ * @example
+ * const w = createStreamWriter('gw-1', key)
+ * const genesis = w.announceKey(new Date())            // key set file + key_rotation line
+ * const line = w.append({ type: 'gateway_stop', data: { reason: 'test' } }, new Date())
+ * const sealed = await w.seal(new Date())              // batch path + checkpoint file
+ */
+export function createStreamWriter(stream: string, key: SigningKey, position: StreamPosition = EMPTY_POSITION) {
+  let chain = createChain(stream, position.head, position.lastTs);
+  let signingKey = key;
+  let announcedKid = position.announcedKid;
+  let prevCheckpoint = position.prevCheckpoint;
+  let keySet = position.keySet;
+  let batch: { firstSeq: number; firstTs: string; lines: number; hash: Hash } | null = null;
+
+  function take(line: EncodedLine): EncodedLine {
+    if (!batch) batch = { firstSeq: line.record.seq, firstTs: line.record.ts, lines: 0, hash: createHash('sha256') };
+    batch.lines++;
+    batch.hash.update(line.text);
+    batch.hash.update('\n');
+    return line;
+  }
+
+  return {
+    stream,
+    get key(): SigningKey {
+      return signingKey;
+    },
+    get position(): StreamPosition {
+      return { head: chain.head, lastTs: chain.lastTs, announcedKid, prevCheckpoint, keySet };
+    },
+    /** Lines in the open (unsealed) batch. */
+    get openLines(): number {
+      return batch?.lines ?? 0;
+    },
+    get openFirstSeq(): number | null {
+      return batch?.firstSeq ?? null;
+    },
+    /** Whether the signing key still has to be announced by a key_rotation line. */
+    get needsAnnouncement(): boolean {
+      return announcedKid !== signingKey.kid;
+    },
+
+    /** Puts an event on the chain; returns the line to write (text without newline). */
+    append(event: EvidenceEvent, now: Date): EncodedLine {
+      if (announcedKid !== signingKey.kid) throw new EvidenceError('FORMAT_INVALID', `announce key ${signingKey.kid} before appending (announceKey)`);
+      return take(chain.append(event, now));
+    },
+
+    /**
+     * Re-adopts a line recovered from the spool (already written, already valid for this chain).
+     * Returns false when it does not continue the chain (the caller truncates there).
+     */
+    adopt(text: string, record: { seq: number; prev: string | null; ts: string; type: string; data: unknown }): boolean {
+      const head = chain.head;
+      if (record.seq !== head.seq + 1 || record.prev !== head.hash) return false;
+      const hash = sha256Hex(text);
+      // Move the chain on without re-serializing: the line is already canonical on disk.
+      chain = createChain(stream, { seq: record.seq, hash }, record.ts > chain.lastTs ? record.ts : chain.lastTs);
+      if (record.type === 'key_rotation') announcedKid = (record.data as { kid: string }).kid;
+      take({ record: record as EncodedLine['record'], text, hash });
+      return true;
+    },
+
+    /**
+     * Announces the current signing key (first key, or after `useKey`): returns the key set snapshot file to
+     * publish and the key_rotation line. Seal the open batch first when the old key should seal what came
+     * before; otherwise the new key seals the whole batch (a batch is sealed by the key announced last in it).
+     */
+    announceKey(now: Date): { keySetPath: string; keySet: string; line: EncodedLine } {
+      const ts = now.toISOString() > chain.lastTs ? now.toISOString() : chain.lastTs;
+      const fromSeq = chain.head.seq + 1;
+      const keys: PublishedKey[] = (keySet?.keys ?? []).map((k) => (k.valid_until === null && k.kid !== signingKey.kid ? { ...k, valid_until: ts } : k));
+      if (!keys.some((k) => k.kid === signingKey.kid)) keys.push(publishedKey(signingKey, ts));
+      keySet = { v: 1, stream, from_seq: fromSeq, keys };
+      const path = keySetPath(stream, fromSeq);
+      const previous = announcedKid;
+      announcedKid = signingKey.kid;
+      const line = take(chain.append({ type: 'key_rotation', data: { kid: signingKey.kid, thumbprint: signingKey.thumbprint, previous_kid: previous, keys_path: path } }, new Date(ts)));
+      return { keySetPath: path, keySet: encodeKeySet(keySet), line };
+    },
+
+    /** Switches to a new signing key; call `announceKey` next (after sealing). */
+    useKey(next: SigningKey): void {
+      signingKey = next;
+    },
+
+    /** Seals the open batch with a checkpoint signed by the current key; null when nothing is open. */
+    async seal(now: Date): Promise<SealedBatch | null> {
+      if (!batch) return null;
+      const b = batch;
+      batch = null;
+      const head = chain.head;
+      const sealedAt = now.toISOString() > chain.lastTs ? now.toISOString() : chain.lastTs;
+      const bPath = batchPath(stream, b.firstSeq, b.firstTs);
+      const payload: CheckpointPayload = {
+        v: 1,
+        type: 'checkpoint',
+        stream,
+        batch: { path: bPath, first_seq: b.firstSeq, last_seq: head.seq, lines: b.lines, sha256: b.hash.digest('hex') },
+        head: { seq: head.seq, hash: head.hash! },
+        prev: prevCheckpoint ? { path: prevCheckpoint.path, sha256: prevCheckpoint.sha256 } : null,
+        sealed_at: sealedAt,
+      };
+      const checkpoint = await signCheckpoint(payload, signingKey);
+      const cPath = checkpointPath(stream, b.firstSeq, b.firstTs);
+      prevCheckpoint = { path: cPath, sha256: sha256Hex(checkpoint), sealedAt, lastSeq: head.seq };
+      return { firstSeq: b.firstSeq, lastSeq: head.seq, lines: b.lines, batchPath: bPath, checkpointPath: cPath, checkpoint, payload };
+    },
+  };
+}

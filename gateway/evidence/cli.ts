@@ -1,0 +1,126 @@
+// `verdict evidence verify|replay|report`: the auditor's commands over a clone of the evidence repository.
+// Exit codes: 0 clean, 1 findings (or the command failed), 2 bad usage or unreadable repository, 3 warnings only.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { messageOf } from '../../engine/errors.ts';
+import { EvidenceError } from '../../engine/evidence/errors.ts';
+import type { RecordedHeads } from '../../engine/evidence/verify.ts';
+import { renderTimeline, sessionTimeline } from './replay.ts';
+import { collectReport, renderReportHtml } from './report.ts';
+import { directoryFiles, exitCodeOf, formatReport, verifyRepository, VERIFY_EXIT } from './verify.ts';
+
+export const EVIDENCE_USAGE = `usage: verdict evidence <command>
+
+  verify <clone> [--json] [--head <commit>] [--heads <file>] [--pin <thumbprint>]...
+        check signatures, chains, sequence numbers, checkpoint coverage, key validity, approval
+        references and git history offline. --head: a commit recorded at an earlier audit (detects
+        rewritten history); --heads: the "heads" of an earlier --json report; --pin: accept only
+        signing keys with these RFC 7638 thumbprints.
+        exit 0 clean, 1 findings, 2 usage/unreadable, 3 intact but with disclosed gaps
+  replay <session-id> [--repo <clone>]        a session's timeline as text (default repo: .)
+  report --out <file.html> [--repo <clone>]   a static HTML report (sessions, decisions, approvals, status)
+`;
+
+class Usage extends Error {}
+
+function progressBar(stream: NodeJS.WriteStream) {
+  let last = 0;
+  return (done: number, total: number) => {
+    // Only worth drawing for large repositories; throttled so drawing never costs verify time.
+    if (total < 200) return;
+    const now = Date.now();
+    if (done < total && now - last < 100) return;
+    last = now;
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    if (stream.isTTY) stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total} files${done === total ? '\n' : ''}`);
+    else if (done === total || Math.floor((done / total) * 10) !== Math.floor(((done - 1) / total) * 10)) stream.write(`verify: ${done}/${total} files\n`);
+  };
+}
+
+function gitHead(dir: string): string | null {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--verify', '--quiet', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+async function verify(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, heads: { type: 'string' }, pin: { type: 'string', multiple: true }, quiet: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new Usage('verify takes exactly one repository directory');
+  let recordedHeads: RecordedHeads | undefined;
+  if (values.heads) {
+    const doc = JSON.parse(readFileSync(values.heads, 'utf8')) as { heads?: RecordedHeads } & RecordedHeads;
+    recordedHeads = doc.heads ?? doc;
+  }
+  const report = await verifyRepository(positionals[0]!, {
+    ...(values.head ? { head: values.head } : {}),
+    ...(recordedHeads ? { recordedHeads } : {}),
+    ...(values.pin ? { pinnedThumbprints: values.pin } : {}),
+    ...(values.quiet ? {} : { onProgress: progressBar(process.stderr) }),
+  });
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+  return exitCodeOf(report);
+}
+
+async function replay(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { repo: { type: 'string', default: '.' } } });
+  if (positionals.length !== 1) throw new Usage('replay takes exactly one session id');
+  const t = await sessionTimeline(directoryFiles(values.repo), positionals[0]!);
+  process.stdout.write(renderTimeline(t));
+  return t.records.length === 0 ? 1 : 0;
+}
+
+async function report(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { repo: { type: 'string', default: '.' }, out: { type: 'string' } } });
+  if (!values.out || positionals.length > 0) throw new Usage('report needs --out <file.html>');
+  const data = await collectReport(directoryFiles(values.repo), { repository: values.repo, commit: gitHead(values.repo) });
+  writeFileSync(values.out, renderReportHtml(data));
+  process.stderr.write(`wrote ${values.out}: ${data.sessions.length} session(s), ${data.verification.lines} line(s), verification ${data.verification.ok ? 'ok' : 'FAILED'}\n`);
+  return 0;
+}
+
+/**
+ * Runs `verdict evidence <argv...>` and returns the exit code (never calls process.exit).
+ *
+ * @example
+ * // in gateway/cli/main.ts: case 'evidence': return runEvidenceCli(argv.slice(1))
+ * process.exitCode = await runEvidenceCli(['verify', '/tmp/evidence-clone', '--json'])
+ */
+export async function runEvidenceCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'verify':
+        return await verify(rest);
+      case 'replay':
+        return await replay(rest);
+      case 'report':
+        return await report(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(EVIDENCE_USAGE);
+        return command ? 0 : VERIFY_EXIT.usage;
+      default:
+        throw new Usage(`unknown evidence command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof Usage || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`verdict evidence: ${messageOf(err)}\n\n${EVIDENCE_USAGE}`);
+      return VERIFY_EXIT.usage;
+    }
+    if (err instanceof EvidenceError && err.code === 'REPOSITORY_UNREADABLE') {
+      process.stderr.write(`verdict evidence: ${err.message}\n`);
+      return VERIFY_EXIT.usage;
+    }
+    process.stderr.write(`verdict evidence: ${messageOf(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,509 @@
+// The local evidence spool: events are appended to an open batch file with group fsync and acknowledged
+// only once durable; batches are sealed by size or age into an outbox that mirrors the repository layout.
+import { open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { sha256Hex, wellFormed } from '../../engine/evidence/canonical.ts';
+import { decodeCheckpoint } from '../../engine/evidence/checkpoint.ts';
+import { EvidenceError } from '../../engine/evidence/errors.ts';
+import { eventProblem, recordProblem, type EvidenceEvent } from '../../engine/evidence/events.ts';
+import { generateSigningKey, type SigningKey } from '../../engine/evidence/keys.ts';
+import { assertStreamId, parseEvidencePath, seqName } from '../../engine/evidence/layout.ts';
+import { createStreamWriter, EMPTY_POSITION, type StreamPosition } from '../../engine/evidence/writer.ts';
+import { ensureDir, fsyncDir, listFiles, lockDir, writeFileDurable } from './durable-fs.ts';
+import { currentSigningKey, latestKeySet, loadSigningKey, saveKeySet, saveSigningKey } from './keystore.ts';
+
+// Spool directory (one per stream):
+//   LOCK                     pid of the owning process
+//   open/<first-seq>.jsonl   the open batch: appended with O_APPEND, fdatasync'd per group
+//   outbox/streams/...       sealed batches + checkpoints, at their repository paths, until published
+//   outbox/keys/...          key set snapshots, until published
+//   head.json                where the chain stood at the last seal (recovery starts here)
+//   signing-keys/, keyring/  private keys (0600) and announced key set snapshots
+//   quarantine/              bytes recovery had to cut off (kept for forensics, never published)
+
+export interface SpoolOptions {
+  /** The spool directory of this stream. */
+  dir: string;
+  /** Stream (gateway instance) id: lower case letters, digits, . _ - */
+  stream: string;
+  /** Signing key; default: the spool's own (generated on first use, kept in signing-keys/). */
+  key?: SigningKey;
+  /** Seal a batch at this many lines (default 1000). */
+  batchMaxLines?: number;
+  /** Seal an open batch this long after its first line (default 5000 ms). */
+  batchMaxAgeMs?: number;
+  /**
+   * true (default): an append whose event cannot be made durable rejects with SPOOL_UNAVAILABLE, so the
+   * gateway refuses the statement. false: it resolves anyway; the loss is counted and recorded as a gap.
+   */
+  requireDurable?: boolean;
+  /** Most events written by one write+fsync (default 4096). */
+  maxGroup?: number;
+  clock?: () => Date;
+  /** Called after a batch was sealed into the outbox (the publish loop wakes up). */
+  onSealed?: () => void;
+  /** Reports problems the spool handled itself (recovery, failed writes). */
+  onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Test seam for fault injection: replaces write+fdatasync of a group. */
+  io?: { writeAndSync(fh: FileHandle, data: Buffer): Promise<void> };
+}
+
+/** What recovery found and did when the spool was opened. */
+export interface RecoveryReport {
+  adoptedLines: number;
+  discardedBytes: number;
+  gapWritten: boolean;
+  sealedBatches: number;
+  completedSeals: number;
+}
+
+export interface SpoolStatus {
+  stream: string;
+  head: { seq: number; hash: string | null };
+  openLines: number;
+  /** false after a write failed, until the spool recovered. */
+  writable: boolean;
+  /** Events that could not be made durable since start. */
+  lostEvents: number;
+  kid: string;
+}
+
+interface Pending {
+  event: EvidenceEvent;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const defaultIo = {
+  async writeAndSync(fh: FileHandle, data: Buffer): Promise<void> {
+    let off = 0;
+    while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+    await fh.datasync();
+  },
+};
+
+/**
+ * Opens (and recovers) a spool. Resolves once recovery is done: torn tails cut off (a gap record written
+ * for them), unsealed lines sealed, interrupted seals completed, the signing key announced.
+ *
+ * @example
+ * const spool = await openSpool({ dir: '.verdict/evidence/spool/gw-1', stream: 'gw-1' })
+ * await spool.append({ type: 'gateway_start', data: { instance: 'gw-1', version: '0.1.0' } }) // durable now
+ * await spool.close()
+ */
+export async function openSpool(options: SpoolOptions): Promise<Spool> {
+  assertStreamId(options.stream);
+  await ensureDir(options.dir);
+  const release = await lockDir(options.dir);
+  try {
+    const spool = new Spool(options, release);
+    await spool.recover();
+    return spool;
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+interface HeadFile {
+  v: 1;
+  stream: string;
+  head: { seq: number; hash: string | null };
+  lastTs: string;
+  announcedKid: string | null;
+  prevCheckpoint: StreamPosition['prevCheckpoint'];
+}
+
+export class Spool {
+  readonly stream: string;
+  readonly dir: string;
+  readonly requireDurable: boolean;
+  recovery: RecoveryReport = { adoptedLines: 0, discardedBytes: 0, gapWritten: false, sealedBatches: 0, completedSeals: 0 };
+
+  private writer!: ReturnType<typeof createStreamWriter>;
+  private fh: FileHandle | null = null;
+  private openSince = 0;
+  private pending: Pending[] = [];
+  private flushScheduled = false;
+  private serialTail: Promise<unknown> = Promise.resolve();
+  private failure: unknown = null;
+  private failedAt = 0;
+  private lostEvents = 0;
+  private unrecordedLoss = 0;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly clock: () => Date;
+  private readonly maxLines: number;
+  private readonly maxAgeMs: number;
+  private readonly maxGroup: number;
+  private readonly io: NonNullable<SpoolOptions['io']>;
+
+  constructor(
+    private readonly options: SpoolOptions,
+    private readonly release: () => Promise<void>,
+  ) {
+    this.stream = options.stream;
+    this.dir = options.dir;
+    this.requireDurable = options.requireDurable ?? true;
+    this.clock = options.clock ?? (() => new Date());
+    this.maxLines = options.batchMaxLines ?? 1000;
+    this.maxAgeMs = options.batchMaxAgeMs ?? 5000;
+    this.maxGroup = options.maxGroup ?? 4096;
+    this.io = options.io ?? defaultIo;
+  }
+
+  /** The outbox directory: sealed files at their repository paths, waiting to be published. */
+  get outbox(): string {
+    return join(this.dir, 'outbox');
+  }
+
+  /**
+   * Appends an event; resolves when it is durable (fdatasync'd) in the spool. Rejects with
+   * SPOOL_UNAVAILABLE (require_durable) when it cannot be, EVENT_INVALID for a malformed event.
+   *
+   * @example
+   * await spool.append({ type: 'statement', data: { ... } }) // only now execute the statement
+   */
+  append(event: EvidenceEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new EvidenceError('SPOOL_CLOSED', 'the evidence spool is closed'));
+    const problem = eventProblem(event?.type, event?.data);
+    if (problem) return Promise.reject(new EvidenceError('EVENT_INVALID', `evidence event rejected: ${problem}`));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ event, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        void this.serial(() => this.flushAll());
+      }
+    });
+  }
+
+  /** Seals the open batch now (no-op when empty). */
+  seal(): Promise<void> {
+    return this.serial(() => this.sealOpen());
+  }
+
+  /**
+   * Switches to a new signing key: seals the open batch with the old key, announces the new one with a
+   * key_rotation line and a new key set snapshot (old key's validity closed). Returns the new kid.
+   *
+   * @example
+   * const kid = await spool.rotateKey()
+   */
+  rotateKey(next?: SigningKey): Promise<string> {
+    return this.serial(async () => {
+      this.assertWritable();
+      await this.sealOpen();
+      const k = next ?? (await generateSigningKey());
+      if (!this.options.key) await saveSigningKey(this.dir, k);
+      this.writer.useKey(k);
+      await this.announce();
+      return k.kid;
+    });
+  }
+
+  status(): SpoolStatus {
+    const p = this.writer.position;
+    return { stream: this.stream, head: p.head, openLines: this.writer.openLines, writable: this.failure === null, lostEvents: this.lostEvents, kid: this.writer.key.kid };
+  }
+
+  /**
+   * Flushes pending appends, seals the open batch and releases the spool. Appends after close reject.
+   *
+   * @example
+   * await spool.close()
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.serial(async () => {
+      if (this.failure === null) await this.sealOpen().catch(() => undefined);
+      await this.fh?.close().catch(() => undefined);
+      this.fh = null;
+    });
+    await this.release();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.serialTail.then(fn);
+    this.serialTail = p.catch(() => undefined);
+    return p;
+  }
+
+  private assertWritable(): void {
+    if (this.failure !== null)
+      throw new EvidenceError('SPOOL_UNAVAILABLE', `the evidence spool ${this.dir} cannot be written (${(this.failure as Error).message ?? String(this.failure)}); statements are refused until it recovers`, {
+        cause: this.failure,
+      });
+  }
+
+  private async flushAll(): Promise<void> {
+    while (this.pending.length > 0) {
+      // Retry the disk at most once a second while it is failing; meanwhile appends fail fast.
+      if (this.failure !== null && Date.now() - this.failedAt >= 1000) await this.tryHeal();
+      if (this.failure !== null) {
+        const group = this.pending.splice(0);
+        this.fail(group, this.failure);
+        break;
+      }
+      const room = this.maxLines - this.writer.openLines;
+      const taken = this.pending.splice(0, Math.max(1, Math.min(this.maxGroup, room)));
+      const { text, group } = this.serialize(taken);
+      if (group.length === 0) continue;
+      try {
+        await this.writeText(text);
+      } catch (err) {
+        this.failure = err;
+        this.failedAt = Date.now();
+        this.options.onWarning?.('evidence spool write failed', { error: (err as Error).message });
+        this.fail(group, err);
+        continue;
+      }
+      for (const g of group) g.resolve();
+      if (this.writer.openLines >= this.maxLines) await this.sealOpen();
+    }
+    this.flushScheduled = false;
+  }
+
+  private fail(group: Pending[], err: unknown): void {
+    this.lostEvents += group.length;
+    this.unrecordedLoss += group.length;
+    const e = new EvidenceError('SPOOL_UNAVAILABLE', `evidence could not be made durable in ${this.dir}: ${(err as Error).message ?? String(err)}`, { cause: err });
+    for (const g of group) (this.requireDurable ? g.reject(e) : g.resolve());
+  }
+
+  /**
+   * Puts a group's events on the chain. An event JCS cannot represent (a lone surrogate from a malformed
+   * client string) is repaired with U+FFFD; one that still fails (NaN in an extra field) is rejected alone.
+   */
+  private serialize(taken: Pending[]): { text: string; group: Pending[] } {
+    const now = this.clock();
+    const parts: string[] = [];
+    const group: Pending[] = [];
+    for (const p of taken) {
+      let line;
+      try {
+        line = this.writer.append(p.event, now);
+      } catch {
+        try {
+          line = this.writer.append(wellFormed(p.event), now);
+        } catch (err) {
+          p.reject(new EvidenceError('EVENT_INVALID', `evidence event cannot be serialized as RFC 8785 JSON: ${(err as Error).message}`, { cause: err }));
+          continue;
+        }
+      }
+      parts.push(line.text, '\n');
+      group.push(p);
+    }
+    return { text: parts.join(''), group };
+  }
+
+  /** Serializes events onto the chain and writes them with one write + fdatasync (recovery's own lines). */
+  private async writeEvents(events: EvidenceEvent[]): Promise<void> {
+    const now = this.clock();
+    await this.writeText(events.map((e) => this.writer.append(wellFormed(e), now).text + '\n').join(''));
+  }
+
+  private async writeText(text: string): Promise<void> {
+    if (!this.fh) {
+      const first = this.writer.openFirstSeq;
+      if (first === null) throw new Error('no open batch');
+      await ensureDir(join(this.dir, 'open'));
+      this.fh = await open(join(this.dir, 'open', `${seqName(first)}.jsonl`), 'a');
+      await fsyncDir(join(this.dir, 'open'));
+      this.openSince = Date.now();
+    }
+    await this.io.writeAndSync(this.fh, Buffer.from(text, 'utf8'));
+  }
+
+  /** After a failed write the chain in memory may be ahead of the disk: rebuild it from the disk. */
+  private async tryHeal(): Promise<void> {
+    try {
+      await this.fh?.close().catch(() => undefined);
+      this.fh = null;
+      this.failure = null;
+      await this.recover();
+      this.options.onWarning?.('evidence spool recovered after a write failure', { lost_events: this.lostEvents });
+    } catch (err) {
+      this.failure = err;
+      this.failedAt = Date.now();
+    }
+  }
+
+  private async sealOpen(): Promise<void> {
+    if (this.writer.openLines === 0) return;
+    const first = this.writer.openFirstSeq!;
+    const sealed = await this.writer.seal(this.clock());
+    if (!sealed) return;
+    await this.fh?.close();
+    this.fh = null;
+    // Checkpoint first, then the batch: an open file with a checkpoint in the outbox means "rename me".
+    await writeFileDurable(join(this.outbox, sealed.checkpointPath), sealed.checkpoint);
+    const target = join(this.outbox, sealed.batchPath);
+    await ensureDir(dirname(target));
+    await rename(join(this.dir, 'open', `${seqName(first)}.jsonl`), target);
+    await fsyncDir(dirname(target));
+    await fsyncDir(join(this.dir, 'open'));
+    await this.saveHead();
+    this.options.onSealed?.();
+  }
+
+  private async saveHead(): Promise<void> {
+    const p = this.writer.position;
+    const head: HeadFile = { v: 1, stream: this.stream, head: p.head, lastTs: p.lastTs, announcedKid: p.announcedKid, prevCheckpoint: p.prevCheckpoint };
+    await writeFileDurable(join(this.dir, 'head.json'), JSON.stringify(head) + '\n');
+  }
+
+  private async announce(): Promise<void> {
+    const a = this.writer.announceKey(this.clock());
+    const fromSeq = this.writer.position.head.seq;
+    await saveKeySet(this.dir, fromSeq, a.keySet);
+    await writeFileDurable(join(this.outbox, a.keySetPath), a.keySet);
+    await this.writeText(a.line.text + '\n');
+  }
+
+  /** Rebuilds the writer from disk: head.json, newer checkpoints in the outbox, the open batch. */
+  async recover(): Promise<void> {
+    const report: RecoveryReport = { adoptedLines: 0, discardedBytes: 0, gapWritten: false, sealedBatches: 0, completedSeals: 0 };
+    let position: StreamPosition = { ...EMPTY_POSITION };
+    const headFile = await readFile(join(this.dir, 'head.json'), 'utf8').then(
+      (t) => JSON.parse(t) as HeadFile,
+      () => null,
+    );
+    if (headFile) position = { head: headFile.head, lastTs: headFile.lastTs, announcedKid: headFile.announcedKid, prevCheckpoint: headFile.prevCheckpoint, keySet: null };
+
+    // A crash between writing a checkpoint and head.json leaves a newer checkpoint in the outbox.
+    const outboxFiles = await listFiles(this.outbox);
+    const checkpoints = new Map<number, { path: string; bytes: Buffer }>();
+    for (const f of outboxFiles) {
+      const p = parseEvidencePath(f);
+      if (p?.kind === 'checkpoint' && p.stream === this.stream) checkpoints.set(p.firstSeq, { path: f, bytes: await readFile(join(this.outbox, f)) });
+    }
+    for (const [, c] of [...checkpoints].sort((a, b) => a[0] - b[0])) {
+      const d = decodeCheckpoint(c.bytes);
+      if (!d.ok || d.payload.batch.last_seq <= position.head.seq) continue;
+      position = {
+        head: { seq: d.payload.head.seq, hash: d.payload.head.hash },
+        lastTs: d.payload.sealed_at > position.lastTs ? d.payload.sealed_at : position.lastTs,
+        announcedKid: d.header.kid,
+        prevCheckpoint: { path: c.path, sha256: sha256Hex(c.bytes), sealedAt: d.payload.sealed_at, lastSeq: d.payload.batch.last_seq },
+        keySet: null,
+      };
+    }
+    position.keySet = await latestKeySet(this.dir, position.head.seq + 1);
+
+    const key = this.options.key ?? (await currentSigningKey(this.dir));
+    // Seal recovered lines with the key that was announced for them, when we still hold it.
+    const announcedKey = position.announcedKid && position.announcedKid !== key.kid ? await loadSigningKey(this.dir, position.announcedKid) : null;
+    this.writer = createStreamWriter(this.stream, announcedKey ?? key, position);
+
+    const openDir = join(this.dir, 'open');
+    const openFiles = (await listFiles(openDir)).filter((n) => /^\d{12,}\.jsonl$/.test(n)).sort();
+    let gap = null as { discarded: number; completeLines: number; quarantined: string } | null;
+    for (const name of openFiles) {
+      const first = Number(name.slice(0, -6));
+      const path = join(openDir, name);
+      const cp = checkpoints.get(first);
+      const bytes = await readFile(path);
+      if (cp) {
+        const d = decodeCheckpoint(cp.bytes);
+        if (d.ok && sha256Hex(bytes) === d.payload.batch.sha256) {
+          // Sealed but not moved: finish the seal.
+          const target = join(this.outbox, d.payload.batch.path);
+          await ensureDir(dirname(target));
+          await rename(path, target);
+          await fsyncDir(dirname(target));
+          report.completedSeals++;
+          continue;
+        }
+      }
+      if (first <= this.writer.position.head.seq) {
+        // Left over from a seal whose batch already reached the outbox (or was published): not ours to keep.
+        await this.quarantine(name, bytes);
+        await rm(path);
+        continue;
+      }
+      let good = 0;
+      let off = 0;
+      while (off < bytes.length) {
+        const nl = bytes.indexOf(0x0a, off);
+        if (nl < 0) break;
+        const text = bytes.subarray(off, nl).toString('utf8');
+        let rec: unknown;
+        try {
+          rec = JSON.parse(text);
+        } catch {
+          break;
+        }
+        if (recordProblem(rec) !== null || !this.writer.adopt(text, rec as Parameters<typeof this.writer.adopt>[1])) break;
+        report.adoptedLines++;
+        off = nl + 1;
+        good = off;
+      }
+      if (good < bytes.length) {
+        const cut = bytes.subarray(good);
+        const quarantined = await this.quarantine(name, cut);
+        let completeLines = 0;
+        for (const b of cut) if (b === 0x0a) completeLines++;
+        gap = { discarded: (gap?.discarded ?? 0) + cut.length, completeLines: (gap?.completeLines ?? 0) + completeLines, quarantined };
+        await truncate(path, good);
+        const fh = await open(path, 'r+');
+        await fh.sync();
+        await fh.close();
+        report.discardedBytes += cut.length;
+      }
+      if (good === 0) {
+        await rm(path);
+        await fsyncDir(openDir);
+      } else this.fh = await open(path, 'a');
+    }
+
+    if (this.writer.needsAnnouncement || announcedKey) {
+      if (announcedKey && this.writer.openLines > 0) await this.sealOpen();
+      this.writer.useKey(key);
+      if (this.writer.needsAnnouncement) await this.announce();
+    }
+    const lost = this.unrecordedLoss;
+    if (gap || lost > 0) {
+      const after = this.writer.position.head.seq;
+      const detail = gap
+        ? `recovery cut ${gap.discarded} byte(s) off the open batch (${gap.completeLines} complete but unchainable line(s), the rest a torn write); they were never acknowledged; kept in ${gap.quarantined}`
+        : `${lost} event(s) could not be written to the spool`;
+      await this.writeEvents([
+        {
+          type: 'gap',
+          data: {
+            reason: lost > 0 ? 'spool_write_failed' : gap!.completeLines > 0 ? 'spool_corrupt' : 'torn_tail',
+            after_seq: after,
+            lost_events: lost > 0 ? lost : null,
+            discarded_bytes: gap?.discarded ?? 0,
+            detail: lost > 0 && gap ? `${lost} event(s) could not be written to the spool; ${detail}` : detail,
+          },
+        },
+      ]);
+      this.unrecordedLoss = 0;
+      report.gapWritten = true;
+    }
+    if (this.writer.openLines > 0 && (report.adoptedLines > 0 || report.gapWritten)) {
+      await this.sealOpen();
+      report.sealedBatches++;
+    }
+    this.recovery = report;
+    if (report.discardedBytes > 0 || report.completedSeals > 0) this.options.onWarning?.('evidence spool recovered', { ...report });
+    if (!this.timer) {
+      this.timer = setInterval(() => {
+        if (this.writer.openLines > 0 && Date.now() - this.openSince >= this.maxAgeMs && !this.closed) void this.seal().catch(() => undefined);
+      }, Math.max(10, Math.min(1000, Math.floor(this.maxAgeMs / 4))));
+      this.timer.unref();
+    }
+    if (report.sealedBatches > 0 || report.completedSeals > 0) this.options.onSealed?.();
+  }
+
+  private async quarantine(name: string, bytes: Uint8Array): Promise<string> {
+    const path = join(this.dir, 'quarantine', `${name}.${Date.now()}.bin`);
+    await writeFileDurable(path, bytes);
+    return path;
+  }
+}

@@ -1,0 +1,182 @@
+// The gateway's evidence writer: spool (durability) + publish loop (git) behind one small API, and the
+// `evidence:` section of verdict.yaml it is built from. This is what the gateway wires in.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { JWK } from 'jose';
+import { z } from 'zod';
+import { EvidenceError } from '../../engine/evidence/errors.ts';
+import type { EvidenceEvent, GatewayStart } from '../../engine/evidence/events.ts';
+import { signingKeyFromJwk, type SigningKey } from '../../engine/evidence/keys.ts';
+import { STREAM_ID } from '../../engine/evidence/layout.ts';
+import { createLocalGitPublisher } from './local-git.ts';
+import { startPublishLoop, type PublishLoop, type PublishStatus } from './publish-loop.ts';
+import type { EvidencePublisher } from './publisher.ts';
+import { openSpool, type RecoveryReport, type SpoolStatus } from './spool.ts';
+
+/**
+ * The `evidence:` section of verdict.yaml. Plug it into gateway/config/schema.ts as
+ * `evidence: evidenceConfigSchema.default({})`.
+ */
+export const evidenceConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Stream id of this gateway instance (one chain per instance); default: the host name, sanitized. */
+  instance: z.string().regex(STREAM_ID, 'lower case letters, digits, . _ - (max 63)').optional(),
+  /** Spool root; each instance uses <spool_dir>/<instance>. */
+  spool_dir: z.string().default('.verdict/evidence/spool'),
+  /** Refuse statements whose evidence cannot be made durable (fail closed). */
+  require_durable: z.boolean().default(true),
+  batch: z
+    .strictObject({ max_lines: z.number().int().min(1).max(100_000).default(1000), max_age_ms: z.number().int().min(10).default(5000) })
+    .default({ max_lines: 1000, max_age_ms: 5000 }),
+  /** File with the private Ed25519 JWK that signs checkpoints; default: a key generated in the spool. */
+  signing_key_file: z.string().optional(),
+  publisher: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('local-git'), repo: z.string().default('.verdict/evidence/repo'), branch: z.string().default('main') }),
+      z.strictObject({ kind: z.literal('none') }),
+    ])
+    .default({ kind: 'local-git', repo: '.verdict/evidence/repo', branch: 'main' }),
+  max_batches_per_commit: z.number().int().min(1).max(1000).default(20),
+});
+export type EvidenceConfig = z.infer<typeof evidenceConfigSchema>;
+
+export interface EvidenceWriterOptions {
+  stream: string;
+  /** This stream's spool directory. */
+  spoolDir: string;
+  requireDurable?: boolean;
+  batchMaxLines?: number;
+  batchMaxAgeMs?: number;
+  signingKey?: SigningKey;
+  /** Where sealed batches go; null keeps them in the spool's outbox. */
+  publisher?: EvidencePublisher | null;
+  maxBatchesPerCommit?: number;
+  clock?: () => Date;
+  /** Appended right after opening (recovery runs first). */
+  start?: GatewayStart;
+  onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface EvidenceWriterStatus extends SpoolStatus {
+  publish: PublishStatus | null;
+}
+
+export interface EvidenceWriter {
+  readonly stream: string;
+  readonly requireDurable: boolean;
+  /** What crash recovery found when the writer was opened. */
+  readonly recovery: RecoveryReport;
+  /**
+   * Appends an event; resolves once it is durable in the spool. With require_durable it rejects with
+   * EvidenceError SPOOL_UNAVAILABLE when it cannot be: refuse the statement.
+   */
+  append(event: EvidenceEvent): Promise<void>;
+  /** Seals the open batch now and waits (up to timeoutMs) until the outbox is published; true when it is. */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Rotates the checkpoint signing key (key_rotation line + new key set); returns the new kid. */
+  rotateKey(next?: SigningKey): Promise<string>;
+  status(): EvidenceWriterStatus;
+  /** Appends gateway_stop, seals, publishes (waiting up to publishTimeoutMs, default 10 s), releases the spool. */
+  close(options?: { reason?: string; publishTimeoutMs?: number }): Promise<void>;
+}
+
+/**
+ * Opens the evidence writer of one gateway instance (recovering its spool) and starts publishing.
+ *
+ * @example
+ * const evidence = await createEvidenceWriter({ stream: 'gw-1', spoolDir: '/var/lib/verdict/spool/gw-1',
+ *   publisher: createLocalGitPublisher({ repo: '/var/lib/verdict/evidence.git' }) })
+ * await evidence.append({ type: 'statement', data: { ... } })   // before executing the statement
+ * await evidence.close({ reason: 'shutdown' })
+ */
+export async function createEvidenceWriter(options: EvidenceWriterOptions): Promise<EvidenceWriter> {
+  let loop: PublishLoop | null = null;
+  const spool = await openSpool({
+    dir: options.spoolDir,
+    stream: options.stream,
+    ...(options.signingKey ? { key: options.signingKey } : {}),
+    requireDurable: options.requireDurable ?? true,
+    batchMaxLines: options.batchMaxLines ?? 1000,
+    batchMaxAgeMs: options.batchMaxAgeMs ?? 5000,
+    ...(options.clock ? { clock: options.clock } : {}),
+    onSealed: () => loop?.notify(),
+    ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+  });
+  if (options.publisher)
+    loop = startPublishLoop({
+      outbox: spool.outbox,
+      publisher: options.publisher,
+      maxBatchesPerCommit: options.maxBatchesPerCommit ?? 20,
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    });
+  loop?.notify(); // publish whatever recovery found in the outbox
+  if (options.start) await spool.append({ type: 'gateway_start', data: options.start });
+
+  return {
+    stream: spool.stream,
+    requireDurable: spool.requireDurable,
+    recovery: spool.recovery,
+    append: (event) => spool.append(event),
+    async flush(timeoutMs = 10_000) {
+      await spool.seal();
+      return loop ? loop.drain(timeoutMs) : true;
+    },
+    rotateKey: (next) => spool.rotateKey(next),
+    status: () => ({ ...spool.status(), publish: loop?.status() ?? null }),
+    async close(opts = {}) {
+      await spool.append({ type: 'gateway_stop', data: { reason: opts.reason ?? 'shutdown' } }).catch(() => undefined);
+      await spool.close();
+      if (loop) {
+        await loop.drain(opts.publishTimeoutMs ?? 10_000);
+        await loop.stop();
+      }
+    },
+  };
+}
+
+/** A stream id from a host name: lower case, other characters as '-'. */
+export function defaultInstanceId(host = hostname()): string {
+  const id = host.toLowerCase().replace(/[^a-z0-9._-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
+  return id || 'gateway';
+}
+
+/**
+ * Builds the writer from the `evidence:` config section (paths relative to `baseDir`); appends gateway_start.
+ * Returns null when evidence is disabled.
+ *
+ * @example
+ * const evidence = await createEvidenceWriterFromConfig(config.evidence, { baseDir: dirname(configPath), version: '0.1.0' })
+ */
+export async function createEvidenceWriterFromConfig(
+  config: EvidenceConfig,
+  context: { baseDir?: string; version: string; publisher?: EvidencePublisher; onWarning?: EvidenceWriterOptions['onWarning']; configHash?: string | null },
+): Promise<EvidenceWriter | null> {
+  if (!config.enabled) return null;
+  const base = context.baseDir ?? process.cwd();
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const stream = config.instance ?? defaultInstanceId();
+  let signingKey: SigningKey | undefined;
+  if (config.signing_key_file) {
+    let jwk: JWK;
+    try {
+      jwk = JSON.parse(readFileSync(at(config.signing_key_file), 'utf8')) as JWK;
+    } catch (err) {
+      throw new EvidenceError('KEY_INVALID', `evidence.signing_key_file ${config.signing_key_file}: ${(err as Error).message}`, { cause: err });
+    }
+    signingKey = await signingKeyFromJwk(jwk);
+  }
+  const publisher = context.publisher ?? (config.publisher.kind === 'local-git' ? createLocalGitPublisher({ repo: at(config.publisher.repo), branch: config.publisher.branch }) : null);
+  return createEvidenceWriter({
+    stream,
+    spoolDir: join(at(config.spool_dir), stream),
+    requireDurable: config.require_durable,
+    batchMaxLines: config.batch.max_lines,
+    batchMaxAgeMs: config.batch.max_age_ms,
+    ...(signingKey ? { signingKey } : {}),
+    publisher,
+    maxBatchesPerCommit: config.max_batches_per_commit,
+    start: { instance: stream, version: context.version, pid: process.pid, host: hostname(), config_hash: context.configHash ?? null },
+    ...(context.onWarning ? { onWarning: context.onWarning } : {}),
+  });
+}
