@@ -10,6 +10,7 @@ import { EngineError } from '../engine/errors.ts';
 import { loadBundle, type PolicyBundle } from '../engine/policy/bundle.ts';
 import type { Catalog } from '../engine/sql/types.ts';
 import { localApprovals } from './approvals/local.ts';
+import { createEvidenceWriterFromConfig } from './evidence/writer.ts';
 import type { ApprovalProvider } from './approvals/provider.ts';
 import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
@@ -33,7 +34,11 @@ export interface Gateway {
 export interface GatewayOptions {
   log?: Logger;
   approvals?: ApprovalProvider;
+  /** Base folder for relative evidence paths (default: the working directory). */
+  baseDir?: string;
 }
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export function upstreamTarget(name: string, cfg: VerdictConfig['upstreams'][string]): UpstreamTarget {
   return {
@@ -113,6 +118,17 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
 
   const approvals = options.approvals ?? (await localApprovals({ dir: config.approvals.state_dir }));
+  const evidence = await createEvidenceWriterFromConfig(config.evidence, {
+    ...(options.baseDir ? { baseDir: options.baseDir } : {}),
+    version: VERSION,
+    onWarning: (message, fields) => log.warn(`evidence: ${message}`, fields),
+  });
+  if (evidence) {
+    log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
+    if (bundle) await evidence.append({ type: 'policy_bundle_loaded', data: { revision: bundle.revision, previous_revision: null, signed_by: bundle.signedBy } });
+  } else {
+    log.warn('evidence is disabled (evidence.enabled: false): no audit trail is written');
+  }
   const hashKey = config.masking.hash_key ? Buffer.from(resolveSecret(config.masking.hash_key)) : randomBytes(32);
   if (!config.masking.hash_key) log.warn('masking.hash_key is not set: hashed values change on every restart');
 
@@ -132,6 +148,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       claims: config.identity.claims,
     }),
     approvals,
+    evidence,
     log,
     metrics,
     tls: secureContext,
@@ -174,8 +191,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       const url = (req.url ?? '/').split('?')[0];
       if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (url === '/readyz') {
-        const ready = accepting && bundle !== null;
-        return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${bundleError ?? 'shutting down'}\n`);
+        const evidenceOk = !evidence || !evidence.requireDurable || evidence.status().writable;
+        const ready = accepting && bundle !== null && evidenceOk;
+        const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : 'shutting down');
+        return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${why}\n`);
       }
       if (url === '/metrics') {
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -201,6 +220,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       const deadline = Date.now() + config.limits.shutdown_grace_ms;
       while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       for (const s of [...sessions]) s.terminate(adminShutdown('terminating connection: the gateway is shutting down'));
+      await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
       await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
       admin?.closeAllConnections?.();
       log.info('gateway stopped');

@@ -111,6 +111,11 @@ try {
     policy: { bundle },
     approvals: { state_dir: join(dir, 'approvals') },
     masking: { hash_key: { value: 'bench' } },
+    evidence: {
+      instance: 'bench',
+      spool_dir: join(dir, 'evidence', 'spool'),
+      publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
+    },
     log: { level: 'error' },
   });
   const gw = await startGateway(config, { log: createLogger('error') });

@@ -14,6 +14,7 @@ import { ApprovalError, decideLocally } from '../approvals/local.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
+import { runEvidenceCli } from '../evidence/cli.ts';
 import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
 import { startGateway, type Gateway } from '../server.ts';
 
@@ -36,6 +37,9 @@ commands:
   approve <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
   reject <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
                              decide an approval request of the local provider as an approver
+  evidence verify <clone> [--json] [--head <sha>]   verify an evidence repository offline
+  evidence replay <session-id> [--repo <clone>]     a session's timeline
+  evidence report --out report.html [--repo <clone>] a static HTML report for auditors
 `;
 
 class UsageError extends Error {}
@@ -205,6 +209,8 @@ export async function main(argv: string[]): Promise<number> {
         return await gateway(rest);
       case 'token':
         return await token(rest);
+      case 'evidence':
+        return await runEvidenceCli(rest);
       case 'approve':
         return await decideRequest('approved', rest);
       case 'reject':

@@ -1,6 +1,7 @@
 // The gateway's one YAML configuration file (verdict.yaml): its schema, defaults and validation.
 // An invalid file is reported by path and problem, and the gateway refuses to start.
 import { z } from 'zod';
+import { evidenceConfigSchema } from '../evidence/writer.ts';
 
 const secretRef = z.union([
   z.strictObject({ env: z.string().min(1) }),
@@ -100,6 +101,8 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
     .default({ level: 'info' }),
+  /** Signed evidence: spool, sealing, publishing (docs/evidence-format.md). */
+  evidence: evidenceConfigSchema.default(evidenceConfigSchema.parse({})),
 });
 
 export type VerdictConfig = z.infer<typeof configSchema>;

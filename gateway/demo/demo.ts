@@ -42,6 +42,12 @@ export async function startDemo(
     policy: { bundle: defaultBundlePath },
     approvals: { state_dir: join(state, 'approvals'), hold_timeout_seconds: 600 },
     masking: { hash_key: { value: 'verdict-demo-hash-key' } },
+    evidence: {
+      instance: 'demo',
+      spool_dir: join(state, 'evidence', 'spool'),
+      publisher: { kind: 'local-git', repo: join(state, 'evidence', 'repo'), branch: 'main' },
+      batch: { max_lines: 1000, max_age_ms: 2000 },
+    },
     log: { level: 'warn' },
   });
   const gateway = await startGateway(config, { log: createLogger(options.quiet ? 'error' : 'warn') });

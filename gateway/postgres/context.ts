@@ -4,6 +4,7 @@ import type tls from 'node:tls';
 import type { Engine } from '../../engine/engine.ts';
 import type { MaskContext } from '../../engine/masking/methods.ts';
 import type { ApprovalProvider } from '../approvals/provider.ts';
+import type { EvidenceWriter } from '../evidence/writer.ts';
 import type { VerdictConfig } from '../config/schema.ts';
 import type { IdentityValidator } from '../identity/validator.ts';
 import type { Logger } from '../ops/log.ts';
@@ -29,6 +30,8 @@ export interface GatewayContext {
   engine(upstream: string): Engine;
   validator: IdentityValidator;
   approvals: ApprovalProvider;
+  /** null when evidence is disabled in the config. */
+  evidence: EvidenceWriter | null;
   log: Logger;
   metrics: GatewayMetrics;
   tls: tls.SecureContext | null;

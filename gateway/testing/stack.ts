@@ -50,6 +50,12 @@ export async function startStack(
     policy: { bundle },
     approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20 },
     masking: { hash_key: { value: 'test-hash-key' } },
+    evidence: {
+      instance: 'test-gw',
+      spool_dir: join(dir, 'evidence', 'spool'),
+      publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
+      batch: { max_lines: 1000, max_age_ms: 200 },
+    },
     log: { level: process.env.VERDICT_TEST_LOG ? 'debug' : 'error' },
     ...overrides,
   });
