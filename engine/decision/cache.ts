@@ -1,5 +1,9 @@
 // A bounded LRU of decisions keyed by statement fingerprint + identity + connection + bundle revision.
 // Map iteration order is insertion order, so delete-and-set on a hit keeps the eldest first.
+// The LRU is approximate: a hit moves its entry to the back only when at least half the capacity was
+// inserted since the entry last moved, so an entry hit within the last maxEntries/2 insertions is never
+// evicted. A delete-and-set on every hit churned the Map's hash table (rehash, grow) once per cached
+// statement: ~1.5% of the gateway's CPU in pgbench -S (perf on bench:gateway).
 
 export interface CacheOptions {
   /** Entries kept at most; 0 disables the cache. Default 10 000. */
@@ -11,18 +15,23 @@ export interface CacheOptions {
 interface Entry<V> {
   value: V;
   expires: number;
+  /** The insertion count when the entry last moved to the back. */
+  stamp: number;
 }
 
 export class DecisionCache<V> {
   readonly maxEntries: number;
   readonly ttlMs: number;
   readonly #map = new Map<string, Entry<V>>();
+  readonly #refreshAfter: number;
+  #inserts = 0;
   hits = 0;
   misses = 0;
 
   constructor(options: CacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 10_000;
     this.ttlMs = options.ttlMs ?? 60_000;
+    this.#refreshAfter = Math.max(1, Math.floor(this.maxEntries / 2));
   }
 
   get size(): number {
@@ -35,12 +44,16 @@ export class DecisionCache<V> {
       this.misses++;
       return undefined;
     }
-    this.#map.delete(key);
     if (entry.expires <= now) {
+      this.#map.delete(key);
       this.misses++;
       return undefined;
     }
-    this.#map.set(key, entry);
+    if (this.#inserts - entry.stamp >= this.#refreshAfter) {
+      this.#map.delete(key);
+      this.#map.set(key, entry);
+      entry.stamp = this.#inserts;
+    }
     this.hits++;
     return entry.value;
   }
@@ -48,7 +61,7 @@ export class DecisionCache<V> {
   set(key: string, value: V, now: number): void {
     if (this.maxEntries === 0) return;
     this.#map.delete(key);
-    this.#map.set(key, { value, expires: now + this.ttlMs });
+    this.#map.set(key, { value, expires: now + this.ttlMs, stamp: ++this.#inserts });
     while (this.#map.size > this.maxEntries) {
       const eldest = this.#map.keys().next().value as string;
       this.#map.delete(eldest);
