@@ -10,7 +10,7 @@ import { EngineError } from '../engine/errors.ts';
 import { loadBundle, type PolicyBundle } from '../engine/policy/bundle.ts';
 import type { Catalog } from '../engine/sql/types.ts';
 import { localApprovals } from './approvals/local.ts';
-import { createEvidenceWriterFromConfig } from './evidence/writer.ts';
+import { createEvidenceWriterFromConfig, type EvidenceWriter } from './evidence/writer.ts';
 import type { ApprovalProvider } from './approvals/provider.ts';
 import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
@@ -36,6 +36,8 @@ export interface GatewayOptions {
   approvals?: ApprovalProvider;
   /** Base folder for relative evidence paths (default: the working directory). */
   baseDir?: string;
+  /** An evidence writer to use instead of the one the config describes (fault injection in tests). */
+  evidence?: EvidenceWriter | null;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -118,14 +120,18 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
 
   const approvals = options.approvals ?? (await localApprovals({ dir: config.approvals.state_dir }));
-  const evidence = await createEvidenceWriterFromConfig(config.evidence, {
+  const evidence = options.evidence !== undefined ? options.evidence : await createEvidenceWriterFromConfig(config.evidence, {
     ...(options.baseDir ? { baseDir: options.baseDir } : {}),
     version: VERSION,
     onWarning: (message, fields) => log.warn(`evidence: ${message}`, fields),
   });
   if (evidence) {
     log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
-    if (bundle) await evidence.append({ type: 'policy_bundle_loaded', data: { revision: bundle.revision, previous_revision: null, signed_by: bundle.signedBy } });
+    if (bundle) {
+      await evidence
+        .append({ type: 'policy_bundle_loaded', data: { revision: bundle.revision, previous_revision: null, signed_by: bundle.signedBy } })
+        .catch((err: Error) => log.error('evidence cannot be written: statements will be refused until it can', { error: err.message }));
+    }
   } else {
     log.warn('evidence is disabled (evidence.enabled: false): no audit trail is written');
   }
@@ -186,6 +192,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   let admin: http.Server | null = null;
   let adminAddress: Gateway['adminAddress'] = null;
   let accepting = true;
+  let closing: Promise<void> | null = null;
   if (config.listen.admin) {
     admin = http.createServer(async (req, res) => {
       const url = (req.url ?? '/').split('?')[0];
@@ -214,16 +221,22 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     address: { host: addr.address, port: addr.port },
     adminAddress,
     revision: bundle?.revision ?? null,
-    async close() {
-      accepting = false;
-      server.close();
-      const deadline = Date.now() + config.limits.shutdown_grace_ms;
-      while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      for (const s of [...sessions]) s.terminate(adminShutdown('terminating connection: the gateway is shutting down'));
-      await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
-      await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
-      admin?.closeAllConnections?.();
-      log.info('gateway stopped');
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
+
+  /** Stops accepting, lets in-flight statements finish (bounded), ends sessions, seals and publishes evidence. */
+  async function shutdown(): Promise<void> {
+    accepting = false;
+    server.close();
+    const deadline = Date.now() + config.limits.shutdown_grace_ms;
+    while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of [...sessions]) s.terminate(adminShutdown('terminating connection: the gateway is shutting down'));
+    await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
+    await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
+    admin?.closeAllConnections?.();
+    log.info('gateway stopped');
+  }
 }

@@ -21,7 +21,7 @@ export interface ErrorReplacement {
 /** One client message (or Query) whose responses are still to come, in order. */
 export type Unit =
   | { type: 'parse'; denial?: ErrorReplacement }
-  | { type: 'bind' }
+  | { type: 'bind'; denial?: ErrorReplacement }
   | { type: 'describe'; target: 'S' | 'P' }
   | { type: 'close' }
   | { type: 'execute'; plan: RowPlan | null; onDone?: (tag: string | null, error: boolean) => void }
@@ -147,7 +147,7 @@ export class ResponseTracker {
         if (failed.type === 'execute') failed.onDone?.(null, true);
         while (this.units.length && this.units[0]!.type !== 'sync') this.units.shift();
         this.#skipping = true;
-        return failed.type === 'parse' && failed.denial ? failed.denial.bytes : undefined;
+        return (failed.type === 'parse' || failed.type === 'bind') && failed.denial ? failed.denial.bytes : undefined;
       }
       case B.ParseComplete:
       case B.BindComplete:

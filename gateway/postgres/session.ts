@@ -11,6 +11,7 @@ import type { ApprovalInput, Connection, Identity } from '../../engine/policy/in
 import { maskFunction } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
+import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
 import {
   BackendWriter,
@@ -80,6 +81,11 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   let expiryTimer: NodeJS.Timeout | null = null;
   let engineContext: { identity: Identity; connection: Connection } | null = null;
   const gatewayKey = { processId: randomBytes(4).readUInt32BE(0) >>> 1, secretKey: randomBytes(4) };
+  /** Evidence id of this session: unique across gateway restarts and instances. */
+  const sessionId = `${ctx.evidence?.stream ?? 'gw'}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const startedAt = Date.now();
+  let statementCount = 0;
+  let endReason = 'client_closed';
 
   rawSocket.setNoDelay(true);
   rawSocket.setKeepAlive(true, 60_000);
@@ -173,6 +179,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
 
   function fatal(fields: ErrorFields): void {
     if (phase === 'closed') return;
+    endReason = `terminated: ${fields.code}`;
     socket.write(writer.errorResponse({ ...fields, severity: 'FATAL' }).flush());
     close();
   }
@@ -196,7 +203,18 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     socket.destroySoon?.();
     ctx.sessions.delete(handle);
     ctx.metrics.sessions.dec();
-    if (wasReady) log.info('session ended', { user: identity?.username });
+    if (wasReady) {
+      log.info('session ended', { user: identity?.username });
+      record({ type: 'session_end', data: { session_id: sessionId, reason: endReason, statements: statementCount, duration_ms: Date.now() - startedAt } });
+    }
+  }
+
+  /** Appends an event without waiting (session and approval events); failures are logged, never silent. */
+  function record(event: EvidenceEvent): void {
+    ctx.evidence?.append(event).catch((err: Error) => {
+      ctx.metrics.errors.inc({ kind: 'evidence' });
+      log.error('evidence append failed', { error: err.message, type: event.type });
+    });
   }
 
   // Synchronous unless a message needs a wait (authentication, approval): an async function here cost a
@@ -367,6 +385,18 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     socket.write(writer.flush());
     phase = 'ready';
     log.info('session started', { user: identity.username, sub: identity.sub, groups: identity.groups, upstream: upstreamName, tls: tlsActive });
+    record({
+      type: 'session_start',
+      data: {
+        session_id: sessionId,
+        identity: { sub: identity.sub, email: identity.email, groups: identity.groups, issuer: identity.issuer },
+        client_addr: rawSocket.remoteAddress ?? null,
+        application_name: start.parameters.get('application_name') ?? null,
+        target: { upstream: upstreamName, database: target.database },
+        tls: tlsActive,
+        front_door: 'postgres',
+      },
+    });
 
     const up = upstream.socket;
     up.on('data', (chunk: Buffer) => {
@@ -406,6 +436,85 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     return verdict;
   }
 
+  /**
+   * Records each statement's decision. With require_durable the returned promise resolves only once the
+   * events are durable, and the statement must not run before; it rejects when they cannot be made so.
+   */
+  function recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
+    const evidence = ctx.evidence;
+    if (!evidence) return null;
+    statementCount += verdict.decisions.length;
+    const appends: Promise<void>[] = [];
+    for (let i = 0; i < verdict.decisions.length; i++) {
+      const d = verdict.decisions[i]!;
+      const st = verdict.statements[i];
+      appends.push(
+        evidence.append({
+          type: 'statement',
+          data: {
+            session_id: sessionId,
+            decision_id: d.decision_id,
+            text: st?.text ?? '',
+            text_redacted: false,
+            fingerprint: d.fingerprint,
+            kind: st?.kind ?? null,
+            action: d.action,
+            reasons: d.reasons,
+            input_hash: d.input_hash,
+            policy_revision: d.policy_revision,
+            masks: d.masks,
+            approval,
+            cached: d.cached,
+          },
+        }),
+      );
+    }
+    const all = appends.length === 1 ? appends[0]! : Promise.all(appends).then(() => undefined);
+    if (evidence.requireDurable) return all;
+    all.catch((err: Error) => log.error('evidence append failed', { error: err.message }));
+    return null;
+  }
+
+  function recordResult(verdict: Verdict, start: number, tags: readonly string[], error: boolean, refused = false): void {
+    if (!ctx.evidence) return;
+    const duration = Date.now() - start;
+    for (let i = 0; i < verdict.decisions.length; i++) {
+      const tag = tags[i] ?? null;
+      const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
+      record({
+        type: 'statement_result',
+        data: {
+          session_id: sessionId,
+          decision_id: verdict.decisions[i]!.decision_id,
+          outcome: refused ? 'refused' : tag !== null ? 'ok' : error ? 'error' : 'not_run',
+          rows: Number.isFinite(rows) ? rows : null,
+          duration_ms: duration,
+          sqlstate: null,
+          command_tag: tag,
+        },
+      });
+    }
+  }
+
+  /** Runs `then` once the decision is durable; a spool that cannot be written refuses the statement. */
+  function afterRecorded(pending: Promise<void> | null, refuse: (bytes: Buffer) => void, then: () => void): Promise<void> | void {
+    if (!pending) return then();
+    return pending.then(then, (err: Error) => {
+      ctx.metrics.errors.inc({ kind: 'evidence' });
+      log.error('evidence not durable: statement refused', { error: err.message });
+      refuse(
+        writer
+          .errorResponse({
+            severity: 'ERROR',
+            code: '58030',
+            message: 'Verdict refused this statement: its audit evidence could not be written, and it may not run without it',
+            hint: 'try again later; the gateway operator has been alerted in the gateway log',
+          })
+          .flush(),
+      );
+    });
+  }
+
   function denialBytes(decision: Decision, message?: string, code = '42501'): Buffer {
     const reason = decision.reasons.find((r) => r.rule !== 'verdict.allow') ?? decision.reasons[0];
     const text = message ?? `Verdict denied this statement: ${reason ? `${reason.message} [${reason.rule}]` : 'denied by policy'}`;
@@ -430,11 +539,19 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           tracker.push({ type: 'parse', denial: { bytes } });
           sendToUpstream(parseMessage(msg.statement, STAND_IN));
           logDecision(verdict, 'parse');
+          recordDecisions(verdict)?.catch(() => undefined);
           return;
         }
         logDecision(verdict, 'parse');
-        tracker.push({ type: 'parse' });
-        return sendToUpstream(msg.raw);
+        const raw = Buffer.from(msg.raw); // kept past a possible wait for evidence
+        const standIn = (bytes: Buffer) => {
+          tracker.push({ type: 'parse', denial: { bytes } });
+          sendToUpstream(parseMessage(msg.statement, STAND_IN));
+        };
+        return afterRecorded(recordDecisions(verdict), standIn, () => {
+          tracker.push({ type: 'parse' });
+          sendToUpstream(raw);
+        });
       }
       case 'bind': {
         const stmt = prepared.get(msg.statement);
@@ -442,11 +559,18 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         const plan = stmt ? rowPlan(stmt.verdict.statements[0], stmt.verdict.decisions[0], msg.resultFormats) : null;
         if (stmt && stmt.verdict.action === 'approve') {
           const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
-          return approveThenSend(stmt.sql, params, stmt.verdict, () => {
-            portals.set(msg.portal, { statement: msg.statement, plan });
-            tracker.push({ type: 'bind' });
-            sendToUpstream(msg.raw);
-          });
+          const raw = Buffer.from(msg.raw); // kept across the wait for approval
+          const standIn = (bytes: Buffer) => {
+            tracker.push({ type: 'bind', denial: { bytes } });
+            sendToUpstream(bindMessage(msg.portal, STAND_IN));
+          };
+          return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
+            afterRecorded(recordDecisions(v, ref), standIn, () => {
+              portals.set(msg.portal, { statement: msg.statement, plan });
+              tracker.push({ type: 'bind' });
+              sendToUpstream(raw);
+            }),
+          );
         }
         portals.set(msg.portal, { statement: msg.statement, plan });
         tracker.push({ type: 'bind' });
@@ -495,21 +619,29 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     }
     const verdict = decide(sql);
     logDecision(verdict, 'query');
+    const started = Date.now();
     if (verdict.action === 'deny' || copyWithMasks(verdict)) {
       const bytes = denialBytes(deniedDecision(verdict), copyWithMasks(verdict) ? maskedCopyMessage : undefined);
-      tracker.push({ type: 'query', plans: [], denial: { bytes } });
-      return sendToUpstream(queryMessage(STAND_IN));
+      const pending = recordDecisions(verdict);
+      pending?.catch(() => undefined); // a denial runs nothing: no need to wait for its evidence
+      recordResult(verdict, started, [], false, true);
+      return standInQuery(bytes);
     }
-    if (verdict.action === 'approve') return approveThenSend(sql, [], verdict, (v) => forwardQuery(v, raw));
-    forwardQuery(verdict, raw);
+    if (verdict.action === 'approve') return approveThenSend(sql, [], verdict, (v, ref) => afterRecorded(recordDecisions(v, ref), standInQuery, () => forwardQuery(v, raw, started)));
+    return afterRecorded(recordDecisions(verdict), standInQuery, () => forwardQuery(verdict, raw, started));
+  }
+
+  function standInQuery(bytes: Buffer): void {
+    tracker.push({ type: 'query', plans: [], denial: { bytes } });
+    sendToUpstream(queryMessage(STAND_IN));
   }
 
   // A top-level function, not a closure per Query: under tsx (esbuild keepNames) every named closure is wrapped
   // in __name(), an Object.defineProperty that gives each one a new hidden class (~1.5 µs/Query, perf).
-  function forwardQuery(v: Verdict, raw: Buffer): void {
+  function forwardQuery(v: Verdict, raw: Buffer, started: number): void {
     const plans: (RowPlan | null)[] = [];
     for (let i = 0; i < v.statements.length; i++) plans.push(rowPlan(v.statements[i], v.decisions[i], TEXT_FORMATS));
-    tracker.push({ type: 'query', plans });
+    tracker.push(ctx.evidence ? { type: 'query', plans, onDone: (tags, error) => recordResult(v, started, tags, error) } : { type: 'query', plans });
     sendToUpstream(raw);
   }
 
@@ -520,7 +652,12 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   /** Hold or rerun: the statement runs only with a valid approval of exactly it; else the client gets why not. */
-  async function approveThenSend(sql: string, params: (string | null)[], verdict: Verdict, run: (v: Verdict) => void): Promise<void> {
+  async function approveThenSend(
+    sql: string,
+    params: (string | null)[],
+    verdict: Verdict,
+    run: (v: Verdict, approval: { request_id: string; approved_by: string[] }) => void | Promise<void>,
+  ): Promise<void> {
     const decision = verdict.decisions.find((d) => d.action === 'approve')!;
     const requirement = decision.approval!;
     const subject: ApprovalSubject = {
@@ -539,12 +676,30 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     };
     const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>) => {
       if (!(await ctx.approvals.consume(requestId))) return standIn(`approval ${requestId} was already used; an approval runs its statement once`);
+      record({ type: 'approval_granted', data: { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids } });
       const approved = decide(sql, { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids });
       logDecision(approved, 'approved');
       if (approved.action === 'deny' || approved.action === 'approve') {
+        recordDecisions(approved, { request_id: requestId, approved_by: state.approved_by })?.catch(() => undefined);
         return standIn(`Verdict denied this statement even with approval ${requestId}: ${deniedDecision(approved).reasons[0]?.message ?? ''}`);
       }
-      run(approved);
+      return run(approved, { request_id: requestId, approved_by: state.approved_by });
+    };
+    const requested = (request: { id: string; hash: string; expires_at: string }, link: string) => {
+      recordDecisions(verdict)?.catch(() => undefined); // the `approve` decision itself
+      record({
+        type: 'approval_requested',
+        data: {
+          request_id: request.id,
+          session_id: sessionId,
+          decision_id: decision.decision_id,
+          subject_hash: request.hash,
+          approvers: requirement.approvers,
+          min_approvals: requirement.min_approvals,
+          expires_at: request.expires_at,
+          link,
+        },
+      });
     };
 
     if (requirement.mode === 'rerun') {
@@ -555,6 +710,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         if (state.status === 'approved') return runApproved(existing.id, state);
       }
       const { request, link } = await ctx.approvals.create(subject);
+      requested(request, link);
       log.info('approval requested', { request: request.id, mode: 'rerun', user: identity!.username });
       return standIn(
         `this statement needs approval (${decision.reasons.map((r) => r.message).join('; ')}). Request ${request.id} was filed: ${link} — once it is approved, run the identical statement again`,
@@ -563,6 +719,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
 
     // Hold: tell the client where the request is, wait (bounded), then run or refuse.
     const { request, link } = await ctx.approvals.create(subject);
+    requested(request, link);
     log.info('approval requested', { request: request.id, mode: 'hold', user: identity!.username });
     await untilIdle();
     socket.pause();
@@ -591,10 +748,13 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       case 'approved':
         return runApproved(request.id, state);
       case 'rejected':
+        record({ type: 'approval_rejected', data: { request_id: request.id, by: state.by, reason: state.reason } });
         return standIn(`approval request ${request.id} was rejected by ${state.by}${state.reason ? `: ${state.reason}` : ''}`);
       case 'withdrawn':
+        record({ type: 'approval_rejected', data: { request_id: request.id, by: identity!.username, reason: 'withdrawn by the requester (CancelRequest)' } });
         return standIn(queryCanceled(`canceling statement due to user request; approval request ${request.id} was withdrawn`).message, '57014');
       default:
+        record({ type: 'approval_expired', data: { request_id: request.id } });
         return standIn(`approval request ${request.id} ${state.status === 'expired' ? 'expired before anyone approved it' : `is ${state.status}`}`);
     }
   }
@@ -664,6 +824,16 @@ function parseMessage(name: string, sql: string): Buffer {
   const body = Buffer.concat([Buffer.from(`${name}\0${sql}\0`, 'utf8'), Buffer.from([0, 0])]);
   const out = Buffer.allocUnsafe(5 + body.length);
   out[0] = 0x50; // 'P'
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+/** A Bind of a statement that does not exist: fails upstream, in order, like a denied Parse's stand-in. */
+function bindMessage(portal: string, statement: string): Buffer {
+  const body = Buffer.concat([Buffer.from(`${portal}\0${statement}\0`, 'utf8'), Buffer.alloc(6)]); // 0 formats, 0 params, 0 result formats
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = 0x42; // 'B'
   out.writeUInt32BE(4 + body.length, 1);
   body.copy(out, 5);
   return out;
