@@ -114,6 +114,8 @@ try {
     evidence: {
       instance: 'bench',
       spool_dir: join(dir, 'evidence', 'spool'),
+      require_durable: process.env.BENCH_DURABLE !== '0',
+      batch: { max_lines: Number(process.env.BENCH_BATCH_LINES ?? 20_000), max_age_ms: 5000 },
       publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
     },
     log: { level: 'error' },
