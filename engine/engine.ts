@@ -216,6 +216,7 @@ function withText(a: StatementAnalysis, text: string): StatementAnalysis {
     creates_table_from_query: a.creates_table_from_query,
     copy: a.copy,
     setting: a.setting,
+    name: a.name,
     nested: a.nested,
     opaque: a.opaque,
     parse_error: a.parse_error,

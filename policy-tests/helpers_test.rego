@@ -8,7 +8,7 @@ statement(overrides) := object.union(
 		"text": "", "kind": "select", "command": "SELECT", "reads": [], "writes": [],
 		"has_where": false, "where_is_trivial": false, "functions": [], "predicates_on": [],
 		"result_columns": [], "data_modifying_cte": false, "creates_table_from_query": false,
-		"copy": null, "setting": null, "unresolved": [], "nested": [], "opaque": false, "parse_error": null, "literal_dependent": false,
+		"copy": null, "setting": null, "name": null, "unresolved": [], "nested": [], "opaque": false, "parse_error": null, "literal_dependent": false,
 		"fingerprint": null, "index": 0, "count": 1,
 	},
 	overrides,

@@ -55,6 +55,7 @@ describe('splitting and parse errors', () => {
         creates_table_from_query: false,
         copy: null,
         setting: null,
+        name: null,
         nested: [],
         opaque: false,
         parse_error: 'syntax error at or near "SELEC"',
@@ -566,5 +567,23 @@ describe('depth limits and parser robustness', () => {
   it('bison stack exhaustion is a parse error', () => {
     const a = one('SELECT 1 WHERE ' + 'NOT '.repeat(30000) + 'true', { maxDepth: 100000 });
     expect(a.parse_error).toMatch(/^memory exhausted at or near "NOT"/);
+  });
+});
+
+describe('object names (cursors and prepared statements)', () => {
+  it.each([
+    ['DECLARE c1 CURSOR FOR SELECT 1', 'c1'],
+    ['FETCH 5 FROM c1', 'c1'],
+    ['MOVE NEXT IN c1', 'c1'],
+    ['CLOSE c1', 'c1'],
+    ['CLOSE ALL', '*'],
+    ['PREPARE p1(int) AS SELECT $1', 'p1'],
+    ['EXECUTE p1(3)', 'p1'],
+    ['DEALLOCATE p1', 'p1'],
+    ['DEALLOCATE ALL', '*'],
+    ['DECLARE "Big" BINARY CURSOR WITH HOLD FOR SELECT 1', 'Big'],
+    ['SELECT 1', null],
+  ])('%s names %s', (sql, name) => {
+    expect(one(sql).name).toBe(name);
   });
 });

@@ -378,6 +378,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
   });
   const out = finish(text, kind, command, w, result_columns, copy, flat);
   if (tag === 'VariableSetStmt' || tag === 'VariableShowStmt') out.setting = settingName(b);
+  out.name = objectName(tag, b);
   return out;
 }
 
@@ -491,6 +492,7 @@ function finish(
     creates_table_from_query: f.createsTable,
     copy,
     setting: null,
+    name: null,
     nested,
     opaque: f.opaque,
     parse_error: null,
@@ -537,4 +539,22 @@ function settingName(b: Json): string {
   if (b.kind === 'VAR_RESET_ALL') return '*';
   const name = typeof b.name === 'string' ? b.name.toLowerCase() : '*';
   return name === 'all' ? '*' : name;
+}
+
+/** The cursor or prepared statement a statement names ('*' for CLOSE ALL / DEALLOCATE ALL), else null. */
+function objectName(tag: string, b: Json): string | null {
+  switch (tag) {
+    case 'DeclareCursorStmt':
+    case 'FetchStmt':
+      return typeof b.portalname === 'string' ? b.portalname : null;
+    case 'ClosePortalStmt':
+      return typeof b.portalname === 'string' ? b.portalname : '*';
+    case 'PrepareStmt':
+    case 'ExecuteStmt':
+      return typeof b.name === 'string' ? b.name : null;
+    case 'DeallocateStmt':
+      return b.isall ? '*' : typeof b.name === 'string' ? b.name : null;
+    default:
+      return null;
+  }
 }

@@ -296,6 +296,7 @@ export function unknownStatement(text: string, message: string): StatementAnalys
     creates_table_from_query: false,
     copy: null,
     setting: null,
+    name: null,
     nested: [],
     opaque: false,
     parse_error: message,

@@ -94,6 +94,8 @@ export interface StatementAnalysis {
   copy: CopyInfo | null;
   /** The run-time parameter SET / RESET / SHOW names (lower-case, '*' for ALL); null otherwise. */
   setting: string | null;
+  /** The cursor or prepared statement DECLARE/FETCH/MOVE/CLOSE/PREPARE/EXECUTE/DEALLOCATE names ('*' = ALL). */
+  name: string | null;
   /**
    * Statements found inside DO blocks, function bodies, EXPLAIN, PREPARE, DECLARE and data-modifying
    * CTEs, at any depth, flattened into this one list (their own `nested` is empty).

@@ -109,9 +109,9 @@ describe('decision cache', () => {
   });
 
   it('never reuses a decision whose facts depend on a literal (x OR false vs x OR true)', () => {
-    const safe = engine.decide('DELETE FROM visits WHERE id = 5 OR false', dba);
-    expect(safe.action).toBe('allow');
-    const all = engine.decide('DELETE FROM visits WHERE id = 5 OR true', dba);
+    const safe = engine.decide('DELETE FROM old_visits WHERE id = 5 OR false', dba);
+    expect(safe.action).toBe('allow'); // old_visits holds no PHI
+    const all = engine.decide('DELETE FROM old_visits WHERE id = 5 OR true', dba);
     expect(all.action).toBe('approve');
     expect(all.decisions[0]!.cached).toBe(false);
   });

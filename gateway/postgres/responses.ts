@@ -24,12 +24,20 @@ export type Unit =
   | { type: 'bind'; denial?: ErrorReplacement }
   | { type: 'describe'; target: 'S' | 'P' }
   | { type: 'close' }
-  | { type: 'execute'; plan: RowPlan | null; onDone?: (tag: string | null, error: boolean) => void }
+  | {
+      type: 'execute';
+      plan: RowPlan | null;
+      /** Error and notice text is withheld: the statement touches columns masked for this identity. */
+      scrub?: boolean;
+      onDone?: (tag: string | null, error: boolean) => void;
+    }
   | { type: 'sync' }
   | {
       type: 'query';
       /** One per statement, in order; null = no masking for that statement's rows. */
       plans: (RowPlan | null)[];
+      /** Per statement: withhold error and notice text (the statement touches masked columns). */
+      scrub?: boolean[];
       denial?: ErrorReplacement;
       onDone?: (tags: string[], error: boolean) => void;
     };
@@ -52,6 +60,7 @@ const enum B {
   CopyData = 0x64, // 'd'
   CopyDone = 0x63, // 'c'
   CopyBothResponse = 0x57, // 'W'
+  NoticeResponse = 0x4e, // 'N'
 }
 
 export class ResponseTracker {
@@ -140,14 +149,21 @@ export class ResponseTracker {
         this.#copyOut = false;
         if (head.type === 'query') {
           this.#skipping = true; // the rest of the string is not run
-          return head.denial ? head.denial.bytes : undefined;
+          if (head.denial) return head.denial.bytes;
+          return head.scrub?.[this.#stmt] ? scrubbed(buf, start, end) : undefined;
         }
         // Extended protocol: the failing unit and everything queued before Sync produce nothing more.
         const failed = this.units.shift()!;
         if (failed.type === 'execute') failed.onDone?.(null, true);
         while (this.units.length && this.units[0]!.type !== 'sync') this.units.shift();
         this.#skipping = true;
-        return (failed.type === 'parse' || failed.type === 'bind') && failed.denial ? failed.denial.bytes : undefined;
+        if ((failed.type === 'parse' || failed.type === 'bind') && failed.denial) return failed.denial.bytes;
+        return failed.type === 'execute' && failed.scrub ? scrubbed(buf, start, end) : undefined;
+      }
+      case B.NoticeResponse: {
+        // RAISE NOTICE and friends can echo values the rows had masked.
+        const scrub = head?.type === 'query' ? head.scrub?.[this.#stmt] : head?.type === 'execute' ? head.scrub : false;
+        return scrub ? scrubbed(buf, start, end) : undefined;
       }
       case B.ParseComplete:
       case B.BindComplete:
@@ -250,3 +266,32 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: Ro
 }
 
 const nullMask: ColumnMask = () => null;
+
+/**
+ * An ErrorResponse/NoticeResponse with every field that can carry data withheld: message, detail, hint,
+ * context (where), internal query, and the schema/table/column/constraint names stay out; severity and
+ * SQLSTATE stay so clients still branch on them. (A cast error quotes the value: `invalid input syntax
+ * for type integer: "123-45-6789"`; a unique violation's DETAIL prints the key.)
+ */
+export function scrubbed(buf: Buffer, start: number, end: number): Buffer {
+  let severity = 'ERROR';
+  let code = 'XX000';
+  let p = start + 5;
+  while (p < end - 1) {
+    const field = buf[p]!;
+    const stop = buf.indexOf(0, p + 1);
+    if (stop < 0 || stop >= end) break;
+    const value = buf.toString('utf8', p + 1, stop);
+    if (field === 0x56) severity = value; // 'V': non-localized severity
+    else if (field === 0x43) code = value; // 'C'
+    p = stop + 1;
+  }
+  const message = `${severity === 'NOTICE' || severity === 'WARNING' || severity === 'INFO' || severity === 'LOG' || severity === 'DEBUG' ? 'a notice' : 'an error'} (SQLSTATE ${code}) whose text Verdict withholds: this statement reads columns masked for you, and the text could contain their values`;
+  const parts = [`S${severity}`, `V${severity}`, `C${code}`, `M${message}`].map((f) => Buffer.from(`${f}\0`, 'utf8'));
+  const body = Buffer.concat([...parts, Buffer.from([0])]);
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = buf[start]!;
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}

@@ -41,6 +41,7 @@ const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 /** Result formats of a simple Query: all text. Shared and never mutated (RowPlan.formats is read-only). */
 const TEXT_FORMATS: readonly number[] = [0];
+const BINARY_FORMATS: readonly number[] = [1];
 
 interface PreparedDecision {
   sql: string;
@@ -50,6 +51,7 @@ interface PreparedDecision {
 interface Portal {
   statement: string;
   plan: RowPlan | null;
+  scrub: boolean;
 }
 
 let sessionSeq = 0;
@@ -68,6 +70,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   const tracker = new ResponseTracker();
   const prepared = new Map<string, PreparedDecision>();
   const portals = new Map<string, Portal>();
+  /** SQL-level cursors and prepared statements: FETCH and EXECUTE return rows whose plan was made at DECLARE/PREPARE. */
+  const cursors = new Map<string, RowPlan | null>();
+  const sqlPrepared = new Map<string, RowPlan | null>();
   const loopback = LOOPBACK.test(rawSocket.remoteAddress ?? '');
   let socket: net.Socket | tls.TLSSocket = rawSocket;
   let tlsActive = false;
@@ -534,8 +539,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       case 'parse': {
         const verdict = decide(msg.sql);
         prepared.set(msg.statement, { sql: msg.sql, verdict });
-        if (verdict.action === 'deny' || copyWithMasks(verdict)) {
-          const bytes = denialBytes(deniedDecision(verdict), copyWithMasks(verdict) ? maskedCopyMessage : undefined);
+        const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : objectProblem(verdict);
+        if (verdict.action === 'deny' || problem) {
+          const bytes = denialBytes(deniedDecision(verdict), problem ?? undefined);
           tracker.push({ type: 'parse', denial: { bytes } });
           sendToUpstream(parseMessage(msg.statement, STAND_IN));
           logDecision(verdict, 'parse');
@@ -556,7 +562,11 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       case 'bind': {
         const stmt = prepared.get(msg.statement);
         // resultFormats is a fresh array per decoded Bind, so the plan can keep it without a copy.
-        const plan = stmt ? rowPlan(stmt.verdict.statements[0], stmt.verdict.decisions[0], msg.resultFormats) : null;
+        const analysis = stmt?.verdict.statements[0];
+        const decision = stmt?.verdict.decisions[0];
+        const plan = analysis && decision ? statementPlan(analysis, decision, msg.resultFormats) : null;
+        const scrub = plan !== null || (decision?.masks.length ?? 0) > 0;
+        if (analysis && decision) remember(analysis, decision);
         if (stmt && stmt.verdict.action === 'approve') {
           const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
           const raw = Buffer.from(msg.raw); // kept across the wait for approval
@@ -566,22 +576,24 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           };
           return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
             afterRecorded(recordDecisions(v, ref), standIn, () => {
-              portals.set(msg.portal, { statement: msg.statement, plan });
+              portals.set(msg.portal, { statement: msg.statement, plan, scrub });
               tracker.push({ type: 'bind' });
               sendToUpstream(raw);
             }),
           );
         }
-        portals.set(msg.portal, { statement: msg.statement, plan });
+        portals.set(msg.portal, { statement: msg.statement, plan, scrub });
         tracker.push({ type: 'bind' });
         return sendToUpstream(msg.raw);
       }
       case 'describe':
         tracker.push({ type: 'describe', target: msg.target });
         return sendToUpstream(msg.raw);
-      case 'execute':
-        tracker.push({ type: 'execute', plan: portals.get(msg.portal)?.plan ?? null });
+      case 'execute': {
+        const portal = portals.get(msg.portal);
+        tracker.push(portal?.scrub ? { type: 'execute', plan: portal.plan, scrub: true } : { type: 'execute', plan: portal?.plan ?? null });
         return sendToUpstream(msg.raw);
+      }
       case 'close':
         if (msg.target === 'S') prepared.delete(msg.name);
         else portals.delete(msg.name);
@@ -620,8 +632,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     const verdict = decide(sql);
     logDecision(verdict, 'query');
     const started = Date.now();
-    if (verdict.action === 'deny' || copyWithMasks(verdict)) {
-      const bytes = denialBytes(deniedDecision(verdict), copyWithMasks(verdict) ? maskedCopyMessage : undefined);
+    const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : objectProblem(verdict);
+    if (verdict.action === 'deny' || problem) {
+      const bytes = denialBytes(deniedDecision(verdict), problem ?? undefined);
       const pending = recordDecisions(verdict);
       pending?.catch(() => undefined); // a denial runs nothing: no need to wait for its evidence
       recordResult(verdict, started, [], false, true);
@@ -640,9 +653,70 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   // in __name(), an Object.defineProperty that gives each one a new hidden class (~1.5 µs/Query, perf).
   function forwardQuery(v: Verdict, raw: Buffer, started: number): void {
     const plans: (RowPlan | null)[] = [];
-    for (let i = 0; i < v.statements.length; i++) plans.push(rowPlan(v.statements[i], v.decisions[i], TEXT_FORMATS));
-    tracker.push(ctx.evidence ? { type: 'query', plans, onDone: (tags, error) => recordResult(v, started, tags, error) } : { type: 'query', plans });
+    let scrub: boolean[] | undefined;
+    for (let i = 0; i < v.statements.length; i++) {
+      const plan = statementPlan(v.statements[i]!, v.decisions[i]!, TEXT_FORMATS);
+      plans.push(plan);
+      if (plan || v.decisions[i]!.masks.length > 0) (scrub ??= new Array<boolean>(v.statements.length).fill(false))[i] = true;
+      remember(v.statements[i]!, v.decisions[i]!);
+    }
+    tracker.push(
+      ctx.evidence
+        ? { type: 'query', plans, ...(scrub ? { scrub } : {}), onDone: (tags, error) => recordResult(v, started, tags, error) }
+        : { type: 'query', plans, ...(scrub ? { scrub } : {}) },
+    );
     sendToUpstream(raw);
+  }
+
+  /** The rows' plan: for FETCH/EXECUTE the one made at DECLARE/PREPARE, else from this statement's lineage. */
+  function statementPlan(analysis: StatementAnalysis, decision: Decision, formats: readonly number[]): RowPlan | null {
+    if (analysis.command === 'FETCH' && analysis.name !== null) return cursors.get(analysis.name) ?? null;
+    if (analysis.command === 'EXECUTE' && analysis.name !== null) return sqlPrepared.get(analysis.name) ?? null;
+    return rowPlan(analysis, decision, formats);
+  }
+
+  /** Keeps the plans of SQL-level cursors and prepared statements as they are declared and dropped. */
+  function remember(analysis: StatementAnalysis, decision: Decision): void {
+    const name = analysis.name;
+    if (name === null) return;
+    switch (analysis.command) {
+      case 'DECLARE CURSOR':
+        // A BINARY cursor's rows are binary whatever the protocol asks: masked values become NULL.
+        return void cursors.set(name, rowPlan(analysis, decision, /\bBINARY\b/i.test(analysis.text) ? BINARY_FORMATS : TEXT_FORMATS));
+      case 'CLOSE CURSOR':
+        return void (name === '*' ? cursors.clear() : cursors.delete(name));
+      case 'PREPARE':
+        return void sqlPrepared.set(name, rowPlan(analysis, decision, TEXT_FORMATS));
+      case 'DEALLOCATE':
+      case 'DEALLOCATE ALL':
+        return void (name === '*' ? sqlPrepared.clear() : sqlPrepared.delete(name));
+    }
+  }
+
+  /**
+   * Refuses what the session cannot plan for: FETCH/MOVE/EXECUTE of a cursor or prepared statement this
+   * session did not declare through the gateway (e.g. a refcursor opened inside a function), and PREPARE of
+   * a statement that needs approval (each EXECUTE would run it again on one approval).
+   */
+  function objectProblem(v: Verdict): string | null {
+    const declared = new Set<string>(); // by earlier statements of the same string
+    const preparedHere = new Set<string>();
+    for (let i = 0; i < v.statements.length; i++) {
+      const a = v.statements[i]!;
+      if (a.name === null || a.name === '*') continue;
+      if (a.command === 'DECLARE CURSOR') declared.add(a.name);
+      if (a.command === 'PREPARE') preparedHere.add(a.name);
+      if ((a.command === 'FETCH' || a.command === 'MOVE') && !cursors.has(a.name) && !declared.has(a.name)) {
+        return `Verdict denied this statement: cursor "${a.name}" was not declared through Verdict in this session, so its rows cannot be checked`;
+      }
+      if (a.command === 'EXECUTE' && !sqlPrepared.has(a.name) && !preparedHere.has(a.name)) {
+        return `Verdict denied this statement: prepared statement "${a.name}" was not prepared through Verdict in this session`;
+      }
+      if (a.command === 'PREPARE' && v.decisions[i]!.action === 'approve') {
+        return 'Verdict denied this statement: a statement that needs approval cannot be prepared (each EXECUTE would run it again); run it directly';
+      }
+    }
+    return null;
   }
 
   const maskedCopyMessage = 'Verdict denied this statement: COPY of columns that must be masked is not supported; SELECT the columns instead';

@@ -34,11 +34,12 @@ export const CLINIC_SQL = readFileSync(new URL('../demo/clinic.sql', import.meta
  */
 export async function startStack(
   overrides: Record<string, unknown> = {},
-  options: { roleByGroup?: Record<string, string>; bundle?: string } = {},
+  options: { roleByGroup?: Record<string, string>; bundle?: string; seedSql?: string } = {},
 ): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-stack-'));
   const pg = await startTestPostgres({ auth: 'scram-sha-256', password: 'gateway-secret-pw' });
   await pg.exec(CLINIC_SQL);
+  if (options.seedSql) await pg.exec(options.seedSql); // before the gateway starts: its catalog sees it
   const issuer = await startDevIssuer({ audience: 'verdict' });
   const bundle = options.bundle ?? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-stack' }).path;
   const config = validateConfig({

@@ -30,6 +30,23 @@ exposed contains {"schema": src.schema, "table": src.table, "column": column, "t
 	some column, type in data.classification.phi[concat(".", [src.schema, src.table])]
 }
 
+# PHI a statement reads or writes without returning it (WHERE of a DELETE, a SET target, a unique key):
+# masked too, so the gateway withholds error and notice text that could quote those values.
+exposed contains {"schema": t.schema, "table": t.table, "column": column, "type": type} if {
+	some s in statements.all
+	some t in array.concat(s.reads, s.writes)
+	some column in t.columns
+	column != "*"
+	type := phi_type(t.schema, t.table, column)
+}
+
+exposed contains {"schema": t.schema, "table": t.table, "column": column, "type": type} if {
+	some s in statements.all
+	some t in array.concat(s.reads, s.writes)
+	"*" in t.columns
+	some column, type in data.classification.phi[concat(".", [t.schema, t.table])]
+}
+
 masks contains {"column": {"schema": e.schema, "table": e.table, "column": e.column}, "method": m.method, "params": object.get(m, "params", {})} if {
 	some e in exposed
 	not entitled(e.type)
