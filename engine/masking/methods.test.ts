@@ -39,3 +39,34 @@ describe('masking methods', () => {
     expect(m('null')('x')).toBeNull();
   });
 });
+
+describe('byte-level masks agree with the text masks', () => {
+  const samples = ['123-45-6789', '(555) 123-4567', 'ada@example.org', 'x', '', 'Zoë Ünicode', 'josé@münchen.example', 'no-at-sign', 'a@b@c.example'];
+  it.each([
+    ['redact', {}],
+    ['redact', { placeholder: '•••' }],
+    ['null', {}],
+    ['partial', { keep_last: 4 }],
+    ['partial', { keep_first: 2, mask_char: '#' }],
+    ['format_preserving', {}],
+    ['email', {}],
+  ] as [string, Record<string, unknown>][])('%s %j', (method, params) => {
+    const fn = maskFunction({ method: method as never, params }, ctx);
+    expect(fn.bytes).toBeDefined();
+    for (const v of samples) {
+      const src = Buffer.concat([Buffer.from('pre'), Buffer.from(v, 'utf8'), Buffer.from('post')]);
+      const s = 3;
+      const e = 3 + Buffer.byteLength(v, 'utf8');
+      const n = fn.bytes!.size(src, s, e);
+      if (n === undefined) continue; // this value takes the text path
+      const text = fn(v);
+      if (n < 0) {
+        expect(text).toBeNull();
+        continue;
+      }
+      const out = Buffer.alloc(n);
+      fn.bytes!.write(src, s, e, out, 0);
+      expect(out.toString('utf8')).toBe(text);
+    }
+  });
+});

@@ -2,9 +2,10 @@
 // (a FIFO of units), so the gateway can replace a stand-in's error with its denial, mask DataRows, and
 // know the transaction status — while forwarding every byte it does not change untouched, chunk by chunk.
 // Response rules: https://www.postgresql.org/docs/current/protocol-flow.html
+import type { MaskFn } from '../../engine/masking/methods.ts';
 
 /** How one result column is masked; null = passed through. */
-export type ColumnMask = ((value: string) => string | null) | null;
+export type ColumnMask = MaskFn | null;
 
 /** What the DataRows of one result set need: a mask per column, or a reason the rows cannot be sent. */
 export interface RowPlan {
@@ -95,7 +96,10 @@ export class ResponseTracker {
       buf = Buffer.concat([this.#pending, chunk]); // rare: a message split across reads
       this.#pending = null;
     }
-    let out: Buffer[] | null = null;
+    // Output is built only once something changes: verbatim runs are copied and rewritten DataRows are
+    // written straight into one buffer per chunk (no per-row allocation, no concat; bench:masking).
+    let out: Buffer | null = null;
+    let o = 0;
     let copiedUpTo = 0;
     let pos = 0;
     const n = buf.length;
@@ -104,20 +108,34 @@ export class ResponseTracker {
       const len = buf.readUInt32BE(pos + 1);
       const end = pos + 1 + len;
       if (end > n) break;
+      if (type === B.DataRow) {
+        const plan = this.#plan();
+        if (plan) {
+          const size = dataRowSize(buf, pos, end, plan);
+          out = reserve(out, o, pos - copiedUpTo + size, n);
+          o += buf.copy(out, o, copiedUpTo, pos);
+          o = writeDataRow(buf, pos, end, plan, out, o, size);
+          copiedUpTo = end;
+        }
+        pos = end;
+        continue;
+      }
       const replacement = this.#onMessage(type, buf, pos, end);
       if (replacement !== undefined) {
-        out ??= [];
-        if (pos > copiedUpTo) out.push(buf.subarray(copiedUpTo, pos));
-        if (replacement) out.push(replacement);
+        const add = replacement ? replacement.length : 0;
+        out = reserve(out, o, pos - copiedUpTo + add, n);
+        o += buf.copy(out, o, copiedUpTo, pos);
+        if (replacement) o += replacement.copy(out, o);
         copiedUpTo = end;
       }
       pos = end;
     }
     if (pos < n) this.#pending = Buffer.from(buf.subarray(pos));
     if (!out) return pos === n ? buf : buf.subarray(0, pos);
-    if (pos > copiedUpTo) out.push(buf.subarray(copiedUpTo, pos));
+    out = reserve(out, o, pos - copiedUpTo, n);
+    o += buf.copy(out, o, copiedUpTo, pos);
     if (this.idle && this.onIdle) queueMicrotask(() => this.idle && this.onIdle?.());
-    return Buffer.concat(out);
+    return out.subarray(0, o);
   }
 
   /** undefined = forward as is; null = drop; a Buffer = send this instead. */
@@ -177,7 +195,7 @@ export class ResponseTracker {
         if (head?.type === 'describe') this.units.shift();
         return undefined;
       case B.DataRow:
-        return this.#dataRow(buf, start, end);
+        return undefined; // rewritten in transform() when a plan applies
       case B.CopyOutResponse:
       case B.CopyBothResponse:
         this.#copyOut = true;
@@ -213,11 +231,6 @@ export class ResponseTracker {
     return null;
   }
 
-  #dataRow(buf: Buffer, start: number, end: number): Buffer | undefined {
-    const plan = this.#plan();
-    if (!plan) return undefined;
-    return rewriteDataRow(buf, start, end, plan);
-  }
 }
 
 /**
@@ -225,45 +238,110 @@ export class ResponseTracker {
  * A row whose column count differs from the plan's is sent with every value NULL (fail closed).
  */
 export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: RowPlan): Buffer {
+  const size = dataRowSize(buf, start, end, plan);
+  const out = Buffer.allocUnsafe(size);
+  writeDataRow(buf, start, end, plan, out, 0, size);
+  return out;
+}
+
+/**
+ * Pass 1: the rewritten row's size, deciding per column how it is written (kept in module scratch arrays
+ * for pass 2, which always follows immediately). Masked values are sized in place, byte-level where the
+ * method allows; unmasked column bytes are copied verbatim in pass 2.
+ */
+function dataRowSize(buf: Buffer, start: number, end: number, plan: RowPlan): number {
   const count = buf.readUInt16BE(start + 5);
-  const parts: Buffer[] = [];
+  const safe = count === plan.masks.length;
+  if (kinds.length < count) {
+    kinds = new Uint8Array(count * 2);
+    sizes = new Int32Array(count * 2);
+    texts = new Array(count * 2);
+  }
   let size = 7;
   let p = start + 7;
-  const safe = count === plan.masks.length;
   for (let i = 0; i < count; i++) {
     const len = buf.readInt32BE(p);
-    const valueStart = p + 4;
-    const valueEnd = len < 0 ? valueStart : valueStart + len;
+    const valueEnd = len < 0 ? p + 4 : p + 4 + len;
     const mask = safe ? plan.masks[i]! : nullMask;
     if (!mask || len < 0) {
-      parts.push(buf.subarray(p, valueEnd));
+      kinds[i] = VERBATIM;
       size += valueEnd - p;
+    } else if ((plan.formats.length === 1 ? plan.formats[0] : plan.formats[i]) === 1) {
+      kinds[i] = NULL; // binary: no masked form of arbitrary binary encodings, so NULL (documented)
+      size += 4;
     } else {
-      const binary = (plan.formats.length === 1 ? plan.formats[0] : plan.formats[i]) === 1;
-      const masked = binary ? null : mask(buf.toString('utf8', valueStart, valueEnd));
-      const header = Buffer.allocUnsafe(4);
-      if (masked === null) {
-        header.writeInt32BE(-1);
-        parts.push(header);
-        size += 4;
+      const n = mask.bytes?.size(buf, p + 4, valueEnd);
+      if (n !== undefined) {
+        kinds[i] = n < 0 ? NULL : BYTES;
+        sizes[i] = n;
+        size += n < 0 ? 4 : 4 + n;
       } else {
-        const value = Buffer.from(masked, 'utf8');
-        header.writeInt32BE(value.length);
-        parts.push(header, value);
-        size += 4 + value.length;
+        const value = mask(buf.toString('utf8', p + 4, valueEnd));
+        texts[i] = value;
+        kinds[i] = value === null ? NULL : TEXT;
+        size += value === null ? 4 : 4 + Buffer.byteLength(value, 'utf8');
       }
     }
     p = valueEnd;
   }
   if (p !== end) throw new Error('DataRow length does not match its columns');
-  const out = Buffer.allocUnsafe(size); // size counts the type byte; the length field does not
-  out[0] = B.DataRow;
-  out.writeUInt32BE(size - 1, 1);
-  out.writeUInt16BE(count, 5);
-  let o = 7;
-  for (const part of parts) o += part.copy(out, o);
-  return out;
+  return size;
 }
+
+/** Pass 2: writes the row sized by dataRowSize at out[o]; returns the offset after it. */
+function writeDataRow(buf: Buffer, start: number, end: number, plan: RowPlan, out: Buffer, o: number, size: number): number {
+  const count = buf.readUInt16BE(start + 5);
+  out[o] = B.DataRow;
+  out.writeUInt32BE(size - 1, o + 1); // size counts the type byte; the length field does not
+  out.writeUInt16BE(count, o + 5);
+  o += 7;
+  let p = start + 7;
+  for (let i = 0; i < count; i++) {
+    const len = buf.readInt32BE(p);
+    const valueEnd = len < 0 ? p + 4 : p + 4 + len;
+    switch (kinds[i]) {
+      case VERBATIM:
+        o += buf.copy(out, o, p, valueEnd);
+        break;
+      case NULL:
+        out.writeInt32BE(-1, o);
+        o += 4;
+        break;
+      case BYTES: {
+        const n = sizes[i]!;
+        out.writeInt32BE(n, o);
+        plan.masks[i]!.bytes!.write(buf, p + 4, valueEnd, out, o + 4);
+        o += 4 + n;
+        break;
+      }
+      default: {
+        const n = out.write(texts[i]!, o + 4, 'utf8');
+        out.writeInt32BE(n, o);
+        o += 4 + n;
+      }
+    }
+    p = valueEnd;
+  }
+  if (p !== end) throw new Error('DataRow length does not match its columns');
+  return o;
+}
+
+/** Grows the chunk's output buffer so `need` more bytes fit after `o`. */
+function reserve(out: Buffer | null, o: number, need: number, hint: number): Buffer {
+  if (out && o + need <= out.length) return out;
+  const next = Buffer.allocUnsafe(Math.max(hint + 256, (out?.length ?? 0) * 2, o + need));
+  if (out) out.copy(next, 0, 0, o);
+  return next;
+}
+
+const VERBATIM = 0;
+const NULL = 1;
+const BYTES = 2;
+const TEXT = 3;
+/** Reused between rows (one row at a time: the tracker is synchronous). */
+let kinds = new Uint8Array(64);
+let sizes = new Int32Array(64);
+let texts: (string | null)[] = new Array(64);
 
 const nullMask: ColumnMask = () => null;
 
