@@ -11,6 +11,8 @@ import { loadBundle, type PolicyBundle } from '../engine/policy/bundle.ts';
 import type { Catalog } from '../engine/sql/types.ts';
 import { localApprovals } from './approvals/local.ts';
 import { createEvidenceWriterFromConfig, type EvidenceWriter } from './evidence/writer.ts';
+import { githubPublisher } from './evidence/github-publisher.ts';
+import type { EvidencePublisher } from './evidence/publisher.ts';
 import type { ApprovalProvider } from './approvals/provider.ts';
 import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
@@ -120,7 +122,22 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
 
   const approvals = options.approvals ?? (await localApprovals({ dir: config.approvals.state_dir }));
+  const pub = config.evidence.publisher;
+  let githubEvidence: EvidencePublisher | undefined;
+  if (pub.kind === 'github') {
+    if (!pub.token === !pub.app) throw new Error('evidence.publisher (github): give exactly one of token or app');
+    githubEvidence = githubPublisher({
+      owner: pub.owner,
+      repo: pub.repo,
+      branch: pub.branch,
+      ...(pub.base_url ? { baseUrl: pub.base_url } : {}),
+      auth: pub.token
+        ? { token: resolveSecret(pub.token) }
+        : { appId: pub.app!.app_id, installationId: pub.app!.installation_id, privateKey: resolveSecret(pub.app!.private_key) },
+    });
+  }
   const evidence = options.evidence !== undefined ? options.evidence : await createEvidenceWriterFromConfig(config.evidence, {
+    ...(githubEvidence ? { publisher: githubEvidence } : {}),
     ...(options.baseDir ? { baseDir: options.baseDir } : {}),
     version: VERSION,
     onWarning: (message, fields) => log.warn(`evidence: ${message}`, fields),

@@ -35,6 +35,23 @@ export const evidenceConfigSchema = z.strictObject({
     .discriminatedUnion('kind', [
       z.strictObject({ kind: z.literal('local-git'), repo: z.string().default('.verdict/evidence/repo'), branch: z.string().default('main') }),
       z.strictObject({ kind: z.literal('none') }),
+      z.strictObject({
+        kind: z.literal('github'),
+        owner: z.string().min(1),
+        repo: z.string().min(1),
+        branch: z.string().default('main'),
+        /** https://api.github.com by default; GitHub Enterprise Server: https://ghe.example.com/api/v3 */
+        base_url: z.string().url().optional(),
+        /** A token (env/file), or a GitHub App installation: app_id, installation_id and its private key. */
+        token: z.union([z.strictObject({ env: z.string() }), z.strictObject({ file: z.string() })]).optional(),
+        app: z
+          .strictObject({
+            app_id: z.number().int().positive(),
+            installation_id: z.number().int().positive(),
+            private_key: z.union([z.strictObject({ env: z.string() }), z.strictObject({ file: z.string() })]),
+          })
+          .optional(),
+      }),
     ])
     .default({ kind: 'local-git', repo: '.verdict/evidence/repo', branch: 'main' }),
   max_batches_per_commit: z.number().int().min(1).max(1000).default(20),

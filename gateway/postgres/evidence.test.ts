@@ -91,3 +91,36 @@ describe('require_durable', () => {
     }
   });
 });
+
+describe('evidence published to GitHub', () => {
+  it('commits sealed batches to the evidence repository through the git data API (simulator)', { timeout: 60_000 }, async () => {
+    const { startGitHubSimulator } = await import('../github/simulator.ts');
+    const sim = await startGitHubSimulator({ tokens: [{ token: 'ghp_evidence_test', login: 'verdict-bot' }] });
+    const repo = sim.createRepo('acme', 'evidence');
+    repo.commitFiles('main', { 'README.md': '# evidence\n' }, 'init');
+    process.env.VERDICT_TEST_GH_TOKEN = 'ghp_evidence_test';
+    const gh = await startStack({
+      evidence: {
+        instance: 'gh-gw',
+        spool_dir: join(stack.dir, 'gh-spool'),
+        batch: { max_lines: 1000, max_age_ms: 200 },
+        publisher: { kind: 'github', owner: 'acme', repo: 'evidence', branch: 'main', base_url: sim.baseUrl, token: { env: 'VERDICT_TEST_GH_TOKEN' } },
+      },
+    });
+    try {
+      const c = new pg.Client(await gh.client('alice'));
+      await c.connect();
+      await c.query('SELECT name FROM patients WHERE id = 2');
+      await c.end();
+      await gh.gateway.close();
+      const files = [...repo.files('main').keys()];
+      expect(files.some((f) => /^streams\/gh-gw\/\d{4}\/\d{2}\/\d{2}\/000000000001\.jsonl$/.test(f))).toBe(true);
+      expect(files.some((f) => f.endsWith('.checkpoint.jws'))).toBe(true);
+      const text = [...repo.files('main').entries()].filter(([f]) => f.endsWith('.jsonl')).map(([, b]) => b.toString()).join('');
+      expect(text).toContain('SELECT name FROM patients WHERE id = 2');
+    } finally {
+      await gh.stop();
+      await sim.close();
+    }
+  });
+});
