@@ -21,7 +21,7 @@ import { createMetrics } from './ops/metrics.ts';
 import type { GatewayContext, SessionHandle } from './postgres/context.ts';
 import { adminShutdown, BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
 import { handleClient } from './postgres/session.ts';
-import { loadUpstreamCatalog, type ColumnOrigins } from './postgres/upstream/catalog.ts';
+import { loadUpstreamCatalog } from './postgres/upstream/catalog.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './postgres/upstream/upstream.ts';
 
 export interface Gateway {
@@ -91,7 +91,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
 
   const engines = new Map<string, Engine>();
-  const origins = new Map<string, ColumnOrigins>();
+  const origins = new Map<string, Map<string, string>>();
   for (const [name, target] of targets) {
     let catalog: Catalog | undefined;
     try {
@@ -99,7 +99,9 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       const loaded = await loadUpstreamCatalog(conn);
       conn.close();
       catalog = loaded.catalog;
-      origins.set(name, loaded.origins);
+      const reverse = new Map<string, string>();
+      for (const [key, o] of loaded.origins) reverse.set(`${o.schema}.${o.table}.${o.column}`, key);
+      origins.set(name, reverse);
       log.info('upstream catalog loaded', {
         upstream: name,
         tables: Object.keys(catalog.tables).length,
@@ -162,6 +164,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   const ctx: GatewayContext = {
     config,
     engine: (name) => engines.get(name)!,
+    originsOf: (name) => origins.get(name),
     validator: createIdentityValidator({
       issuer: config.identity.issuer,
       audience: config.identity.audience,

@@ -28,6 +28,8 @@ export interface GatewayContext {
   config: VerdictConfig;
   /** The engine for an upstream (it knows that upstream's catalog). */
   engine(upstream: string): Engine;
+  /** 'schema.table.column' → 'tableOid:attnum' of an upstream's columns (RowDescription ground truth). */
+  originsOf(upstream: string): ReadonlyMap<string, string> | undefined;
   validator: IdentityValidator;
   approvals: ApprovalProvider;
   /** null when evidence is disabled in the config. */

@@ -106,3 +106,35 @@ describe('ResponseTracker', () => {
     expect(t.transform(chunk)).toBe(chunk);
   });
 });
+
+describe('RowDescription ground truth', () => {
+  function rowDescription(fields: { name: string; table: number; attnum: number }[]): Buffer {
+    const parts: Buffer[] = [Buffer.from([fields.length >> 8, fields.length & 255])];
+    for (const f of fields) {
+      const meta = Buffer.alloc(18);
+      meta.writeUInt32BE(f.table, 0);
+      meta.writeInt16BE(f.attnum, 4);
+      meta.writeUInt32BE(25, 6); // text
+      meta.writeInt16BE(-1, 10);
+      meta.writeInt32BE(-1, 12);
+      meta.writeInt16BE(0, 16);
+      parts.push(cstr(f.name), meta);
+    }
+    return msg('T', Buffer.concat(parts));
+  }
+
+  it('masks a column the server says comes from a masked column, even if the analysis missed it', () => {
+    const redact = Object.assign(() => '[REDACTED]', {});
+    const plan: RowPlan = { masks: [null, null], formats: [0], byOrigin: new Map([['16385:2', redact]]) };
+    const t = new ResponseTracker();
+    t.push({ type: 'query', plans: [plan] });
+    const stream = Buffer.concat([
+      rowDescription([{ name: 'id', table: 16385, attnum: 1 }, { name: 'x', table: 16385, attnum: 2 }]),
+      dataRow(['1', '123-45-6789']),
+      commandComplete('SELECT 1'),
+      ready('I'),
+    ]);
+    const rows = parseAll(t.transform(stream)).filter((m) => m.name === 'dataRow').map((m) => m.fields);
+    expect(rows).toEqual([['1', '[REDACTED]']]);
+  });
+});

@@ -10,6 +10,12 @@ export type ColumnMask = MaskFn | null;
 /** What the DataRows of one result set need: a mask per column, or a reason the rows cannot be sent. */
 export interface RowPlan {
   masks: ColumnMask[];
+  /**
+   * Ground truth: masks by the column origin RowDescription reports (`tableOid:attnum`), for every column
+   * the decision masks. A result column the analysis traced elsewhere but the server says comes from a
+   * masked column is masked anyway.
+   */
+  byOrigin?: ReadonlyMap<string, MaskFn>;
   /** Per column: 0 text, 1 binary (from Bind's result formats); masked binary values become NULL. */
   formats: readonly number[];
 }
@@ -23,7 +29,7 @@ export interface ErrorReplacement {
 export type Unit =
   | { type: 'parse'; denial?: ErrorReplacement }
   | { type: 'bind'; denial?: ErrorReplacement }
-  | { type: 'describe'; target: 'S' | 'P' }
+  | { type: 'describe'; target: 'S' | 'P'; plan?: RowPlan | null }
   | { type: 'close' }
   | {
       type: 'execute';
@@ -191,9 +197,13 @@ export class ResponseTracker {
         return undefined;
       case B.ParameterDescription:
         return undefined; // Describe 'S' continues with RowDescription or NoData
-      case B.RowDescription:
+      case B.RowDescription: {
+        // The server's word on where each column comes from overrides the analysis for masked columns.
+        const plan = head?.type === 'describe' ? head.plan : this.#plan();
+        if (plan?.byOrigin) applyGroundTruth(buf, start, plan);
         if (head?.type === 'describe') this.units.shift();
         return undefined;
+      }
       case B.DataRow:
         return undefined; // rewritten in transform() when a plan applies
       case B.CopyOutResponse:
@@ -372,4 +382,23 @@ export function scrubbed(buf: Buffer, start: number, end: number): Buffer {
   out.writeUInt32BE(4 + body.length, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** Masks columns whose RowDescription origin (table OID, attribute number) is a masked column. */
+export function applyGroundTruth(buf: Buffer, start: number, plan: RowPlan): void {
+  const count = buf.readUInt16BE(start + 5);
+  let p = start + 7;
+  for (let i = 0; i < count; i++) {
+    p = buf.indexOf(0, p) + 1; // field name
+    const tableOid = buf.readUInt32BE(p);
+    const attnum = buf.readInt16BE(p + 4);
+    p += 18; // table oid 4, attnum 2, type oid 4, type size 2, type modifier 4, format 2
+    if (tableOid === 0) continue;
+    const fn = plan.byOrigin!.get(`${tableOid}:${attnum}`);
+    if (fn && i < plan.masks.length && !plan.masks[i]) plan.masks[i] = fn;
+    else if (fn && i >= plan.masks.length) {
+      // The analysis saw fewer columns than the server sends: mask every column (fail closed).
+      for (let j = 0; j < plan.masks.length; j++) plan.masks[j] ??= () => null;
+    }
+  }
 }

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
-import { maskFunction } from '../../engine/masking/methods.ts';
+import { maskFunction, type MaskFn } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
@@ -587,7 +587,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         return sendToUpstream(msg.raw);
       }
       case 'describe':
-        tracker.push({ type: 'describe', target: msg.target });
+        tracker.push({ type: 'describe', target: msg.target, plan: msg.target === 'P' ? (portals.get(msg.name)?.plan ?? null) : null });
         return sendToUpstream(msg.raw);
       case 'execute': {
         const portal = portals.get(msg.portal);
@@ -865,7 +865,13 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       const only = hits.size === 1 ? [...hits][0]! : { method: 'redact' as const, params: {} };
       return maskFunction(only, ctx.maskContext);
     });
-    return { masks, formats };
+    const byOrigin = new Map<string, MaskFn>();
+    const origins = ctx.originsOf(upstreamName);
+    for (const m of decision.masks) {
+      const key = origins?.get(`${m.column.schema}.${m.column.table}.${m.column.column}`);
+      if (key) byOrigin.set(key, maskFunction(m, ctx.maskContext));
+    }
+    return byOrigin.size ? { masks, formats, byOrigin } : { masks, formats };
   }
 
   function logDecision(v: Verdict, via: string): void {
