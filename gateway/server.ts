@@ -92,7 +92,8 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
 
   const engines = new Map<string, Engine>();
   const origins = new Map<string, Map<string, string>>();
-  for (const [name, target] of targets) {
+  /** (Re)loads an upstream's catalog and swaps in an engine that knows it; the old engine keeps serving until then. */
+  async function loadEngine(name: string, target: UpstreamTarget): Promise<void> {
     let catalog: Catalog | undefined;
     try {
       const conn = await connectUpstream(target);
@@ -110,6 +111,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       });
     } catch (err) {
       log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
+      if (engines.has(name)) return; // keep the engine with the last known catalog
     }
     engines.set(
       name,
@@ -122,6 +124,24 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       }),
     );
   }
+  for (const [name, target] of targets) await loadEngine(name, target);
+
+  // DDL through the gateway changes what names mean (a new view over PHI, a new column): reload soon after.
+  const reloadTimers = new Map<string, NodeJS.Timeout>();
+  const catalogChanged = (name: string) => {
+    if (reloadTimers.has(name)) return;
+    reloadTimers.set(
+      name,
+      setTimeout(() => {
+        reloadTimers.delete(name);
+        void loadEngine(name, targets.get(name)!);
+      }, 200).unref(),
+    );
+  };
+  // Changes made outside the gateway are picked up periodically.
+  const refresh = setInterval(() => {
+    for (const name of targets.keys()) catalogChanged(name);
+  }, config.policy.catalog_refresh_seconds * 1000).unref();
 
   const approvals = options.approvals ?? (await localApprovals({ dir: config.approvals.state_dir }));
   const pub = config.evidence.publisher;
@@ -165,6 +185,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     config,
     engine: (name) => engines.get(name)!,
     originsOf: (name) => origins.get(name),
+    catalogChanged,
     validator: createIdentityValidator({
       issuer: config.identity.issuer,
       audience: config.identity.audience,
@@ -250,6 +271,8 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   /** Stops accepting, lets in-flight statements finish (bounded), ends sessions, seals and publishes evidence. */
   async function shutdown(): Promise<void> {
     accepting = false;
+    clearInterval(refresh);
+    for (const t of reloadTimers.values()) clearTimeout(t);
     server.close();
     const deadline = Date.now() + config.limits.shutdown_grace_ms;
     while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

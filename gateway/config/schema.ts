@@ -75,8 +75,10 @@ export const configSchema = z.strictObject({
       verification_keys: z.record(z.string(), z.string()).default({}),
       max_statement_bytes: z.number().int().positive().default(1024 * 1024),
       decision_cache_entries: z.number().int().min(0).default(10_000),
+      /** How often the upstream catalog (columns, views, functions) is re-read; DDL through Verdict reloads at once. */
+      catalog_refresh_seconds: z.number().int().min(5).default(300),
     })
-    .default({ bundle: '.build/bundle.tar.gz', verification_keys: {}, max_statement_bytes: 1024 * 1024, decision_cache_entries: 10_000 }),
+    .default({ bundle: '.build/bundle.tar.gz', verification_keys: {}, max_statement_bytes: 1024 * 1024, decision_cache_entries: 10_000, catalog_refresh_seconds: 300 }),
   limits: z
     .strictObject({
       max_message_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),

@@ -122,3 +122,24 @@ describe('CancelRequest for a running query', () => {
     }
   });
 });
+
+describe('catalog refresh after approved DDL', () => {
+  it('a view created through the gateway is traced at once: its PHI is masked for others', async () => {
+    const notices: Notice[] = [];
+    const alice = await connect('alice', notices);
+    const creating = alice.query('CREATE VIEW patient_names AS SELECT id, name FROM patients');
+    const id = await nextRequestId(notices);
+    await decideLocally(join(stack.dir, 'approvals'), id, 'approved', carol);
+    await creating;
+    await alice.end();
+    await new Promise((r) => setTimeout(r, 800)); // the reload is scheduled 200 ms after the DDL completes
+    const bob = await connect('bob');
+    try {
+      const rows = (await bob.query('SELECT id, name FROM patient_names ORDER BY id LIMIT 1')).rows;
+      expect(rows).toEqual([{ id: 1, name: '[REDACTED]' }]);
+    } finally {
+      await bob.end();
+    }
+  });
+});
+

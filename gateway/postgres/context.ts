@@ -30,6 +30,8 @@ export interface GatewayContext {
   engine(upstream: string): Engine;
   /** 'schema.table.column' → 'tableOid:attnum' of an upstream's columns (RowDescription ground truth). */
   originsOf(upstream: string): ReadonlyMap<string, string> | undefined;
+  /** DDL ran through the gateway: re-read the upstream's catalog soon. */
+  catalogChanged(upstream: string): void;
   validator: IdentityValidator;
   approvals: ApprovalProvider;
   /** null when evidence is disabled in the config. */

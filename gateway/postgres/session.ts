@@ -660,9 +660,18 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       if (plan || v.decisions[i]!.masks.length > 0) (scrub ??= new Array<boolean>(v.statements.length).fill(false))[i] = true;
       remember(v.statements[i]!, v.decisions[i]!);
     }
+    const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
     tracker.push(
-      ctx.evidence
-        ? { type: 'query', plans, ...(scrub ? { scrub } : {}), onDone: (tags, error) => recordResult(v, started, tags, error) }
+      ctx.evidence || ddl
+        ? {
+            type: 'query',
+            plans,
+            ...(scrub ? { scrub } : {}),
+            onDone: (tags, error) => {
+              if (ctx.evidence) recordResult(v, started, tags, error);
+              if (ddl && tags.length > 0) ctx.catalogChanged(upstreamName);
+            },
+          }
         : { type: 'query', plans, ...(scrub ? { scrub } : {}) },
     );
     sendToUpstream(raw);
