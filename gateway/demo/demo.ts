@@ -100,6 +100,9 @@ Try it in another terminal:
   # alice, a clinician, sees names and diagnoses but not SSNs
   PGPASSWORD=$(npx verdict token alice) psql "${conn} user=alice" -c "SELECT name, ssn, diagnosis FROM patients LIMIT 3"
 
+  # 6. an auditor clones the signed evidence and verifies it offline
+  git clone -q ${join(DEMO_DIR, 'evidence', 'repo')} /tmp/verdict-evidence && npx verdict evidence verify /tmp/verdict-evidence
+
 Press Ctrl+C to stop.
 `;
 }
