@@ -10,6 +10,8 @@ import { EngineError } from '../engine/errors.ts';
 import { loadBundle, type PolicyBundle } from '../engine/policy/bundle.ts';
 import type { Catalog } from '../engine/sql/types.ts';
 import { localApprovals } from './approvals/local.ts';
+import { githubApprovals } from './approvals/github.ts';
+import { createWebhookHandler, type WebhookHandler } from './approvals/webhook.ts';
 import { createEvidenceWriterFromConfig, type EvidenceWriter } from './evidence/writer.ts';
 import { githubPublisher } from './evidence/github-publisher.ts';
 import type { EvidencePublisher } from './evidence/publisher.ts';
@@ -143,7 +145,31 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     for (const name of targets.keys()) catalogChanged(name);
   }, config.policy.catalog_refresh_seconds * 1000).unref();
 
-  const approvals = options.approvals ?? (await localApprovals({ dir: config.approvals.state_dir }));
+  let webhook: WebhookHandler | null = null;
+  let approvals: ApprovalProvider;
+  if (options.approvals) approvals = options.approvals;
+  else if (config.approvals.provider === 'github') {
+    const g = config.approvals.github!;
+    const provider = githubApprovals({
+      owner: g.owner,
+      repo: g.repo,
+      baseBranch: g.base_branch,
+      team: g.team,
+      teams: Object.fromEntries(Object.entries(g.teams)),
+      identities: { logins: g.logins },
+      auth: g.token
+        ? { token: resolveSecret(g.token) }
+        : { appId: g.app!.app_id, installationId: g.app!.installation_id, privateKey: resolveSecret(g.app!.private_key) },
+      ...(g.base_url ? { baseUrl: g.base_url } : {}),
+      ...(g.gateway_login ? { gatewayLogin: g.gateway_login } : {}),
+      pollMs: g.poll_seconds * 1000,
+      client: { writesPerMinute: g.writes_per_minute },
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
+    approvals = provider;
+    if (g.webhook_secret) webhook = createWebhookHandler({ secret: resolveSecret(g.webhook_secret), onEvent: (e) => provider.wake(e) });
+    log.info('approvals through GitHub pull requests', { repo: `${g.owner}/${g.repo}`, team: `${g.team.org}/${g.team.slug}`, webhook: webhook !== null });
+  } else approvals = await localApprovals({ dir: config.approvals.state_dir });
   const pub = config.evidence.publisher;
   let githubEvidence: EvidencePublisher | undefined;
   if (pub.kind === 'github') {
@@ -237,6 +263,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   if (config.listen.admin) {
     admin = http.createServer(async (req, res) => {
       const url = (req.url ?? '/').split('?')[0];
+      if (webhook && url === '/github/webhook') return void webhook(req, res);
       if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (url === '/readyz') {
         const evidenceOk = !evidence || !evidence.requireDurable || evidence.status().writable;

@@ -43,3 +43,14 @@ test_granted_needs_min_distinct_approvers if {
 	none := object.union(inp, {"approval": {"request_id": "r1", "approved_by": [], "review_ids": []}})
 	not approvals.granted with input as none
 }
+
+test_break_glass_needs_group_and_reason if {
+	text := "/* break-glass: restore after incident 4711 */ DELETE FROM patients"
+	stmt := {"kind": "delete", "command": "DELETE", "writes": patients_write, "text": text}
+	approvals.break_glass_reason == "restore after incident 4711" with input as h.input_for(["dba", "break-glass"], stmt)
+	not approvals.break_glass with input as h.input_for(["dba"], stmt)
+	no_reason := object.union(stmt, {"text": "/* break-glass:   */ DELETE FROM patients"})
+	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], no_reason)
+	later := object.union(stmt, {"text": "DELETE FROM patients /* break-glass: x */"})
+	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], later)
+}

@@ -56,8 +56,8 @@ describe('decision fixtures through WASM', () => {
     fixtures.forEach((f, i) => {
       const input = fixtureInput(f);
       const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, now: FIXTURE_NOW });
-      const { action, reasons, masks, approval } = v.decisions[0]!;
-      const wasm = { action, reasons, masks, ...(approval ? { approval } : {}) };
+      const { action, reasons, masks, approval, cacheable } = v.decisions[0]!;
+      const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }) };
       expect(wasm, f.note).toEqual(rego[i]);
     });
   });

@@ -135,11 +135,16 @@ export function analyzeText(sql: string, o: WalkOptions, d: number): StatementAn
   const buf = ascii ? null : Buffer.from(sql, 'utf8');
   const out: StatementAnalysis[] = [];
   try {
+    // Each statement's text runs from the end of the previous one, so leading comments stay with it
+    // (PostgreSQL 18's stmt_location skips them; a policy may read one, e.g. a break-glass reason).
+    let prevEnd = 0;
     for (const s of stmts) {
       const start = (s.stmt_location as number | undefined) ?? 0;
       const len = (s.stmt_len as number | undefined) ?? 0;
       const end = len ? start + len : ascii ? sql.length : (buf as Buffer).length;
-      const raw = ascii ? sql.slice(start, end) : (buf as Buffer).toString('utf8', start, end);
+      const from = Math.min(prevEnd, start);
+      const raw = ascii ? sql.slice(from, end) : (buf as Buffer).toString('utf8', from, end);
+      prevEnd = end;
       out.push(analyzeStatement(s.stmt, cleanText(raw), o, d));
     }
   } catch (e) {
@@ -153,6 +158,7 @@ export function analyzeText(sql: string, o: WalkOptions, d: number): StatementAn
 
 function cleanText(raw: string): string {
   let t = raw.trim();
+  while (t.startsWith(';')) t = t.slice(1).trimStart(); // the previous statement's terminator
   while (t.endsWith(';')) t = t.slice(0, -1).trimEnd();
   return t;
 }

@@ -341,16 +341,3 @@ describe('new objects carry the lineage of what they copy', () => {
   });
 });
 
-describe('lineage cost', () => {
-  it('stays within tens of microseconds for a join through a view and a catalog function', () => {
-    const sql =
-      "SELECT v.name, upper(v.ssn) AS s, f(v.id), count(x.id) AS n FROM patient_view v JOIN visits x ON x.patient_id = v.id WHERE x.notes ILIKE '%flu%' AND v.id > $1 GROUP BY v.name, v.ssn, v.id ORDER BY n DESC LIMIT 50";
-    for (let i = 0; i < 200; i++) one(sql);
-    const n = 2000;
-    const t = performance.now();
-    for (let i = 0; i < n; i++) analyzeSql(sql, C);
-    const us = ((performance.now() - t) * 1000) / n;
-    // Parsing dominates (~50 µs); a generous bound keeps CI machines from flaking.
-    expect(us).toBeLessThan(500);
-  });
-});

@@ -89,10 +89,36 @@ export const configSchema = z.strictObject({
     .default({ max_message_bytes: 16 * 1024 * 1024, auth_timeout_ms: 10_000, max_connections: 1000, shutdown_grace_ms: 10_000 }),
   approvals: z
     .strictObject({
-      provider: z.enum(['local']).default('local'),
+      /** local: requests decided with `verdict approve`; github: pull requests reviewed by a team. */
+      provider: z.enum(['local', 'github']).default('local'),
       state_dir: z.string().default('.verdict/approvals'),
       hold_timeout_seconds: z.number().int().positive().default(600),
+      github: z
+        .strictObject({
+          owner: z.string().min(1),
+          repo: z.string().min(1),
+          base_branch: z.string().default('main'),
+          /** The team whose active members may approve: {org, slug}. */
+          team: z.strictObject({ org: z.string().min(1), slug: z.string().min(1) }),
+          /** Policy approver names (e.g. team:phi-approvers) → team slugs in the same org. */
+          teams: z.record(z.string(), z.string()).default({}),
+          /** GitHub login → OIDC subject, so a requester can never approve their own request. */
+          logins: z.record(z.string(), z.string()).default({}),
+          base_url: z.string().url().optional(),
+          token: secretRef.optional(),
+          app: z.strictObject({ app_id: z.number().int().positive(), installation_id: z.number().int().positive(), private_key: secretRef }).optional(),
+          /** The login of the gateway's commits and PRs (required with App auth, e.g. verdict-gateway[bot]). */
+          gateway_login: z.string().optional(),
+          /** Secret of the webhook (X-Hub-Signature-256); the endpoint is POST /github/webhook on the admin listener. */
+          webhook_secret: secretRef.optional(),
+          poll_seconds: z.number().int().min(1).default(10),
+          /** Pace of API writes; approvals are few, and the once-only tag write sits between review and execution. */
+          writes_per_minute: z.number().int().min(1).default(600),
+        })
+        .refine((g) => !g.token !== !g.app, { message: 'give exactly one of token or app' })
+        .optional(),
     })
+    .refine((a) => a.provider !== 'github' || a.github !== undefined, { message: 'provider github needs the github section' })
     .default({ provider: 'local', state_dir: '.verdict/approvals', hold_timeout_seconds: 600 }),
   masking: z
     .strictObject({

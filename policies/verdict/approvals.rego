@@ -47,3 +47,23 @@ requirement := {
 	"ttl_seconds": data.access.approval.ttl_seconds,
 	"mode": data.access.approval.mode,
 }
+
+# Break-glass: a member of the break-glass group may run a statement that needs approval at once, by
+# stating a reason in a leading comment: /* break-glass: <reason> */ DELETE ... The gateway then opens the
+# approval request after the fact, labelled break-glass, and the evidence records the reason.
+break_glass_reason := trim_space(m[0][1]) if {
+	"break-glass" in input.identity.groups
+	m := regex.find_all_string_submatch_n(`^\s*/\*\s*break-glass:\s*([^*]*[^*\s])\s*\*/`, input.statement.text, 1)
+	count(m) == 1
+	trim_space(m[0][1]) != ""
+}
+
+break_glass if break_glass_reason
+
+break_glass_reasons contains {"rule": "approvals.break_glass", "message": msg} if {
+	count(required) > 0
+	msg := sprintf("break-glass by %s: %s (approval requested after the fact)", [input.identity.sub, break_glass_reason])
+}
+
+# A break-glass member's decisions depend on the statement's comment, which the fingerprint ignores.
+uncacheable if "break-glass" in input.identity.groups

@@ -11,6 +11,7 @@ default_allow := {"rule": "verdict.allow", "message": "no rule restricts this st
 approval_pending if {
 	count(approvals.required) > 0
 	not approvals.granted
+	not approvals.break_glass
 }
 
 action := "deny" if {
@@ -27,7 +28,7 @@ reasons := sort_reasons(guards.deny) if {
 	action == "approve"
 } else := sort_reasons(masking.reasons) if {
 	action == "mask"
-} else := array.concat(sort_reasons(approvals.granted_reasons), [default_allow])
+} else := array.concat(array.concat(sort_reasons(approvals.granted_reasons), sort_reasons(approvals.break_glass_reasons)), [default_allow])
 
 sort_reasons(set) := [r | some k in sort([[x.rule, x.message] | some x in set]); r := {"rule": k[0], "message": k[1]}]
 
@@ -41,6 +42,13 @@ decision := {
 	"approval": approvals.requirement,
 } if {
 	action == "approve"
+} else := {
+	"action": action,
+	"reasons": reasons,
+	"masks": sorted_masks,
+	"cacheable": false,
+} if {
+	approvals.uncacheable
 } else := {
 	"action": action,
 	"reasons": reasons,
