@@ -50,14 +50,22 @@ export function createStreamWriter(stream: string, key: SigningKey, position: St
   let announcedKid = position.announcedKid;
   let prevCheckpoint = position.prevCheckpoint;
   let keySet = position.keySet;
-  let batch: { firstSeq: number; firstTs: string; lines: number; hash: Hash } | null = null;
+  // The batch file's sha256 is fed in chunks: two Hash.update calls per line (text, newline) were ~0.6 µs
+  // of crossing into C++ per event; one update per HASH_CHUNK lines amortizes that.
+  let batch: { firstSeq: number; firstTs: string; lines: number; hash: Hash; unhashed: string[] } | null = null;
+  const HASH_CHUNK = 256;
 
   function take(line: EncodedLine): EncodedLine {
-    if (!batch) batch = { firstSeq: line.record.seq, firstTs: line.record.ts, lines: 0, hash: createHash('sha256') };
+    if (!batch) batch = { firstSeq: line.record.seq, firstTs: line.record.ts, lines: 0, hash: createHash('sha256'), unhashed: [] };
     batch.lines++;
-    batch.hash.update(line.text);
-    batch.hash.update('\n');
+    if (batch.unhashed.push(line.text) >= HASH_CHUNK) hashUnhashed(batch);
     return line;
+  }
+
+  function hashUnhashed(b: NonNullable<typeof batch>): void {
+    if (b.unhashed.length === 0) return;
+    b.hash.update(b.unhashed.join('\n') + '\n');
+    b.unhashed.length = 0;
   }
 
   return {
@@ -132,11 +140,13 @@ export function createStreamWriter(stream: string, key: SigningKey, position: St
       const head = chain.head;
       const sealedAt = now.toISOString() > chain.lastTs ? now.toISOString() : chain.lastTs;
       const bPath = batchPath(stream, b.firstSeq, b.firstTs);
+      hashUnhashed(b);
+      const batchSha256 = b.hash.digest('hex');
       const payload: CheckpointPayload = {
         v: 1,
         type: 'checkpoint',
         stream,
-        batch: { path: bPath, first_seq: b.firstSeq, last_seq: head.seq, lines: b.lines, sha256: b.hash.digest('hex') },
+        batch: { path: bPath, first_seq: b.firstSeq, last_seq: head.seq, lines: b.lines, sha256: batchSha256 },
         head: { seq: head.seq, hash: head.hash! },
         prev: prevCheckpoint ? { path: prevCheckpoint.path, sha256: prevCheckpoint.sha256 } : null,
         sealed_at: sealedAt,

@@ -1,5 +1,6 @@
 // The local evidence spool: events are appended to an open batch file with group fsync and acknowledged
 // only once durable; batches are sealed by size or age into an outbox that mirrors the repository layout.
+import { constants } from 'node:fs';
 import { open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { sha256Hex, wellFormed } from '../../engine/evidence/canonical.ts';
@@ -44,7 +45,10 @@ export interface SpoolOptions {
   onSealed?: () => void;
   /** Reports problems the spool handled itself (recovery, failed writes). */
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
-  /** Test seam for fault injection: replaces write+fdatasync of a group. */
+  /**
+   * Test seam for fault injection: replaces write+fdatasync of a group. The open batch file is opened with
+   * O_DSYNC, so a write alone is already durable when it returns.
+   */
   io?: { writeAndSync(fh: FileHandle, data: Buffer): Promise<void> };
 }
 
@@ -71,14 +75,22 @@ export interface SpoolStatus {
 interface Pending {
   event: EvidenceEvent;
   resolve: () => void;
-  reject: (err: unknown) => void;
+  /** Called with the event too, so `post` callers need no closure per event. */
+  reject: (err: unknown, event: EvidenceEvent) => void;
 }
+
+const NOOP = (): void => undefined;
+
+// The open batch is opened O_DSYNC: each write(2) returns once its data (and the size needed to read it
+// back) is on disk — the guarantee fdatasync gives — so a group costs one thread-pool round trip instead
+// of two (write, then fdatasync). Under bench:gateway (8 clients, ~16 events per group) that halved the
+// futex/epoll wake-ups per statement (strace -c) and ~5 µs of system CPU per statement.
+const APPEND_DSYNC = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 
 const defaultIo = {
   async writeAndSync(fh: FileHandle, data: Buffer): Promise<void> {
     let off = 0;
     while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
-    await fh.datasync();
   },
 };
 
@@ -125,6 +137,7 @@ export class Spool {
   private openSince = 0;
   private pending: Pending[] = [];
   private flushScheduled = false;
+  private readonly flushAllFn = (): Promise<void> => this.flushAll();
   private serialTail: Promise<unknown> = Promise.resolve();
   private failure: unknown = null;
   private failedAt = 0;
@@ -165,16 +178,23 @@ export class Spool {
    * await spool.append({ type: 'statement', data: { ... } }) // only now execute the statement
    */
   append(event: EvidenceEvent): Promise<void> {
-    if (this.closed) return Promise.reject(new EvidenceError('SPOOL_CLOSED', 'the evidence spool is closed'));
-    const problem = eventProblem(event?.type, event?.data);
-    if (problem) return Promise.reject(new EvidenceError('EVENT_INVALID', `evidence event rejected: ${problem}`));
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ event, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        void this.serial(() => this.flushAll());
-      }
-    });
+    const problem = this.refusal(event);
+    if (problem) return Promise.reject(problem);
+    return new Promise<void>((resolve, reject) => this.enqueue({ event, resolve, reject }));
+  }
+
+  /**
+   * Appends an event nobody waits for (a statement's result, session events): like `append`, without a
+   * promise. `onError(err, event)` runs when the event is refused, or cannot be made durable while
+   * require_durable is on (with it off, lost events become a gap record, as with `append`).
+   *
+   * @example
+   * spool.post({ type: 'session_end', data: { ... } }, (err) => log.error('evidence append failed', err))
+   */
+  post(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void): void {
+    const problem = this.refusal(event);
+    if (problem) return onError(problem, event);
+    this.enqueue({ event, resolve: NOOP, reject: onError });
   }
 
   /** Seals the open batch now (no-op when empty). */
@@ -226,6 +246,20 @@ export class Spool {
 
   // ---- internals -------------------------------------------------------------------------------
 
+  private refusal(event: EvidenceEvent): EvidenceError | null {
+    if (this.closed) return new EvidenceError('SPOOL_CLOSED', 'the evidence spool is closed');
+    const problem = eventProblem(event?.type, event?.data);
+    return problem ? new EvidenceError('EVENT_INVALID', `evidence event rejected: ${problem}`) : null;
+  }
+
+  private enqueue(p: Pending): void {
+    this.pending.push(p);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      void this.serial(this.flushAllFn);
+    }
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.serialTail.then(fn);
     this.serialTail = p.catch(() => undefined);
@@ -271,7 +305,7 @@ export class Spool {
     this.lostEvents += group.length;
     this.unrecordedLoss += group.length;
     const e = new EvidenceError('SPOOL_UNAVAILABLE', `evidence could not be made durable in ${this.dir}: ${(err as Error).message ?? String(err)}`, { cause: err });
-    for (const g of group) (this.requireDurable ? g.reject(e) : g.resolve());
+    for (const g of group) (this.requireDurable ? g.reject(e, g.event) : g.resolve());
   }
 
   /**
@@ -290,7 +324,7 @@ export class Spool {
         try {
           line = this.writer.append(wellFormed(p.event), now);
         } catch (err) {
-          p.reject(new EvidenceError('EVENT_INVALID', `evidence event cannot be serialized as RFC 8785 JSON: ${(err as Error).message}`, { cause: err }));
+          p.reject(new EvidenceError('EVENT_INVALID', `evidence event cannot be serialized as RFC 8785 JSON: ${(err as Error).message}`, { cause: err }), p.event);
           continue;
         }
       }
@@ -311,7 +345,7 @@ export class Spool {
       const first = this.writer.openFirstSeq;
       if (first === null) throw new Error('no open batch');
       await ensureDir(join(this.dir, 'open'));
-      this.fh = await open(join(this.dir, 'open', `${seqName(first)}.jsonl`), 'a');
+      this.fh = await open(join(this.dir, 'open', `${seqName(first)}.jsonl`), APPEND_DSYNC);
       await fsyncDir(join(this.dir, 'open'));
       this.openSince = Date.now();
     }
@@ -457,7 +491,7 @@ export class Spool {
       if (good === 0) {
         await rm(path);
         await fsyncDir(openDir);
-      } else this.fh = await open(path, 'a');
+      } else this.fh = await open(path, APPEND_DSYNC);
     }
 
     if (this.writer.needsAnnouncement || announcedKey) {

@@ -89,6 +89,12 @@ export interface EvidenceWriter {
    * EvidenceError SPOOL_UNAVAILABLE when it cannot be: refuse the statement.
    */
   append(event: EvidenceEvent): Promise<void>;
+  /**
+   * Appends an event nobody waits for (statement results, session and approval events) without a promise
+   * per event; `onError(err, event)` runs when it is refused or cannot be made durable (require_durable).
+   * Optional so that stand-in writers (tests) need only `append`; callers fall back to it.
+   */
+  post?(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void): void;
   /** Seals the open batch now and waits (up to timeoutMs) until the outbox is published; true when it is. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Rotates the checkpoint signing key (key_rotation line + new key set); returns the new kid. */
@@ -135,6 +141,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
     requireDurable: spool.requireDurable,
     recovery: spool.recovery,
     append: (event) => spool.append(event),
+    post: (event, onError) => spool.post(event, onError),
     async flush(timeoutMs = 10_000) {
       await spool.seal();
       return loop ? loop.drain(timeoutMs) : true;

@@ -10,7 +10,7 @@ import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import { maskFunction, type MaskFn } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import type { ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
+import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
 import {
@@ -216,9 +216,21 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
 
   /** Appends an event without waiting (session and approval events); failures are logged, never silent. */
   function record(event: EvidenceEvent): void {
-    ctx.evidence?.append(event).catch((err: Error) => {
+    const evidence = ctx.evidence;
+    if (!evidence) return;
+    // post() takes no promise: append().catch() cost a promise, a derived promise and a microtask per event
+    // (one per statement result). Stand-in writers may offer only append. (Anonymous arrows: under tsx a
+    // named one is wrapped in __name() per call, see forwardQuery.)
+    if (evidence.post) {
+      evidence.post(event, (err: unknown, ev: EvidenceEvent) => {
+        ctx.metrics.errors.inc({ kind: 'evidence' });
+        log.error('evidence append failed', { error: (err as Error).message, type: ev.type });
+      });
+      return;
+    }
+    evidence.append(event).catch((err: unknown) => {
       ctx.metrics.errors.inc({ kind: 'evidence' });
-      log.error('evidence append failed', { error: err.message, type: event.type });
+      log.error('evidence append failed', { error: (err as Error).message, type: event.type });
     });
   }
 
@@ -448,36 +460,43 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   function recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
     const evidence = ctx.evidence;
     if (!evidence) return null;
-    statementCount += verdict.decisions.length;
-    const appends: Promise<void>[] = [];
-    for (let i = 0; i < verdict.decisions.length; i++) {
+    const n = verdict.decisions.length;
+    statementCount += n;
+    const durable = evidence.requireDurable;
+    // One promise per statement only when someone waits for it (require_durable); the common single
+    // statement returns the append's own promise, without an array or Promise.all.
+    let first: Promise<void> | null = null;
+    let more: Promise<void>[] | null = null;
+    for (let i = 0; i < n; i++) {
       const d = verdict.decisions[i]!;
       const st = verdict.statements[i];
-      appends.push(
-        evidence.append({
-          type: 'statement',
-          data: {
-            session_id: sessionId,
-            decision_id: d.decision_id,
-            text: st?.text ?? '',
-            text_redacted: false,
-            fingerprint: d.fingerprint,
-            kind: st?.kind ?? null,
-            action: d.action,
-            reasons: d.reasons,
-            input_hash: d.input_hash,
-            policy_revision: d.policy_revision,
-            masks: d.masks,
-            approval,
-            cached: d.cached,
-          },
-        }),
-      );
+      const event: EvidenceEvent = {
+        type: 'statement',
+        data: {
+          session_id: sessionId,
+          decision_id: d.decision_id,
+          text: st?.text ?? '',
+          text_redacted: false,
+          fingerprint: d.fingerprint,
+          kind: st?.kind ?? null,
+          action: d.action,
+          reasons: d.reasons,
+          input_hash: d.input_hash,
+          policy_revision: d.policy_revision,
+          masks: d.masks,
+          approval,
+          cached: d.cached,
+        },
+      };
+      if (!durable) {
+        record(event);
+        continue;
+      }
+      const p = evidence.append(event);
+      if (first === null) first = p;
+      else (more ??= [first]).push(p);
     }
-    const all = appends.length === 1 ? appends[0]! : Promise.all(appends).then(() => undefined);
-    if (evidence.requireDurable) return all;
-    all.catch((err: Error) => log.error('evidence append failed', { error: err.message }));
-    return null;
+    return more ? Promise.all(more).then(() => undefined) : first;
   }
 
   function recordResult(verdict: Verdict, start: number, tags: readonly string[], error: boolean, refused = false): void {
@@ -660,6 +679,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       if (plan || v.decisions[i]!.masks.length > 0) (scrub ??= new Array<boolean>(v.statements.length).fill(false))[i] = true;
       remember(v.statements[i]!, v.decisions[i]!);
     }
+    if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) breakGlassAfterTheFact(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
     tracker.push(
       ctx.evidence || ddl
@@ -678,6 +698,50 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   /** The rows' plan: for FETCH/EXECUTE the one made at DECLARE/PREPARE, else from this statement's lineage. */
+  /**
+   * Break-glass: the policy let a statement that needs approval run at once on a stated reason. The request
+   * is filed after the fact (a PR labelled break-glass with GitHub) for review, and recorded as evidence.
+   */
+  function breakGlassAfterTheFact(v: Verdict): void {
+    for (let i = 0; i < v.decisions.length; i++) {
+      const d = v.decisions[i]!;
+      const bg = d.reasons.find((r) => r.rule === 'approvals.break_glass');
+      if (!bg) continue;
+      const subject: ApprovalSubject = {
+        statement: v.statements[i]?.text ?? '',
+        parameters: [],
+        fingerprint: d.fingerprint,
+        requester: { sub: identity!.sub, username: identity!.username, email: identity!.email, groups: identity!.groups },
+        target: { upstream: upstreamName, database: engineContext!.connection.database ?? upstreamName },
+        reasons: d.reasons,
+        policy_revision: d.policy_revision,
+        requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
+      };
+      log.warn('break-glass statement', { user: identity!.username, decision_id: d.decision_id, reason: bg.message });
+      const provider = ctx.approvals as ApprovalProvider & { breakGlass?: (s: ApprovalSubject, i: { reason: string; executedAt?: Date; evidence?: string }) => Promise<{ request: { id: string; hash: string; expires_at: string }; link: string }> };
+      const filed = provider.breakGlass
+        ? provider.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id })
+        : provider.create(subject);
+      filed.then(
+        ({ request, link }) =>
+          record({
+            type: 'approval_requested',
+            data: {
+              request_id: request.id,
+              session_id: sessionId,
+              decision_id: d.decision_id,
+              subject_hash: request.hash,
+              approvers: subject.requirement.approvers,
+              min_approvals: 1,
+              expires_at: request.expires_at,
+              link: `break-glass: ${link}`,
+            },
+          }),
+        (err: Error) => log.error('break-glass request could not be filed', { error: err.message, decision_id: d.decision_id }),
+      );
+    }
+  }
+
   function statementPlan(analysis: StatementAnalysis, decision: Decision, formats: readonly number[]): RowPlan | null {
     if (analysis.command === 'FETCH' && analysis.name !== null) return cursors.get(analysis.name) ?? null;
     if (analysis.command === 'EXECUTE' && analysis.name !== null) return sqlPrepared.get(analysis.name) ?? null;
