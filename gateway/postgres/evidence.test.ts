@@ -26,6 +26,7 @@ describe('evidence from gateway sessions', () => {
     await c.connect();
     await c.query('SELECT name, ssn FROM patients WHERE id = 1');
     await c.query("SELECT pg_read_file('/etc/passwd')").catch(() => undefined);
+    for (const id of [1, 2]) await c.query({ name: 'visit', text: 'SELECT id FROM visits WHERE id = $1', values: [id] });
     await c.end();
     await stack.gateway.close(); // seals and publishes
     const repo = join(stack.dir, 'evidence', 'repo');
@@ -49,6 +50,7 @@ describe('evidence from gateway sessions', () => {
     expect(statements.map((s) => [s.text, s.action])).toEqual([
       ['SELECT name, ssn FROM patients WHERE id = 1', 'mask'],
       ["SELECT pg_read_file('/etc/passwd')", 'deny'],
+      ['SELECT id FROM visits WHERE id = $1', 'allow'], // decided once at Parse
     ]);
     expect(statements[0]!.input_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(statements[0]!.policy_revision).toBe('test-stack');
@@ -56,6 +58,8 @@ describe('evidence from gateway sessions', () => {
     expect(results.map((r) => [r.decision_id, r.outcome, r.rows])).toEqual([
       [statements[0]!.decision_id, 'ok', 1],
       [statements[1]!.decision_id, 'refused', null],
+      [statements[2]!.decision_id, 'ok', 1], // every execution of the prepared statement
+      [statements[2]!.decision_id, 'ok', 1],
     ]);
   });
 });

@@ -29,7 +29,7 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, type ColumnMask, type RowPlan } from './responses.ts';
+import { ResponseTracker, type ColumnMask, type RowPlan, type Unit } from './responses.ts';
 import type { GatewayContext, SessionHandle } from './context.ts';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
 import { setupQuery } from './upstream/query.ts';
@@ -610,7 +610,14 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         return sendToUpstream(msg.raw);
       case 'execute': {
         const portal = portals.get(msg.portal);
-        tracker.push(portal?.scrub ? { type: 'execute', plan: portal.plan, scrub: true } : { type: 'execute', plan: portal?.plan ?? null });
+        const unit: Extract<Unit, { type: 'execute' }> = portal?.scrub ? { type: 'execute', plan: portal.plan, scrub: true } : { type: 'execute', plan: portal?.plan ?? null };
+        // Every execution of a prepared statement is evidence: its result refers to the decision taken at Parse.
+        const stmt = portal ? prepared.get(portal.statement) : undefined;
+        if (ctx.evidence && stmt) {
+          const started = Date.now();
+          unit.onDone = (tag, error) => recordResult(stmt.verdict, started, tag === null ? [] : [tag], error);
+        }
+        tracker.push(unit);
         return sendToUpstream(msg.raw);
       }
       case 'close':
