@@ -14,7 +14,7 @@ import {
 import { messageOf } from './errors.ts';
 import { CUSTOM_BUILTINS, evaluationClock } from './policy/builtins.ts';
 import type { PolicyBundle } from './policy/bundle.ts';
-import { buildInput, type ApprovalInput, type Connection, type Identity, type PolicyInput } from './policy/input.ts';
+import { analysisFields, buildInput, type ApprovalInput, type Connection, type Identity, type PolicyInput } from './policy/input.ts';
 import { analyzeSql, loadParser } from './sql/analyze.ts';
 import { unknownStatement } from './sql/names.ts';
 import { fingerprint } from './sql/fingerprint.ts';
@@ -174,7 +174,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     if (useCache) {
       const hit = cache.get(key, now.getTime());
       if (hit) {
-        const analysis = withText(hit.analysis, statementText(sql));
+        const analysis = analysisFields(hit.analysis, statementText(sql));
         const d = finish(hit.decision, analysis, fp, 0, 1, ctx, now, true);
         return { action: d.action, decisions: [d], statements: [analysis] };
       }
@@ -197,32 +197,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   }
 
   return { revision, cache, decide };
-}
-
-/** A copy of a cached analysis for another text of the same shape (explicit fields: faster than a spread). */
-function withText(a: StatementAnalysis, text: string): StatementAnalysis {
-  return {
-    text,
-    kind: a.kind,
-    command: a.command,
-    reads: a.reads,
-    writes: a.writes,
-    has_where: a.has_where,
-    where_is_trivial: a.where_is_trivial,
-    functions: a.functions,
-    predicates_on: a.predicates_on,
-    result_columns: a.result_columns,
-    data_modifying_cte: a.data_modifying_cte,
-    creates_table_from_query: a.creates_table_from_query,
-    copy: a.copy,
-    setting: a.setting,
-    name: a.name,
-    nested: a.nested,
-    opaque: a.opaque,
-    parse_error: a.parse_error,
-    literal_dependent: a.literal_dependent,
-    unresolved: a.unresolved,
-  };
 }
 
 /** The text of a single-statement string as the analyzer would slice it. */
