@@ -2,6 +2,7 @@
 // the contents API, with GitHub's validation messages, 409 on empty repositories and fast-forward checks.
 import { MODE, fromGitTime, toGitTime, type GitObject, type Signature, type TreeEntry } from './git-objects.ts';
 import { SimError, type Actor, type Route, type SimRepository, type SimRequest, type SimulatorContext } from './simulator.ts';
+import { isoSeconds, nodeId } from './simulator-json.ts';
 
 const DOCS = {
   repo: 'https://docs.github.com/rest/repos/repos#get-a-repository',
@@ -26,14 +27,6 @@ function wrapBase64(data: Buffer): string {
   let out = '';
   for (let i = 0; i < b64.length; i += 60) out += `${b64.slice(i, i + 60)}\n`;
   return out;
-}
-
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function nodeId(kind: string, key: string | number): string {
-  return Buffer.from(`${kind}:${key}`).toString('base64').replace(/=+$/, '');
 }
 
 function wantsRaw(req: SimRequest): boolean {
