@@ -2,7 +2,7 @@
 // the contents API, with GitHub's validation messages, 409 on empty repositories and fast-forward checks.
 import { MODE, fromGitTime, toGitTime, type GitObject, type Signature, type TreeEntry } from './git-objects.ts';
 import { SimError, type Actor, type Route, type SimRepository, type SimRequest, type SimulatorContext } from './simulator.ts';
-import { isoSeconds, nodeId } from './simulator-json.ts';
+import { nodeId, repositoryJson, simpleUserJson } from './simulator-json.ts';
 
 const DOCS = {
   repo: 'https://docs.github.com/rest/repos/repos#get-a-repository',
@@ -67,118 +67,14 @@ export function gitRoutes(ctx: SimulatorContext): Route[] {
   const api = (repo: SimRepository, path: string) => `${ctx.baseUrl}/repos/${repo.fullName}${path}`;
   const html = (repo: SimRepository, path: string) => `${ctx.htmlUrl}/${repo.fullName}${path}`;
 
-  const userJson = (login: string) => {
-    const u = ctx.user(login);
-    const url = `${ctx.baseUrl}/users/${u.login}`;
-    return {
-      login: u.login,
-      id: u.id,
-      node_id: nodeId('User', u.id),
-      avatar_url: `${ctx.htmlUrl}/avatars/u/${u.id}`,
-      gravatar_id: '',
-      url,
-      html_url: `${ctx.htmlUrl}/${u.login}`,
-      followers_url: `${url}/followers`,
-      following_url: `${url}/following{/other_user}`,
-      gists_url: `${url}/gists{/gist_id}`,
-      starred_url: `${url}/starred{/owner}{/repo}`,
-      subscriptions_url: `${url}/subscriptions`,
-      organizations_url: `${url}/orgs`,
-      repos_url: `${url}/repos`,
-      events_url: `${url}/events{/privacy}`,
-      received_events_url: `${url}/received_events`,
-      type: u.type,
-      user_view_type: 'public',
-      site_admin: false,
-    };
-  };
+  const userJson = (login: string) => simpleUserJson(ctx, ctx.user(login));
 
+  // The shared `repository` shape, plus what GET /repos/{o}/{r} adds for the caller (full-repository).
   const repoJson = (repo: SimRepository, actor: Actor) => {
-    const url = `${ctx.baseUrl}/repos/${repo.fullName}`;
     const canWrite = actor.kind === 'user' || actor.kind === 'installation';
-    let size = 0;
-    if (!repo.isEmpty) size = Math.max(1, Math.ceil(repo.objects.size / 8));
     return {
-      id: repo.id,
-      node_id: nodeId('Repository', repo.id),
-      name: repo.name,
-      full_name: repo.fullName,
-      private: repo.isPrivate,
-      owner: userJson(repo.owner.login),
-      html_url: html(repo, ''),
-      description: null,
-      fork: false,
-      url,
-      archive_url: `${url}/{archive_format}{/ref}`,
-      assignees_url: `${url}/assignees{/user}`,
-      blobs_url: `${url}/git/blobs{/sha}`,
-      branches_url: `${url}/branches{/branch}`,
-      collaborators_url: `${url}/collaborators{/collaborator}`,
-      comments_url: `${url}/comments{/number}`,
-      commits_url: `${url}/commits{/sha}`,
-      compare_url: `${url}/compare/{base}...{head}`,
-      contents_url: `${url}/contents/{+path}`,
-      contributors_url: `${url}/contributors`,
-      deployments_url: `${url}/deployments`,
-      downloads_url: `${url}/downloads`,
-      events_url: `${url}/events`,
-      forks_url: `${url}/forks`,
-      git_commits_url: `${url}/git/commits{/sha}`,
-      git_refs_url: `${url}/git/refs{/sha}`,
-      git_tags_url: `${url}/git/tags{/sha}`,
-      git_url: `${ctx.htmlUrl.replace(/^http/, 'git')}/${repo.fullName}.git`,
-      hooks_url: `${url}/hooks`,
-      issue_comment_url: `${url}/issues/comments{/number}`,
-      issue_events_url: `${url}/issues/events{/number}`,
-      issues_url: `${url}/issues{/number}`,
-      keys_url: `${url}/keys{/key_id}`,
-      labels_url: `${url}/labels{/name}`,
-      languages_url: `${url}/languages`,
-      merges_url: `${url}/merges`,
-      milestones_url: `${url}/milestones{/number}`,
-      notifications_url: `${url}/notifications{?since,all,participating}`,
-      pulls_url: `${url}/pulls{/number}`,
-      releases_url: `${url}/releases{/id}`,
-      ssh_url: `git@${new URL(ctx.htmlUrl).host}:${repo.fullName}.git`,
-      stargazers_url: `${url}/stargazers`,
-      statuses_url: `${url}/statuses/{sha}`,
-      subscribers_url: `${url}/subscribers`,
-      subscription_url: `${url}/subscription`,
-      tags_url: `${url}/tags`,
-      teams_url: `${url}/teams`,
-      trees_url: `${url}/git/trees{/sha}`,
-      clone_url: `${html(repo, '')}.git`,
-      mirror_url: null,
-      svn_url: html(repo, ''),
-      homepage: null,
-      language: null,
-      forks_count: 0,
-      forks: 0,
-      stargazers_count: 0,
-      watchers_count: 0,
-      watchers: 0,
-      size,
-      default_branch: repo.defaultBranch,
-      open_issues_count: 0,
-      open_issues: 0,
-      is_template: false,
-      topics: [],
-      has_issues: true,
-      has_projects: true,
-      has_wiki: true,
-      has_pages: false,
-      has_downloads: true,
-      has_discussions: false,
-      archived: false,
-      disabled: false,
-      visibility: repo.isPrivate ? 'private' : 'public',
-      pushed_at: isoSeconds(repo.pushedAt),
-      created_at: isoSeconds(repo.createdAt),
-      updated_at: isoSeconds(repo.updatedAt),
+      ...repositoryJson(ctx, repo),
       permissions: { admin: false, maintain: false, push: canWrite, triage: canWrite, pull: true },
-      allow_forking: true,
-      web_commit_signoff_required: false,
-      license: null,
       network_count: 0,
       subscribers_count: 0,
     };
