@@ -227,7 +227,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     tls: secureContext,
     maskContext: { hashKey },
     sessions,
-    connect: (name, startup) => connectUpstream(targets.get(name)!, { extraStartup: startup }),
+    connect: (name, startup, role) => connectUpstream(targets.get(name)!, { extraStartup: startup, ...(role ? { role } : {}) }),
     cancel(processId, secretKey) {
       for (const s of sessions) {
         if (s.key.processId !== processId || s.key.secretKey.length !== secretKey.length) continue;

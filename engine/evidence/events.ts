@@ -111,6 +111,15 @@ export interface KeyRotation {
   /** Repository path of the key set that publishes the key. */
   keys_path: string;
 }
+/**
+ * The gateway ended a session because the server's answers could not be attributed to what was decided
+ * (a row, command or setting outside the session model; docs/session-model.md). Nothing of that answer
+ * reached the client.
+ */
+export interface SessionBreach {
+  session_id: string;
+  reason: string;
+}
 /** An explicit statement that something may be missing, and what. */
 export interface Gap {
   /** torn_tail | spool_corrupt | spool_write_failed | ... */
@@ -131,6 +140,7 @@ export interface EventDataByType {
   session_end: SessionEnd;
   statement: StatementDecided;
   statement_result: StatementResult;
+  session_breach: SessionBreach;
   approval_requested: ApprovalRequested;
   approval_granted: ApprovalGranted;
   approval_rejected: ApprovalRejected;
@@ -182,6 +192,7 @@ const SPEC: { [K in EventType]: Record<string, Tag> } = {
     cached: 'b',
   },
   statement_result: { session_id: 's', decision_id: 's', outcome: 's', rows: 'n?', duration_ms: 'n', sqlstate: 's?' },
+  session_breach: { session_id: 's', reason: 's' },
   approval_requested: { request_id: 's', session_id: 's?', decision_id: 's?', subject_hash: 's', approvers: 'a', min_approvals: 'n', expires_at: 's' },
   approval_granted: { request_id: 's', approved_by: 'a', review_ids: 'a' },
   approval_rejected: { request_id: 's', by: 's', reason: 's' },

@@ -115,6 +115,7 @@ export function analysisFields(a: StatementAnalysis, text: string = a.text): Sta
     creates_table_from_query: a.creates_table_from_query,
     copy: a.copy,
     setting: a.setting,
+    setting_value: a.setting_value,
     name: a.name,
     nested: a.nested,
     opaque: a.opaque,

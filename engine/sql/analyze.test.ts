@@ -55,6 +55,7 @@ describe('splitting and parse errors', () => {
         creates_table_from_query: false,
         copy: null,
         setting: null,
+        setting_value: null,
         name: null,
         nested: [],
         opaque: false,

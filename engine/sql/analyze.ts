@@ -247,6 +247,8 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
     case 'CreateTableAsStmt': {
       // The lineage of what lands in the new table (or view) is carried forward as result columns.
       result_columns = renamed(w.query(b.query, null, d, false, true), strList(b.into.colNames));
+      // CREATE TABLE t AS EXECUTE p: what lands in t is what p returns, known only to the session (its PREPARE).
+      if (tagOf(b.query) === 'ExecuteStmt') nested.push(analyzeStatement(b.query, text, o, d + 1));
       const t = w.rangeVarName(b.into.rel);
       f.createsTable = true;
       f.write(t.schema, t.table, result_columns.map((c) => c.name));
@@ -384,6 +386,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
   });
   const out = finish(text, kind, command, w, result_columns, copy, flat);
   if (tag === 'VariableSetStmt' || tag === 'VariableShowStmt') out.setting = settingName(b);
+  if (tag === 'VariableSetStmt') out.setting_value = settingValue(b);
   out.name = objectName(tag, b);
   return out;
 }
@@ -498,6 +501,7 @@ function finish(
     creates_table_from_query: f.createsTable,
     copy,
     setting: null,
+    setting_value: null,
     name: null,
     nested,
     opaque: f.opaque,
@@ -545,6 +549,32 @@ function settingName(b: Json): string {
   if (b.kind === 'VAR_RESET_ALL') return '*';
   const name = typeof b.name === 'string' ? b.name.toLowerCase() : '*';
   return name === 'all' ? '*' : name;
+}
+
+/** The value a SET gives its parameter, as written (see StatementAnalysis.setting_value). */
+function settingValue(b: Json): string | null {
+  switch (b.kind) {
+    case 'VAR_SET_VALUE': {
+      const parts = ((b.args ?? []) as Json[]).map((a: Json) => {
+        const c = a.A_Const ?? a.TypeCast?.arg?.A_Const;
+        if (!c) return '?';
+        if (c.sval) return String(c.sval.sval ?? '');
+        if (c.ival) return String(c.ival.ival ?? 0);
+        if (c.fval) return String(c.fval.fval ?? '');
+        if (c.boolval) return c.boolval.boolval ? 'on' : 'off';
+        return '?';
+      });
+      return parts.join(',');
+    }
+    case 'VAR_SET_DEFAULT':
+    case 'VAR_RESET':
+    case 'VAR_RESET_ALL':
+      return 'DEFAULT';
+    case 'VAR_SET_CURRENT':
+      return 'FROM CURRENT';
+    default:
+      return null; // SET TRANSACTION ... (VAR_SET_MULTI)
+  }
 }
 
 /** The cursor or prepared statement a statement names ('*' for CLOSE ALL / DEALLOCATE ALL), else null. */

@@ -296,6 +296,7 @@ export function unknownStatement(text: string, message: string): StatementAnalys
     creates_table_from_query: false,
     copy: null,
     setting: null,
+    setting_value: null,
     name: null,
     nested: [],
     opaque: false,

@@ -94,6 +94,12 @@ export interface StatementAnalysis {
   copy: CopyInfo | null;
   /** The run-time parameter SET / RESET / SHOW names (lower-case, '*' for ALL); null otherwise. */
   setting: string | null;
+  /**
+   * For SET: the value as written ('off', 'UTF8', 'a,b' for a list), 'DEFAULT' for SET ... TO DEFAULT
+   * and RESET, 'FROM CURRENT' for SET ... FROM CURRENT; null otherwise. Not part of the policy input:
+   * the gateway's session model reads it to refuse settings that would change how it lexes SQL.
+   */
+  setting_value: string | null;
   /** The cursor or prepared statement DECLARE/FETCH/MOVE/CLOSE/PREPARE/EXECUTE/DEALLOCATE names ('*' = ALL). */
   name: string | null;
   /**

@@ -41,7 +41,8 @@ export interface GatewayContext {
   tls: tls.SecureContext | null;
   maskContext: MaskContext;
   sessions: Set<SessionHandle>;
-  connect(upstream: string, startup: Record<string, string>): Promise<UpstreamConnection>;
+  /** Opens the upstream session; `role` becomes the session's default role (see connectUpstream). */
+  connect(upstream: string, startup: Record<string, string>, role?: string | null): Promise<UpstreamConnection>;
   /** Routes a client's CancelRequest to the session whose key matches (constant-time compare). */
   cancel(processId: number, secretKey: Buffer): void;
   cancelUpstream(upstream: string, processId: number, secretKey: Buffer): Promise<void>;

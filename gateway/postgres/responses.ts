@@ -1,8 +1,13 @@
 // Frames the upstream's backend messages and pairs each response with the client message that caused it
-// (a FIFO of units), so the gateway can replace a stand-in's error with its denial, mask DataRows, and
-// know the transaction status — while forwarding every byte it does not change untouched, chunk by chunk.
+// (a FIFO of units), so the gateway can replace a stand-in's error with its denial, mask DataRows, keep
+// the session model in step with what the server confirmed, and know the transaction status — while
+// forwarding every byte it does not change untouched, chunk by chunk.
 // Response rules: https://www.postgresql.org/docs/current/protocol-flow.html
+import type { Verdict } from '../../engine/engine.ts';
 import type { MaskFn } from '../../engine/masking/methods.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { BackendCode } from './protocol/constants.ts';
+import { BLANK_PLAN, SessionModelBreach, executedStatement, type PortalEntry, type Rows, type SessionModel, type StatementEntry } from './session-model.ts';
 
 /** How one result column is masked; null = passed through. */
 export type ColumnMask = MaskFn | null;
@@ -25,76 +30,149 @@ export interface ErrorReplacement {
   bytes: Buffer;
 }
 
-/** One client message (or Query) whose responses are still to come, in order. */
-export type Unit =
-  | { type: 'parse'; denial?: ErrorReplacement }
-  | { type: 'bind'; denial?: ErrorReplacement }
-  | { type: 'describe'; target: 'S' | 'P'; plan?: RowPlan | null }
-  | { type: 'close' }
-  | {
-      type: 'execute';
-      plan: RowPlan | null;
-      /** Error and notice text is withheld: the statement touches columns masked for this identity. */
-      scrub?: boolean;
-      onDone?: (tag: string | null, error: boolean) => void;
-    }
-  | { type: 'sync' }
-  | {
-      type: 'query';
-      /** One per statement, in order; null = no masking for that statement's rows. */
-      plans: (RowPlan | null)[];
-      /** Per statement: withhold error and notice text (the statement touches masked columns). */
-      scrub?: boolean[];
-      denial?: ErrorReplacement;
-      onDone?: (tags: string[], error: boolean) => void;
-    };
+/** How an execution ended, for evidence: the CommandComplete tag ('' for PortalSuspended / empty), or the SQLSTATE. */
+export type Done = (rows: Rows | null, tag: string | null, sqlstate: string | null) => void;
 
-const enum B {
-  ParseComplete = 0x31, // '1'
-  BindComplete = 0x32, // '2'
-  CloseComplete = 0x33, // '3'
-  CommandComplete = 0x43, // 'C'
-  DataRow = 0x44, // 'D'
-  ErrorResponse = 0x45, // 'E'
-  CopyInResponse = 0x47, // 'G'
-  CopyOutResponse = 0x48, // 'H'
-  EmptyQueryResponse = 0x49, // 'I'
-  NoData = 0x6e, // 'n'
-  PortalSuspended = 0x73, // 's'
-  ParameterDescription = 0x74, // 't'
-  RowDescription = 0x54, // 'T'
-  ReadyForQuery = 0x5a, // 'Z'
-  CopyData = 0x64, // 'd'
-  CopyDone = 0x63, // 'c'
-  CopyBothResponse = 0x57, // 'W'
-  NoticeResponse = 0x4e, // 'N'
+/** One client message (or Query) forwarded upstream whose responses are still to come, in order. */
+export type Unit =
+  | { type: 'parse'; name: string; entry: StatementEntry | null; denial?: ErrorReplacement }
+  | { type: 'bind'; portal: string; entry: PortalEntry | null; denial?: ErrorReplacement; onError?: (sqlstate: string) => void }
+  | { type: 'describe'; target: 'S' | 'P'; name: string }
+  | { type: 'close'; target: 'S' | 'P'; name: string }
+  | ExecuteUnit
+  /**
+   * `conditional`: forwarded while the server was in copy-in mode, where it ignores Sync — unless the COPY
+   * had already failed on its data when the server read it. Resolved by what the server answers next.
+   */
+  | { type: 'sync'; conditional?: boolean }
+  | QueryUnit;
+
+export interface ExecuteUnit {
+  type: 'execute';
+  portal: string;
+  denial?: ErrorReplacement;
+  /** Resolved when the server starts answering it: the portal as the model knows it at that point. */
+  rows?: Rows;
+  onDone?: Done;
 }
 
+export interface QueryUnit {
+  type: 'query';
+  /** The decided statements, or null for a stand-in or an empty query (no rows may come back). */
+  verdict: Verdict | null;
+  /** Per statement: its own rows (FETCH / EXECUTE are resolved through the model when they run). */
+  own: Rows[];
+  denial?: ErrorReplacement;
+  onDone?: (tags: string[], sqlstate: string | null) => void;
+}
+
+/** Commands that may send rows (RowDescription / DataRow) besides SELECT and DML with RETURNING. */
+const ROW_COMMANDS = new Set(['FETCH', 'EXECUTE', 'SHOW', 'EXPLAIN', 'CALL']);
+const ROW_KINDS = new Set(['select', 'insert', 'update', 'delete', 'merge']);
+/** CommandComplete tags that say rows were written, and the statement kind that may report each. */
+const WRITE_TAGS: Readonly<Record<string, string>> = { INSERT: 'insert', UPDATE: 'update', DELETE: 'delete', MERGE: 'merge', COPY: 'copy' };
+
+const NO_ROWS: Rows = { plan: null, scrub: false, ref: null };
+
+/** Whether a statement may answer with rows: a query, DML with RETURNING, or a command that returns them. */
+function returnsRows(a: StatementAnalysis): boolean {
+  if (a.kind === 'select' || ROW_COMMANDS.has(a.command)) return true;
+  return ROW_KINDS.has(a.kind) && a.result_columns.length > 0; // without RETURNING a write sends no rows (a rule could)
+}
+
+/**
+ * Pairs the upstream's responses with the units the gateway forwarded, following PostgreSQL's message flow:
+ * extended-protocol errors skip to Sync, a simple Query answers until ReadyForQuery, COPY FROM STDIN holds
+ * the server in copy-in mode (the session never forwards a Sync then). Confirmations update the session model.
+ * A response it cannot attribute throws SessionModelBreach: the session ends and nothing of it is forwarded.
+ */
 export class ResponseTracker {
   readonly units: Unit[] = [];
+  readonly model: SessionModel;
   /** Transaction status from the last ReadyForQuery: I idle, T in a transaction, E failed transaction. */
   status: 'I' | 'T' | 'E' = 'I';
+  /** The server is in copy-in mode (CopyInResponse seen, the COPY not yet ended). */
+  copyIn = false;
   /** Index of the current statement within the head query unit. */
   #stmt = 0;
+  /** Rows of the head query's current statement, resolved when its first response arrives. */
+  #rows: Rows | null = null;
   #tags: string[] = [];
-  /** After an error in an extended-protocol batch the server skips everything up to Sync. */
-  #skipping = false;
-  #copyOut = false;
+  #sqlstate: string | null = null;
+
+  /**
+   * An extended-protocol error came back before the Sync that ends its batch was forwarded: the server
+   * discards every message until that Sync, so units pushed until then get no answer and are not queued.
+   */
+  #ignoreTillSync = false;
   #pending: Buffer | null = null;
   /** Called when the queue drains (the upstream owes no more responses). */
   onIdle: (() => void) | null = null;
+  /** Called after every chunk while set: a session waiting for the server's mode (COPY) checks it. */
+  onProgress: (() => void) | null = null;
+  /**
+   * Text the gateway puts in a CopyFail it sends itself (a client message other than CopyData arrived in
+   * copy-in mode). The COPY's error then carries it, and `copyAborted` says so.
+   */
+  static readonly ABORT_MARKER = 'verdict: copy-in ended by a non-COPY message';
+  /** Set by the session to the type byte of the message it held back when it sent that CopyFail. */
+  copyAborted: number | null = null;
+  /** The last COPY FROM STDIN ended on the gateway's own CopyFail: the server consumed the held message. */
+  copyAbortConsumed = false;
+  /** How many COPY FROM STDIN operations have ended (completed or failed): the session waits on it. */
+  copyEnds = 0;
+  /**
+   * The server consumed a non-COPY message in copy-in mode: PostgreSQL itself ends such a session ("protocol
+   * synchronization was lost"), so the tracker forwards that FATAL, nothing after it, and the session closes.
+   */
+  lostSync = false;
 
-  get idle(): boolean {
-    return this.units.length === 0 && this.#pending === null;
+  constructor(model: SessionModel) {
+    this.model = model;
   }
 
+  /** No answer is owed (Syncs forwarded in copy-in mode that the server may have ignored do not count). */
+  get idle(): boolean {
+    if (this.#pending !== null) return false;
+    for (const u of this.units) if (u.type !== 'sync' || !u.conditional) return false;
+    return true;
+  }
+
+  /** Queues a forwarded message's unit; while the server ignores messages until Sync, the unit is dropped instead. */
   push(unit: Unit): void {
+    if (this.#ignoreTillSync) {
+      if (unit.type !== 'sync') {
+        if (unit.type === 'execute') unit.onDone?.(null, null, null);
+        else if (unit.type === 'query') unit.onDone?.([], null);
+        return;
+      }
+      this.#ignoreTillSync = false;
+    }
     this.units.push(unit);
+  }
+
+  /** Names that messages already forwarded will define once the server confirms them. */
+  pendingNames(): { statements: Set<string>; portals: Set<string> } {
+    const statements = new Set<string>();
+    const portals = new Set<string>();
+    for (const u of this.units) {
+      if (u.type === 'parse' && u.entry) statements.add(u.name);
+      else if (u.type === 'bind' && u.entry) portals.add(u.portal);
+      else if (u.type === 'query' && u.verdict) {
+        for (const a of u.verdict.statements) {
+          if (a.name === null) continue;
+          if (a.command === 'DECLARE CURSOR') portals.add(a.name);
+          else if (a.command === 'PREPARE') statements.add(a.name);
+        }
+      }
+    }
+    return { statements, portals };
   }
 
   /**
    * Consumes one chunk from the upstream; returns the bytes for the client (the same Buffer when
    * nothing in it had to change). Incomplete trailing messages are kept for the next chunk.
+   * Throws SessionModelBreach when a response cannot be attributed.
    */
   transform(chunk: Buffer): Buffer {
     let buf = chunk;
@@ -114,8 +192,8 @@ export class ResponseTracker {
       const len = buf.readUInt32BE(pos + 1);
       const end = pos + 1 + len;
       if (end > n) break;
-      if (type === B.DataRow) {
-        const plan = this.#plan();
+      if (type === BackendCode.DataRow) {
+        const plan = this.#rowPlan();
         if (plan) {
           const size = dataRowSize(buf, pos, end, plan);
           out = reserve(out, o, pos - copiedUpTo + size, n);
@@ -135,8 +213,15 @@ export class ResponseTracker {
         copiedUpTo = end;
       }
       pos = end;
+      if (this.lostSync) {
+        // Nothing after the FATAL: what the server still sends belongs to a session the client no longer has.
+        out = reserve(out, o, pos - copiedUpTo, n);
+        o += buf.copy(out, o, copiedUpTo, pos);
+        return out.subarray(0, o);
+      }
     }
     if (pos < n) this.#pending = Buffer.from(buf.subarray(pos));
+    if (this.onProgress) queueMicrotask(() => this.onProgress?.());
     if (!out) return pos === n ? buf : buf.subarray(0, pos);
     out = reserve(out, o, pos - copiedUpTo, n);
     o += buf.copy(out, o, copiedUpTo, pos);
@@ -144,103 +229,344 @@ export class ResponseTracker {
     return out.subarray(0, o);
   }
 
+  /** The plan for a DataRow now arriving (null = verbatim); throws when no unit can own it. */
+  #rowPlan(): RowPlan | null {
+    this.#dropIgnoredSyncs();
+    const head = this.units[0];
+    if (head?.type === 'execute') {
+      if (head.denial) throw new SessionModelBreach('the server sent rows for a statement the gateway refused');
+      const p = this.model.portals.get(head.portal);
+      const a = p && !p.cursor ? executedStatement(p.verdict.statements[p.index]!) : undefined;
+      if (a && !returnsRows(a)) throw new SessionModelBreach(`the server sent rows for ${a.command}, which returns none`);
+      return this.#executeRows(head).plan;
+    }
+    if (head?.type === 'query') return this.#queryRows(head, 'rows').plan;
+    throw new SessionModelBreach(`the server sent a row while the gateway expected ${head ? `the answer to ${head.type}` : 'nothing'}`);
+  }
+
+  #executeRows(u: ExecuteUnit): Rows {
+    if (u.rows) return u.rows;
+    const p = this.model.portals.get(u.portal);
+    if (!p) return (u.rows = { plan: BLANK_PLAN, scrub: true, ref: null });
+    if (p.cursor) return (u.rows = { plan: p.plan, scrub: p.scrub, ref: p });
+    return (u.rows = this.model.rowsOf(p.verdict.statements[p.index]!, { plan: p.plan, scrub: p.scrub, ref: p }));
+  }
+
+  /** Rows of the head query's current statement; `what` says what arrived (rows must be allowed for it). */
+  #queryRows(u: QueryUnit, what: 'rows' | 'other'): Rows {
+    if (this.#rows) return this.#rows;
+    const v = u.verdict;
+    if (!v || u.denial) {
+      if (what === 'rows') throw new SessionModelBreach('the server sent rows for a statement the gateway refused or found empty');
+      return NO_ROWS;
+    }
+    const a = v.statements[this.#stmt];
+    if (!a) throw new SessionModelBreach(`the server ran more statements than the ${v.statements.length} the gateway decided on`);
+    if (what === 'rows' && !returnsRows(a)) throw new SessionModelBreach(`the server sent rows for ${a.command}, which returns none`);
+    return (this.#rows = this.model.rowsOf(a, u.own[this.#stmt] ?? NO_ROWS));
+  }
+
+  /** A response that is not ReadyForQuery: Syncs forwarded during copy-in still at the head were ignored. */
+  #dropIgnoredSyncs(): void {
+    let head = this.units[0];
+    while (head?.type === 'sync' && head.conditional) {
+      this.units.shift();
+      head = this.units[0];
+    }
+  }
+
+  /** The COPY ended where the server had surely read every Sync forwarded during it: they were all ignored. */
+  #dropConditionalSyncs(): void {
+    for (let i = this.units.length - 1; i >= 0; i--) {
+      const u = this.units[i]!;
+      if (u.type === 'sync' && u.conditional) this.units.splice(i, 1);
+    }
+  }
+
   /** undefined = forward as is; null = drop; a Buffer = send this instead. */
   #onMessage(type: number, buf: Buffer, start: number, end: number): Buffer | null | undefined {
+    if (type !== BackendCode.ReadyForQuery && type !== BackendCode.NoticeResponse && type !== BackendCode.ParameterStatus && type !== BackendCode.NotificationResponse) {
+      this.#dropIgnoredSyncs();
+    }
     const head = this.units[0];
     switch (type) {
-      case B.ReadyForQuery: {
+      case BackendCode.ReadyForQuery: {
         this.status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
-        // Everything up to and including the batch's Sync (or the Query) is answered now.
-        while (this.units.length) {
-          const u = this.units.shift()!;
-          if (u.type === 'query') {
-            u.onDone?.(this.#tags, this.#skipping);
-            break;
-          }
-          if (u.type === 'sync') break;
+        // The head Query, or the head Sync, is answered now. Of a run of Syncs at the head, those forwarded
+        // during copy-in may have been ignored (they come first): the plain Sync behind them is surely answered,
+        // so it goes first; ignored ones left at the head are dropped by the next other response.
+        let afterQuery = false;
+        const u = this.units[0];
+        if (u?.type === 'query') {
+          this.units.shift();
+          u.onDone?.(this.#tags, this.#sqlstate);
+          afterQuery = true;
+        } else if (u?.type === 'sync') {
+          let i = 0;
+          while (i < this.units.length && this.units[i]!.type === 'sync' && (this.units[i] as { conditional?: boolean }).conditional) i++;
+          this.units.splice(i < this.units.length && this.units[i]!.type === 'sync' ? i : 0, 1);
+        } else if (u) {
+          // Only skipped units may go unanswered; a unit skipped after an error was already dropped.
+          throw new SessionModelBreach(`the server was ready for the next query while ${u.type} was unanswered`);
+        } else {
+          throw new SessionModelBreach('the server sent ReadyForQuery that no Sync or Query asked for');
         }
+        this.model.ready(this.status, afterQuery);
         this.#stmt = 0;
+        this.#rows = null;
         this.#tags = [];
-        this.#skipping = false;
-        this.#copyOut = false;
+        this.#sqlstate = null;
+        this.copyIn = false;
         // Only when someone waits (untilIdle sets onIdle only while not idle): a microtask and a closure per
         // ReadyForQuery otherwise (~0.5 µs per transaction, perf on bench:gateway).
         if (this.units.length === 0 && this.onIdle) queueMicrotask(() => this.idle && this.onIdle?.());
         return undefined;
       }
-      case B.ErrorResponse: {
-        if (!head) return undefined;
-        this.#copyOut = false;
-        if (head.type === 'query') {
-          this.#skipping = true; // the rest of the string is not run
-          if (head.denial) return head.denial.bytes;
-          return head.scrub?.[this.#stmt] ? scrubbed(buf, start, end) : undefined;
+      case BackendCode.ErrorResponse: {
+        let sqlstate = errorCode(buf, start, end);
+        let rewritten: Buffer | undefined;
+        if (this.copyIn || this.#copyEnding()) {
+          this.copyIn = false;
+          this.copyEnds++;
+          const message = field(buf, start, end, 0x4d) ?? '';
+          if (sqlstate === '57014' && message.startsWith('COPY from stdin failed:')) {
+            // The server read a CopyFail in copy-in mode, so every Sync before it was ignored.
+            this.#dropConditionalSyncs();
+            const code = this.copyAborted;
+            if (code !== null && message.includes(ResponseTracker.ABORT_MARKER)) {
+              this.copyAbortConsumed = true;
+              // As PostgreSQL answers a non-COPY message in copy-in mode (copyfromparse.c).
+              sqlstate = '08P01';
+              rewritten = Buffer.concat([
+                errorMessage('ERROR', sqlstate, `unexpected message type 0x${code.toString(16).padStart(2, '0')} during COPY from stdin`),
+                errorMessage('FATAL', sqlstate, 'terminating connection because protocol synchronization was lost'),
+              ]);
+              this.lostSync = true;
+            }
+          }
         }
+        this.copyAborted = null;
+        if (!head) {
+          if (severityOf(buf, start, end) === 'FATAL' || severityOf(buf, start, end) === 'PANIC') return undefined; // the server is ending the session
+          throw new SessionModelBreach(`the server sent an error (${sqlstate}) no message asked for`);
+        }
+        this.model.failed();
+        if (head.type === 'query') {
+          const rows = this.#queryRows(head, 'other');
+          // the rest of the string is not run
+          this.#sqlstate ??= sqlstate;
+          if (head.denial) return head.denial.bytes;
+          return rows.scrub ? scrubbed(buf, start, end) : rewritten;
+        }
+        if (head.type === 'sync') throw new SessionModelBreach(`the server sent an error (${sqlstate}) for a Sync`);
         // Extended protocol: the failing unit and everything queued before Sync produce nothing more.
         const failed = this.units.shift()!;
-        if (failed.type === 'execute') failed.onDone?.(null, true);
-        while (this.units.length && this.units[0]!.type !== 'sync') this.units.shift();
-        this.#skipping = true;
-        if ((failed.type === 'parse' || failed.type === 'bind') && failed.denial) return failed.denial.bytes;
-        return failed.type === 'execute' && failed.scrub ? scrubbed(buf, start, end) : undefined;
+        let scrub = false;
+        if (failed.type === 'execute') {
+          const rows = failed.denial ? null : this.#executeRows(failed);
+          scrub = rows?.scrub ?? false;
+          failed.onDone?.(rows, null, sqlstate);
+        } else if (failed.type === 'parse') this.model.parseFailed(failed.name);
+        else if (failed.type === 'bind') {
+          this.model.bindFailed(failed.portal);
+          failed.onError?.(sqlstate); // planning happens at Bind: 1/0 between constants fails here
+        }
+        else if (failed.type === 'describe' && failed.target === 'P') scrub = this.#portalScrub(failed.name);
+        while (this.units.length && this.units[0]!.type !== 'sync') {
+          const skipped = this.units.shift()!;
+          if (skipped.type === 'execute') skipped.onDone?.(null, null, null);
+          else if (skipped.type === 'query') skipped.onDone?.([], null);
+        }
+        if (this.units.length === 0) this.#ignoreTillSync = true;
+        if ((failed.type === 'parse' || failed.type === 'bind' || failed.type === 'execute') && failed.denial) return failed.denial.bytes;
+        return scrub ? scrubbed(buf, start, end) : rewritten;
       }
-      case B.NoticeResponse: {
+      case BackendCode.NoticeResponse: {
         // RAISE NOTICE and friends can echo values the rows had masked.
-        const scrub = head?.type === 'query' ? head.scrub?.[this.#stmt] : head?.type === 'execute' ? head.scrub : false;
+        let scrub = false;
+        if (head?.type === 'query') scrub = this.#queryRows(head, 'other').scrub;
+        else if (head?.type === 'execute') scrub = head.denial ? true : this.#executeRows(head).scrub;
         return scrub ? scrubbed(buf, start, end) : undefined;
       }
-      case B.ParseComplete:
-      case B.BindComplete:
-      case B.CloseComplete:
-      case B.NoData:
+      case BackendCode.ParseComplete:
+        if (head?.type !== 'parse' || !head.entry) throw new SessionModelBreach('the server confirmed a Parse the gateway did not send or refused');
+        this.units.shift();
+        this.model.parsed(head.name, head.entry);
+        return undefined;
+      case BackendCode.BindComplete:
+        if (head?.type !== 'bind' || !head.entry) throw new SessionModelBreach('the server confirmed a Bind the gateway did not send or refused');
+        this.units.shift();
+        this.model.bound(head.portal, head.entry);
+        return undefined;
+      case BackendCode.CloseComplete:
+        if (head?.type !== 'close') throw new SessionModelBreach('the server confirmed a Close the gateway did not send');
+        this.units.shift();
+        this.model.closed(head.target, head.name);
+        return undefined;
+      case BackendCode.NoData:
+        if (head?.type !== 'describe') throw new SessionModelBreach('the server sent NoData for no Describe');
         this.units.shift();
         return undefined;
-      case B.ParameterDescription:
+      case BackendCode.ParameterDescription:
+        if (head?.type !== 'describe' || head.target !== 'S') throw new SessionModelBreach('the server sent ParameterDescription for no Describe of a statement');
         return undefined; // Describe 'S' continues with RowDescription or NoData
-      case B.RowDescription: {
+      case BackendCode.RowDescription: {
         // The server's word on where each column comes from overrides the analysis for masked columns.
-        const plan = head?.type === 'describe' ? head.plan : this.#plan();
-        if (plan?.byOrigin) applyGroundTruth(buf, start, plan);
-        if (head?.type === 'describe') this.units.shift();
+        if (head?.type === 'describe') {
+          if (head.target === 'P') {
+            const plan = this.#portalPlan(head.name);
+            if (plan?.byOrigin) applyGroundTruth(buf, start, plan);
+          }
+          this.units.shift();
+          return undefined;
+        }
+        if (head?.type === 'query') {
+          const plan = this.#queryRows(head, 'rows').plan;
+          if (plan?.byOrigin) applyGroundTruth(buf, start, plan);
+          return undefined;
+        }
+        throw new SessionModelBreach(`the server described rows while the gateway expected ${head ? `the answer to ${head.type}` : 'nothing'}`);
+      }
+      case BackendCode.CopyInResponse:
+      case BackendCode.CopyOutResponse: {
+        const direction = type === BackendCode.CopyInResponse ? 'from' : 'to';
+        const copy = this.#currentCopy();
+        if (!copy || copy.direction !== direction || (copy.target !== 'stdin' && copy.target !== 'stdout')) {
+          throw new SessionModelBreach(`the server started COPY ${direction === 'from' ? 'FROM STDIN' : 'TO STDOUT'} for a statement the gateway did not decide as one`);
+        }
+        if (direction === 'from') this.copyIn = true;
         return undefined;
       }
-      case B.DataRow:
-        return undefined; // rewritten in transform() when a plan applies
-      case B.CopyOutResponse:
-      case B.CopyBothResponse:
-        this.#copyOut = true;
-        return undefined;
-      case B.CopyData:
+      case BackendCode.CopyData:
+      case BackendCode.CopyDone:
         // COPY TO with a masked column is refused before it runs (session); rows of allowed COPYs pass.
         return undefined;
-      case B.CommandComplete:
-      case B.EmptyQueryResponse:
-      case B.PortalSuspended: {
-        this.#copyOut = false;
-        const tag = type === B.CommandComplete ? buf.toString('utf8', start + 5, end - 1) : '';
+      case BackendCode.CommandComplete:
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended: {
+        if (type === BackendCode.CommandComplete && (this.copyIn || this.#copyEnding())) {
+          this.#dropConditionalSyncs(); // CopyDone was read in copy-in mode
+          this.copyEnds++;
+        }
+        this.copyIn = false;
+        const tag = type === BackendCode.CommandComplete ? buf.toString('utf8', start + 5, end - 1) : '';
         if (head?.type === 'execute') {
+          if (head.denial) throw new SessionModelBreach('the server completed a statement the gateway refused');
           this.units.shift();
-          head.onDone?.(tag, false);
-        } else if (head?.type === 'query') {
+          const rows = this.#executeRows(head);
+          const p = this.model.portals.get(head.portal);
+          if (type === BackendCode.CommandComplete && p) {
+            const a = p.cursor ? null : executedStatement(p.verdict.statements[p.index]!);
+            if (a) {
+              this.#checkTag(a, tag);
+              this.model.completed(p, tag, a);
+            }
+          }
+          head.onDone?.(rows, tag, null);
+          return undefined;
+        }
+        if (head?.type === 'query') {
+          const v = head.verdict;
+          if (type === BackendCode.EmptyQueryResponse && (v === null || v.statements.length === 0) && !head.denial) return undefined;
+          if (!v || head.denial) throw new SessionModelBreach('the server completed a statement the gateway refused');
+          const a = v.statements[this.#stmt];
+          if (!a) throw new SessionModelBreach(`the server ran more statements than the ${v.statements.length} the gateway decided on`);
+          if (type === BackendCode.PortalSuspended) throw new SessionModelBreach('the server suspended a portal in a simple Query');
+          this.#checkTag(a, tag);
+          this.model.completed({ verdict: v, index: this.#stmt }, tag);
           this.#tags.push(tag);
           this.#stmt++;
+          this.#rows = null;
+          return undefined;
         }
+        throw new SessionModelBreach(`the server completed a command while the gateway expected ${head ? `the answer to ${head.type}` : 'nothing'}`);
+      }
+      case BackendCode.ParameterStatus: {
+        const nameEnd = buf.indexOf(0, start + 5);
+        if (nameEnd < 0 || nameEnd >= end) throw new SessionModelBreach('malformed ParameterStatus');
+        this.model.parameterStatus(buf.toString('utf8', start + 5, nameEnd), buf.toString('utf8', nameEnd + 1, end - 1));
         return undefined;
       }
+      case BackendCode.NotificationResponse:
+        return undefined;
       default:
-        return undefined; // NoticeResponse, ParameterStatus, NotificationResponse, CopyInResponse...
+        // CopyBothResponse (replication), FunctionCallResponse (FunctionCall is refused), authentication
+        // mid-session, anything newer: nothing the gateway asked for.
+        throw new SessionModelBreach(`the server sent message type 0x${type.toString(16)}, which the gateway cannot account for`);
     }
   }
 
-  /** The plan for the rows now arriving: the head Execute's, or the current statement's of the head Query. */
-  #plan(): RowPlan | null {
+  /** The head unit is a COPY FROM STDIN whose CopyDone the session forwarded (copyIn already cleared). */
+  #copyEnding(): boolean {
+    const copy = this.#currentCopy();
+    return copy !== null && copy.direction === 'from' && copy.target === 'stdin';
+  }
+
+  /** A CommandComplete that reports writes the analysis did not expect is a breach of the model. */
+  #checkTag(a: StatementAnalysis, tag: string): void {
+    const space = tag.indexOf(' ');
+    const word = space < 0 ? tag : tag.slice(0, space);
+    const kind = WRITE_TAGS[word];
+    if (!kind || a.kind === kind) return;
+    if (a.command === 'EXECUTE' && a.name !== null) {
+      const s = this.model.statements.get(a.name);
+      // A SQL PREPARE's own kind is utility; what EXECUTE runs is the statement inside it.
+      if (s && executedStatement(s.verdict.statements[s.index]!).kind === kind) return;
+    }
+    throw new SessionModelBreach(`the server reported "${tag}" for a statement the gateway decided as ${a.command}`);
+  }
+
+  /** The COPY of the statement now running, from its analysis (a prepared statement's, for EXECUTE). */
+  #currentCopy(): StatementAnalysis['copy'] {
     const head = this.units[0];
-    if (!head) return null;
-    if (head.type === 'execute') return head.plan;
-    if (head.type === 'query') return head.plans[this.#stmt] ?? null;
+    if (head?.type === 'query' && head.verdict && !head.denial) return head.verdict.statements[this.#stmt]?.copy ?? null;
+    if (head?.type === 'execute' && !head.denial) {
+      const p = this.model.portals.get(head.portal);
+      return p && !p.cursor ? executedStatement(p.verdict.statements[p.index]!).copy : null;
+    }
     return null;
   }
 
+  #portalPlan(name: string): RowPlan | null {
+    const p = this.model.portals.get(name);
+    if (!p) return null;
+    return p.cursor ? p.plan : this.model.rowsOf(p.verdict.statements[p.index]!, { plan: p.plan, scrub: p.scrub, ref: p }).plan;
+  }
+
+  #portalScrub(name: string): boolean {
+    return this.model.portals.get(name)?.scrub ?? true;
+  }
+}
+
+/** The SQLSTATE ('C' field) of an ErrorResponse / NoticeResponse. */
+export function errorCode(buf: Buffer, start: number, end: number): string {
+  return field(buf, start, end, 0x43) ?? 'XX000';
+}
+
+/** An ErrorResponse built from its three essential fields. */
+function errorMessage(severity: string, code: string, message: string): Buffer {
+  const body = Buffer.from(`S${severity}\0V${severity}\0C${code}\0M${message}\0\0`, 'utf8');
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = BackendCode.ErrorResponse;
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+function severityOf(buf: Buffer, start: number, end: number): string | null {
+  return field(buf, start, end, 0x56) ?? field(buf, start, end, 0x53);
+}
+
+function field(buf: Buffer, start: number, end: number, code: number): string | null {
+  let p = start + 5;
+  while (p < end - 1) {
+    const f = buf[p]!;
+    const stop = buf.indexOf(0, p + 1);
+    if (stop < 0 || stop >= end) return null;
+    if (f === code) return buf.toString('utf8', p + 1, stop);
+    p = stop + 1;
+  }
+  return null;
 }
 
 /**
@@ -301,7 +627,7 @@ function dataRowSize(buf: Buffer, start: number, end: number, plan: RowPlan): nu
 /** Pass 2: writes the row sized by dataRowSize at out[o]; returns the offset after it. */
 function writeDataRow(buf: Buffer, start: number, end: number, plan: RowPlan, out: Buffer, o: number, size: number): number {
   const count = buf.readUInt16BE(start + 5);
-  out[o] = B.DataRow;
+  out[o] = BackendCode.DataRow;
   out.writeUInt32BE(size - 1, o + 1); // size counts the type byte; the length field does not
   out.writeUInt16BE(count, o + 5);
   o += 7;

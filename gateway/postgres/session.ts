@@ -1,8 +1,9 @@
 // One client connection through the PostgreSQL front door: TLS negotiation, token authentication,
 // the upstream session opened with gateway-held credentials, and a decision for every statement.
 // Denied statements are swapped for a stand-in that fails upstream, so the real server keeps the
-// response order and transaction status, and the stand-in's error is replaced by the denial.
-import { randomBytes } from 'node:crypto';
+// response order and transaction status, and the stand-in's error is replaced by the denial. What the
+// server holds (statements, portals, settings) is followed by the session model (session-model.ts).
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Verdict } from '../../engine/engine.ts';
@@ -25,34 +26,36 @@ import {
   invalidAuthorization,
   protocolViolation,
   queryCanceled,
+  sessionDesynchronized,
   type ErrorFields,
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, type ColumnMask, type RowPlan, type Unit } from './responses.ts';
+import { ResponseTracker, type ColumnMask, type ExecuteUnit, type QueryUnit, type RowPlan } from './responses.ts';
+import {
+  BLANK_PLAN,
+  SessionModel,
+  SessionModelBreach,
+  STAND_IN_NAME,
+  TEXT_FORMATS,
+  isReservedName,
+  type DecisionRef,
+  type PortalEntry,
+  type Rows,
+  type StatementEntry,
+} from './session-model.ts';
 import type { GatewayContext, SessionHandle } from './context.ts';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
-import { setupQuery } from './upstream/query.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
-const STAND_IN = 'verdict_denied';
+const STAND_IN = STAND_IN_NAME;
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
-/** Result formats of a simple Query: all text. Shared and never mutated (RowPlan.formats is read-only). */
-const TEXT_FORMATS: readonly number[] = [0];
-const BINARY_FORMATS: readonly number[] = [1];
-
-interface PreparedDecision {
-  sql: string;
-  verdict: Verdict;
-}
-
-interface Portal {
-  statement: string;
-  plan: RowPlan | null;
-  scrub: boolean;
-}
+/** Flush 'H': asks the server to send what it has buffered (no response of its own). Built once. */
+const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
+/** How long a Terminate waits for the upstream to answer what came before it. */
+const TERMINATE_GRACE_MS = 5_000;
 
 let sessionSeq = 0;
 
@@ -67,12 +70,10 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   const log = ctx.log.child({ session: id, client: rawSocket.remoteAddress });
   const reader = new FrontendReader({ maxMessageBytes: ctx.config.limits.max_message_bytes });
   const writer = new BackendWriter();
-  const tracker = new ResponseTracker();
-  const prepared = new Map<string, PreparedDecision>();
-  const portals = new Map<string, Portal>();
-  /** SQL-level cursors and prepared statements: FETCH and EXECUTE return rows whose plan was made at DECLARE/PREPARE. */
-  const cursors = new Map<string, RowPlan | null>();
-  const sqlPrepared = new Map<string, RowPlan | null>();
+  const model = new SessionModel((analysis, decision, formats) => rowPlan(analysis, decision, formats));
+  const tracker = new ResponseTracker(model);
+  /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
+  let terminating = false;
   const loopback = LOOPBACK.test(rawSocket.remoteAddress ?? '');
   let socket: net.Socket | tls.TLSSocket = rawSocket;
   let tlsActive = false;
@@ -362,15 +363,20 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     if (phase === 'closed') return;
     const target = ctx.config.upstreams[upstreamName]!;
     try {
-      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' });
-      const role = roleFor(identity.groups);
-      if (role) await setupQuery(upstream, `SET ROLE ${quoteIdent(role)}`);
+      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' }, roleFor(identity.groups));
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       log.error('upstream connection failed', { upstream: upstreamName, error: (err as Error).message, code: (err as UpstreamError).code });
       return fatal(connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}"; try again later`));
     }
     if ((phase as string) === 'closed') return upstream.close();
+    try {
+      for (const [k, v] of upstream.parameters) model.parameterStatus(k, v);
+    } catch (err) {
+      log.error('upstream session settings refused', { upstream: upstreamName, error: (err as Error).message });
+      upstream.close();
+      return fatal(connectionFailure(`the upstream database "${upstreamName}" starts sessions with settings Verdict cannot check statements under (${(err as Error).message}); ask the operator to fix the database or role defaults`));
+    }
     clearTimeout(authTimer);
     ctx.metrics.sessionsTotal.inc({ outcome: 'accepted' });
     engineContext = {
@@ -421,18 +427,44 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       try {
         out = tracker.transform(chunk);
       } catch (err) {
-        log.error('upstream stream failed', { error: (err as Error).message });
-        return fatal(connectionFailure('the upstream sent a malformed message; the session was closed'));
+        return upstreamFailure(err);
       }
       send(out);
+      if (tracker.lostSync) {
+        endReason = 'terminated: 08P01 (a non-COPY message in copy-in mode)';
+        return close();
+      }
+      if (terminating && tracker.idle) close();
     });
     up.on('drain', () => socket.resume());
     up.on('error', (err) => log.warn('upstream socket error', { error: err.message }));
     up.on('close', () => {
-      if (phase !== 'closed') fatal({ ...adminShutdown('the upstream database closed the connection'), code: '57P01' });
+      if (terminating) close();
+      else if (phase !== 'closed') fatal(adminShutdown('the upstream database closed the connection'));
     });
-    if (upstream.leftover.length) send(tracker.transform(upstream.leftover));
+    if (upstream.leftover.length) {
+      try {
+        send(tracker.transform(upstream.leftover));
+      } catch (err) {
+        return upstreamFailure(err);
+      }
+    }
     up.resume();
+  }
+
+  /**
+   * The upstream's answer could not be attributed (SessionModelBreach) or framed: the session ends, nothing
+   * of that chunk reaches the client, and the breach is recorded.
+   */
+  function upstreamFailure(err: unknown): void {
+    if (err instanceof SessionModelBreach) {
+      ctx.metrics.errors.inc({ kind: 'session_model' });
+      log.error('session model breach: session ended', { reason: err.message, user: identity?.username });
+      record({ type: 'session_breach', data: { session_id: sessionId, reason: err.message } });
+      return fatal(sessionDesynchronized(err.message));
+    }
+    log.error('upstream stream failed', { error: (err as Error).message });
+    return fatal(connectionFailure('the upstream sent a malformed message; the session was closed'));
   }
 
   function roleFor(groups: string[]): string | null {
@@ -499,25 +531,72 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     return more ? Promise.all(more).then(() => undefined) : first;
   }
 
-  function recordResult(verdict: Verdict, start: number, tags: readonly string[], error: boolean, refused = false): void {
+  /**
+   * Records how each statement of a string ended: the first `tags.length` completed, the next one failed
+   * with `sqlstate` when there is one, the rest did not run. `refused` = the gateway refused the string.
+   */
+  function recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false): void {
     if (!ctx.evidence) return;
     const duration = Date.now() - start;
     for (let i = 0; i < verdict.decisions.length; i++) {
       const tag = tags[i] ?? null;
-      const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
-      record({
-        type: 'statement_result',
-        data: {
-          session_id: sessionId,
-          decision_id: verdict.decisions[i]!.decision_id,
-          outcome: refused ? 'refused' : tag !== null ? 'ok' : error ? 'error' : 'not_run',
-          rows: Number.isFinite(rows) ? rows : null,
-          duration_ms: duration,
-          sqlstate: null,
-          command_tag: tag,
-        },
-      });
+      const failed = !refused && tag === null && i === tags.length && sqlstate !== null;
+      recordOne(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? '42501' : failed ? sqlstate : null);
     }
+  }
+
+  /** One execution of a portal or prepared statement: its result refers to the decision that admitted it. */
+  function recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null): void {
+    if (!ctx.evidence || !ref) return;
+    const outcome = tag !== null ? 'ok' : sqlstate !== null ? 'error' : 'not_run';
+    recordOne(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, sqlstate);
+  }
+
+  function recordOne(decisionId: string, duration: number, outcome: string, tag: string | null, sqlstate: string | null): void {
+    const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
+    record({
+      type: 'statement_result',
+      data: {
+        session_id: sessionId,
+        decision_id: decisionId,
+        outcome,
+        rows: Number.isFinite(rows) ? rows : null,
+        duration_ms: duration,
+        sqlstate,
+        command_tag: tag,
+      },
+    });
+  }
+
+  /**
+   * A message the gateway refuses without a policy decision (FunctionCall): recorded as a denied statement
+   * with its own decision id and a refused result, so the evidence shows every refusal.
+   */
+  function recordRefusal(text: string, rule: string, message: string): string {
+    const decisionId = randomUUID();
+    if (!ctx.evidence) return decisionId;
+    statementCount++;
+    const reasons = [{ rule, message }];
+    record({
+      type: 'statement',
+      data: {
+        session_id: sessionId,
+        decision_id: decisionId,
+        text,
+        text_redacted: false,
+        fingerprint: null,
+        kind: 'unknown',
+        action: 'deny',
+        reasons,
+        input_hash: createHash('sha256').update(JSON.stringify({ text, rule })).digest('hex'),
+        policy_revision: ctx.engine(upstreamName).revision ?? 'none',
+        masks: [],
+        approval: null,
+        cached: false,
+      },
+    });
+    recordOne(decisionId, 0, 'refused', null, '42501');
+    return decisionId;
   }
 
   /** Runs `then` once the decision is durable; a spool that cannot be written refuses the statement. */
@@ -552,118 +631,285 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   function onReady(msg: FrontendMessage): Promise<void> | void {
+    if (terminating) return; // after Terminate the server reads nothing more, and neither does the gateway
+    // While the server is in copy-in mode it reads only CopyData / CopyDone / CopyFail and ignores Sync and
+    // Flush; any other message ends the COPY with an error and is consumed (protocol-flow.html, "COPY Operations").
+    if (tracker.copyIn) return onCopyIn(msg);
     switch (msg.type) {
       case 'query':
         return onQuery(msg.sql, msg.raw);
       case 'parse': {
+        if (isReservedName(msg.statement)) return refuseParse(msg.statement, null, `the name "${msg.statement}" is reserved by the gateway`);
         const verdict = decide(msg.sql);
-        prepared.set(msg.statement, { sql: msg.sql, verdict });
-        const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : objectProblem(verdict);
+        const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames);
         if (verdict.action === 'deny' || problem) {
-          const bytes = denialBytes(deniedDecision(verdict), problem ?? undefined);
-          tracker.push({ type: 'parse', denial: { bytes } });
-          sendToUpstream(parseMessage(msg.statement, STAND_IN));
           logDecision(verdict, 'parse');
-          recordDecisions(verdict)?.catch(() => undefined);
-          return;
+          return refuseParse(msg.statement, verdict, problem);
         }
         logDecision(verdict, 'parse');
+        const entry: StatementEntry = { verdict, index: 0, sql: msg.sql, source: 'protocol' };
         const raw = Buffer.from(msg.raw); // kept past a possible wait for evidence
         const standIn = (bytes: Buffer) => {
-          tracker.push({ type: 'parse', denial: { bytes } });
+          tracker.push({ type: 'parse', name: msg.statement, entry: null, denial: { bytes } });
           sendToUpstream(parseMessage(msg.statement, STAND_IN));
         };
         return afterRecorded(recordDecisions(verdict), standIn, () => {
-          tracker.push({ type: 'parse' });
+          tracker.push({ type: 'parse', name: msg.statement, entry });
           sendToUpstream(raw);
         });
       }
       case 'bind': {
-        const stmt = prepared.get(msg.statement);
+        const standIn = (bytes: Buffer) => {
+          tracker.push({ type: 'bind', portal: msg.portal, entry: null, denial: { bytes } });
+          sendToUpstream(bindMessage(msg.portal, STAND_IN));
+        };
+        if (isReservedName(msg.portal) || isReservedName(msg.statement)) {
+          return standIn(writer.errorResponse(insufficientPrivilege(`Verdict denied this Bind: the name "${isReservedName(msg.portal) ? msg.portal : msg.statement}" is reserved by the gateway`)).flush());
+        }
+        const stmt = statementFor(msg.statement);
+        if (!stmt) {
+          // Not prepared through the gateway (or its Parse was refused or failed): nothing to judge it by.
+          recordRefusal(`Bind of prepared statement "${msg.statement}"`, 'session.unknown_statement', 'prepared statement not known to the gateway');
+          return standIn(
+            writer.errorResponse(insufficientPrivilege(`Verdict denied this Bind: prepared statement "${msg.statement}" was not prepared through Verdict in this session`)).flush(),
+          );
+        }
         // resultFormats is a fresh array per decoded Bind, so the plan can keep it without a copy.
-        const analysis = stmt?.verdict.statements[0];
-        const decision = stmt?.verdict.decisions[0];
-        const plan = analysis && decision ? statementPlan(analysis, decision, msg.resultFormats) : null;
-        const scrub = plan !== null || (decision?.masks.length ?? 0) > 0;
-        if (analysis && decision) remember(analysis, decision);
-        if (stmt && stmt.verdict.action === 'approve') {
+        const analysis = stmt.verdict.statements[stmt.index]!;
+        const decision = stmt.verdict.decisions[stmt.index]!;
+        const plan = rowPlan(analysis, decision, msg.resultFormats);
+        const entry: PortalEntry = {
+          verdict: stmt.verdict,
+          index: stmt.index,
+          plan,
+          scrub: plan !== null || decision.masks.length > 0,
+          cursor: false,
+          holdable: false,
+          uncommitted: false,
+        };
+        if (decision.action === 'approve') {
           const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
           const raw = Buffer.from(msg.raw); // kept across the wait for approval
-          const standIn = (bytes: Buffer) => {
-            tracker.push({ type: 'bind', denial: { bytes } });
-            sendToUpstream(bindMessage(msg.portal, STAND_IN));
-          };
           return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
             afterRecorded(recordDecisions(v, ref), standIn, () => {
-              portals.set(msg.portal, { statement: msg.statement, plan, scrub });
-              tracker.push({ type: 'bind' });
+              tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v } });
               sendToUpstream(raw);
             }),
           );
         }
-        portals.set(msg.portal, { statement: msg.statement, plan, scrub });
-        tracker.push({ type: 'bind' });
+        if (ctx.evidence) {
+          const started = Date.now();
+          tracker.push({ type: 'bind', portal: msg.portal, entry, onError: (sqlstate) => recordExecution(entry, started, null, sqlstate) });
+        } else tracker.push({ type: 'bind', portal: msg.portal, entry });
         return sendToUpstream(msg.raw);
       }
       case 'describe':
-        tracker.push({ type: 'describe', target: msg.target, plan: msg.target === 'P' ? (portals.get(msg.name)?.plan ?? null) : null });
+        tracker.push({ type: 'describe', target: msg.target, name: msg.name });
         return sendToUpstream(msg.raw);
       case 'execute': {
-        const portal = portals.get(msg.portal);
-        const unit: Extract<Unit, { type: 'execute' }> = portal?.scrub ? { type: 'execute', plan: portal.plan, scrub: true } : { type: 'execute', plan: portal?.plan ?? null };
-        // Every execution of a prepared statement is evidence: its result refers to the decision taken at Parse.
-        const stmt = portal ? prepared.get(portal.statement) : undefined;
-        if (ctx.evidence && stmt) {
+        if (!portalKnown(msg.portal)) {
+          // A portal the gateway did not see bound (opened by a function, or its Bind was refused or failed).
+          const decisionId = recordRefusal(`Execute of portal "${msg.portal}"`, 'session.unknown_portal', 'portal not known to the gateway');
+          const bytes = writer
+            .errorResponse(insufficientPrivilege(`Verdict denied this Execute: portal "${msg.portal}" was not bound through Verdict in this session, so its rows cannot be checked`, `decision ${decisionId}`))
+            .flush();
+          tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes } });
+          return sendToUpstream(executeMessage(STAND_IN));
+        }
+        const unit: ExecuteUnit = { type: 'execute', portal: msg.portal };
+        // Every execution is evidence: its result refers to the decision that admitted the portal.
+        if (ctx.evidence) {
           const started = Date.now();
-          unit.onDone = (tag, error) => recordResult(stmt.verdict, started, tag === null ? [] : [tag], error);
+          unit.onDone = (rows, tag, sqlstate) => recordExecution(rows?.ref ?? null, started, tag, sqlstate);
         }
         tracker.push(unit);
-        return sendToUpstream(msg.raw);
+        sendToUpstream(msg.raw);
+        if (portalCopiesIn(msg.portal)) return awaitServer(() => tracker.copyIn || !tracker.units.includes(unit));
+        return;
       }
       case 'close':
-        if (msg.target === 'S') prepared.delete(msg.name);
-        else portals.delete(msg.name);
-        tracker.push({ type: 'close' });
+        tracker.push({ type: 'close', target: msg.target, name: msg.name });
         return sendToUpstream(msg.raw);
       case 'sync':
-        // The unnamed portal's plan is kept until the next Bind replaces it: inside a transaction block the portal
-        // outlives Sync, and an Execute after it must still be masked (dropping the plan here sent such rows
-        // unmasked). Where the portal is gone, the upstream refuses the Execute. (Also spares a Map delete + regrow
-        // per transaction.)
         tracker.push({ type: 'sync' });
         return sendToUpstream(msg.raw);
       case 'flush':
+        return sendToUpstream(msg.raw);
       case 'copyData':
       case 'copyDone':
       case 'copyFail':
-        return sendToUpstream(msg.raw);
+        return; // outside copy-in mode the server ignores them (postgres.c); so does the gateway
       case 'functionCall': {
         // The fast-path function call bypasses SQL entirely: nothing to analyze, so it is refused.
-        const bytes = writer.errorResponse(insufficientPrivilege('Verdict denied a FunctionCall message: call functions with SQL so the policy can see them')).flush();
-        tracker.push({ type: 'query', plans: [], denial: { bytes } });
+        const oid = msg.raw.length >= 9 ? msg.raw.readUInt32BE(5) : 0;
+        const decisionId = recordRefusal(`FunctionCall (function OID ${oid})`, 'session.function_call', 'the FunctionCall message bypasses SQL analysis');
+        const bytes = writer
+          .errorResponse(insufficientPrivilege('Verdict denied a FunctionCall message: call functions with SQL so the policy can see them', `decision ${decisionId}`))
+          .flush();
+        tracker.push({ type: 'query', verdict: null, own: [], denial: { bytes } });
         return sendToUpstream(queryMessage(STAND_IN));
       }
       case 'terminate':
-        return close();
+        return onTerminate(msg.raw);
       default:
         return fatal(protocolViolation(`unexpected ${msg.type} message`));
     }
   }
 
+  /** Client messages while the server is in copy-in mode. */
+  function onCopyIn(msg: FrontendMessage): Promise<void> | void {
+    const unit = tracker.units[0];
+    const ends = tracker.copyEnds;
+    // The COPY has ended (and, in a simple Query, another COPY FROM STDIN started or the Query finished).
+    const copyOver = () => tracker.copyEnds > ends && (tracker.copyIn || !unit || !tracker.units.includes(unit));
+    switch (msg.type) {
+      case 'copyData':
+      case 'flush':
+        return sendToUpstream(msg.raw);
+      case 'sync':
+        // Ignored in copy-in mode, answered if the COPY already failed on its data: the tracker resolves which.
+        tracker.push({ type: 'sync', conditional: true });
+        return sendToUpstream(msg.raw);
+      case 'copyDone':
+      case 'copyFail':
+        sendToUpstream(msg.raw);
+        tracker.copyIn = false; // the server leaves copy-in mode on this message
+        return awaitServer(copyOver);
+      case 'terminate':
+        return onTerminate(msg.raw);
+      default: {
+        // PostgreSQL ends the COPY with an error and consumes this message — unless the COPY already failed
+        // on its data, when it runs the message as usual. The gateway sends a CopyFail of its own and holds
+        // the message until the server says which happened.
+        tracker.copyAborted = msg.type === 'startup' ? 0 : (msg.raw[0] ?? 0);
+        tracker.copyAbortConsumed = false;
+        sendToUpstream(copyFailMessage(ResponseTracker.ABORT_MARKER));
+        tracker.copyIn = false;
+        const held = heldCopy(msg);
+        const waiting = awaitServer(copyOver);
+        const then = (): Promise<void> | void => {
+          if (tracker.copyAbortConsumed) return;
+          return onReady(held);
+        };
+        return waiting ? waiting.then(then) : then();
+      }
+    }
+  }
+
+  /** A message kept past a wait: its bytes (and a Bind's values) copied out of the reader's buffer, which moves on. */
+  function heldCopy(msg: FrontendMessage): FrontendMessage {
+    if (msg.type === 'bind') return { ...msg, raw: Buffer.from(msg.raw), params: msg.params.map((p) => (p === null ? null : Buffer.from(p))) };
+    return { ...msg, raw: Buffer.from(msg.raw) } as FrontendMessage;
+  }
+
+  /**
+   * Holds the client's next messages until the server has answered far enough that the gateway knows its
+   * mode (did a COPY FROM STDIN start, did it end). A Flush makes the server send what it buffered.
+   */
+  function awaitServer(done: () => boolean): Promise<void> | void {
+    sendToUpstream(FLUSH);
+    flushUpstream();
+    if (done()) return;
+    return new Promise<void>((resolve) => {
+      tracker.onProgress = () => {
+        if (phase !== 'closed' && !done()) return;
+        tracker.onProgress = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Terminate: what came before it still runs upstream; the session closes once the upstream has answered it. */
+  function onTerminate(raw: Buffer): void {
+    if (tracker.idle) return close();
+    terminating = true;
+    sendToUpstream(raw);
+    flushUpstream();
+    setTimeout(close, TERMINATE_GRACE_MS).unref();
+  }
+
+  /** The prepared statement a Bind names: the newest Parse of it still unanswered, else the confirmed one. */
+  function statementFor(name: string): StatementEntry | null {
+    const units = tracker.units;
+    for (let i = units.length - 1; i >= 0; i--) {
+      const u = units[i]!;
+      if (u.type === 'parse' && u.name === name) {
+        if (u.entry) return u.entry;
+        if (name === '') return null; // a refused Parse still drops the old unnamed statement
+      } else if (u.type === 'close' && u.target === 'S' && u.name === name) return null;
+    }
+    const confirmed = model.statements.get(name);
+    if (confirmed) return confirmed;
+    return pendingNames().statements.has(name) ? pendingPrepared(name) : null;
+  }
+
+  /** A PREPARE of `name` in a Query still unanswered (the newest), for a Bind pipelined right behind it. */
+  function pendingPrepared(name: string): StatementEntry | null {
+    const units = tracker.units;
+    for (let i = units.length - 1; i >= 0; i--) {
+      const u = units[i]!;
+      if (u.type !== 'query' || !u.verdict) continue;
+      const st = u.verdict.statements;
+      for (let j = st.length - 1; j >= 0; j--) {
+        if (st[j]!.command === 'PREPARE' && st[j]!.name === name) return { verdict: u.verdict, index: j, sql: st[j]!.text, source: 'sql' };
+      }
+    }
+    return null;
+  }
+
+  function portalKnown(name: string): boolean {
+    if (model.portals.has(name)) return true;
+    for (const u of tracker.units) if (u.type === 'bind' && u.portal === name && u.entry) return true;
+    return pendingNames().portals.has(name);
+  }
+
+  /** Whether executing this portal starts COPY FROM STDIN (by the newest Bind of it, else the model). */
+  function portalCopiesIn(name: string): boolean {
+    let entry: PortalEntry | null | undefined;
+    const units = tracker.units;
+    for (let i = units.length - 1; i >= 0 && entry === undefined; i--) {
+      const u = units[i]!;
+      if (u.type === 'bind' && u.portal === name) entry = u.entry;
+    }
+    entry ??= model.portals.get(name);
+    if (!entry || entry.cursor) return false;
+    const copy = entry.verdict.statements[entry.index]?.copy;
+    return copy?.direction === 'from' && copy.target === 'stdin';
+  }
+
+  function pendingNames(): { statements: ReadonlySet<string>; portals: ReadonlySet<string> } {
+    return tracker.pendingNames();
+  }
+
+  /** A refused Parse: a stand-in that fails to parse keeps the server's answers in order. */
+  function refuseParse(name: string, verdict: Verdict | null, problem: string | null): void {
+    let bytes: Buffer;
+    if (verdict) {
+      bytes = denialBytes(deniedDecision(verdict), problem ?? undefined);
+      recordDecisions(verdict)?.catch(() => undefined);
+      recordResult(verdict, Date.now(), [], null, true);
+    } else {
+      const decisionId = recordRefusal(`Parse of prepared statement "${name}"`, 'session.reserved_name', problem ?? 'reserved name');
+      bytes = writer.errorResponse(insufficientPrivilege(`Verdict denied this Parse: ${problem ?? 'reserved name'}`, `decision ${decisionId}`)).flush();
+    }
+    tracker.push({ type: 'parse', name, entry: null, denial: { bytes } });
+    sendToUpstream(parseMessage(name, STAND_IN));
+  }
+
   function onQuery(sql: string, raw: Buffer): Promise<void> | void {
     if (/^[\s;]*$/.test(sql)) {
-      tracker.push({ type: 'query', plans: [] });
+      tracker.push({ type: 'query', verdict: null, own: [] });
       return sendToUpstream(raw); // PostgreSQL answers EmptyQueryResponse
     }
     const verdict = decide(sql);
     logDecision(verdict, 'query');
     const started = Date.now();
-    const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : objectProblem(verdict);
+    const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames);
     if (verdict.action === 'deny' || problem) {
       const bytes = denialBytes(deniedDecision(verdict), problem ?? undefined);
       const pending = recordDecisions(verdict);
       pending?.catch(() => undefined); // a denial runs nothing: no need to wait for its evidence
-      recordResult(verdict, started, [], false, true);
+      recordResult(verdict, started, [], null, true);
       return standInQuery(bytes);
     }
     if (verdict.action === 'approve') return approveThenSend(sql, [], verdict, (v, ref) => afterRecorded(recordDecisions(v, ref), standInQuery, () => forwardQuery(v, raw, started)));
@@ -671,40 +917,36 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   function standInQuery(bytes: Buffer): void {
-    tracker.push({ type: 'query', plans: [], denial: { bytes } });
+    tracker.push({ type: 'query', verdict: null, own: [], denial: { bytes } });
     sendToUpstream(queryMessage(STAND_IN));
   }
 
   // A top-level function, not a closure per Query: under tsx (esbuild keepNames) every named closure is wrapped
   // in __name(), an Object.defineProperty that gives each one a new hidden class (~1.5 µs/Query, perf).
-  function forwardQuery(v: Verdict, raw: Buffer, started: number): void {
-    const plans: (RowPlan | null)[] = [];
-    let scrub: boolean[] | undefined;
+  function forwardQuery(v: Verdict, raw: Buffer, started: number): Promise<void> | void {
+    const own: Rows[] = [];
+    let copyIn = false;
     for (let i = 0; i < v.statements.length; i++) {
-      const plan = statementPlan(v.statements[i]!, v.decisions[i]!, TEXT_FORMATS);
-      plans.push(plan);
-      if (plan || v.decisions[i]!.masks.length > 0) (scrub ??= new Array<boolean>(v.statements.length).fill(false))[i] = true;
-      remember(v.statements[i]!, v.decisions[i]!);
+      const a = v.statements[i]!;
+      const d = v.decisions[i]!;
+      const plan = rowPlan(a, d, TEXT_FORMATS);
+      own.push(plan === null && d.masks.length === 0 ? { plan: null, scrub: false, ref: null } : { plan, scrub: true, ref: null });
+      if (a.copy !== null && a.copy.direction === 'from' && a.copy.target === 'stdin') copyIn = true;
     }
     if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) breakGlassAfterTheFact(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
-    tracker.push(
-      ctx.evidence || ddl
-        ? {
-            type: 'query',
-            plans,
-            ...(scrub ? { scrub } : {}),
-            onDone: (tags, error) => {
-              if (ctx.evidence) recordResult(v, started, tags, error);
-              if (ddl && tags.length > 0) ctx.catalogChanged(upstreamName);
-            },
-          }
-        : { type: 'query', plans, ...(scrub ? { scrub } : {}) },
-    );
+    const unit: QueryUnit = { type: 'query', verdict: v, own };
+    if (ctx.evidence || ddl) {
+      unit.onDone = (tags, sqlstate) => {
+        if (ctx.evidence) recordResult(v, started, tags, sqlstate);
+        if (ddl && tags.length > 0) ctx.catalogChanged(upstreamName);
+      };
+    }
+    tracker.push(unit);
     sendToUpstream(raw);
+    if (copyIn) return awaitServer(() => tracker.copyIn || !tracker.units.includes(unit));
   }
 
-  /** The rows' plan: for FETCH/EXECUTE the one made at DECLARE/PREPARE, else from this statement's lineage. */
   /**
    * Break-glass: the policy let a statement that needs approval run at once on a stated reason. The request
    * is filed after the fact (a PR labelled break-glass with GitHub) for review, and recorded as evidence.
@@ -749,56 +991,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     }
   }
 
-  function statementPlan(analysis: StatementAnalysis, decision: Decision, formats: readonly number[]): RowPlan | null {
-    if (analysis.command === 'FETCH' && analysis.name !== null) return cursors.get(analysis.name) ?? null;
-    if (analysis.command === 'EXECUTE' && analysis.name !== null) return sqlPrepared.get(analysis.name) ?? null;
-    return rowPlan(analysis, decision, formats);
-  }
-
-  /** Keeps the plans of SQL-level cursors and prepared statements as they are declared and dropped. */
-  function remember(analysis: StatementAnalysis, decision: Decision): void {
-    const name = analysis.name;
-    if (name === null) return;
-    switch (analysis.command) {
-      case 'DECLARE CURSOR':
-        // A BINARY cursor's rows are binary whatever the protocol asks: masked values become NULL.
-        return void cursors.set(name, rowPlan(analysis, decision, /\bBINARY\b/i.test(analysis.text) ? BINARY_FORMATS : TEXT_FORMATS));
-      case 'CLOSE CURSOR':
-        return void (name === '*' ? cursors.clear() : cursors.delete(name));
-      case 'PREPARE':
-        return void sqlPrepared.set(name, rowPlan(analysis, decision, TEXT_FORMATS));
-      case 'DEALLOCATE':
-      case 'DEALLOCATE ALL':
-        return void (name === '*' ? sqlPrepared.clear() : sqlPrepared.delete(name));
-    }
-  }
-
-  /**
-   * Refuses what the session cannot plan for: FETCH/MOVE/EXECUTE of a cursor or prepared statement this
-   * session did not declare through the gateway (e.g. a refcursor opened inside a function), and PREPARE of
-   * a statement that needs approval (each EXECUTE would run it again on one approval).
-   */
-  function objectProblem(v: Verdict): string | null {
-    const declared = new Set<string>(); // by earlier statements of the same string
-    const preparedHere = new Set<string>();
-    for (let i = 0; i < v.statements.length; i++) {
-      const a = v.statements[i]!;
-      if (a.name === null || a.name === '*') continue;
-      if (a.command === 'DECLARE CURSOR') declared.add(a.name);
-      if (a.command === 'PREPARE') preparedHere.add(a.name);
-      if ((a.command === 'FETCH' || a.command === 'MOVE') && !cursors.has(a.name) && !declared.has(a.name)) {
-        return `Verdict denied this statement: cursor "${a.name}" was not declared through Verdict in this session, so its rows cannot be checked`;
-      }
-      if (a.command === 'EXECUTE' && !sqlPrepared.has(a.name) && !preparedHere.has(a.name)) {
-        return `Verdict denied this statement: prepared statement "${a.name}" was not prepared through Verdict in this session`;
-      }
-      if (a.command === 'PREPARE' && v.decisions[i]!.action === 'approve') {
-        return 'Verdict denied this statement: a statement that needs approval cannot be prepared (each EXECUTE would run it again); run it directly';
-      }
-    }
-    return null;
-  }
-
   const maskedCopyMessage = 'Verdict denied this statement: COPY of columns that must be masked is not supported; SELECT the columns instead';
 
   function copyWithMasks(v: Verdict): boolean {
@@ -824,10 +1016,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       policy_revision: decision.policy_revision,
       requirement,
     };
-    const standIn = (message: string, code = '42501') => {
-      tracker.push({ type: 'query', plans: [], denial: { bytes: denialBytes(decision, message, code) } });
-      sendToUpstream(queryMessage(STAND_IN));
-    };
+    const standIn = (message: string, code = '42501') => standInQuery(denialBytes(decision, message, code));
     const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>) => {
       if (!(await ctx.approvals.consume(requestId))) return standIn(`approval ${requestId} was already used; an approval runs its statement once`);
       record({ type: 'approval_granted', data: { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids } });
@@ -999,6 +1188,22 @@ function bindMessage(portal: string, statement: string): Buffer {
   return out;
 }
 
-function quoteIdent(s: string): string {
-  return `"${s.replace(/"/g, '""')}"`;
+/** Execute of `portal` with no row limit: the stand-in for a refused Execute (the portal does not exist upstream). */
+function executeMessage(portal: string): Buffer {
+  const body = Buffer.from(`${portal}\0\0\0\0\0`, 'utf8');
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = 0x45; // 'E'
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+/** CopyFail 'f' with a reason: ends the server's copy-in mode with an error. */
+function copyFailMessage(reason: string): Buffer {
+  const body = Buffer.from(`${reason}\0`, 'utf8');
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = 0x66; // 'f'
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
 }

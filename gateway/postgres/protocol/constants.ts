@@ -22,21 +22,32 @@ export const FrontendCode = {
 } as const;
 export type FrontendCode = (typeof FrontendCode)[keyof typeof FrontendCode];
 
-/** Type bytes of the server→client messages the gateway writes itself. */
+/** Type bytes of server→client messages: those the gateway writes itself and those it reads from the upstream. */
 export const BackendCode = {
   Authentication: 0x52, // 'R'
   BackendKeyData: 0x4b, // 'K'
   BindComplete: 0x32, // '2'
   CloseComplete: 0x33, // '3'
   CommandComplete: 0x43, // 'C'
+  CopyBothResponse: 0x57, // 'W'
+  CopyData: 0x64, // 'd'
+  CopyDone: 0x63, // 'c'
+  CopyInResponse: 0x47, // 'G'
+  CopyOutResponse: 0x48, // 'H'
+  DataRow: 0x44, // 'D'
   EmptyQueryResponse: 0x49, // 'I'
   ErrorResponse: 0x45, // 'E'
+  FunctionCallResponse: 0x56, // 'V'
   NegotiateProtocolVersion: 0x76, // 'v'
   NoData: 0x6e, // 'n'
   NoticeResponse: 0x4e, // 'N'
+  NotificationResponse: 0x41, // 'A'
+  ParameterDescription: 0x74, // 't'
   ParameterStatus: 0x53, // 'S'
   ParseComplete: 0x31, // '1'
+  PortalSuspended: 0x73, // 's'
   ReadyForQuery: 0x5a, // 'Z'
+  RowDescription: 0x54, // 'T'
 } as const;
 export type BackendCode = (typeof BackendCode)[keyof typeof BackendCode];
 
@@ -104,6 +115,10 @@ export const SqlState = {
   TooManyConnections: '53300',
   QueryCanceled: '57014',
   AdminShutdown: '57P01',
+  InternalError: 'XX000',
+  SystemError: '58000',
+  IoError: '58030',
+  InvalidCatalogName: '3D000',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
 

@@ -193,3 +193,19 @@ export function queryCanceled(message = 'canceling statement due to user request
 export function tooManyConnections(message: string): ErrorFields {
   return { severity: 'FATAL', code: SqlState.TooManyConnections, message };
 }
+
+/**
+ * FATAL XX000: the upstream answered in a way the session model cannot attribute to what the gateway decided
+ * (a row, a command or a setting it cannot account for). Nothing of that answer was forwarded. See
+ * docs/session-model.md.
+ *
+ * @example
+ * writer.errorResponse(sessionDesynchronized('the server ran more statements than the 1 the gateway decided on'))
+ */
+export function sessionDesynchronized(reason: string): ErrorFields {
+  return {
+    severity: 'FATAL',
+    code: SqlState.InternalError,
+    message: `Verdict ended the session: ${reason}. Nothing of that answer was forwarded; reconnect to continue`,
+  };
+}

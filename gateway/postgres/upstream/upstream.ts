@@ -92,7 +92,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MAX_STARTUP_MESSAGE = 1 << 20;
 const KEEPALIVE_DELAY_MS = 60_000;
 /** Gateway-owned startup keys: a caller cannot switch the role or database the gateway logs in as. */
-const GATEWAY_OWNED = new Set(['user', 'database', 'client_encoding']);
+const GATEWAY_OWNED = new Set(['user', 'database', 'client_encoding', 'role', 'session_authorization']);
 /** Keys that would change what the session may do (replication, arbitrary GUCs via -c); refused. */
 const REFUSED_EXTRA = new Set(['replication', 'options']);
 
@@ -107,13 +107,23 @@ const REFUSED_EXTRA = new Set(['replication', 'options']);
  */
 export async function connectUpstream(
   target: UpstreamTarget,
-  opts: { extraStartup?: Record<string, string>; signal?: AbortSignal } = {},
+  opts: {
+    extraStartup?: Record<string, string>;
+    /**
+     * The role the session runs as, sent as the startup parameter `role` (a GUC set at connection start):
+     * it becomes the session's default, so RESET ROLE, RESET ALL and DISCARD ALL return to it instead of
+     * to the gateway's login user (SET ROLE would not survive them).
+     */
+    role?: string;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<UpstreamConnection> {
   const where = describe(target);
   const signal = deadline(target.connectTimeoutMs, opts.signal);
   const sockets: net.Socket[] = [];
   try {
     const startup = startupParameters(target, opts.extraStartup);
+    if (opts.role) startup.role = opts.role;
     const raw = await openSocket(target, signal, where);
     sockets.push(raw);
     const { socket, encrypted } = await negotiateTls(raw, target, signal, where);

@@ -1,0 +1,335 @@
+// The gateway's picture of one upstream session: which prepared statements and portals (cursors are
+// portals) exist on the server and the decision and mask plan each carries, which settings the SQL
+// analysis depends on, and the transaction they live in. The picture changes only when the server
+// confirms a change (ParseComplete, BindComplete, CloseComplete, a CommandComplete, ReadyForQuery,
+// ParameterStatus); whatever it cannot account for is unknown, and unknown is refused or blanked.
+// docs/session-model.md describes the rules; PostgreSQL's own are in "Message Flow" (protocol-flow.html),
+// "Extended Query" and the PREPARE / DECLARE / DISCARD reference pages.
+import type { Verdict } from '../../engine/engine.ts';
+import type { Decision } from '../../engine/decision/decision.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import type { RowPlan } from './responses.ts';
+
+/** Result formats of a simple Query or a text cursor: all text. Shared and never mutated. */
+export const TEXT_FORMATS: readonly number[] = [0];
+export const BINARY_FORMATS: readonly number[] = [1];
+
+/** A plan that sends every column of every row as NULL: for rows the model cannot attribute to a decision. */
+export const BLANK_PLAN: RowPlan = Object.freeze({ masks: [], formats: TEXT_FORMATS }) as RowPlan;
+
+/** The decision a server object was admitted under: statement `index` of `verdict`. */
+export interface DecisionRef {
+  readonly verdict: Verdict;
+  readonly index: number;
+}
+
+/** A prepared statement on the server: Parse (protocol) or PREPARE (SQL) — one namespace. */
+export interface StatementEntry extends DecisionRef {
+  readonly sql: string;
+  readonly source: 'protocol' | 'sql';
+}
+
+/** A portal on the server: Bind (protocol) or DECLARE CURSOR (SQL) — one namespace. */
+export interface PortalEntry extends DecisionRef {
+  /** How its rows are masked; null = sent as the server sends them. */
+  readonly plan: RowPlan | null;
+  /** Error and notice text is withheld (the statement touches masked columns). */
+  readonly scrub: boolean;
+  readonly cursor: boolean;
+  /** DECLARE ... WITH HOLD: survives the commit of the transaction that declared it. */
+  readonly holdable: boolean;
+  /** Declared in the transaction now open: a rollback drops it even when holdable. */
+  uncommitted: boolean;
+}
+
+/** What the rows of one statement need: a plan (null = unmasked), whether text is withheld, and whose decision they answer. */
+export interface Rows {
+  plan: RowPlan | null;
+  scrub: boolean;
+  ref: DecisionRef | null;
+}
+
+/** The model could not account for something the server did: the session must end. */
+export class SessionModelBreach extends Error {
+  static readonly code = 'SESSION_MODEL_BREACH';
+  readonly code = SessionModelBreach.code;
+  constructor(message: string) {
+    super(message);
+    this.name = 'SessionModelBreach';
+  }
+}
+
+/** What executing a prepared statement runs: for a SQL PREPARE, the statement inside it. */
+export function executedStatement(a: StatementAnalysis): StatementAnalysis {
+  return a.command === 'PREPARE' ? (a.nested[0] ?? a) : a;
+}
+
+/** Builds the row plan of a decided statement for the given result formats (the session's masking). */
+export type Planner = (analysis: StatementAnalysis, decision: Decision, formats: readonly number[]) => RowPlan | null;
+
+/** Reported settings whose value the gateway's SQL analysis assumes (PostgreSQL's defaults with UTF-8). */
+const REQUIRED_SETTINGS: Readonly<Record<string, (value: string) => boolean>> = {
+  standard_conforming_strings: (v) => isOn(v),
+  client_encoding: (v) => isUtf8(v),
+};
+
+/** Commands after which server-side code may have opened, closed or reused portals behind the gateway's back. */
+const RUNS_CODE = new Set(['DO', 'CALL']);
+
+const CURSOR_HEAD = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*DECLARE\s+(?:"(?:[^"]|"")*"|[^\s"]+)\s+([\s\S]*?)\bCURSOR\b\s*((?:WITH|WITHOUT)\s+HOLD\b)?/i;
+
+export class SessionModel {
+  /** Prepared statements by name ('' = the unnamed statement). */
+  readonly statements = new Map<string, StatementEntry>();
+  /** Portals by name ('' = the unnamed portal); SQL cursors included. */
+  readonly portals = new Map<string, PortalEntry>();
+  /** Reported settings as the server last confirmed them. */
+  readonly settings = new Map<string, string>();
+  /** An error or ROLLBACK since the last idle ReadyForQuery: the transaction did not commit. */
+  #rolledBack = false;
+  readonly #plan: Planner;
+
+  constructor(planner: Planner) {
+    this.#plan = planner;
+  }
+
+  // ---- what the client may ask for, judged before a message is forwarded ---------------------
+
+  /**
+   * Why a statement that the policy allowed still cannot run in this session, or null. `pendingNames`
+   * lists objects defined by messages already forwarded but not yet confirmed (they may still fail:
+   * rows are then blanked at execution time); it is asked only when a statement names an object.
+   */
+  refusal(verdict: Verdict, pendingNames: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null): string | null {
+    const declared = new Set<string>();
+    const prepared = new Set<string>();
+    let pendingCache: { statements: ReadonlySet<string>; portals: ReadonlySet<string> } | null = null;
+    const pending = () => (pendingCache ??= pendingNames ? pendingNames() : { statements: new Set<string>(), portals: new Set<string>() });
+    for (let i = 0; i < verdict.statements.length; i++) {
+      const a = verdict.statements[i]!;
+      const problem = settingProblem(a);
+      if (problem) return problem;
+      for (const n of a.nested) {
+        const inner = settingProblem(n);
+        if (inner) return inner;
+      }
+      if (a.functions.some(isSetConfig) || a.nested.some((n) => n.functions.some(isSetConfig))) {
+        return 'Verdict denied this statement: set_config() changes settings the gateway cannot follow; use SET for the settings you may change';
+      }
+      if (a.creates_table_from_query) {
+        for (const n of a.nested) {
+          if (n.command !== 'EXECUTE' || n.name === null) continue;
+          const entry = this.statements.get(n.name);
+          const d = entry?.verdict.decisions[entry.index];
+          if (!entry || d!.masks.length > 0 || d!.action !== 'allow') {
+            return `Verdict denied this statement: it stores what prepared statement "${n.name}" returns in a table, where ${entry ? 'the masks decided for it would no longer apply' : 'the gateway cannot check it (not prepared through Verdict in this session)'}`;
+          }
+        }
+      }
+      const name = a.name;
+      if (name === null || name === '*') continue;
+      if (isReservedName(name)) return `Verdict denied this statement: the name "${name}" is reserved by the gateway`;
+      switch (a.command) {
+        case 'DECLARE CURSOR':
+          declared.add(name);
+          break;
+        case 'PREPARE':
+          if (verdict.decisions[i]!.action === 'approve') {
+            return 'Verdict denied this statement: a statement that needs approval cannot be prepared (each EXECUTE would run it again); run it directly';
+          }
+          prepared.add(name);
+          break;
+        case 'FETCH':
+        case 'MOVE':
+          if (!this.portals.has(name) && !declared.has(name) && !pending().portals.has(name)) {
+            return `Verdict denied this statement: cursor "${name}" was not declared through Verdict in this session, so its rows cannot be checked`;
+          }
+          break;
+        case 'EXECUTE': {
+          const entry = this.statements.get(name);
+          if (!entry && !prepared.has(name) && !pending().statements.has(name)) {
+            return `Verdict denied this statement: prepared statement "${name}" was not prepared through Verdict in this session`;
+          }
+          if (entry && entry.verdict.decisions[entry.index]!.action === 'approve') {
+            return `Verdict denied this statement: prepared statement "${name}" needs approval for each execution; execute it through the extended protocol or run the statement directly`;
+          }
+          break;
+        }
+      }
+    }
+    return null;
+  }
+
+  /** The rows a statement of a simple Query (or a portal's statement) will return: FETCH and EXECUTE take their object's plan. */
+  rowsOf(analysis: StatementAnalysis, own: Rows): Rows {
+    const name = analysis.name;
+    if (name === null) return own;
+    if (analysis.command === 'FETCH') {
+      const p = this.portals.get(name);
+      return p ? { plan: p.plan, scrub: p.scrub, ref: p } : { plan: BLANK_PLAN, scrub: true, ref: null };
+    }
+    if (analysis.command === 'EXECUTE') {
+      const s = this.statements.get(name);
+      if (!s) return { plan: BLANK_PLAN, scrub: true, ref: null };
+      return this.statementRows(s, TEXT_FORMATS);
+    }
+    return own;
+  }
+
+  /** Rows of a prepared statement executed with `formats`; its own FETCH/EXECUTE resolve through the model. */
+  statementRows(s: StatementEntry, formats: readonly number[]): Rows {
+    const analysis = s.verdict.statements[s.index]!;
+    const decision = s.verdict.decisions[s.index]!;
+    const plan = this.#plan(analysis, decision, formats);
+    const own: Rows = { plan, scrub: plan !== null || decision.masks.length > 0, ref: s };
+    return this.rowsOf(analysis, own);
+  }
+
+  // ---- what the server confirmed ----------------------------------------------------------------
+
+  /** ParseComplete. */
+  parsed(name: string, entry: StatementEntry): void {
+    this.statements.set(name, entry);
+  }
+
+  /** A Parse that failed: the server dropped the old unnamed statement before it parsed the new one. */
+  parseFailed(name: string): void {
+    if (name === '') this.statements.delete('');
+  }
+
+  /** BindComplete. */
+  bound(portal: string, entry: PortalEntry): void {
+    this.portals.set(portal, entry);
+  }
+
+  /** A Bind that failed: an unnamed portal it replaced may be gone; either way it is not the old one. */
+  bindFailed(portal: string): void {
+    if (portal === '') this.portals.delete('');
+  }
+
+  /** CloseComplete. */
+  closed(target: 'S' | 'P', name: string): void {
+    if (target === 'S') this.statements.delete(name);
+    else this.portals.delete(name);
+  }
+
+  /** CommandComplete of statement `index` of a simple Query (or of an Execute of a portal whose statement it is). */
+  completed(ref: DecisionRef, tag: string, a: StatementAnalysis = ref.verdict.statements[ref.index]!): void {
+    const decision = ref.verdict.decisions[ref.index]!;
+    const name = a.name;
+    switch (a.command) {
+      case 'DECLARE CURSOR': {
+        if (name === null) break;
+        const head = CURSOR_HEAD.exec(a.text);
+        // Head unreadable: assume the worst for both (binary blanks masked values; holdable is kept only while it commits).
+        const binary = head ? /\bBINARY\b/i.test(head[1]!) : true;
+        const holdable = head ? /^WITH/i.test(head[2] ?? '') : true;
+        const plan = this.#plan(a, decision, binary ? BINARY_FORMATS : TEXT_FORMATS);
+        this.portals.set(name, { verdict: ref.verdict, index: ref.index, plan, scrub: plan !== null || decision.masks.length > 0, cursor: true, holdable, uncommitted: true });
+        break;
+      }
+      case 'CLOSE CURSOR':
+        if (name === '*') this.portals.clear();
+        else if (name !== null) this.portals.delete(name);
+        break;
+      case 'PREPARE':
+        if (name !== null) this.statements.set(name, { verdict: ref.verdict, index: ref.index, sql: a.text, source: 'sql' });
+        break;
+      case 'DEALLOCATE':
+      case 'DEALLOCATE ALL':
+        if (name === '*') this.statements.clear();
+        else if (name !== null) this.statements.delete(name);
+        break;
+      case 'DISCARD ALL':
+        this.statements.clear();
+        this.portals.clear();
+        break;
+    }
+    if (tag === 'ROLLBACK') {
+      // ROLLBACK, ABORT, COMMIT of a failed transaction, ROLLBACK TO SAVEPOINT: cursors declared since
+      // may be gone; the model cannot tell which survive a savepoint, so it forgets them (unknown = refused).
+      this.#rolledBack = true;
+      this.#dropUncommitted();
+    }
+    if (RUNS_CODE.has(a.command) || a.unresolved.some((u) => /^(unknown_function|opaque_function|unknown_set_function|dynamic_sql):/.test(u.reason))) {
+      // Code the analysis cannot see may have closed and reopened any portal under a known name.
+      this.portals.clear();
+    }
+  }
+
+  /** An ErrorResponse: the transaction (explicit or implicit) will not commit what it declared. */
+  failed(): void {
+    this.#rolledBack = true;
+  }
+
+  /**
+   * ReadyForQuery. Idle ('I') ends the transaction: portals close except holdable cursors of a committed
+   * transaction; a simple Query also dropped the unnamed statement and portal.
+   */
+  ready(status: 'I' | 'T' | 'E', afterQuery: boolean): void {
+    if (afterQuery) {
+      this.statements.delete('');
+      this.portals.delete('');
+    }
+    if (status !== 'I') return;
+    if (this.portals.size > 0) {
+      for (const [name, p] of this.portals) {
+        if (!p.holdable || (p.uncommitted && this.#rolledBack)) this.portals.delete(name);
+        else p.uncommitted = false;
+      }
+    }
+    this.#rolledBack = false;
+  }
+
+  /** ParameterStatus: a setting the analysis depends on may only hold the value it assumes. */
+  parameterStatus(name: string, value: string): void {
+    const ok = REQUIRED_SETTINGS[name];
+    if (ok && !ok(value)) {
+      throw new SessionModelBreach(`the server reports ${name} = ${value}; Verdict reads SQL as it would be read with ${name === 'client_encoding' ? 'UTF8' : 'on'}, so it can no longer check what runs`);
+    }
+    const before = this.settings.get(name);
+    if (name === 'session_authorization' && before !== undefined && before !== value) {
+      throw new SessionModelBreach(`the server reports session_authorization changed from ${before} to ${value}; statements would run with rights the policy did not decide on`);
+    }
+    this.settings.set(name, value);
+  }
+
+  #dropUncommitted(): void {
+    for (const [name, p] of this.portals) if (p.uncommitted) this.portals.delete(name);
+  }
+}
+
+/** Why a SET (or RESET) would leave the session unreadable to the analysis, or null. */
+function settingProblem(a: StatementAnalysis): string | null {
+  if (a.command !== 'SET' && a.command !== 'RESET') return null;
+  const setting = a.setting;
+  if (setting === null || setting === '*') return null; // RESET ALL returns every setting to its session default: the checked ones
+  const value = a.setting_value;
+  if (setting === 'search_path' && value !== 'DEFAULT') {
+    return 'Verdict denied this statement: search_path must stay as the session started — the gateway resolves table names with it, and another path could make a name mean another table than the one the policy judged; qualify names with their schema instead';
+  }
+  const ok = REQUIRED_SETTINGS[setting];
+  if (!ok) return null;
+  if (value === 'DEFAULT' || value === 'FROM CURRENT' || (value !== null && ok(value))) return null;
+  return `Verdict denied this statement: ${setting} must stay ${setting === 'client_encoding' ? 'UTF8' : 'on'} — the gateway reads every statement as the server would with that value, and a different one would let text mean something else to the server than to the policy`;
+}
+
+function isOn(v: string): boolean {
+  return ['on', 'true', 'yes', '1', 't', 'y'].includes(v.trim().toLowerCase());
+}
+
+function isUtf8(v: string): boolean {
+  const n = v.trim().toLowerCase().replace(/[-_]/g, '');
+  return n === 'utf8' || n === 'unicode';
+}
+
+function isSetConfig(f: string): boolean {
+  return f === 'set_config' || f === 'pg_catalog.set_config';
+}
+
+/** Names the gateway uses for its stand-ins; a client may not define objects under them. */
+export const STAND_IN_NAME = 'verdict_denied';
+
+export function isReservedName(name: string): boolean {
+  return name === STAND_IN_NAME;
+}
