@@ -121,6 +121,8 @@ export class ResponseTracker {
   copyAbortConsumed = false;
   /** How many COPY FROM STDIN operations have ended (completed or failed): the session waits on it. */
   copyEnds = 0;
+  /** How many COPY FROM STDIN operations have started (CopyInResponse). */
+  copyStarts = 0;
   /**
    * The server consumed a non-COPY message in copy-in mode: PostgreSQL itself ends such a session ("protocol
    * synchronization was lost"), so the tracker forwards that FATAL, nothing after it, and the session closes.
@@ -434,7 +436,10 @@ export class ResponseTracker {
         if (!copy || copy.direction !== direction || (copy.target !== 'stdin' && copy.target !== 'stdout')) {
           throw new SessionModelBreach(`the server started COPY ${direction === 'from' ? 'FROM STDIN' : 'TO STDOUT'} for a statement the gateway did not decide as one`);
         }
-        if (direction === 'from') this.copyIn = true;
+        if (direction === 'from') {
+          this.copyIn = true;
+          this.copyStarts++;
+        }
         return undefined;
       }
       case BackendCode.CopyData:
@@ -519,10 +524,13 @@ export class ResponseTracker {
   /** The COPY of the statement now running, from its analysis (a prepared statement's, for EXECUTE). */
   #currentCopy(): StatementAnalysis['copy'] {
     const head = this.units[0];
-    if (head?.type === 'query' && head.verdict && !head.denial) return head.verdict.statements[this.#stmt]?.copy ?? null;
+    if (head?.type === 'query' && head.verdict && !head.denial) {
+      const a = head.verdict.statements[this.#stmt];
+      return a ? this.model.copyOf(a) : null;
+    }
     if (head?.type === 'execute' && !head.denial) {
       const p = this.model.portals.get(head.portal);
-      return p && !p.cursor ? executedStatement(p.verdict.statements[p.index]!).copy : null;
+      return p && !p.cursor ? this.model.copyOf(executedStatement(p.verdict.statements[p.index]!)) : null;
     }
     return null;
   }

@@ -100,7 +100,11 @@ export class SessionModel {
    * lists objects defined by messages already forwarded but not yet confirmed (they may still fail:
    * rows are then blanked at execution time); it is asked only when a statement names an object.
    */
-  refusal(verdict: Verdict, pendingNames: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null): string | null {
+  refusal(
+    verdict: Verdict,
+    pendingNames: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null,
+    options: { deferNames?: boolean } = {},
+  ): string | null {
     const declared = new Set<string>();
     const prepared = new Set<string>();
     let pendingCache: { statements: ReadonlySet<string>; portals: ReadonlySet<string> } | null = null;
@@ -141,23 +145,50 @@ export class SessionModel {
           break;
         case 'FETCH':
         case 'MOVE':
-          if (!this.portals.has(name) && !declared.has(name) && !pending().portals.has(name)) {
-            return `Verdict denied this statement: cursor "${name}" was not declared through Verdict in this session, so its rows cannot be checked`;
-          }
-          break;
         case 'EXECUTE': {
-          const entry = this.statements.get(name);
-          if (!entry && !prepared.has(name) && !pending().statements.has(name)) {
-            return `Verdict denied this statement: prepared statement "${name}" was not prepared through Verdict in this session`;
-          }
-          if (entry && entry.verdict.decisions[entry.index]!.action === 'approve') {
-            return `Verdict denied this statement: prepared statement "${name}" needs approval for each execution; execute it through the extended protocol or run the statement directly`;
-          }
+          // A Parse names objects it does not use yet (PostgreSQL parses FETCH c of a c that does not exist):
+          // its Execute is checked instead (executionProblem).
+          if (options.deferNames) break;
+          const problem = this.executionProblem(a, pending, a.command === 'EXECUTE' ? prepared : declared);
+          if (problem) return problem;
           break;
         }
       }
     }
     return null;
+  }
+
+  /**
+   * Why running a FETCH / MOVE / EXECUTE now would be refused: the object it names is not known (confirmed,
+   * defined by a message already forwarded, or by an earlier statement of the same string), or it is a
+   * prepared statement that needs approval.
+   */
+  executionProblem(a: StatementAnalysis, pending: () => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }, earlier: ReadonlySet<string> = new Set()): string | null {
+    const name = a.name;
+    if (name === null || name === '*') return null;
+    if (a.command === 'FETCH' || a.command === 'MOVE') {
+      if (!this.portals.has(name) && !earlier.has(name) && !pending().portals.has(name)) {
+        return `Verdict denied this statement: cursor "${name}" was not declared through Verdict in this session, so its rows cannot be checked`;
+      }
+    } else if (a.command === 'EXECUTE') {
+      const entry = this.statements.get(name);
+      if (!entry && !earlier.has(name) && !pending().statements.has(name)) {
+        return `Verdict denied this statement: prepared statement "${name}" was not prepared through Verdict in this session`;
+      }
+      if (entry && entry.verdict.decisions[entry.index]!.action === 'approve') {
+        return `Verdict denied this statement: prepared statement "${name}" needs approval for each execution; execute it through the extended protocol or run the statement directly`;
+      }
+    }
+    return null;
+  }
+
+  /** The COPY a statement runs: its own, or for EXECUTE the prepared statement's (PostgreSQL lets EXECUTE run a COPY). */
+  copyOf(a: StatementAnalysis): StatementAnalysis['copy'] {
+    if (a.command === 'EXECUTE' && a.name !== null) {
+      const s = this.statements.get(a.name);
+      return s ? executedStatement(s.verdict.statements[s.index]!).copy : null;
+    }
+    return a.copy;
   }
 
   /** The rows a statement of a simple Query (or a portal's statement) will return: FETCH and EXECUTE take their object's plan. */

@@ -38,6 +38,7 @@ import {
   SessionModelBreach,
   STAND_IN_NAME,
   TEXT_FORMATS,
+  executedStatement,
   isReservedName,
   type DecisionRef,
   type PortalEntry,
@@ -74,6 +75,8 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   const tracker = new ResponseTracker(model);
   /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
   let terminating = false;
+  /** The COPY FROM STDIN (by tracker.copyStarts) for which CopyData was last forwarded. */
+  let copyDataFor = -1;
   const loopback = LOOPBACK.test(rawSocket.remoteAddress ?? '');
   let socket: net.Socket | tls.TLSSocket = rawSocket;
   let tlsActive = false;
@@ -546,10 +549,10 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   /** One execution of a portal or prepared statement: its result refers to the decision that admitted it. */
-  function recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null): void {
+  function recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null, refused = false): void {
     if (!ctx.evidence || !ref) return;
-    const outcome = tag !== null ? 'ok' : sqlstate !== null ? 'error' : 'not_run';
-    recordOne(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, sqlstate);
+    const outcome = refused ? 'refused' : tag !== null ? 'ok' : sqlstate !== null ? 'error' : 'not_run';
+    recordOne(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? '42501' : sqlstate);
   }
 
   function recordOne(decisionId: string, duration: number, outcome: string, tag: string | null, sqlstate: string | null): void {
@@ -641,7 +644,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       case 'parse': {
         if (isReservedName(msg.statement)) return refuseParse(msg.statement, null, `the name "${msg.statement}" is reserved by the gateway`);
         const verdict = decide(msg.sql);
-        const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames);
+        const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames, { deferNames: true });
         if (verdict.action === 'deny' || problem) {
           logDecision(verdict, 'parse');
           return refuseParse(msg.statement, verdict, problem);
@@ -716,6 +719,16 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes } });
           return sendToUpstream(executeMessage(STAND_IN));
         }
+        // FETCH / MOVE / EXECUTE prepared with Parse: the object they name is checked now, as they run.
+        const bound = portalEntryFor(msg.portal);
+        const runs = bound && !bound.cursor ? executedStatement(bound.verdict.statements[bound.index]!) : null;
+        const problem = runs ? model.executionProblem(runs, pendingNames) : null;
+        if (problem) {
+          const decision = bound!.verdict.decisions[bound!.index]!;
+          recordExecution(bound!, Date.now(), null, null, true);
+          tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes: denialBytes(decision, problem) } });
+          return sendToUpstream(executeMessage(STAND_IN));
+        }
         const unit: ExecuteUnit = { type: 'execute', portal: msg.portal };
         // Every execution is evidence: its result refers to the decision that admitted the portal.
         if (ctx.evidence) {
@@ -764,10 +777,15 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     const copyOver = () => tracker.copyEnds > ends && (tracker.copyIn || !unit || !tracker.units.includes(unit));
     switch (msg.type) {
       case 'copyData':
+        copyDataFor = tracker.copyStarts;
+        return sendToUpstream(msg.raw);
       case 'flush':
         return sendToUpstream(msg.raw);
       case 'sync':
-        // Ignored in copy-in mode, answered if the COPY already failed on its data: the tracker resolves which.
+        // Before any data the server surely reads it in copy-in mode and ignores it (libpq sends one right after
+        // the Execute of a COPY); after data it is ignored, or answered if the COPY already failed on that data:
+        // the tracker resolves which.
+        if (copyDataFor !== tracker.copyStarts) return;
         tracker.push({ type: 'sync', conditional: true });
         return sendToUpstream(msg.raw);
       case 'copyDone':
@@ -863,18 +881,26 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     return pendingNames().portals.has(name);
   }
 
-  /** Whether executing this portal starts COPY FROM STDIN (by the newest Bind of it, else the model). */
-  function portalCopiesIn(name: string): boolean {
-    let entry: PortalEntry | null | undefined;
+  /** The portal an Execute will run: the newest Bind of it still unanswered, else the confirmed one. */
+  function portalEntryFor(name: string): PortalEntry | null {
     const units = tracker.units;
-    for (let i = units.length - 1; i >= 0 && entry === undefined; i--) {
+    for (let i = units.length - 1; i >= 0; i--) {
       const u = units[i]!;
-      if (u.type === 'bind' && u.portal === name) entry = u.entry;
+      if (u.type === 'bind' && u.portal === name) return u.entry;
     }
-    entry ??= model.portals.get(name);
+    return model.portals.get(name) ?? null;
+  }
+
+  /** Whether executing this portal starts COPY FROM STDIN. */
+  function portalCopiesIn(name: string): boolean {
+    const entry = portalEntryFor(name);
     if (!entry || entry.cursor) return false;
-    const copy = entry.verdict.statements[entry.index]?.copy;
-    return copy?.direction === 'from' && copy.target === 'stdin';
+    return copiesIn(executedStatement(entry.verdict.statements[entry.index]!));
+  }
+
+  function copiesIn(a: StatementAnalysis): boolean {
+    const copy = model.copyOf(a);
+    return copy !== null && copy.direction === 'from' && copy.target === 'stdin';
   }
 
   function pendingNames(): { statements: ReadonlySet<string>; portals: ReadonlySet<string> } {
@@ -931,7 +957,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       const d = v.decisions[i]!;
       const plan = rowPlan(a, d, TEXT_FORMATS);
       own.push(plan === null && d.masks.length === 0 ? { plan: null, scrub: false, ref: null } : { plan, scrub: true, ref: null });
-      if (a.copy !== null && a.copy.direction === 'from' && a.copy.target === 'stdin') copyIn = true;
+      if (a.copy !== null ? a.copy.direction === 'from' && a.copy.target === 'stdin' : a.command === 'EXECUTE' && copiesIn(a)) copyIn = true;
     }
     if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) breakGlassAfterTheFact(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));

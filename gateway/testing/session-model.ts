@@ -547,6 +547,10 @@ export function compareEntitled(direct: Trace, gateway: Trace): Finding | null {
     if (a.type === Backend.ErrorResponse && b.type === Backend.ErrorResponse) {
       if (a.sqlstate === b.sqlstate || isVerdictRefusal(b)) continue;
     } else if (a.type === b.type && a.raw.equals(b.raw)) continue;
+    // One refused statement refuses its whole Query string before any of it runs (the decision contract), so a
+    // refusal may stand where PostgreSQL ran the statements before it and then failed. The two sessions hold
+    // different state from there on: the marker must still be answered intact.
+    if (isVerdictRefusal(b) && failsBeforeReady(d, i)) return markerAnswered(direct, gateway, g, gateway.outcome === 'closed' && isFatal(g[g.length - 1]), i);
     return { at: i, problem: `PostgreSQL sent ${describeFrame(a)}, Verdict sent ${describeFrame(b)}` };
   }
   return null;
@@ -619,6 +623,15 @@ function markerAnswered(direct: Trace, gateway: Trace, g: BackendFrame[], endedW
     return { at: header + 1, problem: `the end marker's row arrived as ${row ? describeFrame(row) : 'nothing'}: Verdict applied another statement's plan to it` };
   }
   return null;
+}
+
+/** PostgreSQL's answers from `i` up to the next ReadyForQuery include an error: it also failed that Query. */
+function failsBeforeReady(d: BackendFrame[], i: number): boolean {
+  for (let j = i; j < d.length; j++) {
+    if (d[j]!.type === Backend.ErrorResponse) return true;
+    if (d[j]!.type === Backend.ReadyForQuery) return false;
+  }
+  return false;
 }
 
 function isMarkerHeader(m: BackendFrame): boolean {
