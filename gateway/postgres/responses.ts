@@ -23,6 +23,11 @@ export interface RowPlan {
   byOrigin?: ReadonlyMap<string, MaskFn>;
   /** Per column: 0 text, 1 binary (from Bind's result formats); masked binary values become NULL. */
   formats: readonly number[];
+  /**
+   * Per column: the type OID RowDescription reported (set when one arrives for this plan's rows; absent when
+   * the client executes without Describe). Masked values take a form valid for the type where it is known.
+   */
+  types?: Uint32Array;
 }
 
 export interface ErrorReplacement {
@@ -417,14 +422,14 @@ export class ResponseTracker {
         if (head?.type === 'describe') {
           if (head.target === 'P') {
             const plan = this.#portalPlan(head.name);
-            if (plan?.byOrigin) applyGroundTruth(buf, start, plan);
+            if (plan) describeColumns(buf, start, plan);
           }
           this.units.shift();
           return undefined;
         }
         if (head?.type === 'query') {
           const plan = this.#queryRows(head, 'rows').plan;
-          if (plan?.byOrigin) applyGroundTruth(buf, start, plan);
+          if (plan) describeColumns(buf, start, plan);
           return undefined;
         }
         throw new SessionModelBreach(`the server described rows while the gateway expected ${head ? `the answer to ${head.type}` : 'nothing'}`);
@@ -716,6 +721,20 @@ export function scrubbed(buf: Buffer, start: number, end: number): Buffer {
   out.writeUInt32BE(4 + body.length, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** What a RowDescription tells a plan: each column's type OID, and its origin (ground truth for masks). */
+export function describeColumns(buf: Buffer, start: number, plan: RowPlan): void {
+  const count = buf.readUInt16BE(start + 5);
+  const types = plan.types && plan.types.length === count ? plan.types : new Uint32Array(count);
+  let p = start + 7;
+  for (let i = 0; i < count; i++) {
+    p = buf.indexOf(0, p) + 1; // field name
+    types[i] = buf.readUInt32BE(p + 6); // after table oid 4, attnum 2
+    p += 18;
+  }
+  if (!Object.isFrozen(plan)) plan.types = types;
+  if (plan.byOrigin) applyGroundTruth(buf, start, plan);
 }
 
 /** Masks columns whose RowDescription origin (table OID, attribute number) is a masked column. */
