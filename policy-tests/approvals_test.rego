@@ -54,3 +54,29 @@ test_break_glass_needs_group_and_reason if {
 	later := object.union(stmt, {"text": "DELETE FROM patients /* break-glass: x */"})
 	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], later)
 }
+
+mode(inp) := m if {
+	m := approvals.requirement.mode with input as inp
+}
+
+test_people_wait_by_default if {
+	mode(h.input_for(["dba"], {"kind": "delete", "command": "DELETE"})) == "hold"
+}
+
+test_ci_group_gets_rerun if {
+	mode(h.input_for(["dba", "ci"], {"kind": "delete", "command": "DELETE"})) == "rerun"
+}
+
+test_application_name_exact_and_prefix_get_rerun if {
+	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE"})
+	mode(object.union(inp, {"connection": {"application_name": "verdict-mcp"}})) == "rerun"
+	mode(object.union(inp, {"connection": {"application_name": "ci-nightly-export"}})) == "rerun"
+	mode(object.union(inp, {"connection": {"application_name": "psql"}})) == "hold"
+	mode(object.union(inp, {"connection": {"application_name": "verdict-mcp-2"}})) == "hold"
+}
+
+test_configured_default_mode_applies if {
+	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE"})
+	m := approvals.requirement.mode with input as inp with data.access.approval.mode as "rerun"
+	m == "rerun"
+}

@@ -105,6 +105,47 @@ describe('hold mode', () => {
   });
 });
 
+describe('hold or rerun, chosen by who is asking', () => {
+  it('holds an extended-protocol statement with the NOTICE at once, and runs it once approved', async () => {
+    const notices: Notice[] = [];
+    const bob = await connect('bob', notices);
+    try {
+      const started = Date.now();
+      const running = bob.query({ text: 'UPDATE visits SET notes = $1', values: ['reviewed'] });
+      const id = await nextRequestId(notices);
+      expect(Date.now() - started).toBeLessThan(3_000); // the NOTICE does not wait for the hold to end
+      expect(notices[0]!.hint).toBe(`approve it with: npx verdict approve ${id}`);
+      await decideLocally(join(stack.dir, 'approvals'), id, 'approved', carol);
+      expect((await running).rowCount).toBe(6);
+      expect(await upstreamCount("SELECT count(*)::int AS n FROM visits WHERE notes = 'reviewed'")).toBe(6);
+    } finally {
+      await bob.end();
+    }
+  });
+
+  it('answers a non-interactive client (by application_name) at once with the request; the approved rerun runs once', async () => {
+    const job = new pg.Client({ ...(await stack.client('bob')), application_name: 'ci-nightly-cleanup' });
+    await job.connect();
+    try {
+      const sql = "UPDATE visits SET notes = 'archived'";
+      const first = (await job.query(sql).catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
+      expect(first.code).toBe('42501');
+      const id = /Request (req-[0-9a-z]+) was filed/.exec(first.message)?.[1];
+      expect(id, first.message).toBeDefined();
+      expect(first.message).toContain('run the identical statement again');
+      expect(await upstreamCount("SELECT count(*)::int AS n FROM visits WHERE notes = 'archived'")).toBe(0);
+      await decideLocally(join(stack.dir, 'approvals'), id!, 'approved', carol);
+      expect((await job.query(sql)).rowCount).toBe(6);
+      expect(await upstreamCount("SELECT count(*)::int AS n FROM visits WHERE notes = 'archived'")).toBe(6);
+      const again = (await job.query(sql).catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
+      expect(again.code).toBe('42501'); // the approval ran its statement once; this is a new request
+      expect(again.message).not.toContain(id!);
+    } finally {
+      await job.end();
+    }
+  });
+});
+
 describe('CancelRequest for a running query', () => {
   it('is forwarded to the right upstream backend', async () => {
     const alice = await connect('alice');

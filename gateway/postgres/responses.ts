@@ -229,10 +229,11 @@ export class ResponseTracker {
     }
     if (pos < n) this.#pending = Buffer.from(buf.subarray(pos));
     if (this.onProgress) queueMicrotask(() => this.onProgress?.());
+    // Someone waits for the queue to drain (a held approval): it can drain without a ReadyForQuery (a Flush).
+    if (this.onIdle && this.idle) queueMicrotask(() => this.idle && this.onIdle?.());
     if (!out) return pos === n ? buf : buf.subarray(0, pos);
     out = reserve(out, o, pos - copiedUpTo, n);
     o += buf.copy(out, o, copiedUpTo, pos);
-    if (this.idle && this.onIdle) queueMicrotask(() => this.idle && this.onIdle?.());
     return out.subarray(0, o);
   }
 

@@ -1090,6 +1090,10 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     const { request, link } = await ctx.approvals.create(subject);
     requested(request, link);
     log.info('approval requested', { request: request.id, mode: 'hold', user: identity!.username });
+    // In the extended protocol the server keeps ParseComplete & co. until a Sync or Flush: without this Flush the
+    // session would wait for answers that never come, and the NOTICE below would reach the client only at timeout.
+    sendToUpstream(FLUSH);
+    flushUpstream();
     await untilIdle();
     socket.pause();
     send(

@@ -45,7 +45,38 @@ requirement := {
 	"approvers": data.access.approval.approvers,
 	"min_approvals": data.access.approval.min_approvals,
 	"ttl_seconds": data.access.approval.ttl_seconds,
-	"mode": data.access.approval.mode,
+	"mode": mode,
+}
+
+# Hold (wait with a NOTICE) suits people at a terminal; clients that show no NOTICE (MCP servers, CI jobs,
+# service accounts) get an immediate error with the request id and link, and run the statement again.
+default mode := "hold"
+
+mode := "rerun" if rerun_client
+
+mode := data.access.approval.mode if {
+	not rerun_client
+	data.access.approval.mode != "hold"
+}
+
+rerun_client if {
+	some group in input.identity.groups
+	group in object.get(data.access.approval, ["rerun_for", "groups"], [])
+}
+
+rerun_client if {
+	some pattern in object.get(data.access.approval, ["rerun_for", "application_names"], [])
+	application_name_matches(pattern, input.connection.application_name)
+}
+
+application_name_matches(pattern, name) if {
+	not endswith(pattern, "*")
+	pattern == name
+}
+
+application_name_matches(pattern, name) if {
+	endswith(pattern, "*")
+	startswith(name, trim_suffix(pattern, "*"))
 }
 
 # Break-glass: a member of the break-glass group may run a statement that needs approval at once, by
