@@ -127,3 +127,18 @@ test_copying_masked_phi_denied if {
 	not "guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "insert", "command": "INSERT", "reads": [{"schema": "public", "table": "patients", "columns": ["id"]}]}))
 	not "guards.phi_copy" in rules(h.input_for(["analysts"], {"kind": "select", "command": "SELECT", "reads": reads}))
 }
+
+explain_of(options, inner) := {"kind": "utility", "command": "EXPLAIN", "explain_options": options, "nested": [h.statement(inner)]}
+
+ssn_read := {"kind": "select", "command": "SELECT", "reads": [{"schema": "public", "table": "patients", "columns": ["ssn"]}]}
+
+test_explain_analyze_of_masked_phi_denied if {
+	"guards.explain_phi" in rules(h.input_for(["contractors"], explain_of(["analyze"], ssn_read)))
+	"guards.explain_phi" in rules(h.input_for(["contractors"], explain_of(["verbose", "format"], ssn_read)))
+}
+
+test_plain_explain_and_entitled_explain_analyze_allowed if {
+	not "guards.explain_phi" in rules(h.input_for(["contractors"], explain_of(["format"], ssn_read)))
+	name_read := {"kind": "select", "command": "SELECT", "reads": [{"schema": "public", "table": "patients", "columns": ["name"]}]}
+	not "guards.explain_phi" in rules(h.input_for(["clinicians"], explain_of(["analyze"], name_read)))
+}

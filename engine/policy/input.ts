@@ -116,6 +116,7 @@ export function analysisFields(a: StatementAnalysis, text: string = a.text): Sta
     copy: a.copy,
     setting: a.setting,
     setting_value: a.setting_value,
+    explain_options: a.explain_options,
     name: a.name,
     nested: a.nested,
     opaque: a.opaque,

@@ -56,6 +56,7 @@ describe('splitting and parse errors', () => {
         copy: null,
         setting: null,
         setting_value: null,
+        explain_options: null,
         name: null,
         nested: [],
         opaque: false,
@@ -436,7 +437,11 @@ describe('nested statements', () => {
     const n = a.nested[0] as StatementAnalysis;
     expect([n.text, n.kind, n.has_where, n.where_is_trivial]).toEqual(['DELETE FROM people WHERE 1=1', 'delete', true, true]);
     expect(a.writes).toEqual([acc('people', ['*'])]);
-    expect(a.result_columns).toEqual([]);
+    // One column, the plan's text: no table value flows into it.
+    expect(a.result_columns).toEqual([{ name: 'QUERY PLAN', sources: [], derived: true }]);
+    expect(a.explain_options).toEqual(['analyze', 'format']);
+    expect(one('EXPLAIN (ANALYZE false, VERBOSE off, BUFFERS) SELECT 1', C).explain_options).toEqual(['buffers']);
+    expect(one('EXPLAIN ANALYZE VERBOSE SELECT 1', C).explain_options).toEqual(['analyze', 'verbose']);
   });
   it('PREPARE and DECLARE CURSOR carry the inner query and its lineage', () => {
     const p = one('PREPARE q(int) AS SELECT ssn FROM people WHERE id = $1', C);

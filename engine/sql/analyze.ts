@@ -289,8 +289,10 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
       const inner = tag === 'PrepareStmt' ? b.query : b.query;
       const a = analyzeStatement(inner, innerText(tag, text), o, d + 1);
       nested.push(a);
-      // Rows come back later (EXECUTE / FETCH) with the inner query's lineage.
+      // Rows come back later (EXECUTE / FETCH) with the inner query's lineage. EXPLAIN's one column is the
+      // plan's text: no table value flows into it (ANALYZE and VERBOSE are for the policy to judge).
       if (tag !== 'ExplainStmt') result_columns = a.result_columns;
+      else result_columns = [{ name: 'QUERY PLAN', sources: [], derived: true }];
       if (b.options && tag === 'ExplainStmt') w.generic(b.options, null, d);
       if (b.argtypes) w.generic(b.argtypes, null, d);
       break;
@@ -387,6 +389,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
   const out = finish(text, kind, command, w, result_columns, copy, flat);
   if (tag === 'VariableSetStmt' || tag === 'VariableShowStmt') out.setting = settingName(b);
   if (tag === 'VariableSetStmt') out.setting_value = settingValue(b);
+  if (tag === 'ExplainStmt') out.explain_options = explainOptions(b);
   out.name = objectName(tag, b);
   return out;
 }
@@ -502,6 +505,7 @@ function finish(
     copy,
     setting: null,
     setting_value: null,
+    explain_options: null,
     name: null,
     nested,
     opaque: f.opaque,
@@ -549,6 +553,18 @@ function settingName(b: Json): string {
   if (b.kind === 'VAR_RESET_ALL') return '*';
   const name = typeof b.name === 'string' ? b.name.toLowerCase() : '*';
   return name === 'all' ? '*' : name;
+}
+
+/** EXPLAIN's options that are on: `ANALYZE`, `(ANALYZE true, FORMAT JSON)`; `(VERBOSE off)` is not. */
+function explainOptions(b: Json): string[] {
+  const on: string[] = [];
+  for (const o of (b.options ?? []) as Json[]) {
+    const d = o.DefElem;
+    if (!d || typeof d.defname !== 'string') continue;
+    const v = d.arg?.Boolean ? (d.arg.Boolean.boolval ?? false) : (d.arg?.String?.sval ?? d.arg?.Integer?.ival);
+    if (v === undefined || !['false', 'off', 'no', '0', false, 0].includes(typeof v === 'string' ? v.toLowerCase() : v)) on.push(d.defname.toLowerCase());
+  }
+  return on;
 }
 
 /** The value a SET gives its parameter, as written (see StatementAnalysis.setting_value). */

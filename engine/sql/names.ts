@@ -297,6 +297,7 @@ export function unknownStatement(text: string, message: string): StatementAnalys
     copy: null,
     setting: null,
     setting_value: null,
+    explain_options: null,
     name: null,
     nested: [],
     opaque: false,

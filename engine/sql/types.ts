@@ -33,8 +33,23 @@ export interface TableAccess {
 export interface ResultColumn {
   name: string;
   sources: ColumnRef[];
-  /** true when the value is computed from its sources (any expression), false for a plain reference. */
+  /**
+   * false for a direct copy: the column itself, through aliases, views, subqueries, CTEs, set-operation
+   * arms and casts to text / varchar (without a length); true when the value is computed from its sources.
+   */
   derived: boolean;
+  /**
+   * Sources that reach this value only through the results of calls that took a direct copy of them as an
+   * argument (`count(ssn)`, `count(DISTINCT p.ssn::text)`), with those calls' names as written. Absent when
+   * there are none. The policy data says which functions return none of their argument's content.
+   */
+  through?: ThroughRef[];
+}
+
+/** A source that reaches a result column only through the results of the named function calls. */
+export interface ThroughRef extends ColumnRef {
+  /** Lower-case; 'schema.name' when the SQL qualifies it. Sorted. */
+  functions: string[];
 }
 
 /**
@@ -100,6 +115,11 @@ export interface StatementAnalysis {
    * the gateway's session model reads it to refuse settings that would change how it lexes SQL.
    */
   setting_value: string | null;
+  /**
+   * For EXPLAIN: the options turned on, lower-case ('analyze', 'verbose', 'buffers', 'format', ...);
+   * null otherwise. ANALYZE runs the statement; VERBOSE prints output expressions.
+   */
+  explain_options: string[] | null;
   /** The cursor or prepared statement DECLARE/FETCH/MOVE/CLOSE/PREPARE/EXECUTE/DEALLOCATE names ('*' = ALL). */
   name: string | null;
   /**

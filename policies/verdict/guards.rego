@@ -132,6 +132,19 @@ deny contains {"rule": "guards.unresolved", "message": msg} if {
 	msg := sprintf("the statement reads PHI you see masked through something whose output cannot be traced (%s)", [u.reason])
 }
 
+# EXPLAIN prints the plan, not rows, and is returned as the server sends it. ANALYZE runs the statement and
+# reports what it found (actual row counts per filter), VERBOSE prints output expressions: over PHI the roles
+# see masked, both are refused rather than masked line by line.
+deny contains {"rule": "guards.explain_phi", "message": msg} if {
+	some s in statements.all
+	s.command == "EXPLAIN"
+	some option in object.get(s, "explain_options", [])
+	option in {"analyze", "verbose"}
+	some n in s.nested
+	reads_masked_phi(n)
+	msg := sprintf("EXPLAIN %s of a statement that reads PHI you see masked could reveal it; use EXPLAIN without ANALYZE or VERBOSE", [upper(option)])
+}
+
 # Copying PHI a role sees masked into a table, view or function would launder it: the copy is unclassified.
 deny contains {"rule": "guards.phi_copy", "message": msg} if {
 	some s in statements.all
