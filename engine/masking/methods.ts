@@ -8,8 +8,21 @@ export interface MaskContext {
   hashKey: Buffer;
 }
 
-/** Masks one value given as text; null means SQL NULL. May carry a byte-level form for the hot path. */
-export type MaskFn = ((value: string) => string | null) & { bytes?: ByteMask };
+/**
+ * Masks one value given as text; null means SQL NULL. May carry a byte-level form for the hot path, the
+ * method it implements (so values of other types get a form valid for their type: engine/masking/types.ts)
+ * and, for JSON columns, which object keys trace to columns.
+ */
+export type MaskFn = ((value: string) => string | null) & { bytes?: ByteMask; method?: MaskMethod; jsonKeys?: JsonKeys };
+
+/**
+ * Object keys of a JSON column that are known to be column names (row_to_json / to_jsonb of a row,
+ * json_build_object with literal keys), each with the mask of the column it carries, or null when that
+ * column is not masked. Keys listed are shown; a value under a null key is passed as is, so a key may map to
+ * null only if no value under it anywhere in the column derives from a masked source. Keys not listed are
+ * masked like values (they may be data: json_object_agg(ssn, …)).
+ */
+export type JsonKeys = ReadonlyMap<string, MaskFn | null>;
 
 /**
  * The same mask on the value's UTF-8 bytes, without decoding it: what the gateway uses per row, because a
@@ -24,6 +37,17 @@ export interface ByteMask {
 
 function withBytes(fn: (value: string) => string | null, bytes: ByteMask): MaskFn {
   return Object.assign(fn, { bytes });
+}
+
+/**
+ * The same mask with a JSON key plan attached (see JsonKeys), for a JSON result column whose keys trace to
+ * columns.
+ *
+ * @example
+ * withJsonKeys(maskFunction({ method: 'redact', params: {} }, ctx), new Map([['id', null], ['ssn', ssnMask]]))
+ */
+export function withJsonKeys(mask: MaskFn, keys: JsonKeys): MaskFn {
+  return Object.assign((v: string) => mask(v), { ...(mask.bytes ? { bytes: mask.bytes } : {}), ...(mask.method ? { method: mask.method } : {}), jsonKeys: keys });
 }
 
 const isAlnumByte = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
@@ -102,6 +126,10 @@ const int = (v: unknown, d: number): number => (Number.isInteger(v) && (v as num
  * maskFunction({ method: 'partial', params: { keep_last: 4 } } as Mask, ctx)('123-45-6789') // '***-**-6789'
  */
 export function maskFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext): MaskFn {
+  return Object.assign(methodFunction(mask, ctx), { method: mask.method });
+}
+
+function methodFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext): MaskFn {
   const p = mask.params;
   const method: MaskMethod = mask.method;
   switch (method) {

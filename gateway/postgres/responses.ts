@@ -5,6 +5,7 @@
 // Response rules: https://www.postgresql.org/docs/current/protocol-flow.html
 import type { Verdict } from '../../engine/engine.ts';
 import type { MaskFn } from '../../engine/masking/methods.ts';
+import { typedForm } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { BackendCode } from './protocol/constants.ts';
 import { BLANK_PLAN, SessionModelBreach, executedStatement, type PortalEntry, type Rows, type SessionModel, type StatementEntry } from './session-model.ts';
@@ -21,7 +22,7 @@ export interface RowPlan {
    * masked column is masked anyway.
    */
   byOrigin?: ReadonlyMap<string, MaskFn>;
-  /** Per column: 0 text, 1 binary (from Bind's result formats); masked binary values become NULL. */
+  /** Per column: 0 text, 1 binary (from Bind's result formats); masked binary values take a binary form of their type, NULL when it is unknown. */
   formats: readonly number[];
   /**
    * Per column: the type OID RowDescription reported (set when one arrives for this plan's rows; absent when
@@ -602,6 +603,7 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: Ro
 function dataRowSize(buf: Buffer, start: number, end: number, plan: RowPlan): number {
   const count = buf.readUInt16BE(start + 5);
   const safe = count === plan.masks.length;
+  const types = plan.types !== undefined && plan.types.length === count ? plan.types : null;
   if (kinds.length < count) {
     kinds = new Uint8Array(count * 2);
     sizes = new Int32Array(count * 2);
@@ -616,9 +618,19 @@ function dataRowSize(buf: Buffer, start: number, end: number, plan: RowPlan): nu
     if (!mask || len < 0) {
       kinds[i] = VERBATIM;
       size += valueEnd - p;
-    } else if ((plan.formats.length === 1 ? plan.formats[0] : plan.formats[i]) === 1) {
-      kinds[i] = NULL; // binary: no masked form of arbitrary binary encodings, so NULL (documented)
-      size += 4;
+      p = valueEnd;
+      continue;
+    }
+    // A form valid for the column's type (engine/masking/types.ts) unless the value is text in text format,
+    // the common case, which keeps the method's byte path; binary values of an unknown type become NULL.
+    const format = plan.formats.length === 1 ? plan.formats[0] : plan.formats[i];
+    const type = types === null ? 0 : types[i]!;
+    const form = format === 1 || (type !== 0 && type !== TEXT_OID && type !== VARCHAR_OID) ? typedForm(mask, type, format === 1 ? 1 : 0) : null;
+    if (form !== null) {
+      const value = form(buf, p + 4, valueEnd);
+      texts[i] = value;
+      kinds[i] = value === null ? NULL : TEXT;
+      size += value === null ? 4 : 4 + value.length;
     } else {
       const n = mask.bytes?.size(buf, p + 4, valueEnd);
       if (n !== undefined) {
@@ -665,7 +677,8 @@ function writeDataRow(buf: Buffer, start: number, end: number, plan: RowPlan, ou
         break;
       }
       default: {
-        const n = out.write(texts[i]!, o + 4, 'utf8');
+        const t = texts[i]!;
+        const n = typeof t === 'string' ? out.write(t, o + 4, 'utf8') : (out.set(t, o + 4), t.length);
         out.writeInt32BE(n, o);
         o += 4 + n;
       }
@@ -687,13 +700,18 @@ function reserve(out: Buffer | null, o: number, need: number, hint: number): Buf
 const VERBATIM = 0;
 const NULL = 1;
 const BYTES = 2;
+/** A masked value held as a string (method text) or bytes (a typed form) between the two passes. */
 const TEXT = 3;
 /** Reused between rows (one row at a time: the tracker is synchronous). */
 let kinds = new Uint8Array(64);
 let sizes = new Int32Array(64);
-let texts: (string | null)[] = new Array(64);
+let texts: (string | Uint8Array | null)[] = new Array(64);
 
-const nullMask: ColumnMask = () => null;
+/** text and varchar: the common masked columns, kept off the typed-form lookup (bench:masking). */
+const TEXT_OID = 25;
+const VARCHAR_OID = 1043;
+
+const nullMask: ColumnMask = Object.assign(() => null, { method: 'null' as const });
 
 /**
  * An ErrorResponse/NoticeResponse with every field that can carry data withheld: message, detail, hint,
