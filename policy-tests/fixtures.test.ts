@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, inputHash, type Engine } from '../engine/engine.ts';
 import { loadBundle } from '../engine/policy/bundle.ts';
 import { loadParser } from '../engine/sql/analyze.ts';
-import { FIXTURE_NOW, fixtureInput, fixtureMismatch, loadFixtures } from '../gateway/policy/fixtures.ts';
+import { FIXTURE_NOW, fixtureColumnsMismatch, fixtureInput, fixtureMismatch, loadFixtures } from '../gateway/policy/fixtures.ts';
 import { policyBuild, writeFixtureData } from '../gateway/policy/toolchain.ts';
 import { opaPath } from '../gateway/policy/tools.ts';
 import { execFileSync } from 'node:child_process';
@@ -36,6 +36,7 @@ describe('decision fixtures through WASM', () => {
     const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, now: FIXTURE_NOW });
     expect(v.decisions).toHaveLength(1);
     expect(fixtureMismatch(v.decisions[0]!, f.want)).toEqual([]);
+    expect(fixtureColumnsMismatch(v.decisions[0]!, v.statements[0]!.result_columns, f.want)).toEqual([]);
     // Same input as the one opa test judged (written by policy:check from fixtureInput).
     expect(v.decisions[0]!.input_hash).toBe(inputHash(input));
   });
@@ -68,6 +69,11 @@ describe('decision fixtures through WASM', () => {
       'action mask, want allow',
       'rules [masking.phi], want [verdict.allow]',
       'masks [], want [public.t.c:redact]',
+    ]);
+    const ssn = { schema: 'public', table: 't', column: 'c' };
+    const rc = [{ name: 'c', sources: [ssn], derived: true }];
+    expect(fixtureColumnsMismatch({ masks: [{ column: ssn, method: 'partial', params: {} }] }, rc, { action: 'mask', columns: ['partial'] })).toEqual([
+      'columns [redact], want [partial]',
     ]);
   });
 });

@@ -39,3 +39,38 @@ test_mask_params_carried if {
 	some m in ms
 	m.params == {"keep_last": 4}
 }
+
+# A type's method is for direct copies; values derived from the column get data.access.derived_mask, and
+# the functions data.access.content_free_functions lists return none of its content.
+test_mask_carries_derived_method_and_content_free_functions if {
+	inp := h.input_for(["contractors"], {"result_columns": [h.result("s", [h.col("patients", "ssn")], true)]})
+	ms := masking.masks with input as inp
+	some m in ms
+	m.column.column == "ssn"
+	m.method == "partial"
+	m.derived == {"method": "redact", "params": {}}
+	m.content_free == ["count"]
+}
+
+test_derived_mask_follows_the_data if {
+	inp := h.input_for(["contractors"], {"result_columns": [h.result("s", [h.col("patients", "ssn")], true)]})
+	ms := masking.masks with input as inp with data.access.derived_mask as {"method": "null"}
+	some m in ms
+	m.derived == {"method": "null", "params": {}}
+}
+
+test_shape_keeping_derived_mask_falls_back_to_redact if {
+	inp := h.input_for(["contractors"], {"result_columns": [h.result("s", [h.col("patients", "ssn")], true)]})
+	every method in ["partial", "format_preserving", "email", "year"] {
+		ms := masking.masks with input as inp with data.access.derived_mask as {"method": method}
+		some m in ms
+		m.derived == {"method": "redact", "params": {}}
+	}
+}
+
+test_no_content_free_functions_without_the_list if {
+	inp := h.input_for(["contractors"], {"result_columns": [h.result("c", [h.col("patients", "ssn")], true)]})
+	ms := masking.masks with input as inp with data.access as object.remove(data.access, ["content_free_functions"])
+	some m in ms
+	m.content_free == []
+}

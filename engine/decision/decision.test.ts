@@ -64,3 +64,27 @@ describe('strictest', () => {
     expect(strictest(['approve', 'deny', 'mask'])).toBe('deny');
   });
 });
+
+describe('masks for derived values', () => {
+  const doc = (m: Record<string, unknown>) => ({ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [{ ...mask, ...m }] });
+
+  it('carries derived and content_free when given', () => {
+    const r = validateDecisionDocument(doc({ derived: { method: 'null' }, content_free: ['count'] }));
+    expect(r.ok && r.value.masks[0]).toEqual({ ...mask, derived: { method: 'null', params: {} }, content_free: ['count'] });
+  });
+
+  it.each([
+    [{ derived: { method: 'partial' } }, 'derived must be'],
+    [{ derived: { method: 'year' } }, 'derived must be'],
+    [{ derived: { method: 'email' } }, 'derived must be'],
+    [{ derived: { method: 'format_preserving' } }, 'derived must be'],
+    [{ derived: 'redact' }, 'derived must be'],
+    [{ derived: { method: 'redact', params: [] } }, 'derived.params must be an object'],
+    [{ content_free: 'count' }, 'content_free must be an array'],
+    [{ content_free: [1] }, 'content_free must be an array'],
+  ])('rejects a shape-keeping or malformed %j', (m, message) => {
+    const r = validateDecisionDocument(doc(m));
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toContain(message);
+  });
+});

@@ -9,6 +9,12 @@ export type Action = (typeof ACTIONS)[number];
 export const MASK_METHODS = ['redact', 'partial', 'hash', 'null', 'email', 'year', 'format_preserving'] as const;
 export type MaskMethod = (typeof MASK_METHODS)[number];
 
+/**
+ * Methods that keep part of the value's shape or content: they apply only to a direct copy of a column,
+ * never to a value derived from one (a short derived value would pass through them whole).
+ */
+export const SHAPE_KEEPING_METHODS: readonly MaskMethod[] = ['partial', 'format_preserving', 'email', 'year'];
+
 export const APPROVAL_MODES = ['hold', 'rerun'] as const;
 export type ApprovalMode = (typeof APPROVAL_MODES)[number];
 
@@ -20,8 +26,16 @@ export interface Reason {
 
 export interface Mask {
   column: { schema: string; table: string; column: string };
+  /** For a direct copy of the column (see ResultColumn.derived). */
   method: MaskMethod;
   params: Record<string, unknown>;
+  /** For any other value derived from the column; never a shape-keeping method. Default: redact. */
+  derived?: { method: MaskMethod; params: Record<string, unknown> };
+  /**
+   * Functions whose result carries none of the column's content: a result column the column reaches only
+   * through them (ResultColumn.through) is not masked for it. Default: none.
+   */
+  content_free?: string[];
 }
 
 export interface ApprovalRequirement {
@@ -128,7 +142,24 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
     }
     const params = m.params ?? {};
     if (!isObject(params)) return { ok: false, error: `${where}.params must be an object` };
-    masks.push({ column: { schema, table, column }, method: m.method as MaskMethod, params });
+    const mask: Mask = { column: { schema, table, column }, method: m.method as MaskMethod, params };
+    if (m.derived !== undefined) {
+      const dm = m.derived;
+      if (!isObject(dm) || !isString(dm.method) || !(MASK_METHODS as readonly string[]).includes(dm.method) || SHAPE_KEEPING_METHODS.includes(dm.method as MaskMethod)) {
+        const allowed = MASK_METHODS.filter((x) => !SHAPE_KEEPING_METHODS.includes(x)).join('|');
+        return { ok: false, error: `${where}.derived must be {method: ${allowed}, params} (got ${JSON.stringify(dm)})` };
+      }
+      const dp = dm.params ?? {};
+      if (!isObject(dp)) return { ok: false, error: `${where}.derived.params must be an object` };
+      mask.derived = { method: dm.method as MaskMethod, params: dp };
+    }
+    if (m.content_free !== undefined) {
+      if (!Array.isArray(m.content_free) || !m.content_free.every(isString)) {
+        return { ok: false, error: `${where}.content_free must be an array of function names` };
+      }
+      mask.content_free = [...(m.content_free as string[])];
+    }
+    masks.push(mask);
   }
   if (action === 'mask' && masks.length === 0) return { ok: false, error: 'a mask decision must list at least one mask' };
 

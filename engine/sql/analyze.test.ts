@@ -209,11 +209,12 @@ describe('columns and lineage', () => {
     const a = one("SELECT s.x, upper(s.n), s.n || '!', count(*), 1, s.n::text FROM (SELECT ssn AS x, name AS n FROM people) s", C);
     expect(a.result_columns).toEqual([
       { name: 'x', sources: [col('people', 'ssn')], derived: false },
-      { name: 'upper', sources: [col('people', 'name')], derived: true },
+      { name: 'upper', sources: [col('people', 'name')], derived: true, through: [{ ...col('people', 'name'), functions: ['upper'] }] },
       { name: '?column?', sources: [col('people', 'name')], derived: true },
       { name: 'count', sources: [], derived: true },
       { name: '?column?', sources: [], derived: true },
-      { name: 'n', sources: [col('people', 'name')], derived: true },
+      // A cast to text is still a direct copy.
+      { name: 'n', sources: [col('people', 'name')], derived: false },
     ]);
     expect(a.functions).toEqual(['upper', 'count']);
   });
@@ -225,7 +226,7 @@ describe('columns and lineage', () => {
     expect(a.result_columns).toEqual([
       { name: 'c', sources: [col('people', 'id'), col('people', 'ssn'), col('people', 'email')], derived: true },
       { name: 'coalesce', sources: [col('people', 'name'), col('people', 'email')], derived: true },
-      { name: 'm', sources: [col('orders', 'total')], derived: true },
+      { name: 'm', sources: [col('orders', 'total')], derived: true, through: [{ ...col('orders', 'total'), functions: ['max'] }] },
     ]);
   });
   it('set operations merge columns by position', () => {

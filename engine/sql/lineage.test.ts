@@ -45,15 +45,24 @@ function ref(s: string): ColumnRef {
 }
 
 /**
- * Compact result columns: 'x = patients.ssn' is a plain reference, 'x ~ patients.ssn visits.notes'
- * a derived value (nothing after '~': derived from no table column).
+ * Compact result columns: 'x = patients.ssn' is a plain reference (a direct copy), 'x ~ patients.ssn visits.notes'
+ * a derived value (nothing after '~': derived from no table column); '| patients.ssn:upper,lower' lists the
+ * sources that reach it only through those calls (ResultColumn.through).
  */
 function cols(...specs: string[]): ResultColumn[] {
   return specs.map((s) => {
-    const m = /^(\S+) ([=~])(.*)$/.exec(s);
+    const m = /^(\S+) ([=~])([^|]*)(?:\|(.*))?$/.exec(s);
     if (!m) throw new Error(`bad spec ${s}`);
     const srcs = (m[3] as string).trim();
-    return { name: m[1] as string, sources: srcs ? srcs.split(/\s+/).map(ref) : [], derived: m[2] === '~' };
+    const rc: ResultColumn = { name: m[1] as string, sources: srcs ? srcs.split(/\s+/).map(ref) : [], derived: m[2] === '~' };
+    const through = (m[4] ?? '').trim();
+    if (through) {
+      rc.through = through.split(/\s+/).map((t) => {
+        const [c, fns] = t.split(':') as [string, string];
+        return { ...ref(c), functions: fns.split(',') };
+      });
+    }
+    return rc;
   });
 }
 
@@ -76,30 +85,33 @@ describe('bypass attempts keep the source', () => {
     ['SELECT ssn FROM patients', cols('ssn = patients.ssn'), []],
     ['SELECT ssn AS x FROM patients', cols('x = patients.ssn'), []],
     ['SELECT p.ssn AS "Innocent" FROM patients p', cols('Innocent = patients.ssn'), []],
-    ['SELECT upper(ssn) FROM patients', cols('upper ~ patients.ssn'), []],
+    ['SELECT upper(ssn) FROM patients', cols('upper ~ patients.ssn | patients.ssn:upper'), []],
     ["SELECT ssn || '' FROM patients", cols('?column? ~ patients.ssn'), []],
-    ['SELECT substr(ssn, 1, 3) FROM patients', cols('substr ~ patients.ssn'), []],
-    ['SELECT ssn::varchar FROM patients', cols('ssn ~ patients.ssn'), []],
+    ['SELECT substr(ssn, 1, 3) FROM patients', cols('substr ~ patients.ssn | patients.ssn:substr'), []],
+    ['SELECT ssn::varchar FROM patients', cols('ssn = patients.ssn'), []],
+    ['SELECT ssn::varchar(3) FROM patients', cols('ssn ~ patients.ssn'), []],
+    ['SELECT CAST(ssn AS pg_catalog.text) AS t FROM patients', cols('t = patients.ssn'), []],
+    ['SELECT ssn::char(3) FROM patients', cols('ssn ~ patients.ssn'), []],
     ['SELECT CAST(ssn AS bytea) AS b FROM patients', cols('b ~ patients.ssn'), []],
-    ["SELECT format('%s', ssn) FROM patients", cols('format ~ patients.ssn'), []],
-    ["SELECT string_agg(ssn, ',') FROM patients", cols('string_agg ~ patients.ssn'), []],
+    ["SELECT format('%s', ssn) FROM patients", cols('format ~ patients.ssn | patients.ssn:format'), []],
+    ["SELECT string_agg(ssn, ',') FROM patients", cols('string_agg ~ patients.ssn | patients.ssn:string_agg'), []],
     ['SELECT (SELECT ssn FROM patients LIMIT 1)', cols('ssn ~ patients.ssn'), []],
     ['WITH t AS (SELECT ssn FROM patients) SELECT * FROM t', cols('ssn = patients.ssn'), []],
     ['WITH t(a) AS (SELECT ssn FROM patients) SELECT a FROM t', cols('a = patients.ssn'), []],
     ['SELECT * FROM (SELECT ssn FROM patients) s', cols('ssn = patients.ssn'), []],
     ['SELECT x FROM patients, LATERAL (SELECT ssn AS x) l', cols('x = patients.ssn'), []],
     ['SELECT id, notes FROM visits UNION ALL SELECT id, ssn FROM patients', cols('id = visits.id patients.id', 'notes = visits.notes patients.ssn'), []],
-    ['SELECT notes FROM visits INTERSECT SELECT upper(ssn) FROM patients', cols('notes ~ visits.notes patients.ssn'), []],
+    ['SELECT notes FROM visits INTERSECT SELECT upper(ssn) FROM patients', cols('notes ~ visits.notes patients.ssn | patients.ssn:upper'), []],
     ['SELECT (p).ssn FROM patients p', cols('ssn = patients.ssn'), []],
     ['SELECT ARRAY[ssn] FROM patients', cols('array ~ patients.ssn'), []],
     ['SELECT ARRAY(SELECT ssn FROM patients)', cols('array ~ patients.ssn'), []],
-    ["SELECT jsonb_build_object('a', ssn) FROM patients", cols('jsonb_build_object ~ patients.ssn'), []],
+    ["SELECT jsonb_build_object('a', ssn) FROM patients", cols('jsonb_build_object ~ patients.ssn | patients.ssn:jsonb_build_object'), []],
     ['SELECT CASE WHEN true THEN ssn END FROM patients', cols('case ~ patients.ssn'), []],
     ['SELECT CASE WHEN ssn LIKE $1 THEN 1 ELSE 0 END AS hit FROM patients', cols('hit ~ patients.ssn'), []],
     ['SELECT coalesce(null, ssn) FROM patients', cols('coalesce ~ patients.ssn'), []],
     ['SELECT greatest(ssn, name) FROM patients', cols('greatest ~ patients.ssn patients.name'), []],
     ['SELECT x FROM unnest(ARRAY[(SELECT ssn FROM patients LIMIT 1)]) x', cols('x ~ patients.ssn'), []],
-    ['SELECT pg_catalog.upper(ssn) FROM patients', cols('upper ~ patients.ssn'), []],
+    ['SELECT pg_catalog.upper(ssn) FROM patients', cols('upper ~ patients.ssn | patients.ssn:pg_catalog.upper'), []],
     ['SELECT now(), version(), random()', cols('now ~', 'version ~', 'random ~'), []],
   ];
   it.each(cases)('%s', (sql, rc, u) => {
@@ -148,7 +160,7 @@ describe('views are analyzed through their definitions', () => {
     ['SELECT * FROM patient_view', cols('id = patients.id', 'name = patients.name', 'ssn = patients.ssn'), []],
     ['SELECT public.patient_view.ssn FROM public.patient_view', cols('ssn = patients.ssn'), []],
     ['SELECT a, c FROM patient_view AS v(a, b, c)', cols('a = patients.id', 'c = patients.ssn'), []],
-    ['SELECT upper(s) FROM view2', cols('upper ~ patients.ssn'), []],
+    ['SELECT upper(s) FROM view2', cols('upper ~ patients.ssn | patients.ssn:upper'), []],
     ['SELECT * FROM patient_view JOIN visits ON visits.patient_id = patient_view.id', cols('id = patients.id', 'name = patients.name', 'ssn = patients.ssn', 'id = visits.id', 'patient_id = visits.patient_id', 'notes = visits.notes'), []],
     ['SELECT x FROM loop_v', cols('x = loop_v.x'), ['view']],
     ['SELECT x FROM broken_v', cols('x = broken_v.x'), ['view']],
@@ -234,8 +246,8 @@ describe('clauses, predicates and positions', () => {
     // [sql, result columns, predicates_on]
     ["SELECT id FROM patients WHERE EXISTS (SELECT 1 FROM visits v WHERE v.patient_id = patients.id AND v.notes LIKE 'x%')", cols('id = patients.id'), ['visits.patient_id', 'patients.id', 'visits.notes']],
     ["SELECT count(*) FILTER (WHERE ssn LIKE '1%') FROM patients", cols('count ~'), ['patients.ssn']],
-    ['SELECT lag(ssn) OVER (PARTITION BY email ORDER BY dob) FROM patients', cols('lag ~ patients.ssn'), ['patients.email', 'patients.dob']],
-    ['SELECT lag(ssn) OVER w FROM patients WINDOW w AS (PARTITION BY name)', cols('lag ~ patients.ssn'), ['patients.name']],
+    ['SELECT lag(ssn) OVER (PARTITION BY email ORDER BY dob) FROM patients', cols('lag ~ patients.ssn | patients.ssn:lag'), ['patients.email', 'patients.dob']],
+    ['SELECT lag(ssn) OVER w FROM patients WINDOW w AS (PARTITION BY name)', cols('lag ~ patients.ssn | patients.ssn:lag'), ['patients.name']],
     ['SELECT name, count(*) FROM patients GROUP BY GROUPING SETS ((name), (ssn))', cols('name = patients.name', 'count ~'), ['patients.name', 'patients.ssn']],
     ['SELECT name FROM patients GROUP BY ROLLUP (name, dob) HAVING max(ssn) > $1', cols('name = patients.name'), ['patients.name', 'patients.dob', 'patients.ssn']],
     ["SELECT * FROM (VALUES (1, 'a')) v(a, b)", cols('a ~', 'b ~'), []],

@@ -1,6 +1,6 @@
 // One pass over a raw parse tree (libpg-query JSON): resolves tables and columns through scopes,
 // CTEs and aliases, and accumulates the policy facts (reads, writes, lineage, predicates, WHERE).
-import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis, Unresolved } from './types.ts';
+import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis, ThroughRef, Unresolved } from './types.ts';
 import { figureName, tagOf, type Json } from './names.ts';
 import { DYNAMIC_FUNCTIONS, PURE_FUNCTIONS, SRF_COLUMNS, builtinName } from './functions.ts';
 
@@ -166,6 +166,8 @@ export class Walker {
   private fromCall: Json = null;
   /** Views / functions expanded once per statement; their facts were recorded the first time. */
   private readonly viewMemo = new Map<string, ResultColumn[] | null>();
+  /** Sources (by object) that flow only as the result of these calls on a direct copy of them: `count(ssn)`. */
+  private readonly via = new WeakMap<ColumnRef, ReadonlySet<string>>();
   private readonly fnMemo = new Map<string, FnLineage>();
   private readonly expanding = new Set<string>();
   /** Output names of the catalog function just walked as a FROM item (set by funcLineage). */
@@ -573,7 +575,7 @@ export class Walker {
         // pg_get_viewdef spells the view's column names as aliases; the catalog's list is authoritative.
         const cols = this.catalogCols(schema, table);
         if (cols && cols.length === outs.length && !outs.some((o) => o.name === STAR)) {
-          outs = outs.map((o, i) => ({ name: cols[i] as string, sources: o.sources, derived: o.derived }));
+          outs = outs.map((o, i) => withThrough({ name: cols[i] as string, sources: o.sources, derived: o.derived }, o.through));
         }
       }
     }
@@ -775,7 +777,13 @@ export class Walker {
       const name = (rt.name as string | undefined) ?? figureName(val);
       if (result) this.col = name;
       // (p).col is p.col; (p).* is p.*
-      const fields = (val?.ColumnRef?.fields as Json[] | undefined) ?? this.rowField(val, sc);
+      let fields = (val?.ColumnRef?.fields as Json[] | undefined) ?? this.rowField(val, sc);
+      if (!fields) {
+        // ssn::text is still the column's own value (a length, as in varchar(3), would cut it).
+        const core = stripTextCasts(val);
+        const f = core === val ? null : ((core?.ColumnRef?.fields as Json[] | undefined) ?? this.rowField(core, sc));
+        if (f && !f[f.length - 1]?.A_Star) fields = f;
+      }
       if (fields) {
         if (fields[fields.length - 1]?.A_Star) {
           this.starTarget(fields, sc, outs);
@@ -783,7 +791,7 @@ export class Walker {
         }
         const sink: ColumnRef[] = [];
         const plain = this.columnRef(fields, sc, sink, false);
-        outs.push({ name, sources: dedupe(sink), derived: !plain });
+        outs.push(withThrough({ name, sources: dedupe(sink), derived: !plain }, this.throughOf(sink)));
         continue;
       }
       const sink: ColumnRef[] = [];
@@ -795,7 +803,7 @@ export class Walker {
         outs.push({ name: STAR, sources: dedupe(sink), derived: true });
         continue;
       }
-      outs.push({ name, sources: dedupe(sink), derived: true });
+      outs.push(withThrough({ name, sources: dedupe(sink), derived: true }, this.throughOf(sink)));
     }
     this.col = saved;
     return outs;
@@ -1046,7 +1054,7 @@ export class Walker {
         if (o.name === col) {
           hit = true;
           if (o.derived) plain = false;
-          for (const src of o.sources) this.use(src, sink, pred);
+          this.useOut(o, sink, pred);
         }
       }
       if (!hit) {
@@ -1278,7 +1286,7 @@ export class Walker {
         const from = b === this.fromCall;
         // Only the FROM item's own call is a FROM function; calls in its arguments are values.
         if (from) this.fromCall = null;
-        if (b.args) for (const a of b.args as Json[]) this.ex(a, sc, sink, pred, d);
+        if (b.args) for (const a of b.args as Json[]) this.arg(a, b, sc, sink, pred, d);
         if (b.agg_order) for (const o of b.agg_order as Json[]) this.ex(o, sc, null, true, d);
         if (b.agg_filter) this.ex(b.agg_filter, sc, null, true, d);
         if (b.over) this.ex({ WindowDef: b.over }, sc, null, true, d);
@@ -1306,7 +1314,7 @@ export class Walker {
         if (b.testexpr) this.ex(b.testexpr, sc, sink, pred, d);
         const outs = this.query(b.subselect, sc, d);
         if (b.subLinkType !== 'EXISTS_SUBLINK') {
-          for (const o of outs) for (const src of o.sources) this.use(src, sink, pred);
+          for (const o of outs) this.useOut(o, sink, pred);
         }
         return;
       }
@@ -1322,12 +1330,69 @@ export class Walker {
       case 'DeleteStmt':
       case 'MergeStmt': {
         const outs = this.query(n, sc, d);
-        for (const o of outs) for (const src of o.sources) this.use(src, sink, pred);
+        for (const o of outs) this.useOut(o, sink, pred);
         return;
       }
       default:
         this.anyEx(b, sc, sink, pred, d);
     }
+  }
+
+  /**
+   * One argument of a call. A direct copy of a column (`count(ssn)`, `count(p.ssn::text)`) flows into the
+   * value only as this call's result: its sources are tagged with the call's name (see ResultColumn.through).
+   */
+  private arg(a: Json, call: Json, sc: Scope, sink: ColumnRef[] | null, pred: boolean, d: number): void {
+    const core = sink ? stripTextCasts(a) : null;
+    const f = core?.ColumnRef?.fields as Json[] | undefined;
+    // Only known built-ins are tagged; a user function of the same name (which PostgreSQL may prefer for an
+    // exact argument type) or an unknown one is not.
+    const names = strList(call.funcname as Json[]);
+    const base = builtinName(names);
+    if (!sink || !f || f[f.length - 1]?.A_Star || base === null || !PURE_FUNCTIONS.has(base) || this.lookupFunction(names)) {
+      this.ex(a, sc, sink, pred, d);
+      return;
+    }
+    const tmp: ColumnRef[] = [];
+    const plain = this.columnRef(f, sc, tmp, pred);
+    const name = [funcName(call)];
+    for (const src of tmp) sink.push(plain ? this.tag(src, name) : src);
+  }
+
+  /** A fresh copy of `src` that reaches the value only through the results of `fns`. */
+  private tag(src: ColumnRef, fns: Iterable<string>): ColumnRef {
+    const t = { schema: src.schema, table: src.table, column: src.column };
+    this.via.set(t, new Set(fns));
+    return t;
+  }
+
+  /** A derived relation's output flows into the current value, keeping what reaches it only through calls. */
+  private useOut(o: ResultColumn, sink: ColumnRef[] | null, pred: boolean): void {
+    if (!o.through || !sink) {
+      for (const src of o.sources) this.use(src, sink, pred);
+      return;
+    }
+    const by = new Map(o.through.map((t) => [refKey(t), t.functions]));
+    for (const src of o.sources) {
+      const fns = by.get(refKey(src));
+      this.use(fns ? this.tag(src, fns) : src, sink, pred);
+    }
+  }
+
+  /** The sources of a value's sink whose every occurrence is tagged (see `arg`), with the union of their tags. */
+  private throughOf(sink: ColumnRef[]): ThroughRef[] | undefined {
+    const m = new Map<string, { ref: ColumnRef; fns: Set<string> | null }>();
+    for (const src of sink) {
+      const k = refKey(src);
+      const tags = this.via.get(src);
+      const e = m.get(k);
+      if (!e) m.set(k, { ref: src, fns: tags ? new Set(tags) : null });
+      else if (e.fns && tags) for (const t of tags) e.fns.add(t);
+      else e.fns = null;
+    }
+    const out: ThroughRef[] = [];
+    for (const { ref, fns } of m.values()) if (fns) out.push({ schema: ref.schema, table: ref.table, column: ref.column, functions: [...fns].sort() });
+    return out.length ? out : undefined;
   }
 
   /**
@@ -1586,7 +1651,47 @@ export function funcName(b: Json): string {
 
 function rename(outs: ResultColumn[], names: string[]): ResultColumn[] {
   if (names.length === 0) return outs;
-  return outs.map((o, i) => (i < names.length && o.name !== STAR ? { name: names[i] as string, sources: o.sources, derived: o.derived } : o));
+  return outs.map((o, i) => (i < names.length && o.name !== STAR ? withThrough({ name: names[i] as string, sources: o.sources, derived: o.derived }, o.through) : o));
+}
+
+/** `o` with `through` set when there is any (absent otherwise, so plain outputs keep their shape). */
+function withThrough(o: ResultColumn, through: ThroughRef[] | undefined): ResultColumn {
+  if (through?.length) o.through = through;
+  return o;
+}
+
+const refKey = (s: ColumnRef): string => s.schema + '\u0000' + s.table + '\u0000' + s.column;
+
+/** A cast that keeps the value as it is: to text or varchar without a length (a length truncates). */
+function isTextCast(n: Json): boolean {
+  const t = n?.TypeCast?.typeName;
+  if (!t || t.typmods || t.arrayBounds || t.setof || t.pct_type) return false;
+  const names = strList(t.names as Json[] | undefined);
+  const last = names[names.length - 1];
+  return (last === 'text' || last === 'varchar') && (names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog'));
+}
+
+function stripTextCasts(n: Json): Json {
+  while (isTextCast(n)) n = n.TypeCast.arg;
+  return n;
+}
+
+/** Sources of a set operation's column reached only through calls: those every arm that has them reaches only so. */
+function mergeThrough(arms: (ResultColumn | undefined)[], sources: ColumnRef[]): ThroughRef[] | undefined {
+  const out: ThroughRef[] = [];
+  for (const src of sources) {
+    const k = refKey(src);
+    const fns = new Set<string>();
+    let ok = true;
+    for (const a of arms) {
+      if (!a || !a.sources.some((x) => refKey(x) === k)) continue;
+      const t = a.through?.find((x) => refKey(x) === k);
+      if (!t) ok = false;
+      else for (const f of t.functions) fns.add(f);
+    }
+    if (ok && fns.size) out.push({ schema: src.schema, table: src.table, column: src.column, functions: [...fns].sort() });
+  }
+  return out.length ? out : undefined;
 }
 
 /** Output columns of a set operation: names from the left arm, sources from both by position. */
@@ -1604,7 +1709,13 @@ function mergeArms(l: ResultColumn[], r: ResultColumn[]): ResultColumn[] {
     const a = l[i];
     const b = r[i];
     const src = [...(a?.sources ?? []), ...(b?.sources ?? []), ...extra];
-    outs.push({ name: a?.name ?? b?.name ?? '?column?', sources: dedupe(src), derived: (a?.derived ?? true) || (b?.derived ?? true) || starred });
+    const sources = dedupe(src);
+    outs.push(
+      withThrough(
+        { name: a?.name ?? b?.name ?? '?column?', sources, derived: (a?.derived ?? true) || (b?.derived ?? true) || starred },
+        starred ? undefined : mergeThrough([a, b], sources),
+      ),
+    );
   }
   return outs;
 }

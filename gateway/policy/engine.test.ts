@@ -56,7 +56,14 @@ describe('decisions with the default policy', () => {
     expect(v.action).toBe('mask');
     const [d] = v.decisions;
     expect(d!.masks).toEqual([
-      { column: { schema: 'public', table: 'patients', column: 'ssn' }, method: 'partial', params: { keep_last: 4 } },
+      {
+        column: { schema: 'public', table: 'patients', column: 'ssn' },
+        method: 'partial',
+        params: { keep_last: 4 },
+        // For values derived from ssn other than direct copies, and the calls that return none of its content.
+        derived: { method: 'redact', params: {} },
+        content_free: ['count'],
+      },
     ]);
     expect(d!.reasons.map((r) => r.rule)).toEqual(['masking.phi']);
     expect(d!.policy_revision).toBe('rev-test');

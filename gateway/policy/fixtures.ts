@@ -7,6 +7,8 @@ import { buildInput } from '../../engine/engine.ts';
 import type { Action, Decision } from '../../engine/decision/decision.ts';
 import { normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from '../../engine/policy/input.ts';
 import { analyzeSql } from '../../engine/sql/analyze.ts';
+import { planMasks } from '../../engine/masking/plan.ts';
+import type { ResultColumn } from '../../engine/sql/types.ts';
 import { fingerprint } from '../../engine/sql/fingerprint.ts';
 import { policyTestsDir } from './paths.ts';
 
@@ -19,7 +21,11 @@ export interface Fixture {
   sql: string;
   identity: { sub: string; groups: string[]; email?: string };
   approval?: ApprovalInput;
-  want: { action: Action; rules?: string[]; masks?: string[] };
+  /**
+   * columns: per result column, the method it is masked with once the gateway maps the decision's masks to
+   * it (engine/masking/plan.ts), or "none" when it is shown as it is.
+   */
+  want: { action: Action; rules?: string[]; masks?: string[]; columns?: string[] };
 }
 
 /** Loads and checks the fixture file; a malformed case names its index and note. */
@@ -65,4 +71,11 @@ export function fixtureMismatch(d: Pick<Decision, 'action' | 'reasons' | 'masks'
   const masks = d.masks.map((m) => `${m.column.schema}.${m.column.table}.${m.column.column}:${m.method}`);
   if (want.masks && !sameSet(masks, want.masks)) problems.push(`masks [${masks}], want [${want.masks}]`);
   return problems;
+}
+
+/** Compares the per-result-column masks a decision gives (engine/masking/plan.ts) with a fixture's want.columns. */
+export function fixtureColumnsMismatch(d: Pick<Decision, 'masks'>, columns: readonly ResultColumn[], want: Fixture['want']): string[] {
+  if (!want.columns) return [];
+  const got = planMasks(columns, d.masks).map((m) => m?.method ?? 'none');
+  return got.length === want.columns.length && got.every((m, i) => m === want.columns![i]) ? [] : [`columns [${got}], want [${want.columns}]`];
 }

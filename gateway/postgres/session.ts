@@ -10,6 +10,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import { maskFunction, type MaskFn } from '../../engine/masking/methods.ts';
+import { planMasks } from '../../engine/masking/plan.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
@@ -1144,26 +1145,10 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
 
   function rowPlan(analysis: StatementAnalysis | undefined, decision: Decision | undefined, formats: readonly number[]): RowPlan | null {
     if (!analysis || !decision || decision.masks.length === 0) return null;
-    const byColumn = new Map<string, Decision['masks'][number]>();
-    const byTable = new Set<string>();
-    for (const m of decision.masks) {
-      byColumn.set(`${m.column.schema}.${m.column.table}.${m.column.column}`, m);
-      byTable.add(`${m.column.schema}.${m.column.table}`);
-    }
-    const masks: ColumnMask[] = analysis.result_columns.map((rc) => {
-      const hits = new Set<Decision['masks'][number]>();
-      let unknownWhole = false;
-      for (const s of rc.sources) {
-        const m = byColumn.get(`${s.schema}.${s.table}.${s.column}`);
-        if (m) hits.add(m);
-        else if (s.column === '*' && byTable.has(`${s.schema}.${s.table}`)) unknownWhole = true;
-      }
-      if (unknownWhole) return () => null;
-      if (hits.size === 0) return null;
-      // One masked source: its method. Several: the value mixes them, so nothing of it is shown.
-      const only = hits.size === 1 ? [...hits][0]! : { method: 'redact' as const, params: {} };
-      return maskFunction(only, ctx.maskContext);
-    });
+    // Which mask each result column gets is the engine's rule (direct copies keep the method, derivations are
+    // redacted, content-free calls such as count() are not masked): engine/masking/plan.ts.
+    const masks: ColumnMask[] = planMasks(analysis.result_columns, decision.masks).map((spec) => (spec ? maskFunction(spec, ctx.maskContext) : null));
+    // The server names a column's origin only for a direct copy of it: the column's own method.
     const byOrigin = new Map<string, MaskFn>();
     const origins = ctx.originsOf(upstreamName);
     for (const m of decision.masks) {

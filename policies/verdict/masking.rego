@@ -1,5 +1,6 @@
 # Masking rules: PHI in result columns is masked, by PHI type, for roles not entitled to that type.
-# Masks name source columns; the gateway masks every result column derived from one (lineage).
+# Masks name source columns; the gateway masks every result column derived from one (lineage): a direct
+# copy with the type's method, anything else derived with `derived_mask`, content-free calls (count) not at all.
 package verdict.masking
 
 import data.verdict.statements
@@ -47,11 +48,30 @@ exposed contains {"schema": t.schema, "table": t.table, "column": column, "type"
 	some column, type in data.classification.phi[concat(".", [t.schema, t.table])]
 }
 
-masks contains {"column": {"schema": e.schema, "table": e.table, "column": e.column}, "method": m.method, "params": object.get(m, "params", {})} if {
+# `method` is for direct copies of the column; `derived` for any other value computed from it; functions in
+# `content_free` return none of its content (data.access.derived_mask / content_free_functions).
+masks contains {
+	"column": {"schema": e.schema, "table": e.table, "column": e.column},
+	"method": m.method,
+	"params": object.get(m, "params", {}),
+	"derived": derived_mask,
+	"content_free": content_free,
+} if {
 	some e in exposed
 	not entitled(e.type)
 	m := object.get(data.access.masking, e.type, data.access.default_mask)
 }
+
+default derived_mask := {"method": "redact", "params": {}}
+
+derived_mask := {"method": d.method, "params": object.get(d, "params", {})} if {
+	d := data.access.derived_mask
+	not d.method in shape_keeping
+}
+
+shape_keeping := {"partial", "format_preserving", "email", "year"}
+
+content_free := sort([f | some f in object.get(data.access, "content_free_functions", [])])
 
 reasons contains {"rule": "masking.phi", "message": msg} if {
 	some e in exposed
