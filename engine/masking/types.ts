@@ -65,9 +65,12 @@ export const FIXED_FORMS: ReadonlyMap<number, { text: string; binary: Buffer }> 
   [Oid.cid, { text: '0', binary: zeros(4) }],
   [Oid.xid8, { text: '0', binary: zeros(8) }],
   [Oid.tid, { text: '(0,0)', binary: zeros(6) }],
-  ...[Oid.regproc, Oid.regprocedure, Oid.regoper, Oid.regoperator, Oid.regclass, Oid.regtype, Oid.regconfig, Oid.regdictionary, Oid.regnamespace, Oid.regrole, Oid.regcollation].map(
-    (t) => [t, { text: '-', binary: zeros(4) }] as [number, { text: string; binary: Buffer }], // '-' is how PostgreSQL prints OID 0
+  // OID 0, printed as PostgreSQL prints it: '-' (regoper and regoperator print '0')
+  ...[Oid.regproc, Oid.regprocedure, Oid.regclass, Oid.regtype, Oid.regconfig, Oid.regdictionary, Oid.regnamespace, Oid.regrole, Oid.regcollation].map(
+    (t) => [t, { text: '-', binary: zeros(4) }] as [number, { text: string; binary: Buffer }],
   ),
+  [Oid.regoper, { text: '0', binary: zeros(4) }],
+  [Oid.regoperator, { text: '0', binary: zeros(4) }],
   [Oid.uuid, { text: '00000000-0000-0000-0000-000000000000', binary: zeros(16) }],
   [Oid.date, { text: '1970-01-01', binary: int32(-PG_EPOCH_DAYS) }],
   [Oid.time, { text: '00:00:00', binary: zeros(8) }],
