@@ -285,7 +285,7 @@ describe('text result format: node-postgres parses every masked value', () => {
       expect(yr.d.getMonth()).toBe(0);
       expect(yr.ad[0]!.getFullYear()).toBe(1815);
       expect(yr.js).toEqual(['1815-01-01', null]);
-      const bin = await bob.query({ text: 'SELECT c_int4, c_float8, c_bool, c_timestamptz, a_int4, c_bytea FROM typed_redact', binary: true } as never);
+      const bin = await bob.query({ text: 'SELECT c_int4, c_float8, c_bool, c_timestamptz, a_int4, c_bytea FROM typed_redact', binary: true } as pg.QueryConfig);
       expect(bin.rows[0]).toMatchObject({ c_int4: 0, c_float8: 0, c_bool: false, a_int4: [0, null] });
     } finally {
       await bob.end();
