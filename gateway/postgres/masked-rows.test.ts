@@ -29,7 +29,7 @@ function i32(v: number): Buffer {
   return b;
 }
 function dataRow(values: (Buffer | string | null)[]): Buffer {
-  const parts = [i16(values.length)];
+  const parts: Buffer[] = [i16(values.length)];
   for (const v of values) {
     if (v === null) parts.push(i32(-1));
     else {
