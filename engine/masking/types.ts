@@ -144,9 +144,17 @@ function kindOf(mask: MaskFn): Kind {
   if (mask.method === 'null') return 'null';
   if (mask.method === 'year') return 'year';
   if (mask.method) return 'other';
-  // A bare function (no method tag): one that gives NULL for '' is taken as `null`, any other as a redaction.
+  // A bare function (no method tag): one that gives NULL for '' (or throws) is taken as `null`, any other as
+  // a redaction.
   let k = probed.get(mask);
-  if (k === undefined) probed.set(mask, (k = mask('') === null ? 'null' : 'other'));
+  if (k === undefined) {
+    try {
+      k = mask('') === null ? 'null' : 'other';
+    } catch {
+      k = 'null';
+    }
+    probed.set(mask, k);
+  }
   return k;
 }
 
