@@ -44,8 +44,9 @@ describe('masking and denial through the gateway (node-postgres)', () => {
         { id: 1, name: 'Ada Lovelace', ssn: '***-**-6789' },
         { id: 2, name: 'Alan Turing', ssn: '***-**-7890' },
       ]);
-      const b = await bob.query('SELECT id, name, upper(email) AS e, dob FROM patients WHERE id = 1');
-      expect(b.rows[0]).toEqual({ id: 1, name: '[REDACTED]', e: '***@EXAMPLE.ORG', dob: expect.any(Date) });
+      // A direct copy keeps the type's method (email: the domain); a value derived from it is masked whole.
+      const b = await bob.query('SELECT id, name, email, upper(email) AS e, dob FROM patients WHERE id = 1');
+      expect(b.rows[0]).toEqual({ id: 1, name: '[REDACTED]', email: '***@example.org', e: '[REDACTED]', dob: expect.any(Date) });
       expect((b.rows[0].dob as Date).getFullYear()).toBe(1815);
       expect((b.rows[0].dob as Date).getMonth()).toBe(0);
       // Extended protocol with a parameter masks the same way.
