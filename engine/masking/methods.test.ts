@@ -1,6 +1,6 @@
 // Unit tests for the masking methods (text format).
 import { describe, expect, it } from 'vitest';
-import { maskFunction } from './methods.ts';
+import { maskFunction, withJsonKeys } from './methods.ts';
 
 const ctx = { hashKey: Buffer.from('test-key') };
 const m = (method: string, params: Record<string, unknown> = {}) => maskFunction({ method: method as never, params }, ctx);
@@ -68,5 +68,17 @@ describe('byte-level masks agree with the text masks', () => {
       fn.bytes!.write(src, s, e, out, 0);
       expect(out.toString('utf8')).toBe(text);
     }
+  });
+});
+
+describe('mask functions carry what typed forms need', () => {
+  it('the method, and a JSON key plan when one is attached', () => {
+    const partial = m('partial', { keep_last: 4 });
+    expect(partial.method).toBe('partial');
+    const keyed = withJsonKeys(partial, new Map([['id', null]]));
+    expect(keyed.method).toBe('partial');
+    expect(keyed.bytes).toBe(partial.bytes);
+    expect(keyed.jsonKeys?.has('id')).toBe(true);
+    expect(keyed('123-45-6789')).toBe('***-**-6789');
   });
 });
