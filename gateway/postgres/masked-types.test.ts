@@ -297,7 +297,7 @@ describe('psycopg2 parses masked JSON, arrays and typed values', () => {
   it('through the gateway as bob', async () => {
     const c = await stack.client('bob');
     const dsn = `host=127.0.0.1 port=${c.port} dbname=clinic user=bob password=${c.password} sslmode=disable gssencmode=disable`;
-    const { stdout } = await run('python3', [join(here, 'compat', 'psycopg2_masked_types.py'), dsn]);
+    const { stdout } = await run('/usr/bin/python3', [join(here, 'compat', 'psycopg2_masked_types.py'), dsn]) // Debian's python3-psycopg2, as compat.test.ts;
     const out = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     expect(out.errors).toEqual([]);
     expect(out.json_type).toBe('dict');
