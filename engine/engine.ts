@@ -18,7 +18,7 @@ import { analysisFields, buildInput, type ApprovalInput, type Connection, type I
 import { analyzeSql, loadParser } from './sql/analyze.ts';
 import { unknownStatement } from './sql/names.ts';
 import { fingerprint } from './sql/fingerprint.ts';
-import type { AnalyzeOptions, Catalog, StatementAnalysis } from './sql/types.ts';
+import type { AnalyzeOptions, BlastRadius, Catalog, StatementAnalysis } from './sql/types.ts';
 
 export { buildInput, inputHash } from './policy/input.ts';
 
@@ -46,6 +46,8 @@ export interface DecideContext {
   connection: Connection;
   /** A verified approval for exactly this statement, if any; never cached. */
   approval?: ApprovalInput | null;
+  /** Blast radii the gateway measured, by statement index (decision.measure asked for them); never cached. */
+  blast_radius?: readonly (BlastRadius | null)[];
   now?: Date;
 }
 
@@ -169,7 +171,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     }
 
     const fp = fingerprint(sql);
-    const useCache = fp !== null && !ctx.approval && broken === null;
+    const useCache = fp !== null && !ctx.approval && !ctx.blast_radius && broken === null;
     const key = useCache ? `${contextId(ctx)}\u0000${fp}` : '';
     if (useCache) {
       const hit = cache.get(key, now.getTime());

@@ -20,8 +20,35 @@ test_delete_with_trivial_where_needs_approval if {
 }
 
 test_delete_with_where_runs if {
-	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true})
+	br := {"method": "count", "rows": 1, "table_rows": 100, "error": null}
+	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true, "blast_radius": br})
 	count(required(inp)) == 0
+}
+
+test_delete_with_where_is_measured_first if {
+	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true})
+	required(inp) == {"approvals.blast_radius_unmeasured"}
+	approvals.measure == {"blast_radius"} with input as inp
+}
+
+test_blast_radius_thresholds if {
+	base := {"kind": "update", "command": "UPDATE", "writes": patients_write, "has_where": true}
+	small := object.union(base, {"blast_radius": {"method": "count", "rows": 1, "table_rows": 3, "error": null}})
+	count(required(h.input_for(["dba"], small))) == 0
+	share := object.union(base, {"blast_radius": {"method": "count", "rows": 30, "table_rows": 100, "error": null}})
+	required(h.input_for(["dba"], share)) == {"approvals.blast_radius"}
+	many := object.union(base, {"blast_radius": {"method": "count", "rows": 1001, "table_rows": 1000000, "error": null}})
+	required(h.input_for(["dba"], many)) == {"approvals.blast_radius"}
+}
+
+test_plain_explain_and_prepare_are_not_measured if {
+	inner := h.statement({"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true})
+	count(required(h.input_for(["dba"], {"kind": "utility", "command": "EXPLAIN", "explain_options": [], "nested": [inner]}))) == 0
+	count(required(h.input_for(["dba"], {"kind": "utility", "command": "PREPARE", "nested": [inner]}))) == 0
+	"approvals.blast_radius_unmeasured" in required(h.input_for(["dba"], {"kind": "utility", "command": "EXPLAIN", "explain_options": ["analyze"], "nested": [inner]}))
+	merge := h.statement({"kind": "merge", "command": "MERGE", "writes": patients_write})
+	"approvals.blast_radius_unmeasured" in required(h.input_for(["dba"], {"kind": "utility", "command": "DO", "nested": [merge]}))
+	"approvals.blast_radius_unmeasured" in required(h.input_for(["dba"], {"kind": "merge", "command": "MERGE", "writes": patients_write}))
 }
 
 test_truncate_needs_approval if {

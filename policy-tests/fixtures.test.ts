@@ -33,7 +33,7 @@ describe('decision fixtures through WASM', () => {
 
   it.each(fixtures.map((f) => [f.note, f] as const))('%s', (_note, f) => {
     const input = fixtureInput(f);
-    const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, now: FIXTURE_NOW });
+    const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
     expect(v.decisions).toHaveLength(1);
     expect(fixtureMismatch(v.decisions[0]!, f.want)).toEqual([]);
     expect(fixtureColumnsMismatch(v.decisions[0]!, v.statements[0]!.result_columns, f.want)).toEqual([]);
@@ -56,9 +56,9 @@ describe('decision fixtures through WASM', () => {
     expect(rego).toHaveLength(fixtures.length);
     fixtures.forEach((f, i) => {
       const input = fixtureInput(f);
-      const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, now: FIXTURE_NOW });
-      const { action, reasons, masks, approval, cacheable } = v.decisions[0]!;
-      const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }) };
+      const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
+      const { action, reasons, masks, approval, cacheable, measure } = v.decisions[0]!;
+      const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }), ...(measure.length ? { measure } : {}) };
       expect(wasm, f.note).toEqual(rego[i]);
     });
   });

@@ -142,3 +142,10 @@ test_plain_explain_and_entitled_explain_analyze_allowed if {
 	name_read := {"kind": "select", "command": "SELECT", "reads": [{"schema": "public", "table": "patients", "columns": ["name"]}]}
 	not "guards.explain_phi" in rules(h.input_for(["clinicians"], explain_of(["analyze"], name_read)))
 }
+
+test_unmeasurable_write_denied if {
+	br := {"method": "count", "rows": null, "table_rows": null, "error": "it calls random"}
+	"guards.blast_radius_unmeasurable" in rules(h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "has_where": true, "blast_radius": br}))
+	ok := {"method": "count", "rows": 1, "table_rows": 2, "error": null}
+	not "guards.blast_radius_unmeasurable" in rules(h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "has_where": true, "blast_radius": ok}))
+}

@@ -10,8 +10,10 @@ describe('validateDecisionDocument', () => {
   it('accepts each well-formed action', () => {
     expect(validateDecisionDocument(ok)).toEqual({
       ok: true,
-      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true },
+      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [] },
     });
+    const measured = validateDecisionDocument({ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval, measure: ['blast_radius'] });
+    expect(measured.ok && measured.value.measure).toEqual(['blast_radius']);
     const m = validateDecisionDocument({ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [mask] });
     expect(m.ok && m.value.masks).toEqual([mask]);
     const a = validateDecisionDocument({ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval });
@@ -26,6 +28,8 @@ describe('validateDecisionDocument', () => {
     [{ action: 'permit' }, 'decision.action must be one of'],
     [{ action: 'ALLOW' }, 'decision.action must be one of'],
     [{ action: 'allow', extra: 1 }, 'unknown field "extra"'],
+    [{ action: 'allow', measure: ['salary'] }, 'decision.measure must list facts'],
+    [{ action: 'allow', measure: 'blast_radius' }, 'decision.measure must list facts'],
     [{ action: 'deny', reasons: [] }, 'at least one reason'],
     [{ action: 'deny', reasons: [{ rule: 'r' }] }, 'reasons[0] must be'],
     [{ action: 'deny', reasons: 'nope' }, 'reasons must be an array'],

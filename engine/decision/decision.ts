@@ -53,7 +53,16 @@ export interface PolicyDecision {
   approval: ApprovalRequirement | null;
   /** false when the policy says this decision depends on more than the statement's shape. */
   cacheable: boolean;
+  /**
+   * Facts the policy asks the gateway to measure before it decides again (MEASURABLE_FACTS, e.g.
+   * 'blast_radius'); empty when the decision is final. A gateway that cannot measure keeps this decision,
+   * so a policy makes it safe on its own (the default one asks for approval).
+   */
+  measure: string[];
 }
+
+/** Facts a policy may ask the gateway to measure (decision.measure; the input carries the results). */
+export const MEASURABLE_FACTS = ['blast_radius'] as const;
 
 /** A decision as the gateway and the evidence log see it. */
 export interface Decision extends PolicyDecision {
@@ -78,7 +87,7 @@ export function strictest(actions: Iterable<Action>): Action {
 
 /** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
 export function engineDeny(rule: string, message: string): PolicyDecision {
-  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false };
+  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [] };
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -106,7 +115,7 @@ export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> 
 /** Validates one decision document ({action, reasons, masks, approval, cacheable}). */
 export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!isObject(doc)) return { ok: false, error: `the decision is not an object (got ${typeName(doc)})` };
-  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable']);
+  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure']);
   for (const key of Object.keys(doc)) if (!known.has(key)) return { ok: false, error: `the decision has an unknown field "${key}"` };
 
   const action = doc.action;
@@ -190,7 +199,11 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (doc.cacheable !== undefined && typeof doc.cacheable !== 'boolean') {
     return { ok: false, error: 'decision.cacheable must be a boolean' };
   }
-  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false } as PolicyDecision };
+  const measure = doc.measure ?? [];
+  if (!Array.isArray(measure) || !measure.every((m) => (MEASURABLE_FACTS as readonly unknown[]).includes(m))) {
+    return { ok: false, error: `decision.measure must list facts among ${MEASURABLE_FACTS.join(', ')} (got ${JSON.stringify(doc.measure)})` };
+  }
+  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])] } as PolicyDecision };
 }
 
 function typeName(v: unknown): string {
@@ -207,6 +220,7 @@ export class DecisionRecord implements Decision {
   readonly masks: Mask[];
   readonly approval: ApprovalRequirement | null;
   readonly cacheable: boolean;
+  readonly measure: string[];
   readonly decision_id: string;
   readonly policy_revision: string;
   readonly fingerprint: string | null;
@@ -220,6 +234,7 @@ export class DecisionRecord implements Decision {
     this.masks = d.masks;
     this.approval = d.approval;
     this.cacheable = d.cacheable;
+    this.measure = d.measure;
     this.decision_id = randomUUID();
     this.policy_revision = revision;
     this.fingerprint = fingerprint;
@@ -236,7 +251,7 @@ export class DecisionRecord implements Decision {
   }
 
   toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {
-    const { action, reasons, masks, approval, cacheable, decision_id, policy_revision, fingerprint, cached } = this;
-    return { action, reasons, masks, approval, cacheable, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
+    const { action, reasons, masks, approval, cacheable, measure, decision_id, policy_revision, fingerprint, cached } = this;
+    return { action, reasons, masks, approval, cacheable, measure, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
   }
 }

@@ -20,7 +20,7 @@ function referenceInput(
     version: 2,
     identity: ctx.identity,
     connection: ctx.connection,
-    statement: { ...analysis, fingerprint: fp, index, count },
+    statement: { ...analysis, fingerprint: fp, index, count, blast_radius: null },
     approval: ctx.approval ?? null,
     now: now.toISOString(),
   };

@@ -2,7 +2,7 @@
 // Documented in docs/decision-contract.md; change both together and bump INPUT_VERSION.
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, canonicalString, sha256Hex } from '../evidence/canonical.ts';
-import type { StatementAnalysis } from '../sql/types.ts';
+import type { BlastRadius, StatementAnalysis } from '../sql/types.ts';
 
 export const INPUT_VERSION = 2;
 
@@ -35,7 +35,7 @@ export interface PolicyInput {
   version: number;
   identity: Identity;
   connection: Connection;
-  statement: StatementAnalysis & { fingerprint: string | null; index: number; count: number };
+  statement: StatementAnalysis & { fingerprint: string | null; index: number; count: number; blast_radius: BlastRadius | null };
   approval: ApprovalInput | null;
   /** RFC 3339 time of the decision; policies read time from here (or time.now_ns, which returns it). */
   now: string;
@@ -65,8 +65,9 @@ export function normalizeConnection(c: Partial<Connection> = {}): Connection {
 }
 
 /**
- * The policy input for one statement. The statement part is the analysis plus fingerprint, index and
- * count — exactly `{ ...analysis, fingerprint, index, count }`, keys in that order.
+ * The policy input for one statement. The statement part is the analysis plus fingerprint, index, count
+ * and the measured blast radius — exactly `{ ...analysis, fingerprint, index, count, blast_radius }`, keys
+ * in that order.
  *
  * @example
  * const input = buildInput(analysis, fingerprint(sql), 0, 1, { identity, connection }, new Date())
@@ -76,14 +77,14 @@ export function buildInput(
   fp: string | null,
   index: number,
   count: number,
-  ctx: { identity: Identity; connection: Connection; approval?: ApprovalInput | null },
+  ctx: { identity: Identity; connection: Connection; approval?: ApprovalInput | null; blast_radius?: readonly (BlastRadius | null)[] },
   now: Date,
 ): PolicyInput {
   return {
     version: INPUT_VERSION,
     identity: ctx.identity,
     connection: ctx.connection,
-    statement: statementInput(analysis, fp, index, count),
+    statement: statementInput(analysis, fp, index, count, ctx.blast_radius?.[index] ?? null),
     approval: ctx.approval ?? null,
     now: isoTime(now),
   };
@@ -125,11 +126,12 @@ export function analysisFields(a: StatementAnalysis, text: string = a.text): Sta
   };
 }
 
-function statementInput(a: StatementAnalysis, fingerprint: string | null, index: number, count: number): PolicyInput['statement'] {
+function statementInput(a: StatementAnalysis, fingerprint: string | null, index: number, count: number, blastRadius: BlastRadius | null): PolicyInput['statement'] {
   const s = analysisFields(a) as PolicyInput['statement'];
   s.fingerprint = fingerprint;
   s.index = index;
   s.count = count;
+  s.blast_radius = blastRadius;
   return s;
 }
 

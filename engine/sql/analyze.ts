@@ -95,6 +95,14 @@ const hooks: ParserHooks = {
 // ---- public API --------------------------------------------------------------------------------
 
 /**
+ * PostgreSQL's raw parse tree of `sql` (libpg-query's JSON: `{ stmts: [{ stmt, stmt_location, stmt_len }] }`).
+ * Throws the parser's error for bad SQL, and when loadParser() was not awaited.
+ */
+export function parseTree(sql: string): Json {
+  return hooks.parse(sql);
+}
+
+/**
  * Splits `sql` into statements and extracts each one's policy facts. Never throws for bad SQL
  * (it becomes one 'unknown' analysis with parse_error); throws only if loadParser() was not awaited.
  * @example analyzeSql('DELETE FROM t WHERE 1=1')[0].where_is_trivial === true

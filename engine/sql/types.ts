@@ -170,3 +170,18 @@ export interface AnalyzeOptions {
   /** Maximum expression/subquery nesting before the statement is rejected; default 200. */
   maxDepth?: number;
 }
+
+/**
+ * What the gateway measured for a write before deciding it (decision.measure = ['blast_radius']); the
+ * policy input carries it as `statement.blast_radius`. `error` says why it could not be measured (then
+ * `rows` is null). See engine/sql/blast-radius.ts for the method and its limits.
+ */
+export interface BlastRadius {
+  /** 'count': SELECT count(*) over the rows the write's predicate selects, run just before it in the same session; 'current_of': WHERE CURRENT OF (one row). */
+  method: 'count' | 'current_of';
+  /** Rows the write would change (for MERGE an upper bound: every source row may act once). */
+  rows: number | null;
+  /** Rows in the target table when measured. */
+  table_rows: number | null;
+  error: string | null;
+}

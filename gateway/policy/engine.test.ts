@@ -116,11 +116,18 @@ describe('decision cache', () => {
   });
 
   it('never reuses a decision whose facts depend on a literal (x OR false vs x OR true)', () => {
+    // A filtered write asks for its blast radius first; an unfiltered one needs approval whatever it measures.
     const safe = engine.decide('DELETE FROM old_visits WHERE id = 5 OR false', dba);
-    expect(safe.action).toBe('allow'); // old_visits holds no PHI
+    expect(safe.decisions[0]!.measure).toEqual(['blast_radius']);
+    expect(safe.decisions[0]!.reasons.map((r) => r.rule)).toEqual(['approvals.blast_radius_unmeasured']);
     const all = engine.decide('DELETE FROM old_visits WHERE id = 5 OR true', dba);
     expect(all.action).toBe('approve');
+    expect(all.decisions[0]!.reasons.map((r) => r.rule)).toEqual(['approvals.unfiltered_write']);
     expect(all.decisions[0]!.cached).toBe(false);
+    const measured = engine.decide('DELETE FROM old_visits WHERE id = 5 OR false', { ...dba, blast_radius: [{ method: 'count', rows: 1, table_rows: 100, error: null }] });
+    expect(measured.action).toBe('allow'); // old_visits holds no PHI
+    expect(measured.decisions[0]!.measure).toEqual([]);
+    expect(measured.decisions[0]!.cached).toBe(false); // measured facts are never cached
   });
 
   it('does not cache decisions taken with an approval', () => {

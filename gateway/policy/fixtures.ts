@@ -8,7 +8,7 @@ import type { Action, Decision } from '../../engine/decision/decision.ts';
 import { normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from '../../engine/policy/input.ts';
 import { analyzeSql } from '../../engine/sql/analyze.ts';
 import { planMasks } from '../../engine/masking/plan.ts';
-import type { ResultColumn } from '../../engine/sql/types.ts';
+import type { BlastRadius, ResultColumn } from '../../engine/sql/types.ts';
 import { fingerprint } from '../../engine/sql/fingerprint.ts';
 import { policyTestsDir } from './paths.ts';
 
@@ -21,6 +21,8 @@ export interface Fixture {
   sql: string;
   identity: { sub: string; groups: string[]; email?: string };
   approval?: ApprovalInput;
+  /** What the gateway measured for the write (decision.measure), e.g. {method: count, rows: 1, table_rows: 6, error: null}. */
+  blast_radius?: BlastRadius;
   /**
    * columns: per result column, the method it is masked with once the gateway maps the decision's masks to
    * it (engine/masking/plan.ts), or "none" when it is shown as it is.
@@ -56,6 +58,7 @@ export function fixtureInput(f: Fixture): PolicyInput {
       identity: normalizeIdentity({ ...f.identity, issuer: 'https://idp.example.test' }),
       connection: normalizeConnection({ database: 'clinic', front_door: 'postgres' }),
       approval: f.approval ?? null,
+      ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}),
     },
     FIXTURE_NOW,
   );

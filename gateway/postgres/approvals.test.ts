@@ -146,6 +146,45 @@ describe('hold or rerun, chosen by who is asking', () => {
   });
 });
 
+describe('approvals sized by the measured blast radius', () => {
+  it('holds a filtered write that would change most of the table, runs one that changes a row, refuses one it cannot measure', async () => {
+    const notices: Notice[] = [];
+    const bob = await connect('bob', notices);
+    try {
+      // 6 of 6 rows: over the share threshold, though the WHERE is not trivial.
+      const running = bob.query("UPDATE visits SET reason = 'checked' WHERE id > 0");
+      const id = await nextRequestId(notices);
+      expect(notices[0]!.message).toMatch(/would change 6 of the 6 rows of public\.visits/);
+      expect(await upstreamCount("SELECT count(*)::int AS n FROM visits WHERE reason = 'checked'")).toBe(0);
+      await decideLocally(join(stack.dir, 'approvals'), id, 'approved', carol);
+      expect((await running).rowCount).toBe(6);
+      // One row: measured under the thresholds, runs at once — in the simple and the extended protocol.
+      expect((await bob.query("UPDATE visits SET reason = 'one' WHERE id = (SELECT min(id) FROM visits)")).rowCount).toBe(1);
+      expect((await bob.query({ text: 'UPDATE visits SET reason = $1 WHERE id = $2', values: ['two', 2] })).rowCount).toBeLessThanOrEqual(1);
+      // The same statement with a parameter that reaches every row is held: measured with the Bind's values.
+      notices.length = 0;
+      const wide = bob.query({ text: 'UPDATE visits SET reason = $1 WHERE id > $2', values: ['wide', 0] });
+      const wideId = await nextRequestId(notices);
+      expect(notices[0]!.message).toMatch(/would change 6 of the 6 rows/);
+      await decideLocally(join(stack.dir, 'approvals'), wideId, 'rejected', carol, 'too wide');
+      await expect(wide).rejects.toMatchObject({ code: '42501' });
+      // Unmeasurable: a volatile function in the predicate.
+      const err = (await bob.query('DELETE FROM visits WHERE id > random() * 10').catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
+      expect(err.code).toBe('42501');
+      expect(err.message).toContain('cannot be measured before it runs');
+      expect(await upstreamCount('SELECT count(*)::int AS n FROM visits')).toBe(6);
+      // A count that fails fails the statement with the server's own error, in and out of a transaction.
+      await expect(bob.query("DELETE FROM visits WHERE id = 'x'")).rejects.toMatchObject({ code: '22P02' });
+      await bob.query('BEGIN');
+      expect((await bob.query('DELETE FROM visits WHERE id = -1')).rowCount).toBe(0);
+      await expect(bob.query("DELETE FROM visits WHERE id = 'y'")).rejects.toMatchObject({ code: '22P02' });
+      await bob.query('ROLLBACK');
+    } finally {
+      await bob.end();
+    }
+  });
+});
+
 describe('CancelRequest for a running query', () => {
   it('is forwarded to the right upstream backend', async () => {
     const alice = await connect('alice');
@@ -184,3 +223,20 @@ describe('catalog refresh after approved DDL', () => {
   });
 });
 
+
+describe('writes prepared with SQL PREPARE', () => {
+  it('refuses EXECUTE of a prepared write (its blast radius depends on the arguments), keeps EXECUTE of reads', async () => {
+    const bob = await connect('bob');
+    try {
+      await bob.query('PREPARE wipe(int) AS DELETE FROM visits WHERE id > $1');
+      const err = (await bob.query('EXECUTE wipe(0)').catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
+      expect(err.code).toBe('42501');
+      expect(err.message).toContain('writes rows, and how many must be measured');
+      expect(await upstreamCount('SELECT count(*)::int AS n FROM visits')).toBe(6);
+      await bob.query('PREPARE ids AS SELECT id FROM visits');
+      expect((await bob.query('EXECUTE ids')).rowCount).toBe(6);
+    } finally {
+      await bob.end();
+    }
+  });
+});

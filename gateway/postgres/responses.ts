@@ -51,7 +51,23 @@ export type Unit =
    * had already failed on its data when the server read it. Resolved by what the server answers next.
    */
   | { type: 'sync'; conditional?: boolean }
-  | QueryUnit;
+  | QueryUnit
+  | InternalUnit;
+
+/**
+ * A query the gateway runs itself (measuring a write's blast radius): its answers never reach the client,
+ * except an error, which the session may hand on as the answer to the client's statement.
+ * `until`: 'ready' for a simple Query (ends with ReadyForQuery); a number for extended messages ended by a
+ * Flush: how many ParseComplete / BindComplete / CommandComplete / CloseComplete end it.
+ */
+export interface InternalUnit {
+  type: 'internal';
+  until: 'ready' | number;
+  rows: (string | null)[][];
+  /** The ErrorResponse, when the query failed (the unit ends there: the server skips the rest). */
+  error: Buffer | null;
+  onDone: (unit: InternalUnit) => void;
+}
 
 export interface ExecuteUnit {
   type: 'execute';
@@ -146,6 +162,11 @@ export class ResponseTracker {
     return true;
   }
 
+  /** The server skips every message until the client's next Sync (an extended-protocol error came back). */
+  get ignoringTillSync(): boolean {
+    return this.#ignoreTillSync;
+  }
+
   /** Queues a forwarded message's unit; while the server ignores messages until Sync, the unit is dropped instead. */
   push(unit: Unit): void {
     if (this.#ignoreTillSync) {
@@ -200,7 +221,7 @@ export class ResponseTracker {
       const len = buf.readUInt32BE(pos + 1);
       const end = pos + 1 + len;
       if (end > n) break;
-      if (type === BackendCode.DataRow) {
+      if (type === BackendCode.DataRow && this.units[0]?.type !== 'internal') {
         const plan = this.#rowPlan();
         if (plan) {
           const size = dataRowSize(buf, pos, end, plan);
@@ -292,8 +313,64 @@ export class ResponseTracker {
     }
   }
 
+  /** Answers to the gateway's own query: dropped; rows and an error are kept for it. */
+  #internal(u: InternalUnit, type: number, buf: Buffer, start: number, end: number): Buffer | null | undefined {
+    switch (type) {
+      case BackendCode.NoticeResponse:
+      case BackendCode.ParameterStatus:
+      case BackendCode.NotificationResponse:
+        return type === BackendCode.ParameterStatus ? this.#onMessageCore(type, buf, start, end) : null;
+      case BackendCode.DataRow: {
+        const count = buf.readUInt16BE(start + 5);
+        const row: (string | null)[] = [];
+        let p = start + 7;
+        for (let i = 0; i < count; i++) {
+          const len = buf.readInt32BE(p);
+          row.push(len < 0 ? null : buf.toString('utf8', p + 4, p + 4 + len));
+          p += 4 + Math.max(len, 0);
+        }
+        u.rows.push(row);
+        return null;
+      }
+      case BackendCode.ErrorResponse:
+        u.error = Buffer.from(buf.subarray(start, end));
+        if (u.until !== 'ready') {
+          // Extended messages: the server now skips to the client's Sync, so the client's next units go too.
+          this.units.shift();
+          if (this.units.length === 0) this.#ignoreTillSync = true;
+          u.onDone(u);
+        }
+        return null;
+      case BackendCode.ReadyForQuery:
+        if (u.until !== 'ready') throw new SessionModelBreach('the server was ready for the next query inside the gateway’s own measurement');
+        this.status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
+        this.units.shift();
+        u.onDone(u);
+        return null;
+      case BackendCode.ParseComplete:
+      case BackendCode.BindComplete:
+      case BackendCode.CommandComplete:
+      case BackendCode.CloseComplete:
+        if (typeof u.until === 'number' && --u.until === 0) {
+          this.units.shift();
+          u.onDone(u);
+        }
+        return null;
+      case BackendCode.RowDescription:
+        return null;
+      default:
+        throw new SessionModelBreach(`the server sent message type 0x${type.toString(16)} to the gateway’s own measurement`);
+    }
+  }
+
   /** undefined = forward as is; null = drop; a Buffer = send this instead. */
   #onMessage(type: number, buf: Buffer, start: number, end: number): Buffer | null | undefined {
+    const first = this.units[0];
+    if (first?.type === 'internal') return this.#internal(first, type, buf, start, end);
+    return this.#onMessageCore(type, buf, start, end);
+  }
+
+  #onMessageCore(type: number, buf: Buffer, start: number, end: number): Buffer | null | undefined {
     if (type !== BackendCode.ReadyForQuery && type !== BackendCode.NoticeResponse && type !== BackendCode.ParameterStatus && type !== BackendCode.NotificationResponse) {
       this.#dropIgnoredSyncs();
     }

@@ -27,6 +27,8 @@ export interface DecisionRef {
 export interface StatementEntry extends DecisionRef {
   readonly sql: string;
   readonly source: 'protocol' | 'sql';
+  /** Parameter type OIDs the Parse gave (a measuring count of the statement is parsed with the same). */
+  readonly paramTypes?: readonly number[];
 }
 
 /** A portal on the server: Bind (protocol) or DECLARE CURSOR (SQL) — one namespace. */
@@ -177,6 +179,11 @@ export class SessionModel {
       }
       if (entry && entry.verdict.decisions[entry.index]!.action === 'approve') {
         return `Verdict denied this statement: prepared statement "${name}" needs approval for each execution; execute it through the extended protocol or run the statement directly`;
+      }
+      const runs = entry ? executedStatement(entry.verdict.statements[entry.index]!) : null;
+      if (runs && (runs.kind === 'update' || runs.kind === 'delete' || runs.kind === 'merge')) {
+        // How many rows it changes depends on EXECUTE's arguments, which the policy never saw measured.
+        return `Verdict denied this statement: prepared statement "${name}" writes rows, and how many must be measured with each execution's values; execute it through the extended protocol (each Bind is measured) or run the statement directly`;
       }
     }
     return null;
@@ -358,9 +365,10 @@ function isSetConfig(f: string): boolean {
   return f === 'set_config' || f === 'pg_catalog.set_config';
 }
 
-/** Names the gateway uses for its stand-ins; a client may not define objects under them. */
+/** Names the gateway uses for its stand-ins and its own statements; a client may not define objects under them. */
 export const STAND_IN_NAME = 'verdict_denied';
+export const RESERVED_PREFIX = 'verdict_';
 
 export function isReservedName(name: string): boolean {
-  return name === STAND_IN_NAME;
+  return name.startsWith(RESERVED_PREFIX);
 }

@@ -11,7 +11,8 @@ import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import { maskFunction, type MaskFn } from '../../engine/masking/methods.ts';
 import { planMasks } from '../../engine/masking/plan.ts';
-import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
+import { measurementQuery } from '../../engine/sql/blast-radius.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
@@ -25,6 +26,7 @@ import {
   fromProtocolError,
   insufficientPrivilege,
   invalidAuthorization,
+  paramFormat,
   protocolViolation,
   queryCanceled,
   sessionDesynchronized,
@@ -32,11 +34,12 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, type ColumnMask, type ExecuteUnit, type QueryUnit, type RowPlan } from './responses.ts';
+import { ResponseTracker, errorCode, scrubbed, type ColumnMask, type ExecuteUnit, type InternalUnit, type QueryUnit, type RowPlan } from './responses.ts';
 import {
   BLANK_PLAN,
   SessionModel,
   SessionModelBreach,
+  RESERVED_PREFIX,
   STAND_IN_NAME,
   TEXT_FORMATS,
   executedStatement,
@@ -60,6 +63,9 @@ const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
 const TERMINATE_GRACE_MS = 5_000;
 
 let sessionSeq = 0;
+let measureSeq = 0;
+/** measureThenDecide: the server is skipping to Sync, so nothing was measured and nothing needs to be. */
+const SKIPPED = Symbol('skipped');
 
 /**
  * Serves one client socket until it closes.
@@ -479,11 +485,12 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
 
   // ---- ready: every statement decided -----------------------------------------------------------
 
-  function decide(sql: string, approval: ApprovalInput | null = null): Verdict {
+  function decide(sql: string, approval: ApprovalInput | null = null, blastRadius: readonly (BlastRadius | null)[] | null = null): Verdict {
     const start = process.hrtime.bigint();
     // The same context object every time: the engine keys its cache by it (WeakMap), and a fresh spread per
     // statement cost a JSON.stringify + WeakMap insert per decision (~4 µs/Query, perf on bench:gateway).
-    const verdict = ctx.engine(upstreamName).decide(sql, approval ? { ...engineContext!, approval } : engineContext!);
+    const context = approval || blastRadius ? { ...engineContext!, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : engineContext!;
+    const verdict = ctx.engine(upstreamName).decide(sql, context);
     ctx.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
     for (const d of verdict.decisions) ctx.metrics.statementsBy[d.action].inc();
     return verdict;
@@ -651,7 +658,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           return refuseParse(msg.statement, verdict, problem);
         }
         logDecision(verdict, 'parse');
-        const entry: StatementEntry = { verdict, index: 0, sql: msg.sql, source: 'protocol' };
+        const entry: StatementEntry = { verdict, index: 0, sql: msg.sql, source: 'protocol', paramTypes: msg.paramTypes };
         const raw = Buffer.from(msg.raw); // kept past a possible wait for evidence
         const standIn = (bytes: Buffer) => {
           tracker.push({ type: 'parse', name: msg.statement, entry: null, denial: { bytes } });
@@ -678,34 +685,22 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
             writer.errorResponse(insufficientPrivilege(`Verdict denied this Bind: prepared statement "${msg.statement}" was not prepared through Verdict in this session`)).flush(),
           );
         }
-        // resultFormats is a fresh array per decoded Bind, so the plan can keep it without a copy.
-        const analysis = stmt.verdict.statements[stmt.index]!;
-        const decision = stmt.verdict.decisions[stmt.index]!;
-        const plan = rowPlan(analysis, decision, msg.resultFormats);
-        const entry: PortalEntry = {
-          verdict: stmt.verdict,
-          index: stmt.index,
-          plan,
-          scrub: plan !== null || decision.masks.length > 0,
-          cursor: false,
-          holdable: false,
-          uncommitted: false,
-        };
-        if (decision.action === 'approve') {
-          const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
-          const raw = Buffer.from(msg.raw); // kept across the wait for approval
-          return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
-            afterRecorded(recordDecisions(v, ref), standIn, () => {
-              tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v } });
-              sendToUpstream(raw);
-            }),
-          );
+        if (stmt.verdict.decisions[stmt.index]!.measure.length > 0) {
+          // How many rows this execution would change depends on its parameters: measured with them, now.
+          const held = heldCopy(msg) as typeof msg;
+          return measureThenDecide(stmt.sql, stmt.verdict, { bind: held, paramTypes: stmt.paramTypes ?? [] }).then((measured) => {
+            if (measured === null) return;
+            if (measured === SKIPPED) {
+              // The server is skipping to Sync after an earlier error: this Bind gets no answer either way.
+              tracker.push({ type: 'bind', portal: held.portal, entry: null });
+              return sendToUpstream(held.raw);
+            }
+            const final = { ...stmt, verdict: measured, index: 0 };
+            if (measured.action === 'approve') return onBound(held, final, standIn);
+            return afterRecorded(recordDecisions(measured), standIn, () => onBound(held, final, standIn));
+          });
         }
-        if (ctx.evidence) {
-          const started = Date.now();
-          tracker.push({ type: 'bind', portal: msg.portal, entry, onError: (sqlstate) => recordExecution(entry, started, null, sqlstate) });
-        } else tracker.push({ type: 'bind', portal: msg.portal, entry });
-        return sendToUpstream(msg.raw);
+        return onBound(msg, stmt, standIn);
       }
       case 'describe':
         tracker.push({ type: 'describe', target: msg.target, name: msg.name });
@@ -768,6 +763,140 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       default:
         return fatal(protocolViolation(`unexpected ${msg.type} message`));
     }
+  }
+
+  /**
+   * Measures what the policy asked for (decision.measure: the blast radius of a write, a count over the same
+   * target and predicate run just before it, in this session) and decides again with the measurement in the
+   * input. Resolves to the final verdict; null when the statement was answered already (the measuring count
+   * failed, and its error is the statement's answer); SKIPPED when the server skips to Sync anyway.
+   */
+  async function measureThenDecide(sql: string, first: Verdict, extended: { bind: Extract<FrontendMessage, { type: 'bind' }>; paramTypes: readonly number[] } | null): Promise<Verdict | null | typeof SKIPPED> {
+    const radii: (BlastRadius | null)[] = [];
+    for (let i = 0; i < first.statements.length; i++) {
+      if (!first.decisions[i]!.measure.includes('blast_radius')) {
+        radii.push(null);
+        continue;
+      }
+      if (first.statements.length > 1) {
+        radii.push(unmeasurable('it shares its Query string with other statements, which could change what it touches before it runs; send it on its own'));
+        continue;
+      }
+      const m = measurementQuery(first.statements[i]!);
+      if ('error' in m) {
+        radii.push(unmeasurable(m.error));
+        continue;
+      }
+      if ('current_of' in m) {
+        radii.push({ method: 'current_of', rows: 1, table_rows: null, error: null });
+        continue;
+      }
+      sendToUpstream(FLUSH);
+      flushUpstream();
+      await untilIdle();
+      if (phase === 'closed') return null;
+      if (tracker.ignoringTillSync) return SKIPPED;
+      if (tracker.status === 'E') {
+        radii.push(unmeasurable('the transaction is aborted; end it with ROLLBACK first'));
+        continue;
+      }
+      const started = Date.now();
+      const unit = extended
+        ? await runInternal(measuringMessages(m.sql, m.params, extended.bind, extended.paramTypes), 5)
+        : await runInternal(queryMessage(m.sql), 'ready');
+      if ((phase as string) === 'closed') return null;
+      if (unit.error) {
+        // The count failed where the write would have (the same target and predicate): that is its answer.
+        const masked = first.decisions.some((d) => d.masks.length > 0);
+        send(masked ? scrubbed(unit.error, 0, unit.error.length) : unit.error);
+        if (!extended) send(writer.readyForQuery(tracker.status).flush());
+        recordDecisions(first)?.catch(() => undefined);
+        recordResult(first, started, [], errorCode(unit.error, 0, unit.error.length));
+        log.info('blast radius measurement failed: the statement fails with its error', { user: identity?.username, sqlstate: errorCode(unit.error, 0, unit.error.length) });
+        return null;
+      }
+      const row = unit.rows[0];
+      const rows = row ? Number(row[0]) : NaN;
+      const tableRows = row ? Number(row[1]) : NaN;
+      radii.push(Number.isFinite(rows) && Number.isFinite(tableRows) ? { method: 'count', rows, table_rows: tableRows, error: null } : unmeasurable('the measuring count returned no number'));
+    }
+    const verdict = decide(sql, null, radii);
+    log.info('blast radius measured', { user: identity?.username, radii, action: verdict.action });
+    return verdict;
+  }
+
+  function unmeasurable(error: string): BlastRadius {
+    return { method: 'count', rows: null, table_rows: null, error };
+  }
+
+  /** Runs the gateway's own query on the session's upstream connection; its answers never reach the client. */
+  function runInternal(bytes: Buffer, until: 'ready' | number): Promise<InternalUnit> {
+    return new Promise((resolve) => {
+      tracker.push({ type: 'internal', until, rows: [], error: null, onDone: resolve });
+      sendToUpstream(bytes);
+      flushUpstream();
+    });
+  }
+
+  /**
+   * The measuring count as extended-protocol messages under a name of the gateway's own, with the client's
+   * parameter values, ended by Flush (not Sync: the client's batch, and its implicit transaction, go on).
+   */
+  function measuringMessages(sql: string, used: readonly number[], bind: Extract<FrontendMessage, { type: 'bind' }>, paramTypes: readonly number[]): Buffer {
+    const name = `${RESERVED_PREFIX}measure_${++measureSeq}`;
+    // Parameters the count does not use (a SET value) need a type of their own: one that accepts any value in
+    // its format (text for text, bytea for binary). The others keep the client's type, or are inferred as the
+    // write infers them.
+    const types = bind.params.map((_, i) => {
+      const given = paramTypes[i] ?? 0;
+      if (given !== 0 || used.includes(i + 1)) return given;
+      return paramFormat(bind, i) === 1 ? 17 : 25;
+    });
+    return Buffer.concat([
+      typedParseMessage(name, sql, types),
+      fullBindMessage(name, name, bind.paramFormats, bind.params),
+      executeMessage(name),
+      closeMessage('S', name),
+      closeMessage('P', name),
+      FLUSH,
+    ]);
+  }
+
+  /** A Bind of a known statement under its final decision: approval, or forwarded with its portal's plan. */
+  function onBound(msg: Extract<FrontendMessage, { type: 'bind' }>, stmt: StatementEntry, standIn: (bytes: Buffer) => void): Promise<void> | void {
+    // resultFormats is a fresh array per decoded Bind, so the plan can keep it without a copy.
+    const analysis = stmt.verdict.statements[stmt.index]!;
+    const decision = stmt.verdict.decisions[stmt.index]!;
+    if (decision.action === 'deny' || decision.measure.length > 0) {
+      recordExecution(stmt, Date.now(), null, null, true);
+      return standIn(denialBytes(decision.action === 'deny' ? decision : deniedDecision(stmt.verdict), decision.action === 'deny' ? undefined : 'Verdict denied this statement: the policy asked again for a measurement it was given'));
+    }
+    const plan = rowPlan(analysis, decision, msg.resultFormats);
+    const entry: PortalEntry = {
+      verdict: stmt.verdict,
+      index: stmt.index,
+      plan,
+      scrub: plan !== null || decision.masks.length > 0,
+      cursor: false,
+      holdable: false,
+      uncommitted: false,
+    };
+    if (decision.action === 'approve') {
+      const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
+      const raw = Buffer.from(msg.raw); // kept across the wait for approval
+      return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
+        afterRecorded(recordDecisions(v, ref), standIn, () => {
+          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v } });
+          sendToUpstream(raw);
+        }),
+        standIn,
+      );
+    }
+    if (ctx.evidence) {
+      const started = Date.now();
+      tracker.push({ type: 'bind', portal: msg.portal, entry, onError: (sqlstate) => recordExecution(entry, started, null, sqlstate) });
+    } else tracker.push({ type: 'bind', portal: msg.portal, entry });
+    return sendToUpstream(msg.raw);
   }
 
   /** Client messages while the server is in copy-in mode. */
@@ -928,7 +1057,24 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       tracker.push({ type: 'query', verdict: null, own: [] });
       return sendToUpstream(raw); // PostgreSQL answers EmptyQueryResponse
     }
-    const verdict = decide(sql);
+    const first = decide(sql);
+    if (first.decisions.some((d) => d.measure.length > 0)) {
+      const kept = Buffer.from(raw); // kept past the measurement
+      return measureThenDecide(sql, first, null).then((measured) => {
+        if (measured === null) return;
+        if (measured === SKIPPED) {
+          // The server discards this Query (it skips to Sync after an extended-protocol error): no answer comes.
+          tracker.push({ type: 'query', verdict: null, own: [] });
+          return sendToUpstream(kept);
+        }
+        return decidedQuery(sql, kept, measured);
+      });
+    }
+    return decidedQuery(sql, raw, first);
+  }
+
+  /** A simple Query whose decision is final (measured where the policy asked). */
+  function decidedQuery(sql: string, raw: Buffer, verdict: Verdict): Promise<void> | void {
     logDecision(verdict, 'query');
     const started = Date.now();
     const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames);
@@ -1030,6 +1176,8 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     params: (string | null)[],
     verdict: Verdict,
     run: (v: Verdict, approval: { request_id: string; approved_by: string[] }) => void | Promise<void>,
+    /** How a refusal is answered in the client's protocol: a stand-in Query, or a stand-in Bind that fails the batch. */
+    refuse: (bytes: Buffer) => void = standInQuery,
   ): Promise<void> {
     const decision = verdict.decisions.find((d) => d.action === 'approve')!;
     const requirement = decision.approval!;
@@ -1043,7 +1191,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       policy_revision: decision.policy_revision,
       requirement,
     };
-    const standIn = (message: string, code = '42501') => standInQuery(denialBytes(decision, message, code));
+    const standIn = (message: string, code = '42501') => refuse(denialBytes(decision, message, code));
     const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>) => {
       if (!(await ctx.approvals.consume(requestId))) return standIn(`approval ${requestId} was already used; an approval runs its statement once`);
       record({ type: 'approval_granted', data: { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids } });
@@ -1208,6 +1356,48 @@ function executeMessage(portal: string): Buffer {
   const body = Buffer.from(`${portal}\0\0\0\0\0`, 'utf8');
   const out = Buffer.allocUnsafe(5 + body.length);
   out[0] = 0x45; // 'E'
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+/** Parse 'P' with parameter type OIDs. */
+function typedParseMessage(name: string, sql: string, paramTypes: readonly number[]): Buffer {
+  const head = Buffer.from(`${name}\0${sql}\0`, 'utf8');
+  const types = Buffer.allocUnsafe(2 + 4 * paramTypes.length);
+  types.writeUInt16BE(paramTypes.length, 0);
+  paramTypes.forEach((t, i) => types.writeUInt32BE(t >>> 0, 2 + 4 * i));
+  return framed(0x50, Buffer.concat([head, types])); // 'P'
+}
+
+/** Bind 'B' with the given parameter formats and values; results in text. */
+function fullBindMessage(portal: string, statement: string, formats: readonly number[], params: readonly (Buffer | null)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`${portal}\0${statement}\0`, 'utf8')];
+  const f = Buffer.allocUnsafe(2 + 2 * formats.length);
+  f.writeUInt16BE(formats.length, 0);
+  formats.forEach((x, i) => f.writeUInt16BE(x, 2 + 2 * i));
+  parts.push(f);
+  const n = Buffer.allocUnsafe(2);
+  n.writeUInt16BE(params.length, 0);
+  parts.push(n);
+  for (const p of params) {
+    const len = Buffer.allocUnsafe(4);
+    len.writeInt32BE(p === null ? -1 : p.length, 0);
+    parts.push(len);
+    if (p !== null) parts.push(p);
+  }
+  parts.push(Buffer.from([0, 0])); // no result formats: all text
+  return framed(0x42, Buffer.concat(parts)); // 'B'
+}
+
+/** Close 'C' of a statement ('S') or portal ('P'). */
+function closeMessage(target: 'S' | 'P', name: string): Buffer {
+  return framed(0x43, Buffer.from(`${target}${name}\0`, 'utf8')); // 'C'
+}
+
+function framed(type: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = type;
   out.writeUInt32BE(4 + body.length, 1);
   body.copy(out, 5);
   return out;

@@ -29,6 +29,73 @@ effective_where(s) if {
 	not s.where_is_trivial
 }
 
+# Blast radius: how many rows a write would really change is measured by the gateway (decision.measure;
+# a count over the same target and predicate just before the write), not guessed from the text. Above the
+# thresholds in data.access.approval.blast_radius a human approves; what cannot be measured is refused
+# (guards.blast_radius_unmeasurable).
+measured_write if {
+	input.statement.kind in {"update", "delete"}
+	effective_where(input.statement)
+}
+
+measured_write if input.statement.kind == "merge"
+
+# Filtered writes run by a DO block, a data-modifying WITH, a function body or EXPLAIN ANALYZE: measured too
+# (which fails for all but EXPLAIN ANALYZE of one plain write, and so refuses). Statements that only define
+# (PREPARE, CREATE FUNCTION, plain EXPLAIN) run nothing now.
+measured_write if {
+	executes_nested
+	some s in input.statement.nested
+	s.kind in {"update", "delete"}
+	effective_where(s)
+}
+
+measured_write if {
+	executes_nested
+	some s in input.statement.nested
+	s.kind == "merge"
+}
+
+executes_nested if {
+	not input.statement.command in {"PREPARE", "DECLARE CURSOR", "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE VIEW", "CREATE MATERIALIZED VIEW", "CREATE RULE", "EXPLAIN"}
+}
+
+executes_nested if {
+	input.statement.command == "EXPLAIN"
+	"analyze" in object.get(input.statement, "explain_options", [])
+}
+
+measure contains "blast_radius" if {
+	measured_write
+	object.get(input.statement, "blast_radius", null) == null
+}
+
+# A front door that cannot measure keeps the first decision: it must be safe on its own.
+required contains {"rule": "approvals.blast_radius_unmeasured", "message": msg} if {
+	measured_write
+	object.get(input.statement, "blast_radius", null) == null
+	msg := sprintf("%s: how many rows it changes was not measured, so a human must approve it", [input.statement.command])
+}
+
+required contains {"rule": "approvals.blast_radius", "message": msg} if {
+	measured_write
+	br := input.statement.blast_radius
+	br.error == null
+	over_blast_radius(br)
+	msg := sprintf("%s would change %d of the %d rows of %s (a human approves more than %d rows, or more than %v%% of a table)", [
+		input.statement.command, br.rows, br.table_rows,
+		concat(", ", [statements.qualified(t) | some t in input.statement.writes]),
+		data.access.approval.blast_radius.max_rows, data.access.approval.blast_radius.max_share * 100,
+	])
+}
+
+over_blast_radius(br) if br.rows > data.access.approval.blast_radius.max_rows
+
+over_blast_radius(br) if {
+	br.rows > 1
+	br.rows > data.access.approval.blast_radius.max_share * br.table_rows
+}
+
 # An approval in the input was checked by the gateway (exact statement, reviewers, expiry);
 # the policy only requires enough distinct approvers.
 granted if {

@@ -35,7 +35,13 @@ sort_reasons(set) := [r | some k in sort([[x.rule, x.message] | some x in set]);
 # Masks are sorted for a deterministic decision (and a stable decision hash).
 sorted_masks := [k[3] | some k in sort([[m.column.schema, m.column.table, m.column.column, m] | some m in masking.masks])]
 
-decision := {
+# When the policy needs a measured fact (the blast radius of a write), the decision says so; the gateway
+# measures and asks again with the fact in the input.
+decision := object.union(decision_document, {"measure": sort([m | some m in approvals.measure])}) if {
+	count(approvals.measure) > 0
+} else := decision_document
+
+decision_document := {
 	"action": action,
 	"reasons": reasons,
 	"masks": sorted_masks,

@@ -132,6 +132,15 @@ deny contains {"rule": "guards.unresolved", "message": msg} if {
 	msg := sprintf("the statement reads PHI you see masked through something whose output cannot be traced (%s)", [u.reason])
 }
 
+# A write whose reach the gateway could not measure (volatile or user functions in its predicate, nested
+# writes in DO blocks, data-modifying WITH or function bodies) is refused: approval would be a guess.
+deny contains {"rule": "guards.blast_radius_unmeasurable", "message": msg} if {
+	br := object.get(input.statement, "blast_radius", null)
+	br != null
+	br.error != null
+	msg := sprintf("%s is refused: how many rows it would change cannot be measured before it runs (%s); write it as one plain UPDATE, DELETE or MERGE whose WHERE uses no volatile or user-defined functions", [input.statement.command, br.error])
+}
+
 # EXPLAIN prints the plan, not rows, and is returned as the server sends it. ANALYZE runs the statement and
 # reports what it found (actual row counts per filter), VERBOSE prints output expressions: over PHI the roles
 # see masked, both are refused rather than masked line by line.
