@@ -706,7 +706,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         tracker.push({ type: 'describe', target: msg.target, name: msg.name });
         return sendToUpstream(msg.raw);
       case 'execute': {
-        if (!portalKnown(msg.portal)) {
+        // The portal this Execute runs: the newest Bind of it still unanswered, else the confirmed one.
+        const bound = portalEntryFor(msg.portal);
+        if (bound === null && !pendingNames().portals.has(msg.portal)) {
           // A portal the gateway did not see bound (opened by a function, or its Bind was refused or failed).
           const decisionId = recordRefusal(`Execute of portal "${msg.portal}"`, 'session.unknown_portal', 'portal not known to the gateway');
           const bytes = writer
@@ -716,7 +718,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           return sendToUpstream(executeMessage(STAND_IN));
         }
         // FETCH / MOVE / EXECUTE prepared with Parse: the object they name is checked now, as they run.
-        const bound = portalEntryFor(msg.portal);
         const runs = bound && !bound.cursor ? executedStatement(bound.verdict.statements[bound.index]!) : null;
         const problem = runs ? model.executionProblem(runs, pendingNames) : null;
         if (problem) {
@@ -733,7 +734,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         }
         tracker.push(unit);
         sendToUpstream(msg.raw);
-        if (portalCopiesIn(msg.portal)) return awaitServer(() => tracker.copyIn || !tracker.units.includes(unit));
+        if (runs !== null && (runs.copy !== null || runs.command === 'EXECUTE') && copiesIn(runs)) {
+          return awaitServer(() => tracker.copyIn || !tracker.units.includes(unit));
+        }
         return;
       }
       case 'close':
@@ -1005,12 +1008,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     return null;
   }
 
-  function portalKnown(name: string): boolean {
-    if (model.portals.has(name)) return true;
-    for (const u of tracker.units) if (u.type === 'bind' && u.portal === name && u.entry) return true;
-    return pendingNames().portals.has(name);
-  }
-
   /** The portal an Execute will run: the newest Bind of it still unanswered, else the confirmed one. */
   function portalEntryFor(name: string): PortalEntry | null {
     const units = tracker.units;
@@ -1019,13 +1016,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       if (u.type === 'bind' && u.portal === name) return u.entry;
     }
     return model.portals.get(name) ?? null;
-  }
-
-  /** Whether executing this portal starts COPY FROM STDIN. */
-  function portalCopiesIn(name: string): boolean {
-    const entry = portalEntryFor(name);
-    if (!entry || entry.cursor) return false;
-    return copiesIn(executedStatement(entry.verdict.statements[entry.index]!));
   }
 
   function copiesIn(a: StatementAnalysis): boolean {
