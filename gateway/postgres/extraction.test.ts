@@ -58,14 +58,17 @@ let generated: { type: string; count: number; functions: string[] }[] = [];
 let attempts: Attempt[] = [];
 const elapsed: Record<string, number> = {};
 /** Per run: statements answered with rows, refused by the policy, failed upstream (text withheld or not). */
-const stats: Record<string, { rows: number; refused: number; failed: number }> = {};
+const stats: Record<string, { rows: number; refused: number; failed: number; catalog_rows: number }> = {};
 
 function tally(run: string, outcomes: Outcome[]): void {
-  const s = { rows: 0, refused: 0, failed: 0 };
-  for (const o of outcomes) {
+  const s = { rows: 0, refused: 0, failed: 0, catalog_rows: 0 };
+  const from = catalogStart();
+  for (const [i, o] of outcomes.entries()) {
     const err = o.frames.find((f) => f.type === Backend.ErrorResponse);
-    if (o.frames.some((f) => f.type === Backend.DataRow)) s.rows++;
-    else if (err?.sqlstate === '42501' && err.message?.startsWith('Verdict denied')) s.refused++;
+    if (o.frames.some((f) => f.type === Backend.DataRow)) {
+      s.rows++;
+      if (i >= from) s.catalog_rows++;
+    } else if (err?.sqlstate === '42501' && err.message?.startsWith('Verdict denied')) s.refused++;
     else if (err) s.failed++;
   }
   stats[run] = s;
@@ -110,9 +113,11 @@ describe('a derived value never reveals more than its mask', () => {
       tally(`bob_${protocol}`, outcomes);
       const findings = scan(outcomes, bytes);
       expect(findings.slice(0, 20)).toEqual([]);
-      // The attempts ran: most were answered with rows (masked), not refused wholesale.
-      const answered = outcomes.filter((o) => o.frames.some((f) => f.type === Backend.DataRow)).length;
-      expect(answered).toBeGreaterThan(attempts.length / 2);
+      // The attempts ran: most were answered with rows (masked), not refused wholesale — the generated
+      // catalog calls included (those the analysis cannot trace are refused, which is also no leak).
+      const answered = (list: Outcome[]) => list.filter((o) => o.frames.some((f) => f.type === Backend.DataRow)).length;
+      expect(answered(outcomes)).toBeGreaterThan(attempts.length / 2);
+      expect(answered(outcomes.slice(catalogStart()))).toBeGreaterThan(300);
     });
 
     it(`control: alice, entitled to every PHI type, does rebuild them (${protocol} protocol)`, async () => {
@@ -123,16 +128,14 @@ describe('a derived value never reveals more than its mask', () => {
       const findings = scan(outcomes, bytes);
       // Every raw value of every target is found in the bytes, rebuilt per position, and per segment.
       for (const t of targets) {
-        for (const [id, raw] of t.raw) {
+        for (const id of t.raw.keys()) {
           expect(findings, `${t.column} ${id} raw`).toContain(`bytes: ${t.column}#${id}`);
           expect(findings, `${t.column} ${id} row`).toContain(`row: ${t.column}#${id}`);
           for (const family of PIECE_FAMILIES) expect(findings, `${t.column} ${id} ${family}`).toContain(`pieces ${family}: ${t.column}#${id}`);
-          expect(raw.length).toBeGreaterThan(0);
         }
       }
       // The generated catalog calls alone expose values too (e.g. btrim, lower, md5 of the column).
-      const catalogStart = attempts.length - generated.reduce((n, g) => n + g.count * targets.filter((t) => t.type === g.type).length, 0);
-      const catalogOnly = scan(outcomes.slice(catalogStart), Buffer.alloc(0));
+      const catalogOnly = scan(outcomes.slice(catalogStart()), Buffer.alloc(0));
       expect(catalogOnly).toEqual(targets.flatMap((t) => [...t.raw.keys()].map((id) => `row: ${t.column}#${id}`)).sort());
     });
   }
@@ -144,6 +147,11 @@ describe('a derived value never reveals more than its mask', () => {
 });
 
 // ---- targets and attempts -------------------------------------------------------------------------
+
+/** Index of the first generated catalog call in `attempts` (they come last). */
+function catalogStart(): number {
+  return attempts.length - generated.reduce((n, g) => n + g.count * targets.filter((t) => t.type === g.type).length, 0);
+}
 
 /** Masked columns of patients for bob, one per masking method (first by column order), with their raw values. */
 async function loadTargets(): Promise<Target[]> {
