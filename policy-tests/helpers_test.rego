@@ -15,7 +15,7 @@ statement(overrides) := object.union(
 )
 
 input_for(groups, overrides) := {
-	"version": 2,
+	"version": 3,
 	"identity": identity(groups),
 	"connection": {"name": "default", "engine": "postgres", "database": "app", "front_door": "postgres", "client_addr": null, "application_name": null},
 	"statement": statement(overrides),

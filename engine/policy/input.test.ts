@@ -17,7 +17,7 @@ function referenceInput(
   now: Date,
 ): PolicyInput {
   return {
-    version: 2,
+    version: 3,
     identity: ctx.identity,
     connection: ctx.connection,
     statement: { ...analysis, fingerprint: fp, index, count, blast_radius: null },

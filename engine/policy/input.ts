@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { canonicalJson, canonicalString, sha256Hex } from '../evidence/canonical.ts';
 import type { BlastRadius, StatementAnalysis } from '../sql/types.ts';
 
-export const INPUT_VERSION = 2;
+export const INPUT_VERSION = 3;
 
 export interface Identity {
   sub: string;
