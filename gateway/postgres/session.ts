@@ -51,14 +51,13 @@ import {
 } from './session-model.ts';
 import type { GatewayContext, SessionHandle } from './context.ts';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
+import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from './upstream/frontend-messages.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
 const STAND_IN = STAND_IN_NAME;
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
-/** Flush 'H': asks the server to send what it has buffered (no response of its own). Built once. */
-const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
 /** How long a Terminate waits for the upstream to answer what came before it. */
 const TERMINATE_GRACE_MS = 5_000;
 
@@ -856,8 +855,8 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       return paramFormat(bind, i) === 1 ? 17 : 25;
     });
     return Buffer.concat([
-      typedParseMessage(name, sql, types),
-      fullBindMessage(name, name, bind.paramFormats, bind.params),
+      parseMessage(name, sql, types),
+      bindMessage(name, name, bind.paramFormats, bind.params),
       executeMessage(name),
       closeMessage('S', name),
       closeMessage('P', name),
@@ -1313,92 +1312,3 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 }
 
-function queryMessage(sql: string): Buffer {
-  const body = Buffer.from(`${sql}\0`, 'utf8');
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0x51; // 'Q'
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-function parseMessage(name: string, sql: string): Buffer {
-  const body = Buffer.concat([Buffer.from(`${name}\0${sql}\0`, 'utf8'), Buffer.from([0, 0])]);
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0x50; // 'P'
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-/** A Bind of a statement that does not exist: fails upstream, in order, like a denied Parse's stand-in. */
-function bindMessage(portal: string, statement: string): Buffer {
-  const body = Buffer.concat([Buffer.from(`${portal}\0${statement}\0`, 'utf8'), Buffer.alloc(6)]); // 0 formats, 0 params, 0 result formats
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0x42; // 'B'
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-/** Execute of `portal` with no row limit: the stand-in for a refused Execute (the portal does not exist upstream). */
-function executeMessage(portal: string): Buffer {
-  const body = Buffer.from(`${portal}\0\0\0\0\0`, 'utf8');
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0x45; // 'E'
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-/** Parse 'P' with parameter type OIDs. */
-function typedParseMessage(name: string, sql: string, paramTypes: readonly number[]): Buffer {
-  const head = Buffer.from(`${name}\0${sql}\0`, 'utf8');
-  const types = Buffer.allocUnsafe(2 + 4 * paramTypes.length);
-  types.writeUInt16BE(paramTypes.length, 0);
-  paramTypes.forEach((t, i) => types.writeUInt32BE(t >>> 0, 2 + 4 * i));
-  return framed(0x50, Buffer.concat([head, types])); // 'P'
-}
-
-/** Bind 'B' with the given parameter formats and values; results in text. */
-function fullBindMessage(portal: string, statement: string, formats: readonly number[], params: readonly (Buffer | null)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`${portal}\0${statement}\0`, 'utf8')];
-  const f = Buffer.allocUnsafe(2 + 2 * formats.length);
-  f.writeUInt16BE(formats.length, 0);
-  formats.forEach((x, i) => f.writeUInt16BE(x, 2 + 2 * i));
-  parts.push(f);
-  const n = Buffer.allocUnsafe(2);
-  n.writeUInt16BE(params.length, 0);
-  parts.push(n);
-  for (const p of params) {
-    const len = Buffer.allocUnsafe(4);
-    len.writeInt32BE(p === null ? -1 : p.length, 0);
-    parts.push(len);
-    if (p !== null) parts.push(p);
-  }
-  parts.push(Buffer.from([0, 0])); // no result formats: all text
-  return framed(0x42, Buffer.concat(parts)); // 'B'
-}
-
-/** Close 'C' of a statement ('S') or portal ('P'). */
-function closeMessage(target: 'S' | 'P', name: string): Buffer {
-  return framed(0x43, Buffer.from(`${target}${name}\0`, 'utf8')); // 'C'
-}
-
-function framed(type: number, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = type;
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-/** CopyFail 'f' with a reason: ends the server's copy-in mode with an error. */
-function copyFailMessage(reason: string): Buffer {
-  const body = Buffer.from(`${reason}\0`, 'utf8');
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0x66; // 'f'
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}

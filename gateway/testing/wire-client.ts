@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { serialize } from 'pg-protocol/dist/serializer.js';
 import { connectUpstream } from '../postgres/upstream/upstream.ts';
+import { bindMessage } from '../postgres/upstream/frontend-messages.ts';
 
 /** Backend message type bytes this client decodes or tests compare. */
 export const Backend = {
@@ -329,19 +330,8 @@ export const frontend = {
    * Bind with text parameters (null = SQL NULL) and explicit result format codes: [] all text, [1] all binary,
    * or one code per column.
    */
-  bind: (portal: string, statement: string, params: (string | null)[], resultFormats: number[]): Buffer => {
-    const head = Buffer.from(`${portal}\0${statement}\0`, 'utf8');
-    const parts: Buffer[] = [head, int16(0), int16(params.length)];
-    for (const p of params) {
-      if (p === null) parts.push(int32(-1));
-      else {
-        const v = Buffer.from(p, 'utf8');
-        parts.push(int32(v.length), v);
-      }
-    }
-    parts.push(int16(resultFormats.length), ...resultFormats.map(int16));
-    return framed(0x42 /* 'B' */, Buffer.concat(parts));
-  },
+  bind: (portal: string, statement: string, params: (string | null)[], resultFormats: number[]): Buffer =>
+    bindMessage(portal, statement, [], params.map((p) => (p === null ? null : Buffer.from(p, 'utf8'))), resultFormats),
   describe: (target: 'S' | 'P', name: string): Buffer => serialize.describe({ type: target, name }),
   execute: (portal: string, maxRows: number): Buffer => serialize.execute({ portal, rows: maxRows }),
   close: (target: 'S' | 'P', name: string): Buffer => serialize.close({ type: target, name }),
@@ -352,23 +342,3 @@ export const frontend = {
   copyFail: (reason: string): Buffer => serialize.copyFail(reason),
   terminate: (): Buffer => serialize.end(),
 };
-
-function int16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-}
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
-
-function framed(type: number, body: Buffer): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out[0] = type;
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
