@@ -107,3 +107,11 @@ test_configured_default_mode_applies if {
 	m := approvals.requirement.mode with input as inp with data.access.approval.mode as "rerun"
 	m == "rerun"
 }
+
+test_upserts_are_measured if {
+	upsert := {"kind": "insert", "command": "INSERT", "writes": patients_write, "on_conflict": "update"}
+	required(h.input_for(["dba"], upsert)) == {"approvals.blast_radius_unmeasured"}
+	count(required(h.input_for(["dba"], object.union(upsert, {"on_conflict": "nothing"})))) == 0
+	nested := h.statement(upsert)
+	"approvals.blast_radius_unmeasured" in required(h.input_for(["dba"], {"kind": "utility", "command": "DO", "nested": [nested]}))
+}

@@ -118,6 +118,7 @@ export function analysisFields(a: StatementAnalysis, text: string = a.text): Sta
     setting: a.setting,
     setting_value: a.setting_value,
     explain_options: a.explain_options,
+    on_conflict: a.on_conflict,
     name: a.name,
     nested: a.nested,
     opaque: a.opaque,

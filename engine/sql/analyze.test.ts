@@ -57,6 +57,7 @@ describe('splitting and parse errors', () => {
         setting: null,
         setting_value: null,
         explain_options: null,
+        on_conflict: null,
         name: null,
         nested: [],
         opaque: false,

@@ -398,6 +398,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
   if (tag === 'VariableSetStmt' || tag === 'VariableShowStmt') out.setting = settingName(b);
   if (tag === 'VariableSetStmt') out.setting_value = settingValue(b);
   if (tag === 'ExplainStmt') out.explain_options = explainOptions(b);
+  if (tag === 'InsertStmt' && b.onConflictClause) out.on_conflict = b.onConflictClause.action === 'ONCONFLICT_UPDATE' ? 'update' : 'nothing';
   out.name = objectName(tag, b);
   return out;
 }
@@ -514,6 +515,7 @@ function finish(
     setting: null,
     setting_value: null,
     explain_options: null,
+    on_conflict: null,
     name: null,
     nested,
     opaque: f.opaque,

@@ -17,7 +17,7 @@ export type { BlastRadius };
  */
 export type Measurement = { sql: string; params: number[] } | { current_of: true } | { error: string };
 
-const WRITES = new Set(['update', 'delete', 'merge']);
+const WRITES = new Set(['update', 'delete', 'merge', 'insert']);
 
 /**
  * Built-ins that return another value on each call (pg_proc.provolatile = 'v' among PURE_FUNCTIONS): a
@@ -66,11 +66,26 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
       select = selectOf([countAs('rows'), tableRows(b.relation)], [{ RangeVar: b.relation }], filter);
       break;
     }
-    case 'MergeStmt':
-      // Each source row acts at most once (PostgreSQL raises an error when it would act twice on one target
-      // row): the count of source rows bounds what MERGE changes, inserts included.
-      select = selectOf([countAs('rows'), tableRows(b.relation)], [b.sourceRelation], undefined);
+    case 'MergeStmt': {
+      // Every action belongs to one (source row, matching target row) pair or to an unmatched source row: the
+      // pairs of source LEFT JOIN target bound what MERGE changes, inserts included (PostgreSQL refuses to act
+      // twice on one target row). WHEN NOT MATCHED BY SOURCE may act on every other target row as well.
+      const join = { JoinExpr: { jointype: 'JOIN_LEFT', larg: b.sourceRelation, rarg: { RangeVar: b.relation }, quals: b.joinCondition } };
+      where = b.joinCondition;
+      select = selectOf([countAs('rows'), tableRows(b.relation)], [join], undefined);
+      if (((b.mergeWhenClauses ?? []) as Json[]).some((c) => c.MergeWhenClause?.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE')) {
+        return { error: 'WHEN NOT MATCHED BY SOURCE can act on any target row, which a count of pairs does not bound' };
+      }
       break;
+    }
+    case 'InsertStmt': {
+      if (b.onConflictClause?.action !== 'ONCONFLICT_UPDATE') return { error: 'only an INSERT ... ON CONFLICT DO UPDATE is measured' };
+      if (!b.selectStmt) return { error: 'INSERT ... DEFAULT VALUES' };
+      // Each proposed row inserts or updates one row: their number bounds what the upsert changes.
+      const source = { RangeSubselect: { subquery: b.selectStmt, alias: { aliasname: 'verdict_upsert_rows' } } };
+      select = selectOf([countAs('rows'), tableRows(b.relation)], [source], undefined);
+      break;
+    }
     default:
       return { error: `${a.command} is not an UPDATE, DELETE or MERGE` };
   }
@@ -86,7 +101,7 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
   if (where !== undefined) {
     try {
       const back = parseTree(sql).stmts?.[0]?.stmt?.SelectStmt;
-      const got = back?.whereClause?.SubLink?.subselect?.SelectStmt?.whereClause ?? back?.whereClause;
+      const got = tag === 'MergeStmt' ? back?.fromClause?.[0]?.JoinExpr?.quals : (back?.whereClause?.SubLink?.subselect?.SelectStmt?.whereClause ?? back?.whereClause);
       if (!sameTree(got, where)) return { error: 'its predicate did not survive being rewritten as a count' };
     } catch (e) {
       return { error: `its measuring count does not parse (${(e as Error).message})` };

@@ -298,6 +298,7 @@ export function unknownStatement(text: string, message: string): StatementAnalys
     setting: null,
     setting_value: null,
     explain_options: null,
+    on_conflict: null,
     name: null,
     nested: [],
     opaque: false,

@@ -120,6 +120,8 @@ export interface StatementAnalysis {
    * null otherwise. ANALYZE runs the statement; VERBOSE prints output expressions.
    */
   explain_options: string[] | null;
+  /** For INSERT: 'update' for ON CONFLICT DO UPDATE (an upsert changes existing rows), 'nothing', or null. */
+  on_conflict: 'update' | 'nothing' | null;
   /** The cursor or prepared statement DECLARE/FETCH/MOVE/CLOSE/PREPARE/EXECUTE/DEALLOCATE names ('*' = ALL). */
   name: string | null;
   /**

@@ -66,6 +66,25 @@ describe('measurementQuery', () => {
     }
   });
 
+  it('bounds an upsert by its proposed rows, and a MERGE whose one source row matches every target row by the pairs', async () => {
+    for (const sql of [
+      'INSERT INTO people (id, name, team) SELECT g, null, 1 FROM generate_series(150, 260) g ON CONFLICT (id) DO UPDATE SET team = 2',
+      "MERGE INTO people p USING (SELECT 1 AS x) s ON true WHEN MATCHED THEN UPDATE SET name = 'm'",
+    ]) {
+      const m = measurementQuery(first(sql));
+      if (!('sql' in m)) throw new Error(JSON.stringify(m));
+      await c.query('BEGIN');
+      try {
+        const counted = Number((await c.query(m.sql)).rows[0].rows);
+        const changed = (await c.query(sql)).rowCount ?? 0;
+        expect(changed).toBeGreaterThan(100);
+        expect(counted).toBeGreaterThanOrEqual(changed);
+      } finally {
+        await c.query('ROLLBACK');
+      }
+    }
+  });
+
   it.each([
     ['DELETE FROM people WHERE random() < 0.5', 'random'],
     ['DELETE FROM people WHERE id = nextval(\'s\')', 'nextval'],

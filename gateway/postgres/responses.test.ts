@@ -44,7 +44,7 @@ function analysis(command: string, extra: Partial<StatementAnalysis> = {}): Stat
   const kind = (({ SELECT: 'select', DELETE: 'delete', INSERT: 'insert', COPY: 'copy' }) as Record<string, StatementAnalysis['kind']>)[command] ?? 'utility';
   return {
     text: command, kind, command, reads: [], writes: [], has_where: false, where_is_trivial: false, functions: [], predicates_on: [],
-    result_columns: [], unresolved: [], data_modifying_cte: false, creates_table_from_query: false, copy: null, setting: null, setting_value: null, explain_options: null,
+    result_columns: [], unresolved: [], data_modifying_cte: false, creates_table_from_query: false, copy: null, setting: null, setting_value: null, explain_options: null, on_conflict: null,
     name: null, nested: [], opaque: false, parse_error: null, literal_dependent: false, ...extra,
   };
 }

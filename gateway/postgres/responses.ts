@@ -42,7 +42,16 @@ export type Done = (rows: Rows | null, tag: string | null, sqlstate: string | nu
 /** One client message (or Query) forwarded upstream whose responses are still to come, in order. */
 export type Unit =
   | { type: 'parse'; name: string; entry: StatementEntry | null; denial?: ErrorReplacement }
-  | { type: 'bind'; portal: string; entry: PortalEntry | null; denial?: ErrorReplacement; onError?: (sqlstate: string) => void }
+  | {
+      type: 'bind';
+      portal: string;
+      entry: PortalEntry | null;
+      denial?: ErrorReplacement;
+      onError?: (sqlstate: string) => void;
+      /** The statement name it binds, and the statement the session expected the server to hold under it. */
+      from?: string;
+      statement?: StatementEntry;
+    }
   | { type: 'describe'; target: 'S' | 'P'; name: string }
   | { type: 'close'; target: 'S' | 'P'; name: string }
   | ExecuteUnit
@@ -481,6 +490,13 @@ export class ResponseTracker {
         return undefined;
       case BackendCode.BindComplete:
         if (head?.type !== 'bind' || !head.entry) throw new SessionModelBreach('the server confirmed a Bind the gateway did not send or refused');
+        if (head.statement && head.from !== undefined) {
+          // The plan was made for the statement the session expected under that name: it must be the one bound.
+          const held = this.model.statements.get(head.from);
+          if (!held || held.verdict !== head.statement.verdict || held.index !== head.statement.index) {
+            throw new SessionModelBreach(`the server bound prepared statement "${head.from}", which is not the one the gateway decided on`);
+          }
+        }
         this.units.shift();
         this.model.bound(head.portal, head.entry);
         return undefined;

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../testing/stack.ts';
-import { Backend, connectGateway, frontend, type BackendFrame, type WireClient } from '../testing/wire-client.ts';
+import { Backend, connectGateway, errorsIn, exchange, leaksIn, rowsIn, frontend, type BackendFrame, type WireClient } from '../testing/wire-client.ts';
 import { SECRETS } from '../testing/session-model.ts';
 
 const run = promisify(execFile);
@@ -39,22 +39,11 @@ async function session(user = 'bob'): Promise<WireClient> {
   return connectGateway({ host, port, user, database, password });
 }
 
-/** Sends the messages, then waits for `readies` ReadyForQuery messages (or the session's end). */
-async function exchange(c: WireClient, messages: Buffer[], readies = 1, timeoutMs = 5_000): Promise<BackendFrame[]> {
-  const before = c.messages.length;
-  const seen = c.messages.filter((m) => m.type === Backend.ReadyForQuery).length;
-  c.write(...messages);
-  await c.until((_, all) => all.filter((m) => m.type === Backend.ReadyForQuery).length >= seen + readies, timeoutMs);
-  return c.messages.slice(before);
-}
 
-function leaks(c: WireClient): string[] {
-  const all = Buffer.concat(c.received).toString('latin1');
-  return SECRETS.filter((s) => all.includes(s));
-}
+const leaks = (c: WireClient) => leaksIn(c, SECRETS);
 
-const errors = (frames: BackendFrame[]) => frames.filter((m) => m.type === Backend.ErrorResponse).map((m) => m.sqlstate);
-const rows = (frames: BackendFrame[]) => frames.filter((m) => m.type === Backend.DataRow).map((m) => (m.columns ?? []).map((v) => (v === null ? null : v.toString('utf8'))));
+const errors = errorsIn;
+const rows = rowsIn;
 
 describe('server-owned names', () => {
   it('a DECLARE the server rejects does not replace the cursor the server keeps', async () => {

@@ -42,6 +42,8 @@ export interface PortalEntry extends DecisionRef {
   readonly holdable: boolean;
   /** Declared in the transaction now open: a rollback drops it even when holdable. */
   uncommitted: boolean;
+  /** A write whose blast radius was measured at its Bind: it must execute right after it. */
+  measured?: boolean;
 }
 
 /** What the rows of one statement need: a plan (null = unmasked), whether text is withheld, and whose decision they answer. */

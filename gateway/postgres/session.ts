@@ -83,6 +83,11 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   let terminating = false;
   /** The COPY FROM STDIN (by tracker.copyStarts) for which CopyData was last forwarded. */
   let copyDataFor = -1;
+  /**
+   * The portal of the last Bind whose blast radius was measured, while nothing but a Describe of it has come
+   * since: a write's portal reads the data when it executes, so its Execute must come straight after.
+   */
+  let measuredBind: string | null = null;
   const loopback = LOOPBACK.test(rawSocket.remoteAddress ?? '');
   let socket: net.Socket | tls.TLSSocket = rawSocket;
   let tlsActive = false;
@@ -645,6 +650,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     // While the server is in copy-in mode it reads only CopyData / CopyDone / CopyFail and ignores Sync and
     // Flush; any other message ends the COPY with an error and is consumed (protocol-flow.html, "COPY Operations").
     if (tracker.copyIn) return onCopyIn(msg);
+    if (measuredBind !== null && msg.type !== 'execute' && msg.type !== 'flush' && !(msg.type === 'describe' && msg.target === 'P' && msg.name === measuredBind)) measuredBind = null;
     switch (msg.type) {
       case 'query':
         return onQuery(msg.sql, msg.raw);
@@ -684,6 +690,12 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
             writer.errorResponse(insufficientPrivilege(`Verdict denied this Bind: prepared statement "${msg.statement}" was not prepared through Verdict in this session`)).flush(),
           );
         }
+        const executes = executedStatement(stmt.verdict.statements[stmt.index]!);
+        if (stmt.source === 'sql' && (executes.kind === 'update' || executes.kind === 'delete' || executes.kind === 'merge' || executes.on_conflict === 'update')) {
+          // A PREPARE ran nothing and was measured for nothing; its executions would escape the blast radius.
+          recordExecution(stmt, Date.now(), null, null, true);
+          return standIn(denialBytes(stmt.verdict.decisions[stmt.index]!, `Verdict denied this Bind: prepared statement "${msg.statement}" (SQL PREPARE) writes rows, and how many must be measured with each execution's values; prepare it with a protocol Parse, or run the statement directly`));
+        }
         if (stmt.verdict.decisions[stmt.index]!.measure.length > 0) {
           // How many rows this execution would change depends on its parameters: measured with them, now.
           const held = heldCopy(msg) as typeof msg;
@@ -695,11 +707,11 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
               return sendToUpstream(held.raw);
             }
             const final = { ...stmt, verdict: measured, index: 0 };
-            if (measured.action === 'approve') return onBound(held, final, standIn);
-            return afterRecorded(recordDecisions(measured), standIn, () => onBound(held, final, standIn));
+            if (measured.action === 'approve') return onBound(held, final, standIn, stmt, true);
+            return afterRecorded(recordDecisions(measured), standIn, () => onBound(held, final, standIn, stmt, true));
           });
         }
-        return onBound(msg, stmt, standIn);
+        return onBound(msg, stmt, standIn, stmt, false);
       }
       case 'describe':
         tracker.push({ type: 'describe', target: msg.target, name: msg.name });
@@ -725,6 +737,13 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes: denialBytes(decision, problem) } });
           return sendToUpstream(executeMessage(STAND_IN));
         }
+        if (bound?.measured && measuredBind !== msg.portal) {
+          // Measured at its Bind; other messages since could have changed what it would touch.
+          recordExecution(bound, Date.now(), null, null, true);
+          tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes: denialBytes(bound.verdict.decisions[bound.index]!, 'Verdict denied this Execute: a write measured at its Bind must be executed right after it (only a Describe of its portal between), and once') } });
+          return sendToUpstream(executeMessage(STAND_IN));
+        }
+        measuredBind = null;
         const unit: ExecuteUnit = { type: 'execute', portal: msg.portal };
         // Every execution is evidence: its result refers to the decision that admitted the portal.
         if (ctx.evidence) {
@@ -865,7 +884,14 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   /** A Bind of a known statement under its final decision: approval, or forwarded with its portal's plan. */
-  function onBound(msg: Extract<FrontendMessage, { type: 'bind' }>, stmt: StatementEntry, standIn: (bytes: Buffer) => void): Promise<void> | void {
+  function onBound(
+    msg: Extract<FrontendMessage, { type: 'bind' }>,
+    stmt: StatementEntry,
+    standIn: (bytes: Buffer) => void,
+    /** The statement the server will bind (stmt is it, or it re-decided with measured facts). */
+    bound: StatementEntry,
+    measured: boolean,
+  ): Promise<void> | void {
     // resultFormats is a fresh array per decoded Bind, so the plan can keep it without a copy.
     const analysis = stmt.verdict.statements[stmt.index]!;
     const decision = stmt.verdict.decisions[stmt.index]!;
@@ -882,23 +908,26 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       cursor: false,
       holdable: false,
       uncommitted: false,
+      measured,
     };
     if (decision.action === 'approve') {
       const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
       const raw = Buffer.from(msg.raw); // kept across the wait for approval
       return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
         afterRecorded(recordDecisions(v, ref), standIn, () => {
-          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v } });
+          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v }, from: msg.statement, statement: bound });
           sendToUpstream(raw);
+          if (measured) measuredBind = msg.portal;
         }),
         standIn,
       );
     }
     if (ctx.evidence) {
       const started = Date.now();
-      tracker.push({ type: 'bind', portal: msg.portal, entry, onError: (sqlstate) => recordExecution(entry, started, null, sqlstate) });
-    } else tracker.push({ type: 'bind', portal: msg.portal, entry });
-    return sendToUpstream(msg.raw);
+      tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound, onError: (sqlstate) => recordExecution(entry, started, null, sqlstate) });
+    } else tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound });
+    sendToUpstream(msg.raw);
+    if (measured) measuredBind = msg.portal;
   }
 
   /** Client messages while the server is in copy-in mode. */
@@ -978,33 +1007,31 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     setTimeout(close, TERMINATE_GRACE_MS).unref();
   }
 
-  /** The prepared statement a Bind names: the newest Parse of it still unanswered, else the confirmed one. */
+  /**
+   * The prepared statement a Bind will bind, as the server will hold it when the Bind arrives: the confirmed
+   * one, changed in order by the messages already forwarded and not yet answered. A named Parse defines only
+   * a name that does not exist (PostgreSQL refuses to redefine one: 42P05); an unnamed Parse replaces the
+   * unnamed statement (a refused one still drops it); Close and DEALLOCATE drop; PREPARE defines; a simple
+   * Query drops the unnamed statement.
+   */
   function statementFor(name: string): StatementEntry | null {
-    const units = tracker.units;
-    for (let i = units.length - 1; i >= 0; i--) {
-      const u = units[i]!;
+    let current: StatementEntry | null = model.statements.get(name) ?? null;
+    for (const u of tracker.units) {
       if (u.type === 'parse' && u.name === name) {
-        if (u.entry) return u.entry;
-        if (name === '') return null; // a refused Parse still drops the old unnamed statement
-      } else if (u.type === 'close' && u.target === 'S' && u.name === name) return null;
-    }
-    const confirmed = model.statements.get(name);
-    if (confirmed) return confirmed;
-    return pendingNames().statements.has(name) ? pendingPrepared(name) : null;
-  }
-
-  /** A PREPARE of `name` in a Query still unanswered (the newest), for a Bind pipelined right behind it. */
-  function pendingPrepared(name: string): StatementEntry | null {
-    const units = tracker.units;
-    for (let i = units.length - 1; i >= 0; i--) {
-      const u = units[i]!;
-      if (u.type !== 'query' || !u.verdict) continue;
-      const st = u.verdict.statements;
-      for (let j = st.length - 1; j >= 0; j--) {
-        if (st[j]!.command === 'PREPARE' && st[j]!.name === name) return { verdict: u.verdict, index: j, sql: st[j]!.text, source: 'sql' };
+        if (name === '' || current === null) current = u.entry;
+      } else if (u.type === 'close' && u.target === 'S' && u.name === name) {
+        current = null;
+      } else if (u.type === 'query') {
+        if (name === '') current = null;
+        const st = u.verdict?.statements ?? [];
+        for (let j = 0; j < st.length; j++) {
+          const a = st[j]!;
+          if (a.command === 'PREPARE' && a.name === name && current === null) current = { verdict: u.verdict!, index: j, sql: a.text, source: 'sql' };
+          else if ((a.command === 'DEALLOCATE' && a.name === name) || a.command === 'DEALLOCATE ALL' || a.command === 'DISCARD ALL') current = null;
+        }
       }
     }
-    return null;
+    return current;
   }
 
   /** The portal an Execute will run: the newest Bind of it still unanswered, else the confirmed one. */

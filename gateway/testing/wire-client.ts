@@ -342,3 +342,32 @@ export const frontend = {
   copyFail: (reason: string): Buffer => serialize.copyFail(reason),
   terminate: (): Buffer => serialize.end(),
 };
+
+// ---- helpers the session tests share ---------------------------------------------------------------
+
+/**
+ * Sends the messages in one write, then waits for `readies` more ReadyForQuery messages (or the session's
+ * end, or the timeout) and returns what arrived since.
+ */
+export async function exchange(c: WireClient, messages: Buffer[], readies = 1, timeoutMs = 8_000): Promise<BackendFrame[]> {
+  const before = c.messages.length;
+  const seen = c.messages.filter((m) => m.type === Backend.ReadyForQuery).length;
+  c.write(...messages);
+  await c.until((_, all) => all.filter((m) => m.type === Backend.ReadyForQuery).length >= seen + readies, timeoutMs);
+  return c.messages.slice(before);
+}
+
+/** The SQLSTATEs of the errors among `frames`. */
+export const errorsIn = (frames: BackendFrame[]) => frames.filter((m) => m.type === Backend.ErrorResponse).map((m) => m.sqlstate);
+/** The messages of the notices among `frames`. */
+export const noticesIn = (frames: BackendFrame[]) => frames.filter((m) => m.type === Backend.NoticeResponse).map((m) => m.message ?? '');
+/** The DataRows among `frames`, each column as UTF-8 text (null for SQL NULL). */
+export const rowsIn = (frames: BackendFrame[]) => frames.filter((m) => m.type === Backend.DataRow).map((m) => (m.columns ?? []).map((v) => (v === null ? null : v.toString('utf8'))));
+/** The CommandComplete tags among `frames`. */
+export const tagsIn = (frames: BackendFrame[]) => frames.filter((m) => m.type === Backend.CommandComplete).map((m) => m.tag);
+
+/** Which of `secrets` appear anywhere in the bytes the client received. */
+export function leaksIn(c: WireClient, secrets: readonly string[]): string[] {
+  const all = Buffer.concat(c.received).toString('latin1');
+  return secrets.filter((s) => all.includes(s));
+}

@@ -40,6 +40,9 @@ measured_write if {
 
 measured_write if input.statement.kind == "merge"
 
+# INSERT ... ON CONFLICT DO UPDATE changes existing rows too.
+measured_write if object.get(input.statement, "on_conflict", null) == "update"
+
 # Filtered writes run by a DO block, a data-modifying WITH, a function body or EXPLAIN ANALYZE: measured too
 # (which fails for all but EXPLAIN ANALYZE of one plain write, and so refuses). Statements that only define
 # (PREPARE, CREATE FUNCTION, plain EXPLAIN) run nothing now.
@@ -54,6 +57,12 @@ measured_write if {
 	executes_nested
 	some s in input.statement.nested
 	s.kind == "merge"
+}
+
+measured_write if {
+	executes_nested
+	some s in input.statement.nested
+	object.get(s, "on_conflict", null) == "update"
 }
 
 executes_nested if {
