@@ -1,12 +1,14 @@
 // DataRow rewriting with type-valid masked forms, on hand-built backend messages split at every byte and
 // checked against pg-protocol's parser (what node-postgres uses): the types come from RowDescription.
-import { Parser } from 'pg-protocol/dist/parser.js';
 import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import { maskFunction } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { decodeFrame } from '../testing/wire-client.ts';
+import { commandComplete, dataRow, i32, parseAll, ready as readyFor, rowDescription } from '../testing/backend-messages.ts';
+
+const ready = readyFor('I');
 import { ResponseTracker, describeColumns, rewriteDataRow, type RowPlan } from './responses.ts';
 import { SessionModel, type Rows } from './session-model.ts';
 
@@ -15,50 +17,6 @@ const redact = maskFunction({ method: 'redact', params: {} }, ctx);
 const partial = maskFunction({ method: 'partial', params: { keep_last: 4 } }, ctx);
 const year = maskFunction({ method: 'year', params: {} }, ctx);
 
-function msg(type: string, body: Buffer): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-const i16 = (v: number) => Buffer.from([(v >> 8) & 255, v & 255]);
-function i32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(v | 0);
-  return b;
-}
-function dataRow(values: (Buffer | string | null)[]): Buffer {
-  const parts: Buffer[] = [i16(values.length)];
-  for (const v of values) {
-    if (v === null) parts.push(i32(-1));
-    else {
-      const b = Buffer.from(v);
-      parts.push(i32(b.length), b);
-    }
-  }
-  return msg('D', Buffer.concat(parts));
-}
-function rowDescription(types: number[], format = 0): Buffer {
-  const parts = [i16(types.length)];
-  for (const [i, t] of types.entries()) {
-    const meta = Buffer.alloc(18);
-    meta.writeUInt32BE(t, 6);
-    meta.writeInt16BE(-1, 10);
-    meta.writeInt32BE(-1, 12);
-    meta.writeInt16BE(format, 16);
-    parts.push(Buffer.from(`c${i}\0`), meta);
-  }
-  return msg('T', Buffer.concat(parts));
-}
-const commandComplete = (tag: string) => msg('C', Buffer.from(`${tag}\0`));
-const ready = msg('Z', Buffer.from('I'));
-
-function parseAll(buf: Buffer): { name: string; fields?: (string | null)[] }[] {
-  const out: { name: string }[] = [];
-  new Parser().parse(Buffer.from(buf), (m) => out.push(m as unknown as { name: string }));
-  return out as never;
-}
 /** Every DataRow of a stream, each column's bytes (framing checked by pg-protocol first). */
 function rowsOf(buf: Buffer): (Buffer | null)[][] {
   expect(parseAll(buf).some((m) => m.name === 'error')).toBe(false);

@@ -1,41 +1,13 @@
 // The response tracker and DataRow rewriting on hand-built backend messages, checked against
 // pg-protocol's parser (what node-postgres uses), including rows split at every byte.
-import { Parser } from 'pg-protocol/dist/parser.js';
 import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { ResponseTracker, rewriteDataRow, type RowPlan } from './responses.ts';
+import { commandComplete, cstr, dataRow, errorResponse, msg, parseAll, ready } from '../testing/backend-messages.ts';
 import { SessionModel, SessionModelBreach, type Planner, type Rows } from './session-model.ts';
 
-function msg(type: string, body: Buffer): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-function dataRow(values: (string | null)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from([values.length >> 8, values.length & 255])];
-  for (const v of values) {
-    const len = Buffer.alloc(4);
-    if (v === null) len.writeInt32BE(-1);
-    else len.writeInt32BE(Buffer.byteLength(v));
-    parts.push(len);
-    if (v !== null) parts.push(Buffer.from(v));
-  }
-  return msg('D', Buffer.concat(parts));
-}
-const cstr = (s: string) => Buffer.from(`${s}\0`);
-const commandComplete = (tag: string) => msg('C', cstr(tag));
-const ready = (s: 'I' | 'T' | 'E') => msg('Z', Buffer.from(s));
-const errorResponse = (code: string, m: string) => msg('E', Buffer.concat([cstr(`SERROR`), cstr(`C${code}`), cstr(`M${m}`), Buffer.from([0])]));
-
-function parseAll(buf: Buffer): { name: string; fields?: unknown[]; message?: string; code?: string; status?: string }[] {
-  const out: { name: string }[] = [];
-  new Parser().parse(Buffer.from(buf), (m) => out.push(m as unknown as { name: string }));
-  return out as never;
-}
 
 const upper: RowPlan = { masks: [null, (v) => v.toUpperCase(), () => null], formats: [0] };
 
