@@ -47,7 +47,8 @@ export type Unit =
       portal: string;
       entry: PortalEntry | null;
       denial?: ErrorReplacement;
-      onError?: (sqlstate: string) => void;
+      /** Date.now() when it was sent: a Bind that fails is reported to onBindError (evidence). */
+      started?: number;
       /** The statement name it binds, and the statement the session expected the server to hold under it. */
       from?: string;
       statement?: StatementEntry;
@@ -84,6 +85,8 @@ export interface ExecuteUnit {
   denial?: ErrorReplacement;
   /** Resolved when the server starts answering it: the portal as the model knows it at that point. */
   rows?: Rows;
+  /** Its portal's statement may send rows (checked at the first DataRow). */
+  rowsChecked?: boolean;
   onDone?: Done;
 }
 
@@ -139,6 +142,8 @@ export class ResponseTracker {
   #pending: Buffer | null = null;
   /** Called when the queue drains (the upstream owes no more responses). */
   onIdle: (() => void) | null = null;
+  /** A Bind sent with `started` failed (one handler per session, not a closure per Bind). */
+  onBindError: ((unit: Extract<Unit, { type: 'bind' }>, sqlstate: string) => void) | null = null;
   /** Called after every chunk while set: a session waiting for the server's mode (COPY) checks it. */
   onProgress: (() => void) | null = null;
   /**
@@ -274,9 +279,13 @@ export class ResponseTracker {
     const head = this.units[0];
     if (head?.type === 'execute') {
       if (head.denial) throw new SessionModelBreach('the server sent rows for a statement the gateway refused');
-      const p = this.model.portals.get(head.portal);
-      const a = p && !p.cursor ? executedStatement(p.verdict.statements[p.index]!) : undefined;
-      if (a && !returnsRows(a)) throw new SessionModelBreach(`the server sent rows for ${a.command}, which returns none`);
+      if (head.rowsChecked !== true) {
+        // Once per Execute, not per row.
+        const p = this.model.portals.get(head.portal);
+        const a = p && !p.cursor ? executedStatement(p.verdict.statements[p.index]!) : undefined;
+        if (a && !returnsRows(a)) throw new SessionModelBreach(`the server sent rows for ${a.command}, which returns none`);
+        head.rowsChecked = true;
+      }
       return this.#executeRows(head).plan;
     }
     if (head?.type === 'query') return this.#queryRows(head, 'rows').plan;
@@ -464,7 +473,7 @@ export class ResponseTracker {
         } else if (failed.type === 'parse') this.model.parseFailed(failed.name);
         else if (failed.type === 'bind') {
           this.model.bindFailed(failed.portal);
-          failed.onError?.(sqlstate); // planning happens at Bind: 1/0 between constants fails here
+          if (failed.started !== undefined) this.onBindError?.(failed, sqlstate); // planning happens at Bind: 1/0 between constants fails here
         }
         else if (failed.type === 'describe' && failed.target === 'P') scrub = this.#portalScrub(failed.name);
         while (this.units.length && this.units[0]!.type !== 'sync') {

@@ -80,6 +80,8 @@ const REQUIRED_SETTINGS: Readonly<Record<string, (value: string) => boolean>> = 
 /** Commands after which server-side code may have opened, closed or reused portals behind the gateway's back. */
 const RUNS_CODE = new Set(['DO', 'CALL']);
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+
 const CURSOR_HEAD = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*DECLARE\s+(?:"(?:[^"]|"")*"|[^\s"]+)\s+([\s\S]*?)\bCURSOR\b\s*((?:WITH|WITHOUT)\s+HOLD\b)?/i;
 
 export class SessionModel {
@@ -111,8 +113,8 @@ export class SessionModel {
   ): string | null {
     const declared = new Set<string>();
     const prepared = new Set<string>();
-    let pendingCache: { statements: ReadonlySet<string>; portals: ReadonlySet<string> } | null = null;
-    const pending = () => (pendingCache ??= pendingNames ? pendingNames() : { statements: new Set<string>(), portals: new Set<string>() });
+    // Asked only when a statement names an object: no closure (nor its tsx name wrapper) per Query otherwise.
+    let pending: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null = null;
     for (let i = 0; i < verdict.statements.length; i++) {
       const a = verdict.statements[i]!;
       const problem = settingProblem(a);
@@ -153,6 +155,7 @@ export class SessionModel {
           // A Parse names objects it does not use yet (PostgreSQL parses FETCH c of a c that does not exist):
           // its Execute is checked instead (executionProblem).
           if (options.deferNames) break;
+          pending ??= memo(pendingNames);
           const problem = this.executionProblem(a, pending, a.command === 'EXECUTE' ? prepared : declared);
           if (problem) return problem;
           break;
@@ -167,7 +170,7 @@ export class SessionModel {
    * defined by a message already forwarded, or by an earlier statement of the same string), or it is a
    * prepared statement that needs approval.
    */
-  executionProblem(a: StatementAnalysis, pending: () => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }, earlier: ReadonlySet<string> = new Set()): string | null {
+  executionProblem(a: StatementAnalysis, pending: () => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }, earlier: ReadonlySet<string> = NO_NAMES): string | null {
     const name = a.name;
     if (name === null || name === '*') return null;
     if (a.command === 'FETCH' || a.command === 'MOVE') {
@@ -337,6 +340,12 @@ export class SessionModel {
   #dropUncommitted(): void {
     for (const [name, p] of this.portals) if (p.uncommitted) this.portals.delete(name);
   }
+}
+
+/** Calls `f` once, on first need; an empty answer without `f`. */
+function memo(f: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null): () => { statements: ReadonlySet<string>; portals: ReadonlySet<string> } {
+  let cached: { statements: ReadonlySet<string>; portals: ReadonlySet<string> } | null = null;
+  return () => (cached ??= f ? f() : { statements: NO_NAMES, portals: NO_NAMES });
 }
 
 /** Why a SET (or RESET) would leave the session unreadable to the analysis, or null. */

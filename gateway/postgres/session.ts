@@ -79,6 +79,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   const writer = new BackendWriter();
   const model = new SessionModel((analysis, decision, formats) => rowPlan(analysis, decision, formats));
   const tracker = new ResponseTracker(model);
+  if (ctx.evidence) tracker.onBindError = (unit, sqlstate) => recordExecution(unit.entry, unit.started!, null, sqlstate);
   /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
   let terminating = false;
   /** The COPY FROM STDIN (by tracker.copyStarts) for which CopyData was last forwarded. */
@@ -924,7 +925,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     }
     if (ctx.evidence) {
       const started = Date.now();
-      tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound, onError: (sqlstate) => recordExecution(entry, started, null, sqlstate) });
+      tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound, started });
     } else tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound });
     sendToUpstream(msg.raw);
     if (measured) measuredBind = msg.portal;
