@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../testing/stack.ts';
+import { verifyRepository } from '../evidence/verify.ts';
 import { Backend, connectGateway, errorsIn, exchange, leaksIn, rowsIn, frontend, type BackendFrame, type WireClient } from '../testing/wire-client.ts';
 import { SECRETS } from '../testing/session-model.ts';
 
@@ -293,6 +294,9 @@ describe('evidence for every decided message', () => {
     await stack.gateway.close(); // seals and publishes
     const clone = join(stack.dir, 'drift-clone');
     await run('git', ['clone', '-q', join(stack.dir, 'evidence', 'repo'), clone]);
+    const verified = await verifyRepository(clone); // the new event types verify like the others
+    expect(verified.findings).toEqual([]);
+    expect(verified.ok).toBe(true);
     const events = readdirSync(clone, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile() && e.name.endsWith('.jsonl') && !e.parentPath.includes('.git'))
       .flatMap((e) => readFileSync(join(e.parentPath, e.name), 'utf8').trim().split('\n'))
