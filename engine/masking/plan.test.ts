@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Mask } from '../decision/decision.ts';
 import { analyzeSql, loadParser } from '../sql/analyze.ts';
 import type { Catalog, ResultColumn } from '../sql/types.ts';
-import { planMasks } from './plan.ts';
+import { planJsonKeys, planMasks } from './plan.ts';
 
 const ssn = { schema: 'public', table: 'patients', column: 'ssn' };
 const dob = { schema: 'public', table: 'patients', column: 'dob' };
@@ -76,5 +76,19 @@ describe('planMasks', () => {
       { name: 'x', sources: [name], derived: false },
     ];
     expect(planMasks(rc, masks).map((m) => m?.method ?? 'none')).toEqual(['null', 'none']);
+  });
+});
+
+describe('planJsonKeys', () => {
+  it('keeps the keys of a row serialized to JSON, each value masked as its own column', () => {
+    const [a] = analyzeSql('SELECT row_to_json(p), to_jsonb(s) FROM patients p, (SELECT ssn AS name, id FROM patients) s', { catalog });
+    const keys = (i: number) => Object.fromEntries([...planJsonKeys(a!.result_columns[i]!, masks)!].map(([k, m]) => [k, m?.method ?? 'none']));
+    expect(keys(0)).toEqual({ id: 'none', name: 'none', ssn: 'partial', dob: 'year' });
+    expect(keys(1)).toEqual({ name: 'partial', id: 'none' }); // the key says "name", the value is the SSN
+  });
+
+  it('has no key plan for JSON whose keys do not name the columns under them', () => {
+    const [a] = analyzeSql("SELECT json_build_object('ssn', name), row_to_json(x) FROM (SELECT ssn AS k, id AS k FROM patients) x", { catalog });
+    expect(a!.result_columns.map((c) => planJsonKeys(c, masks))).toEqual([null, null]);
   });
 });

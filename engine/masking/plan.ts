@@ -51,6 +51,24 @@ export function planMasks(columns: readonly ResultColumn[], masks: readonly Mask
   });
 }
 
+/**
+ * For a whole row serialized to JSON (ResultColumn.json_keys): per key, the mask its value gets — by the
+ * same rule, as if the key were a result column of its own (a copied column keeps its method) — or null
+ * when nothing masked flows into it. Null when the column has no key plan.
+ *
+ * @example
+ * planJsonKeys({ name: 'row_to_json', sources: [id, ssn], derived: true, json_keys: [{ key: 'id', sources: [id], derived: false }, { key: 'ssn', sources: [ssn], derived: false }] }, masks)
+ * // → Map { 'id' => null, 'ssn' => { method: 'partial', params: { keep_last: 4 } } }
+ */
+export function planJsonKeys(column: ResultColumn, masks: readonly Mask[]): Map<string, ColumnMaskSpec | null> | null {
+  if (!column.json_keys) return null;
+  const specs = planMasks(
+    column.json_keys.map((k) => ({ name: k.key, sources: k.sources, derived: k.derived })),
+    masks,
+  );
+  return new Map(column.json_keys.map((k, i) => [k.key, specs[i] ?? null]));
+}
+
 /** The mask for a value derived from `m`'s column: its `derived`, never shape-keeping. */
 function derivedSpec(m: Mask): ColumnMaskSpec {
   const d = m.derived;

@@ -244,8 +244,9 @@ describe('columns and lineage', () => {
   it('whole-row references carry every column', () => {
     const a = one('SELECT row_to_json(p), p, ROW(p.*) FROM people p', C);
     const all = [col('people', 'id'), col('people', 'name'), col('people', 'ssn'), col('people', 'email')];
+    const keys = ['id', 'name', 'ssn', 'email'].map((c) => ({ key: c, sources: [col('people', c)], derived: false }));
     expect(a.result_columns).toEqual([
-      { name: 'row_to_json', sources: all, derived: true },
+      { name: 'row_to_json', sources: all, derived: true, json_keys: keys },
       { name: 'p', sources: all, derived: true },
       { name: 'row', sources: all, derived: true },
     ]);

@@ -142,8 +142,18 @@ describe('whole-row values carry every column', () => {
   ];
   it.each(cases)('%s', (sql, rc, u) => {
     const a = one(sql);
-    expect(a.result_columns).toEqual(rc);
+    // json_keys (checked below) aside, every column flows into the value.
+    expect(a.result_columns.map(({ json_keys: _keys, ...rest }) => rest)).toEqual(rc);
     expect(unres(a)).toEqual(u);
+  });
+  it('a whole row serialized to JSON names its keys, each with its own lineage', () => {
+    for (const sql of ['SELECT row_to_json(p) FROM patients p', 'SELECT to_jsonb(p) FROM patients p', 'SELECT json_agg(p) FROM patients p']) {
+      const keys = one(sql).result_columns[0]!.json_keys!;
+      expect(keys.find((k) => k.key === 'ssn')).toEqual({ key: 'ssn', sources: [ref('patients.ssn')], derived: false });
+      expect(keys.length).toBeGreaterThan(3);
+    }
+    expect(one('SELECT p::text FROM patients p').result_columns[0]!.json_keys).toBeUndefined();
+    expect(one("SELECT json_build_object('ssn', name) FROM patients").result_columns[0]!.json_keys).toBeUndefined();
   });
   it('without a catalog a whole row is table.* (no bogus column named after the alias)', () => {
     for (const sql of ['SELECT row_to_json(p) FROM patients p', 'SELECT p FROM patients p', 'SELECT p::text FROM patients p']) {

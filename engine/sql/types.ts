@@ -44,6 +44,19 @@ export interface ResultColumn {
    * there are none. The policy data says which functions return none of their argument's content.
    */
   through?: ThroughRef[];
+  /**
+   * For a whole row serialized to JSON (`row_to_json(p)`, `to_jsonb(p)`, `json_agg(p)`, …): each key the
+   * JSON objects carry — the row's column names — with that column's own lineage, so masks can apply to the
+   * values under the keys and leave the rest valid JSON. Absent otherwise (or when the keys are not known).
+   */
+  json_keys?: JsonKey[];
+}
+
+/** One key of a serialized row: the column name, and what its value derives from. */
+export interface JsonKey {
+  key: string;
+  sources: ColumnRef[];
+  derived: boolean;
 }
 
 /** A source that reaches a result column only through the results of the named function calls. */

@@ -1,6 +1,6 @@
 // One pass over a raw parse tree (libpg-query JSON): resolves tables and columns through scopes,
 // CTEs and aliases, and accumulates the policy facts (reads, writes, lineage, predicates, WHERE).
-import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis, ThroughRef, Unresolved } from './types.ts';
+import type { Catalog, CatalogFunction, ColumnRef, JsonKey, ResultColumn, StatementAnalysis, ThroughRef, Unresolved } from './types.ts';
 import { figureName, tagOf, type Json } from './names.ts';
 import { DYNAMIC_FUNCTIONS, PURE_FUNCTIONS, SRF_COLUMNS, builtinName } from './functions.ts';
 
@@ -150,6 +150,9 @@ export interface BodyFacts {
 const bodyCache = new WeakMap<Catalog, Map<string, { text: string; a: BodyFacts }>>();
 
 const STAR = '*';
+
+/** Functions that serialize a whole row to JSON objects keyed by its column names. */
+const ROW_JSON_FUNCTIONS: ReadonlySet<string> = new Set(['row_to_json', 'to_json', 'to_jsonb', 'json_agg', 'jsonb_agg', 'json_agg_strict', 'jsonb_agg_strict']);
 
 /** Walks one statement's tree; create one per statement. */
 export class Walker {
@@ -796,6 +799,7 @@ export class Walker {
       }
       const sink: ColumnRef[] = [];
       if (val) this.ex(val, sc, sink, false, d);
+      const keys = result ? this.rowJsonKeys(val, sc) : null;
       const ind = val?.A_Indirection;
       if (ind && (ind.indirection as Json[])[ind.indirection.length - 1]?.A_Star) {
         // (f(x)).* / (composite_col).*: as many columns as the composite type has, which is unknown.
@@ -803,10 +807,42 @@ export class Walker {
         outs.push({ name: STAR, sources: dedupe(sink), derived: true });
         continue;
       }
-      outs.push(withThrough({ name, sources: dedupe(sink), derived: true }, this.throughOf(sink)));
+      const out = withThrough({ name, sources: dedupe(sink), derived: true }, this.throughOf(sink));
+      if (keys) out.json_keys = keys;
+      outs.push(out);
     }
     this.col = saved;
     return outs;
+  }
+
+  /**
+   * `row_to_json(p)` and its kin over one whole FROM item: the keys of the JSON objects are that item's
+   * column names, each with its own lineage. Null when it is anything else, or the columns (or their names,
+   * when two share one) are not known.
+   */
+  private rowJsonKeys(val: Json, sc: Scope): JsonKey[] | null {
+    const fc = val?.FuncCall;
+    if (!fc || (fc.args ?? []).length !== 1) return null;
+    const fname = strList(fc.funcname as Json[]);
+    const base = fname[fname.length - 1];
+    if (!ROW_JSON_FUNCTIONS.has(base as string) || (fname.length === 2 && fname[0] !== 'pg_catalog') || fname.length > 2) return null;
+    const fields = fc.args[0]?.ColumnRef?.fields as Json[] | undefined;
+    if (!fields) return null;
+    let rel: Rel | null = null;
+    if (fields.length === 2 && fields[1]?.A_Star) rel = this.findRel(strList(fields.slice(0, 1)), sc);
+    else if (fields.length === 1 && typeof fields[0]?.String?.sval === 'string') {
+      const name = fields[0].String.sval as string;
+      // A bare name is the whole row only when no FROM item has a column of that name.
+      const visible = sc.rels.filter((r) => !r.hidden);
+      if (visible.some((r) => this.relHas(r, name) !== 0)) return null;
+      rel = visible.find((r) => r.name === name) ?? null;
+    }
+    if (!rel) return null;
+    const cols: ResultColumn[] = [];
+    this.expandRel(rel, cols);
+    const names = new Set(cols.map((c) => c.name));
+    if (cols.length === 0 || names.has(STAR) || names.size !== cols.length) return null;
+    return cols.map((c) => ({ key: c.name, sources: c.sources, derived: c.derived }));
   }
 
   /**

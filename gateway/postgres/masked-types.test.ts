@@ -276,6 +276,14 @@ describe('text result format: node-postgres parses every masked value', () => {
       for (const row of [...r.rows, ...agg.rows]) for (const v of Object.values(row)) expect(v).not.toBeUndefined();
       const first = r.rows[0] as Record<string, unknown>;
       expect(typeof first.r).toBe('object');
+      // A whole row serialized to JSON keeps its keys; each value is masked as its own column (or not at all).
+      expect(first.r).toMatchObject({ id: 1, name: '[REDACTED]', ssn: '***-**-6789', dob: '1815-01-01', email: '***@example.org', diagnosis: '[REDACTED]' });
+      expect(first.jb).toMatchObject({ id: 1, name: '[REDACTED]', ssn: '***-**-6789' });
+      expect(((agg.rows[0] as { j: Record<string, unknown>[] }).j)[0]).toMatchObject({ id: 1, ssn: '***-**-6789' });
+      // Renamed columns keep their own masks: the value under "name" is the SSN.
+      const swapped = await bob.query('SELECT to_jsonb(s) AS j FROM (SELECT ssn AS name, name AS ssn FROM patients) s LIMIT 1');
+      expect((swapped.rows[0] as { j: Record<string, string> }).j.name).toMatch(/^\*\*\*-\*\*-\d{4}$/);
+      expect((swapped.rows[0] as { j: Record<string, string> }).j.ssn).toBe('[REDACTED]');
       expect(Array.isArray(first.ja)).toBe(true);
       expect(Array.isArray(first.arr)).toBe(true);
       expect(Array.isArray((agg.rows[0] as { j: unknown }).j)).toBe(true);

@@ -9,8 +9,8 @@ import tls from 'node:tls';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
-import { maskFunction, type MaskFn } from '../../engine/masking/methods.ts';
-import { planMasks } from '../../engine/masking/plan.ts';
+import { maskFunction, withJsonKeys, type MaskFn } from '../../engine/masking/methods.ts';
+import { planJsonKeys, planMasks } from '../../engine/masking/plan.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
 import { measurementQuery } from '../../engine/sql/blast-radius.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
@@ -1312,7 +1312,15 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     if (!analysis || !decision || decision.masks.length === 0) return null;
     // Which mask each result column gets is the engine's rule (direct copies keep the method, derivations are
     // redacted, content-free calls such as count() are not masked): engine/masking/plan.ts.
-    const masks: ColumnMask[] = planMasks(analysis.result_columns, decision.masks).map((spec) => (spec ? maskFunction(spec, ctx.maskContext) : null));
+    const columns = analysis.result_columns;
+    const masks: ColumnMask[] = planMasks(columns, decision.masks).map((spec, i) => {
+      if (!spec) return null;
+      const fn = maskFunction(spec, ctx.maskContext);
+      // A row serialized to JSON: keys stay, each value masked as its own column (engine/masking/plan.ts).
+      const keys = planJsonKeys(columns[i]!, decision.masks);
+      if (!keys) return fn;
+      return withJsonKeys(fn, new Map([...keys].map(([k, ks]) => [k, ks ? maskFunction(ks, ctx.maskContext) : null])));
+    });
     // The server names a column's origin only for a direct copy of it: the column's own method.
     const byOrigin = new Map<string, MaskFn>();
     const origins = ctx.originsOf(upstreamName);
