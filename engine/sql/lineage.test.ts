@@ -272,7 +272,13 @@ describe('clauses, predicates and positions', () => {
     ['SELECT j.ssn FROM (patients JOIN visits USING (id)) AS j', cols('ssn = patients.ssn'), ['patients.id', 'visits.id']],
     ['WITH RECURSIVE r(a, b) AS (SELECT id, ssn FROM patients UNION ALL SELECT b, a FROM r) SELECT a FROM r', cols('a = patients.id patients.ssn'), []],
     ['WITH RECURSIVE r(a, b, c) AS (SELECT id, name, ssn FROM patients UNION ALL SELECT b, c, a FROM r) SELECT a FROM r', cols('a = patients.id patients.name patients.ssn'), []],
-    ["SELECT id FROM patient_view WHERE ssn = '1' UNION SELECT patient_id FROM visits WHERE notes > 'a'", cols('id = patients.id visits.patient_id'), ['patients.ssn', 'visits.notes']],
+    // UNION without ALL compares the rows it returns: its output columns are predicates too.
+    ["SELECT id FROM patient_view WHERE ssn = '1' UNION SELECT patient_id FROM visits WHERE notes > 'a'", cols('id = patients.id visits.patient_id'), ['patients.ssn', 'visits.notes', 'patients.id', 'visits.patient_id']],
+    ["SELECT id FROM patients UNION ALL SELECT patient_id FROM visits", cols('id = patients.id visits.patient_id'), []],
+    ['SELECT DISTINCT name FROM patients', cols('name = patients.name'), ['patients.name']],
+    ['SELECT 1 FROM patients LIMIT (SELECT ascii(ssn) FROM patients LIMIT 1)', cols('?column? ~'), ['patients.ssn']],
+    ['SELECT generate_series(1, ascii(ssn)) FROM patients', cols('generate_series ~ patients.ssn | patients.ssn:ascii'), ['patients.ssn']],
+    ['SELECT count(*) FROM patients p, generate_series(1, length(p.name)) g', cols('count ~'), ['patients.name']],
     ['SELECT * FROM patients p, LATERAL (SELECT p.ssn AS s) l WHERE p.id = 1', cols('id = patients.id', 'name = patients.name', 'ssn = patients.ssn', 'dob = patients.dob', 'email = patients.email', 's = patients.ssn'), ['patients.id']],
     ['SELECT name FROM patients WHERE id IN (SELECT patient_id FROM visits WHERE notes ~ $1)', cols('name = patients.name'), ['patients.id', 'visits.notes', 'visits.patient_id']],
   ];

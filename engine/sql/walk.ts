@@ -253,7 +253,7 @@ export class Walker {
     if (s.op && s.op !== 'SETOP_NONE') {
       const outs = this.setOp(s, sc, d, result);
       this.orderLike(s.sortClause, sc, outs, d);
-      this.exprs([s.limitOffset, s.limitCount], sc, d);
+      this.predicates([s.limitOffset, s.limitCount], sc, d);
       return outs;
     }
     let outs: ResultColumn[];
@@ -266,10 +266,16 @@ export class Walker {
       if (s.groupClause) this.orderLike(s.groupClause, sc, outs, d);
       if (s.havingClause) this.ex(s.havingClause, sc, null, true, d);
       if (s.windowClause) for (const w of s.windowClause as Json[]) this.ex(w, sc, null, true, d);
-      if (s.distinctClause) this.orderLike(s.distinctClause, sc, outs, d);
+      if (s.distinctClause) {
+        this.orderLike(s.distinctClause, sc, outs, d);
+        // Plain DISTINCT (an empty clause) compares every output column: a count of rows answers a question.
+        if ((s.distinctClause as Json[]).every((x) => !x || Object.keys(x).length === 0)) {
+          for (const o of outs) for (const src of o.sources) this.facts.pred(src);
+        }
+      }
       this.orderLike(s.sortClause, sc, outs, d);
     }
-    this.exprs([s.limitOffset, s.limitCount], sc, d);
+    this.predicates([s.limitOffset, s.limitCount], sc, d);
     return outs;
   }
 
@@ -277,7 +283,10 @@ export class Walker {
     // Output names come from the left arm; the right arm's own names would mislabel Unresolved.column.
     const l = this.select(s.larg, sc, d, false, result);
     const r = this.select(s.rarg, sc, d, false, false);
-    return mergeArms(l, r);
+    const outs = mergeArms(l, r);
+    // UNION / INTERSECT / EXCEPT without ALL compare the rows: whether a guess survives answers a question.
+    if (!s.all) for (const o of outs) for (const src of o.sources) this.facts.pred(src);
+    return outs;
   }
 
   private values(lists: Json[], sc: Scope, d: number): ResultColumn[] {
@@ -326,7 +335,7 @@ export class Walker {
           }
         }
         this.orderLike(sel.sortClause, inner, outs, cd);
-        this.exprs([sel.limitOffset, sel.limitCount], inner, cd);
+        this.predicates([sel.limitOffset, sel.limitCount], inner, cd);
         ctes.set(name, rename(outs, colnames));
         continue;
       }
@@ -732,8 +741,8 @@ export class Walker {
       }
       case 'RangeTableSample':
         this.fromItem(b.relation, sc, d);
-        this.exprs(b.args as Json[] | undefined, sc, d);
-        if (b.repeatable) this.ex(b.repeatable, sc, null, false, d);
+        this.predicates(b.args as Json[] | undefined, sc, d);
+        if (b.repeatable) this.ex(b.repeatable, sc, null, true, d);
         return;
       default: {
         // XMLTABLE, JSON_TABLE and anything newer: every column may derive from any input.
@@ -1289,6 +1298,12 @@ export class Walker {
     for (const e of list) if (e) this.ex(e, sc, null, false, d);
   }
 
+  /** Expressions whose value decides which or how many rows come back (LIMIT, OFFSET, TABLESAMPLE): predicates. */
+  private predicates(list: (Json | undefined)[] | undefined, sc: Scope, d: number): void {
+    if (!list) return;
+    for (const e of list) if (e) this.ex(e, sc, null, true, d);
+  }
+
   /**
    * Walks an expression: column values that flow into it go to `sink` (lineage), columns it
    * compares on go to predicates when `pred`, functions and subqueries are recorded.
@@ -1323,6 +1338,9 @@ export class Walker {
         // Only the FROM item's own call is a FROM function; calls in its arguments are values.
         if (from) this.fromCall = null;
         if (b.args) for (const a of b.args as Json[]) this.arg(a, b, sc, sink, pred, d);
+        // How many rows a set-returning function (or any function in FROM) yields depends on its arguments:
+        // a count of them answers a question about the values (generate_series(1, ascii(ssn))).
+        if (b.args && (from || isSetReturning(b))) for (const a of b.args as Json[]) this.ex(a, sc, null, true, d);
         if (b.agg_order) for (const o of b.agg_order as Json[]) this.ex(o, sc, null, true, d);
         if (b.agg_filter) this.ex(b.agg_filter, sc, null, true, d);
         if (b.over) this.ex({ WindowDef: b.over }, sc, null, true, d);
@@ -1951,6 +1969,12 @@ function srfShape(fc: Json, single: string): string[] | null {
   // Record-returning built-ins take their columns from a type or a column definition list.
   if (PURE_FUNCTIONS.has(base) && !base.includes('record')) return [single];
   return null;
+}
+
+/** A call that returns a set of rows: a known set-returning built-in. */
+function isSetReturning(fc: Json): boolean {
+  const base = builtinName(strList(fc.funcname as Json[]));
+  return base !== null && (base === 'unnest' || SRF_COLUMNS.has(base));
 }
 
 /** A nested analysis' facts (a function body's statements) count for the statement calling it. */
