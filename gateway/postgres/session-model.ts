@@ -8,6 +8,7 @@
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import type { DecisionRef } from '../pipeline/session.ts';
 import type { RowPlan } from './responses.ts';
 
 /** Result formats of a simple Query or a text cursor: all text. Shared and never mutated. */
@@ -17,11 +18,7 @@ export const BINARY_FORMATS: readonly number[] = [1];
 /** A plan that sends every column of every row as NULL: for rows the model cannot attribute to a decision. */
 export const BLANK_PLAN: RowPlan = Object.freeze({ masks: [], formats: TEXT_FORMATS }) as RowPlan;
 
-/** The decision a server object was admitted under: statement `index` of `verdict`. */
-export interface DecisionRef {
-  readonly verdict: Verdict;
-  readonly index: number;
-}
+export type { DecisionRef };
 
 /** A prepared statement on the server: Parse (protocol) or PREPARE (SQL) — one namespace. */
 export interface StatementEntry extends DecisionRef {

@@ -3,12 +3,12 @@
 // Denied statements are swapped for a stand-in that fails upstream, so the real server keeps the
 // response order and transaction status, and the stand-in's error is replaced by the denial. What the
 // server holds (statements, portals, settings) is followed by the session model (session-model.ts).
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
-import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
+import type { ApprovalInput } from '../../engine/policy/input.ts';
 import { maskFunction, withJsonKeys, type MaskFn } from '../../engine/masking/methods.ts';
 import { planJsonKeys, planMasks } from '../../engine/masking/plan.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
@@ -30,13 +30,13 @@ import {
   protocolViolation,
   queryCanceled,
   sessionDesynchronized,
+  SqlState,
   type ErrorFields,
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
 import { ResponseTracker, errorCode, scrubbed, type ColumnMask, type ExecuteUnit, type InternalUnit, type QueryUnit, type RowPlan } from './responses.ts';
 import {
-  BLANK_PLAN,
   SessionModel,
   SessionModelBreach,
   RESERVED_PREFIX,
@@ -50,7 +50,8 @@ import {
   type StatementEntry,
 } from './session-model.ts';
 import type { GatewayContext, SessionHandle } from './context.ts';
-import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
+import { UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
+import { PipelineSession } from '../pipeline/session.ts';
 import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from './upstream/frontend-messages.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
@@ -100,12 +101,10 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   let pumping = false;
   let holding: AbortController | null = null;
   let expiryTimer: NodeJS.Timeout | null = null;
-  let engineContext: { identity: Identity; connection: Connection } | null = null;
+  /** The session in the statement pipeline (decisions and evidence); opened once the identity is known. */
+  let pipeline: PipelineSession | null = null;
   const gatewayKey = { processId: randomBytes(4).readUInt32BE(0) >>> 1, secretKey: randomBytes(4) };
   /** Evidence id of this session: unique across gateway restarts and instances. */
-  const sessionId = `${ctx.evidence?.stream ?? 'gw'}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const startedAt = Date.now();
-  let statementCount = 0;
   let endReason = 'client_closed';
 
   rawSocket.setNoDelay(true);
@@ -226,28 +225,13 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     ctx.metrics.sessions.dec();
     if (wasReady) {
       log.info('session ended', { user: identity?.username });
-      record({ type: 'session_end', data: { session_id: sessionId, reason: endReason, statements: statementCount, duration_ms: Date.now() - startedAt } });
+      pipeline?.end(endReason);
     }
   }
 
-  /** Appends an event without waiting (session and approval events); failures are logged, never silent. */
+  /** Appends an event without waiting (the pipeline session records; before it exists there is nothing to record). */
   function record(event: EvidenceEvent): void {
-    const evidence = ctx.evidence;
-    if (!evidence) return;
-    // post() takes no promise: append().catch() cost a promise, a derived promise and a microtask per event
-    // (one per statement result). Stand-in writers may offer only append. (Anonymous arrows: under tsx a
-    // named one is wrapped in __name() per call, see forwardQuery.)
-    if (evidence.post) {
-      evidence.post(event, (err: unknown, ev: EvidenceEvent) => {
-        ctx.metrics.errors.inc({ kind: 'evidence' });
-        log.error('evidence append failed', { error: (err as Error).message, type: ev.type });
-      });
-      return;
-    }
-    evidence.append(event).catch((err: unknown) => {
-      ctx.metrics.errors.inc({ kind: 'evidence' });
-      log.error('evidence append failed', { error: (err as Error).message, type: event.type });
-    });
+    pipeline?.record(event);
   }
 
   // Synchronous unless a message needs a wait (authentication, approval): an async function here cost a
@@ -394,23 +378,16 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     }
     clearTimeout(authTimer);
     ctx.metrics.sessionsTotal.inc({ outcome: 'accepted' });
-    engineContext = {
-      identity: {
-        sub: identity.sub,
-        email: identity.email,
-        groups: identity.groups,
-        issuer: identity.issuer,
-        expires_at: identity.expiresAt.toISOString(),
-      },
-      connection: {
-        name: upstreamName,
-        engine: 'postgres',
-        database: target.database,
-        front_door: 'postgres',
-        client_addr: rawSocket.remoteAddress ?? null,
-        application_name: start.parameters.get('application_name') ?? null,
-      },
-    };
+    pipeline = new PipelineSession(ctx, {
+      identity,
+      upstream: upstreamName,
+      database: target.database,
+      frontDoor: 'postgres',
+      clientAddr: rawSocket.remoteAddress ?? null,
+      applicationName: start.parameters.get('application_name') ?? null,
+      tls: tlsActive,
+      refusalCode: SqlState.InsufficientPrivilege,
+    });
     // Just-in-time access: the session lasts as long as the token.
     const ms = identity.expiresAt.getTime() - Date.now();
     expiryTimer = setTimeout(
@@ -423,18 +400,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     socket.write(writer.flush());
     phase = 'ready';
     log.info('session started', { user: identity.username, sub: identity.sub, groups: identity.groups, upstream: upstreamName, tls: tlsActive });
-    record({
-      type: 'session_start',
-      data: {
-        session_id: sessionId,
-        identity: { sub: identity.sub, email: identity.email, groups: identity.groups, issuer: identity.issuer },
-        client_addr: rawSocket.remoteAddress ?? null,
-        application_name: start.parameters.get('application_name') ?? null,
-        target: { upstream: upstreamName, database: target.database },
-        tls: tlsActive,
-        front_door: 'postgres',
-      },
-    });
+    pipeline.start();
 
     const up = upstream.socket;
     up.on('data', (chunk: Buffer) => {
@@ -475,7 +441,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     if (err instanceof SessionModelBreach) {
       ctx.metrics.errors.inc({ kind: 'session_model' });
       log.error('session model breach: session ended', { reason: err.message, user: identity?.username });
-      record({ type: 'session_breach', data: { session_id: sessionId, reason: err.message } });
+      record({ type: 'session_breach', data: { session_id: pipeline?.id ?? '', reason: err.message } });
       return fatal(sessionDesynchronized(err.message));
     }
     log.error('upstream stream failed', { error: (err as Error).message });
@@ -491,128 +457,25 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   // ---- ready: every statement decided -----------------------------------------------------------
 
   function decide(sql: string, approval: ApprovalInput | null = null, blastRadius: readonly (BlastRadius | null)[] | null = null): Verdict {
-    const start = process.hrtime.bigint();
-    // The same context object every time: the engine keys its cache by it (WeakMap), and a fresh spread per
-    // statement cost a JSON.stringify + WeakMap insert per decision (~4 µs/Query, perf on bench:gateway).
-    const context = approval || blastRadius ? { ...engineContext!, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : engineContext!;
-    const verdict = ctx.engine(upstreamName).decide(sql, context);
-    ctx.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
-    for (const d of verdict.decisions) ctx.metrics.statementsBy[d.action].inc();
-    return verdict;
+    return pipeline!.decide(sql, approval, blastRadius);
   }
 
-  /**
-   * Records each statement's decision. With require_durable the returned promise resolves only once the
-   * events are durable, and the statement must not run before; it rejects when they cannot be made so.
-   */
+  /** Records each statement's decision; with require_durable the statement may run only once the promise resolves. */
   function recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
-    const evidence = ctx.evidence;
-    if (!evidence) return null;
-    const n = verdict.decisions.length;
-    statementCount += n;
-    const durable = evidence.requireDurable;
-    // One promise per statement only when someone waits for it (require_durable); the common single
-    // statement returns the append's own promise, without an array or Promise.all.
-    let first: Promise<void> | null = null;
-    let more: Promise<void>[] | null = null;
-    for (let i = 0; i < n; i++) {
-      const d = verdict.decisions[i]!;
-      const st = verdict.statements[i];
-      const event: EvidenceEvent = {
-        type: 'statement',
-        data: {
-          session_id: sessionId,
-          decision_id: d.decision_id,
-          text: st?.text ?? '',
-          text_redacted: false,
-          fingerprint: d.fingerprint,
-          kind: st?.kind ?? null,
-          action: d.action,
-          reasons: d.reasons,
-          input_hash: d.input_hash,
-          policy_revision: d.policy_revision,
-          masks: d.masks,
-          approval,
-          cached: d.cached,
-        },
-      };
-      if (!durable) {
-        record(event);
-        continue;
-      }
-      const p = evidence.append(event);
-      if (first === null) first = p;
-      else (more ??= [first]).push(p);
-    }
-    return more ? Promise.all(more).then(() => undefined) : first;
+    return pipeline!.recordDecisions(verdict, approval);
   }
 
-  /**
-   * Records how each statement of a string ended: the first `tags.length` completed, the next one failed
-   * with `sqlstate` when there is one, the rest did not run. `refused` = the gateway refused the string.
-   */
   function recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false): void {
-    if (!ctx.evidence) return;
-    const duration = Date.now() - start;
-    for (let i = 0; i < verdict.decisions.length; i++) {
-      const tag = tags[i] ?? null;
-      const failed = !refused && tag === null && i === tags.length && sqlstate !== null;
-      recordOne(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? '42501' : failed ? sqlstate : null);
-    }
+    pipeline?.recordResult(verdict, start, tags, sqlstate, refused);
   }
 
-  /** One execution of a portal or prepared statement: its result refers to the decision that admitted it. */
   function recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null, refused = false): void {
-    if (!ctx.evidence || !ref) return;
-    const outcome = refused ? 'refused' : tag !== null ? 'ok' : sqlstate !== null ? 'error' : 'not_run';
-    recordOne(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? '42501' : sqlstate);
+    pipeline?.recordExecution(ref, start, tag, sqlstate, refused);
   }
 
-  function recordOne(decisionId: string, duration: number, outcome: string, tag: string | null, sqlstate: string | null): void {
-    const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
-    record({
-      type: 'statement_result',
-      data: {
-        session_id: sessionId,
-        decision_id: decisionId,
-        outcome,
-        rows: Number.isFinite(rows) ? rows : null,
-        duration_ms: duration,
-        sqlstate,
-        command_tag: tag,
-      },
-    });
-  }
-
-  /**
-   * A message the gateway refuses without a policy decision (FunctionCall): recorded as a denied statement
-   * with its own decision id and a refused result, so the evidence shows every refusal.
-   */
+  /** A refusal without a policy decision (FunctionCall, unknown portal): recorded; returns its decision id. */
   function recordRefusal(text: string, rule: string, message: string): string {
-    const decisionId = randomUUID();
-    if (!ctx.evidence) return decisionId;
-    statementCount++;
-    const reasons = [{ rule, message }];
-    record({
-      type: 'statement',
-      data: {
-        session_id: sessionId,
-        decision_id: decisionId,
-        text,
-        text_redacted: false,
-        fingerprint: null,
-        kind: 'unknown',
-        action: 'deny',
-        reasons,
-        input_hash: createHash('sha256').update(JSON.stringify({ text, rule })).digest('hex'),
-        policy_revision: ctx.engine(upstreamName).revision ?? 'none',
-        masks: [],
-        approval: null,
-        cached: false,
-      },
-    });
-    recordOne(decisionId, 0, 'refused', null, '42501');
-    return decisionId;
+    return pipeline?.recordRefusal(text, rule, message) ?? randomUUID();
   }
 
   /** Runs `then` once the decision is durable; a spool that cannot be written refuses the statement. */
@@ -1151,7 +1014,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         parameters: [],
         fingerprint: d.fingerprint,
         requester: { sub: identity!.sub, username: identity!.username, email: identity!.email, groups: identity!.groups },
-        target: { upstream: upstreamName, database: engineContext!.connection.database ?? upstreamName },
+        target: { upstream: upstreamName, database: pipeline!.connection.database ?? upstreamName },
         reasons: d.reasons,
         policy_revision: d.policy_revision,
         requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
@@ -1167,7 +1030,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
             type: 'approval_requested',
             data: {
               request_id: request.id,
-              session_id: sessionId,
+              session_id: pipeline!.id,
               decision_id: d.decision_id,
               subject_hash: request.hash,
               approvers: subject.requirement.approvers,
@@ -1203,7 +1066,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       parameters: params,
       fingerprint: decision.fingerprint,
       requester: { sub: identity!.sub, username: identity!.username, email: identity!.email, groups: identity!.groups },
-      target: { upstream: upstreamName, database: engineContext!.connection.database ?? upstreamName },
+      target: { upstream: upstreamName, database: pipeline!.connection.database ?? upstreamName },
       reasons: decision.reasons,
       policy_revision: decision.policy_revision,
       requirement,
@@ -1226,7 +1089,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         type: 'approval_requested',
         data: {
           request_id: request.id,
-          session_id: sessionId,
+          session_id: pipeline!.id,
           decision_id: decision.decision_id,
           subject_hash: request.hash,
           approvers: requirement.approvers,

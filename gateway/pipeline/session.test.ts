@@ -1,0 +1,92 @@
+// The pipeline session without a network or a door: decisions carry the session's identity and connection,
+// and its evidence (start, decisions, results, refusals, end) is recorded with the door's refusal code.
+// Also the house rule that keeps it protocol-free: nothing under gateway/pipeline/ imports a front door.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { Engine, Verdict } from '../../engine/engine.ts';
+import type { EvidenceEvent } from '../../engine/evidence/events.ts';
+import { createLogger } from '../ops/log.ts';
+import { createMetrics } from '../ops/metrics.ts';
+import type { EvidenceWriter } from '../evidence/writer.ts';
+import { PipelineSession } from './session.ts';
+
+function fakeServices(verdict: (sql: string, ctx: unknown) => Verdict) {
+  const events: EvidenceEvent[] = [];
+  const contexts: unknown[] = [];
+  const engine = { revision: 'rev-1', decide: (sql: string, ctx: unknown) => (contexts.push(ctx), verdict(sql, ctx)) } as unknown as Engine;
+  const evidence = {
+    stream: 'test',
+    requireDurable: true,
+    append: async (e: EvidenceEvent) => void events.push(e),
+    post: (e: EvidenceEvent) => void events.push(e),
+  } as unknown as EvidenceWriter;
+  return { services: { engine: () => engine, evidence, metrics: createMetrics(), log: createLogger('error') }, events, contexts };
+}
+
+const allow = (sql: string): Verdict =>
+  ({ action: 'allow', statements: [{ text: sql, kind: 'select' }], decisions: [{ action: 'allow', decision_id: `d-${sql}`, reasons: [], masks: [], fingerprint: null, input_hash: 'h', policy_revision: 'rev-1', cached: false }] }) as unknown as Verdict;
+
+const options = {
+  identity: { sub: 'user:bob', email: null, groups: ['contractors'], issuer: 'https://idp', expiresAt: new Date('2026-12-01T00:00:00Z') },
+  upstream: 'clinic',
+  database: 'clinic',
+  frontDoor: 'mcp' as const,
+  clientAddr: '127.0.0.1',
+  applicationName: 'agent',
+  tls: true,
+  refusalCode: null,
+};
+
+describe('PipelineSession', () => {
+  it('decides with one context per session and records the session, its decisions and their results', async () => {
+    const { services, events, contexts } = fakeServices(allow);
+    const s = new PipelineSession(services, options);
+    s.start();
+    const v = s.decide('SELECT 1');
+    await s.recordDecisions(v);
+    s.recordResult(v, Date.now(), ['SELECT 1'], null);
+    s.decide('SELECT 2');
+    expect(contexts[0]).toBe(contexts[1]); // the engine's cache keys on the context object
+    expect(contexts[0]).toMatchObject({ identity: { sub: 'user:bob', expires_at: '2026-12-01T00:00:00.000Z' }, connection: { front_door: 'mcp', application_name: 'agent' } });
+    const refused = s.recordRefusal('list_everything', 'mcp.unknown_tool', 'no such tool');
+    s.end('client_closed');
+    expect(events.map((e) => e.type)).toEqual(['session_start', 'statement', 'statement_result', 'statement', 'statement_result', 'session_end']);
+    expect(events[2]!.data).toMatchObject({ decision_id: 'd-SELECT 1', outcome: 'ok', rows: 1, sqlstate: null });
+    expect(events[4]!.data).toMatchObject({ decision_id: refused, outcome: 'refused', sqlstate: null }); // this door has no SQLSTATE
+    expect(events[5]!.data).toMatchObject({ session_id: s.id, statements: 2 });
+  });
+
+  it('records a failed statement with the code the door gives, and those after it as not run', async () => {
+    const { services, events } = fakeServices((sql) => {
+      const one = allow(sql);
+      return { ...one, statements: [...one.statements, ...one.statements], decisions: [one.decisions[0]!, { ...one.decisions[0]!, decision_id: 'd2' }] } as Verdict;
+    });
+    const s = new PipelineSession(services, { ...options, refusalCode: '42501' });
+    const v = s.decide('SELECT 1/0; SELECT 2');
+    s.recordResult(v, Date.now(), [], '22012');
+    s.recordResult(v, Date.now(), [], null, true);
+    expect(events.map((e) => [(e.data as { outcome?: string }).outcome, (e.data as { sqlstate?: string | null }).sqlstate])).toEqual([['error', '22012'], ['not_run', null], ['refused', '42501'], ['refused', '42501']]);
+  });
+});
+
+/** Relative module specifiers a source imports (static, re-export, dynamic). */
+const relativeImports = (source: string): string[] =>
+  [...source.matchAll(/\b(?:from|import)\s*\(?\s*['"](\.[^'"]+)['"]/g)].map((m) => m[1]!);
+
+describe('gateway/pipeline/ imports no front door', () => {
+  it('holds for every file under gateway/pipeline/', () => {
+    const dir = dirname(fileURLToPath(import.meta.url));
+    const gateway = resolve(dir, '..');
+    const doors = new Set(['postgres', 'mcp', 'snowflake']);
+    const files = readdirSync(dir).filter((f) => /\.ts$/.test(f) && !f.endsWith('.test.ts'));
+    expect(files.length).toBeGreaterThan(0);
+    expect(relativeImports("import { x } from '../postgres/session.ts';")).toEqual(['../postgres/session.ts']); // the check can fail
+    for (const f of files) {
+      const file = join(dir, f);
+      const bad = relativeImports(readFileSync(file, 'utf8')).filter((spec) => doors.has(relative(gateway, resolve(dir, spec)).split('/')[0]!));
+      expect(bad, f).toEqual([]);
+    }
+  });
+});

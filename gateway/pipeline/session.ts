@@ -1,0 +1,242 @@
+// The part of judging a statement that is the same whatever door it came through: a session's decisions
+// (its identity and connection in every policy input) and its evidence — the session, each decision, each
+// result, refusals that had no policy decision. Protocol-free: no sockets, no buffers; a door maps refusals
+// to its own errors and tells the session how each execution ended (DESIGN.md, "Data path of one statement").
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Engine, Verdict } from '../../engine/engine.ts';
+import type { EvidenceEvent } from '../../engine/evidence/events.ts';
+import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
+import type { BlastRadius } from '../../engine/sql/types.ts';
+import type { EvidenceWriter } from '../evidence/writer.ts';
+import type { Logger } from '../ops/log.ts';
+import type { GatewayMetrics } from '../ops/metrics.ts';
+
+/** What a pipeline session uses from the gateway. */
+export interface PipelineServices {
+  /** The engine for an upstream (it knows that upstream's catalog). */
+  engine(upstream: string): Engine;
+  /** null when evidence is disabled in the config. */
+  evidence: EvidenceWriter | null;
+  metrics: GatewayMetrics;
+  log: Logger;
+}
+
+/** Who is asking, through which door, for which upstream. */
+export interface PipelineSessionOptions {
+  identity: { sub: string; email: string | null; groups: string[]; issuer: string | null; expiresAt: Date };
+  upstream: string;
+  database: string;
+  frontDoor: Connection['front_door'];
+  clientAddr: string | null;
+  applicationName: string | null;
+  tls: boolean;
+  /** The door's code for a refusal, recorded as the result's `sqlstate` (PostgreSQL: 42501); null if it has none. */
+  refusalCode: string | null;
+}
+
+/** A decision a result refers to: statement `index` of `verdict`. */
+export interface DecisionRef {
+  readonly verdict: Verdict;
+  readonly index: number;
+}
+
+/**
+ * One client session in the pipeline.
+ *
+ * @example
+ * const s = new PipelineSession(services, { identity, upstream: 'clinic', database: 'clinic', frontDoor: 'postgres',
+ *   clientAddr: '127.0.0.1', applicationName: 'psql', tls: false, refusalCode: '42501' });
+ * s.start(); const v = s.decide('SELECT 1'); await s.recordDecisions(v); s.recordResult(v, Date.now(), ['SELECT 1'], null);
+ */
+export class PipelineSession {
+  /** Evidence id of this session: unique across gateway restarts and instances. */
+  readonly id: string;
+  /** Statements decided (and refusals recorded) so far. */
+  statements = 0;
+  readonly startedAt = Date.now();
+  readonly #services: PipelineServices;
+  readonly #options: PipelineSessionOptions;
+  /** The same object for every decision: the engine keys its cache by it (a spread per statement cost ~4 µs). */
+  readonly #context: { identity: Identity; connection: Connection };
+
+  constructor(services: PipelineServices, options: PipelineSessionOptions) {
+    this.#services = services;
+    this.#options = options;
+    this.id = `${services.evidence?.stream ?? 'gw'}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const i = options.identity;
+    this.#context = {
+      identity: { sub: i.sub, email: i.email, groups: i.groups, issuer: i.issuer, expires_at: i.expiresAt.toISOString() },
+      connection: {
+        name: options.upstream,
+        engine: 'postgres',
+        database: options.database,
+        front_door: options.frontDoor,
+        client_addr: options.clientAddr,
+        application_name: options.applicationName,
+      },
+    };
+  }
+
+  /** The connection part of every policy input of this session. */
+  get connection(): Connection {
+    return this.#context.connection;
+  }
+
+  /** Records the session's start (identity, client, target, door). */
+  start(): void {
+    const o = this.#options;
+    const i = o.identity;
+    this.record({
+      type: 'session_start',
+      data: {
+        session_id: this.id,
+        identity: { sub: i.sub, email: i.email, groups: i.groups, issuer: i.issuer },
+        client_addr: o.clientAddr,
+        application_name: o.applicationName,
+        target: { upstream: o.upstream, database: o.database },
+        tls: o.tls,
+        front_door: o.frontDoor,
+      },
+    });
+  }
+
+  /** Records the session's end and why ('client_closed', 'terminated: 28000', …). */
+  end(reason: string): void {
+    this.record({ type: 'session_end', data: { session_id: this.id, reason, statements: this.statements, duration_ms: Date.now() - this.startedAt } });
+  }
+
+  /** Decides every statement of `sql`; an approval or measured blast radii make it a fresh, uncached decision. */
+  decide(sql: string, approval: ApprovalInput | null = null, blastRadius: readonly (BlastRadius | null)[] | null = null): Verdict {
+    const m = this.#services.metrics;
+    const start = process.hrtime.bigint();
+    const context = approval || blastRadius ? { ...this.#context, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : this.#context;
+    const verdict = this.#services.engine(this.#options.upstream).decide(sql, context);
+    m.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    for (const d of verdict.decisions) m.statementsBy[d.action].inc();
+    return verdict;
+  }
+
+  /**
+   * Records each statement's decision. With require_durable the returned promise resolves only once the
+   * events are durable, and the statement must not run before; it rejects when they cannot be made so.
+   */
+  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
+    const evidence = this.#services.evidence;
+    if (!evidence) return null;
+    const n = verdict.decisions.length;
+    this.statements += n;
+    const durable = evidence.requireDurable;
+    // One promise per statement only when someone waits for it (require_durable); the common single
+    // statement returns the append's own promise, without an array or Promise.all.
+    let first: Promise<void> | null = null;
+    let more: Promise<void>[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const d = verdict.decisions[i]!;
+      const st = verdict.statements[i];
+      const event: EvidenceEvent = {
+        type: 'statement',
+        data: {
+          session_id: this.id,
+          decision_id: d.decision_id,
+          text: st?.text ?? '',
+          text_redacted: false,
+          fingerprint: d.fingerprint,
+          kind: st?.kind ?? null,
+          action: d.action,
+          reasons: d.reasons,
+          input_hash: d.input_hash,
+          policy_revision: d.policy_revision,
+          masks: d.masks,
+          approval,
+          cached: d.cached,
+        },
+      };
+      if (!durable) {
+        this.record(event);
+        continue;
+      }
+      const p = evidence.append(event);
+      if (first === null) first = p;
+      else (more ??= [first]).push(p);
+    }
+    return more ? Promise.all(more).then(() => undefined) : first;
+  }
+
+  /**
+   * Records how each statement of a string ended: the first `tags.length` completed, the next one failed
+   * with `code` when there is one, the rest did not run. `refused` = the door refused the string.
+   */
+  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false): void {
+    if (!this.#services.evidence) return;
+    const duration = Date.now() - start;
+    const refusal = this.#options.refusalCode;
+    for (let i = 0; i < verdict.decisions.length; i++) {
+      const tag = tags[i] ?? null;
+      const failed = !refused && tag === null && i === tags.length && code !== null;
+      this.#result(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? refusal : failed ? code : null);
+    }
+  }
+
+  /** One execution of a portal or prepared statement: its result refers to the decision that admitted it. */
+  recordExecution(ref: DecisionRef | null, start: number, tag: string | null, code: string | null, refused = false): void {
+    if (!this.#services.evidence || !ref) return;
+    const outcome = refused ? 'refused' : tag !== null ? 'ok' : code !== null ? 'error' : 'not_run';
+    this.#result(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? this.#options.refusalCode : code);
+  }
+
+  /**
+   * A request the door refuses without a policy decision (a PostgreSQL FunctionCall, an unknown portal):
+   * recorded as a denied statement with its own decision id and a refused result. Returns the decision id.
+   */
+  recordRefusal(text: string, rule: string, message: string): string {
+    const decisionId = randomUUID();
+    if (!this.#services.evidence) return decisionId;
+    this.statements++;
+    this.record({
+      type: 'statement',
+      data: {
+        session_id: this.id,
+        decision_id: decisionId,
+        text,
+        text_redacted: false,
+        fingerprint: null,
+        kind: 'unknown',
+        action: 'deny',
+        reasons: [{ rule, message }],
+        input_hash: createHash('sha256').update(JSON.stringify({ text, rule })).digest('hex'),
+        policy_revision: this.#services.engine(this.#options.upstream).revision ?? 'none',
+        masks: [],
+        approval: null,
+        cached: false,
+      },
+    });
+    this.#result(decisionId, 0, 'refused', null, this.#options.refusalCode);
+    return decisionId;
+  }
+
+  /** Appends an event without waiting (session, result and approval events); failures are logged, never silent. */
+  record(event: EvidenceEvent): void {
+    const evidence = this.#services.evidence;
+    if (!evidence) return;
+    // post() takes no promise: append().catch() cost a promise, a derived promise and a microtask per event
+    // (one per statement result). Stand-in writers may offer only append.
+    if (evidence.post) {
+      evidence.post(event, this.#onPostError);
+      return;
+    }
+    evidence.append(event).catch((err: unknown) => this.#onPostError(err, event));
+  }
+
+  readonly #onPostError = (err: unknown, ev: EvidenceEvent): void => {
+    this.#services.metrics.errors.inc({ kind: 'evidence' });
+    this.#services.log.error('evidence append failed', { error: (err as Error).message, type: ev.type });
+  };
+
+  #result(decisionId: string, duration: number, outcome: string, tag: string | null, code: string | null): void {
+    const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
+    this.record({
+      type: 'statement_result',
+      data: { session_id: this.id, decision_id: decisionId, outcome, rows: Number.isFinite(rows) ? rows : null, duration_ms: duration, sqlstate: code, command_tag: tag },
+    });
+  }
+}
