@@ -11,6 +11,10 @@ import { createLogger } from '../ops/log.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import { PipelineSession } from './session.ts';
+import type { ApprovalProvider } from '../approvals/provider.ts';
+import { decideLocally, localApprovals } from '../approvals/local.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 function fakeServices(verdict: (sql: string, ctx: unknown) => Verdict) {
   const events: EvidenceEvent[] = [];
@@ -22,14 +26,14 @@ function fakeServices(verdict: (sql: string, ctx: unknown) => Verdict) {
     append: async (e: EvidenceEvent) => void events.push(e),
     post: (e: EvidenceEvent) => void events.push(e),
   } as unknown as EvidenceWriter;
-  return { services: { engine: () => engine, evidence, metrics: createMetrics(), log: createLogger('error') }, events, contexts };
+  return { services: { engine: () => engine, evidence, metrics: createMetrics(), log: createLogger('error'), approvals: null as unknown as ApprovalProvider }, events, contexts };
 }
 
 const allow = (sql: string): Verdict =>
   ({ action: 'allow', statements: [{ text: sql, kind: 'select' }], decisions: [{ action: 'allow', decision_id: `d-${sql}`, reasons: [], masks: [], fingerprint: null, input_hash: 'h', policy_revision: 'rev-1', cached: false }] }) as unknown as Verdict;
 
 const options = {
-  identity: { sub: 'user:bob', email: null, groups: ['contractors'], issuer: 'https://idp', expiresAt: new Date('2026-12-01T00:00:00Z') },
+  identity: { sub: 'user:bob', username: 'bob', email: null, groups: ['contractors'], issuer: 'https://idp', expiresAt: new Date('2026-12-01T00:00:00Z') },
   upstream: 'clinic',
   database: 'clinic',
   frontDoor: 'mcp' as const,
@@ -37,6 +41,7 @@ const options = {
   applicationName: 'agent',
   tls: true,
   refusalCode: null,
+  holdTimeoutSeconds: 5,
 };
 
 describe('PipelineSession', () => {
@@ -74,6 +79,32 @@ describe('PipelineSession', () => {
 /** Relative module specifiers a source imports (static, re-export, dynamic). */
 const relativeImports = (source: string): string[] =>
   [...source.matchAll(/\b(?:from|import)\s*\(?\s*['"](\.[^'"]+)['"]/g)].map((m) => m[1]!);
+
+describe('PipelineSession.admit', () => {
+  const needsApproval = (sql: string, ctx: unknown): Verdict => {
+    const v = allow(sql);
+    if ((ctx as { approval?: unknown }).approval) return v; // approved: allow
+    const d = { ...v.decisions[0]!, action: 'approve', reasons: [{ rule: 'approvals.ddl', message: 'DROP TABLE changes the schema' }], approval: { approvers: ['team:dba'], min_approvals: 1, ttl_seconds: 60, mode: 'rerun' } };
+    return { ...v, action: 'approve', decisions: [d] } as unknown as Verdict;
+  };
+
+  it('rerun: refuses with the request and its link, then runs the identical statement once when approved', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'verdict-pipeline-'));
+    const { services, events } = fakeServices(needsApproval);
+    services.approvals = await localApprovals({ dir, pollMs: 20 });
+    const s = new PipelineSession(services, options);
+    const hooks = { waiting: () => undefined, done: () => undefined };
+    const first = await s.admit('DROP TABLE t', [], s.decide('DROP TABLE t'), hooks);
+    expect(first.kind).toBe('refuse');
+    const id = /Request (req-[0-9a-z]+) was filed/.exec(first.kind === 'refuse' ? first.message : '')![1]!;
+    await decideLocally(dir, id, 'approved', { sub: 'user:dan', username: 'dan', groups: ['dba'] });
+    const second = await s.admit('DROP TABLE t', [], s.decide('DROP TABLE t'), hooks);
+    expect(second).toMatchObject({ kind: 'run', approval: { request_id: id, approved_by: ['dan'] } });
+    const third = await s.admit('DROP TABLE t', [], s.decide('DROP TABLE t'), hooks);
+    expect(third.kind).toBe('refuse'); // an approval runs its statement once: a new request
+    expect(events.map((e) => e.type)).toContain('approval_granted');
+  });
+});
 
 describe('gateway/pipeline/ imports no front door', () => {
   it('holds for every file under gateway/pipeline/', () => {

@@ -7,6 +7,8 @@ import type { Engine, Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
+import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
+import { subjectHash } from '../approvals/provider.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import type { Logger } from '../ops/log.ts';
 import type { GatewayMetrics } from '../ops/metrics.ts';
@@ -19,11 +21,25 @@ export interface PipelineServices {
   evidence: EvidenceWriter | null;
   metrics: GatewayMetrics;
   log: Logger;
+  approvals: ApprovalProvider;
+}
+
+/** How a statement that needs approval goes on: it runs under the approval, or it is refused and why. */
+export type Admission =
+  | { kind: 'run'; verdict: Verdict; approval: { request_id: string; approved_by: string[] } }
+  | { kind: 'refuse'; message: string; canceled: boolean };
+
+/** What the pipeline needs from the door while a statement waits for approval (hold). */
+export interface HoldHooks {
+  /** The request is filed and the statement will wait: tell the client where (a PostgreSQL NOTICE). */
+  waiting(info: { requestId: string; link: string; reasons: string; approvers: string[]; waitSeconds: number }): Promise<void> | void;
+  /** The wait is over, whatever its outcome. */
+  done(): void;
 }
 
 /** Who is asking, through which door, for which upstream. */
 export interface PipelineSessionOptions {
-  identity: { sub: string; email: string | null; groups: string[]; issuer: string | null; expiresAt: Date };
+  identity: { sub: string; username: string; email: string | null; groups: string[]; issuer: string | null; expiresAt: Date };
   upstream: string;
   database: string;
   frontDoor: Connection['front_door'];
@@ -32,6 +48,8 @@ export interface PipelineSessionOptions {
   tls: boolean;
   /** The door's code for a refusal, recorded as the result's `sqlstate` (PostgreSQL: 42501); null if it has none. */
   refusalCode: string | null;
+  /** How long a held statement waits for its approval. */
+  holdTimeoutSeconds: number;
 }
 
 /** A decision a result refers to: statement `index` of `verdict`. */
@@ -80,6 +98,113 @@ export class PipelineSession {
   /** The connection part of every policy input of this session. */
   get connection(): Connection {
     return this.#context.connection;
+  }
+
+  /** The wait of a held statement, while one waits (CancelRequest withdraws it). */
+  #holding: AbortController | null = null;
+
+  /** A statement is waiting for its approval. */
+  get holding(): boolean {
+    return this.#holding !== null;
+  }
+
+  /** Withdraws the approval request the session is waiting on (the client cancelled). */
+  withdraw(): void {
+    this.#holding?.abort();
+  }
+
+  /**
+   * Admits a statement whose decision is `approve`: hold (file the request, wait bounded, run on approval) or
+   * rerun (run now if an approval of exactly this statement by this identity exists, else file one and
+   * refuse with its link), as the decision's requirement says. An approval runs its statement once; the
+   * statement is decided again with the approval in the input. Every step is evidence.
+   */
+  async admit(sql: string, params: (string | null)[], verdict: Verdict, hooks: HoldHooks): Promise<Admission> {
+    const decision = verdict.decisions.find((d) => d.action === 'approve')!;
+    const requirement = decision.approval!;
+    const o = this.#options;
+    const i = o.identity;
+    const approvals = this.#services.approvals;
+    const log = this.#services.log;
+    const subject: ApprovalSubject = {
+      statement: sql,
+      parameters: params,
+      fingerprint: decision.fingerprint,
+      requester: { sub: i.sub, username: i.username, email: i.email, groups: i.groups },
+      target: { upstream: o.upstream, database: o.database },
+      reasons: decision.reasons,
+      policy_revision: decision.policy_revision,
+      requirement,
+    };
+    const refuse = (message: string, canceled = false): Admission => ({ kind: 'refuse', message, canceled });
+    const reasons = decision.reasons.map((r) => r.message).join('; ');
+    const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>): Promise<Admission> => {
+      if (!(await approvals.consume(requestId))) return refuse(`approval ${requestId} was already used; an approval runs its statement once`);
+      this.record({ type: 'approval_granted', data: { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids } });
+      const approved = this.decide(sql, { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids });
+      const ref = { request_id: requestId, approved_by: state.approved_by };
+      if (approved.action === 'deny' || approved.action === 'approve') {
+        this.recordDecisions(approved, ref)?.catch(() => undefined);
+        const denied = approved.decisions.find((d) => d.action === 'deny') ?? approved.decisions[0]!;
+        return refuse(`Verdict denied this statement even with approval ${requestId}: ${denied.reasons[0]?.message ?? ''}`);
+      }
+      return { kind: 'run', verdict: approved, approval: ref };
+    };
+    const requested = (request: { id: string; hash: string; expires_at: string }, link: string) => {
+      this.recordDecisions(verdict)?.catch(() => undefined); // the `approve` decision itself
+      this.record({
+        type: 'approval_requested',
+        data: {
+          request_id: request.id,
+          session_id: this.id,
+          decision_id: decision.decision_id,
+          subject_hash: request.hash,
+          approvers: requirement.approvers,
+          min_approvals: requirement.min_approvals,
+          expires_at: request.expires_at,
+          link,
+        },
+      });
+      log.info('approval requested', { request: request.id, mode: requirement.mode, user: i.username });
+    };
+
+    if (requirement.mode === 'rerun') {
+      const existing = await approvals.findApproved(subjectHash(subject), i.sub);
+      if (existing) {
+        const state = await approvals.state(existing.id);
+        if (state.status === 'approved') return runApproved(existing.id, state);
+      }
+      const { request, link } = await approvals.create(subject);
+      requested(request, link);
+      return refuse(`this statement needs approval (${reasons}). Request ${request.id} was filed: ${link} — once it is approved, run the identical statement again`);
+    }
+
+    // Hold: the door tells the client where the request is; wait (bounded), then run or refuse.
+    const { request, link } = await approvals.create(subject);
+    requested(request, link);
+    await hooks.waiting({ requestId: request.id, link, reasons, approvers: requirement.approvers, waitSeconds: o.holdTimeoutSeconds });
+    this.#holding = new AbortController();
+    let state: ApprovalState;
+    try {
+      state = await approvals.wait(request.id, { signal: this.#holding.signal, timeoutMs: o.holdTimeoutSeconds * 1000 });
+    } finally {
+      this.#holding = null;
+      hooks.done();
+    }
+    log.info('approval outcome', { request: request.id, status: state.status });
+    switch (state.status) {
+      case 'approved':
+        return runApproved(request.id, state);
+      case 'rejected':
+        this.record({ type: 'approval_rejected', data: { request_id: request.id, by: state.by, reason: state.reason } });
+        return refuse(`approval request ${request.id} was rejected by ${state.by}${state.reason ? `: ${state.reason}` : ''}`);
+      case 'withdrawn':
+        this.record({ type: 'approval_rejected', data: { request_id: request.id, by: i.username, reason: 'withdrawn by the requester (CancelRequest)' } });
+        return refuse(`canceling statement due to user request; approval request ${request.id} was withdrawn`, true);
+      default:
+        this.record({ type: 'approval_expired', data: { request_id: request.id } });
+        return refuse(`approval request ${request.id} ${state.status === 'expired' ? 'expired before anyone approved it' : `is ${state.status}`}`);
+    }
   }
 
   /** Records the session's start (identity, client, target, door). */

@@ -99,7 +99,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   let upstream: UpstreamConnection | null = null;
   let upstreamName = '';
   let pumping = false;
-  let holding: AbortController | null = null;
   let expiryTimer: NodeJS.Timeout | null = null;
   /** The session in the statement pipeline (decisions and evidence); opened once the identity is known. */
   let pipeline: PipelineSession | null = null;
@@ -118,12 +117,12 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     id,
     key: gatewayKey,
     cancel: () => {
-      if (holding) holding.abort();
+      if (pipeline?.holding) pipeline.withdraw();
       else if (upstream && upstreamName) void ctx.cancelUpstream(upstreamName, upstream.processId, upstream.secretKey);
     },
     terminate: (fields) => fatal(fields),
     get busy() {
-      return !tracker.idle || holding !== null;
+      return !tracker.idle || (pipeline?.holding ?? false);
     },
   };
   ctx.sessions.add(handle);
@@ -216,7 +215,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     phase = 'closed';
     clearTimeout(authTimer);
     if (expiryTimer) clearTimeout(expiryTimer);
-    holding?.abort();
+    pipeline?.withdraw();
     flushUpstream(); // messages forwarded before the end (e.g. before Terminate) still reach the upstream
     upstream?.close();
     socket.end();
@@ -387,6 +386,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       applicationName: start.parameters.get('application_name') ?? null,
       tls: tlsActive,
       refusalCode: SqlState.InsufficientPrivilege,
+      holdTimeoutSeconds: ctx.config.approvals.hold_timeout_seconds,
     });
     // Just-in-time access: the session lasts as long as the token.
     const ms = identity.expiresAt.getTime() - Date.now();
@@ -1051,6 +1051,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   /** Hold or rerun: the statement runs only with a valid approval of exactly it; else the client gets why not. */
+  /** Hold or rerun (the pipeline decides and records); the PostgreSQL side: the NOTICE, pausing the client, the refusal. */
   async function approveThenSend(
     sql: string,
     params: (string | null)[],
@@ -1060,105 +1061,36 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     refuse: (bytes: Buffer) => void = standInQuery,
   ): Promise<void> {
     const decision = verdict.decisions.find((d) => d.action === 'approve')!;
-    const requirement = decision.approval!;
-    const subject: ApprovalSubject = {
-      statement: sql,
-      parameters: params,
-      fingerprint: decision.fingerprint,
-      requester: { sub: identity!.sub, username: identity!.username, email: identity!.email, groups: identity!.groups },
-      target: { upstream: upstreamName, database: pipeline!.connection.database ?? upstreamName },
-      reasons: decision.reasons,
-      policy_revision: decision.policy_revision,
-      requirement,
-    };
-    const standIn = (message: string, code = '42501') => refuse(denialBytes(decision, message, code));
-    const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>) => {
-      if (!(await ctx.approvals.consume(requestId))) return standIn(`approval ${requestId} was already used; an approval runs its statement once`);
-      record({ type: 'approval_granted', data: { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids } });
-      const approved = decide(sql, { request_id: requestId, approved_by: state.approved_by, review_ids: state.review_ids });
-      logDecision(approved, 'approved');
-      if (approved.action === 'deny' || approved.action === 'approve') {
-        recordDecisions(approved, { request_id: requestId, approved_by: state.approved_by })?.catch(() => undefined);
-        return standIn(`Verdict denied this statement even with approval ${requestId}: ${deniedDecision(approved).reasons[0]?.message ?? ''}`);
-      }
-      return run(approved, { request_id: requestId, approved_by: state.approved_by });
-    };
-    const requested = (request: { id: string; hash: string; expires_at: string }, link: string) => {
-      recordDecisions(verdict)?.catch(() => undefined); // the `approve` decision itself
-      record({
-        type: 'approval_requested',
-        data: {
-          request_id: request.id,
-          session_id: pipeline!.id,
-          decision_id: decision.decision_id,
-          subject_hash: request.hash,
-          approvers: requirement.approvers,
-          min_approvals: requirement.min_approvals,
-          expires_at: request.expires_at,
-          link,
-        },
-      });
-    };
-
-    if (requirement.mode === 'rerun') {
-      const { subjectHash } = await import('../approvals/provider.ts');
-      const existing = await ctx.approvals.findApproved(subjectHash(subject), identity!.sub);
-      if (existing) {
-        const state = await ctx.approvals.state(existing.id);
-        if (state.status === 'approved') return runApproved(existing.id, state);
-      }
-      const { request, link } = await ctx.approvals.create(subject);
-      requested(request, link);
-      log.info('approval requested', { request: request.id, mode: 'rerun', user: identity!.username });
-      return standIn(
-        `this statement needs approval (${decision.reasons.map((r) => r.message).join('; ')}). Request ${request.id} was filed: ${link} — once it is approved, run the identical statement again`,
-      );
-    }
-
-    // Hold: tell the client where the request is, wait (bounded), then run or refuse.
-    const { request, link } = await ctx.approvals.create(subject);
-    requested(request, link);
-    log.info('approval requested', { request: request.id, mode: 'hold', user: identity!.username });
-    // In the extended protocol the server keeps ParseComplete & co. until a Sync or Flush: without this Flush the
-    // session would wait for answers that never come, and the NOTICE below would reach the client only at timeout.
-    sendToUpstream(FLUSH);
-    flushUpstream();
-    await untilIdle();
-    socket.pause();
-    send(
-      writer
-        .noticeResponse({
-          severity: 'NOTICE',
-          code: '01000',
-          message: `Verdict: this statement needs approval (${decision.reasons.map((r) => r.message).join('; ')}). Waiting up to ${Math.round(ctx.config.approvals.hold_timeout_seconds / 60)} min for ${requirement.approvers.join(' or ')}.`,
-          detail: `request ${request.id}`,
-          hint: `approve it with: ${link}`,
-        })
-        .flush(),
-    );
-    holding = new AbortController();
-    let state: ApprovalState;
-    try {
-      state = await ctx.approvals.wait(request.id, { signal: holding.signal, timeoutMs: ctx.config.approvals.hold_timeout_seconds * 1000 });
-    } finally {
-      holding = null;
-      if (phase !== 'closed') socket.resume();
-    }
+    const admission = await pipeline!.admit(sql, params, verdict, {
+      waiting: async (info) => {
+        // In the extended protocol the server keeps ParseComplete & co. until a Sync or Flush: without this Flush
+        // the session would wait for answers that never come, and the NOTICE would reach the client only at timeout.
+        sendToUpstream(FLUSH);
+        flushUpstream();
+        await untilIdle();
+        socket.pause();
+        send(
+          writer
+            .noticeResponse({
+              severity: 'NOTICE',
+              code: '01000',
+              message: `Verdict: this statement needs approval (${info.reasons}). Waiting up to ${Math.round(info.waitSeconds / 60)} min for ${info.approvers.join(' or ')}.`,
+              detail: `request ${info.requestId}`,
+              hint: `approve it with: ${info.link}`,
+            })
+            .flush(),
+        );
+      },
+      done: () => {
+        if (phase !== 'closed') socket.resume();
+      },
+    });
     if (phase === 'closed') return;
-    log.info('approval outcome', { request: request.id, status: state.status });
-    switch (state.status) {
-      case 'approved':
-        return runApproved(request.id, state);
-      case 'rejected':
-        record({ type: 'approval_rejected', data: { request_id: request.id, by: state.by, reason: state.reason } });
-        return standIn(`approval request ${request.id} was rejected by ${state.by}${state.reason ? `: ${state.reason}` : ''}`);
-      case 'withdrawn':
-        record({ type: 'approval_rejected', data: { request_id: request.id, by: identity!.username, reason: 'withdrawn by the requester (CancelRequest)' } });
-        return standIn(queryCanceled(`canceling statement due to user request; approval request ${request.id} was withdrawn`).message, '57014');
-      default:
-        record({ type: 'approval_expired', data: { request_id: request.id } });
-        return standIn(`approval request ${request.id} ${state.status === 'expired' ? 'expired before anyone approved it' : `is ${state.status}`}`);
+    if (admission.kind === 'run') {
+      logDecision(admission.verdict, 'approved');
+      return run(admission.verdict, admission.approval);
     }
+    return refuse(denialBytes(decision, admission.message, admission.canceled ? SqlState.QueryCanceled : SqlState.InsufficientPrivilege));
   }
 
   function untilIdle(): Promise<void> {
