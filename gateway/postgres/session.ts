@@ -13,7 +13,7 @@ import { maskFunction, withJsonKeys, type MaskFn } from '../../engine/masking/me
 import { planJsonKeys, planMasks } from '../../engine/masking/plan.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
 import { measurementQuery } from '../../engine/sql/blast-radius.ts';
-import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
+import type { ApprovalProvider, ApprovalSubject } from '../approvals/provider.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
 import {
@@ -28,7 +28,6 @@ import {
   invalidAuthorization,
   paramFormat,
   protocolViolation,
-  queryCanceled,
   sessionDesynchronized,
   SqlState,
   type ErrorFields,
