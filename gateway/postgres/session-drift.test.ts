@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../testing/stack.ts';
 import { verifyRepository } from '../evidence/verify.ts';
-import { Backend, connectGateway, errorsIn, exchange, leaksIn, rowsIn, frontend, type BackendFrame, type WireClient } from '../testing/wire-client.ts';
+import { Backend, connectGateway, errorsIn, exchange, leaksIn, rowsIn, frontend, type WireClient } from '../testing/wire-client.ts';
 import { SECRETS } from '../testing/session-model.ts';
 
 const run = promisify(execFile);
