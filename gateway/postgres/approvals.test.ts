@@ -225,6 +225,20 @@ describe('catalog refresh after approved DDL', () => {
 });
 
 
+describe('a denied write is not measured', () => {
+  it('refuses it before anything runs upstream (a count of ssn::int would fail with a data error)', async () => {
+    const bob = await connect('bob');
+    try {
+      for (const run of [(sql: string) => bob.query(sql), (sql: string) => bob.query({ text: sql.replace('0', '$1'), values: [0] })]) {
+        const err = (await run('DELETE FROM patients WHERE ssn::int > 0').catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
+        expect(err.code).toBe('42501'); // the policy's denial (filtering on PHI bob sees masked), not the count's 22000
+      }
+    } finally {
+      await bob.end();
+    }
+  });
+});
+
 describe('writes prepared with SQL PREPARE', () => {
   it('refuses EXECUTE of a prepared write (its blast radius depends on the arguments), keeps EXECUTE of reads', async () => {
     const bob = await connect('bob');

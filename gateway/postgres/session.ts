@@ -559,7 +559,8 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
           recordExecution(stmt, Date.now(), null, null, true);
           return standIn(denialBytes(stmt.verdict.decisions[stmt.index]!, `Verdict denied this Bind: prepared statement "${msg.statement}" (SQL PREPARE) writes rows, and how many must be measured with each execution's values; prepare it with a protocol Parse, or run the statement directly`));
         }
-        if (stmt.verdict.decisions[stmt.index]!.measure.length > 0) {
+        // A denied statement runs nothing upstream, not even its measuring count.
+        if (stmt.verdict.decisions[stmt.index]!.measure.length > 0 && stmt.verdict.decisions[stmt.index]!.action !== 'deny') {
           // How many rows this execution would change depends on its parameters: measured with them, now.
           const held = heldCopy(msg) as typeof msg;
           return measureThenDecide(stmt.sql, stmt.verdict, { bind: held, paramTypes: stmt.paramTypes ?? [] }).then((measured) => {
@@ -937,7 +938,8 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       return sendToUpstream(raw); // PostgreSQL answers EmptyQueryResponse
     }
     const first = decide(sql);
-    if (first.decisions.some((d) => d.measure.length > 0)) {
+    // A denied statement runs nothing upstream, not even its measuring count.
+    if (first.action !== 'deny' && first.decisions.some((d) => d.measure.length > 0)) {
       const kept = Buffer.from(raw); // kept past the measurement
       return measureThenDecide(sql, first, null).then((measured) => {
         if (measured === null) return;
