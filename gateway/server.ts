@@ -23,8 +23,8 @@ import { createMetrics } from './ops/metrics.ts';
 import type { GatewayContext, SessionHandle } from './postgres/context.ts';
 import { adminShutdown, BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
 import { handleClient } from './postgres/session.ts';
-import { loadUpstreamCatalog } from './postgres/upstream/catalog.ts';
-import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './postgres/upstream/upstream.ts';
+import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
+import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './upstream/postgres/upstream.ts';
 
 export interface Gateway {
   /** Where the PostgreSQL front door listens. */

@@ -52,6 +52,11 @@ export interface ApprovalProvider {
   withdraw(id: string): Promise<void>;
   /** Rerun mode: an approved, unused request for exactly this subject and requester, if any. */
   findApproved(subjectHash: string, requesterSub: string, now?: Date): Promise<ApprovalRequest | null>;
+  /**
+   * Files a break-glass statement for review after it ran (the GitHub provider labels the PR break-glass);
+   * providers without it file an ordinary request.
+   */
+  breakGlass?(subject: ApprovalSubject, input: { reason: string; executedAt?: Date; evidence?: string }): Promise<{ request: ApprovalRequest; link: string }>;
 }
 
 /**

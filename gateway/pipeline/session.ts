@@ -6,6 +6,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Engine, Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
+import { measurementQuery } from '../../engine/sql/blast-radius.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import { subjectHash } from '../approvals/provider.ts';
@@ -22,6 +23,25 @@ export interface PipelineServices {
   metrics: GatewayMetrics;
   log: Logger;
   approvals: ApprovalProvider;
+}
+
+/** What a measuring count gave: its numbers, or why the write could not be measured. */
+export type Counted = { rows: number; table_rows: number } | { unmeasurable: string };
+
+/**
+ * The numbers of a measuring count's row (`rows`, `table_rows` as text), or why there are none.
+ *
+ * @example
+ * countedFrom(['6', '6']) // { rows: 6, table_rows: 6 }
+ */
+export function countedFrom(row: readonly (string | null)[] | undefined): Counted {
+  const rows = row ? Number(row[0]) : NaN;
+  const tableRows = row ? Number(row[1]) : NaN;
+  return Number.isFinite(rows) && Number.isFinite(tableRows) ? { rows, table_rows: tableRows } : { unmeasurable: 'the measuring count returned no number' };
+}
+
+function unmeasurable(error: string): BlastRadius {
+  return { method: 'count', rows: null, table_rows: null, error };
 }
 
 /** How a statement that needs approval goes on: it runs under the approval, or it is refused and why. */
@@ -204,6 +224,87 @@ export class PipelineSession {
       default:
         this.record({ type: 'approval_expired', data: { request_id: request.id } });
         return refuse(`approval request ${request.id} ${state.status === 'expired' ? 'expired before anyone approved it' : `is ${state.status}`}`);
+    }
+  }
+
+  /**
+   * Measures what the policy asked for (decision.measure: the blast radius of a write — a count over the same
+   * target and predicate, run upstream by the door just before the write, docs/decision-contract.md "Blast
+   * radius") and decides again with the measurements in the input. A statement sharing its string with others
+   * is not measured (they could change what it touches first): the policy refuses it as unmeasurable.
+   * `count` runs one measuring query and gives its two numbers, or why it could not; null stops (the door
+   * answered the client already, or the statement will not run): then this resolves to null.
+   */
+  async measure(sql: string, first: Verdict, count: (query: { sql: string; params: number[] }) => Promise<Counted | null>): Promise<Verdict | null> {
+    const radii: (BlastRadius | null)[] = [];
+    for (let i = 0; i < first.statements.length; i++) {
+      if (!first.decisions[i]!.measure.includes('blast_radius')) {
+        radii.push(null);
+        continue;
+      }
+      if (first.statements.length > 1) {
+        radii.push(unmeasurable('it shares its Query string with other statements, which could change what it touches before it runs; send it on its own'));
+        continue;
+      }
+      const m = measurementQuery(first.statements[i]!);
+      if ('error' in m) radii.push(unmeasurable(m.error));
+      else if ('current_of' in m) radii.push({ method: 'current_of', rows: 1, table_rows: null, error: null });
+      else {
+        const counted = await count(m);
+        if (counted === null) return null;
+        radii.push('unmeasurable' in counted ? unmeasurable(counted.unmeasurable) : { method: 'count', rows: counted.rows, table_rows: counted.table_rows, error: null });
+      }
+    }
+    const verdict = this.decide(sql, null, radii);
+    this.#services.log.info('blast radius measured', { user: this.#options.identity.username, radii, action: verdict.action });
+    return verdict;
+  }
+
+  /**
+   * Break-glass: the policy let a statement that needs approval run at once on a stated reason
+   * (rule `approvals.break_glass`). The request is filed after the fact for review (a PR labelled break-glass
+   * with GitHub) and recorded as evidence. Call it when such a statement is sent upstream.
+   */
+  breakGlass(verdict: Verdict): void {
+    const o = this.#options;
+    const i = o.identity;
+    const log = this.#services.log;
+    for (let n = 0; n < verdict.decisions.length; n++) {
+      const d = verdict.decisions[n]!;
+      const bg = d.reasons.find((r) => r.rule === 'approvals.break_glass');
+      if (!bg) continue;
+      const subject: ApprovalSubject = {
+        statement: verdict.statements[n]?.text ?? '',
+        parameters: [],
+        fingerprint: d.fingerprint,
+        requester: { sub: i.sub, username: i.username, email: i.email, groups: i.groups },
+        target: { upstream: o.upstream, database: o.database },
+        reasons: d.reasons,
+        policy_revision: d.policy_revision,
+        requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
+      };
+      log.warn('break-glass statement', { user: i.username, decision_id: d.decision_id, reason: bg.message });
+      const provider = this.#services.approvals;
+      const filed = provider.breakGlass
+        ? provider.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id })
+        : provider.create(subject);
+      filed.then(
+        ({ request, link }) =>
+          this.record({
+            type: 'approval_requested',
+            data: {
+              request_id: request.id,
+              session_id: this.id,
+              decision_id: d.decision_id,
+              subject_hash: request.hash,
+              approvers: subject.requirement.approvers,
+              min_approvals: 1,
+              expires_at: request.expires_at,
+              link: `break-glass: ${link}`,
+            },
+          }),
+        (err: Error) => log.error('break-glass request could not be filed', { error: err.message, decision_id: d.decision_id }),
+      );
     }
   }
 

@@ -10,7 +10,7 @@ import type { IdentityValidator } from '../identity/validator.ts';
 import type { Logger } from '../ops/log.ts';
 import type { GatewayMetrics } from '../ops/metrics.ts';
 import type { ErrorFields } from './protocol/index.ts';
-import type { UpstreamConnection } from './upstream/upstream.ts';
+import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
 
 export interface SessionHandle {
   readonly id: number;

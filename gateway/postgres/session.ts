@@ -9,11 +9,7 @@ import tls from 'node:tls';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput } from '../../engine/policy/input.ts';
-import { maskFunction, withJsonKeys, type MaskFn } from '../../engine/masking/methods.ts';
-import { planJsonKeys, planMasks } from '../../engine/masking/plan.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
-import { measurementQuery } from '../../engine/sql/blast-radius.ts';
-import type { ApprovalProvider, ApprovalSubject } from '../approvals/provider.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
 import {
@@ -34,7 +30,7 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, errorCode, scrubbed, type ColumnMask, type ExecuteUnit, type InternalUnit, type QueryUnit, type RowPlan } from './responses.ts';
+import { ResponseTracker, errorCode, scrubbed, type ExecuteUnit, type InternalUnit, type QueryUnit, type RowPlan } from './responses.ts';
 import {
   SessionModel,
   SessionModelBreach,
@@ -49,9 +45,10 @@ import {
   type StatementEntry,
 } from './session-model.ts';
 import type { GatewayContext, SessionHandle } from './context.ts';
-import { UpstreamError, type UpstreamConnection } from './upstream/upstream.ts';
-import { PipelineSession } from '../pipeline/session.ts';
-import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from './upstream/frontend-messages.ts';
+import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';
+import { maskPlan } from '../pipeline/mask-plan.ts';
+import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
+import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
 const STAND_IN = STAND_IN_NAME;
@@ -657,34 +654,17 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
    * failed, and its error is the statement's answer); SKIPPED when the server skips to Sync anyway.
    */
   async function measureThenDecide(sql: string, first: Verdict, extended: { bind: Extract<FrontendMessage, { type: 'bind' }>; paramTypes: readonly number[] } | null): Promise<Verdict | null | typeof SKIPPED> {
-    const radii: (BlastRadius | null)[] = [];
-    for (let i = 0; i < first.statements.length; i++) {
-      if (!first.decisions[i]!.measure.includes('blast_radius')) {
-        radii.push(null);
-        continue;
-      }
-      if (first.statements.length > 1) {
-        radii.push(unmeasurable('it shares its Query string with other statements, which could change what it touches before it runs; send it on its own'));
-        continue;
-      }
-      const m = measurementQuery(first.statements[i]!);
-      if ('error' in m) {
-        radii.push(unmeasurable(m.error));
-        continue;
-      }
-      if ('current_of' in m) {
-        radii.push({ method: 'current_of', rows: 1, table_rows: null, error: null });
-        continue;
-      }
+    let skipped = false;
+    const verdict = await pipeline!.measure(sql, first, async (m): Promise<Counted | null> => {
       sendToUpstream(FLUSH);
       flushUpstream();
       await untilIdle();
       if (phase === 'closed') return null;
-      if (tracker.ignoringTillSync) return SKIPPED;
-      if (tracker.status === 'E') {
-        radii.push(unmeasurable('the transaction is aborted; end it with ROLLBACK first'));
-        continue;
+      if (tracker.ignoringTillSync) {
+        skipped = true;
+        return null;
       }
+      if (tracker.status === 'E') return { unmeasurable: 'the transaction is aborted; end it with ROLLBACK first' };
       const started = Date.now();
       const unit = extended
         ? await runInternal(measuringMessages(m.sql, m.params, extended.bind, extended.paramTypes), 5)
@@ -700,18 +680,9 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
         log.info('blast radius measurement failed: the statement fails with its error', { user: identity?.username, sqlstate: errorCode(unit.error, 0, unit.error.length) });
         return null;
       }
-      const row = unit.rows[0];
-      const rows = row ? Number(row[0]) : NaN;
-      const tableRows = row ? Number(row[1]) : NaN;
-      radii.push(Number.isFinite(rows) && Number.isFinite(tableRows) ? { method: 'count', rows, table_rows: tableRows, error: null } : unmeasurable('the measuring count returned no number'));
-    }
-    const verdict = decide(sql, null, radii);
-    log.info('blast radius measured', { user: identity?.username, radii, action: verdict.action });
-    return verdict;
-  }
-
-  function unmeasurable(error: string): BlastRadius {
-    return { method: 'count', rows: null, table_rows: null, error };
+      return countedFrom(unit.rows[0]);
+    });
+    return skipped ? SKIPPED : verdict;
   }
 
   /** Runs the gateway's own query on the session's upstream connection; its answers never reach the client. */
@@ -987,7 +958,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
       own.push(plan === null && d.masks.length === 0 ? { plan: null, scrub: false, ref: null } : { plan, scrub: true, ref: null });
       if (a.copy !== null ? a.copy.direction === 'from' && a.copy.target === 'stdin' : a.command === 'EXECUTE' && copiesIn(a)) copyIn = true;
     }
-    if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) breakGlassAfterTheFact(v);
+    if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) pipeline!.breakGlass(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
     const unit: QueryUnit = { type: 'query', verdict: v, own };
     if (ctx.evidence || ddl) {
@@ -999,50 +970,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     tracker.push(unit);
     sendToUpstream(raw);
     if (copyIn) return awaitServer(() => tracker.copyIn || !tracker.units.includes(unit));
-  }
-
-  /**
-   * Break-glass: the policy let a statement that needs approval run at once on a stated reason. The request
-   * is filed after the fact (a PR labelled break-glass with GitHub) for review, and recorded as evidence.
-   */
-  function breakGlassAfterTheFact(v: Verdict): void {
-    for (let i = 0; i < v.decisions.length; i++) {
-      const d = v.decisions[i]!;
-      const bg = d.reasons.find((r) => r.rule === 'approvals.break_glass');
-      if (!bg) continue;
-      const subject: ApprovalSubject = {
-        statement: v.statements[i]?.text ?? '',
-        parameters: [],
-        fingerprint: d.fingerprint,
-        requester: { sub: identity!.sub, username: identity!.username, email: identity!.email, groups: identity!.groups },
-        target: { upstream: upstreamName, database: pipeline!.connection.database ?? upstreamName },
-        reasons: d.reasons,
-        policy_revision: d.policy_revision,
-        requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
-      };
-      log.warn('break-glass statement', { user: identity!.username, decision_id: d.decision_id, reason: bg.message });
-      const provider = ctx.approvals as ApprovalProvider & { breakGlass?: (s: ApprovalSubject, i: { reason: string; executedAt?: Date; evidence?: string }) => Promise<{ request: { id: string; hash: string; expires_at: string }; link: string }> };
-      const filed = provider.breakGlass
-        ? provider.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id })
-        : provider.create(subject);
-      filed.then(
-        ({ request, link }) =>
-          record({
-            type: 'approval_requested',
-            data: {
-              request_id: request.id,
-              session_id: pipeline!.id,
-              decision_id: d.decision_id,
-              subject_hash: request.hash,
-              approvers: subject.requirement.approvers,
-              min_approvals: 1,
-              expires_at: request.expires_at,
-              link: `break-glass: ${link}`,
-            },
-          }),
-        (err: Error) => log.error('break-glass request could not be filed', { error: err.message, decision_id: d.decision_id }),
-      );
-    }
   }
 
   const maskedCopyMessage = 'Verdict denied this statement: COPY of columns that must be masked is not supported; SELECT the columns instead';
@@ -1105,26 +1032,8 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
   }
 
   function rowPlan(analysis: StatementAnalysis | undefined, decision: Decision | undefined, formats: readonly number[]): RowPlan | null {
-    if (!analysis || !decision || decision.masks.length === 0) return null;
-    // Which mask each result column gets is the engine's rule (direct copies keep the method, derivations are
-    // redacted, content-free calls such as count() are not masked): engine/masking/plan.ts.
-    const columns = analysis.result_columns;
-    const masks: ColumnMask[] = planMasks(columns, decision.masks).map((spec, i) => {
-      if (!spec) return null;
-      const fn = maskFunction(spec, ctx.maskContext);
-      // A row serialized to JSON: keys stay, each value masked as its own column (engine/masking/plan.ts).
-      const keys = planJsonKeys(columns[i]!, decision.masks);
-      if (!keys) return fn;
-      return withJsonKeys(fn, new Map([...keys].map(([k, ks]) => [k, ks ? maskFunction(ks, ctx.maskContext) : null])));
-    });
-    // The server names a column's origin only for a direct copy of it: the column's own method.
-    const byOrigin = new Map<string, MaskFn>();
-    const origins = ctx.originsOf(upstreamName);
-    for (const m of decision.masks) {
-      const key = origins?.get(`${m.column.schema}.${m.column.table}.${m.column.column}`);
-      if (key) byOrigin.set(key, maskFunction(m, ctx.maskContext));
-    }
-    return byOrigin.size ? { masks, formats, byOrigin } : { masks, formats };
+    const plan = maskPlan(analysis, decision, ctx.maskContext, ctx.originsOf(upstreamName));
+    return plan && { ...plan, formats };
   }
 
   function logDecision(v: Verdict, via: string): void {

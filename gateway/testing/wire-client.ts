@@ -2,8 +2,8 @@
 // (token as password) that writes any frontend bytes and records every backend message after startup.
 import net from 'node:net';
 import { serialize } from 'pg-protocol/dist/serializer.js';
-import { connectUpstream } from '../postgres/upstream/upstream.ts';
-import { bindMessage } from '../postgres/upstream/frontend-messages.ts';
+import { connectUpstream } from '../upstream/postgres/upstream.ts';
+import { bindMessage } from '../upstream/postgres/frontend-messages.ts';
 
 /** Backend message type bytes this client decodes or tests compare. */
 export const Backend = {
