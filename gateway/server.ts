@@ -20,8 +20,10 @@ import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
 import { createLogger, type Logger } from './ops/log.ts';
 import { createMetrics } from './ops/metrics.ts';
-import type { GatewayContext, SessionHandle } from './postgres/context.ts';
-import { adminShutdown, BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
+import type { SessionHandle } from './context.ts';
+import type { PostgresDoorContext, PostgresSessionHandle } from './postgres/context.ts';
+import { BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
+import { startMcpDoor } from './mcp/door.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './upstream/postgres/upstream.ts';
@@ -30,6 +32,8 @@ export interface Gateway {
   /** Where the PostgreSQL front door listens. */
   address: { host: string; port: number };
   adminAddress: { host: string; port: number } | null;
+  /** The MCP front door's endpoint (and its RFC 9728 metadata), when `mcp` is configured. */
+  mcp: { url: string; metadataUrl: string; address: { host: string; port: number } } | null;
   revision: string | null;
   /** Stops accepting, lets in-flight statements finish (bounded), then closes every session. */
   close(): Promise<void>;
@@ -207,7 +211,8 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     config.tls.cert && config.tls.key ? tls.createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }) : null;
 
   const sessions = new Set<SessionHandle>();
-  const ctx: GatewayContext = {
+  const postgresSessions = new Set<PostgresSessionHandle>();
+  const ctx: PostgresDoorContext = {
     config,
     engine: (name) => engines.get(name)!,
     originsOf: (name) => origins.get(name),
@@ -227,9 +232,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     tls: secureContext,
     maskContext: { hashKey },
     sessions,
+    postgresSessions,
     connect: (name, startup, role) => connectUpstream(targets.get(name)!, { extraStartup: startup, ...(role ? { role } : {}) }),
     cancel(processId, secretKey) {
-      for (const s of sessions) {
+      for (const s of postgresSessions) {
         if (s.key.processId !== processId || s.key.secretKey.length !== secretKey.length) continue;
         if (timingSafeEqual(s.key.secretKey, secretKey)) return s.cancel();
       }
@@ -242,7 +248,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
 
   const writer = new BackendWriter();
   const server = net.createServer({ noDelay: true }, (socket) => {
-    if (sessions.size >= config.limits.max_connections) {
+    if (postgresSessions.size >= config.limits.max_connections) {
       socket.end(writer.errorResponse({ ...tooManyConnections(`the gateway serves at most ${config.limits.max_connections} sessions`), severity: 'FATAL' }).flush());
       return;
     }
@@ -255,6 +261,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   });
   const addr = server.address() as net.AddressInfo;
   log.info('gateway listening', { host: addr.address, port: addr.port, tls: !!secureContext, upstreams: [...targets.keys()] });
+
+  const mcp = config.mcp
+    ? await startMcpDoor(ctx, { tls: config.tls.cert && config.tls.key ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : null, version: VERSION })
+    : null;
 
   let admin: http.Server | null = null;
   let adminAddress: Gateway['adminAddress'] = null;
@@ -288,6 +298,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   return {
     address: { host: addr.address, port: addr.port },
     adminAddress,
+    mcp: mcp && { url: mcp.url, metadataUrl: mcp.metadataUrl, address: mcp.address },
     revision: bundle?.revision ?? null,
     close() {
       closing ??= shutdown();
@@ -301,9 +312,11 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     clearInterval(refresh);
     for (const t of reloadTimers.values()) clearTimeout(t);
     server.close();
+    const mcpClosed = mcp?.close();
     const deadline = Date.now() + config.limits.shutdown_grace_ms;
     while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const s of [...sessions]) s.terminate(adminShutdown('terminating connection: the gateway is shutting down'));
+    for (const s of [...sessions]) s.shutdown('terminating connection: the gateway is shutting down');
+    await mcpClosed;
     await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
     await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
     admin?.closeAllConnections?.();

@@ -53,8 +53,11 @@ export interface VerifiedIdentity {
 }
 
 export interface IdentityValidator {
-  /** Resolves with the identity, or rejects with an {@link IdentityError}. */
-  verify(token: string, startupUser: string): Promise<VerifiedIdentity>;
+  /**
+   * Resolves with the identity, or rejects with an {@link IdentityError}. `startupUser` is the user name the
+   * client logged in as (PostgreSQL startup), which must be the token's; null where a bearer token stands alone (MCP).
+   */
+  verify(token: string, startupUser: string | null): Promise<VerifiedIdentity>;
 }
 
 const DEFAULT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
@@ -150,7 +153,7 @@ export function createIdentityValidator(cfg: IdentityConfig): IdentityValidator 
         throw mapJoseError(err, { header, issuer: cfg.issuer, audience: describeAudience, maxAge: cfg.maxTokenAgeSeconds });
       }
       const identity = toIdentity(payload, claimNames);
-      if (identity.username !== startupUser) {
+      if (startupUser !== null && identity.username !== startupUser) {
         throw new IdentityError(
           IdentityErrorCode.UserMismatch,
           `the database user ${safe(startupUser)} does not match the token's user ${safe(identity.username)}; connect as ${safe(identity.username)} or get a token for ${safe(startupUser)}`,

@@ -81,3 +81,19 @@ export function columnMasks(plan: MaskPlan, origins: readonly ColumnOrigin[]): (
   }
   return masks;
 }
+
+/** SQLSTATE classes whose errors depend on the values processed: data exception, integrity, triggers, routines, PL/pgSQL. */
+export const DATA_DEPENDENT_CLASSES: ReadonlySet<string> = new Set(['22', '23', '27', '2F', '38', '39', '3B', 'P0']);
+
+/**
+ * The SQLSTATE a client may see for an error of a statement that reads masked columns: which data error it
+ * was is information about the values too (one SQLSTATE per digit of a CASE), so every data-dependent class
+ * is reported as 22000 (data_exception). The error's text is withheld by the door altogether.
+ *
+ * @example
+ * withheldCode('22012') // '22000'
+ * withheldCode('42P01') // '42P01'
+ */
+export function withheldCode(code: string): string {
+  return DATA_DEPENDENT_CLASSES.has(code.slice(0, 2)) ? '22000' : code;
+}

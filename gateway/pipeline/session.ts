@@ -47,7 +47,8 @@ function unmeasurable(error: string): BlastRadius {
 /** How a statement that needs approval goes on: it runs under the approval, or it is refused and why. */
 export type Admission =
   | { kind: 'run'; verdict: Verdict; approval: { request_id: string; approved_by: string[] } }
-  | { kind: 'refuse'; message: string; canceled: boolean };
+  /** `request`: the approval request filed for it (rerun: ask again once it is approved). */
+  | { kind: 'refuse'; message: string; canceled: boolean; request?: { id: string; link: string } };
 
 /** What the pipeline needs from the door while a statement waits for approval (hold). */
 export interface HoldHooks {
@@ -70,6 +71,10 @@ export interface PipelineSessionOptions {
   refusalCode: string | null;
   /** How long a held statement waits for its approval. */
   holdTimeoutSeconds: number;
+  /** The client software as it declares itself (MCP clientInfo), for evidence. */
+  client?: { name: string; version: string | null } | null;
+  /** MCP: the tool this session serves, for evidence. */
+  tool?: string;
 }
 
 /** A decision a result refers to: statement `index` of `verdict`. */
@@ -136,12 +141,13 @@ export class PipelineSession {
   /**
    * Admits a statement whose decision is `approve`: hold (file the request, wait bounded, run on approval) or
    * rerun (run now if an approval of exactly this statement by this identity exists, else file one and
-   * refuse with its link), as the decision's requirement says. An approval runs its statement once; the
+   * refuse with its link), as the decision's requirement says — always rerun for a door without hold hooks. An approval runs its statement once; the
    * statement is decided again with the approval in the input. Every step is evidence.
    */
-  async admit(sql: string, params: (string | null)[], verdict: Verdict, hooks: HoldHooks): Promise<Admission> {
+  async admit(sql: string, params: (string | null)[], verdict: Verdict, hooks: HoldHooks | null, options: { rerunOnly?: boolean } = {}): Promise<Admission> {
     const decision = verdict.decisions.find((d) => d.action === 'approve')!;
-    const requirement = decision.approval!;
+    // A door that cannot hold a client while it waits (MCP: never an HTTP request open for minutes) asks in rerun mode.
+    const requirement = options.rerunOnly || !hooks ? { ...decision.approval!, mode: 'rerun' as const } : decision.approval!;
     const o = this.#options;
     const i = o.identity;
     const approvals = this.#services.approvals;
@@ -156,7 +162,7 @@ export class PipelineSession {
       policy_revision: decision.policy_revision,
       requirement,
     };
-    const refuse = (message: string, canceled = false): Admission => ({ kind: 'refuse', message, canceled });
+    const refuse = (message: string, canceled = false): Extract<Admission, { kind: 'refuse' }> => ({ kind: 'refuse', message, canceled });
     const reasons = decision.reasons.map((r) => r.message).join('; ');
     const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>): Promise<Admission> => {
       if (!(await approvals.consume(requestId))) return refuse(`approval ${requestId} was already used; an approval runs its statement once`);
@@ -196,20 +202,20 @@ export class PipelineSession {
       }
       const { request, link } = await approvals.create(subject);
       requested(request, link);
-      return refuse(`this statement needs approval (${reasons}). Request ${request.id} was filed: ${link} — once it is approved, run the identical statement again`);
+      return { ...refuse(`this statement needs approval (${reasons}). Request ${request.id} was filed: ${link} — once it is approved, run the identical statement again`), request: { id: request.id, link } };
     }
 
     // Hold: the door tells the client where the request is; wait (bounded), then run or refuse.
     const { request, link } = await approvals.create(subject);
     requested(request, link);
-    await hooks.waiting({ requestId: request.id, link, reasons, approvers: requirement.approvers, waitSeconds: o.holdTimeoutSeconds });
+    await hooks!.waiting({ requestId: request.id, link, reasons, approvers: requirement.approvers, waitSeconds: o.holdTimeoutSeconds });
     this.#holding = new AbortController();
     let state: ApprovalState;
     try {
       state = await approvals.wait(request.id, { signal: this.#holding.signal, timeoutMs: o.holdTimeoutSeconds * 1000 });
     } finally {
       this.#holding = null;
-      hooks.done();
+      hooks!.done();
     }
     log.info('approval outcome', { request: request.id, status: state.status });
     switch (state.status) {
@@ -322,6 +328,8 @@ export class PipelineSession {
         target: { upstream: o.upstream, database: o.database },
         tls: o.tls,
         front_door: o.frontDoor,
+        ...(o.client !== undefined ? { client: o.client } : {}),
+        ...(o.tool !== undefined ? { tool: o.tool } : {}),
       },
     });
   }

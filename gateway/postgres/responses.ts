@@ -7,6 +7,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { MaskFn } from '../../engine/masking/methods.ts';
 import { typedForm } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { withheldCode } from '../pipeline/mask-plan.ts';
 import { BackendCode } from './protocol/constants.ts';
 import { BLANK_PLAN, SessionModelBreach, executedStatement, type PortalEntry, type Rows, type SessionModel, type StatementEntry } from './session-model.ts';
 
@@ -815,8 +816,6 @@ const VARCHAR_OID = 1043;
 
 const nullMask: ColumnMask = Object.assign(() => null, { method: 'null' as const });
 
-/** SQLSTATE classes whose errors depend on the values processed: data exception, integrity, triggers, routines, PL/pgSQL. */
-const DATA_DEPENDENT_CLASSES = new Set(['22', '23', '27', '2F', '38', '39', '3B', 'P0']);
 
 /**
  * An ErrorResponse/NoticeResponse with every field that can carry data withheld: message, detail, hint,
@@ -839,7 +838,7 @@ export function scrubbed(buf: Buffer, start: number, end: number): Buffer {
   }
   // Which data error it was is information about the values too (one SQLSTATE per digit of a CASE): errors of
   // the classes that depend on data are reported as one generic data exception.
-  if (DATA_DEPENDENT_CLASSES.has(code.slice(0, 2))) code = '22000';
+  code = withheldCode(code);
   const message = `${severity === 'NOTICE' || severity === 'WARNING' || severity === 'INFO' || severity === 'LOG' || severity === 'DEBUG' ? 'a notice' : 'an error'} (SQLSTATE ${code}) whose text Verdict withholds: this statement reads columns masked for you, and the text could contain their values`;
   const parts = [`S${severity}`, `V${severity}`, `C${code}`, `M${message}`].map((f) => Buffer.from(`${f}\0`, 'utf8'));
   const body = Buffer.concat([...parts, Buffer.from([0])]);

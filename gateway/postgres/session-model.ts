@@ -9,6 +9,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { DecisionRef } from '../pipeline/session.ts';
+import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
 import type { RowPlan } from './responses.ts';
 
 /** Result formats of a simple Query or a text cursor: all text. Shared and never mutated. */
@@ -69,10 +70,6 @@ export function executedStatement(a: StatementAnalysis): StatementAnalysis {
 export type Planner = (analysis: StatementAnalysis, decision: Decision, formats: readonly number[]) => RowPlan | null;
 
 /** Reported settings whose value the gateway's SQL analysis assumes (PostgreSQL's defaults with UTF-8). */
-const REQUIRED_SETTINGS: Readonly<Record<string, (value: string) => boolean>> = {
-  standard_conforming_strings: (v) => isOn(v),
-  client_encoding: (v) => isUtf8(v),
-};
 
 /** Commands after which server-side code may have opened, closed or reused portals behind the gateway's back. */
 const RUNS_CODE = new Set(['DO', 'CALL']);
@@ -114,15 +111,8 @@ export class SessionModel {
     let pending: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null = null;
     for (let i = 0; i < verdict.statements.length; i++) {
       const a = verdict.statements[i]!;
-      const problem = settingProblem(a);
+      const problem = settingsRefusal(a);
       if (problem) return problem;
-      for (const n of a.nested) {
-        const inner = settingProblem(n);
-        if (inner) return inner;
-      }
-      if (a.functions.some(isSetConfig) || a.nested.some((n) => n.functions.some(isSetConfig))) {
-        return 'Verdict denied this statement: set_config() changes settings the gateway cannot follow; use SET for the settings you may change';
-      }
       if (a.creates_table_from_query) {
         for (const n of a.nested) {
           if (n.command !== 'EXECUTE' || n.name === null) continue;
@@ -323,14 +313,8 @@ export class SessionModel {
 
   /** ParameterStatus: a setting the analysis depends on may only hold the value it assumes. */
   parameterStatus(name: string, value: string): void {
-    const ok = REQUIRED_SETTINGS[name];
-    if (ok && !ok(value)) {
-      throw new SessionModelBreach(`the server reports ${name} = ${value}; Verdict reads SQL as it would be read with ${name === 'client_encoding' ? 'UTF8' : 'on'}, so it can no longer check what runs`);
-    }
-    const before = this.settings.get(name);
-    if (name === 'session_authorization' && before !== undefined && before !== value) {
-      throw new SessionModelBreach(`the server reports session_authorization changed from ${before} to ${value}; statements would run with rights the policy did not decide on`);
-    }
+    const problem = reportedSettingProblem(name, value, this.settings.get(name));
+    if (problem) throw new SessionModelBreach(problem);
     this.settings.set(name, value);
   }
 
@@ -343,34 +327,6 @@ export class SessionModel {
 function memo(f: (() => { statements: ReadonlySet<string>; portals: ReadonlySet<string> }) | null): () => { statements: ReadonlySet<string>; portals: ReadonlySet<string> } {
   let cached: { statements: ReadonlySet<string>; portals: ReadonlySet<string> } | null = null;
   return () => (cached ??= f ? f() : { statements: NO_NAMES, portals: NO_NAMES });
-}
-
-/** Why a SET (or RESET) would leave the session unreadable to the analysis, or null. */
-function settingProblem(a: StatementAnalysis): string | null {
-  if (a.command !== 'SET' && a.command !== 'RESET') return null;
-  const setting = a.setting;
-  if (setting === null || setting === '*') return null; // RESET ALL returns every setting to its session default: the checked ones
-  const value = a.setting_value;
-  if (setting === 'search_path' && value !== 'DEFAULT') {
-    return 'Verdict denied this statement: search_path must stay as the session started — the gateway resolves table names with it, and another path could make a name mean another table than the one the policy judged; qualify names with their schema instead';
-  }
-  const ok = REQUIRED_SETTINGS[setting];
-  if (!ok) return null;
-  if (value === 'DEFAULT' || value === 'FROM CURRENT' || (value !== null && ok(value))) return null;
-  return `Verdict denied this statement: ${setting} must stay ${setting === 'client_encoding' ? 'UTF8' : 'on'} — the gateway reads every statement as the server would with that value, and a different one would let text mean something else to the server than to the policy`;
-}
-
-function isOn(v: string): boolean {
-  return ['on', 'true', 'yes', '1', 't', 'y'].includes(v.trim().toLowerCase());
-}
-
-function isUtf8(v: string): boolean {
-  const n = v.trim().toLowerCase().replace(/[-_]/g, '');
-  return n === 'utf8' || n === 'unicode';
-}
-
-function isSetConfig(f: string): boolean {
-  return f === 'set_config' || f === 'pg_catalog.set_config';
 }
 
 /** Names the gateway uses for its stand-ins and its own statements; a client may not define objects under them. */

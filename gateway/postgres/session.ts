@@ -11,6 +11,7 @@ import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput } from '../../engine/policy/input.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
+import { roleFor } from '../identity/roles.ts';
 import { IdentityError, type VerifiedIdentity } from '../identity/validator.ts';
 import {
   BackendWriter,
@@ -44,7 +45,7 @@ import {
   type Rows,
   type StatementEntry,
 } from './session-model.ts';
-import type { GatewayContext, SessionHandle } from './context.ts';
+import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
 import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
@@ -69,7 +70,7 @@ const SKIPPED = Symbol('skipped');
  * @example
  * net.createServer((s) => handleClient(s, ctx));
  */
-export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
+export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): void {
   const id = ++sessionSeq;
   const log = ctx.log.child({ session: id, client: rawSocket.remoteAddress });
   const reader = new FrontendReader({ maxMessageBytes: ctx.config.limits.max_message_bytes });
@@ -109,19 +110,20 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     if (phase === 'startup' || phase === 'auth') fatal(invalidAuthorization('authentication timed out; send the token as the password within the time limit'));
   }, ctx.config.limits.auth_timeout_ms);
 
-  const handle: SessionHandle = {
+  const handle: PostgresSessionHandle = {
     id,
     key: gatewayKey,
     cancel: () => {
       if (pipeline?.holding) pipeline.withdraw();
       else if (upstream && upstreamName) void ctx.cancelUpstream(upstreamName, upstream.processId, upstream.secretKey);
     },
-    terminate: (fields) => fatal(fields),
+    shutdown: (message) => fatal(adminShutdown(message)),
     get busy() {
       return !tracker.idle || (pipeline?.holding ?? false);
     },
   };
   ctx.sessions.add(handle);
+  ctx.postgresSessions.add(handle);
 
   attach(rawSocket);
 
@@ -217,6 +219,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     socket.end();
     socket.destroySoon?.();
     ctx.sessions.delete(handle);
+    ctx.postgresSessions.delete(handle);
     ctx.metrics.sessions.dec();
     if (wasReady) {
       log.info('session ended', { user: identity?.username });
@@ -357,7 +360,7 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     if (phase === 'closed') return;
     const target = ctx.config.upstreams[upstreamName]!;
     try {
-      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' }, roleFor(identity.groups));
+      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' }, roleFor(ctx.config.identity.role_by_group, identity.groups));
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       log.error('upstream connection failed', { upstream: upstreamName, error: (err as Error).message, code: (err as UpstreamError).code });
@@ -442,12 +445,6 @@ export function handleClient(rawSocket: net.Socket, ctx: GatewayContext): void {
     }
     log.error('upstream stream failed', { error: (err as Error).message });
     return fatal(connectionFailure('the upstream sent a malformed message; the session was closed'));
-  }
-
-  function roleFor(groups: string[]): string | null {
-    const map = ctx.config.identity.role_by_group;
-    for (const g of groups) if (map[g]) return map[g]!;
-    return null;
   }
 
   // ---- ready: every statement decided -----------------------------------------------------------
