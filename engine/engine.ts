@@ -74,6 +74,11 @@ export interface Engine {
    * if (v.action === 'deny') reject(v.decisions.find((d) => d.action === 'deny')!.reasons);
    */
   decide(sql: string, ctx: DecideContext): Verdict;
+  /**
+   * The bundle's classification of a table's columns (data.classification.phi["schema.table"]): column → PHI
+   * type ('ssn', 'clinical', …); empty when the table has none or no bundle is loaded.
+   */
+  phiTypes(schema: string, table: string): Readonly<Record<string, string>>;
 }
 
 /**
@@ -198,7 +203,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     return { action: strictest(decisions.map((d) => d.action)), decisions, statements };
   }
 
-  return { revision, cache, decide };
+  const phi = ((bundle?.data as { classification?: { phi?: Record<string, Record<string, string>> } } | undefined)?.classification?.phi ?? {});
+  const phiTypes = (schema: string, table: string): Readonly<Record<string, string>> => (Object.hasOwn(phi, `${schema}.${table}`) ? phi[`${schema}.${table}`]! : {});
+  return { revision, cache, decide, phiTypes };
 }
 
 /** The text of a single-statement string as the analyzer would slice it. */

@@ -33,6 +33,10 @@ export interface SessionStart {
   tls: boolean;
   /** postgres | snowflake | mcp | cli */
   front_door: string;
+  /** The client software as it declares itself (MCP: the initialize / envelope clientInfo); absent if the door has none. */
+  client?: { name: string; version: string | null } | null;
+  /** MCP: the tool the session served (each tool call is a session of its own). */
+  tool?: string;
 }
 export interface SessionEnd {
   session_id: string;

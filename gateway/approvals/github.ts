@@ -715,6 +715,11 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 
     state,
 
+    async request(id) {
+      const rec = await load(id);
+      return { request: rec.request, link: rec.link };
+    },
+
     async wait(id, { signal, timeoutMs }) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

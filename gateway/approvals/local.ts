@@ -136,6 +136,9 @@ export async function localApprovals(options: { dir: string; pollMs?: number }):
       return { request, link: `npx verdict approve ${id}` };
     },
     state,
+    async request(id) {
+      return { request: await readRequest(dir, id), link: `npx verdict approve ${id}` };
+    },
     async wait(id, { signal, timeoutMs }) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

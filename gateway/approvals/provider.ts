@@ -45,6 +45,8 @@ export interface ApprovalProvider {
   /** Files the request; returns it with its id and where a person can see it. */
   create(subject: ApprovalSubject, now?: Date): Promise<{ request: ApprovalRequest; link: string }>;
   state(id: string, now?: Date): Promise<ApprovalState>;
+  /** The request as filed and where a person sees it; rejects when there is no such request. */
+  request(id: string): Promise<{ request: ApprovalRequest; link: string }>;
   /** Resolves when the request is no longer pending (or the signal aborts: then it is withdrawn). */
   wait(id: string, options: { signal: AbortSignal; timeoutMs: number }): Promise<ApprovalState>;
   /** Marks an approved request used; true only for the first caller (an approval runs once). */

@@ -12,7 +12,7 @@ import { defaultBundlePath } from '../policy/paths.ts';
 import { policyBuild, policyCheck, ToolchainError } from '../policy/toolchain.ts';
 import { ApprovalError, decideLocally } from '../approvals/local.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
+import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, DEMO_PORTS, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { runEvidenceCli } from '../evidence/cli.ts';
 import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
@@ -33,7 +33,9 @@ commands:
                              compile policies/ into a WASM bundle
   start                      run Verdict on its embedded default (PGlite clinic, dev issuer, gateway on :6432)
   gateway --config <file>    run the gateway against your own database (see README: configuration)
-  token <user> [--ttl <s>]   mint a demo token (embedded default only) — use it as the password
+  token <user> [--ttl <s>] [--mcp]
+                             mint a demo token (embedded default only) — the psql password, or with
+                             --mcp the bearer token of the MCP endpoint (its audience)
   approve <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
   reject <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
                              decide an approval request of the local provider as an approver
@@ -156,11 +158,17 @@ async function gateway(argv: string[]): Promise<number> {
 }
 
 async function token(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ttl: { type: 'string', default: '3600' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ttl: { type: 'string', default: '3600' }, mcp: { type: 'boolean', default: false }, audience: { type: 'string' } },
+  });
   const user = positionals[0];
   if (!user) throw new UsageError('token needs a user name (alice, bob or carol in the demo)');
   if (!demoUsers()) throw new UsageError('no demo issuer found: start the embedded default first with `npm start`');
-  process.stdout.write(`${await mintWithStoredKey(DEMO_ISSUER_DIR, user, { ttlSeconds: Number(values.ttl) })}\n`);
+  // An MCP token names the MCP endpoint as its audience (RFC 8707); a PostgreSQL token names the gateway.
+  const audience = values.audience ?? (values.mcp ? `http://127.0.0.1:${DEMO_PORTS.mcp}/mcp` : undefined);
+  process.stdout.write(`${await mintWithStoredKey(DEMO_ISSUER_DIR, user, { ttlSeconds: Number(values.ttl), ...(audience ? { audience } : {}) })}\n`);
   return 0;
 }
 

@@ -31,6 +31,39 @@ const upstream = z.strictObject({
   connect_timeout_ms: z.number().int().positive().default(10_000),
 });
 
+/** The MCP front door (Streamable HTTP, OAuth bearer tokens): docs in README "The MCP door". */
+const mcpSchema = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(6433),
+  /** The MCP endpoint's path. */
+  path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'a URL path such as /mcp').default('/mcp'),
+  /**
+   * This server's public URL, its RFC 8707 resource identifier: tokens must name it in `aud`, and the RFC 9728
+   * metadata advertises it. Default: http://host:port/path (https with tls.cert).
+   */
+  resource: z.string().url().optional(),
+  /** Which upstream the tools query; default: the only one configured. */
+  upstream: z.string().min(1).optional(),
+  /**
+   * Origins (hostnames, as browsers send them in Origin) allowed to call the endpoint; requests without Origin
+   * (agents, not browsers) pass. Default: loopback names only.
+   */
+  allowed_origins: z.array(z.string().min(1)).optional(),
+  /** Host header names accepted (DNS-rebinding protection). Default: loopback names, plus the resource URL's host. */
+  allowed_hosts: z.array(z.string().min(1)).optional(),
+  /** Most rows a tool call returns (per statement); more are cut with a note. */
+  max_rows: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Most bytes of values a tool call returns (per statement); more are cut with a note. */
+  max_result_bytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Largest request body accepted (413 above it). */
+  max_request_bytes: z.number().int().min(1024).default(1024 * 1024),
+  /** 2025-era (sessionful) MCP sessions at once, and how long an idle one lives. */
+  max_sessions: z.number().int().min(1).default(1000),
+  session_idle_seconds: z.number().int().min(10).default(900),
+});
+
+export type McpConfig = z.infer<typeof mcpSchema>;
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -131,6 +164,16 @@ export const configSchema = z.strictObject({
     .default({ level: 'info' }),
   /** Signed evidence: spool, sealing, publishing (docs/evidence-format.md). */
   evidence: evidenceConfigSchema.default(evidenceConfigSchema.parse({})),
+  /** The MCP front door; off unless configured (`mcp: {}` serves it with the defaults). */
+  mcp: mcpSchema.nullable().default(null),
+}).superRefine((cfg, issue) => {
+  if (!cfg.mcp) return;
+  const names = Object.keys(cfg.upstreams ?? {});
+  if (cfg.mcp.upstream !== undefined && !names.includes(cfg.mcp.upstream)) {
+    issue.addIssue({ code: 'custom', path: ['mcp', 'upstream'], message: `no upstream named ${cfg.mcp.upstream}; configured: ${names.join(', ')}` });
+  } else if (cfg.mcp.upstream === undefined && names.length > 1) {
+    issue.addIssue({ code: 'custom', path: ['mcp', 'upstream'], message: `say which upstream the MCP tools query (one of ${names.join(', ')})` });
+  }
 });
 
 export type VerdictConfig = z.infer<typeof configSchema>;

@@ -13,7 +13,7 @@ import { startEmbeddedDb } from './embedded-db.ts';
 export const DEMO_DIR = join(projectRoot, '.verdict');
 export const DEMO_ISSUER_DIR = join(DEMO_DIR, 'dev-issuer');
 export const DEMO_APPROVALS_DIR = join(DEMO_DIR, 'approvals');
-export const DEMO_PORTS = { gateway: 6432, admin: 9187, issuer: 6480 };
+export const DEMO_PORTS = { gateway: 6432, admin: 9187, issuer: 6480, mcp: 6433 };
 
 export interface Demo {
   gateway: Gateway;
@@ -49,6 +49,7 @@ export async function startDemo(
       batch: { max_lines: 1000, max_age_ms: 2000 },
     },
     log: { level: 'warn' },
+    mcp: { host: '127.0.0.1', port: ports.mcp },
   });
   const gateway = await startGateway(config, { log: createLogger(options.quiet ? 'error' : 'warn') });
   return {
@@ -77,6 +78,7 @@ Verdict is running on its embedded default (policy revision ${gw.revision ?? 'no
   gateway   postgresql://127.0.0.1:${port}/clinic   (PostgreSQL wire protocol; the password is an OIDC token)
   upstream  PGlite with a synthetic clinic: tables patients (name, ssn, dob, email, diagnosis) and visits
   identity  local dev issuer; users alice (clinicians), bob (contractors), carol (phi-approvers)
+  mcp       ${gw.mcp?.url ?? '-'}   (MCP Streamable HTTP; the bearer token's audience is this URL)
   admin     http://127.0.0.1:${gw.adminAddress?.port ?? '-'}/metrics  /healthz  /readyz
 
 Try it in another terminal:
@@ -100,7 +102,14 @@ Try it in another terminal:
   # alice, a clinician, sees names and diagnoses but not SSNs
   PGPASSWORD=$(npx verdict token alice) psql "${conn} user=alice" -c "SELECT name, ssn, diagnosis FROM patients LIMIT 3"
 
-  # 6. an auditor clones the signed evidence and verifies it offline
+  # 6. an AI agent connects over MCP (Streamable HTTP) with its own token for the MCP endpoint
+  #    ${gw.mcp?.url ?? '(MCP door off)'} — tools: query, list_tables, describe_table, explain, approval_status
+  npx verdict token bob --mcp        # bob's token for the MCP endpoint (its audience)
+  #    the agent's MCP server entry (mcp.json and the like), with that token:
+  {"mcpServers": {"verdict": {"type": "http", "url": "${gw.mcp?.url ?? ''}",
+    "headers": {"Authorization": "Bearer <the token>"}}}}
+
+  # 7. an auditor clones the signed evidence and verifies it offline
   git clone -q ${join(DEMO_DIR, 'evidence', 'repo')} /tmp/verdict-evidence && npx verdict evidence verify /tmp/verdict-evidence
 
 Press Ctrl+C to stop.

@@ -1,0 +1,346 @@
+// What the MCP tools do with a statement: decide it in the pipeline, refuse it with a tool error, or run it
+// upstream (one fresh upstream session per tool call) and return its rows masked by the decision's plan.
+// Every call is a pipeline session of its own: session start/end, each decision and result are evidence.
+import type { Verdict } from '../../engine/engine.ts';
+import type { Decision } from '../../engine/decision/decision.ts';
+import { maskedText } from '../../engine/masking/types.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import type { McpConfig } from '../config/schema.ts';
+import type { GatewayContext } from '../context.ts';
+import { roleFor } from '../identity/roles.ts';
+import type { VerifiedIdentity } from '../identity/validator.ts';
+import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
+import { PipelineSession, countedFrom } from '../pipeline/session.ts';
+import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
+import { StatementError, UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
+import { typeName } from './types.ts';
+
+/** Who calls a tool: the verified token's identity and what the client declared. */
+export interface Caller {
+  identity: VerifiedIdentity;
+  /** MCP clientInfo (initialize, or the request envelope); null when the client declared none. */
+  client: { name: string; version: string | null } | null;
+  clientAddr: string | null;
+  tls: boolean;
+}
+
+/** One result column: its name, its type, and whether its values were masked for this caller. */
+export interface ColumnOut {
+  name: string;
+  type: string;
+  masked: boolean;
+}
+
+/** What one statement returned (rows as PostgreSQL's text form; null is SQL NULL). */
+export interface StatementOut {
+  statement: string;
+  /** The command tag ('SELECT 3', 'DELETE 2'). */
+  command: string;
+  columns: ColumnOut[];
+  rows: (string | null)[][];
+  row_count: number;
+  /** More rows (or bytes) existed than the door's limits let through. */
+  truncated: boolean;
+}
+
+export interface QueryOut {
+  results: StatementOut[];
+  notes: string[];
+}
+
+/** Why a tool call was refused or failed: what a tool error carries (docs: README "The MCP door"). */
+export interface RefusalDetails {
+  status: 'denied' | 'approval_required' | 'error' | 'invalid';
+  /** The policy rule that decided (e.g. 'guards.unbounded_write'), or the door's own ('mcp.session_object'). */
+  rule: string | null;
+  decision_id: string | null;
+  /** For approval_required: the filed request and where an approver sees it. */
+  request_id?: string;
+  link?: string;
+  /** For error: PostgreSQL's SQLSTATE (data-dependent classes as 22000 when masked columns are read). */
+  sqlstate?: string;
+  /** What the agent can do next. */
+  next?: string;
+}
+
+export class ToolRefusal extends Error {
+  override name = 'ToolRefusal';
+  constructor(
+    message: string,
+    readonly details: RefusalDetails,
+  ) {
+    super(message);
+  }
+}
+
+/** Statements that use server-side objects of a session: an MCP call is a session of its own. */
+const SESSION_OBJECTS = new Set(['PREPARE', 'EXECUTE', 'DEALLOCATE', 'DEALLOCATE ALL', 'DECLARE CURSOR', 'FETCH', 'MOVE', 'CLOSE CURSOR', 'LISTEN', 'UNLISTEN']);
+
+/** The door's own refusal of a statement the policy allowed, or null. */
+function doorProblem(verdict: Verdict): { rule: string; message: string } | null {
+  for (const a of verdict.statements) {
+    const setting = settingsRefusal(a);
+    if (setting) return { rule: 'mcp.session_setting', message: setting };
+    for (const s of [a, ...a.nested]) {
+      if (SESSION_OBJECTS.has(s.command)) {
+        return { rule: 'mcp.session_object', message: `Verdict denied this statement: ${s.command} needs a session that outlives the call, and each MCP call is a session of its own; send the query itself (page with LIMIT/OFFSET)` };
+      }
+      if (s.copy && (s.copy.target === 'stdin' || s.copy.target === 'stdout')) {
+        return { rule: 'mcp.copy', message: 'Verdict denied this statement: COPY to or from the client is not available over MCP; SELECT the rows instead' };
+      }
+    }
+  }
+  return null;
+}
+
+function strictest(verdict: Verdict, action: Decision['action']): Decision {
+  return verdict.decisions.find((d) => d.action === action) ?? verdict.decisions[0]!;
+}
+
+/**
+ * Runs the MCP tools' statements for one upstream.
+ *
+ * @example
+ * const runner = new McpRunner(ctx, { ...cfg.mcp, upstream: 'clinic' });
+ * const out = await runner.query(caller, 'query', 'SELECT name, ssn FROM patients LIMIT 3', []);
+ */
+export class McpRunner {
+  readonly #ctx: GatewayContext;
+  readonly #cfg: McpConfig & { upstream: string };
+  /** Tool calls in flight (shutdown waits for them). */
+  inFlight = 0;
+
+  constructor(ctx: GatewayContext, cfg: McpConfig & { upstream: string }) {
+    this.#ctx = ctx;
+    this.#cfg = cfg;
+  }
+
+  get upstream(): string {
+    return this.#cfg.upstream;
+  }
+
+  /** The policy's PHI classification of a table's columns (column → PHI type). */
+  phiTypes(schema: string, table: string): Readonly<Record<string, string>> {
+    return this.#ctx.engine(this.#cfg.upstream).phiTypes(schema, table);
+  }
+
+  /**
+   * Decides and runs `sql` (one statement or several; `params` — text values for $1… — only with one) as a
+   * pipeline session of `tool`. Resolves with every statement's masked rows; rejects with ToolRefusal.
+   */
+  async query(caller: Caller, tool: string, sql: string, params: readonly (string | null)[]): Promise<QueryOut> {
+    const session = this.#session(caller, tool);
+    session.start();
+    this.inFlight++;
+    let end = 'completed';
+    try {
+      return await this.#run(session, caller, sql, [...params]);
+    } catch (err) {
+      end = err instanceof ToolRefusal ? `refused: ${err.details.status}` : 'failed';
+      throw err;
+    } finally {
+      this.inFlight--;
+      session.end(end);
+    }
+  }
+
+  /**
+   * Decides `sql` for this caller without running or recording it: what the policy would do, and which
+   * columns it masks (describe_table's question).
+   */
+  preview(caller: Caller, sql: string): Verdict {
+    return this.#session(caller, 'describe_table').decide(sql);
+  }
+
+  #session(caller: Caller, tool: string): PipelineSession {
+    const upstream = this.#cfg.upstream;
+    return new PipelineSession(this.#ctx, {
+      identity: caller.identity,
+      upstream,
+      database: this.#ctx.config.upstreams[upstream]!.database,
+      frontDoor: 'mcp',
+      clientAddr: caller.clientAddr,
+      applicationName: caller.client?.name ?? null,
+      tls: caller.tls,
+      refusalCode: null,
+      holdTimeoutSeconds: this.#ctx.config.approvals.hold_timeout_seconds,
+      client: caller.client,
+      tool,
+    });
+  }
+
+  async #run(session: PipelineSession, caller: Caller, sql: string, params: (string | null)[]): Promise<QueryOut> {
+    if (/^[\s;]*$/.test(sql)) throw new ToolRefusal('the statement is empty', { status: 'invalid', rule: null, decision_id: null });
+    const started = Date.now();
+    let verdict = session.decide(sql);
+    const refuse = (v: Verdict, message: string, rule: string | null, decision: Decision | null, extra: Partial<RefusalDetails> = {}): never => {
+      session.recordDecisions(v)?.catch(() => undefined);
+      session.recordResult(v, started, [], null, true);
+      this.#ctx.log.info('mcp statement refused', { user: caller.identity.username, rule, decision_id: decision?.decision_id });
+      throw new ToolRefusal(message, { status: 'denied', rule, decision_id: decision?.decision_id ?? null, ...extra });
+    };
+    const denied = (v: Verdict): never => {
+      const d = strictest(v, 'deny');
+      const reason = d.reasons[0];
+      return refuse(v, `Verdict denied this statement: ${reason?.message ?? 'the policy denied it'}`, reason?.rule ?? null, d);
+    };
+    if (params.length > 0 && verdict.statements.length > 1) {
+      return refuse(verdict, 'parameters go with a single statement: send the statements in separate calls', 'mcp.parameters', verdict.decisions[0]!);
+    }
+    if (verdict.action === 'deny') return denied(verdict);
+    const problem = doorProblem(verdict);
+    if (problem) return refuse(verdict, problem.message, problem.rule, verdict.decisions[0]!);
+
+    const masked = () => verdict.decisions.some((d) => d.masks.length > 0);
+    const up = await this.#connect(caller, session);
+    try {
+      if (verdict.decisions.some((d) => d.measure.length > 0)) {
+        const first = verdict;
+        const measured = await session.measure(sql, first, async (m) => {
+          // The count refers to the write's parameters it uses; the others need a type of their own (text).
+          const types = params.map((_, i) => (m.params.includes(i + 1) ? 0 : 25));
+          try {
+            return countedFrom((await up.run(m.sql, params, { types })).rows[0]);
+          } catch (err) {
+            if (!(err instanceof StatementError)) throw err;
+            // The count failed where the write would have (the same target and predicate): that is its answer.
+            session.recordDecisions(first)?.catch(() => undefined);
+            session.recordResult(first, started, [], err.sqlstate);
+            throw this.#statementError(err, first.decisions.some((d) => d.masks.length > 0), first.decisions[0]!);
+          }
+        });
+        verdict = measured!;
+        if (verdict.action === 'deny') return denied(verdict);
+      }
+      let approval: { request_id: string; approved_by: string[] } | null = null;
+      if (verdict.action === 'approve') {
+        const admission = await session.admit(sql, params, verdict, null);
+        if (admission.kind === 'refuse') {
+          const d = strictest(verdict, 'approve');
+          throw new ToolRefusal(admission.message, {
+            status: admission.request ? 'approval_required' : 'denied',
+            rule: d.reasons[0]?.rule ?? null,
+            decision_id: d.decision_id,
+            ...(admission.request ? { request_id: admission.request.id, link: admission.request.link, next: `once it is approved, call query again with the identical statement${params.length ? ' and parameters' : ''}; approval_status tells where it stands` } : {}),
+          });
+        }
+        verdict = admission.verdict;
+        approval = admission.approval;
+      }
+      const durable = session.recordDecisions(verdict, approval);
+      if (durable) {
+        try {
+          await durable;
+        } catch {
+          session.recordResult(verdict, started, [], null, true);
+          throw new ToolRefusal('Verdict cannot record evidence right now, so nothing runs; try again shortly', { status: 'error', rule: 'evidence.unavailable', decision_id: verdict.decisions[0]!.decision_id });
+        }
+      }
+      if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) session.breakGlass(verdict);
+      return await this.#execute(session, up, sql, params, verdict, started, masked());
+    } finally {
+      up.close();
+    }
+  }
+
+  /** Runs each admitted statement; several without transaction control of their own run as one transaction. */
+  async #execute(session: PipelineSession, up: UpstreamSession, sql: string, params: (string | null)[], verdict: Verdict, started: number, masked: boolean): Promise<QueryOut> {
+    const n = verdict.statements.length;
+    const implicit = n > 1 && !verdict.statements.some((a) => a.kind === 'tcl');
+    const tags: string[] = [];
+    const results: StatementOut[] = [];
+    const notes: string[] = [];
+    try {
+      if (implicit) await up.run('BEGIN', []);
+      for (let i = 0; i < n; i++) {
+        const a = verdict.statements[i]!;
+        const r = await up.run(n === 1 ? sql : a.text, params, { maxRows: this.#cfg.max_rows, maxBytes: this.#cfg.max_result_bytes });
+        const out = this.#masked(a, verdict.decisions[i]!, r);
+        results.push(out);
+        tags.push(out.command);
+        if (r.truncated) notes.push(`statement ${i + 1}: the result was cut at ${out.row_count} rows (limits: ${this.#cfg.max_rows} rows, ${this.#cfg.max_result_bytes} bytes); narrow it or page with LIMIT/OFFSET`);
+        if (a.kind === 'ddl' || a.nested.some((x) => x.kind === 'ddl')) this.#ctx.catalogChanged(this.#cfg.upstream);
+      }
+      if (implicit) await up.run('COMMIT', []);
+    } catch (err) {
+      if (err instanceof StatementError) {
+        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate);
+        throw this.#statementError(err, masked, verdict.decisions[Math.min(tags.length, n - 1)]!, implicit && n > 1 ? 'the statements ran as one transaction, which was rolled back' : null);
+      }
+      session.recordResult(verdict, started, tags, 'XX000');
+      throw err;
+    }
+    session.recordResult(verdict, started, tags, null);
+    if (up.status !== 'I') notes.push('a transaction was still open when the call ended; it was rolled back (each call is a session of its own: send BEGIN … COMMIT in one call)');
+    return { results, notes };
+  }
+
+  /** One statement's result with the decision's masks applied to every value, and the server's column origins as ground truth. */
+  #masked(a: StatementAnalysis, decision: Decision, r: StatementResult): StatementOut {
+    const fields = r.fields ?? [];
+    const plan = maskPlan(a, decision, this.#ctx.maskContext, this.#ctx.originsOf(this.#cfg.upstream));
+    const masks = plan ? columnMasks(plan, fields) : fields.map(() => null);
+    const rows = r.rows.map((row) =>
+      row.map((value, i) => {
+        const mask = masks[i] ?? null;
+        return value === null || mask === null ? value : maskedText(mask, fields[i]!.typeOid, value);
+      }),
+    );
+    return {
+      statement: a.text,
+      command: r.tag || `${a.command} ${rows.length}`,
+      columns: fields.map((f, i) => ({ name: f.name, type: typeName(f.typeOid), masked: masks[i] !== null && masks[i] !== undefined })),
+      rows,
+      row_count: rows.length,
+      truncated: r.truncated,
+    };
+  }
+
+  #statementError(err: StatementError, masked: boolean, decision: Decision, note: string | null = null): ToolRefusal {
+    const code = masked ? withheldCode(err.sqlstate) : err.sqlstate;
+    const text = masked
+      ? `PostgreSQL reported an error (SQLSTATE ${code}) whose text Verdict withholds: this statement reads columns masked for you, and the text could contain their values`
+      : `PostgreSQL: ${err.message}${err.detail ? ` (${err.detail})` : ''}${err.hint ? ` Hint: ${err.hint}` : ''}`;
+    return new ToolRefusal(note ? `${text}; ${note}` : text, { status: 'error', rule: null, decision_id: decision.decision_id, sqlstate: code });
+  }
+
+  /** A fresh upstream session as the caller's role, refused when its settings are not the ones the analysis assumes. */
+  async #connect(caller: Caller, session: PipelineSession): Promise<UpstreamSession> {
+    const ctx = this.#ctx;
+    const upstream = this.#cfg.upstream;
+    let conn;
+    try {
+      conn = await ctx.connect(upstream, { application_name: `verdict-mcp${caller.client ? `:${caller.client.name}`.slice(0, 48) : ''}` }, roleFor(ctx.config.identity.role_by_group, caller.identity.groups));
+    } catch (err) {
+      ctx.metrics.errors.inc({ kind: 'upstream_connect' });
+      ctx.log.error('upstream connection failed', { upstream, error: (err as Error).message });
+      throw new ToolRefusal(`Verdict could not connect to the upstream database "${upstream}"; try again later`, { status: 'error', rule: null, decision_id: null, sqlstate: '08006' });
+    }
+    const reported = new Map<string, string>();
+    for (const [k, v] of conn.parameters) {
+      const problem = reportedSettingProblem(k, v, undefined);
+      if (problem) {
+        conn.close();
+        ctx.log.error('upstream session settings refused', { upstream, error: problem });
+        throw new ToolRefusal(`the upstream database "${upstream}" starts sessions with settings Verdict cannot check statements under (${problem}); ask the operator to fix the database or role defaults`, { status: 'error', rule: null, decision_id: null, sqlstate: '08006' });
+      }
+      reported.set(k, v);
+    }
+    const processId = conn.processId;
+    const secretKey = conn.secretKey;
+    const up: UpstreamSession = new UpstreamSession(conn, {
+      cancel: () => ctx.cancelUpstream(upstream, processId, secretKey),
+      onParameterStatus: (name, value) => {
+        const problem = reportedSettingProblem(name, value, reported.get(name));
+        reported.set(name, value);
+        if (!problem) return;
+        // Unaccountable: the session ends before anything more of it reaches the agent.
+        ctx.metrics.errors.inc({ kind: 'session_model' });
+        ctx.log.error('session breach: MCP call ended', { reason: problem, user: caller.identity.username });
+        session.record({ type: 'session_breach', data: { session_id: session.id, reason: problem } });
+        throw new Error(problem);
+      },
+    });
+    return up;
+  }
+}
