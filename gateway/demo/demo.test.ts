@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startDemo, walkthrough, type Demo } from './demo.ts';
@@ -17,7 +18,7 @@ let state: string;
 beforeAll(async () => {
   policyBuild({}); // the demo serves the default bundle, as `npm start` builds it
   state = mkdtempSync(join(tmpdir(), 'verdict-demo-'));
-  demo = await startDemo({ ports: { gateway: 0, admin: 0, issuer: 0 }, stateDir: state, quiet: true });
+  demo = await startDemo({ ports: { gateway: 0, admin: 0, issuer: 0, mcp: 0 }, stateDir: state, quiet: true });
 }, 120_000);
 afterAll(async () => {
   await demo?.stop();
@@ -30,6 +31,17 @@ describe('embedded default (npm start)', () => {
     expect(text).toContain(`port=${demo.gateway.address.port} dbname=clinic`);
     expect(text).toContain('npx verdict token bob');
     expect(text).toContain('npx verdict approve <request-id> --as carol');
+    expect(text).toContain(demo.gateway.mcp!.url);
+    expect(text).toContain('npx verdict token bob --mcp');
+  });
+
+  it('serves the same masked rows to an MCP agent with a token for the MCP endpoint', async () => {
+    const token = await mintWithStoredKey(join(state, 'dev-issuer'), 'bob', { audience: demo.gateway.mcp!.url });
+    const client = new Client({ name: 'demo-agent', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(demo.gateway.mcp!.url), { authProvider: { token: async () => token } }));
+    const r = (await client.callTool({ name: 'query', arguments: { sql: 'SELECT name, ssn, dob FROM patients ORDER BY id LIMIT 2' } })) as { structuredContent: { results: { rows: string[][] }[] } };
+    expect(r.structuredContent.results[0]!.rows).toEqual([['[REDACTED]', '***-**-6789', '1815-01-01'], ['[REDACTED]', '***-**-7890', '1912-01-01']]);
+    await client.close();
   });
 
   it('serves the clinic through psql with a token from the stored dev key', async () => {

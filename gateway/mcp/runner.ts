@@ -127,14 +127,15 @@ export class McpRunner {
   /**
    * Decides and runs `sql` (one statement or several; `params` — text values for $1… — only with one) as a
    * pipeline session of `tool`. Resolves with every statement's masked rows; rejects with ToolRefusal.
+   * `signal` (the client cancelled the request): the running statement is cancelled upstream (57014).
    */
-  async query(caller: Caller, tool: string, sql: string, params: readonly (string | null)[]): Promise<QueryOut> {
+  async query(caller: Caller, tool: string, sql: string, params: readonly (string | null)[], signal?: AbortSignal): Promise<QueryOut> {
     const session = this.#session(caller, tool);
     session.start();
     this.inFlight++;
     let end = 'completed';
     try {
-      return await this.#run(session, caller, sql, [...params]);
+      return await this.#run(session, caller, sql, [...params], signal);
     } catch (err) {
       end = err instanceof ToolRefusal ? `refused: ${err.details.status}` : 'failed';
       throw err;
@@ -169,7 +170,7 @@ export class McpRunner {
     });
   }
 
-  async #run(session: PipelineSession, caller: Caller, sql: string, params: (string | null)[]): Promise<QueryOut> {
+  async #run(session: PipelineSession, caller: Caller, sql: string, params: (string | null)[], signal: AbortSignal | undefined): Promise<QueryOut> {
     if (/^[\s;]*$/.test(sql)) throw new ToolRefusal('the statement is empty', { status: 'invalid', rule: null, decision_id: null });
     const started = Date.now();
     let verdict = session.decide(sql);
@@ -237,14 +238,14 @@ export class McpRunner {
         }
       }
       if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) session.breakGlass(verdict);
-      return await this.#execute(session, up, sql, params, verdict, started, masked());
+      return await this.#execute(session, up, sql, params, verdict, started, masked(), signal);
     } finally {
       up.close();
     }
   }
 
   /** Runs each admitted statement; several without transaction control of their own run as one transaction. */
-  async #execute(session: PipelineSession, up: UpstreamSession, sql: string, params: (string | null)[], verdict: Verdict, started: number, masked: boolean): Promise<QueryOut> {
+  async #execute(session: PipelineSession, up: UpstreamSession, sql: string, params: (string | null)[], verdict: Verdict, started: number, masked: boolean, signal: AbortSignal | undefined): Promise<QueryOut> {
     const n = verdict.statements.length;
     const implicit = n > 1 && !verdict.statements.some((a) => a.kind === 'tcl');
     const tags: string[] = [];
@@ -254,7 +255,7 @@ export class McpRunner {
       if (implicit) await up.run('BEGIN', []);
       for (let i = 0; i < n; i++) {
         const a = verdict.statements[i]!;
-        const r = await up.run(n === 1 ? sql : a.text, params, { maxRows: this.#cfg.max_rows, maxBytes: this.#cfg.max_result_bytes });
+        const r = await up.run(n === 1 ? sql : a.text, params, { maxRows: this.#cfg.max_rows, maxBytes: this.#cfg.max_result_bytes, ...(signal ? { signal } : {}) });
         const out = this.#masked(a, verdict.decisions[i]!, r);
         results.push(out);
         tags.push(out.command);

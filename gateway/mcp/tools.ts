@@ -87,7 +87,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
       outputSchema: queryOut,
       annotations: { destructiveHint: true, openWorldHint: false },
     },
-    async ({ sql, params: values }, extra) => answer(() => runner.query(callerOf(extra), 'query', sql, values ?? []), renderQuery),
+    async ({ sql, params: values }, extra) => answer(() => runner.query(callerOf(extra), 'query', sql, values ?? [], extra.mcpReq.signal), renderQuery),
   );
 
   server.registerTool(
