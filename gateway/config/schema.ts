@@ -57,6 +57,8 @@ const mcpSchema = z.strictObject({
   max_result_bytes: z.number().int().min(1024).default(1024 * 1024),
   /** Largest request body accepted (413 above it). */
   max_request_bytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Tool calls running at once (each holds an upstream connection); more are refused with a tool error. */
+  max_concurrent_calls: z.number().int().min(1).default(64),
   /** 2025-era (sessionful) MCP sessions at once, and how long an idle one lives. */
   max_sessions: z.number().int().min(1).default(1000),
   session_idle_seconds: z.number().int().min(10).default(900),

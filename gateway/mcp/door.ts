@@ -72,7 +72,6 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
   const runner = new McpRunner(ctx, { ...cfg, upstream });
   const log = ctx.log;
   const sessions = new Map<string, LegacySession>();
-  const handles = new Set<SessionHandle>();
 
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }) : http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -141,7 +140,7 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
 
   const sweep = setInterval(() => {
     const idle = Date.now() - cfg.session_idle_seconds * 1000;
-    for (const [sid, s] of sessions) if (s.lastSeen < idle) void s.transport.close();
+    for (const s of sessions.values()) if (s.lastSeen < idle) void s.transport.close();
   }, Math.min(30_000, cfg.session_idle_seconds * 500));
   sweep.unref();
 
@@ -221,15 +220,15 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
     await transport.handleRequest(req, res, parsed);
   }
 
-  const handle_: SessionHandle = {
+  // The door as one entry of the gateway's sessions: shutdown waits while tool calls run.
+  const doorHandle: SessionHandle = {
     id: -1,
     get busy() {
       return runner.inFlight > 0;
     },
     shutdown: () => undefined,
   };
-  handles.add(handle_);
-  ctx.sessions.add(handle_);
+  ctx.sessions.add(doorHandle);
   log.info('mcp door listening', { url: resource.href, upstream, tls: options.tls !== null });
 
   return {
@@ -243,7 +242,7 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
       while (runner.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
       server.closeAllConnections();
-      ctx.sessions.delete(handle_);
+      ctx.sessions.delete(doorHandle);
       await closed;
     },
   };

@@ -130,6 +130,9 @@ export class McpRunner {
    * `signal` (the client cancelled the request): the running statement is cancelled upstream (57014).
    */
   async query(caller: Caller, tool: string, sql: string, params: readonly (string | null)[], signal?: AbortSignal): Promise<QueryOut> {
+    if (this.inFlight >= this.#cfg.max_concurrent_calls) {
+      throw new ToolRefusal(`Verdict is running ${this.inFlight} tool calls, its limit (mcp.max_concurrent_calls); try again shortly`, { status: 'error', rule: null, decision_id: null, sqlstate: '53300' });
+    }
     const session = this.#session(caller, tool);
     session.start();
     this.inFlight++;
