@@ -59,6 +59,12 @@ const mcpSchema = z.strictObject({
   max_request_bytes: z.number().int().min(1024).default(1024 * 1024),
   /** Tool calls running at once (each holds an upstream connection); more are refused with a tool error. */
   max_concurrent_calls: z.number().int().min(1).default(64),
+  /** Tool calls one identity (token subject) runs at once: one agent cannot take every slot. */
+  max_calls_per_identity: z.number().int().min(1).default(8),
+  /** A tool call's statements end after this long (PostgreSQL statement_timeout; lock waits: lock_timeout = a quarter of it). */
+  statement_timeout_ms: z.number().int().min(100).default(60_000),
+  /** 2025-era sessions one identity keeps at once; its least recently used one closes for a new one. */
+  max_sessions_per_identity: z.number().int().min(1).default(16),
   /** 2025-era (sessionful) MCP sessions at once, and how long an idle one lives. */
   max_sessions: z.number().int().min(1).default(1000),
   session_idle_seconds: z.number().int().min(10).default(900),

@@ -110,7 +110,7 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
     const v = extra.http?.authInfo?.extra?.verdict as Verified | undefined;
     if (!v) throw new Error('a tool was called without a verified identity'); // never: every request passes the bearer check first
     const declared = (extra.mcpReq?.envelope as Record<string, { name?: unknown; version?: unknown }> | undefined)?.[CLIENT_INFO_META_KEY] ?? mcp.server.getClientVersion();
-    const client = declared && typeof declared.name === 'string' ? { name: declared.name.slice(0, 200), version: typeof declared.version === 'string' ? declared.version.slice(0, 100) : null } : null;
+    const client = declared && typeof declared.name === 'string' ? { name: printable(declared.name, 200), version: typeof declared.version === 'string' ? printable(declared.version, 100) : null } : null;
     return { identity: v.identity, client, clientAddr: v.clientAddr, tls: v.tls };
   };
   const factory = (): McpServer => {
@@ -205,6 +205,9 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
       return s.transport.handleRequest(req, res, parsed);
     }
     if (req.method !== 'POST' || !isInitializeRequest(parsed)) return jsonError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id; start with initialize');
+    // One subject's sessions are bounded by its own limit: its least recently used one makes room.
+    const own = [...sessions.values()].filter((s) => s.sub === sub).sort((a, b) => a.lastSeen - b.lastSeen);
+    if (own.length >= cfg.max_sessions_per_identity) await own[0]!.transport.close().catch(() => undefined);
     if (sessions.size >= cfg.max_sessions) return jsonError(res, 503, -32000, `the MCP door serves at most ${cfg.max_sessions} sessions (mcp.max_sessions); try again later`);
     const mcp = factory();
     const transport: NodeStreamableHTTPServerTransport = new NodeStreamableHTTPServerTransport({
@@ -246,6 +249,11 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
       await closed;
     },
   };
+}
+
+/** What an agent declares about itself, as printable text (no control characters) of at most `max` characters. */
+function printable(s: string, max: number): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, max);
 }
 
 const TOO_LARGE = Symbol('too large');

@@ -76,6 +76,9 @@ export class ToolRefusal extends Error {
 /** Statements that use server-side objects of a session: an MCP call is a session of its own. */
 const SESSION_OBJECTS = new Set(['PREPARE', 'EXECUTE', 'DEALLOCATE', 'DEALLOCATE ALL', 'DECLARE CURSOR', 'FETCH', 'MOVE', 'CLOSE CURSOR', 'LISTEN', 'UNLISTEN']);
 
+/** Settings the door starts every call's session with (statement_timeout_ms): a call may not SET them (RESET returns to them). */
+const TIMEOUTS = new Set(['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout']);
+
 /** The door's own refusal of a statement the policy allowed, or null. */
 function doorProblem(verdict: Verdict): { rule: string; message: string } | null {
   for (const a of verdict.statements) {
@@ -84,6 +87,9 @@ function doorProblem(verdict: Verdict): { rule: string; message: string } | null
     for (const s of [a, ...a.nested]) {
       if (SESSION_OBJECTS.has(s.command)) {
         return { rule: 'mcp.session_object', message: `Verdict denied this statement: ${s.command} needs a session that outlives the call, and each MCP call is a session of its own; send the query itself (page with LIMIT/OFFSET)` };
+      }
+      if (s.command === 'SET' && s.setting !== null && TIMEOUTS.has(s.setting)) {
+        return { rule: 'mcp.session_setting', message: `Verdict denied this statement: ${s.setting} is the MCP door's (mcp.statement_timeout_ms), not the call's` };
       }
       if (s.copy && (s.copy.target === 'stdin' || s.copy.target === 'stdout')) {
         return { rule: 'mcp.copy', message: 'Verdict denied this statement: COPY to or from the client is not available over MCP; SELECT the rows instead' };
@@ -109,6 +115,8 @@ export class McpRunner {
   readonly #cfg: McpConfig & { upstream: string };
   /** Tool calls in flight (shutdown waits for them). */
   inFlight = 0;
+  /** Tool calls in flight by token subject. */
+  readonly #bySubject = new Map<string, number>();
 
   constructor(ctx: GatewayContext, cfg: McpConfig & { upstream: string }) {
     this.#ctx = ctx;
@@ -133,9 +141,15 @@ export class McpRunner {
     if (this.inFlight >= this.#cfg.max_concurrent_calls) {
       throw new ToolRefusal(`Verdict is running ${this.inFlight} tool calls, its limit (mcp.max_concurrent_calls); try again shortly`, { status: 'error', rule: null, decision_id: null, sqlstate: '53300' });
     }
+    const sub = caller.identity.sub;
+    const mine = this.#bySubject.get(sub) ?? 0;
+    if (mine >= this.#cfg.max_calls_per_identity) {
+      throw new ToolRefusal(`you are running ${mine} tool calls, the limit per identity (mcp.max_calls_per_identity); wait for one to finish`, { status: 'error', rule: null, decision_id: null, sqlstate: '53300' });
+    }
     const session = this.#session(caller, tool);
     session.start();
     this.inFlight++;
+    this.#bySubject.set(sub, mine + 1);
     let end = 'completed';
     try {
       return await this.#run(session, caller, sql, [...params], signal);
@@ -144,6 +158,9 @@ export class McpRunner {
       throw err;
     } finally {
       this.inFlight--;
+      const left = (this.#bySubject.get(sub) ?? 1) - 1;
+      if (left > 0) this.#bySubject.set(sub, left);
+      else this.#bySubject.delete(sub);
       session.end(end);
     }
   }
@@ -314,7 +331,18 @@ export class McpRunner {
     const upstream = this.#cfg.upstream;
     let conn;
     try {
-      conn = await ctx.connect(upstream, { application_name: `verdict-mcp${caller.client ? `:${caller.client.name}`.slice(0, 48) : ''}` }, roleFor(ctx.config.identity.role_by_group, caller.identity.groups));
+      const timeout = this.#cfg.statement_timeout_ms;
+      conn = await ctx.connect(
+        upstream,
+        {
+          application_name: `verdict-mcp${caller.client ? `:${caller.client.name}`.slice(0, 48) : ''}`,
+          // A call cannot hold the database (or a lock others wait on) longer than this.
+          statement_timeout: String(timeout),
+          lock_timeout: String(Math.max(100, Math.floor(timeout / 4))),
+          idle_in_transaction_session_timeout: String(timeout),
+        },
+        roleFor(ctx.config.identity.role_by_group, caller.identity.groups),
+      );
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       ctx.log.error('upstream connection failed', { upstream, error: (err as Error).message });

@@ -71,6 +71,20 @@ deny contains {"rule": "guards.sensitive_catalog", "message": msg} if {
 	msg := sprintf("%s can reveal data or secrets; only roles with sensitive_catalog may read it", [statements.qualified(t)])
 }
 
+# Table locks and maintenance hold locks others wait on (LOCK … ACCESS EXCLUSIVE, VACUUM FULL, CLUSTER,
+# REINDEX): only roles with `maintenance` run them.
+deny contains {"rule": "guards.maintenance", "message": msg} if {
+	some s in statements.all
+	s.command in data.access.maintenance_commands
+	not maintenance_allowed
+	msg := sprintf("%s takes locks other sessions wait on; only roles with maintenance may run it", [s.command])
+}
+
+maintenance_allowed if {
+	some cfg in statements.role_config
+	cfg.maintenance == true
+}
+
 schema_allowed(schema) if {
 	some cfg in statements.role_config
 	schema in cfg.schemas

@@ -48,6 +48,15 @@ exposed contains {"schema": t.schema, "table": t.table, "column": column, "type"
 	some column, type in data.classification.phi[concat(".", [t.schema, t.table])]
 }
 
+# A write can fail with an error that quotes the whole row it was writing ("Failing row contains (…)" of a
+# NOT NULL or CHECK violation, a key of a unique violation): every PHI column of a written table counts as
+# exposed, so the gateway withholds error and notice text of the statement from roles not entitled to it.
+exposed contains {"schema": t.schema, "table": t.table, "column": column, "type": type} if {
+	some s in statements.all
+	some t in s.writes
+	some column, type in data.classification.phi[concat(".", [t.schema, t.table])]
+}
+
 # `method` is for direct copies of the column; `derived` for any other value computed from it; functions in
 # `content_free` return none of its content (data.access.derived_mask / content_free_functions).
 masks contains {

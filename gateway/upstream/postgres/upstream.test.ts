@@ -166,6 +166,15 @@ describe('authentication', () => {
     const err = await failure(connectUpstream(targetFor(scram), { extraStartup: { replication: 'database' } }));
     expect(err.code).toBe('PROTOCOL');
   });
+
+  it('refuses a NUL inside a startup value or key: it would smuggle in parameters (database, options) no check saw', async () => {
+    const smuggled: Record<string, string>[] = [{ application_name: 'agent\0database\0postgres' }, { 'a\0options': '-c search_path=evil' }];
+    for (const extra of smuggled) {
+      const err = await failure(connectUpstream(targetFor(scram), { extraStartup: extra }));
+      expect(err.code).toBe('PROTOCOL');
+      expect(err.message).toMatch(/NUL/);
+    }
+  });
 });
 
 describe('TLS', () => {

@@ -213,7 +213,13 @@ function startupParameters(target: UpstreamTarget, extra: Record<string, string>
   if (target.applicationName !== undefined) params.application_name = target.applicationName;
   add(target.options ?? {});
   // serialize.startup() appends client_encoding=UTF8 itself.
-  return { user: target.user, database: target.database, ...params };
+  const all: Record<string, string> = { user: target.user, database: target.database, ...params };
+  // The StartupMessage is NUL-separated key/value strings: a NUL inside one would start another parameter
+  // (a second `database`, an `options` with -c settings) that the checks above never saw.
+  for (const [k, v] of Object.entries(all)) {
+    if (k.includes('\0') || v.includes('\0')) throw new UpstreamError('PROTOCOL', `startup parameter "${k.replace(/\0/g, '\\0')}" contains a NUL byte`);
+  }
+  return all;
 }
 
 async function openSocket(target: UpstreamTarget, signal: AbortSignal, where: string): Promise<net.Socket> {
