@@ -15,9 +15,9 @@ import { messageOf } from './errors.ts';
 import { CUSTOM_BUILTINS, evaluationClock } from './policy/builtins.ts';
 import type { PolicyBundle } from './policy/bundle.ts';
 import { analysisFields, buildInput, type ApprovalInput, type Connection, type Identity, type PolicyInput } from './policy/input.ts';
-import { analyzeSql, loadParser } from './sql/analyze.ts';
-import { unknownStatement } from './sql/names.ts';
-import { fingerprint } from './sql/fingerprint.ts';
+import { unknownStatement, type Dialect, type DialectName } from './sql/dialect.ts';
+import { postgres } from './sql/postgres/dialect.ts';
+import { snowflake } from './sql/snowflake/dialect.ts';
 import type { AnalyzeOptions, BlastRadius, Catalog, StatementAnalysis } from './sql/types.ts';
 
 export { buildInput, inputHash } from './policy/input.ts';
@@ -31,14 +31,22 @@ export interface EngineOptions {
   /** Why the bundle is missing; becomes the reason of every deny. */
   bundleError?: string;
   entrypoint?: string;
+  /** The SQL dialect statements are written in; only its parser is loaded. Default 'postgres'. */
+  dialect?: DialectName;
   /** Table columns for `*` expansion; the gateway supplies the upstream's catalog. */
   catalog?: Catalog;
+  /** PostgreSQL: schemas for unqualified table names. */
   searchPath?: string[];
+  /** Snowflake: the session's current database and schema, for names with fewer than three parts. */
+  database?: string;
+  schema?: string;
   cache?: CacheOptions;
   /** Statements larger than this are denied unparsed; default 1 MiB. */
   maxStatementBytes?: number;
   /** Nesting depth beyond which a statement is denied; default 200. */
   maxDepth?: number;
+  /** Most statements one SQL string may hold; more are denied before analysis. Default 1000. */
+  maxStatements?: number;
 }
 
 export interface DecideContext {
@@ -88,13 +96,17 @@ export interface Engine {
  * const engine = await createEngine({ bundle: await loadBundle('.build/bundle.tar.gz') });
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
-  await loadParser();
+  const dialect = DIALECTS[options.dialect ?? 'postgres'];
+  await dialect.load();
   const entrypoint = options.entrypoint ?? DEFAULT_ENTRYPOINT;
   const maxBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
   const analyzeOptions: AnalyzeOptions = {
     ...(options.catalog ? { catalog: options.catalog } : {}),
     ...(options.searchPath ? { searchPath: options.searchPath } : {}),
+    ...(options.database ? { database: options.database } : {}),
+    ...(options.schema ? { schema: options.schema } : {}),
     ...(options.maxDepth ? { maxDepth: options.maxDepth } : {}),
+    ...(options.maxStatements ? { maxStatements: options.maxStatements } : {}),
   };
   const cache = new DecisionCache<CachedVerdict>(options.cache);
   const bundle = options.bundle;
@@ -175,7 +187,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       return { action: 'deny', decisions: [finish(d, analysis, null, 0, 1, ctx, now, false)], statements: [analysis] };
     }
 
-    const fp = fingerprint(sql);
+    const fp = dialect.fingerprint(sql);
     const useCache = fp !== null && !ctx.approval && !ctx.blast_radius && broken === null;
     const key = useCache ? `${contextId(ctx)}\u0000${fp}` : '';
     if (useCache) {
@@ -187,7 +199,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       }
     }
 
-    let statements = analyzeSql(sql, analyzeOptions);
+    let statements = dialect.analyze(sql, analyzeOptions);
     if (statements.length === 0) statements = [unknownStatement(sql, 'the SQL string holds no statement')];
     const count = statements.length;
     const stmtFp = count === 1 ? fp : null;
@@ -207,6 +219,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const phiTypes = (schema: string, table: string): Readonly<Record<string, string>> => (Object.hasOwn(phi, `${schema}.${table}`) ? phi[`${schema}.${table}`]! : {});
   return { revision, cache, decide, phiTypes };
 }
+
+const DIALECTS: Record<DialectName, Dialect> = { postgres, snowflake };
 
 /** The text of a single-statement string as the analyzer would slice it. */
 function statementText(sql: string): string {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, inputHash, type Engine } from '../engine/engine.ts';
 import { loadBundle } from '../engine/policy/bundle.ts';
-import { loadParser } from '../engine/sql/analyze.ts';
+import { loadParser } from '../engine/sql/postgres/analyze.ts';
 import { FIXTURE_NOW, fixtureColumnsMismatch, fixtureInput, fixtureMismatch, loadFixtures } from '../gateway/policy/fixtures.ts';
 import { policyBuild, writeFixtureData } from '../gateway/policy/toolchain.ts';
 import { opaPath } from '../gateway/policy/tools.ts';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../engine/engine.ts';
 import { loadBundle } from '../engine/policy/bundle.ts';
 import { normalizeConnection, normalizeIdentity } from '../engine/policy/input.ts';
-import { loadParser } from '../engine/sql/analyze.ts';
+import { loadParser } from '../engine/sql/postgres/analyze.ts';
 import { loadFixtures } from '../gateway/policy/fixtures.ts';
 import { policyBuild } from '../gateway/policy/toolchain.ts';
 import { loadCatalog } from '../gateway/postgres/catalog.ts';

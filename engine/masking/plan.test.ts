@@ -1,7 +1,7 @@
 // Unit tests for the result-column mask plan: a shape-keeping method only ever reaches a direct copy.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Mask } from '../decision/decision.ts';
-import { analyzeSql, loadParser } from '../sql/analyze.ts';
+import { analyzeSql, loadParser } from '../sql/postgres/analyze.ts';
 import type { Catalog, ResultColumn } from '../sql/types.ts';
 import { planJsonKeys, planMasks } from './plan.ts';
 

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { analyzeSql, loadParser } from '../sql/analyze.ts';
+import { analyzeSql, loadParser } from '../sql/postgres/analyze.ts';
 import type { StatementAnalysis } from '../sql/types.ts';
 import { buildInput, inputHash, inputHashReference, normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from './input.ts';
 

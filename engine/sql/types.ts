@@ -86,7 +86,10 @@ export interface Unresolved {
 
 export interface CopyInfo {
   direction: 'from' | 'to';
-  /** stdin/stdout travel over the client connection; file/program run on the server. */
+  /**
+   * stdin/stdout travel over the client connection; file/program run on the server. Snowflake's COPY INTO
+   * a stage or location, and PUT / GET, are 'file': the files live on the server side, not the client's.
+   */
   target: 'stdin' | 'stdout' | 'file' | 'program';
   /** The table for `COPY t ...`; null for `COPY (query) TO`. */
   table: { schema: string; table: string } | null;
@@ -180,16 +183,28 @@ export interface Catalog {
 
 export interface AnalyzeOptions {
   catalog?: Catalog;
-  /** Schemas for unqualified table names after pg_catalog; default ['public']. */
+  /** PostgreSQL: schemas for unqualified table names after pg_catalog; default ['public']. */
   searchPath?: string[];
+  /**
+   * Snowflake: the session's current database and schema (as Snowflake names them: CLINIC, PUBLIC), for
+   * names with fewer than three parts. Without them such names cannot be resolved and the statement is
+   * 'unknown'. Snowflake tables appear with `schema: 'DATABASE.SCHEMA'`; catalog keys are 'DATABASE.SCHEMA.TABLE'.
+   */
+  database?: string;
+  schema?: string;
   /** Maximum expression/subquery nesting before the statement is rejected; default 200. */
   maxDepth?: number;
+  /**
+   * Most statements one string may hold; a string with more is one 'unknown' statement (denied) before any is
+   * analyzed: analyzing and deciding tens of thousands would hold every session up. Default 1000.
+   */
+  maxStatements?: number;
 }
 
 /**
  * What the gateway measured for a write before deciding it (decision.measure = ['blast_radius']); the
  * policy input carries it as `statement.blast_radius`. `error` says why it could not be measured (then
- * `rows` is null). See engine/sql/blast-radius.ts for the method and its limits.
+ * `rows` is null). See engine/sql/postgres/blast-radius.ts for the method and its limits.
  */
 export interface BlastRadius {
   /** 'count': SELECT count(*) over the rows the write's predicate selects, run just before it in the same session; 'current_of': WHERE CURRENT OF (one row). */

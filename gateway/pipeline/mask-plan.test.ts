@@ -2,7 +2,7 @@
 // and every column masked when the server's columns cannot be matched to the analysis'.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../engine/decision/decision.ts';
-import { analyzeSql, loadParser } from '../../engine/sql/analyze.ts';
+import { analyzeSql, loadParser } from '../../engine/sql/postgres/analyze.ts';
 import { columnMasks, maskPlan, withheldCode } from './mask-plan.ts';
 
 const ctx = { hashKey: Buffer.from('k') };

@@ -9,7 +9,7 @@ import { createLogger } from '../ops/log.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import { PipelineSession, countedFrom } from './session.ts';
-import { analyzeSql, loadParser } from '../../engine/sql/analyze.ts';
+import { analyzeSql, loadParser } from '../../engine/sql/postgres/analyze.ts';
 import type { ApprovalProvider } from '../approvals/provider.ts';
 import { decideLocally, localApprovals } from '../approvals/local.ts';
 import { mkdtempSync } from 'node:fs';

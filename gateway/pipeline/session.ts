@@ -6,7 +6,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Engine, Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
-import { measurementQuery } from '../../engine/sql/blast-radius.ts';
+import { measurementQuery } from '../../engine/sql/postgres/blast-radius.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import { subjectHash } from '../approvals/provider.ts';
@@ -64,6 +64,8 @@ export interface PipelineSessionOptions {
   upstream: string;
   database: string;
   frontDoor: Connection['front_door'];
+  /** The upstream's kind (connection.engine in the policy input). Default postgres. */
+  engine?: Connection['engine'];
   clientAddr: string | null;
   applicationName: string | null;
   tls: boolean;
@@ -111,7 +113,7 @@ export class PipelineSession {
       identity: { sub: i.sub, email: i.email, groups: i.groups, issuer: i.issuer, expires_at: i.expiresAt.toISOString() },
       connection: {
         name: options.upstream,
-        engine: 'postgres',
+        engine: options.engine ?? 'postgres',
         database: options.database,
         front_door: options.frontDoor,
         client_addr: options.clientAddr,

@@ -1,7 +1,7 @@
 // The settings every door keeps as the analysis assumes them: the statements that would change them, and the
 // server reports that mean they changed anyway.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { analyzeSql, loadParser } from '../../engine/sql/analyze.ts';
+import { analyzeSql, loadParser } from '../../engine/sql/postgres/analyze.ts';
 import { reportedSettingProblem, settingsRefusal } from './settings.ts';
 
 beforeAll(() => loadParser());

@@ -11,7 +11,7 @@ import { opaPath } from './tools.ts';
 import { buildInput, createEngine, inputHash, type DecideContext, type Engine } from '../../engine/engine.ts';
 import { loadBundle } from '../../engine/policy/bundle.ts';
 import { normalizeConnection, normalizeIdentity } from '../../engine/policy/input.ts';
-import { analyzeSql } from '../../engine/sql/analyze.ts';
+import { analyzeSql } from '../../engine/sql/postgres/analyze.ts';
 
 let dir: string;
 let engine: Engine;

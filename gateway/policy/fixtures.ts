@@ -6,10 +6,10 @@ import { parse } from 'yaml';
 import { buildInput } from '../../engine/engine.ts';
 import type { Action, Decision } from '../../engine/decision/decision.ts';
 import { normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from '../../engine/policy/input.ts';
-import { analyzeSql } from '../../engine/sql/analyze.ts';
+import { analyzeSql } from '../../engine/sql/postgres/analyze.ts';
 import { planMasks } from '../../engine/masking/plan.ts';
 import type { BlastRadius, ResultColumn } from '../../engine/sql/types.ts';
-import { fingerprint } from '../../engine/sql/fingerprint.ts';
+import { fingerprint } from '../../engine/sql/postgres/fingerprint.ts';
 import { policyTestsDir } from './paths.ts';
 
 export const FIXTURES_PATH = join(policyTestsDir, 'decisions.yaml');

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadParser } from '../../engine/sql/analyze.ts';
+import { loadParser } from '../../engine/sql/postgres/analyze.ts';
 import { fixtureInput, loadFixtures } from './fixtures.ts';
 import {
   buildDir,

@@ -50,7 +50,7 @@ describe('row-count and LIMIT/OFFSET channels', () => {
   // unmasked. Reproduction (simple Query, as bob):
   //   SELECT g FROM generate_series(1, 1000) g OFFSET (SELECT ascii(substr(ssn, 1, 1)) FROM patients WHERE id = 1) LIMIT 1
   // → one row "50" = ascii('1') + 1, unmasked; per position, the whole SSN.
-  // Cause: engine/sql/walk.ts (the SELECT walk) calls `this.exprs([s.limitOffset, s.limitCount], …)` with
+  // Cause: engine/sql/postgres/walk/queries.ts (select) calls `exprs([s.limitOffset, s.limitCount], …)` with
   // sink = null and pred = false, so the subquery's PHI lineage is dropped: not in predicates_on
   // (guards.rego would deny) and not in any result column (masking would blank it).
   it('OFFSET computed from PHI does not reveal the value in an unmasked row', async () => {
@@ -78,7 +78,7 @@ describe('row-count and LIMIT/OFFSET channels', () => {
   // number of rows is the argument. Reproduction:
   //   SELECT generate_series(1, ascii(substr(ssn, 1, 1))) FROM patients WHERE id = 1   → 49 rows of "0"
   // Cause: masking (engine/masking/plan.ts) only rewrites values; nothing treats a PHI-derived SRF argument in
-  // the target list as something that shapes the result (engine/sql/walk.ts targetList / FuncCall: sink only).
+  // the target list as something that shapes the result (engine/sql/postgres/walk/ queries.ts targetList / expressions.ts FuncCall: sink only).
   it('a set-returning function over PHI in the SELECT list does not reveal the value as a row count', async () => {
     const got = await rebuild(async (i) => {
       const f = await q(`SELECT generate_series(1, ascii(substr(ssn, ${i}, 1))) FROM patients WHERE id = 1`);
@@ -90,7 +90,7 @@ describe('row-count and LIMIT/OFFSET channels', () => {
 
   // Was a finding (fixed): a FROM / LATERAL set-returning function over PHI, counted with count(*) (no PHI source: unmasked).
   //   SELECT count(*) FROM patients p, generate_series(1, ascii(substr(p.ssn, 1, 1))) WHERE p.id = 1   → "49"
-  // Cause: engine/sql/walk.ts — the arguments of a FROM function reach only that function's output column's
+  // Cause: engine/sql/postgres/walk/from.ts — the arguments of a FROM function reach only that function's output column's
   // lineage, and count(*) references no column; the row multiplication the argument causes is not a
   // predicate (a JOIN … ON on the same value would be).
   it('count(*) over a LATERAL set-returning function of PHI does not reveal the value', async () => {
@@ -106,7 +106,7 @@ describe('row-count and LIMIT/OFFSET channels', () => {
   // per question, every patient in one statement, unmasked. Any regular expression is a yes/no question:
   //   SELECT id, (SELECT count(*) FROM regexp_matches(ssn, '^1')) FROM patients   → "1","1" / "2","0" / …
   //   SELECT (SELECT count(*) FROM generate_series(1, ascii(substr(ssn, 1, 1)))) FROM patients WHERE id = 1 → "49"
-  // Cause: engine/sql/walk.ts — the scalar subquery's output count(*) has no column sources; the SRF's
+  // Cause: engine/sql/postgres/walk/ (queries.ts, from.ts) — the scalar subquery's output count(*) has no column sources; the SRF's
   // argument (ssn) is in the FROM function's lineage only, which nothing reads.
   it('count(*) of a set-returning function of PHI in a scalar subquery does not reveal the value', async () => {
     const got = await rebuild(async (i) => {
@@ -134,7 +134,7 @@ describe('row-count and LIMIT/OFFSET channels', () => {
   // Was a finding (fixed): set operations compare rows: INTERSECT returns a row only when the PHI piece equals the guess
   // (the row itself is masked; its existence is the answer).
   //   SELECT substr(ssn, 1, 1) FROM patients WHERE id = 1 INTERSECT SELECT '1'   → 1 row; with '2' → 0 rows
-  // Cause: engine/sql/walk.ts — UNION/INTERSECT/EXCEPT (without ALL) de-duplicate by comparing values, but
+  // Cause: engine/sql/postgres/walk/queries.ts — UNION/INTERSECT/EXCEPT (without ALL) de-duplicate by comparing values, but
   // their arms are only lineage (by position), never predicates_on; plain DISTINCT likewise (orderLike skips
   // the empty DISTINCT node).
   it('INTERSECT with a guessed literal is not an equality oracle on PHI', async () => {
@@ -150,7 +150,7 @@ describe('row-count and LIMIT/OFFSET channels', () => {
 
   // Was a finding (fixed): plain DISTINCT de-duplicates on masked values, so its row count is an equality oracle.
   //   SELECT DISTINCT x FROM (SELECT substr(ssn, 1, 1) AS x FROM patients WHERE id = 1 UNION ALL SELECT '1') s
-  // → 1 row iff the first character is '1' (2 otherwise). Cause: engine/sql/walk.ts orderLike() is given the
+  // → 1 row iff the first character is '1' (2 otherwise). Cause: engine/sql/postgres/walk/clauses.ts orderLike() is given the
   // distinctClause, but a plain DISTINCT's clause is one empty node, which it skips: no predicates_on.
   it('DISTINCT is not an equality oracle on PHI', async () => {
     const got = await rebuild(async (i) => {

@@ -87,7 +87,7 @@ describe('blast radius: writes that change many rows wait for approval', () => {
   // row can match every target row. Reproduction (simple Query, as bob):
   //   MERGE INTO visits v USING (SELECT 1 AS x) s ON true WHEN MATCHED THEN UPDATE SET reason = 'merged'
   // is measured as 1 row (of 6), allowed without approval, and updates all 6 visits.
-  // Cause: engine/sql/blast-radius.ts measurementQuery, case 'MergeStmt' (selectOf over [b.sourceRelation]
+  // Cause: engine/sql/postgres/blast-radius.ts measurementQuery, case 'MergeStmt' (selectOf over [b.sourceRelation]
   // only, no join with the target on the ON condition).
   it('a MERGE whose one source row matches every target row does not run without approval', async () => {
     const c = await session();
@@ -197,7 +197,7 @@ describe('blast radius: writes that change many rows wait for approval', () => {
   // only UPDATE / DELETE / MERGE. Reproduction: "INSERT INTO visits (id, patient_id, visit_date) SELECT g, 1,
   // '2026-01-01' FROM generate_series(1, 6) g ON CONFLICT (id) DO UPDATE SET reason = 'upserted'" updates all 6
   // visits without approval. Cause: policies/verdict/approvals.rego measured_write (kind insert never
-  // measured); engine/sql/blast-radius.ts measurementQuery has no case for InsertStmt with onConflictClause.
+  // measured); engine/sql/postgres/blast-radius.ts measurementQuery has no case for InsertStmt with onConflictClause.
   it('an upsert that updates every row does not run without approval', async () => {
     const c = await session();
     try {

@@ -3,8 +3,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '../testing/postgres.ts';
-import { analyzeSql, loadParser } from '../../engine/sql/analyze.ts';
-import { measurementQuery } from '../../engine/sql/blast-radius.ts';
+import { analyzeSql, loadParser } from '../../engine/sql/postgres/analyze.ts';
+import { measurementQuery } from '../../engine/sql/postgres/blast-radius.ts';
 
 let server: TestPostgres;
 let c: pg.Client;

@@ -1,4 +1,4 @@
-// Micro-benchmark for the cache-key fingerprint: `npx tsx engine/sql/fingerprint.bench.ts` prints
+// Micro-benchmark for the cache-key fingerprint: `npx tsx engine/sql/postgres/fingerprint.bench.ts` prints
 // ns/op for three statement sizes as one JSON line (targets: < 1 µs at ~60 chars, < 4 µs at ~200).
 import { fingerprint } from './fingerprint.ts';
 

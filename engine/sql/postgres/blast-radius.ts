@@ -7,7 +7,7 @@ import { deparseSync } from 'pgsql-deparser';
 import { parseTree } from './analyze.ts';
 import { PURE_FUNCTIONS } from './functions.ts';
 import { tagOf, type Json } from './names.ts';
-import type { BlastRadius, StatementAnalysis } from './types.ts';
+import type { BlastRadius, StatementAnalysis } from '../types.ts';
 
 export type { BlastRadius };
 

@@ -1,6 +1,7 @@
-// Statement kind and PostgreSQL command-tag names for raw parse-tree statement nodes, and the
-// default output-column names PostgreSQL gives unnamed expressions (FigureColname in parse_target.c).
-import type { StatementAnalysis, StatementKind } from './types.ts';
+// Statement kind and PostgreSQL command-tag names for raw parse-tree statement nodes, the default
+// output-column names PostgreSQL gives unnamed expressions (FigureColname in parse_target.c), and names
+// read off parse-tree nodes.
+import type { StatementKind } from '../types.ts';
 
 // Raw parse-tree nodes are plain JSON from libpg-query; typing them loosely keeps the walker in
 // one pass without a cast at every step.
@@ -278,31 +279,31 @@ function figure(node: Json): string | null {
   }
 }
 
-/** The analysis of text that could not be analyzed: kind 'unknown', with the reason as parse_error. */
-export function unknownStatement(text: string, message: string): StatementAnalysis {
-  return {
-    text,
-    kind: 'unknown',
-    command: 'UNKNOWN',
-    reads: [],
-    writes: [],
-    has_where: false,
-    where_is_trivial: false,
-    functions: [],
-    predicates_on: [],
-    result_columns: [],
-    unresolved: [],
-    data_modifying_cte: false,
-    creates_table_from_query: false,
-    copy: null,
-    setting: null,
-    setting_value: null,
-    explain_options: null,
-    on_conflict: null,
-    name: null,
-    nested: [],
-    opaque: false,
-    parse_error: message,
-    literal_dependent: true,
-  };
+/** A wrapped node (`{ SelectStmt: {...} }`): its one key is a capitalized node tag. */
+export function isNode(x: Json): boolean {
+  for (const k in x) {
+    const c = k.charCodeAt(0);
+    return c >= 65 && c <= 90;
+  }
+  return false;
 }
+
+/** The strings of a list of String nodes (qualified names, column lists). */
+export function strList(list: Json[] | undefined): string[] {
+  const out: string[] = [];
+  if (!list) return out;
+  for (const x of list) {
+    const s = x?.String?.sval;
+    if (typeof s === 'string') out.push(s);
+  }
+  return out;
+}
+
+/** Lower-case function name; 'schema.name' only when the SQL text qualified it. */
+export function funcName(b: Json): string {
+  const names = strList(b.funcname as Json[]);
+  // EXTRACT(...), TRIM(...), x AT TIME ZONE ... arrive as pg_catalog.* though nobody wrote that.
+  if (b.funcformat === 'COERCE_SQL_SYNTAX' && names.length === 2 && names[0] === 'pg_catalog') return names[1] as string;
+  return names.join('.');
+}
+

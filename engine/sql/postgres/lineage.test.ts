@@ -2,7 +2,7 @@
 // whatever the SQL looks like (bypass attempts included), and what cannot be followed is reported.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { analyzeSql, loadParser } from './analyze.ts';
-import type { AnalyzeOptions, Catalog, ColumnRef, ResultColumn, StatementAnalysis } from './types.ts';
+import type { AnalyzeOptions, Catalog, ColumnRef, ResultColumn, StatementAnalysis } from '../types.ts';
 
 const catalog: Catalog = {
   tables: {

@@ -1,8 +1,9 @@
 // Statements hidden in DO blocks and CREATE FUNCTION/PROCEDURE bodies, analyzed as `nested`;
 // dynamic SQL (plpgsql EXECUTE) and non-SQL languages make the parent opaque.
-import type { StatementAnalysis } from './types.ts';
-import { tagOf, unknownStatement, type Json } from './names.ts';
-import { strList, type WalkOptions } from './walk.ts';
+import { unknownStatement } from '../dialect.ts';
+import type { StatementAnalysis } from '../types.ts';
+import { strList, tagOf, type Json } from './names.ts';
+import type { WalkOptions } from './walk/scope.ts';
 
 export interface BodyApi {
   analyzeText(sql: string, o: WalkOptions, d: number): StatementAnalysis[];

@@ -1,7 +1,7 @@
 // Table-driven tests of analyzeSql: the facts every policy decision is built on.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { analyzeSql, loadParser } from './analyze.ts';
-import type { AnalyzeOptions, StatementAnalysis } from './types.ts';
+import type { AnalyzeOptions, StatementAnalysis } from '../types.ts';
 
 const catalog = {
   tables: {
@@ -36,6 +36,17 @@ describe('splitting and parse errors', () => {
   it.each(['', '   ', '-- only a comment', '/* c */ ;;'])('%j has no statements', (sql) => {
     expect(analyzeSql(sql)).toEqual([]);
   });
+  it('a string with more statements than maxStatements is one unknown analysis, before any is analyzed', () => {
+    expect(analyzeSql('SELECT 1;'.repeat(5), { maxStatements: 5 })).toHaveLength(5);
+    const over = analyzeSql('SELECT 1;'.repeat(6), { maxStatements: 5 });
+    expect(over).toHaveLength(1);
+    expect(over[0]!.kind).toBe('unknown');
+    expect(over[0]!.parse_error).toMatch(/6 statements; the limit is 5/);
+    const t = performance.now();
+    expect(analyzeSql('SELECT 1;'.repeat(20_000))[0]!.kind).toBe('unknown'); // default limit 1000
+    expect(performance.now() - t).toBeLessThan(5_000);
+  });
+
   it('a syntax error yields exactly one unknown analysis for the whole input', () => {
     const r = analyzeSql('SELECT 1; SELEC 2');
     expect(r).toEqual([

@@ -1,10 +1,13 @@
 // Turns SQL text into the `statement` facts of the policy input (one StatementAnalysis per
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
+import { dedupe } from '../facts.ts';
 import { createRequire } from 'node:module';
-import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind, TableAccess } from './types.ts';
-import { classify, tagOf, unknownStatement, type Json } from './names.ts';
-import { DepthError, Walker, dedupe, strList, type BodyFacts, type WalkOptions } from './walk.ts';
+import { unknownStatement } from '../dialect.ts';
+import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind, TableAccess } from '../types.ts';
+import { classify, strList, tagOf, type Json } from './names.ts';
 import { bodyAnalyses } from './plpgsql.ts';
+import { DepthError, type BodyFacts, type WalkOptions } from './walk/scope.ts';
+import { Walker } from './walk/walker.ts';
 
 interface ParserInstance {
   parseSync(sql: string): Json;
@@ -120,6 +123,7 @@ export function analyzeSql(sql: string, options: AnalyzeOptions = {}): Statement
     catalog: options.catalog,
     searchPath: options.searchPath && options.searchPath.length ? options.searchPath : ['public'],
     maxDepth: options.maxDepth ?? 200,
+    maxStatements: options.maxStatements ?? 1000,
     parse: hooks.parse,
     analyzeBody: procedureBody,
   };
@@ -139,6 +143,9 @@ export function analyzeText(sql: string, o: WalkOptions, d: number): StatementAn
     return [unknownStatement(sql, e instanceof Error ? e.message : String(e))];
   }
   const stmts = (tree.stmts ?? []) as Json[];
+  if (stmts.length > (o.maxStatements ?? 1000)) {
+    return [unknownStatement(sql.slice(0, 200), `the string holds ${stmts.length} statements; the limit is ${o.maxStatements ?? 1000} — send them in smaller batches`)];
+  }
   const ascii = !/[^\x00-\x7f]/.test(sql);
   const buf = ascii ? null : Buffer.from(sql, 'utf8');
   const out: StatementAnalysis[] = [];

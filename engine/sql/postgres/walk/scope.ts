@@ -1,0 +1,168 @@
+// What one walk over a PostgreSQL parse tree shares: the facts it accumulates, the scopes and FROM items
+// column references resolve in, and how table names resolve (search path, catalog).
+import type { Facts } from '../../facts.ts';
+import type { Catalog, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
+import { strList, type Json } from '../names.ts';
+
+/** Thrown when the tree is nested deeper than AnalyzeOptions.maxDepth; the caller turns it into 'unknown'. */
+export class DepthError extends Error {
+  readonly code = 'SQL_NESTING_LIMIT';
+  constructor(readonly limit: number) {
+    super(`statement nesting exceeds the limit of ${limit} levels`);
+    this.name = 'DepthError';
+  }
+}
+
+/** A FROM item visible to column references. */
+export interface Rel {
+  /** Name a qualified reference uses: the alias, else the table / function name. */
+  name: string;
+  /** Base table (schema/table set) or derived (outs set). */
+  schema: string | null;
+  table: string | null;
+  aliased: boolean;
+  /** Catalog columns of a base table, null when unknown. */
+  cols: string[] | null;
+  /** Alias column names `t AS x(a, b)` that rename a base table's columns by position. */
+  renamed: string[] | null;
+  /** Output columns of a subquery / CTE; '*' entries stand for columns not known by name. */
+  outs: ResultColumn[] | null;
+  /** Function in FROM: every column derives from all of `outs[0].sources`, names are unknown. */
+  fn: boolean;
+  /** RETURNING old/new, ON CONFLICT excluded: reachable only by name, never by a bare column or '*'. */
+  hidden: boolean;
+  /**
+   * Values the statement writes into this relation (INSERT/UPDATE/MERGE target, `new`, `excluded`):
+   * column → sources of the assigned expressions ('*' key: any column). RETURNING sees them.
+   */
+  assigned: Map<string, ColumnRef[]> | null;
+  /** A catalog view expanded through its definition (schema/table name the view, outs its lineage). */
+  view: boolean;
+}
+
+export interface Scope {
+  parent: Scope | null;
+  rels: Rel[];
+  ctes: Map<string, ResultColumn[]> | null;
+  /** Column references resolved at this level; WHERE row-dependence compares it before/after. */
+  local: number;
+  /** JOIN ... USING / NATURAL at this level: `*` shows their join columns once (see expandList). */
+  groups?: JoinGroup[];
+}
+
+/** A USING / NATURAL join: rels[0..mid) are its left side, rels[mid..) its right side. */
+export interface JoinGroup {
+  rels: Rel[];
+  mid: number;
+  /** The merged column names; null = NATURAL whose common names are unknown without a catalog. */
+  using: string[] | null;
+  full: boolean;
+}
+
+export interface WhereInfo {
+  has: boolean;
+  trivial: boolean;
+}
+
+export interface WalkOptions {
+  catalog: Catalog | undefined;
+  searchPath: string[];
+  maxDepth: number;
+  /** Most statements one string may hold (AnalyzeOptions.maxStatements); optional for callers that build their own options. */
+  maxStatements?: number;
+  /** PostgreSQL's parser, for view definitions and SQL function bodies from the catalog. */
+  parse?: (sql: string) => Json;
+  /** The statements of a function body in a procedural language (plpgsql), as CREATE FUNCTION finds them. */
+  analyzeBody?: (language: string, body: string, o: WalkOptions, d: number, returnsSet: boolean) => BodyFacts;
+}
+
+/** Statements found in a procedural function body; opaque = it runs dynamic SQL or cannot be read. */
+export interface BodyFacts {
+  nested: StatementAnalysis[];
+  opaque: boolean;
+}
+
+/** A catalog function's lineage: what its result derives from, and its output columns when known. */
+export interface FnLineage {
+  sources: ColumnRef[];
+  /** Output column names (from its body's final query), null when unknown. */
+  shape: string[] | null;
+}
+
+export const STAR = '*';
+
+/**
+ * One statement's walk, shared by every part of it: the facts found so far, the options, and what is
+ * memoized per statement. `query` is the way back up: queries hold expressions, which hold queries.
+ */
+export interface Walk {
+  readonly facts: Facts;
+  /** WHERE of the top-level statement (SELECT/UPDATE/DELETE). */
+  readonly where: WhereInfo;
+  readonly o: WalkOptions;
+  /** Name of the result column whose expression is being walked (for Unresolved.column). */
+  col: string | undefined;
+  /** The FuncCall body being walked as a FROM item (its unresolvedness is reported differently). */
+  fromCall: Json;
+  /** Output names of the catalog function just walked as a FROM item (set by funcLineage). */
+  lastShape: string[] | null;
+  /** Views / functions expanded once per statement; their facts were recorded the first time. */
+  readonly viewMemo: Map<string, ResultColumn[] | null>;
+  /** Sources (by object) that flow only as the result of these calls on a direct copy of them: `count(ssn)`. */
+  readonly via: WeakMap<ColumnRef, ReadonlySet<string>>;
+  readonly fnMemo: Map<string, FnLineage>;
+  readonly expanding: Set<string>;
+  /**
+   * A query-like node (SELECT / DML) anywhere; returns its output columns. `top`: its WHERE is the
+   * statement's; `result`: its output list is the statement's result (names Unresolved.column).
+   */
+  query(node: Json, sc: Scope | null, d: number, top?: boolean, result?: boolean): ResultColumn[];
+}
+
+export function check(w: Walk, d: number): number {
+  if (d > w.o.maxDepth) throw new DepthError(w.o.maxDepth);
+  return d + 1;
+}
+
+export function newScope(parent: Scope | null): Scope {
+  return { parent, rels: [], ctes: null, local: 0 };
+}
+
+export function lookupCte(sc: Scope | null, name: string): ResultColumn[] | null {
+  for (let s = sc; s; s = s.parent) {
+    const c = s.ctes?.get(name);
+    if (c) return c;
+  }
+  return null;
+}
+
+/** Schema of a table reference: as written, else the first search-path schema that has it. */
+function resolveSchema(w: Walk, schema: string | undefined, table: string): string {
+  if (schema) return schema;
+  const cat = w.o.catalog;
+  if (cat) {
+    const views = cat.views;
+    if (cat.tables['pg_catalog.' + table]) return 'pg_catalog';
+    for (const s of w.o.searchPath) if (cat.tables[s + '.' + table] || views?.[s + '.' + table] !== undefined) return s;
+  }
+  if (table.startsWith('pg_')) return 'pg_catalog';
+  return w.o.searchPath[0] ?? 'public';
+}
+
+export function catalogCols(w: Walk, schema: string, table: string): string[] | null {
+  return w.o.catalog?.tables[schema + '.' + table] ?? null;
+}
+
+/** Table named by a RangeVar body. */
+export function rangeVarName(w: Walk, rv: Json): { schema: string; table: string } {
+  const table = rv.relname as string;
+  return { schema: resolveSchema(w, rv.schemaname as string | undefined, table), table };
+}
+
+/** Table named by a dotted String list (DROP TABLE s.t, COMMENT ON TABLE t). */
+export function nameList(w: Walk, items: Json[]): { schema: string; table: string } | null {
+  const names = strList(items);
+  const table = names[names.length - 1];
+  if (!table) return null;
+  return { schema: resolveSchema(w, names.length > 1 ? names[names.length - 2] : undefined, table), table };
+}
