@@ -11,7 +11,7 @@ const gatewayDir = dirname(fileURLToPath(import.meta.url));
 const root = resolve(gatewayDir, '..');
 
 /** The front doors: each a folder of gateway/. */
-const DOORS = ['postgres', 'mcp'];
+const DOORS = ['postgres', 'mcp', 'snowflake'];
 
 /** Every import of `source` (static, dynamic, re-export, type-only), resolved to a root-relative path, or the bare specifier. */
 function importsOf(file: string, source: string): string[] {
@@ -63,6 +63,13 @@ describe('gateway/ boundaries', () => {
       if (['node:net', 'node:tls', 'node:http', 'net', 'tls', 'http'].includes(t)) return 'sockets';
       return null;
     });
+    expect(found).toEqual([]);
+  });
+
+  it('production code of doors, the pipeline and connectors never imports test support (gateway/testing)', () => {
+    const found = [...DOORS, 'pipeline', 'upstream'].flatMap((dir) =>
+      violations(dir, (t) => (under(t, 'gateway/testing') ? 'test support' : null)).filter((v) => !/\.test\.ts imports/.test(v)),
+    );
     expect(found).toEqual([]);
   });
 

@@ -24,6 +24,9 @@ import type { SessionHandle } from './context.ts';
 import type { PostgresDoorContext, PostgresSessionHandle } from './postgres/context.ts';
 import { BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
 import { startMcpDoor } from './mcp/door.ts';
+import { startSnowflakeDoor } from './snowflake/door.ts';
+import { createSnowflakeEngine, loadSnowflakeCatalog, snowflakeTarget } from './snowflake/engine.ts';
+import { SnowflakeSession, type SnowflakeTarget } from './upstream/snowflake/connection.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './upstream/postgres/upstream.ts';
@@ -34,6 +37,8 @@ export interface Gateway {
   adminAddress: { host: string; port: number } | null;
   /** The MCP front door's endpoint (and its RFC 9728 metadata), when `mcp` is configured. */
   mcp: { url: string; metadataUrl: string; address: { host: string; port: number } } | null;
+  /** The Snowflake front door's base URL (drivers' accessUrl), when `snowflake` is configured. */
+  snowflake: { url: string; address: { host: string; port: number } } | null;
   revision: string | null;
   /** Stops accepting, lets in-flight statements finish (bounded), then closes every session. */
   close(): Promise<void>;
@@ -126,11 +131,40 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         ...(bundleError ? { bundleError } : {}),
         ...(catalog ? { catalog } : {}),
         maxStatementBytes: config.policy.max_statement_bytes,
+        maxStatements: config.policy.max_statements,
         cache: { maxEntries: config.policy.decision_cache_entries },
       }),
     );
   }
   for (const [name, target] of targets) await loadEngine(name, target);
+
+  const sfTargets = new Map<string, SnowflakeTarget>();
+  for (const [name, u] of Object.entries(config.snowflake_upstreams)) {
+    try {
+      sfTargets.set(name, snowflakeTarget(name, u, resolveSecret(u.private_key)));
+    } catch (err) {
+      throw new Error(`snowflake_upstreams.${name}.private_key: ${(err as Error).message}`);
+    }
+  }
+  /** (Re)loads a Snowflake upstream's catalog (INFORMATION_SCHEMA) and swaps in an engine with the Snowflake dialect. */
+  async function loadSnowflakeEngine(name: string): Promise<void> {
+    const u = config.snowflake_upstreams[name]!;
+    let catalog: Catalog | undefined;
+    try {
+      const s = await SnowflakeSession.open(sfTargets.get(name)!, u.role ? { role: u.role } : {});
+      try {
+        catalog = await loadSnowflakeCatalog(s, u.database);
+      } finally {
+        await s.close();
+      }
+      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(catalog.tables).length });
+    } catch (err) {
+      log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
+      if (engines.has(name)) return;
+    }
+    engines.set(name, await createSnowflakeEngine({ bundle, ...(bundleError ? { bundleError } : {}), maxStatementBytes: config.policy.max_statement_bytes, maxStatements: config.policy.max_statements, cache: { maxEntries: config.policy.decision_cache_entries } }, u, catalog));
+  }
+  for (const name of sfTargets.keys()) await loadSnowflakeEngine(name);
 
   // DDL through the gateway changes what names mean (a new view over PHI, a new column): reload soon after.
   const reloadTimers = new Map<string, NodeJS.Timeout>();
@@ -140,13 +174,13 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       name,
       setTimeout(() => {
         reloadTimers.delete(name);
-        void loadEngine(name, targets.get(name)!);
+        void (sfTargets.has(name) ? loadSnowflakeEngine(name) : loadEngine(name, targets.get(name)!));
       }, 200).unref(),
     );
   };
   // Changes made outside the gateway are picked up periodically.
   const refresh = setInterval(() => {
-    for (const name of targets.keys()) catalogChanged(name);
+    for (const name of [...targets.keys(), ...sfTargets.keys()]) catalogChanged(name);
   }, config.policy.catalog_refresh_seconds * 1000).unref();
 
   let webhook: WebhookHandler | null = null;
@@ -266,6 +300,17 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     ? await startMcpDoor(ctx, { tls: config.tls.cert && config.tls.key ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : null, version: VERSION })
     : null;
 
+  const sfName = config.snowflake ? (config.snowflake.upstream ?? Object.keys(config.snowflake_upstreams)[0]!) : null;
+  const snowflakeDoor = sfName
+    ? await startSnowflakeDoor(ctx, {
+        upstream: sfName,
+        upstreamConfig: config.snowflake_upstreams[sfName]!,
+        target: sfTargets.get(sfName)!,
+        tls: config.tls.cert && config.tls.key ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : null,
+        version: VERSION,
+      })
+    : null;
+
   let admin: http.Server | null = null;
   let adminAddress: Gateway['adminAddress'] = null;
   let accepting = true;
@@ -299,6 +344,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     address: { host: addr.address, port: addr.port },
     adminAddress,
     mcp: mcp && { url: mcp.url, metadataUrl: mcp.metadataUrl, address: mcp.address },
+    snowflake: snowflakeDoor && { url: snowflakeDoor.url, address: snowflakeDoor.address },
     revision: bundle?.revision ?? null,
     close() {
       closing ??= shutdown();
@@ -313,10 +359,12 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     for (const t of reloadTimers.values()) clearTimeout(t);
     server.close();
     const mcpClosed = mcp?.close();
+    const snowflakeClosed = snowflakeDoor?.close();
     const deadline = Date.now() + config.limits.shutdown_grace_ms;
     while ([...sessions].some((s) => s.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const s of [...sessions]) s.shutdown('terminating connection: the gateway is shutting down');
     await mcpClosed;
+    await snowflakeClosed;
     await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
     await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
     admin?.closeAllConnections?.();

@@ -72,6 +72,54 @@ const mcpSchema = z.strictObject({
 
 export type McpConfig = z.infer<typeof mcpSchema>;
 
+/** A Snowflake account reached with snowflake-sdk under a key pair Verdict holds (gateway/upstream/snowflake/). */
+const snowflakeUpstream = z.strictObject({
+  /** Account identifier (`myorg-myaccount`). */
+  account: z.string().min(1),
+  user: z.string().min(1),
+  /** PEM (PKCS#8) of the user's private key. */
+  private_key: secretRef,
+  /** Base URL when it is not https://<account>.snowflakecomputing.com (private link, a local emulator). */
+  access_url: z.string().url().optional(),
+  warehouse: z.string().min(1).optional(),
+  database: z.string().min(1),
+  schema: z.string().min(1).default('PUBLIC'),
+  /** The role sessions use when no group maps to one. */
+  role: z.string().min(1).optional(),
+  /** OIDC group → Snowflake role; default: identity.role_by_group. */
+  role_by_group: z.record(z.string(), z.string()).optional(),
+  login_timeout_seconds: z.number().int().positive().default(60),
+});
+
+/** The Snowflake front door (Snowflake's REST API for unmodified drivers): docs in README "The Snowflake door". */
+const snowflakeDoorSchema = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(6434),
+  /** Which snowflake_upstreams entry clients reach; default: the only one configured. */
+  upstream: z.string().min(1).optional(),
+  /** The account name drivers send (ACCOUNT_NAME); default: any. */
+  account: z.string().min(1).optional(),
+  /** The audience tokens for this door must carry; default identity.audience. */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Base URL drivers reach the door at (chunk URLs are built on it); default http(s)://host:port. */
+  public_url: z.string().url().optional(),
+  /** Rows inline in a result; more are served as chunks of this many rows from this listener. */
+  chunk_rows: z.number().int().min(1).default(1000),
+  /** Most rows a statement returns; more are cut (the result says how many it returned). */
+  max_rows: z.number().int().min(1).default(1_000_000),
+  /** How long a request waits for its statement before answering "in progress" (Snowflake: 45 s). */
+  result_wait_ms: z.number().int().min(10).default(45_000),
+  /** Lifetime of Verdict's session token (renewed with the master token) and of the master token. */
+  session_token_ttl_seconds: z.number().int().min(1).default(3600),
+  master_token_ttl_seconds: z.number().int().min(1).default(14_400),
+  /** How long a result's chunks stay downloadable. */
+  chunk_ttl_seconds: z.number().int().min(1).default(600),
+  max_sessions: z.number().int().min(1).default(1000),
+});
+
+export type SnowflakeUpstreamConfig = z.infer<typeof snowflakeUpstream>;
+export type SnowflakeDoorConfig = z.infer<typeof snowflakeDoorSchema>;
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -106,20 +154,22 @@ export const configSchema = z.strictObject({
     role_by_group: z.record(z.string(), z.string()).default({}),
   }),
   /** Upstream targets by the database name clients ask for. */
-  upstreams: z.record(z.string().min(1), upstream).refine((u) => Object.keys(u).length > 0, {
-    message: 'name at least one upstream database',
-  }),
+  upstreams: z.record(z.string().min(1), upstream).default({}),
+  /** Snowflake upstream targets by name (names distinct from `upstreams`). */
+  snowflake_upstreams: z.record(z.string().min(1), snowflakeUpstream).default({}),
   policy: z
     .strictObject({
       bundle: z.string().default('.build/bundle.tar.gz'),
       /** key id → PEM public key file; when set, the bundle must be signed by one of them. */
       verification_keys: z.record(z.string(), z.string()).default({}),
       max_statement_bytes: z.number().int().positive().default(1024 * 1024),
+      /** Most statements one SQL string may hold; more are denied before any is analyzed. */
+      max_statements: z.number().int().positive().default(1000),
       decision_cache_entries: z.number().int().min(0).default(10_000),
       /** How often the upstream catalog (columns, views, functions) is re-read; DDL through Verdict reloads at once. */
       catalog_refresh_seconds: z.number().int().min(5).default(300),
     })
-    .default({ bundle: '.build/bundle.tar.gz', verification_keys: {}, max_statement_bytes: 1024 * 1024, decision_cache_entries: 10_000, catalog_refresh_seconds: 300 }),
+    .default({ bundle: '.build/bundle.tar.gz', verification_keys: {}, max_statement_bytes: 1024 * 1024, max_statements: 1000, decision_cache_entries: 10_000, catalog_refresh_seconds: 300 }),
   limits: z
     .strictObject({
       max_message_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),
@@ -174,11 +224,30 @@ export const configSchema = z.strictObject({
   evidence: evidenceConfigSchema.default(evidenceConfigSchema.parse({})),
   /** The MCP front door; off unless configured (`mcp: {}` serves it with the defaults). */
   mcp: mcpSchema.nullable().default(null),
+  /** The Snowflake front door; off unless configured. */
+  snowflake: snowflakeDoorSchema.nullable().default(null),
 }).superRefine((cfg, issue) => {
+  const sfNames = Object.keys(cfg.snowflake_upstreams ?? {});
+  if (Object.keys(cfg.upstreams ?? {}).length === 0 && sfNames.length === 0) {
+    issue.addIssue({ code: 'custom', path: ['upstreams'], message: 'name at least one upstream database' });
+  }
+  for (const n of sfNames) {
+    if (Object.hasOwn(cfg.upstreams ?? {}, n)) issue.addIssue({ code: 'custom', path: ['snowflake_upstreams', n], message: `${n} is also a PostgreSQL upstream; give it another name` });
+  }
+  if (cfg.snowflake) {
+    const u = cfg.snowflake.upstream;
+    if (u !== undefined && !sfNames.includes(u)) {
+      issue.addIssue({ code: 'custom', path: ['snowflake', 'upstream'], message: `no snowflake_upstreams entry named ${u}; configured: ${sfNames.join(', ') || 'none'}` });
+    } else if (u === undefined && sfNames.length !== 1) {
+      issue.addIssue({ code: 'custom', path: ['snowflake', 'upstream'], message: sfNames.length ? `say which Snowflake upstream the door serves (one of ${sfNames.join(', ')})` : 'configure snowflake_upstreams for the Snowflake door' });
+    }
+  }
   if (!cfg.mcp) return;
   const names = Object.keys(cfg.upstreams ?? {});
   if (cfg.mcp.upstream !== undefined && !names.includes(cfg.mcp.upstream)) {
     issue.addIssue({ code: 'custom', path: ['mcp', 'upstream'], message: `no upstream named ${cfg.mcp.upstream}; configured: ${names.join(', ')}` });
+  } else if (names.length === 0) {
+    issue.addIssue({ code: 'custom', path: ['mcp'], message: 'the MCP door serves a PostgreSQL upstream; configure one under upstreams' });
   } else if (cfg.mcp.upstream === undefined && names.length > 1) {
     issue.addIssue({ code: 'custom', path: ['mcp', 'upstream'], message: `say which upstream the MCP tools query (one of ${names.join(', ')})` });
   }

@@ -1,0 +1,83 @@
+// Errors the Snowflake door answers drivers with, in Snowflake's shape (HTTP 200 `success:false` with a code and
+// SQLSTATE; HTTP 401 for a missing or unknown token), with stable codes drivers and people can act on.
+
+/** Snowflake error codes the door uses. 39xxxx are session and login codes; 333333/4 mean "still running". */
+export const SfCode = {
+  /** A login the door does not accept (another authenticator, another account or user). */
+  INCORRECT_USERNAME_PASSWORD: '390100',
+  /** No `Authorization: Snowflake Token="…"` header (HTTP 401). */
+  AUTH_HEADER_MISSING: '390101',
+  /** A session or master token the door did not issue (HTTP 401). */
+  SESSION_TOKEN_INVALID: '390104',
+  /** The session was logged out or ended. */
+  GONE_SESSION: '390111',
+  /** The session token expired: drivers renew it with the master token. */
+  SESSION_TOKEN_EXPIRED: '390112',
+  /** The master token expired: log in again. */
+  MASTER_TOKEN_EXPIRED: '390114',
+  /** The OAuth (OIDC) token was refused. */
+  OAUTH_TOKEN_INVALID: '390303',
+  QUERY_IN_PROGRESS: '333333',
+  QUERY_IN_PROGRESS_ASYNC: '333334',
+  /** Several statements in one request. */
+  STATEMENT_COUNT_MISMATCH: '000008',
+  QUERY_CANCELED: '000604',
+  QUERY_NOT_EXECUTING: '000605',
+  QUERY_NOT_FOUND: '000709',
+  /** Insufficient privileges: Verdict's policy refused the statement (or it waits for approval). */
+  INSUFFICIENT_PRIVILEGES: '003001',
+  UNSUPPORTED: '002040',
+  /** The upstream could not be reached, or evidence could not be written. */
+  SERVICE_UNAVAILABLE: '390201',
+  BAD_REQUEST: '390400',
+} as const;
+export type SfCode = (typeof SfCode)[keyof typeof SfCode];
+
+/** An error for a driver: Snowflake's code, a message a person can act on, a SQLSTATE, the HTTP status. */
+export class SfDoorError extends Error {
+  override name = 'SfDoorError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly sqlState: string,
+    readonly httpStatus: 200 | 401 = 200,
+    /** Extra fields for `data` (Verdict's decision id, an approval request). */
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Named constructors. */
+export const sfError = {
+  wrongAuthenticator: (a: string) =>
+    new SfDoorError(SfCode.INCORRECT_USERNAME_PASSWORD, `Verdict accepts only OAUTH logins with an OIDC token (authenticator ${a || 'SNOWFLAKE'} refused).`, '08004'),
+  incorrectLogin: (why: string) => new SfDoorError(SfCode.INCORRECT_USERNAME_PASSWORD, `Incorrect username or password was specified (${why}).`, '08004'),
+  oauthInvalid: (why: string) => new SfDoorError(SfCode.OAUTH_TOKEN_INVALID, `Invalid OAuth access token: ${why}`, '08004'),
+  authHeaderMissing: () => new SfDoorError(SfCode.AUTH_HEADER_MISSING, 'Authorization header not found in the request data.', '08001', 401),
+  tokenInvalid: () => new SfDoorError(SfCode.SESSION_TOKEN_INVALID, 'Invalid session token.', '08001', 401),
+  sessionGone: () => new SfDoorError(SfCode.GONE_SESSION, 'Session no longer exists.  New login required to access the service.', '08001'),
+  sessionExpired: () => new SfDoorError(SfCode.SESSION_TOKEN_EXPIRED, 'Session token has expired.', '08001'),
+  masterExpired: () => new SfDoorError(SfCode.MASTER_TOKEN_EXPIRED, 'Authentication token has expired.  The user must authenticate again.', '08001'),
+  badRequest: (what: string) => new SfDoorError(SfCode.BAD_REQUEST, what, '08P01'),
+  unavailable: (what: string) => new SfDoorError(SfCode.SERVICE_UNAVAILABLE, what, '08006'),
+  statementCount: (actual: number) =>
+    new SfDoorError(SfCode.STATEMENT_COUNT_MISMATCH, `Actual statement count ${actual} did not match the desired statement count 1. Verdict runs one statement per request.`, '0A000'),
+  canceled: () => new SfDoorError(SfCode.QUERY_CANCELED, 'SQL execution canceled', '57014'),
+  notExecuting: () => new SfDoorError(SfCode.QUERY_NOT_EXECUTING, 'Identified SQL statement is not currently executing.', '01000'),
+  queryNotFound: (id: string) => new SfDoorError(SfCode.QUERY_NOT_FOUND, `Statement ${id} not found`, '02000'),
+  unsupported: (what: string) => new SfDoorError(SfCode.UNSUPPORTED, `SQL compilation error:\nUnsupported feature '${what}'.`, '0A000'),
+  /** Verdict's policy refused the statement: which rule, which decision. */
+  denied: (message: string, extra: Record<string, unknown> = {}) => new SfDoorError(SfCode.INSUFFICIENT_PRIVILEGES, message, '42501', 200, extra),
+} as const;
+
+/** The body of a failure, as Snowflake writes it; `queryId` when a statement had one. */
+export function errorBody(err: SfDoorError, queryId: string | null = null): Record<string, unknown> {
+  return {
+    data: { internalError: false, errorCode: err.code, age: 0, sqlState: err.sqlState, queryId, line: -1, pos: -1, type: 'COMPILATION', ...err.extra },
+    code: err.code,
+    message: err.message,
+    success: false,
+    headers: null,
+  };
+}

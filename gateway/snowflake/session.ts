@@ -1,0 +1,241 @@
+// One client session of the Snowflake door: Verdict's own session and master tokens (random, never Snowflake's),
+// the pipeline session that judges its statements, the upstream Snowflake session that runs them under the
+// role of the client's group, and its statements (each by query id and by the driver's request id, so results
+// can be polled and statements aborted).
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Verdict } from '../../engine/engine.ts';
+import type { Decision } from '../../engine/decision/decision.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import type { GatewayContext } from '../context.ts';
+import type { VerifiedIdentity } from '../identity/validator.ts';
+import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
+import { countedFrom, type PipelineSession } from '../pipeline/session.ts';
+import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
+import { SfDoorError, sfError } from './errors.ts';
+import { rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
+
+/** What a finished statement gives the driver. */
+export interface StatementOutcome {
+  rowtype: RowType[];
+  rows: (string | null)[][];
+  statementTypeId: number;
+}
+
+/** A statement of a session: running, or finished with its outcome or error. */
+export interface QueryRecord {
+  readonly queryId: string;
+  readonly requestId: string | null;
+  readonly sqlText: string;
+  readonly asyncExec: boolean;
+  readonly startTime: number;
+  endTime: number | null;
+  status: 'RUNNING' | 'SUCCESS' | 'FAILED_WITH_ERROR' | 'ABORTED';
+  outcome: StatementOutcome | null;
+  error: SfDoorError | null;
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+  /** The payload once built (chunks are registered once). */
+  payload?: Record<string, unknown>;
+}
+
+let nextSessionId = Date.now() % 1_000_000_000;
+
+/** An opaque token: 256 random bits. */
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export class DoorSession {
+  /** gosnowflake wants a number; snowflake-sdk takes it as text when it declares SESSION_ID_AS_STRING. */
+  readonly id = ++nextSessionId;
+  sessionToken = newToken();
+  readonly masterToken = newToken();
+  sessionExpiresAt: number;
+  readonly masterExpiresAt: number;
+  closed = false;
+  lastSeen = Date.now();
+  readonly queries = new Map<string, QueryRecord>();
+  readonly #byRequest = new Map<string, QueryRecord>();
+
+  constructor(
+    readonly identity: VerifiedIdentity,
+    readonly pipeline: PipelineSession,
+    readonly upstream: SnowflakeSession,
+    readonly info: { upstreamName: string; database: string; schema: string; warehouse: string | null; role: string | null; idAsString: boolean },
+    ttl: { session: number; master: number },
+  ) {
+    this.sessionExpiresAt = Date.now() + ttl.session * 1000;
+    this.masterExpiresAt = Date.now() + ttl.master * 1000;
+  }
+
+  get busy(): boolean {
+    for (const q of this.queries.values()) if (q.status === 'RUNNING') return true;
+    return false;
+  }
+
+  byRequest(requestId: string): QueryRecord | undefined {
+    return this.#byRequest.get(requestId);
+  }
+
+  /** Starts a statement; `run` gets the abort signal. Finished statements beyond the newest 100 are forgotten. */
+  start(sqlText: string, requestId: string | null, asyncExec: boolean, run: (signal: AbortSignal) => Promise<StatementOutcome>): QueryRecord {
+    const abort = new AbortController();
+    const record = { queryId: randomUUID(), requestId, sqlText, asyncExec, startTime: Date.now(), endTime: null, status: 'RUNNING', outcome: null, error: null, abort } as Omit<QueryRecord, 'done'> & { done?: Promise<void> };
+    (record as { done: Promise<void> }).done = run(abort.signal).then(
+      (o) => {
+        record.outcome = o;
+        record.status = 'SUCCESS';
+      },
+      (err: unknown) => {
+        record.error = err instanceof SfDoorError ? err : sfError.unavailable('Verdict could not run the statement');
+        record.status = record.error.code === '000604' ? 'ABORTED' : 'FAILED_WITH_ERROR';
+      },
+    ).finally(() => {
+      record.endTime = Date.now();
+    });
+    const q = record as QueryRecord;
+    this.queries.set(q.queryId, q);
+    if (requestId) this.#byRequest.set(requestId, q);
+    if (this.queries.size > 100) {
+      for (const old of this.queries.values()) {
+        if (this.queries.size <= 100) break;
+        if (old.status === 'RUNNING') continue;
+        this.queries.delete(old.queryId);
+        if (old.requestId) this.#byRequest.delete(old.requestId);
+      }
+    }
+    return q;
+  }
+
+  /** Ends the session: running statements are aborted, the upstream session logged out, evidence closed. */
+  async close(reason: string): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const q of this.queries.values()) q.abort.abort();
+    this.pipeline.end(reason);
+    await this.upstream.close().catch(() => undefined);
+  }
+}
+
+/** What running a statement needs from the door. */
+export interface RunContext {
+  ctx: GatewayContext;
+  upstream: string;
+  maxRows: number;
+}
+
+function strictest(v: Verdict, action: Decision['action']): Decision {
+  return v.decisions.find((d) => d.action === action) ?? v.decisions[0]!;
+}
+
+/**
+ * Decides and runs one statement of a session: deny → 003001/42501 with the rule and decision id; approve →
+ * rerun mode (an error naming the request and its link; once approved, the identical statement runs once);
+ * allow/mask → runs upstream with its binds, masks each column by the analysis, encodes Snowflake's JSON.
+ */
+export async function runStatement(rc: RunContext, s: DoorSession, sql: string, binds: SnowflakeBind[], bindText: (string | null)[], describeOnly: boolean, signal: AbortSignal): Promise<StatementOutcome> {
+  const p = s.pipeline;
+  const started = Date.now();
+  let verdict = p.decide(sql);
+  const refuse = (v: Verdict, err: SfDoorError): never => {
+    p.recordDecisions(v)?.catch(() => undefined);
+    p.recordResult(v, started, [], null, true);
+    rc.ctx.log.info('snowflake statement refused', { user: s.identity.username, code: err.code, decision_id: err.extra.decisionId });
+    throw err;
+  };
+  const denied = (v: Verdict): never => {
+    const d = strictest(v, 'deny');
+    const r = d.reasons[0];
+    return refuse(v, sfError.denied(`Verdict denied this statement: ${r?.message ?? 'the policy denied it'} (rule ${r?.rule ?? 'none'}, decision ${d.decision_id})`, { decisionId: d.decision_id, rule: r?.rule ?? null }));
+  };
+  if (verdict.statements.length > 1) return refuse(verdict, sfError.statementCount(verdict.statements.length));
+  if (verdict.action === 'deny') return denied(verdict);
+
+  if (verdict.decisions.some((d) => d.measure.length > 0)) {
+    const first = verdict;
+    const measured = await p.measure(sql, first, async (m) => {
+      try {
+        const r = await s.upstream.execute(m.sql, m.params.map((i) => binds[i - 1] ?? null), { signal });
+        return countedFrom(r.rows[0]);
+      } catch (err) {
+        return { unmeasurable: `the measuring count failed: ${(err as Error).message}` };
+      }
+    });
+    verdict = measured!;
+    if (verdict.action === 'deny') return denied(verdict);
+  }
+  let approval: { request_id: string; approved_by: string[] } | null = null;
+  if (verdict.action === 'approve') {
+    const admission = await p.admit(sql, bindText, verdict, null);
+    if (admission.kind === 'refuse') {
+      const d = strictest(verdict, 'approve');
+      throw sfError.denied(admission.message, {
+        decisionId: d.decision_id,
+        rule: d.reasons[0]?.rule ?? null,
+        ...(admission.request ? { approvalRequestId: admission.request.id, approvalLink: admission.request.link } : {}),
+      });
+    }
+    verdict = admission.verdict;
+    approval = admission.approval;
+  }
+  const durable = p.recordDecisions(verdict, approval);
+  if (durable) {
+    try {
+      await durable;
+    } catch {
+      p.recordResult(verdict, started, [], null, true);
+      throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
+    }
+  }
+  if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) p.breakGlass(verdict);
+
+  const analysis = verdict.statements[0]!;
+  const decision = verdict.decisions[0]!;
+  const masked = decision.masks.length > 0;
+  let r: SnowflakeResult;
+  try {
+    r = await s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) });
+  } catch (err) {
+    if (signal.aborted) {
+      p.recordResult(verdict, started, [], '57014');
+      throw sfError.canceled();
+    }
+    if (!(err instanceof SnowflakeUpstreamError)) throw err;
+    const state = err.sqlState ?? 'XX000';
+    p.recordResult(verdict, started, [], state);
+    // The text of an error over masked columns could carry their values: only its code goes out.
+    if (masked) throw new SfDoorError(err.code ?? '100000', `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));
+    throw new SfDoorError(err.code ?? '100000', err.message, state);
+  }
+  if (analysis.kind === 'ddl' || analysis.nested.some((x) => x.kind === 'ddl')) rc.ctx.catalogChanged(rc.upstream);
+  const rows = r.rows.length > rc.maxRows ? r.rows.slice(0, rc.maxRows) : r.rows;
+  const out = encodeMasked(rc, analysis, decision, r.columns, rows);
+  const count = r.rowsAffected ?? out.length;
+  p.recordResult(verdict, started, [`${analysis.command || 'SELECT'} ${count}`], null);
+  return { rowtype: r.columns.map(rowTypeOf), rows: out, statementTypeId: statementTypeOf(analysis.kind) };
+}
+
+const NULL_MASK = () => null;
+
+/**
+ * The rows masked by the decision and encoded for the wire. Snowflake names no column origins, so the analysis'
+ * result columns are the ground truth, matched by position and NAME: when the upstream's columns differ in
+ * number, or a plain column's name differs, every column is masked (its mask, else NULL) — fail closed.
+ */
+export function encodeMasked(rc: RunContext, a: StatementAnalysis, d: Decision, columns: SnowflakeColumn[], rows: (string | null)[][]): (string | null)[][] {
+  const plan = maskPlan(a, d, rc.ctx.maskContext, undefined);
+  let masks: (((v: string) => string | null) | null)[] = columns.map(() => null);
+  if (plan) {
+    const expected = a.result_columns;
+    const sameShape = expected.length === columns.length && expected.every((c, i) => c.derived || c.name.toUpperCase() === columns[i]!.name.toUpperCase());
+    masks = sameShape ? columnMasks(plan, columns.map(() => ({ tableOid: 0, attnum: 0 }))) : columns.map((_, i) => plan.masks[i] ?? NULL_MASK);
+  }
+  const types = columns.map((c) => c.type);
+  return rows.map((row) =>
+    row.map((v, i) => {
+      const m = masks[i];
+      return wireValue(types[i]!, v === null || !m ? v : m(v));
+    }),
+  );
+}
+

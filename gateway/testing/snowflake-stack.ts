@@ -1,0 +1,113 @@
+// A whole Verdict stack with the Snowflake door for integration tests: the local Snowflake (emulator) with the
+// clinic data as the upstream (a key pair made here, the private key given to Verdict as a {value} secret), the
+// dev OIDC issuer, a policy bundle whose data also names the Snowflake clinic tables, and the gateway.
+import { generateKeyPairSync } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { validateConfig } from '../config/load.ts';
+import type { VerdictConfig } from '../config/schema.ts';
+import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.ts';
+import { createLogger } from '../ops/log.ts';
+import { policyBuild } from '../policy/toolchain.ts';
+import { startGateway, type Gateway } from '../server.ts';
+import { startSnowflakeEmulator, type SnowflakeEmulator } from './snowflake/emulator.ts';
+
+export const SF_ACCOUNT = 'VERDICT_DOOR';
+
+export interface SnowflakeStack {
+  sf: SnowflakeEmulator;
+  issuer: DevIssuer;
+  gateway: Gateway;
+  config: VerdictConfig;
+  dir: string;
+  /** The door's base URL (snowflake-sdk accessUrl). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Policy data for the Snowflake clinic tables until the policies name Snowflake objects themselves: the roles'
+ * schemas gain CLINIC.PUBLIC and the PHI classification gains CLINIC.PUBLIC.PATIENTS / VISITS (upper case, as
+ * Snowflake folds names).
+ */
+function snowflakePolicies(dir: string): string {
+  const src = fileURLToPath(new URL('../../policies/', import.meta.url));
+  const out = join(dir, 'policies');
+  cpSync(src, out, { recursive: true });
+  const access = join(out, 'access', 'data.yaml');
+  const a = YAML.parse(readFileSync(access, 'utf8')) as { roles: Record<string, { schemas: string[] }> };
+  for (const r of Object.values(a.roles)) if (r.schemas.includes('public')) r.schemas.push('CLINIC.PUBLIC');
+  writeFileSync(access, YAML.stringify(a));
+  const classification = join(out, 'classification', 'data.yaml');
+  const c = YAML.parse(readFileSync(classification, 'utf8')) as { phi: Record<string, Record<string, string>> };
+  for (const t of ['patients', 'visits']) {
+    const cols = c.phi[`public.${t}`] ?? {};
+    c.phi[`CLINIC.PUBLIC.${t.toUpperCase()}`] = Object.fromEntries(Object.entries(cols).map(([k, v]) => [k.toUpperCase(), v]));
+  }
+  writeFileSync(classification, YAML.stringify(c));
+  return out;
+}
+
+/**
+ * Starts the stack; `door` patches the `snowflake` listener section (e.g. chunk_rows).
+ *
+ * @example
+ * const stack = await startSnowflakeStack({ chunk_rows: 2 });
+ */
+export async function startSnowflakeStack(door: Record<string, unknown> = {}, options: { resultWaitMs?: number } = {}): Promise<SnowflakeStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'verdict-sf-stack-'));
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const sf = await startSnowflakeEmulator({
+    account: SF_ACCOUNT,
+    clinic: true,
+    users: [{ name: 'svc_verdict', publicKeys: [keys.publicKey], roles: ['ANALYST', 'CONTRACTOR', 'CLINICIAN'], defaultRole: 'ANALYST' }],
+    resultWaitMs: options.resultWaitMs ?? 1000,
+  });
+  const issuer = await startDevIssuer({ audience: 'verdict' });
+  const bundle = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', source: snowflakePolicies(dir) }).path;
+  const config = validateConfig({
+    listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: null },
+    identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
+    snowflake_upstreams: {
+      warehouse: {
+        account: SF_ACCOUNT,
+        user: 'svc_verdict',
+        private_key: { value: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string },
+        access_url: sf.url,
+        database: 'CLINIC',
+        schema: 'PUBLIC',
+        role: 'ANALYST',
+        role_by_group: { contractors: 'CONTRACTOR', clinicians: 'CLINICIAN' },
+      },
+    },
+    snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
+    policy: { bundle },
+    approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20 },
+    masking: { hash_key: { value: 'test-hash-key' } },
+    evidence: {
+      instance: 'test-sf-gw',
+      spool_dir: join(dir, 'evidence', 'spool'),
+      publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
+      batch: { max_lines: 1000, max_age_ms: 200 },
+    },
+    log: { level: process.env.VERDICT_TEST_LOG ? 'debug' : 'error' },
+  });
+  const gateway = await startGateway(config, { log: createLogger(config.log.level) });
+  return {
+    sf,
+    issuer,
+    gateway,
+    config,
+    dir,
+    url: gateway.snowflake!.url,
+    async stop() {
+      await gateway.close();
+      await issuer.close();
+      await sf.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
