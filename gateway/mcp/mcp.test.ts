@@ -7,11 +7,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
-import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
+import { callTool, textOf, v1Client, v2Client, type ToolResult } from '../testing/mcp-clients.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 
 let stack: TestStack;
@@ -20,30 +19,11 @@ let direct: pg.Client;
 /** Every real SSN, date of birth and diagnosis in the clinic: none may reach a contractor. */
 let secrets: string[];
 
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown>; _meta?: Record<string, unknown> };
-interface AnyClient {
-  listTools(): Promise<{ tools: { name: string; description?: string; outputSchema?: unknown }[] }>;
-  callTool(p: { name: string; arguments?: Record<string, unknown> }): Promise<unknown>;
-  close(): Promise<void>;
-}
-
 const token = (user: string, opts: Parameters<TestStack['issuer']['mint']>[1] = {}) => stack.issuer.mint(user, { audience: url, ...opts });
-
-async function v2(user: string, mode: 'auto' | 'legacy' = 'auto', name = 'v2-test'): Promise<AnyClient> {
-  const t = await token(user);
-  const client = new V2Client({ name, version: '2.4.0' }, { versionNegotiation: { mode } });
-  await client.connect(new V2Transport(new URL(url), { authProvider: { token: async () => t } }));
-  return client as unknown as AnyClient;
-}
-
-async function v1(user: string, name = 'v1-test'): Promise<AnyClient> {
-  const client = new V1Client({ name, version: '1.32.2' });
-  await client.connect(new V1Transport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${await token(user)}` } } }));
-  return client as unknown as AnyClient;
-}
-
-const call = async (c: AnyClient, name: string, args: Record<string, unknown>) => (await c.callTool({ name, arguments: args })) as ToolResult;
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const v2 = async (user: string, mode: 'auto' | 'legacy' = 'auto', name = 'v2-test') => v2Client(url, await token(user), { mode, name });
+const v1 = async (user: string, name = 'v1-test') => v1Client(url, await token(user), { name });
+const call = callTool;
+const text = textOf;
 const everything = (r: ToolResult) => JSON.stringify(r);
 
 function evidence(): { type: string; data: Record<string, unknown> }[] {
