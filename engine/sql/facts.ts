@@ -72,8 +72,12 @@ export function accesses(m: ReadonlyMap<string, Access>): TableAccess[] {
   return out;
 }
 
-/** A nested statement's facts (EXECUTE IMMEDIATE's, EXPLAIN's) count for the statement around it. */
-export function absorb(f: Facts, n: StatementAnalysis): void {
+/**
+ * A nested statement's facts (EXECUTE IMMEDIATE's, EXPLAIN's, a called function body's) count for the
+ * statement around it. `column`: the result column its unresolved lineage flows into, when that is the
+ * caller's (a function called in a select item) rather than the nested statement's own.
+ */
+export function absorb(f: Facts, n: StatementAnalysis, column: (u: Unresolved) => string | undefined = (u) => u.column): void {
   for (const r of n.reads) {
     if (r.columns.length === 0) f.read(r.schema, r.table, null);
     for (const c of r.columns) f.read(r.schema, r.table, c);
@@ -81,7 +85,7 @@ export function absorb(f: Facts, n: StatementAnalysis): void {
   for (const x of n.writes) f.write(x.schema, x.table, x.columns);
   for (const fn of n.functions) f.functions.add(fn);
   for (const p of n.predicates_on) f.pred(p);
-  for (const u of n.unresolved) f.unresolve(u.reason, u.column);
+  for (const u of n.unresolved) f.unresolve(u.reason, column(u));
   if (n.opaque) f.opaque = true;
   if (n.literal_dependent) f.litDep = true;
   if (n.data_modifying_cte) f.dataModifyingCte = true;

@@ -2,11 +2,12 @@
 // with polyglot's Snowflake grammar. Fails closed: what it cannot parse, know or resolve is 'unknown'.
 import { unknownStatement } from '../dialect.ts';
 import { absorb, accesses } from '../facts.ts';
+import { rename } from '../lineage.ts';
 import type { AnalyzeOptions, CopyInfo, ResultColumn, StatementAnalysis, StatementKind } from '../types.ts';
 import { scan, type Piece } from './fingerprint.ts';
 import { fold, foldDotted, kindOf, tableParts, Unresolvable } from './names.ts';
 import { parse, type Json, type Token } from './parser.ts';
-import { expandRel, rename } from './walk/columns.ts';
+import { expandRel } from './walk/columns.ts';
 import { copy, insert, merge, multiInsert, remove, update } from './walk/dml.ts';
 import { fromItem } from './walk/from.ts';
 import { DepthError, newScope, STAR, tableName, type Walk, type WalkOptions } from './walk/scope.ts';

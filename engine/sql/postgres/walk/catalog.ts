@@ -1,9 +1,9 @@
 // Lineage through the upstream's catalog: view definitions and SQL / plpgsql function bodies, parsed once
 // per catalog object and followed to a bounded depth.
-import { dedupe, type Facts } from '../../facts.ts';
+import { absorb, dedupe } from '../../facts.ts';
+import { withThrough } from '../../lineage.ts';
 import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
 import { tagOf, type Json } from '../names.ts';
-import { withThrough } from './lineage.ts';
 import { catalogCols, STAR, type BodyFacts, type FnLineage, type Walk, type WalkOptions } from './scope.ts';
 
 /** Views inside views / functions inside functions deeper than this are reported, not followed. */
@@ -153,7 +153,7 @@ export function funcLineage(w: Walk, key: string, fn: CatalogFunction, d: number
             for (const c of r.columns) src.push({ schema: r.schema, table: r.table, column: c });
           }
           for (const rc of s.result_columns) src.push(...rc.sources);
-          mergeAnalysis(w.facts, s, saved);
+          absorb(w.facts, s, () => saved);
           visit(s.nested);
         }
       };
@@ -195,20 +195,4 @@ function flattenBody(n: Json): Json[] {
     return out;
   }
   return tag ? [n] : [];
-}
-
-/** A nested analysis' facts (a function body's statements) count for the statement calling it. */
-function mergeAnalysis(f: Facts, n: StatementAnalysis, column: string | undefined): void {
-  for (const r of n.reads) {
-    if (r.columns.length === 0) f.read(r.schema, r.table, null);
-    for (const c of r.columns) f.read(r.schema, r.table, c);
-  }
-  for (const x of n.writes) f.write(x.schema, x.table, x.columns);
-  for (const fn of n.functions) f.functions.add(fn);
-  for (const p of n.predicates_on) f.pred(p);
-  for (const u of n.unresolved) f.unresolve(u.reason, column);
-  if (n.opaque) f.opaque = true;
-  if (n.literal_dependent) f.litDep = true;
-  if (n.data_modifying_cte) f.dataModifyingCte = true;
-  if (n.creates_table_from_query) f.createsTable = true;
 }

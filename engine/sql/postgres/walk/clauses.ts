@@ -1,6 +1,7 @@
 // WHERE (evaluated for triviality while it is walked: WHERE true / 1=1 / x OR true filter nothing) and
 // GROUP BY / ORDER BY / DISTINCT ON, whose ordinals and output names refer to the target list.
 import type { ResultColumn } from '../../types.ts';
+import { andTruth, notTruth, orTruth, type Truth } from '../../walk.ts';
 import { strList, tagOf, type Json } from '../names.ts';
 import { relHas } from './columns.ts';
 import { ex } from './expressions.ts';
@@ -44,9 +45,6 @@ export function whereClause(w: Walk, where: Json, sc: Scope, d: number, info: Wh
   }
 }
 
-/** Outcome of evaluating a WHERE: True, False, Null, row-dependent Unknown, row-independent Constant. */
-type Truth = 'T' | 'F' | 'N' | 'U' | 'C';
-
 /** Evaluates a WHERE for triviality while walking it once for reads and predicates. */
 function truth(w: Walk, n: Json, sc: Scope, d: number): Truth {
   d = check(w, d);
@@ -56,21 +54,8 @@ function truth(w: Walk, n: Json, sc: Scope, d: number): Truth {
     case 'BoolExpr': {
       const vals: Truth[] = [];
       for (const a of (b.args ?? []) as Json[]) vals.push(truth(w, a, sc, d));
-      if (b.boolop === 'NOT_EXPR') {
-        const v = vals[0] ?? 'U';
-        return v === 'T' ? 'F' : v === 'F' ? 'T' : v;
-      }
-      if (b.boolop === 'OR_EXPR') {
-        if (vals.includes('T')) return 'T';
-        // A row-independent arm that may be true lets every row through.
-        if (vals.includes('C')) return 'C';
-        if (vals.includes('U')) return 'U';
-        return vals.includes('N') ? 'N' : 'F';
-      }
-      if (vals.includes('F')) return 'F';
-      if (vals.includes('N')) return 'N';
-      if (vals.includes('U')) return 'U';
-      return vals.includes('C') ? 'C' : 'T';
+      if (b.boolop === 'NOT_EXPR') return notTruth(vals[0] ?? 'U');
+      return b.boolop === 'OR_EXPR' ? orTruth(vals) : andTruth(vals);
     }
     case 'A_Expr': {
       const cmp = constCompare(b);
@@ -145,7 +130,7 @@ function constCompare(b: Json): Truth | null {
       if (c === 'T') res = 'T';
       else if (c !== 'F' && res !== 'T') res = c;
     }
-    return opName(b) === '<>' ? (res === 'T' ? 'F' : res === 'F' ? 'T' : res) : res;
+    return opName(b) === '<>' ? notTruth(res) : res;
   }
   return null;
 }

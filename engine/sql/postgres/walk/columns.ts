@@ -1,9 +1,10 @@
 // Column references: which FROM item (at which scope level) a name resolves to, what value flows from it
 // (sink), whether it is a predicate, and `*` / whole-row expansion.
 import { dedupe } from '../../facts.ts';
-import type { ColumnRef, ResultColumn, ThroughRef } from '../../types.ts';
+import { use, useNamed } from '../../lineage.ts';
+import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { strList, type Json } from '../names.ts';
-import { allAssigned, assignedTo, refKey, starSources } from './lineage.ts';
+import { allAssigned, assignedTo, starSources } from './lineage.ts';
 import { STAR, type JoinGroup, type Rel, type Scope, type Walk } from './scope.ts';
 
 export function findRel(q: string[], sc: Scope): Rel | null {
@@ -144,24 +145,7 @@ function relColumn(w: Walk, r: Rel, col: string, sink: ColumnRef[] | null, pred:
       for (const src of r.outs[0]?.sources ?? []) use(w, src, sink, pred);
       return false;
     }
-    let plain = true;
-    let hit = false;
-    for (const o of r.outs) {
-      if (o.name === col) {
-        hit = true;
-        if (o.derived) plain = false;
-        useOut(w, o, sink, pred);
-      }
-    }
-    if (!hit) {
-      for (const o of r.outs) {
-        if (o.name !== STAR) continue;
-        if (o.derived) plain = false;
-        for (const src of o.sources) {
-          use(w, src.column === STAR ? { schema: src.schema, table: src.table, column: col } : src, sink, pred);
-        }
-      }
-    }
+    let plain = useNamed(w, r.outs, col, sink, pred);
     if (r.view) w.facts.read(r.schema as string, r.table as string, col);
     if (r.assigned && useAssigned(w, r.assigned, col, sink, pred)) plain = false;
     return plain;
@@ -190,49 +174,6 @@ function wholeRow(w: Walk, r: Rel, sink: ColumnRef[] | null, pred: boolean): voi
   const tmp: ResultColumn[] = [];
   expandRel(w, r, tmp);
   for (const o of tmp) for (const src of o.sources) use(w, src, sink, pred);
-}
-
-/** A table column flows into the current value (sink) and/or is used as a predicate. */
-export function use(w: Walk, src: ColumnRef, sink: ColumnRef[] | null, pred: boolean, base = false): void {
-  if (base) w.facts.read(src.schema, src.table, src.column);
-  if (sink) sink.push(src);
-  if (pred) w.facts.pred(src);
-}
-
-/** A derived relation's output flows into the current value, keeping what reaches it only through calls. */
-export function useOut(w: Walk, o: ResultColumn, sink: ColumnRef[] | null, pred: boolean): void {
-  if (!o.through || !sink) {
-    for (const src of o.sources) use(w, src, sink, pred);
-    return;
-  }
-  const by = new Map(o.through.map((t) => [refKey(t), t.functions]));
-  for (const src of o.sources) {
-    const fns = by.get(refKey(src));
-    use(w, fns ? taggedVia(w, src, fns) : src, sink, pred);
-  }
-}
-
-/** A fresh copy of `src` that reaches the value only through the results of `fns`. */
-export function taggedVia(w: Walk, src: ColumnRef, fns: Iterable<string>): ColumnRef {
-  const t = { schema: src.schema, table: src.table, column: src.column };
-  w.via.set(t, new Set(fns));
-  return t;
-}
-
-/** The sources of a value's sink whose every occurrence is tagged (see `arg`), with the union of their tags. */
-export function throughOf(w: Walk, sink: ColumnRef[]): ThroughRef[] | undefined {
-  const m = new Map<string, { ref: ColumnRef; fns: Set<string> | null }>();
-  for (const src of sink) {
-    const k = refKey(src);
-    const tags = w.via.get(src);
-    const e = m.get(k);
-    if (!e) m.set(k, { ref: src, fns: tags ? new Set(tags) : null });
-    else if (e.fns && tags) for (const t of tags) e.fns.add(t);
-    else e.fns = null;
-  }
-  const out: ThroughRef[] = [];
-  for (const { ref, fns } of m.values()) if (fns) out.push({ schema: ref.schema, table: ref.table, column: ref.column, functions: [...fns].sort() });
-  return out.length ? out : undefined;
 }
 
 /** `*` / `t.*`: one output per known column, else one '*' output. Records the reads. */

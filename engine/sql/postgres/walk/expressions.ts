@@ -1,10 +1,11 @@
 // Expressions: the column values that flow into a value (lineage), the columns it compares on
 // (predicates), and the functions it calls, with what each call adds (catalog bodies, unresolved lineage).
+import { taggedVia, use, useOut } from '../../lineage.ts';
 import type { ColumnRef } from '../../types.ts';
 import { funcName, isNode, strList, tagOf, type Json } from '../names.ts';
 import { builtinName, DYNAMIC_FUNCTIONS, PURE_FUNCTIONS, SRF_COLUMNS } from '../functions.ts';
 import { funcLineage, lookupFunction } from './catalog.ts';
-import { columnRef, rowField, taggedVia, use, useOut } from './columns.ts';
+import { columnRef, rowField } from './columns.ts';
 import { stripTextCasts } from './lineage.ts';
 import { check, newScope, type Scope, type Walk } from './scope.ts';
 

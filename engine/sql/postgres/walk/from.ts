@@ -1,13 +1,13 @@
 // FROM items: tables, catalog views, CTE references, subqueries, joins (USING / NATURAL), functions in
 // FROM and TABLESAMPLE, each becoming a relation that column references resolve in.
 import { dedupe } from '../../facts.ts';
+import { rename } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { figureName, strList, tagOf, type Json } from '../names.ts';
 import { builtinName, PURE_FUNCTIONS, SRF_COLUMNS } from '../functions.ts';
 import { viewOuts } from './catalog.ts';
 import { expandList, resolveIn } from './columns.ts';
 import { anyEx, ex, predicates } from './expressions.ts';
-import { rename } from './lineage.ts';
 import { catalogCols, check, lookupCte, rangeVarName, STAR, type Rel, type Scope, type Walk } from './scope.ts';
 
 export function baseRel(w: Walk, schema: string, table: string, alias: Json, touch: boolean): Rel {

@@ -3,11 +3,12 @@
 import { dedupe } from '../../facts.ts';
 import type { ColumnRef, JsonKey, ResultColumn } from '../../types.ts';
 import { figureName, strList, tagOf, type Json } from '../names.ts';
+import { mergeArms, rename, settleRecursive, throughOf, withThrough } from '../../lineage.ts';
 import { orderLike, whereClause } from './clauses.ts';
-import { columnRef, expandRel, findRel, relHas, rowField, starTarget, throughOf } from './columns.ts';
+import { columnRef, expandRel, findRel, relHas, rowField, starTarget } from './columns.ts';
 import { ex, predicates } from './expressions.ts';
 import { fromItem } from './from.ts';
-import { mergeArms, rename, sourceCount, stripTextCasts, unionAll, withThrough } from './lineage.ts';
+import { stripTextCasts } from './lineage.ts';
 import { check, newScope, STAR, type Rel, type Scope, type Walk } from './scope.ts';
 
 /** Functions that serialize a whole row to JSON objects keyed by its column names. */
@@ -50,7 +51,7 @@ function setOp(w: Walk, s: Json, sc: Scope, d: number, result: boolean): ResultC
   // Output names come from the left arm; the right arm's own names would mislabel Unresolved.column.
   const l = select(w, s.larg, sc, d, false, result);
   const r = select(w, s.rarg, sc, d, false, false);
-  const outs = mergeArms(l, r);
+  const outs = mergeArms(l, r, '?column?');
   // UNION / INTERSECT / EXCEPT without ALL compare the rows: whether a guess survives answers a question.
   if (!s.all) for (const o of outs) for (const src of o.sources) w.facts.pred(src);
   return outs;
@@ -85,22 +86,7 @@ export function withClause(w: Walk, clause: Json, sc: Scope, d: number): void {
       const inner = newScope(sc);
       if (sel.withClause) withClause(w, sel.withClause, inner, cd);
       const l = select(w, sel.larg, inner, cd);
-      ctes.set(name, rename(l, colnames));
-      let outs = mergeArms(l, select(w, sel.rarg, inner, cd));
-      // Each iteration feeds the previous rows back in: `SELECT y, ssn FROM r` moves ssn from
-      // column 2 to column 1 one round later. Re-walk the arm until the lineage stops growing.
-      let size = sourceCount(outs);
-      for (let i = 0; ; i++) {
-        ctes.set(name, rename(outs, colnames));
-        outs = mergeArms(outs, select(w, sel.rarg, inner, cd));
-        const next = sourceCount(outs);
-        if (next === size) break;
-        size = next;
-        if (i > outs.length + 2) {
-          outs = unionAll(outs);
-          break;
-        }
-      }
+      const outs = settleRecursive(l, () => select(w, sel.rarg, inner, cd), (o) => ctes.set(name, rename(o, colnames)), '?column?');
       orderLike(w, sel.sortClause, inner, outs, cd);
       predicates(w, [sel.limitOffset, sel.limitCount], inner, cd);
       ctes.set(name, rename(outs, colnames));

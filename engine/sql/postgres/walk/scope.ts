@@ -2,16 +2,11 @@
 // column references resolve in, and how table names resolve (search path, catalog).
 import type { Facts } from '../../facts.ts';
 import type { Catalog, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
+import type { WhereInfo } from '../../walk.ts';
 import { strList, type Json } from '../names.ts';
 
-/** Thrown when the tree is nested deeper than AnalyzeOptions.maxDepth; the caller turns it into 'unknown'. */
-export class DepthError extends Error {
-  readonly code = 'SQL_NESTING_LIMIT';
-  constructor(readonly limit: number) {
-    super(`statement nesting exceeds the limit of ${limit} levels`);
-    this.name = 'DepthError';
-  }
-}
+export { STAR } from '../../lineage.ts';
+export { check, DepthError, lookupCte, type WhereInfo } from '../../walk.ts';
 
 /** A FROM item visible to column references. */
 export interface Rel {
@@ -59,11 +54,6 @@ export interface JoinGroup {
   full: boolean;
 }
 
-export interface WhereInfo {
-  has: boolean;
-  trivial: boolean;
-}
-
 export interface WalkOptions {
   catalog: Catalog | undefined;
   searchPath: string[];
@@ -88,8 +78,6 @@ export interface FnLineage {
   /** Output column names (from its body's final query), null when unknown. */
   shape: string[] | null;
 }
-
-export const STAR = '*';
 
 /**
  * One statement's walk, shared by every part of it: the facts found so far, the options, and what is
@@ -119,21 +107,8 @@ export interface Walk {
   query(node: Json, sc: Scope | null, d: number, top?: boolean, result?: boolean): ResultColumn[];
 }
 
-export function check(w: Walk, d: number): number {
-  if (d > w.o.maxDepth) throw new DepthError(w.o.maxDepth);
-  return d + 1;
-}
-
 export function newScope(parent: Scope | null): Scope {
   return { parent, rels: [], ctes: null, local: 0 };
-}
-
-export function lookupCte(sc: Scope | null, name: string): ResultColumn[] | null {
-  for (let s = sc; s; s = s.parent) {
-    const c = s.ctes?.get(name);
-    if (c) return c;
-  }
-  return null;
 }
 
 /** Schema of a table reference: as written, else the first search-path schema that has it. */

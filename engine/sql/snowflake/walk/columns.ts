@@ -1,7 +1,7 @@
 // Column references: which FROM item (at which scope level) a name resolves to, what value flows from it
 // (sink), whether it is a predicate, and `*` / whole-row expansion.
-import { dedupe } from '../../facts.ts';
-import type { ColumnRef, ResultColumn, ThroughRef } from '../../types.ts';
+import { use, useNamed, useOut } from '../../lineage.ts';
+import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { fold, kindOf, Unresolvable } from '../names.ts';
 import type { Json } from '../parser.ts';
 import { STAR, type Rel, type Scope, type Walk } from './scope.ts';
@@ -148,72 +148,12 @@ export function relHas(r: Rel, col: string): 0 | 1 | 2 {
 
 function relColumn(w: Walk, r: Rel, col: string, sink: ColumnRef[] | null, pred: boolean): boolean {
   if (r.outs) {
-    let plain = true;
-    let hit = false;
-    for (const o of r.outs) {
-      if (o.name === col) {
-        hit = true;
-        if (o.derived) plain = false;
-        useOut(w, o, sink, pred);
-      }
-    }
-    if (!hit) {
-      for (const o of r.outs) {
-        if (o.name !== STAR) continue;
-        if (o.derived) plain = false;
-        for (const src of o.sources) {
-          use(w, src.column === STAR ? { schema: src.schema, table: src.table, column: col } : src, sink, pred);
-        }
-      }
-    }
+    const plain = useNamed(w, r.outs, col, sink, pred);
     if (r.view) w.facts.read(r.schema as string, r.table as string, col);
     return plain;
   }
   use(w, { schema: r.schema as string, table: r.table as string, column: col }, sink, pred, true);
   return true;
-}
-
-/** A table column flows into the current value (sink) and/or is used as a predicate. */
-export function use(w: Walk, src: ColumnRef, sink: ColumnRef[] | null, pred: boolean, base = false): void {
-  if (base) w.facts.read(src.schema, src.table, src.column);
-  if (sink) sink.push(src);
-  if (pred) w.facts.pred(src);
-}
-
-/** A derived relation's output flows into the current value, keeping what reaches it only through calls. */
-export function useOut(w: Walk, o: ResultColumn, sink: ColumnRef[] | null, pred: boolean): void {
-  if (!o.through || !sink) {
-    for (const src of o.sources) use(w, src, sink, pred);
-    return;
-  }
-  const by = new Map(o.through.map((t) => [refKey(t), t.functions]));
-  for (const src of o.sources) {
-    const fns = by.get(refKey(src));
-    use(w, fns ? taggedVia(w, src, fns) : src, sink, pred);
-  }
-}
-
-/** A fresh copy of `src` that reaches the value only through the results of `fns`. */
-export function taggedVia(w: Walk, src: ColumnRef, fns: Iterable<string>): ColumnRef {
-  const t = { schema: src.schema, table: src.table, column: src.column };
-  w.via.set(t, new Set(fns));
-  return t;
-}
-
-/** The sources of a value's sink whose every occurrence is tagged (see taggedVia), with the union of their tags. */
-export function throughOf(w: Walk, sink: ColumnRef[]): ThroughRef[] | undefined {
-  const m = new Map<string, { ref: ColumnRef; fns: Set<string> | null }>();
-  for (const src of sink) {
-    const k = refKey(src);
-    const tags = w.via.get(src);
-    const e = m.get(k);
-    if (!e) m.set(k, { ref: src, fns: tags ? new Set(tags) : null });
-    else if (e.fns && tags) for (const t of tags) e.fns.add(t);
-    else e.fns = null;
-  }
-  const out: ThroughRef[] = [];
-  for (const { ref, fns } of m.values()) if (fns) out.push({ schema: ref.schema, table: ref.table, column: ref.column, functions: [...fns].sort() });
-  return out.length ? out : undefined;
 }
 
 /** `*` / `t.*`: one output per known column (minus EXCLUDE), else one '*' output. Records the reads. */
@@ -251,59 +191,3 @@ export function wholeRows(w: Walk, rels: Rel[], sc: Scope, sink: ColumnRef[] | n
   for (const o of tmp) for (const src of o.sources) use(w, src, sink, pred);
 }
 
-export const refKey = (s: ColumnRef): string => s.schema + '\u0000' + s.table + '\u0000' + s.column;
-
-/** `o` with `through` set when there is any (absent otherwise, so plain outputs keep their shape). */
-export function withThrough(o: ResultColumn, through: ThroughRef[] | undefined): ResultColumn {
-  if (through?.length) o.through = through;
-  return o;
-}
-
-/** Output names replaced by an alias column list, by position. */
-export function rename(outs: ResultColumn[], names: string[]): ResultColumn[] {
-  if (names.length === 0) return outs;
-  return outs.map((o, i) => (i < names.length && o.name !== STAR ? withThrough({ name: names[i] as string, sources: o.sources, derived: o.derived }, o.through) : o));
-}
-
-/** Output columns of a set operation: names from the left arm, sources from both by position. */
-export function mergeArms(l: ResultColumn[], r: ResultColumn[]): ResultColumn[] {
-  const starred = l.some((o) => o.name === STAR) || r.some((o) => o.name === STAR);
-  const n = Math.max(l.length, r.length);
-  const extra: ColumnRef[] = [];
-  if (starred) {
-    // Positions are unreliable once a side has an unexpanded '*': every column may come from any.
-    for (const o of l) extra.push(...o.sources);
-    for (const o of r) extra.push(...o.sources);
-  }
-  const outs: ResultColumn[] = [];
-  for (let i = 0; i < n; i++) {
-    const a = l[i];
-    const b = r[i];
-    const sources = dedupe([...(a?.sources ?? []), ...(b?.sources ?? []), ...extra]);
-    outs.push(
-      withThrough(
-        { name: a?.name ?? b?.name ?? '?COLUMN?', sources, derived: (a?.derived ?? true) || (b?.derived ?? true) || starred },
-        starred ? undefined : mergeThrough([a, b], sources),
-      ),
-    );
-  }
-  return outs;
-}
-
-/** Sources of a set operation's column reached only through calls: those every arm that has them reaches only so. */
-function mergeThrough(arms: (ResultColumn | undefined)[], sources: ColumnRef[]): ThroughRef[] | undefined {
-  const out: ThroughRef[] = [];
-  for (const src of sources) {
-    const k = refKey(src);
-    const fns = new Set<string>();
-    let ok = true;
-    for (const a of arms) {
-      if (!a || !a.sources.some((x) => refKey(x) === k)) continue;
-      const t = a.through?.find((x) => refKey(x) === k);
-      if (!t) ok = false;
-      else for (const f of t.functions) fns.add(f);
-    }
-    if (ok && fns.size) out.push({ schema: src.schema, table: src.table, column: src.column, functions: [...fns].sort() });
-  }
-  return out.length ? out : undefined;
-}

@@ -1,10 +1,12 @@
 // Expressions: the column values that flow into a value (lineage), the columns it compares on
 // (predicates), the functions it calls, and whether a WHERE filters anything at all.
+import { taggedVia, useOut } from '../../lineage.ts';
 import type { ColumnRef } from '../../types.ts';
+import { andTruth, notTruth, orTruth, type Truth } from '../../walk.ts';
 import { DYNAMIC_FUNCTIONS, OPERATORS, PURE_FUNCTIONS, isTextType } from '../functions.ts';
 import { fold, kindOf } from '../names.ts';
 import type { Json } from '../parser.ts';
-import { columnRef, findRel, positionalRef, refParts, taggedVia, useOut, wholeRows } from './columns.ts';
+import { columnRef, findRel, positionalRef, refParts, wholeRows } from './columns.ts';
 import { check, type Rel, type Scope, type Walk, type WhereInfo } from './scope.ts';
 
 /** Node kinds that carry no column value. */
@@ -192,8 +194,6 @@ export function isNode(x: Json): boolean {
 
 // ---- WHERE ----------------------------------------------------------------------------------
 
-/** Outcome of evaluating a WHERE: True, False, Null, row-dependent Unknown, row-independent Constant. */
-type Truth = 'T' | 'F' | 'N' | 'U' | 'C';
 type Const = number | string | boolean | null;
 
 /** Walks a WHERE for reads and predicates, and tells whether it filters anything (WHERE TRUE / 1=1 do not). */
@@ -218,23 +218,10 @@ function truth(w: Walk, n: Json, sc: Scope, d: number): Truth {
     case 'or': {
       const l = truth(w, b.left, sc, d);
       const r = truth(w, b.right, sc, d);
-      const vals = [l, r];
-      if (k === 'or') {
-        if (vals.includes('T')) return 'T';
-        // A row-independent arm that may be true lets every row through.
-        if (vals.includes('C')) return 'C';
-        if (vals.includes('U')) return 'U';
-        return vals.includes('N') ? 'N' : 'F';
-      }
-      if (vals.includes('F')) return 'F';
-      if (vals.includes('N')) return 'N';
-      if (vals.includes('U')) return 'U';
-      return vals.includes('C') ? 'C' : 'T';
+      return k === 'or' ? orTruth([l, r]) : andTruth([l, r]);
     }
-    case 'not': {
-      const v = truth(w, b.this, sc, d);
-      return v === 'T' ? 'F' : v === 'F' ? 'T' : v;
-    }
+    case 'not':
+      return notTruth(truth(w, b.this, sc, d));
     case 'boolean':
     case 'null':
     case 'literal':

@@ -1,11 +1,12 @@
 // FROM items: tables and catalog views (time travel, CHANGES, SAMPLE), CTE references, subqueries,
 // LATERAL FLATTEN and other table functions, stages, IDENTIFIER() and joins, each a relation of the scope.
 import { dedupe } from '../../facts.ts';
+import { rename, use, withThrough } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { TABLE_FUNCTION_COLUMNS } from '../functions.ts';
 import { fold, foldDotted, kindOf, tableParts, Unresolvable, type TableName } from '../names.ts';
 import type { Json } from '../parser.ts';
-import { expandRel, rename, resolveIn, use, withThrough } from './columns.ts';
+import { expandRel, resolveIn } from './columns.ts';
 import { call, ex, predicates } from './expressions.ts';
 import { catalogCols, check, derivedRel, lookupCte, newScope, STAR, tableName, type Rel, type Scope, type Walk } from './scope.ts';
 

@@ -3,8 +3,9 @@
 import { dedupe } from '../../facts.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { fold, kindOf, Unresolvable } from '../names.ts';
+import { mergeArms, rename, settleRecursive, throughOf, withThrough } from '../../lineage.ts';
 import type { Json } from '../parser.ts';
-import { columnRef, expandRel, mergeArms, positionalRef, refParts, relHas, rename, throughOf, withThrough } from './columns.ts';
+import { columnRef, expandRel, positionalRef, refParts, relHas } from './columns.ts';
 import { copyOf, ex, isNode, predicates, starRels, whereClause } from './expressions.ts';
 import { fromItem, join } from './from.ts';
 import { check, newScope, STAR, type Scope, type Walk } from './scope.ts';
@@ -77,7 +78,7 @@ function setOp(w: Walk, k: string, b: Json, outer: Scope | null, d: number, resu
   // Output names come from the left arm; the right arm's own names would mislabel Unresolved.column.
   const l = queryOf(w, b.left, sc, d, false, result);
   const r = queryOf(w, b.right, sc, d, false, false);
-  const outs = mergeArms(l, r);
+  const outs = mergeArms(l, r, '?COLUMN?');
   // UNION without ALL, INTERSECT and EXCEPT compare the rows: whether a guess survives answers a question.
   if (!b.all || k !== 'union') for (const o of outs) for (const src of o.sources) w.facts.pred(src);
   clauses(w, b, sc, outs, d);
@@ -101,40 +102,14 @@ function withClause(w: Walk, wb: Json, sc: Scope, d: number): void {
     const q = cte.this;
     const u = q?.union;
     if (wb.recursive && u) {
-      // The recursive arm reads the CTE itself, whose columns the anchor defines. Each iteration feeds the
-      // previous rows back in: re-walk the arm until the lineage stops growing.
+      // The recursive arm reads the CTE itself, whose columns the anchor defines.
       const l = queryOf(w, u.left, sc, d);
-      ctes.set(name, rename(l, cols));
-      let outs = mergeArms(l, queryOf(w, u.right, sc, d));
-      let size = sourceCount(outs);
-      for (let i = 0; ; i++) {
-        ctes.set(name, rename(outs, cols));
-        outs = mergeArms(outs, queryOf(w, u.right, sc, d));
-        const next = sourceCount(outs);
-        if (next === size) break;
-        size = next;
-        if (i > outs.length + 2) {
-          outs = unionAll(outs);
-          break;
-        }
-      }
+      const outs = settleRecursive(l, () => queryOf(w, u.right, sc, d), (o) => ctes.set(name, rename(o, cols)), '?COLUMN?');
       ctes.set(name, rename(outs, cols));
       continue;
     }
     ctes.set(name, rename(queryOf(w, q, sc, d), cols));
   }
-}
-
-function sourceCount(outs: ResultColumn[]): number {
-  let n = 0;
-  for (const o of outs) n += o.sources.length;
-  return n;
-}
-
-/** Every column derives from every source: the fallback when a recursion does not settle. */
-function unionAll(outs: ResultColumn[]): ResultColumn[] {
-  const src = dedupe(outs.flatMap((o) => o.sources));
-  return outs.map((o) => ({ name: o.name, sources: src, derived: true }));
 }
 
 // ---- select list and ordering ---------------------------------------------------------------

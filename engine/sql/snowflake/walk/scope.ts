@@ -3,9 +3,11 @@
 import type { Facts } from '../../facts.ts';
 import type { Catalog, ColumnRef, ResultColumn } from '../../types.ts';
 import { resolveTable, type CurrentNamespace, type TableName } from '../names.ts';
+import type { WhereInfo } from '../../walk.ts';
 import type { Json } from '../parser.ts';
 
-export const STAR = '*';
+export { STAR } from '../../lineage.ts';
+export { check, DepthError, lookupCte, type WhereInfo } from '../../walk.ts';
 
 export interface WalkOptions {
   catalog: Catalog | undefined;
@@ -45,11 +47,6 @@ export interface Scope {
   outputs: Map<string, ResultColumn> | null;
 }
 
-export interface WhereInfo {
-  has: boolean;
-  trivial: boolean;
-}
-
 /**
  * One statement's walk, shared by every part of it. `query` is the way back up: queries hold
  * expressions, which hold queries.
@@ -72,30 +69,8 @@ export interface Walk {
   query(node: Json, sc: Scope | null, d: number, top?: boolean, result?: boolean): ResultColumn[];
 }
 
-/** Thrown when the tree is nested deeper than the limit; the caller turns it into 'unknown'. */
-export class DepthError extends Error {
-  readonly code = 'SQL_NESTING_LIMIT';
-  constructor(readonly limit: number) {
-    super(`statement nesting exceeds the limit of ${limit} levels`);
-    this.name = 'DepthError';
-  }
-}
-
-export function check(w: Walk, d: number): number {
-  if (d > w.o.maxDepth) throw new DepthError(w.o.maxDepth);
-  return d + 1;
-}
-
 export function newScope(parent: Scope | null): Scope {
   return { parent, rels: [], ctes: null, local: 0, outputs: null };
-}
-
-export function lookupCte(sc: Scope | null, name: string): ResultColumn[] | null {
-  for (let s = sc; s; s = s.parent) {
-    const c = s.ctes?.get(name);
-    if (c) return c;
-  }
-  return null;
 }
 
 /** A table name of one to three folded parts, resolved in the walk's current namespace. */
