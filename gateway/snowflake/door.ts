@@ -9,7 +9,6 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import { gunzipSync } from 'node:zlib';
 import type { SnowflakeDoorConfig, SnowflakeUpstreamConfig } from '../config/schema.ts';
 import type { GatewayContext, SessionHandle } from '../context.ts';
 import { roleFor } from '../identity/roles.ts';
@@ -17,6 +16,7 @@ import { IdentityError, createIdentityValidator } from '../identity/validator.ts
 import { PipelineSession } from '../pipeline/session.ts';
 import { SnowflakeSession, type SnowflakeTarget } from '../upstream/snowflake/connection.ts';
 import { SfCode, SfDoorError, errorBody, sfError } from './errors.ts';
+import { chunkAccessDenied, monitoringEntry, parseRequestBody, SSE_ALGORITHM, SSE_KEY } from './protocol.ts';
 import { DoorSession, newToken, runStatement, type QueryRecord, type RunContext } from './session.ts';
 import { bindsOf, sessionParameters, splitRows, type Chunk, type WireBind } from './wire.ts';
 
@@ -52,8 +52,6 @@ interface ChunkSet {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
-const SSE_ALGORITHM = 'x-amz-server-side-encryption-customer-algorithm';
-const SSE_KEY = 'x-amz-server-side-encryption-customer-key';
 const MAX_BODY = 64 * 1024 * 1024;
 
 const ok = (data: unknown = null): Reply => ({ status: 200, json: { data, code: null, message: null, success: true } });
@@ -304,7 +302,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
     const c = set?.chunks[Number(index)];
     const key = req.headers[SSE_KEY];
     if (!set || !c || set.expiresAt <= Date.now() || typeof key !== 'string' || !sameText(key, set.key)) {
-      return { status: 403, raw: { body: Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'), headers: { 'Content-Type': 'application/xml' } } };
+      return { status: 403, raw: chunkAccessDenied() };
     }
     // snowflake-sdk gunzips only when told: Content-Encoding: gzip.
     return { status: 200, raw: { body: c.body, headers: { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': String(c.body.length) } } };
@@ -313,24 +311,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
   function monitoring(s: DoorSession, queryId: string): Reply {
     const q = s.queries.get(queryId);
     if (!q) return ok({ queries: [] });
-    const endTime = q.endTime ?? Date.now();
-    return ok({
-      queries: [
-        {
-          id: q.queryId,
-          status: q.status,
-          state: q.status === 'RUNNING' ? 'RUNNING' : 'SUCCEEDED',
-          sqlText: q.sqlText,
-          startTime: q.startTime,
-          endTime: q.endTime ?? 0,
-          totalDuration: endTime - q.startTime,
-          sessionId: s.id,
-          errorCode: q.error?.code ?? '',
-          errorMessage: q.error?.message ?? '',
-          stats: { scanBytes: 0, producedRows: q.outcome?.rows.length ?? 0 },
-        },
-      ],
-    });
+    return ok({ queries: [monitoringEntry(q, s.id, q.outcome?.rows.length ?? 0, Date.now())] });
   }
 
   function abort(q: QueryRecord | undefined): Reply {
@@ -386,7 +367,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
       let reply: Reply;
       try {
         const raw = await readBody(req);
-        reply = await route(req, url, parseJson(raw, req.headers['content-encoding']));
+        reply = await route(req, url, parseRequestBody(raw, req.headers['content-encoding'], () => sfError.badRequest('The request body is not JSON.')));
       } catch (err) {
         if (err instanceof SfDoorError) reply = fail(err);
         else {
@@ -452,18 +433,6 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(parts)));
     req.on('error', reject);
   });
-}
-
-/** snowflake-sdk may gzip request bodies; gosnowflake sends plain JSON. */
-function parseJson(raw: Buffer, encoding: string | undefined): unknown {
-  if (raw.length === 0) return null;
-  let text: string;
-  try {
-    text = (encoding === 'gzip' || (raw[0] === 0x1f && raw[1] === 0x8b) ? gunzipSync(raw) : raw).toString('utf8');
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw sfError.badRequest('The request body is not JSON.');
-  }
 }
 
 function sameText(a: string, b: string): boolean {

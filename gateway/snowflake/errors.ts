@@ -1,37 +1,9 @@
 // Errors the Snowflake door answers drivers with, in Snowflake's shape (HTTP 200 `success:false` with a code and
 // SQLSTATE; HTTP 401 for a missing or unknown token), with stable codes drivers and people can act on.
 
-/** Snowflake error codes the door uses. 39xxxx are session and login codes; 333333/4 mean "still running". */
-export const SfCode = {
-  /** A login the door does not accept (another authenticator, another account or user). */
-  INCORRECT_USERNAME_PASSWORD: '390100',
-  /** No `Authorization: Snowflake Token="…"` header (HTTP 401). */
-  AUTH_HEADER_MISSING: '390101',
-  /** A session or master token the door did not issue (HTTP 401). */
-  SESSION_TOKEN_INVALID: '390104',
-  /** The session was logged out or ended. */
-  GONE_SESSION: '390111',
-  /** The session token expired: drivers renew it with the master token. */
-  SESSION_TOKEN_EXPIRED: '390112',
-  /** The master token expired: log in again. */
-  MASTER_TOKEN_EXPIRED: '390114',
-  /** The OAuth (OIDC) token was refused. */
-  OAUTH_TOKEN_INVALID: '390303',
-  QUERY_IN_PROGRESS: '333333',
-  QUERY_IN_PROGRESS_ASYNC: '333334',
-  /** Several statements in one request. */
-  STATEMENT_COUNT_MISMATCH: '000008',
-  QUERY_CANCELED: '000604',
-  QUERY_NOT_EXECUTING: '000605',
-  QUERY_NOT_FOUND: '000709',
-  /** Insufficient privileges: Verdict's policy refused the statement (or it waits for approval). */
-  INSUFFICIENT_PRIVILEGES: '003001',
-  UNSUPPORTED: '002040',
-  /** The upstream could not be reached, or evidence could not be written. */
-  SERVICE_UNAVAILABLE: '390201',
-  BAD_REQUEST: '390400',
-} as const;
-export type SfCode = (typeof SfCode)[keyof typeof SfCode];
+import { SfCode } from './protocol.ts';
+
+export { SfCode, errorBody } from './protocol.ts';
 
 /** An error for a driver: Snowflake's code, a message a person can act on, a SQLSTATE, the HTTP status. */
 export class SfDoorError extends Error {
@@ -70,14 +42,3 @@ export const sfError = {
   /** Verdict's policy refused the statement: which rule, which decision. */
   denied: (message: string, extra: Record<string, unknown> = {}) => new SfDoorError(SfCode.INSUFFICIENT_PRIVILEGES, message, '42501', 200, extra),
 } as const;
-
-/** The body of a failure, as Snowflake writes it; `queryId` when a statement had one. */
-export function errorBody(err: SfDoorError, queryId: string | null = null): Record<string, unknown> {
-  return {
-    data: { internalError: false, errorCode: err.code, age: 0, sqlState: err.sqlState, queryId, line: -1, pos: -1, type: 'COMPILATION', ...err.extra },
-    code: err.code,
-    message: err.message,
-    success: false,
-    headers: null,
-  };
-}

@@ -10,6 +10,7 @@ import type { GatewayContext } from '../context.ts';
 import type { VerifiedIdentity } from '../identity/validator.ts';
 import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { countedFrom, type PipelineSession } from '../pipeline/session.ts';
+import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
 import { SfDoorError, sfError } from './errors.ts';
 import { rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
@@ -150,6 +151,9 @@ export async function runStatement(rc: RunContext, s: DoorSession, sql: string, 
   };
   if (verdict.statements.length > 1) return refuse(verdict, sfError.statementCount(verdict.statements.length));
   if (verdict.action === 'deny') return denied(verdict);
+  // Statements that would move the session to other names or rights than those decided on (USE SCHEMA, …).
+  const moved = settingsRefusal(verdict.statements[0]!);
+  if (moved) return refuse(verdict, sfError.denied(moved, { decisionId: verdict.decisions[0]!.decision_id, rule: 'snowflake.session_setting' }));
 
   if (verdict.decisions.some((d) => d.measure.length > 0)) {
     const first = verdict;

@@ -134,6 +134,16 @@ describe('snowflake-sdk through the Snowflake door', () => {
     await destroy(conn);
   });
 
+  it('refuses USE DATABASE / SCHEMA / ROLE: names and rights stay those the session was decided under', async () => {
+    const conn = await connectAs('bob');
+    for (const sql of ['USE SCHEMA CLINIC.BILLING', 'USE DATABASE OTHER', 'USE ROLE ACCOUNTADMIN']) {
+      const err = await failure(run(conn, sql));
+      expect(String(err.code), sql).toBe('003001');
+      expect(err.message, sql).toMatch(/^Verdict denied this statement: USE /);
+    }
+    await destroy(conn);
+  });
+
   it('holds a DELETE without WHERE for approval, then runs it once after carol approves', async () => {
     const conn = await connectAs('alice');
     const first = await failure(run(conn, 'DELETE FROM VISITS'));

@@ -3,26 +3,10 @@
 // parameters that make every driver ask for JSON, bind values, statement types, and result chunks.
 // The upstream connector gives values in snowflake-sdk's string forms (TRUE, 2024-01-31, 2024-01-31 10:00:00.000):
 // masks apply to those forms (the `year` method reads a date as text), then encodeValue turns them into wire text.
-import { gzipSync } from 'node:zlib';
 import type { SnowflakeBind, SnowflakeColumn } from '../upstream/snowflake/connection.ts';
+import { encodeChunk, fractionalSeconds, rowTypeFor, sessionParameterList, StatementType, type EncodedChunk, type RowType } from './protocol.ts';
 
-/** Snowflake's VARCHAR without a length: 16 MB. */
-const MAX_TEXT = 16_777_216;
-
-/** One column of `rowtype` as Snowflake sends it. */
-export interface RowType {
-  name: string;
-  database: string;
-  schema: string;
-  table: string;
-  nullable: boolean;
-  type: string;
-  length: number | null;
-  byteLength: number | null;
-  precision: number | null;
-  scale: number | null;
-  collation: null;
-}
+export { StatementType, type RowType } from './protocol.ts';
 
 /**
  * The rowtype entry of an upstream column.
@@ -31,25 +15,7 @@ export interface RowType {
  * rowTypeOf({ name: 'ID', type: 'fixed', precision: 38, scale: 0, nullable: true }).precision // 38
  */
 export function rowTypeOf(c: SnowflakeColumn): RowType {
-  const base = { name: c.name, database: '', schema: '', table: '', nullable: c.nullable, type: c.type, collation: null } as const;
-  switch (c.type) {
-    case 'fixed':
-      return { ...base, length: null, byteLength: null, precision: c.precision ?? 38, scale: c.scale ?? 0 };
-    case 'text':
-    case 'variant':
-    case 'object':
-    case 'array':
-      return { ...base, length: MAX_TEXT, byteLength: MAX_TEXT, precision: null, scale: null };
-    case 'binary':
-      return { ...base, length: 8_388_608, byteLength: 8_388_608, precision: null, scale: null };
-    case 'time':
-    case 'timestamp_ntz':
-    case 'timestamp_ltz':
-    case 'timestamp_tz':
-      return { ...base, length: null, byteLength: null, precision: 0, scale: c.scale ?? 9 };
-    default:
-      return { ...base, length: null, byteLength: null, precision: c.precision, scale: c.scale };
-  }
+  return rowTypeFor(c);
 }
 
 /** What a masked value becomes when it is no longer a value of its column's type (a redacted date): still valid. */
@@ -103,19 +69,13 @@ export function encodeValue(type: string, v: string): string | null {
       // NTZ is wall-clock time; LTZ/TZ are instants (the offset names the zone it was printed in).
       const seconds = type === 'timestamp_ntz' ? local : local - offsetMin * 60;
       const frac = (m[7] ?? '').padEnd(9, '0');
-      const text = seconds < 0 && frac !== '000000000' ? negative(seconds, frac) : `${seconds}.${frac}`;
+      if (!Number.isFinite(seconds)) return null; // beyond Date's range
+      const text = fractionalSeconds(BigInt(seconds) * 1_000_000_000n + BigInt(frac));
       return type === 'timestamp_tz' ? `${text} ${1440 + offsetMin}` : text;
     }
     default:
       return v;
   }
-}
-
-/** seconds (whole, negative) + a positive fraction → a signed decimal: -2 s + 0.5 s is "-1.500000000". */
-function negative(seconds: number, frac: string): string {
-  const nanos = BigInt(seconds) * 1_000_000_000n + BigInt(frac);
-  const abs = -nanos;
-  return `-${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
 }
 
 /** The wire text of a (possibly masked) value: its encoding, or its type's fixed form when it does not parse. */
@@ -128,8 +88,6 @@ export function wireValue(type: string, v: string | null): string | null {
 }
 
 /** Snowflake's statementTypeId per analysis kind; drivers read DML counts from results of DML types. */
-export const StatementType = { SELECT: 0x1000, INSERT: 0x3100, UPDATE: 0x3200, DELETE: 0x3300, MERGE: 0x3400, COPY: 0x3000, SESSION: 0x4000, TRANSACTION: 0x5000, DDL: 0x6000 } as const;
-
 export function statementTypeOf(kind: string | undefined): number {
   switch (kind) {
     case 'insert':
@@ -158,29 +116,7 @@ export function statementTypeOf(kind: string | undefined): number {
  * (binds uploaded to a stage would reach Snowflake past Verdict).
  */
 export function sessionParameters(timezone = 'UTC'): Array<{ name: string; value: unknown }> {
-  const p: Record<string, unknown> = {
-    TIMEZONE: timezone,
-    TIMESTAMP_OUTPUT_FORMAT: 'YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM',
-    TIMESTAMP_NTZ_OUTPUT_FORMAT: 'YYYY-MM-DD HH24:MI:SS.FF3',
-    TIMESTAMP_LTZ_OUTPUT_FORMAT: '',
-    TIMESTAMP_TZ_OUTPUT_FORMAT: '',
-    DATE_OUTPUT_FORMAT: 'YYYY-MM-DD',
-    TIME_OUTPUT_FORMAT: 'HH24:MI:SS',
-    BINARY_OUTPUT_FORMAT: 'HEX',
-    CLIENT_PREFETCH_THREADS: 4,
-    CLIENT_RESULT_CHUNK_SIZE: 160,
-    CLIENT_SESSION_KEEP_ALIVE: false,
-    CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY: 3600,
-    CLIENT_TELEMETRY_ENABLED: false,
-    CLIENT_STAGE_ARRAY_BINDING_THRESHOLD: 2_000_000_000,
-    AUTOCOMMIT: true,
-    GO_QUERY_RESULT_FORMAT: 'JSON',
-    JDBC_QUERY_RESULT_FORMAT: 'JSON',
-    ODBC_QUERY_RESULT_FORMAT: 'JSON',
-    PYTHON_CONNECTOR_QUERY_RESULT_FORMAT: 'JSON',
-    JS_TREAT_INTEGER_AS_BIGINT: false,
-  };
-  return Object.entries(p).map(([name, value]) => ({ name, value }));
+  return sessionParameterList(timezone, { CLIENT_TELEMETRY_ENABLED: false, CLIENT_STAGE_ARRAY_BINDING_THRESHOLD: 2_000_000_000 });
 }
 
 /** One bind as drivers send it in `bindings`. */
@@ -230,19 +166,12 @@ function bindValue(type: string | undefined, v: unknown): string | null {
 }
 
 /** One downloadable piece of a large result: the rows' JSON arrays joined by commas (no brackets), gzipped. */
-export interface Chunk {
-  rowCount: number;
-  body: Buffer;
-  uncompressedSize: number;
-}
+export type Chunk = EncodedChunk;
 
 /** Splits rows into the inline rowset (the first `per`) and chunks of `per` rows. */
 export function splitRows(rows: (string | null)[][], per: number): { inline: (string | null)[][]; chunks: Chunk[] } {
   if (rows.length <= per) return { inline: rows, chunks: [] };
   const chunks: Chunk[] = [];
-  for (let start = per; start < rows.length; start += per) {
-    const text = Buffer.from(rows.slice(start, start + per).map((r) => JSON.stringify(r)).join(','), 'utf8');
-    chunks.push({ rowCount: Math.min(per, rows.length - start), body: gzipSync(text), uncompressedSize: text.length });
-  }
+  for (let start = per; start < rows.length; start += per) chunks.push(encodeChunk(rows.slice(start, start + per)));
   return { inline: rows.slice(0, per), chunks };
 }

@@ -7,13 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { validateConfig } from '../config/load.ts';
 import type { VerdictConfig } from '../config/schema.ts';
-import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.ts';
-import { createLogger } from '../ops/log.ts';
+import type { DevIssuer } from '../identity/dev-issuer.ts';
 import { policyBuild } from '../policy/toolchain.ts';
-import { startGateway, type Gateway } from '../server.ts';
+import type { Gateway } from '../server.ts';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from './snowflake/emulator.ts';
+import { startTestGateway } from './stack.ts';
 
 export const SF_ACCOUNT = 'VERDICT_DOOR';
 
@@ -66,9 +65,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     users: [{ name: 'svc_verdict', publicKeys: [keys.publicKey], roles: ['ANALYST', 'CONTRACTOR', 'CLINICIAN'], defaultRole: 'ANALYST' }],
     resultWaitMs: options.resultWaitMs ?? 1000,
   });
-  const issuer = await startDevIssuer({ audience: 'verdict' });
-  const bundle = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', source: snowflakePolicies(dir) }).path;
-  const config = validateConfig({
+  const { issuer, config, gateway } = await startTestGateway(dir, 'test-sf-gw', (issuer) => ({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: null },
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
     snowflake_upstreams: {
@@ -84,18 +81,8 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
       },
     },
     snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
-    policy: { bundle },
-    approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20 },
-    masking: { hash_key: { value: 'test-hash-key' } },
-    evidence: {
-      instance: 'test-sf-gw',
-      spool_dir: join(dir, 'evidence', 'spool'),
-      publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
-      batch: { max_lines: 1000, max_age_ms: 200 },
-    },
-    log: { level: process.env.VERDICT_TEST_LOG ? 'debug' : 'error' },
-  });
-  const gateway = await startGateway(config, { log: createLogger(config.log.level) });
+    policy: { bundle: policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', source: snowflakePolicies(dir) }).path },
+  }));
   return {
     sf,
     issuer,

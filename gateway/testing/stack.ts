@@ -24,6 +24,35 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
+/**
+ * The dev OIDC issuer and the gateway, with the config sections every test stack shares (approvals, masking,
+ * evidence to a local git repo, all under `dir`) plus the `sections` the stack names (listen, upstreams, policy…).
+ *
+ * @example
+ * const { issuer, gateway } = await startTestGateway(dir, 'test-gw', (issuer) => ({ identity: { issuer: issuer.issuer } }));
+ */
+export async function startTestGateway(
+  dir: string,
+  instance: string,
+  sections: (issuer: DevIssuer) => Record<string, unknown>,
+): Promise<{ issuer: DevIssuer; config: VerdictConfig; gateway: Gateway }> {
+  const issuer = await startDevIssuer({ audience: 'verdict' });
+  const config = validateConfig({
+    approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20 },
+    masking: { hash_key: { value: 'test-hash-key' } },
+    evidence: {
+      instance,
+      spool_dir: join(dir, 'evidence', 'spool'),
+      publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
+      batch: { max_lines: 1000, max_age_ms: 200 },
+    },
+    log: { level: process.env.VERDICT_TEST_LOG ? 'debug' : 'error' },
+    ...sections(issuer),
+  });
+  const gateway = await startGateway(config, { log: createLogger(config.log.level) });
+  return { issuer, config, gateway };
+}
+
 export const CLINIC_SQL = readFileSync(new URL('../demo/clinic.sql', import.meta.url), 'utf8');
 
 /**
@@ -40,27 +69,15 @@ export async function startStack(
   const pg = await startTestPostgres({ auth: 'scram-sha-256', password: 'gateway-secret-pw' });
   await pg.exec(CLINIC_SQL);
   if (options.seedSql) await pg.exec(options.seedSql); // before the gateway starts: its catalog sees it
-  const issuer = await startDevIssuer({ audience: 'verdict' });
-  const bundle = options.bundle ?? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-stack' }).path;
-  const config = validateConfig({
+  const { issuer, config, gateway } = await startTestGateway(dir, 'test-gw', (issuer) => ({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl, role_by_group: options.roleByGroup ?? {} },
     upstreams: {
       clinic: { host: '127.0.0.1', port: pg.port, database: pg.database, user: pg.user, password: { value: 'gateway-secret-pw' }, tls: { mode: 'disable' } },
     },
-    policy: { bundle },
-    approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20 },
-    masking: { hash_key: { value: 'test-hash-key' } },
-    evidence: {
-      instance: 'test-gw',
-      spool_dir: join(dir, 'evidence', 'spool'),
-      publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
-      batch: { max_lines: 1000, max_age_ms: 200 },
-    },
-    log: { level: process.env.VERDICT_TEST_LOG ? 'debug' : 'error' },
+    policy: { bundle: options.bundle ?? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-stack' }).path },
     ...overrides,
-  });
-  const gateway = await startGateway(config, { log: createLogger(config.log.level) });
+  }));
   const client = async (user: string) => ({
     host: '127.0.0.1',
     port: gateway.address.port,

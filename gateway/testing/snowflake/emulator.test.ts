@@ -318,11 +318,17 @@ describe('snowflake-sdk against the emulator', () => {
       const started = performance.now();
       const err = await new Promise<snowflake.SnowflakeError | undefined>((resolve) => {
         const st = conn.execute({ sqlText, complete: (e) => resolve(e) });
-        setTimeout(() => st.cancel(), 300);
+        // Cancel once the statement runs (a cancel that overtakes its query-request finds nothing to stop).
+        const poll = setInterval(() => {
+          if (sf.queries().some((q) => q.sqlText === sqlText && q.status === 'RUNNING')) {
+            clearInterval(poll);
+            st.cancel();
+          }
+        }, 20);
       });
       expect(err?.code).toBe('000604');
       expect(err?.message).toBe('SQL execution canceled');
-      expect(performance.now() - started).toBeLessThan(5000);
+      expect(performance.now() - started).toBeLessThan(15_000);
       expect(sf.queries().find((q) => q.sqlText === sqlText)?.status).toBe('ABORTED');
     }
     await destroy(conn);

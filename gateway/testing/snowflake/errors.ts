@@ -1,62 +1,9 @@
 // The local Snowflake's error vocabulary: Snowflake's own codes and SQLSTATEs, and the two shapes the drivers
 // read them in — HTTP 200 `{success:false, code, message, data:{sqlState, queryId}}`, or HTTP 401 for token problems.
 
-/** Snowflake error codes the emulator answers with (GS codes 39xxxx are session/auth, 333333/4 are not errors). */
-export const SfCode = {
-  /** Login with a wrong user name or password (or a user who may not use that authenticator). */
-  INCORRECT_USERNAME_PASSWORD: '390100',
-  /** No `Authorization: Snowflake Token="…"` header (HTTP 401). */
-  AUTH_HEADER_MISSING: '390101',
-  /** The session or master token is not one the server issued (HTTP 401). */
-  SESSION_TOKEN_INVALID: '390104',
-  /** The session was deleted (logged out). */
-  GONE_SESSION: '390111',
-  /** The session token expired: drivers renew with the master token and retry. */
-  SESSION_TOKEN_EXPIRED: '390112',
-  /** The master token expired: a new login is needed. */
-  MASTER_TOKEN_EXPIRED: '390114',
-  /** Key-pair login with a JWT that does not verify (signature, issuer, fingerprint, lifetime). */
-  JWT_INVALID: '390144',
-  /** The role asked for at login is not granted to the user. */
-  ROLE_NOT_AUTHORIZED: '390189',
-  /** OAuth login with a token the authorization server does not accept. */
-  OAUTH_TOKEN_INVALID: '390303',
-  /** Still running; poll `getResultUrl` (synchronous request that outlived the server's wait). */
-  QUERY_IN_PROGRESS: '333333',
-  /** Still running; submitted with `asyncExec`. */
-  QUERY_IN_PROGRESS_ASYNC: '333334',
-  /** Several statements sent without MULTI_STATEMENT_COUNT. */
-  STATEMENT_COUNT_MISMATCH: '000008',
-  /** The statement was cancelled (abort-request). */
-  QUERY_CANCELED: '000604',
-  /** abort-request for a statement that is not running. */
-  QUERY_NOT_EXECUTING: '000605',
-  /** A query id (result or status request) the server does not know. */
-  QUERY_NOT_FOUND: '000709',
-  /** An identifier that does not resolve to a column. */
-  INVALID_IDENTIFIER: '000904',
-  /** SQL compilation error: syntax. */
-  SYNTAX_ERROR: '001003',
-  /** Table, view, schema or database missing (or not authorized). */
-  OBJECT_NOT_FOUND: '002003',
-  /** SQL compilation error: an unknown function. */
-  UNKNOWN_FUNCTION: '002140',
-  /** An object that already exists. */
-  OBJECT_ALREADY_EXISTS: '002002',
-  /** A statement the emulator does not support. */
-  UNSUPPORTED: '002040',
-  /** A value that cannot be converted (numeric, date…). */
-  VALUE_NOT_RECOGNIZED: '100038',
-  /** Division by zero. */
-  DIVISION_BY_ZERO: '100051',
-  /** NULL into a NOT NULL column. */
-  NULL_IN_NOT_NULL: '100072',
-  /** Any other failure while the statement runs. */
-  EXECUTION_ERROR: '100000',
-  /** The request body is not what the endpoint takes. */
-  BAD_REQUEST: '390400',
-} as const;
-export type SfCode = (typeof SfCode)[keyof typeof SfCode];
+import { SfCode } from '../../snowflake/protocol.ts';
+
+export { SfCode, errorBody } from '../../snowflake/protocol.ts';
 
 /** An error the emulator reports to a driver in Snowflake's shape. */
 export class SnowflakeError extends Error {
@@ -101,23 +48,3 @@ export const sfError = {
   unknownFunction: (name: string) => new SnowflakeError(SfCode.UNKNOWN_FUNCTION, `SQL compilation error:\nUnknown function ${name}`, '42601'),
   unsupported: (what: string) => new SnowflakeError(SfCode.UNSUPPORTED, `SQL compilation error:\nUnsupported feature '${what}'.`, '0A000'),
 } as const;
-
-/** The body of an HTTP 200/401 failure, exactly as Snowflake writes it. */
-export function errorBody(err: SnowflakeError, queryId?: string): Record<string, unknown> {
-  return {
-    data: {
-      internalError: false,
-      errorCode: err.code,
-      age: 0,
-      sqlState: err.sqlState,
-      queryId: queryId ?? null,
-      line: -1,
-      pos: -1,
-      type: 'COMPILATION',
-    },
-    code: err.code,
-    message: err.message,
-    success: false,
-    headers: null,
-  };
-}

@@ -3,7 +3,7 @@
 // monitoring, abort, telemetry) and the chunk downloads that stand in for Snowflake's cloud-storage URLs.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { gunzipSync } from 'node:zlib';
+import { chunkAccessDenied, monitoringEntry, parseRequestBody, sessionParameterList, SSE_ALGORITHM, SSE_KEY } from '../../snowflake/protocol.ts';
 import { SfCode, SnowflakeError, errorBody, sfError } from './errors.ts';
 import type { QueryRecord, QueryRegistry } from './queries.ts';
 import { splitIntoChunks, type ChunkingOptions, type EncodedChunk } from './result-encoding.ts';
@@ -100,7 +100,7 @@ export function createRouter(core: EmulatorCore): (req: IncomingMessage, res: Se
         } else {
           route = found.spec.path;
           const m = found.re.exec(url.pathname)!;
-          const body = parseJson(raw, req.headers['content-encoding']);
+          const body = parseRequestBody(raw, req.headers['content-encoding'], () => sfError.badRequest('The request body is not JSON.'));
           reply = await found.handler({ core, url, params: m.groups ?? {}, headers: req.headers, body });
         }
       } catch (e) {
@@ -133,17 +133,6 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** snowflake-sdk may gzip request bodies (Content-Encoding: gzip); gosnowflake sends plain JSON. */
-function parseJson(raw: Buffer, encoding: string | undefined): unknown {
-  if (raw.length === 0) return null;
-  const text = (encoding === 'gzip' || (raw[0] === 0x1f && raw[1] === 0x8b) ? gunzipSync(raw) : raw).toString('utf8');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw sfError.badRequest('The request body is not JSON.');
-  }
-}
-
 /** `Authorization: Snowflake Token="…"` → the token; null when absent. */
 function tokenOf(headers: IncomingMessage['headers']): string | null {
   const h = headers.authorization;
@@ -163,31 +152,7 @@ function sessionIdFor(s: Session): number | string {
 
 /** Session parameters sent at login and with every result; the *_QUERY_RESULT_FORMAT ones ask drivers for JSON. */
 function parametersOf(core: EmulatorCore, s: Session): Array<{ name: string; value: unknown }> {
-  const defaults: Record<string, unknown> = {
-    TIMEZONE: core.timezone,
-    TIMESTAMP_OUTPUT_FORMAT: 'YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM',
-    TIMESTAMP_NTZ_OUTPUT_FORMAT: 'YYYY-MM-DD HH24:MI:SS.FF3',
-    TIMESTAMP_LTZ_OUTPUT_FORMAT: '',
-    TIMESTAMP_TZ_OUTPUT_FORMAT: '',
-    DATE_OUTPUT_FORMAT: 'YYYY-MM-DD',
-    TIME_OUTPUT_FORMAT: 'HH24:MI:SS',
-    BINARY_OUTPUT_FORMAT: 'HEX',
-    CLIENT_PREFETCH_THREADS: 4,
-    CLIENT_RESULT_CHUNK_SIZE: 160,
-    CLIENT_SESSION_KEEP_ALIVE: false,
-    CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY: 3600,
-    CLIENT_TELEMETRY_ENABLED: true,
-    CLIENT_STAGE_ARRAY_BINDING_THRESHOLD: 65280,
-    QUERY_CONTEXT_CACHE_SIZE: 5,
-    AUTOCOMMIT: true,
-    GO_QUERY_RESULT_FORMAT: 'JSON',
-    JDBC_QUERY_RESULT_FORMAT: 'JSON',
-    ODBC_QUERY_RESULT_FORMAT: 'JSON',
-    PYTHON_CONNECTOR_QUERY_RESULT_FORMAT: 'JSON',
-    JS_TREAT_INTEGER_AS_BIGINT: false,
-  };
-  for (const [k, v] of s.parameters) defaults[k] = v;
-  return Object.entries(defaults).map(([name, value]) => ({ name, value }));
+  return sessionParameterList(core.timezone, { QUERY_CONTEXT_CACHE_SIZE: 5, ...Object.fromEntries(s.parameters) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,24 +278,7 @@ const HANDLERS: Record<string, Handler> = {
     const s = sessionOf(ctx);
     const q = ctx.core.queries.byId(ctx.params.queryId!);
     if (!q || q.user !== s.user) return ok({ queries: [] });
-    const end = q.endTime ?? ctx.core.now();
-    return ok({
-      queries: [
-        {
-          id: q.queryId,
-          status: q.status,
-          state: q.status === 'RUNNING' ? 'RUNNING' : 'SUCCEEDED',
-          sqlText: q.sqlText,
-          startTime: q.startTime,
-          endTime: q.endTime ?? 0,
-          totalDuration: end - q.startTime,
-          sessionId: q.sessionId,
-          errorCode: q.error?.code ?? '',
-          errorMessage: q.error?.message ?? '',
-          stats: { scanBytes: 0, producedRows: q.result?.rows.length ?? 0 },
-        },
-      ],
-    });
+    return ok({ queries: [monitoringEntry(q, q.sessionId, q.result?.rows.length ?? 0, ctx.core.now())] });
   },
 
   'POST /queries/v1/abort-request': async (ctx) => {
@@ -360,10 +308,10 @@ const HANDLERS: Record<string, Handler> = {
     const payload = record?.payload as Payload | undefined;
     const chunk = payload?.chunks[Number(index)];
     const sig = ctx.url.searchParams.get('sig') ?? '';
-    const key = ctx.headers['x-amz-server-side-encryption-customer-key'];
+    const key = ctx.headers[SSE_KEY];
     if (!record || !payload || !chunk || !sameText(sig, chunkSignature(ctx.core, queryId, index)) || key !== payload.key) {
       // What S3 says to a URL or key it does not accept.
-      return { status: 403, raw: { body: Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'), headers: { 'Content-Type': 'application/xml' } } };
+      return { status: 403, raw: chunkAccessDenied() };
     }
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(chunk.body.length) };
     if (chunk.gzip) headers['Content-Encoding'] = 'gzip';
@@ -446,7 +394,7 @@ function payloadOf(core: EmulatorCore, q: QueryRecord): Payload {
       compressedSize: c.compressedSize,
     }));
     // The SSE-C headers Snowflake hands out for its S3 result files; drivers send them back on every chunk GET.
-    data.chunkHeaders = { 'x-amz-server-side-encryption-customer-algorithm': 'AES256', 'x-amz-server-side-encryption-customer-key': key };
+    data.chunkHeaders = { [SSE_ALGORITHM]: 'AES256', [SSE_KEY]: key };
     data.qrmk = key;
   }
   const payload: Payload = { key, chunks, data };

@@ -1,6 +1,5 @@
 // Result encoding of the local Snowflake: DuckDB column types → Snowflake `rowtype` metadata, DuckDB values →
 // the strings of a JSON rowset (the text forms both drivers parse), and large results → downloadable chunks.
-import { gzipSync } from 'node:zlib';
 import {
   DuckDBBlobValue,
   DuckDBDateValue,
@@ -19,36 +18,12 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
+import { encodeChunk, fractionalSeconds, MAX_BINARY, MAX_TEXT, rowTypeFor, type EncodedChunk, type RowType as ProtocolRowType, type SnowflakeType } from '../../snowflake/protocol.ts';
+
+export type { EncodedChunk, SnowflakeType } from '../../snowflake/protocol.ts';
 
 /** One column of `rowtype` as Snowflake sends it (types lower case: fixed, real, text, date, time, timestamp_ntz…). */
-export interface RowType {
-  name: string;
-  database: string;
-  schema: string;
-  table: string;
-  nullable: boolean;
-  type: SnowflakeType;
-  length: number | null;
-  byteLength: number | null;
-  precision: number | null;
-  scale: number | null;
-  collation: null;
-}
-
-export type SnowflakeType =
-  | 'fixed'
-  | 'real'
-  | 'text'
-  | 'boolean'
-  | 'date'
-  | 'time'
-  | 'timestamp_ntz'
-  | 'timestamp_ltz'
-  | 'timestamp_tz'
-  | 'binary'
-  | 'variant'
-  | 'object'
-  | 'array';
+export type RowType = ProtocolRowType<SnowflakeType>;
 
 /** Where a result column comes from, when it is a plain column of a table. */
 export interface ColumnOrigin {
@@ -60,11 +35,6 @@ export interface ColumnOrigin {
 
 /** One value as a JSON rowset carries it: text, or null for SQL NULL. */
 export type Cell = string | null;
-
-/** Snowflake's VARCHAR without a length: 16 MB. */
-const MAX_TEXT = 16_777_216;
-/** Snowflake's BINARY without a length: 8 MB. */
-const MAX_BINARY = 8_388_608;
 
 /** The Snowflake type a DuckDB type stands for in results. */
 export function snowflakeTypeOf(t: DuckDBType): SnowflakeType {
@@ -118,48 +88,19 @@ export function snowflakeTypeOf(t: DuckDBType): SnowflakeType {
 
 /** The `rowtype` entry of a result column. */
 export function rowTypeOf(name: string, t: DuckDBType, origin: ColumnOrigin | null = null): RowType {
-  const type = snowflakeTypeOf(t);
-  const base = {
-    name,
-    database: origin?.database ?? '',
-    schema: origin?.schema ?? '',
-    table: origin?.table ?? '',
-    nullable: origin?.nullable ?? true,
-    type,
-    collation: null,
-  } as const;
-  switch (type) {
-    case 'fixed': {
-      // Snowflake's integers are NUMBER(38,0); DECIMAL keeps its precision and scale.
-      const dec = t.typeId === DuckDBTypeId.DECIMAL ? (t as { width: number; scale: number }) : null;
-      return { ...base, length: null, byteLength: null, precision: dec ? dec.width : 38, scale: dec ? dec.scale : 0 };
-    }
-    case 'text':
-      return { ...base, length: MAX_TEXT, byteLength: MAX_TEXT, precision: null, scale: null };
-    case 'binary':
-      return { ...base, length: MAX_BINARY, byteLength: MAX_BINARY, precision: null, scale: null };
-    case 'time':
-    case 'timestamp_ntz':
-    case 'timestamp_ltz':
-    case 'timestamp_tz':
-      return { ...base, length: null, byteLength: null, precision: 0, scale: 9 };
-    case 'variant':
-    case 'object':
-    case 'array':
-      return { ...base, length: MAX_TEXT, byteLength: MAX_TEXT, precision: null, scale: null };
-    default:
-      return { ...base, length: null, byteLength: null, precision: null, scale: null };
-  }
+  // Snowflake's integers are NUMBER(38,0); DECIMAL keeps its precision and scale.
+  const dec = t.typeId === DuckDBTypeId.DECIMAL ? (t as { width: number; scale: number }) : null;
+  return rowTypeFor({ name, ...origin, nullable: origin?.nullable ?? true, type: snowflakeTypeOf(t), precision: dec?.width, scale: dec?.scale });
 }
 
 /** A `rowtype` entry for the text status column of DDL and session statements. */
 export function statusRowType(name = 'status'): RowType {
-  return { name, database: '', schema: '', table: '', nullable: true, type: 'text', length: MAX_TEXT, byteLength: MAX_TEXT, precision: null, scale: null, collation: null };
+  return rowTypeFor({ name, nullable: true, type: 'text' });
 }
 
 /** A `rowtype` entry for a count column of DML results ("number of rows inserted"…). */
 export function countRowType(name: string): RowType {
-  return { name, database: '', schema: '', table: '', nullable: false, type: 'fixed', length: null, byteLength: null, precision: 19, scale: 0, collation: null };
+  return rowTypeFor({ name, nullable: false, type: 'fixed', precision: 19, scale: 0 });
 }
 
 /**
@@ -212,15 +153,6 @@ function encodeReal(n: number): string {
   return String(n);
 }
 
-/** Nanoseconds → "seconds.nnnnnnnnn" as a signed decimal (-1.5 s is "-1.500000000"). */
-function fractionalSeconds(nanos: bigint): string {
-  const neg = nanos < 0n;
-  const abs = neg ? -nanos : nanos;
-  const sec = abs / 1_000_000_000n;
-  const frac = (abs % 1_000_000_000n).toString().padStart(9, '0');
-  return `${neg ? '-' : ''}${sec}.${frac}`;
-}
-
 function toJsonValue(v: DuckDBValue): unknown {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
   if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
@@ -260,16 +192,6 @@ export function snowflakeTypeText(t: DuckDBType): string {
 // ---------------------------------------------------------------------------------------------
 // Chunks
 
-/** One downloadable piece of a large result, as the emulator stores it and the `chunks` array announces it. */
-export interface EncodedChunk {
-  rowCount: number;
-  /** The bytes served at the chunk URL (gzip, or the plain body). */
-  body: Buffer;
-  gzip: boolean;
-  uncompressedSize: number;
-  compressedSize: number;
-}
-
 export interface ChunkingOptions {
   /** Rows sent inline in `rowset` when the result is chunked. */
   firstChunkRows: number;
@@ -287,11 +209,6 @@ export function splitIntoChunks(rows: Cell[][], options: ChunkingOptions): { inl
   const inline = rows.slice(0, options.firstChunkRows);
   const chunks: EncodedChunk[] = [];
   const per = Math.max(1, options.chunkRows);
-  for (let start = options.firstChunkRows; start < rows.length; start += per) {
-    const part = rows.slice(start, start + per);
-    const text = Buffer.from(part.map((r) => JSON.stringify(r)).join(','), 'utf8');
-    const body = options.gzip ? gzipSync(text) : text;
-    chunks.push({ rowCount: part.length, body, gzip: options.gzip, uncompressedSize: text.length, compressedSize: body.length });
-  }
+  for (let start = options.firstChunkRows; start < rows.length; start += per) chunks.push(encodeChunk(rows.slice(start, start + per), options.gzip));
   return { inline, chunks };
 }

@@ -2,8 +2,11 @@
 // DESCRIBE, CREATE/DROP DATABASE, SYSTEM$WAIT, transactions) and DuckDB SQL for the rest, transpiled with
 // @polyglot-sql/sdk after applying Snowflake's own rules (UPPER folding, expression column names, bind markers).
 import { Dialect, generate, parse, tokenize, transpile } from '@polyglot-sql/sdk';
+import { StatementType } from '../../snowflake/protocol.ts';
 import { sfError, type SnowflakeError } from './errors.ts';
 import { splitName } from './identifiers.ts';
+
+export { StatementType } from '../../snowflake/protocol.ts';
 
 /** What a statement sees of its session: current names for CURRENT_*() and unqualified objects. */
 export interface SessionContext {
@@ -15,19 +18,6 @@ export interface SessionContext {
   account: string;
   sessionId: number;
 }
-
-/** Statement type ids as Snowflake reports them (`statementTypeId`); drivers test the ranges (DML is 0x3000–0x3FFF). */
-export const StatementType = {
-  SELECT: 0x1000,
-  INSERT: 0x3100,
-  UPDATE: 0x3200,
-  DELETE: 0x3300,
-  MERGE: 0x3400,
-  COPY: 0x3000,
-  SESSION: 0x4000,
-  TRANSACTION: 0x5000,
-  DDL: 0x6000,
-} as const;
 
 export interface TableRef {
   database: string | null;
