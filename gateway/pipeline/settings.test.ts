@@ -2,6 +2,7 @@
 // server reports that mean they changed anyway.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { analyzeSql, loadParser } from '../../engine/sql/postgres/analyze.ts';
+import { snowflake } from '../../engine/sql/snowflake/dialect.ts';
 import { reportedSettingProblem, settingsRefusal } from './settings.ts';
 
 beforeAll(() => loadParser());
@@ -20,6 +21,21 @@ describe('settingsRefusal', () => {
   it.each(['SET search_path = DEFAULT', 'SET standard_conforming_strings = on', "SET client_encoding = 'UTF8'", 'RESET ALL', 'SET work_mem = 1024', 'SELECT 1'])('lets %s run', (sql) =>
     expect(refusal(sql)).toBeNull(),
   );
+});
+
+describe('settingsRefusal (Snowflake)', () => {
+  beforeAll(() => snowflake.load());
+  const sf = (sql: string) => settingsRefusal(snowflake.analyze(sql, { database: 'CLINIC', schema: 'PUBLIC' })[0]!);
+
+  it.each([
+    ['USE SCHEMA OTHER', /USE SCHEMA/],
+    ['USE DATABASE X', /USE DATABASE/],
+    ['USE ROLE ACCOUNTADMIN', /USE ROLE/],
+    ['USE SECONDARY ROLES ALL', /USE SECONDARY ROLES/],
+    ['ALTER SESSION SET QUOTED_IDENTIFIERS_IGNORE_CASE = TRUE', /reads names/],
+  ])('refuses %s', (sql, why) => expect(sf(sql)).toMatch(why));
+
+  it.each(["ALTER SESSION SET TIMEZONE = 'UTC'", 'USE WAREHOUSE W', 'SELECT 1'])('lets %s run', (sql) => expect(sf(sql)).toBeNull());
 });
 
 describe('reportedSettingProblem', () => {

@@ -47,8 +47,24 @@ export function reportedSettingProblem(name: string, value: string, before: stri
   return null;
 }
 
+/** Snowflake statements that move the session to other names or other rights than those decided on. */
+const SNOWFLAKE_SESSION_MOVES: Readonly<Record<string, string>> = {
+  'USE DATABASE': 'the gateway resolves names in the session\'s database, and another could make a name mean another table than the one the policy judged; qualify names instead',
+  'USE SCHEMA': 'the gateway resolves names in the session\'s schema, and another could make a name mean another table than the one the policy judged; qualify names instead',
+  'USE ROLE': 'the session runs with the role Verdict chose for your groups',
+  'USE SECONDARY ROLES': 'the session runs with the role Verdict chose for your groups, and no other',
+};
+
+/** Snowflake session parameters that change how SQL text is read (identifier case). */
+const SNOWFLAKE_READING = new Set(['quoted_identifiers_ignore_case']);
+
 /** Why a SET (or RESET) would leave the session unreadable to the analysis, or null. */
 function settingProblem(a: StatementAnalysis): string | null {
+  const move = SNOWFLAKE_SESSION_MOVES[a.command];
+  if (move) return `Verdict denied this statement: ${a.command} — ${move}`;
+  if (a.command === 'ALTER SESSION' && a.setting !== null && SNOWFLAKE_READING.has(a.setting.toLowerCase())) {
+    return `Verdict denied this statement: ${a.setting} changes how Snowflake reads names, and the gateway reads them as the session started`;
+  }
   if (a.command !== 'SET' && a.command !== 'RESET') return null;
   const setting = a.setting;
   if (setting === null || setting === '*') return null; // RESET ALL returns every setting to its session default: the checked ones
