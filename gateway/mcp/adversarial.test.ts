@@ -2,8 +2,6 @@
 // unmasked) would try against one real stack (PostgreSQL with the clinic data, the dev issuer, the gateway).
 // Every test asserts the SAFE behaviour: a failing test is a vulnerability. Areas: PHI in any response field,
 // statements that must not run, approvals, authentication and sessions, availability, evidence.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -11,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
 import { callTool, refusalOf, textOf, v1Client, v2Client, type McpTestClient, type ToolResult } from '../testing/mcp-clients.ts';
+import { evidenceEvents } from '../testing/evidence.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 
 let stack: TestStack;
@@ -72,20 +71,7 @@ function rawHttp(opts: { method?: string; headers: Record<string, string | numbe
   });
 }
 
-/** Every evidence line so far: published (a clone of the bare evidence repository) and still in the spool. */
-function evidence(): { type: string; data: Record<string, unknown> }[] {
-  const clone = join(stack.dir, `evidence-clone-${Date.now()}`);
-  execFileSync('git', ['clone', '-q', join(stack.dir, 'evidence', 'repo'), clone]);
-  const lines = new Set<string>();
-  for (const dir of [clone, join(stack.dir, 'evidence', 'spool')]) {
-    for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-      if (!e.isFile() || !e.name.endsWith('.jsonl') || e.parentPath.includes('.git')) continue;
-      for (const l of readFileSync(join(e.parentPath, e.name), 'utf8').split('\n')) if (l.trim()) lines.add(l);
-    }
-  }
-  rmSync(clone, { recursive: true, force: true });
-  return [...lines].map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
-}
+const evidence = () => evidenceEvents(join(stack.dir, 'evidence'));
 
 const count = async (table: string) => Number((await direct.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@
 // contractor (structuredContent and text alike), a pending approval for a DELETE without WHERE that runs
 // once after approval, stacked statements that cannot change what was decided, and the resource-server
 // rules of the MCP authorization spec (RFC 9728 metadata, 401 challenges, audience, Host/Origin).
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
@@ -11,6 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
 import { callTool, textOf, v1Client, v2Client, type ToolResult } from '../testing/mcp-clients.ts';
+import { evidenceEvents } from '../testing/evidence.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 
 let stack: TestStack;
@@ -26,15 +27,7 @@ const call = callTool;
 const text = textOf;
 const everything = (r: ToolResult) => JSON.stringify(r);
 
-function evidence(): { type: string; data: Record<string, unknown> }[] {
-  const dir = join(stack.dir, 'evidence', 'spool');
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
-    .map((e) => join(e.parentPath, e.name))
-    .sort()
-    .flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean))
-    .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
-}
+const evidence = () => evidenceEvents(join(stack.dir, 'evidence'));
 
 const post = (body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(body) });

@@ -248,14 +248,8 @@ export class McpRunner {
         verdict = admission.verdict;
         approval = admission.approval;
       }
-      const durable = session.recordDecisions(verdict, approval);
-      if (durable) {
-        try {
-          await durable;
-        } catch {
-          session.recordResult(verdict, started, [], null, true);
-          throw new ToolRefusal('Verdict cannot record evidence right now, so nothing runs; try again shortly', { status: 'error', rule: 'evidence.unavailable', decision_id: verdict.decisions[0]!.decision_id });
-        }
+      if (!(await session.recordBeforeRun(verdict, approval, started))) {
+        throw new ToolRefusal('Verdict cannot record evidence right now, so nothing runs; try again shortly', { status: 'error', rule: 'evidence.unavailable', decision_id: verdict.decisions[0]!.decision_id });
       }
       if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) session.breakGlass(verdict);
       return await this.#execute(session, up, sql, params, verdict, started, masked(), signal);

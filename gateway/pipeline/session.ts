@@ -399,6 +399,22 @@ export class PipelineSession {
   }
 
   /**
+   * Records the decisions a statement runs under and, with require_durable, waits until they are durable.
+   * Resolves false — the statement recorded as refused — when they cannot be made so: the door refuses it then.
+   */
+  async recordBeforeRun(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null, started: number): Promise<boolean> {
+    const durable = this.recordDecisions(verdict, approval);
+    if (!durable) return true;
+    try {
+      await durable;
+      return true;
+    } catch {
+      this.recordResult(verdict, started, [], null, true);
+      return false;
+    }
+  }
+
+  /**
    * Records how each statement of a string ended: the first `tags.length` completed, the next one failed
    * with `code` when there is one, the rest did not run. `refused` = the door refused the string.
    */

@@ -182,14 +182,8 @@ export async function runStatement(rc: RunContext, s: DoorSession, sql: string, 
     verdict = admission.verdict;
     approval = admission.approval;
   }
-  const durable = p.recordDecisions(verdict, approval);
-  if (durable) {
-    try {
-      await durable;
-    } catch {
-      p.recordResult(verdict, started, [], null, true);
-      throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
-    }
+  if (!(await p.recordBeforeRun(verdict, approval, started))) {
+    throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
   }
   if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) p.breakGlass(verdict);
 

@@ -1,12 +1,12 @@
 // The Snowflake door end to end: the real snowflake-sdk and gosnowflake, pointed at Verdict with an OIDC token as
 // their OAuth token, through Verdict to the local Snowflake via the snowflake-sdk upstream: login, binds,
 // masking in every chunk, denial, approval (rerun), async polling, evidence.
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
+import { evidenceEvents } from '../testing/evidence.ts';
 import { buildGoClient, runGoClient, type GoClientConfig } from '../testing/snowflake/go-client.ts';
 import { SF_ACCOUNT, startSnowflakeStack, type SnowflakeStack } from '../testing/snowflake-stack.ts';
 
@@ -52,15 +52,7 @@ function failure(p: Promise<unknown>): Promise<snowflake.SnowflakeError & { data
 
 const destroy = (conn: Conn) => new Promise<void>((resolve) => conn.destroy(() => resolve()));
 
-function evidence(): { type: string; data: Record<string, unknown> }[] {
-  const dir = join(stack.dir, 'evidence', 'spool');
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
-    .map((e) => join(e.parentPath, e.name))
-    .sort()
-    .flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean))
-    .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
-}
+const evidence = () => evidenceEvents(join(stack.dir, 'evidence'));
 
 async function goConfig(user: string): Promise<GoClientConfig> {
   const u = new URL(stack.url);
