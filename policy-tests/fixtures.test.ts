@@ -6,22 +6,27 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, inputHash, type Engine } from '../engine/engine.ts';
 import { loadBundle } from '../engine/policy/bundle.ts';
-import { loadParser } from '../engine/sql/postgres/analyze.ts';
-import { FIXTURE_NOW, fixtureColumnsMismatch, fixtureInput, fixtureMismatch, loadFixtures } from '../gateway/policy/fixtures.ts';
+import { FIXTURE_NOW, loadFixtureParsers, fixtureColumnsMismatch, fixtureEngineOptions, fixtureInput, fixtureMismatch, loadFixtures, type Fixture } from '../gateway/policy/fixtures.ts';
 import { policyBuild, writeFixtureData } from '../gateway/policy/toolchain.ts';
 import { opaPath } from '../gateway/policy/tools.ts';
 import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../gateway/policy/paths.ts';
 
 let dir: string;
-let engine: Engine;
+// One engine per dialect (and Snowflake database/schema) the fixtures are written for.
+const engines = new Map<string, Engine>();
 const fixtures = loadFixtures();
+const engineKey = (f: Fixture) => JSON.stringify(fixtureEngineOptions(f));
+const engineFor = (f: Fixture) => engines.get(engineKey(f))!;
 
 beforeAll(async () => {
-  await loadParser();
+  await loadFixtureParsers();
   dir = mkdtempSync(join(tmpdir(), 'verdict-fixtures-'));
   const { path } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'fixtures' });
-  engine = await createEngine({ bundle: await loadBundle(path), cache: { maxEntries: 0 } });
+  const bundle = await loadBundle(path);
+  for (const f of fixtures) {
+    if (!engines.has(engineKey(f))) engines.set(engineKey(f), await createEngine({ bundle, cache: { maxEntries: 0 }, ...fixtureEngineOptions(f) }));
+  }
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -31,9 +36,18 @@ describe('decision fixtures through WASM', () => {
     expect(new Set(fixtures.map((f) => f.want.action))).toEqual(new Set(['allow', 'mask', 'approve', 'deny']));
   });
 
+  it('has Snowflake cases judged with the Snowflake dialect and connection.engine snowflake', () => {
+    const sf = fixtures.filter((f) => f.engine === 'snowflake');
+    expect(sf.length).toBeGreaterThanOrEqual(10);
+    const input = fixtureInput(sf[0]!);
+    expect(input.connection.engine).toBe('snowflake');
+    expect(input.statement.reads.every((t) => t.schema === 'CLINIC.PUBLIC')).toBe(true);
+    expect(fixtureInput(fixtures.find((f) => f.engine === undefined)!).connection.engine).toBe('postgres');
+  });
+
   it.each(fixtures.map((f) => [f.note, f] as const))('%s', (_note, f) => {
     const input = fixtureInput(f);
-    const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
+    const v = engineFor(f).decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
     expect(v.decisions).toHaveLength(1);
     expect(fixtureMismatch(v.decisions[0]!, f.want)).toEqual([]);
     expect(fixtureColumnsMismatch(v.decisions[0]!, v.statements[0]!.result_columns, f.want)).toEqual([]);
@@ -56,7 +70,7 @@ describe('decision fixtures through WASM', () => {
     expect(rego).toHaveLength(fixtures.length);
     fixtures.forEach((f, i) => {
       const input = fixtureInput(f);
-      const v = engine.decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
+      const v = engineFor(f).decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
       const { action, reasons, masks, approval, cacheable, measure } = v.decisions[0]!;
       const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }), ...(measure.length ? { measure } : {}) };
       expect(wasm, f.note).toEqual(rego[i]);

@@ -10,9 +10,25 @@ import { analyzeSql } from '../../engine/sql/postgres/analyze.ts';
 import { planMasks } from '../../engine/masking/plan.ts';
 import type { BlastRadius, ResultColumn } from '../../engine/sql/types.ts';
 import { fingerprint } from '../../engine/sql/postgres/fingerprint.ts';
+import { analyzeSnowflake } from '../../engine/sql/snowflake/analyze.ts';
+import { fingerprint as snowflakeFingerprint } from '../../engine/sql/snowflake/fingerprint.ts';
+import { loadParser as loadPostgresParser } from '../../engine/sql/postgres/analyze.ts';
+import { loadParser as loadSnowflakeParser } from '../../engine/sql/snowflake/parser.ts';
+import type { DialectName } from '../../engine/sql/dialect.ts';
 import { policyTestsDir } from './paths.ts';
 
 export const FIXTURES_PATH = join(policyTestsDir, 'decisions.yaml');
+/** Where a Snowflake fixture's unqualified names resolve unless it says otherwise (the demo's clinic). */
+export const SNOWFLAKE_FIXTURE_DEFAULTS = { database: 'CLINIC', schema: 'PUBLIC' } as const;
+
+/**
+ * Loads the SQL grammars the fixtures need (PostgreSQL always; Snowflake when a fixture names it). fixtureInput is
+ * synchronous, so callers await this first.
+ */
+export async function loadFixtureParsers(): Promise<void> {
+  await loadPostgresParser();
+  if (/^\s*engine:\s*snowflake\b/m.test(readFileSync(FIXTURES_PATH, 'utf8'))) await loadSnowflakeParser();
+}
 /** Every fixture is decided at this instant unless it says otherwise, so results never depend on the clock. */
 export const FIXTURE_NOW = new Date('2026-01-05T10:00:00Z');
 
@@ -20,6 +36,11 @@ export interface Fixture {
   note: string;
   sql: string;
   identity: { sub: string; groups: string[]; email?: string };
+  /** The upstream's engine (default postgres): snowflake analyzes `sql` with the Snowflake dialect. */
+  engine?: DialectName;
+  /** Snowflake only: the current database and schema unqualified names resolve in (default CLINIC.PUBLIC). */
+  database?: string;
+  schema?: string;
   approval?: ApprovalInput;
   /** What the gateway measured for the write (decision.measure), e.g. {method: count, rows: 1, table_rows: 6, error: null}. */
   blast_radius?: BlastRadius;
@@ -41,22 +62,38 @@ export function loadFixtures(path = FIXTURES_PATH): Fixture[] {
       throw new Error(`${where}: identity needs sub and groups`);
     }
     if (!['allow', 'mask', 'approve', 'deny'].includes(c.want?.action)) throw new Error(`${where}: want.action is required`);
+    if (c.engine !== undefined && !['postgres', 'snowflake'].includes(c.engine)) throw new Error(`${where}: engine must be postgres or snowflake`);
+    if ((c.database !== undefined || c.schema !== undefined) && c.engine !== 'snowflake') throw new Error(`${where}: database and schema need engine: snowflake`);
+    for (const k of ['database', 'schema']) if (c[k] !== undefined && typeof c[k] !== 'string') throw new Error(`${where}: ${k} must be a string`);
     return c as Fixture;
   });
 }
 
+/**
+ * The engine options a fixture is decided with (dialect, and for Snowflake the current database and schema).
+ * @example await createEngine({ bundle, ...fixtureEngineOptions(f) })
+ */
+export function fixtureEngineOptions(f: Pick<Fixture, 'engine' | 'database' | 'schema'>): { dialect: DialectName; database?: string; schema?: string } {
+  if (f.engine !== 'snowflake') return { dialect: 'postgres' };
+  return { dialect: 'snowflake', database: f.database ?? SNOWFLAKE_FIXTURE_DEFAULTS.database, schema: f.schema ?? SNOWFLAKE_FIXTURE_DEFAULTS.schema };
+}
+
 /** The policy input of a single-statement fixture, exactly as the engine builds it. */
 export function fixtureInput(f: Fixture): PolicyInput {
-  const statements = analyzeSql(f.sql);
+  const o = fixtureEngineOptions(f);
+  const snowflake = o.dialect === 'snowflake';
+  const statements = snowflake ? analyzeSnowflake(f.sql, { database: o.database, schema: o.schema }) : analyzeSql(f.sql);
   if (statements.length !== 1) throw new Error(`fixture "${f.note}": expected one statement, got ${statements.length}`);
   return buildInput(
     statements[0]!,
-    fingerprint(f.sql),
+    snowflake ? snowflakeFingerprint(f.sql) : fingerprint(f.sql),
     0,
     1,
     {
       identity: normalizeIdentity({ ...f.identity, issuer: 'https://idp.example.test' }),
-      connection: normalizeConnection({ database: 'clinic', front_door: 'postgres' }),
+      connection: snowflake
+        ? normalizeConnection({ engine: 'snowflake', database: o.database, front_door: 'snowflake' })
+        : normalizeConnection({ database: 'clinic', front_door: 'postgres' }),
       approval: f.approval ?? null,
       ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}),
     },

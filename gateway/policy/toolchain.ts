@@ -4,8 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadParser } from '../../engine/sql/postgres/analyze.ts';
-import { fixtureInput, loadFixtures } from './fixtures.ts';
+import { fixtureInput, loadFixtureParsers, loadFixtures } from './fixtures.ts';
 import {
   buildDir,
   capabilitiesPath,
@@ -31,7 +30,7 @@ function run(cmd: string, args: string[], what: string): void {
 
 /** Writes the fixture inputs (built by the engine's SQL analysis) where `opa test` loads them. */
 export async function writeFixtureData(): Promise<number> {
-  await loadParser();
+  await loadFixtureParsers();
   const cases = loadFixtures().map((f) => ({ note: f.note, input: fixtureInput(f), want: f.want }));
   mkdirSync(fixturesDataDir, { recursive: true });
   writeFileSync(join(fixturesDataDir, 'data.json'), JSON.stringify({ verdict_fixtures: { cases } }));

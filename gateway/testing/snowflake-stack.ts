@@ -1,12 +1,11 @@
 // A whole Verdict stack with the Snowflake door for integration tests: the local Snowflake (emulator) with the
 // clinic data as the upstream (a key pair made here, the private key given to Verdict as a {value} secret), the
-// dev OIDC issuer, a policy bundle whose data also names the Snowflake clinic tables, and the gateway.
+// dev OIDC issuer, the default policy bundle (built from policies/, which names the Snowflake clinic tables), and
+// the gateway.
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
 import type { VerdictConfig } from '../config/schema.ts';
 import type { DevIssuer } from '../identity/dev-issuer.ts';
 import { policyBuild } from '../policy/toolchain.ts';
@@ -25,29 +24,6 @@ export interface SnowflakeStack {
   /** The door's base URL (snowflake-sdk accessUrl). */
   url: string;
   stop(): Promise<void>;
-}
-
-/**
- * Policy data for the Snowflake clinic tables until the policies name Snowflake objects themselves: the roles'
- * schemas gain CLINIC.PUBLIC and the PHI classification gains CLINIC.PUBLIC.PATIENTS / VISITS (upper case, as
- * Snowflake folds names).
- */
-function snowflakePolicies(dir: string): string {
-  const src = fileURLToPath(new URL('../../policies/', import.meta.url));
-  const out = join(dir, 'policies');
-  cpSync(src, out, { recursive: true });
-  const access = join(out, 'access', 'data.yaml');
-  const a = YAML.parse(readFileSync(access, 'utf8')) as { roles: Record<string, { schemas: string[] }> };
-  for (const r of Object.values(a.roles)) if (r.schemas.includes('public')) r.schemas.push('CLINIC.PUBLIC');
-  writeFileSync(access, YAML.stringify(a));
-  const classification = join(out, 'classification', 'data.yaml');
-  const c = YAML.parse(readFileSync(classification, 'utf8')) as { phi: Record<string, Record<string, string>> };
-  for (const t of ['patients', 'visits']) {
-    const cols = c.phi[`public.${t}`] ?? {};
-    c.phi[`CLINIC.PUBLIC.${t.toUpperCase()}`] = Object.fromEntries(Object.entries(cols).map(([k, v]) => [k.toUpperCase(), v]));
-  }
-  writeFileSync(classification, YAML.stringify(c));
-  return out;
 }
 
 /**
@@ -81,7 +57,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
       },
     },
     snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
-    policy: { bundle: policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', source: snowflakePolicies(dir) }).path },
+    policy: { bundle: policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack' }).path },
   }));
   return {
     sf,

@@ -17,6 +17,13 @@ required contains {"rule": "approvals.truncate", "message": msg} if {
 	msg := sprintf("TRUNCATE %s removes every row", [concat(", ", [statements.qualified(t) | some t in s.writes])])
 }
 
+# Snowflake's INSERT OVERWRITE empties the table before it inserts: every row is replaced, as by TRUNCATE.
+required contains {"rule": "approvals.overwrite", "message": msg} if {
+	some s in statements.all
+	s.command == "INSERT OVERWRITE"
+	msg := sprintf("INSERT OVERWRITE %s replaces every row", [concat(", ", [statements.qualified(t) | some t in s.writes])])
+}
+
 required contains {"rule": "approvals.ddl", "message": msg} if {
 	some s in statements.all
 	s.kind == "ddl"

@@ -15,10 +15,14 @@ deny contains {"rule": "guards.unparsed", "message": msg} if {
 	msg := sprintf("the statement could not be analyzed: %s", [object.get(s, "parse_error", "unknown statement")])
 }
 
-deny contains {"rule": "guards.opaque", "message": "dynamic SQL (EXECUTE in a DO block or function) cannot be checked before it runs"} if {
+deny contains {"rule": "guards.opaque", "message": opaque_message} if {
 	some s in statements.all
 	s.opaque
 }
+
+default opaque_message := "dynamic SQL (EXECUTE in a DO block or function) cannot be checked before it runs"
+
+opaque_message := "dynamic SQL (EXECUTE IMMEDIATE of a variable or bind, CALL of a procedure, a function or procedure body) cannot be checked before it runs" if statements.snowflake
 
 deny contains {"rule": "guards.dangerous_function", "message": msg} if {
 	some s in statements.all
@@ -29,6 +33,7 @@ deny contains {"rule": "guards.dangerous_function", "message": msg} if {
 }
 
 deny contains {"rule": "guards.server_side_copy", "message": msg} if {
+	not statements.snowflake
 	some s in statements.all
 	s.copy.target in {"file", "program"}
 	msg := sprintf("COPY %s %s runs on the database server and is not allowed; use COPY ... %s", [
@@ -87,7 +92,7 @@ maintenance_allowed if {
 
 schema_allowed(schema) if {
 	some cfg in statements.role_config
-	schema in cfg.schemas
+	schema in object.get(cfg, statements.schemas_key, [])
 }
 
 sensitive_catalog_allowed if {
@@ -117,6 +122,13 @@ deny contains {"rule": "guards.search_path", "message": msg} if {
 	s.setting == "search_path"
 	s.command in {"SET", "RESET"}
 	msg := sprintf("%s search_path is not allowed: the gateway resolves table names with a fixed search path; qualify names with their schema instead", [s.command])
+}
+
+deny contains {"rule": "guards.search_path", "message": msg} if {
+	statements.snowflake
+	some s in statements.all
+	s.command in {"USE DATABASE", "USE SCHEMA"}
+	msg := sprintf("%s is not allowed: the gateway resolves table names in a fixed database and schema; qualify names with them instead", [s.command])
 }
 
 # Filtering, joining, grouping or sorting on a PHI column reveals it without returning it
@@ -197,4 +209,82 @@ column_masked(t, column) if {
 column_masked(t, "*") if {
 	some type in data.classification.phi[statements.qualified(t)]
 	not masking.entitled(type)
+}
+
+# Snowflake's ways out of the account. COPY INTO a stage or an external location (s3://, azure://, gcs://)
+# unloads rows past the gateway's masking; COPY INTO a table FROM one loads files no analysis can see; GET and
+# PUT move files between the client and a stage; a stage named in FROM (@stage) reads files. The analysis
+# reports all of them as copy.target "file" or as a table named "@...". Only roles with external_access.
+deny contains {"rule": "guards.stage_transfer", "message": msg} if {
+	statements.snowflake
+	some s in statements.all
+	s.copy.target == "file"
+	not external_access_allowed
+	msg := sprintf("%s is not allowed: %s; only roles with external_access may run it", [s.command, object.get(stage_transfer, [s.command, s.copy.direction], "it moves files between Snowflake and places outside it")])
+}
+
+stage_transfer := {
+	"COPY INTO": {
+		"to": "unloading to a stage or external location moves rows out of Snowflake, past the gateway's masking",
+		"from": "loading from a stage or external location reads files the gateway cannot check",
+	},
+	"PUT": {"from": "it uploads client files to a stage"},
+	"GET": {"to": "it downloads stage files to the client, past the gateway's masking"},
+}
+
+deny contains {"rule": "guards.stage_transfer", "message": msg} if {
+	statements.snowflake
+	some t in statements.tables
+	startswith(t.table, "@")
+	not external_access_allowed
+	msg := sprintf("stage %s holds files outside Snowflake's tables the gateway cannot check or mask; only roles with external_access may %s it", [statements.qualified(t), t.access])
+}
+
+# CREATE / ALTER of stages, integrations, external functions, external tables and pipes connects Snowflake to
+# storage, networks or services outside it (data.access.snowflake.external_objects; any "... INTEGRATION").
+deny contains {"rule": "guards.external_object", "message": msg} if {
+	statements.snowflake
+	some s in statements.all
+	external_object_command(s.command)
+	not external_access_allowed
+	msg := sprintf("%s connects Snowflake to storage, networks or services outside it; only roles with external_access may run it", [s.command])
+}
+
+external_object_command(command) if {
+	some verb in ["CREATE", "ALTER"]
+	some object in data.access.snowflake.external_objects
+	command == sprintf("%s %s", [verb, object])
+}
+
+external_object_command(command) if {
+	some verb in ["CREATE ", "ALTER "]
+	startswith(command, verb)
+	endswith(command, " INTEGRATION")
+}
+
+# SYSTEM$ functions send email, reach the network, reveal account, integration and private-link configuration or
+# change clustering and tasks: denied by prefix, except data.access.snowflake.harmless_system_functions.
+deny contains {"rule": "guards.system_function", "message": msg} if {
+	statements.snowflake
+	some s in statements.all
+	some f in s.functions
+	name := base_name(f)
+	startswith(name, "system$")
+	not name in data.access.snowflake.harmless_system_functions
+	not external_access_allowed
+	msg := sprintf("function %s is not allowed through the gateway: SYSTEM$ functions can reach outside the query; only roles with external_access may call it", [f])
+}
+
+# RESULT_SCAN reads the stored result of another query: rows this statement's analysis cannot see, so cannot
+# mask (the earlier query's result was masked only on its way to the client). No role may run it.
+deny contains {"rule": "guards.result_scan", "message": "RESULT_SCAN reads the result of another query, which the gateway cannot check or mask; run that query again instead"} if {
+	statements.snowflake
+	some s in statements.all
+	some f in s.functions
+	base_name(f) == "result_scan"
+}
+
+external_access_allowed if {
+	some cfg in statements.role_config
+	cfg.external_access == true
 }

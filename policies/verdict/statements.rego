@@ -25,4 +25,16 @@ tables contains {"schema": t.schema, "table": t.table, "access": "write"} if {
 	some t in s.writes
 }
 
+# The engine behind the connection: postgres | snowflake (inputs without one are PostgreSQL's).
+engine := object.get(input, ["connection", "engine"], "postgres")
+
+snowflake if engine == "snowflake"
+
+# The role data's schema list for this engine: `schemas` (PostgreSQL) or `snowflake_schemas`.
+default schemas_key := "schemas"
+
+schemas_key := "snowflake_schemas" if snowflake
+
+# A table's key in data.classification.phi and in messages: "schema.table" for PostgreSQL (public.patients),
+# "DATABASE.SCHEMA.TABLE" for Snowflake, whose analysis names the schema with its database (CLINIC.PUBLIC.PATIENTS).
 qualified(t) := concat(".", [t.schema, t.table])
