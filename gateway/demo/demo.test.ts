@@ -7,18 +7,20 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import snowflake from 'snowflake-sdk';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startDemo, walkthrough, type Demo } from './demo.ts';
 
 const run = promisify(execFile);
+snowflake.configure({ logLevel: 'OFF' });
 let demo: Demo;
 let state: string;
 
 beforeAll(async () => {
   policyBuild({}); // the demo serves the default bundle, as `npm start` builds it
   state = mkdtempSync(join(tmpdir(), 'verdict-demo-'));
-  demo = await startDemo({ ports: { gateway: 0, admin: 0, issuer: 0, mcp: 0 }, stateDir: state, quiet: true });
+  demo = await startDemo({ ports: { gateway: 0, admin: 0, issuer: 0, mcp: 0, snowflake: 0 }, stateDir: state, quiet: true });
 }, 120_000);
 afterAll(async () => {
   await demo?.stop();
@@ -57,6 +59,24 @@ describe('embedded default (npm start)', () => {
       env: { ...env, PGPASSWORD: alice },
     });
     expect(a.stdout.trim()).toBe('Ada Lovelace|J45.909 asthma');
+  });
+
+  it('serves the Snowflake clinic to an unmodified snowflake-sdk: masked for bob, names for alice', async () => {
+    const query = async (user: string, sqlText: string) => {
+      const token = await mintWithStoredKey(join(state, 'dev-issuer'), user);
+      const conn = snowflake.createConnection({ account: 'CLINIC_DEMO', username: user, authenticator: 'OAUTH', token, accessUrl: demo.gateway.snowflake!.url, database: 'CLINIC', schema: 'PUBLIC' });
+      await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+      try {
+        return await new Promise<unknown[]>((resolve, reject) => conn.execute({ sqlText, complete: (err, _s, rows) => (err ? reject(err) : resolve(rows ?? [])) }));
+      } finally {
+        await new Promise<void>((resolve) => conn.destroy(() => resolve()));
+      }
+    };
+    const bob = (await query('bob', 'SELECT NAME, SSN FROM PATIENTS ORDER BY ID LIMIT 2')) as { NAME: string; SSN: string }[];
+    expect(bob).toEqual([{ NAME: '[REDACTED]', SSN: '***-**-6789' }, { NAME: '[REDACTED]', SSN: '***-**-7890' }]);
+    const alice = (await query('alice', 'SELECT NAME, DIAGNOSIS FROM PATIENTS WHERE ID = 1')) as { NAME: string; DIAGNOSIS: string }[];
+    expect(alice).toEqual([{ NAME: 'Ada Lovelace', DIAGNOSIS: 'J45.909 asthma' }]);
+    expect(walkthrough(demo.gateway)).toContain(demo.gateway.snowflake!.url);
   });
 
   it('answers /healthz, /readyz and /metrics', async () => {

@@ -1,5 +1,7 @@
-// `npm start` with no config: the whole system on one machine — PGlite with a synthetic clinic, the
-// local dev OIDC issuer (alice, bob, carol), the local approval provider, and the gateway on :6432.
+// `npm start` with no config: the whole system on one machine — PGlite with a synthetic clinic, a local
+// Snowflake with the same clinic, the local dev OIDC issuer (alice, bob, carol), the local approval provider,
+// and the gateway: PostgreSQL door on :6432, MCP on :6433, Snowflake on :6434.
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateConfig } from '../config/load.ts';
@@ -7,13 +9,14 @@ import { DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
 import { createLogger } from '../ops/log.ts';
 import { defaultBundlePath, projectRoot } from '../policy/paths.ts';
 import { startGateway, type Gateway } from '../server.ts';
+import { startSnowflakeEmulator } from '../testing/snowflake/emulator.ts';
 import { startEmbeddedDb } from './embedded-db.ts';
 
 /** Demo state (keys, approvals, PGlite data) lives here; it is ignored by git. */
 export const DEMO_DIR = join(projectRoot, '.verdict');
 export const DEMO_ISSUER_DIR = join(DEMO_DIR, 'dev-issuer');
 export const DEMO_APPROVALS_DIR = join(DEMO_DIR, 'approvals');
-export const DEMO_PORTS = { gateway: 6432, admin: 9187, issuer: 6480, mcp: 6433 };
+export const DEMO_PORTS = { gateway: 6432, admin: 9187, issuer: 6480, mcp: 6433, snowflake: 6434 };
 
 export interface Demo {
   gateway: Gateway;
@@ -33,6 +36,9 @@ export async function startDemo(
   const state = options.stateDir ?? DEMO_DIR;
   // In memory: every start begins from the same synthetic data.
   const db = await startEmbeddedDb({ port: 0 });
+  // The Snowflake side: a local Snowflake with the same clinic; Verdict logs in with a key pair only it holds.
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const sf = await startSnowflakeEmulator({ account: 'CLINIC_DEMO', clinic: true, users: [{ name: 'VERDICT_SVC', publicKeys: [keys.publicKey] }], log: () => undefined });
   // A fixed issuer port keeps tokens minted by `verdict token` valid across restarts.
   const issuer = await startDevIssuer({ port: ports.issuer, keyDir: join(state, 'dev-issuer'), audience: 'verdict' });
   const config = validateConfig({
@@ -49,7 +55,18 @@ export async function startDemo(
       batch: { max_lines: 1000, max_age_ms: 2000 },
     },
     log: { level: 'warn' },
-    mcp: { host: '127.0.0.1', port: ports.mcp },
+    mcp: { host: '127.0.0.1', port: ports.mcp, upstream: 'clinic' },
+    snowflake_upstreams: {
+      clinic_sf: {
+        account: sf.account,
+        user: 'VERDICT_SVC',
+        private_key: { value: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string },
+        access_url: sf.url,
+        database: 'CLINIC',
+        schema: 'PUBLIC',
+      },
+    },
+    snowflake: { host: '127.0.0.1', port: ports.snowflake, upstream: 'clinic_sf' },
   });
   const gateway = await startGateway(config, { log: createLogger(options.quiet ? 'error' : 'warn') });
   return {
@@ -57,6 +74,7 @@ export async function startDemo(
     async stop() {
       await gateway.close();
       await issuer.close();
+      await sf.close();
       await db.stop();
     },
   };
@@ -76,9 +94,11 @@ export function walkthrough(gw: Gateway): string {
 Verdict is running on its embedded default (policy revision ${gw.revision ?? 'none: every statement is denied'}).
 
   gateway   postgresql://127.0.0.1:${port}/clinic   (PostgreSQL wire protocol; the password is an OIDC token)
-  upstream  PGlite with a synthetic clinic: tables patients (name, ssn, dob, email, diagnosis) and visits
+  upstream  PGlite with a synthetic clinic: tables patients (name, ssn, dob, email, diagnosis) and visits;
+            a local Snowflake (DuckDB) with the same clinic as CLINIC.PUBLIC
   identity  local dev issuer; users alice (clinicians), bob (contractors), carol (phi-approvers)
   mcp       ${gw.mcp?.url ?? '-'}   (MCP Streamable HTTP; the bearer token's audience is this URL)
+  snowflake ${gw.snowflake?.url ?? '-'}   (Snowflake drivers' accessUrl; the token is an OAuth token; account CLINIC_DEMO)
   admin     http://127.0.0.1:${gw.adminAddress?.port ?? '-'}/metrics  /healthz  /readyz
 
 Try it in another terminal:
@@ -109,7 +129,16 @@ Try it in another terminal:
   {"mcpServers": {"verdict": {"type": "http", "url": "${gw.mcp?.url ?? ''}",
     "headers": {"Authorization": "Bearer <the token>"}}}}
 
-  # 7. an auditor clones the signed evidence and verifies it offline
+  # 7. the same clinic in Snowflake: an unmodified snowflake-sdk, pointed at Verdict, with the same token
+  TOKEN=$(npx verdict token bob) node --input-type=module -e "
+    import sf from 'snowflake-sdk'; sf.configure({ logLevel: 'ERROR' });
+    const c = sf.createConnection({ account: 'CLINIC_DEMO', username: 'bob', authenticator: 'OAUTH', token: process.env.TOKEN,
+      accessUrl: '${gw.snowflake?.url ?? ''}', database: 'CLINIC', schema: 'PUBLIC' });
+    c.connect((e) => e ? console.error(e.message) : c.execute({ sqlText: 'SELECT NAME, SSN, DOB FROM PATIENTS LIMIT 3',
+      complete: (e, s, rows) => { console.log(e ? e.message : rows); c.destroy(() => {}); } }));"
+  # (as alice, a clinician: names and diagnoses unmasked; SSNs stay masked)
+
+  # 8. an auditor clones the signed evidence and verifies it offline
   git clone -q ${join(DEMO_DIR, 'evidence', 'repo')} /tmp/verdict-evidence && npx verdict evidence verify /tmp/verdict-evidence
 
 Press Ctrl+C to stop.
