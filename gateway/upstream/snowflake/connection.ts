@@ -58,6 +58,9 @@ export class SnowflakeUpstreamError extends Error {
 
 const ALL_AS_TEXT: snowflake.DataType[] = ['String', 'Boolean', 'Number', 'Date', 'JSON', 'Buffer'];
 
+// The SDK logs every login at INFO on stdout; the gateway reports what matters in its own log.
+snowflake.configure({ logLevel: 'ERROR' });
+
 function upstreamError(err: snowflake.SnowflakeError | Error, prefix: string): SnowflakeUpstreamError {
   const e = err as snowflake.SnowflakeError;
   return new SnowflakeUpstreamError(`${prefix}${e.message}`, e.code !== undefined ? String(e.code) : null, e.sqlState ?? null, e.isFatal ?? false);
