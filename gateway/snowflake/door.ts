@@ -5,6 +5,11 @@
 // pointed at Snowflake's storage would let unmasked rows past Verdict.
 // Routes and shapes: login-request, token-request (RENEW), heartbeat, session delete, query-request (binds,
 // describeOnly, asyncExec), result polling, monitoring, abort-request, telemetry, /verdict-chunks/….
+// Approval (hold mode): the statement answers as a running query (333333, or 333334 with asyncExec) and no
+// request stays open past result_wait_ms; while it waits, GET /monitoring/queries/{id} says RUNNING with
+// `errorMessage` "Verdict: waiting for approval request <id>; approve it at <link> …" and `verdictApproval`
+// {requestId, link, approvers}. Approved: polling returns the result; rejected or expired: 003001/42501; an
+// abort-request withdraws the request (000604). Rerun mode (rerun_for): 003001 naming the request at once.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -17,7 +22,7 @@ import { PipelineSession } from '../pipeline/session.ts';
 import { SnowflakeSession, type SnowflakeTarget } from '../upstream/snowflake/connection.ts';
 import { SfCode, SfDoorError, errorBody, sfError } from './errors.ts';
 import { chunkAccessDenied, monitoringEntry, parseRequestBody, SSE_ALGORITHM, SSE_KEY } from './protocol.ts';
-import { DoorSession, newToken, runStatement, type QueryRecord, type RunContext } from './session.ts';
+import { DoorSession, heldMessage, newToken, runStatement, type QueryRecord, type RunContext } from './session.ts';
 import { bindsOf, sessionParameters, splitRows, type Chunk, type WireBind } from './wire.ts';
 
 export interface SnowflakeDoor {
@@ -239,16 +244,20 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
     }
     const sql = b.sqlText;
     const describeOnly = b.describeOnly === true;
-    const record = s.start(sql, requestId, b.asyncExec === true, (signal) => runStatement(rc, s, sql, binds.binds, binds.text, describeOnly, signal));
+    const record = s.start(sql, requestId, b.asyncExec === true, (signal, record) =>
+      runStatement(rc, s, sql, binds.binds, binds.text, describeOnly, signal, (held) => (record.held = held)),
+    );
     if (b.asyncExec === true) return inProgress(record);
     return answer(s, record);
   }
 
+  /** "Still running"; a statement held for approval also names its request (`verdictApproval`, `progressDesc`). */
   function inProgress(q: QueryRecord): Reply {
+    const held = q.held ? { verdictApproval: { requestId: q.held.requestId, link: q.held.link, approvers: q.held.approvers }, progressDesc: heldMessage(q.held) } : { progressDesc: null };
     return {
       status: 200,
       json: {
-        data: { queryId: q.queryId, getResultUrl: `/queries/${q.queryId}/result`, queryAbortsAfterSecs: 300, progressDesc: null },
+        data: { queryId: q.queryId, getResultUrl: `/queries/${q.queryId}/result`, queryAbortsAfterSecs: 300, ...held },
         code: q.asyncExec ? SfCode.QUERY_IN_PROGRESS_ASYNC : SfCode.QUERY_IN_PROGRESS,
         message: q.asyncExec ? 'Asynchronous execution in progress. Use provided query id to perform query monitoring and management.' : 'Query execution in progress',
         success: true,
@@ -311,7 +320,10 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
   function monitoring(s: DoorSession, queryId: string): Reply {
     const q = s.queries.get(queryId);
     if (!q) return ok({ queries: [] });
-    return ok({ queries: [monitoringEntry(q, s.id, q.outcome?.rows.length ?? 0, Date.now())] });
+    const entry = monitoringEntry(q, s.id, q.outcome?.rows.length ?? 0, Date.now());
+    // A held statement is RUNNING (drivers keep polling) and says in errorMessage, which drivers show, where to approve it.
+    if (q.held) Object.assign(entry, { errorMessage: heldMessage(q.held), verdictApproval: { requestId: q.held.requestId, link: q.held.link, approvers: q.held.approvers } });
+    return ok({ queries: [entry] });
   }
 
   function abort(q: QueryRecord | undefined): Reply {

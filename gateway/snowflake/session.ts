@@ -9,10 +9,10 @@ import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { GatewayContext } from '../context.ts';
 import type { VerifiedIdentity } from '../identity/validator.ts';
 import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
-import { countedFrom, type PipelineSession } from '../pipeline/session.ts';
+import { countedFrom, type HoldHooks, type PipelineSession } from '../pipeline/session.ts';
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
-import { SfDoorError, sfError } from './errors.ts';
+import { SfCode, SfDoorError, sfError } from './errors.ts';
 import { rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
 /** What a finished statement gives the driver. */
@@ -37,6 +37,26 @@ export interface QueryRecord {
   readonly done: Promise<void>;
   /** The payload once built (chunks are registered once). */
   payload?: Record<string, unknown>;
+  /** Set while the statement waits for its approval (hold): what the status and in-progress answers show. */
+  held: HeldInfo | null;
+}
+
+/** A statement held for approval: the request and where to approve it. */
+export interface HeldInfo {
+  requestId: string;
+  link: string;
+  approvers: string[];
+  waitSeconds: number;
+}
+
+/**
+ * The monitoring `errorMessage` of a held statement (drivers show it with the RUNNING status).
+ *
+ * @example
+ * heldMessage({ requestId: 'req-1', link: 'https://…/pull/7', approvers: [], waitSeconds: 60 })
+ */
+export function heldMessage(h: HeldInfo): string {
+  return `Verdict: waiting for approval request ${h.requestId}; approve it at ${h.link} (waits up to ${h.waitSeconds} s)`;
 }
 
 let nextSessionId = Date.now() % 1_000_000_000;
@@ -79,10 +99,10 @@ export class DoorSession {
   }
 
   /** Starts a statement; `run` gets the abort signal. Finished statements beyond the newest 100 are forgotten. */
-  start(sqlText: string, requestId: string | null, asyncExec: boolean, run: (signal: AbortSignal) => Promise<StatementOutcome>): QueryRecord {
+  start(sqlText: string, requestId: string | null, asyncExec: boolean, run: (signal: AbortSignal, record: QueryRecord) => Promise<StatementOutcome>): QueryRecord {
     const abort = new AbortController();
-    const record = { queryId: randomUUID(), requestId, sqlText, asyncExec, startTime: Date.now(), endTime: null, status: 'RUNNING', outcome: null, error: null, abort } as Omit<QueryRecord, 'done'> & { done?: Promise<void> };
-    (record as { done: Promise<void> }).done = run(abort.signal).then(
+    const record = { queryId: randomUUID(), requestId, sqlText, asyncExec, startTime: Date.now(), endTime: null, status: 'RUNNING', outcome: null, error: null, abort, held: null } as Omit<QueryRecord, 'done'> & { done?: Promise<void> };
+    (record as { done: Promise<void> }).done = run(abort.signal, record as QueryRecord).then(
       (o) => {
         record.outcome = o;
         record.status = 'SUCCESS';
@@ -134,7 +154,16 @@ function strictest(v: Verdict, action: Decision['action']): Decision {
  * rerun mode (an error naming the request and its link; once approved, the identical statement runs once);
  * allow/mask → runs upstream with its binds, masks each column by the analysis, encodes Snowflake's JSON.
  */
-export async function runStatement(rc: RunContext, s: DoorSession, sql: string, binds: SnowflakeBind[], bindText: (string | null)[], describeOnly: boolean, signal: AbortSignal): Promise<StatementOutcome> {
+export async function runStatement(
+  rc: RunContext,
+  s: DoorSession,
+  sql: string,
+  binds: SnowflakeBind[],
+  bindText: (string | null)[],
+  describeOnly: boolean,
+  signal: AbortSignal,
+  onHold: (held: HeldInfo | null) => void = () => undefined,
+): Promise<StatementOutcome> {
   const p = s.pipeline;
   const started = Date.now();
   let verdict = p.decide(sql);
@@ -170,9 +199,27 @@ export async function runStatement(rc: RunContext, s: DoorSession, sql: string, 
   }
   let approval: { request_id: string; approved_by: string[] } | null = null;
   if (verdict.action === 'approve') {
-    const admission = await p.admit(sql, bindText, verdict, null);
+    // Hold (the decision's mode): the statement answers as a running query whose status names the request; an
+    // abort-request withdraws the request. Rerun (rerun_for groups and applications): an error naming it at once.
+    const hooks: HoldHooks = {
+      waiting: (info) => {
+        onHold({ requestId: info.requestId, link: info.link, approvers: info.approvers, waitSeconds: info.waitSeconds });
+        // An abort that arrived while the request was filed: the pipeline starts waiting right after this returns.
+        setImmediate(() => signal.aborted && p.withdraw());
+      },
+      done: () => onHold(null),
+    };
+    const withdraw = () => p.withdraw();
+    signal.addEventListener('abort', withdraw, { once: true });
+    let admission;
+    try {
+      admission = await p.admit(sql, bindText, verdict, hooks);
+    } finally {
+      signal.removeEventListener('abort', withdraw);
+    }
     if (admission.kind === 'refuse') {
       const d = strictest(verdict, 'approve');
+      if (admission.canceled) throw new SfDoorError(SfCode.QUERY_CANCELED, `SQL execution canceled: ${admission.message}`, '57014', 200, { decisionId: d.decision_id });
       throw sfError.denied(admission.message, {
         decisionId: d.decision_id,
         rule: d.reasons[0]?.rule ?? null,

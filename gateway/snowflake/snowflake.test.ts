@@ -1,11 +1,15 @@
 // The Snowflake door end to end: the real snowflake-sdk and gosnowflake, pointed at Verdict with an OIDC token as
 // their OAuth token, through Verdict to the local Snowflake via the snowflake-sdk upstream: login, binds,
-// masking in every chunk, denial, approval (rerun), async polling, evidence.
+// masking in every chunk, denial, approval (hold, rerun, cancel), statement cancel, async polling, evidence that verifies.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
+import { verifyRepository } from '../evidence/verify.ts';
 import { evidenceEvents } from '../testing/evidence.ts';
 import { buildGoClient, runGoClient, type GoClientConfig } from '../testing/snowflake/go-client.ts';
 import { SF_ACCOUNT, startSnowflakeStack, type SnowflakeStack } from '../testing/snowflake-stack.ts';
@@ -18,7 +22,10 @@ let goBin: string;
 beforeAll(async () => {
   [stack, goBin] = await Promise.all([startSnowflakeStack({ chunk_rows: 2 }), buildGoClient()]);
 }, 180_000);
-afterAll(async () => stack?.stop());
+let stopped = false;
+afterAll(async () => {
+  if (!stopped) await stack?.stop();
+});
 
 type Conn = snowflake.Connection;
 
@@ -48,6 +55,28 @@ function failure(p: Promise<unknown>): Promise<snowflake.SnowflakeError & { data
     },
     (e: snowflake.SnowflakeError) => e,
   );
+}
+
+/** Ids of the local approval requests filed so far. */
+function requestIds(): Set<string> {
+  const dir = join(stack.dir, 'approvals');
+  return new Set(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.request.json')).map((f) => f.slice(0, -'.request.json'.length)) : []);
+}
+
+/** The id of the request filed after `before` was taken. */
+async function newRequest(before: Set<string>): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const fresh = [...requestIds()].filter((id) => !before.has(id));
+    if (fresh.length > 0) return fresh[0]!;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('no approval request was filed');
+}
+
+/** A session opened with a hand-built login-request: the headers of its requests. */
+async function rawLogin(user: string): Promise<Record<string, string>> {
+  const login = (await (await fetch(`${stack.url}/session/v1/login-request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { ACCOUNT_NAME: SF_ACCOUNT, LOGIN_NAME: user, AUTHENTICATOR: 'OAUTH', TOKEN: await stack.issuer.mint(user), CLIENT_APP_ID: 'raw' } }) })).json()) as { data: { token: string } };
+  return { 'content-type': 'application/json', authorization: `Snowflake Token="${login.data.token}"` };
 }
 
 const destroy = (conn: Conn) => new Promise<void>((resolve) => conn.destroy(() => resolve()));
@@ -136,17 +165,96 @@ describe('snowflake-sdk through the Snowflake door', () => {
     await destroy(conn);
   });
 
-  it('holds a DELETE without WHERE for approval, then runs it once after carol approves', async () => {
+  it('holds a DELETE without WHERE as a running query that completes once carol approves, and runs it once', async () => {
     const conn = await connectAs('alice');
+    const before = requestIds();
+    const started = Date.now();
+    const running = run(conn, 'DELETE FROM VISITS');
+    const id = await newRequest(before);
+    // The driver keeps polling: nothing ran upstream yet, and no HTTP request stayed open past result_wait_ms.
+    expect(await Promise.race([running.then(() => 'done', () => 'failed'), new Promise((r) => setTimeout(() => r('waiting'), 1500))])).toBe('waiting');
+    expect(stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS')).toEqual([]);
+    await decideLocally(join(stack.dir, 'approvals'), id, 'approved', { sub: 'carol', username: 'carol', groups: ['phi-approvers'] });
+    const done = await running;
+    expect(Number(done[0]!['number of rows deleted'])).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length).toBe(1);
+    expect(existsSync(join(stack.dir, 'approvals', `${id}.consumed`))).toBe(true);
+    await destroy(conn);
+  });
+
+  it('withdraws the approval request when the driver cancels a held statement (000604)', async () => {
+    const conn = await connectAs('alice');
+    const before = requestIds();
+    let st: snowflake.RowStatement | undefined;
+    const err = new Promise<snowflake.SnowflakeError | undefined>((resolve) => {
+      st = conn.execute({ sqlText: 'DELETE FROM VISITS', complete: (e) => resolve(e) });
+    });
+    const id = await newRequest(before);
+    st!.cancel();
+    const e = await err;
+    expect(e?.code).toBe('000604');
+    expect(e?.message).toMatch(/^SQL execution canceled/);
+    await expect.poll(() => existsSync(join(stack.dir, 'approvals', `${id}.withdrawn`)), { timeout: 10_000 }).toBe(true);
+    expect(stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length).toBe(1); // only the approved one
+    await destroy(conn);
+  });
+
+  it("shows a held async query's request and link in its status, and refuses it in Snowflake's shape when rejected", async () => {
+    const auth = await rawLogin('alice');
+    const before = requestIds();
+    const started = (await (await fetch(`${stack.url}/queries/v1/query-request?requestId=held-1`, { method: 'POST', headers: auth, body: JSON.stringify({ sqlText: 'DELETE FROM VISITS', asyncExec: true }) })).json()) as { code: string; data: { queryId: string } };
+    expect(started.code).toBe('333334');
+    const id = await newRequest(before);
+    const status = (await (await fetch(`${stack.url}/monitoring/queries/${started.data.queryId}`, { headers: auth })).json()) as { data: { queries: Array<{ status: string; errorMessage: string; verdictApproval: { requestId: string; link: string } }> } };
+    const q = status.data.queries[0]!;
+    expect(q.status).toBe('RUNNING');
+    expect(q.errorMessage).toContain(`approval request ${id}`);
+    expect(q.verdictApproval.requestId).toBe(id);
+    expect(q.errorMessage).toContain(q.verdictApproval.link);
+    await decideLocally(join(stack.dir, 'approvals'), id, 'rejected', { sub: 'carol', username: 'carol', groups: ['phi-approvers'] }, 'not today');
+    let result: { success: boolean; code: string; message: string; data: { sqlState?: string } } | undefined;
+    for (let i = 0; i < 50; i++) {
+      const t0 = Date.now();
+      result = (await (await fetch(`${stack.url}/queries/${started.data.queryId}/result`, { headers: auth })).json()) as typeof result;
+      expect(Date.now() - t0).toBeLessThan(3000); // bounded by result_wait_ms
+      if (result!.code !== '333333' && result!.code !== '333334') break;
+    }
+    expect(result).toMatchObject({ success: false, code: '003001', data: { sqlState: '42501' } });
+    expect(result!.message).toMatch(/rejected by carol: not today/);
+    await fetch(`${stack.url}/session?delete=true`, { method: 'POST', headers: auth });
+  });
+
+  it('answers in rerun mode for a rerun_for group: an error naming the request, then the identical statement runs once', async () => {
+    const ci = { username: 'ci-bot', email: 'ci-bot@example.com', groups: ['ci', 'clinicians'] };
+    const conn = await connectAs('ci-bot', await stack.issuer.mint(ci));
     const first = await failure(run(conn, 'DELETE FROM VISITS'));
     expect(first.sqlState).toBe('42501');
     const id = /Request (\S+) was filed/.exec(first.message)?.[1];
     expect(id, first.message).toBeTruthy();
     await decideLocally(join(stack.dir, 'approvals'), id!, 'approved', { sub: 'carol', username: 'carol', groups: ['phi-approvers'] });
-    const done = await run(conn, 'DELETE FROM VISITS');
-    expect(Number(done[0]!['number of rows deleted'])).toBeGreaterThan(0);
-    const again = await failure(run(conn, 'DELETE FROM VISITS'));
-    expect(again.message).toMatch(/needs approval/);
+    await run(conn, 'DELETE FROM VISITS');
+    expect(stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length).toBe(2);
+    expect((await failure(run(conn, 'DELETE FROM VISITS'))).message).toMatch(/needs approval/);
+    await destroy(conn);
+  });
+
+  it('cancels a long upstream query with 000604 and aborts it upstream', async () => {
+    const conn = await connectAs('alice');
+    const sqlText = 'SELECT SYSTEM$WAIT(30)';
+    const started = Date.now();
+    const err = await new Promise<snowflake.SnowflakeError | undefined>((resolve) => {
+      const st = conn.execute({ sqlText, complete: (e) => resolve(e) });
+      const poll = setInterval(() => {
+        if (stack.sf.queries().some((q) => q.sqlText.includes('SYSTEM$WAIT(30)') && q.status === 'RUNNING')) {
+          clearInterval(poll);
+          st.cancel();
+        }
+      }, 20);
+    });
+    expect(err?.code).toBe('000604');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await expect.poll(() => stack.sf.queries().find((q) => q.sqlText.includes('SYSTEM$WAIT(30)'))?.status, { timeout: 10_000 }).toBe('ABORTED');
     await destroy(conn);
   });
 
@@ -177,4 +285,28 @@ describe('gosnowflake through the Snowflake door', () => {
     expect(denied!.error?.sqlState).toBe('42501');
     expect(denied!.error?.message).toMatch(/Verdict denied this statement/);
   }, 120_000);
+});
+
+// Last: it stops the stack (the gateway seals and publishes its evidence on close).
+describe('evidence from the Snowflake door', () => {
+  it('verifies clean from a clone of the repository, like the PostgreSQL door', async () => {
+    stopped = true;
+    await stack.stop({ keepDir: true });
+    try {
+      const clone = join(stack.dir, 'clone');
+      await promisify(execFile)('git', ['clone', '-q', join(stack.dir, 'evidence', 'repo'), clone]);
+      const report = await verifyRepository(clone);
+      expect(report.findings).toEqual([]);
+      expect(report.ok).toBe(true);
+      const events = readdirSync(clone, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.jsonl') && !e.parentPath.includes('.git'))
+        .flatMap((e) => readFileSync(join(e.parentPath, e.name), 'utf8').trim().split('\n'))
+        .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+      expect(events.some((e) => e.type === 'session_start' && e.data.front_door === 'snowflake')).toBe(true);
+      const types = new Set(events.map((e) => e.type));
+      for (const t of ['statement', 'statement_result', 'approval_requested', 'approval_granted', 'approval_rejected', 'session_end', 'gateway_stop']) expect(types, t).toContain(t);
+    } finally {
+      rmSync(stack.dir, { recursive: true, force: true });
+    }
+  });
 });

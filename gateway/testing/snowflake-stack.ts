@@ -23,7 +23,15 @@ export interface SnowflakeStack {
   dir: string;
   /** The door's base URL (snowflake-sdk accessUrl). */
   url: string;
-  stop(): Promise<void>;
+  /** Stops everything; `keepDir` leaves the directory (evidence repository, approvals) for the test to read. */
+  stop(options?: { keepDir?: boolean }): Promise<void>;
+}
+
+/** What a test may change besides the door: its result wait, the approvals section, an admin listener (webhooks). */
+export interface SnowflakeStackOptions {
+  resultWaitMs?: number;
+  approvals?: Record<string, unknown>;
+  admin?: boolean;
 }
 
 /**
@@ -32,7 +40,7 @@ export interface SnowflakeStack {
  * @example
  * const stack = await startSnowflakeStack({ chunk_rows: 2 });
  */
-export async function startSnowflakeStack(door: Record<string, unknown> = {}, options: { resultWaitMs?: number } = {}): Promise<SnowflakeStack> {
+export async function startSnowflakeStack(door: Record<string, unknown> = {}, options: SnowflakeStackOptions = {}): Promise<SnowflakeStack> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-sf-stack-'));
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const sf = await startSnowflakeEmulator({
@@ -42,7 +50,8 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     resultWaitMs: options.resultWaitMs ?? 1000,
   });
   const { issuer, config, gateway } = await startTestGateway(dir, 'test-sf-gw', (issuer) => ({
-    listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: null },
+    listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: options.admin ? { host: '127.0.0.1', port: 0 } : null },
+    ...(options.approvals ? { approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20, ...options.approvals } } : {}),
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
     snowflake_upstreams: {
       warehouse: {
@@ -66,11 +75,11 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     config,
     dir,
     url: gateway.snowflake!.url,
-    async stop() {
+    async stop(stopOptions = {}) {
       await gateway.close();
       await issuer.close();
       await sf.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!stopOptions.keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,89 @@
+// The Snowflake door with approvals as GitHub pull-request reviews, against the local GitHub simulator: alice's
+// DELETE without WHERE through snowflake-sdk waits as a running query, a PR review approves it, it runs once.
+import snowflake from 'snowflake-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatorPulls, type PullsSimulator } from '../github/simulator-pulls.ts';
+import { simulatorTeams } from '../github/simulator-teams.ts';
+import { webhookSender, type WebhookSender } from '../github/simulator-webhooks.ts';
+import { startGitHubSimulator, type GitHubSimulator } from '../github/simulator.ts';
+import { SF_ACCOUNT, startSnowflakeStack, type SnowflakeStack } from '../testing/snowflake-stack.ts';
+
+snowflake.configure({ logLevel: 'OFF' });
+
+const REPO = 'acme/approvals';
+const TOKEN = 'ghp_verdict_sf_approvals';
+const SECRET = 'whsec_verdict_sf';
+
+let stack: SnowflakeStack;
+let sim: GitHubSimulator;
+let pulls: PullsSimulator;
+let webhooks: WebhookSender;
+
+beforeAll(async () => {
+  webhooks = webhookSender();
+  pulls = simulatorPulls({ webhooks });
+  const teams = simulatorTeams();
+  sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
+  sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
+  for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
+  process.env.VERDICT_SF_GH_TOKEN = TOKEN;
+  stack = await startSnowflakeStack(
+    {},
+    {
+      admin: true,
+      approvals: {
+        provider: 'github',
+        hold_timeout_seconds: 30,
+        github: {
+          owner: 'acme',
+          repo: 'approvals',
+          team: { org: 'acme', slug: 'phi-approvers' },
+          logins: { carol: 'user:carol', dave: 'user:dave' },
+          base_url: sim.baseUrl,
+          token: { env: 'VERDICT_SF_GH_TOKEN' },
+          webhook_secret: { value: SECRET },
+          poll_seconds: 60, // long: the webhook has to be what wakes the gateway
+        },
+      },
+    },
+  );
+  webhooks.addHook({ url: `http://127.0.0.1:${stack.gateway.adminAddress!.port}/github/webhook`, secret: SECRET });
+}, 180_000);
+afterAll(async () => {
+  await stack?.stop();
+  await webhooks?.settled();
+  await sim?.close();
+});
+
+async function connectAs(user: string): Promise<snowflake.Connection> {
+  const conn = snowflake.createConnection({ account: SF_ACCOUNT, username: user, authenticator: 'OAUTH', token: await stack.issuer.mint(user), accessUrl: stack.url } as snowflake.ConnectionOptions);
+  return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
+}
+
+describe('GitHub pull-request approvals through the Snowflake door', () => {
+  it('holds a DELETE without WHERE until a team member approves the PR, then runs it once', { timeout: 60_000 }, async () => {
+    const conn = await connectAs('alice');
+    const running = new Promise<{ rows?: Array<Record<string, unknown>>; error?: snowflake.SnowflakeError }>((resolve) => {
+      conn.execute({ sqlText: 'DELETE FROM VISITS', complete: (error, _st, rows) => resolve(error ? { error } : { rows: rows as Array<Record<string, unknown>> }) });
+    });
+    for (let i = 0; i < 400 && pulls.pulls(REPO).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const pr = pulls.pulls(REPO)[0]!;
+    expect(pr.body ?? '').toContain('DELETE FROM VISITS');
+    // A review by someone outside the team does not count: still waiting, nothing ran upstream.
+    pulls.review(REPO, pr.number, { login: 'mallory', state: 'APPROVED' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await Promise.race([running.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 10))])).toBe('waiting');
+    expect(stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS')).toEqual([]);
+    const approvedAt = Date.now();
+    pulls.review(REPO, pr.number, { login: 'carol', state: 'APPROVED' });
+    const result = await running;
+    expect(result.error).toBeUndefined();
+    expect(Number(result.rows![0]!['number of rows deleted'])).toBe(6);
+    expect(Date.now() - approvedAt).toBeLessThan(5000); // the webhook woke it, not the 60 s poll
+    expect(stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length).toBe(1);
+    await new Promise<void>((resolve) => conn.destroy(() => resolve()));
+    await webhooks.settled();
+    for (let i = 0; i < 100 && pulls.pull(REPO, pr.number).state !== 'closed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(pulls.pull(REPO, pr.number).state).toBe('closed'); // used once, then closed
+  });
+});
