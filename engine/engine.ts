@@ -222,6 +222,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
 const DIALECTS: Record<DialectName, Dialect> = { postgres, snowflake };
 
+/**
+ * The dialect of an engine kind (connection.engine).
+ *
+ * @example
+ * dialectOf('snowflake').measurementQuery?.(statement)
+ */
+export function dialectOf(name: DialectName): Dialect {
+  return DIALECTS[name];
+}
+
 /** The text of a single-statement string as the analyzer would slice it. */
 function statementText(sql: string): string {
   return sql.trim().replace(/;\s*$/, '').trimEnd();

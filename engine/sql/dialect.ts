@@ -1,6 +1,9 @@
 // The seam between the engine and a SQL dialect: each dialect turns its own SQL into the same
 // StatementAnalysis facts (types.ts), so one policy judges PostgreSQL and Snowflake statements alike.
+import type { Measurement } from './postgres/blast-radius.ts';
 import type { AnalyzeOptions, StatementAnalysis } from './types.ts';
+
+export type { Measurement };
 
 export type DialectName = 'postgres' | 'snowflake';
 
@@ -26,6 +29,11 @@ export interface Dialect {
    * cannot be analyzed becomes an 'unknown' statement with parse_error (which the policy denies).
    */
   analyze(sql: string, options?: AnalyzeOptions): StatementAnalysis[];
+  /**
+   * The read-only count that measures a write's blast radius (rows it would change, rows in its table), or why
+   * it cannot be measured. Absent: this dialect measures nothing (every write that needs a count is unmeasurable).
+   */
+  measurementQuery?(a: StatementAnalysis): Measurement;
 }
 
 /** The analysis of text that could not be analyzed: kind 'unknown', with the reason as parse_error. */

@@ -3,10 +3,9 @@
 // result, refusals that had no policy decision. Protocol-free: no sockets, no buffers; a door maps refusals
 // to its own errors and tells the session how each execution ended (DESIGN.md, "Data path of one statement").
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Engine, Verdict } from '../../engine/engine.ts';
+import { dialectOf, type Engine, type Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
-import { measurementQuery } from '../../engine/sql/postgres/blast-radius.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import { subjectHash } from '../approvals/provider.ts';
@@ -254,7 +253,9 @@ export class PipelineSession {
         radii.push(unmeasurable('it shares its Query string with other statements, which could change what it touches before it runs; send it on its own'));
         continue;
       }
-      const m = measurementQuery(first.statements[i]!);
+      // The count is written in the upstream's own dialect; one that cannot measure leaves the write unmeasurable.
+      const dialect = dialectOf(this.#options.engine ?? 'postgres');
+      const m = dialect.measurementQuery?.(first.statements[i]!) ?? { error: `${dialect.name} writes are not measured` };
       if ('error' in m) radii.push(unmeasurable(m.error));
       else if ('current_of' in m) radii.push({ method: 'current_of', rows: 1, table_rows: null, error: null });
       else {

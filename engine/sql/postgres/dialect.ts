@@ -2,6 +2,7 @@
 // mirroring PostgreSQL's scanner for fingerprints.
 import type { Dialect } from '../dialect.ts';
 import { analyzeSql, loadParser } from './analyze.ts';
+import { measurementQuery } from './blast-radius.ts';
 import { fingerprint } from './fingerprint.ts';
 
 /** @example await postgres.load(); postgres.analyze('SELECT ssn FROM patients')[0].reads */
@@ -10,4 +11,5 @@ export const postgres: Dialect = {
   load: loadParser,
   fingerprint,
   analyze: analyzeSql,
+  measurementQuery,
 };

@@ -3,6 +3,7 @@
 import type { Dialect } from '../dialect.ts';
 import type { AnalyzeOptions, Catalog, StatementAnalysis } from '../types.ts';
 import { analyzeSnowflake } from './analyze.ts';
+import { measurementQuery } from './blast-radius.ts';
 import { fingerprint, scan } from './fingerprint.ts';
 import { loadParser } from './parser.ts';
 
@@ -42,4 +43,5 @@ export const snowflake: Dialect = {
   load: loadParser,
   fingerprint,
   analyze,
+  measurementQuery,
 };

@@ -69,6 +69,17 @@ export function parse(sql: string): { ast: Json[] } | { error: string } {
   }
 }
 
+/** Snowflake SQL for polyglot statements (as parse() returns them), or the generator's error. */
+export function generate(ast: Json[]): { sql: string } | { error: string } {
+  try {
+    const r = ready().generate(ast, ready().Dialect.Snowflake);
+    if (!r.success || !r.sql || r.sql.length !== 1) return { error: r.error ?? 'polyglot could not write the statement' };
+    return { sql: r.sql[0]! };
+  } catch (e) {
+    return { error: `the Snowflake generator failed: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
 /**
  * polyglot counts offsets in Unicode scalar values; JavaScript strings index UTF-16 code units. The
  * two differ only after a character outside the BMP (a surrogate pair), so ASCII-like text maps 1:1.
