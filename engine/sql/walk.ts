@@ -59,3 +59,21 @@ export function andTruth(vals: readonly Truth[]): Truth {
   if (vals.includes('U')) return 'U';
   return vals.includes('C') ? 'C' : 'T';
 }
+
+/** The part of a walker's scope chain `markLocal` needs (both dialects' scopes fit). */
+export interface LocalScope<R> {
+  parent: LocalScope<R> | null;
+  rels: R[];
+  /** References to this scope's own rows (a count: the statement depends on them). */
+  local: number;
+}
+
+/** Counts a reference to `rel`'s rows on the nearest scope that holds it. */
+export function markLocal<R>(rel: R, sc: LocalScope<R>): void {
+  for (let s: LocalScope<R> | null = sc; s; s = s.parent) {
+    if (s.rels.includes(rel)) {
+      s.local++;
+      return;
+    }
+  }
+}

@@ -2,6 +2,7 @@
 // (sink), whether it is a predicate, and `*` / whole-row expansion.
 import { dedupe } from '../../facts.ts';
 import { use, useNamed } from '../../lineage.ts';
+import { markLocal } from '../../walk.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { strList, type Json } from '../names.ts';
 import { allAssigned, assignedTo, starSources } from './lineage.ts';
@@ -49,15 +50,6 @@ export function columnRef(w: Walk, fields: Json[], sc: Scope, sink: ColumnRef[] 
   // `a.b` where a is no FROM item: a composite column a with field b.
   unqualified(w, names[0] as string, sc, sink, pred);
   return false;
-}
-
-function markLocal(rel: Rel, sc: Scope): void {
-  for (let s: Scope | null = sc; s; s = s.parent) {
-    if (s.rels.includes(rel)) {
-      s.local++;
-      return;
-    }
-  }
 }
 
 function unqualified(w: Walk, col: string, sc: Scope, sink: ColumnRef[] | null, pred: boolean): boolean {

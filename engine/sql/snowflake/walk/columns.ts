@@ -1,6 +1,7 @@
 // Column references: which FROM item (at which scope level) a name resolves to, what value flows from it
 // (sink), whether it is a predicate, and `*` / whole-row expansion.
 import { use, useNamed, useOut } from '../../lineage.ts';
+import { markLocal } from '../../walk.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { fold, kindOf, Unresolvable } from '../names.ts';
 import type { Json } from '../parser.ts';
@@ -50,15 +51,6 @@ export function columnRef(w: Walk, parts: string[], sc: Scope, sink: ColumnRef[]
   if (!rel) throw new Unresolvable(`${parts.join('.')} names no table, alias or subquery in scope`);
   markLocal(rel, sc);
   return relColumn(w, rel, col, sink, pred);
-}
-
-function markLocal(rel: Rel, sc: Scope): void {
-  for (let s: Scope | null = sc; s; s = s.parent) {
-    if (s.rels.includes(rel)) {
-      s.local++;
-      return;
-    }
-  }
 }
 
 function unqualified(w: Walk, col: string, sc: Scope, sink: ColumnRef[] | null, pred: boolean): boolean {
