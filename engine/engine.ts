@@ -73,6 +73,8 @@ interface CachedVerdict {
 
 export interface Engine {
   readonly revision: string | null;
+  /** Why this engine denies everything (no bundle, a bundle that cannot be instantiated), or null. */
+  readonly error: string | null;
   readonly cache: DecisionCache<CachedVerdict>;
   /**
    * Decides every statement of a SQL string.
@@ -217,7 +219,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   const phi = ((bundle?.data as { classification?: { phi?: Record<string, Record<string, string>> } } | undefined)?.classification?.phi ?? {});
   const phiTypes = (schema: string, table: string): Readonly<Record<string, string>> => (Object.hasOwn(phi, `${schema}.${table}`) ? phi[`${schema}.${table}`]! : {});
-  return { revision, cache, decide, phiTypes };
+  return { revision, error: broken ? broken.reasons[0]!.message : null, cache, decide, phiTypes };
 }
 
 const DIALECTS: Record<DialectName, Dialect> = { postgres, snowflake };

@@ -7,7 +7,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { createEngine, type Engine } from '../engine/engine.ts';
 import { EngineError } from '../engine/errors.ts';
-import { loadBundle, type PolicyBundle } from '../engine/policy/bundle.ts';
+import type { PolicyBundle } from '../engine/policy/bundle.ts';
+import type { EvidenceEvent } from '../engine/evidence/events.ts';
+import { createBundleFollower, type BundleFollower } from './bundles/follower.ts';
+import { fileSource, githubReleaseSource, httpSource, type BundleSource } from './bundles/sources.ts';
+import { createGitHubClient } from './github/client.ts';
 import type { Catalog } from '../engine/sql/types.ts';
 import { localApprovals } from './approvals/local.ts';
 import { githubApprovals } from './approvals/github.ts';
@@ -39,7 +43,10 @@ export interface Gateway {
   mcp: { url: string; metadataUrl: string; address: { host: string; port: number } } | null;
   /** The Snowflake front door's base URL (drivers' accessUrl), when `snowflake` is configured. */
   snowflake: { url: string; address: { host: string; port: number } } | null;
-  revision: string | null;
+  /** The active policy bundle's revision (null while none is loaded). */
+  readonly revision: string | null;
+  /** The policy follower: `check()` looks for a new bundle now; `status()` is what /status reports. */
+  policy: BundleFollower;
   /** Stops accepting, lets in-flight statements finish (bounded), then closes every session. */
   close(): Promise<void>;
 }
@@ -51,6 +58,20 @@ export interface GatewayOptions {
   baseDir?: string;
   /** An evidence writer to use instead of the one the config describes (fault injection in tests). */
   evidence?: EvidenceWriter | null;
+}
+
+/** The bundle source the config names (`policy.source`, or the `policy.bundle` file). */
+async function bundleSource(policy: VerdictConfig['policy']): Promise<BundleSource> {
+  const src = policy.source;
+  if (!src) return fileSource(policy.bundle);
+  if ('file' in src) return fileSource(src.file, { pollMs: src.poll_seconds * 1000 });
+  if ('url' in src) return httpSource({ url: src.url, pollMs: src.poll_seconds * 1000, ...(src.token ? { token: resolveSecret(src.token) } : {}) });
+  const g = src.github;
+  const client = await createGitHubClient({
+    ...(g.base_url ? { baseUrl: g.base_url } : {}),
+    auth: g.token ? { token: resolveSecret(g.token) } : { appId: g.app!.app_id, installationId: g.app!.installation_id, privateKey: resolveSecret(g.app!.private_key) },
+  });
+  return githubReleaseSource({ client, owner: g.owner, repo: g.repo, asset: g.asset, ...(g.tag ? { tag: g.tag } : {}), pollMs: src.poll_seconds * 1000 });
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -78,17 +99,37 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   const log = options.log ?? createLogger(config.log.level);
   const metrics = createMetrics();
 
+  // The policy: a follower fetches, verifies and compiles bundles; `bundle` is the one serving (null: none
+  // could be loaded, and every statement is denied with `bundleError`). Events wait for the evidence writer.
   let bundle: PolicyBundle | null = null;
-  let bundleError: string | undefined;
-  try {
-    const keys = Object.fromEntries(Object.entries(config.policy.verification_keys).map(([kid, path]) => [kid, readFileSync(path, 'utf8')]));
-    bundle = await loadBundle(config.policy.bundle, Object.keys(keys).length ? { verification: { keys } } : {});
-    log.info('policy bundle loaded', { revision: bundle.revision, signed_by: bundle.signedBy, path: config.policy.bundle });
-  } catch (err) {
-    if (!(err instanceof EngineError)) throw err;
-    bundleError = err.message;
-    log.error('policy bundle not loaded: every statement will be denied', { error: err.message });
-  }
+  let bundleError: string | undefined = 'no policy bundle has been loaded yet';
+  const policyEvents: EvidenceEvent[] = [];
+  let recordPolicy = (e: EvidenceEvent) => void policyEvents.push(e);
+  const verificationKeys = Object.fromEntries(Object.entries(config.policy.verification_keys).map(([kid, path]) => [kid, readFileSync(path, 'utf8')]));
+  if (Object.keys(verificationKeys).length === 0) log.warn('policy bundles are not signature-checked (policy.verification_keys is empty): no anti-rollback either');
+  const follower = createBundleFollower({
+    source: await bundleSource(config.policy),
+    verification: { keys: verificationKeys },
+    statePath: config.policy.state_file,
+    activate: (b) => activateBundle(b),
+    onActivated(b, previous, source) {
+      metrics.policyRevision.reset();
+      metrics.policyRevision.set({ revision: b.revision, sequence: String(b.signed?.sequence ?? '') }, 1);
+      metrics.policyReloads.inc({ outcome: 'activated' });
+      log.info(previous ? 'policy bundle activated' : 'policy bundle loaded', { revision: b.revision, previous_revision: previous?.revision ?? null, signed_by: b.signedBy, sequence: b.signed?.sequence ?? null, source });
+      recordPolicy({
+        type: 'policy_bundle_loaded',
+        data: { revision: b.revision, previous_revision: previous?.revision ?? null, digest: b.digest, signed_by: b.signedBy, sequence: b.signed?.sequence ?? null, rollback: b.signed?.rollback ?? false, source },
+      });
+    },
+    onRejected(reason, revision, active, source) {
+      metrics.policyReloads.inc({ outcome: 'rejected' });
+      if (!active) bundleError = reason;
+      log.error(active ? 'policy bundle refused; the last good one keeps serving' : 'policy bundle not loaded: every statement will be denied', { error: reason, revision, active_revision: active?.revision ?? null, source });
+      recordPolicy({ type: 'policy_bundle_rejected', data: { reason, source, revision, active_revision: active?.revision ?? null } });
+    },
+    onWarning: (message) => log.warn(message),
+  });
 
   const targets = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, upstreamTarget(name, u)]));
   for (const [name, t] of targets) {
@@ -102,42 +143,8 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
 
   const engines = new Map<string, Engine>();
+  const catalogs = new Map<string, Catalog | undefined>();
   const origins = new Map<string, Map<string, string>>();
-  /** (Re)loads an upstream's catalog and swaps in an engine that knows it; the old engine keeps serving until then. */
-  async function loadEngine(name: string, target: UpstreamTarget): Promise<void> {
-    let catalog: Catalog | undefined;
-    try {
-      const conn = await connectUpstream(target);
-      const loaded = await loadUpstreamCatalog(conn);
-      conn.close();
-      catalog = loaded.catalog;
-      const reverse = new Map<string, string>();
-      for (const [key, o] of loaded.origins) reverse.set(`${o.schema}.${o.table}.${o.column}`, key);
-      origins.set(name, reverse);
-      log.info('upstream catalog loaded', {
-        upstream: name,
-        tables: Object.keys(catalog.tables).length,
-        views: Object.keys(catalog.views ?? {}).length,
-        functions: Object.keys(catalog.functions ?? {}).length,
-      });
-    } catch (err) {
-      log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
-      if (engines.has(name)) return; // keep the engine with the last known catalog
-    }
-    engines.set(
-      name,
-      await createEngine({
-        bundle,
-        ...(bundleError ? { bundleError } : {}),
-        ...(catalog ? { catalog } : {}),
-        maxStatementBytes: config.policy.max_statement_bytes,
-        maxStatements: config.policy.max_statements,
-        cache: { maxEntries: config.policy.decision_cache_entries },
-      }),
-    );
-  }
-  for (const [name, target] of targets) await loadEngine(name, target);
-
   const sfTargets = new Map<string, SnowflakeTarget>();
   for (const [name, u] of Object.entries(config.snowflake_upstreams)) {
     try {
@@ -146,25 +153,91 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       throw new Error(`snowflake_upstreams.${name}.private_key: ${(err as Error).message}`);
     }
   }
+  const engineOptions = (b: PolicyBundle | null) => ({
+    bundle: b,
+    ...(b === null && bundleError ? { bundleError } : {}),
+    maxStatementBytes: config.policy.max_statement_bytes,
+    maxStatements: config.policy.max_statements,
+    cache: { maxEntries: config.policy.decision_cache_entries },
+  });
+  /** An upstream's engine for a bundle, with the catalog last loaded for it (each engine has its own decision cache). */
+  function buildEngine(name: string, b: PolicyBundle | null): Promise<Engine> {
+    const catalog = catalogs.get(name);
+    const sf = config.snowflake_upstreams[name];
+    if (sf) return createSnowflakeEngine(engineOptions(b), sf, catalog);
+    return createEngine({ ...engineOptions(b), ...(catalog ? { catalog } : {}) });
+  }
+  /**
+   * Compiles a verified bundle for every upstream and swaps all engines at once; throws (swapping nothing)
+   * when the bundle cannot be instantiated. Sessions keep running: each statement asks for its upstream's
+   * engine when it is decided, so the next statement gets the new revision and a decided one keeps its own.
+   */
+  async function activateBundle(b: PolicyBundle): Promise<void> {
+    const next = new Map<string, Engine>();
+    for (const name of [...targets.keys(), ...sfTargets.keys()]) {
+      const e = await buildEngine(name, b);
+      if (e.error) throw new Error(e.error);
+      next.set(name, e);
+    }
+    bundle = b;
+    bundleError = undefined;
+    for (const [name, e] of next) engines.set(name, e);
+  }
+  /** Swaps in an engine for the bundle serving now, unless the bundle changed while it was built. */
+  async function refreshEngine(name: string): Promise<void> {
+    for (;;) {
+      const b = bundle;
+      const e = await buildEngine(name, b);
+      if (b === bundle) return void engines.set(name, e);
+    }
+  }
+  /** (Re)loads an upstream's catalog and swaps in an engine that knows it; the old engine keeps serving until then. */
+  async function loadEngine(name: string, target: UpstreamTarget): Promise<void> {
+    try {
+      const conn = await connectUpstream(target);
+      const loaded = await loadUpstreamCatalog(conn);
+      conn.close();
+      catalogs.set(name, loaded.catalog);
+      const reverse = new Map<string, string>();
+      for (const [key, o] of loaded.origins) reverse.set(`${o.schema}.${o.table}.${o.column}`, key);
+      origins.set(name, reverse);
+      log.info('upstream catalog loaded', {
+        upstream: name,
+        tables: Object.keys(loaded.catalog.tables).length,
+        views: Object.keys(loaded.catalog.views ?? {}).length,
+        functions: Object.keys(loaded.catalog.functions ?? {}).length,
+      });
+    } catch (err) {
+      log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
+      if (engines.has(name)) return; // keep the engine with the last known catalog
+    }
+    await refreshEngine(name);
+  }
   /** (Re)loads a Snowflake upstream's catalog (INFORMATION_SCHEMA) and swaps in an engine with the Snowflake dialect. */
   async function loadSnowflakeEngine(name: string): Promise<void> {
     const u = config.snowflake_upstreams[name]!;
-    let catalog: Catalog | undefined;
     try {
       const s = await SnowflakeSession.open(sfTargets.get(name)!, u.role ? { role: u.role } : {});
       try {
-        catalog = await loadSnowflakeCatalog(s, u.database);
+        catalogs.set(name, await loadSnowflakeCatalog(s, u.database));
       } finally {
         await s.close();
       }
-      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(catalog.tables).length });
+      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(catalogs.get(name)!.tables).length });
     } catch (err) {
       log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
       if (engines.has(name)) return;
     }
-    engines.set(name, await createSnowflakeEngine({ bundle, ...(bundleError ? { bundleError } : {}), maxStatementBytes: config.policy.max_statement_bytes, maxStatements: config.policy.max_statements, cache: { maxEntries: config.policy.decision_cache_entries } }, u, catalog));
+    await refreshEngine(name);
   }
+  for (const [name, target] of targets) await loadEngine(name, target);
   for (const name of sfTargets.keys()) await loadSnowflakeEngine(name);
+  // The first bundle: engines deny everything until one is active.
+  await follower.check();
+  if (!bundle) for (const name of engines.keys()) await refreshEngine(name); // deny with the reason it failed
+  follower.start();
+  const onHangup = () => void follower.check();
+  process.on('SIGHUP', onHangup);
 
   // DDL through the gateway changes what names mean (a new view over PHI, a new column): reload soon after.
   const reloadTimers = new Map<string, NodeJS.Timeout>();
@@ -230,11 +303,9 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   });
   if (evidence) {
     log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
-    if (bundle) {
-      await evidence
-        .append({ type: 'policy_bundle_loaded', data: { revision: bundle.revision, previous_revision: null, signed_by: bundle.signedBy } })
-        .catch((err: Error) => log.error('evidence cannot be written: statements will be refused until it can', { error: err.message }));
-    }
+    // Policy events from before the writer opened (the first bundle), then each as it happens.
+    recordPolicy = (e) => void evidence.append(e).catch((err: Error) => log.error('evidence cannot be written: statements will be refused until it can', { error: err.message }));
+    for (const e of policyEvents.splice(0)) recordPolicy(e);
   } else {
     log.warn('evidence is disabled (evidence.enabled: false): no audit trail is written');
   }
@@ -326,6 +397,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : 'shutting down');
         return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${why}\n`);
       }
+      if (url === '/status') {
+        const body = { instance: evidence?.stream ?? null, version: VERSION, policy: follower.status(), ready: accepting && bundle !== null };
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
+      }
       if (url === '/metrics') {
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         return void res.end(await metrics.registry.metrics());
@@ -345,7 +420,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     adminAddress,
     mcp: mcp && { url: mcp.url, metadataUrl: mcp.metadataUrl, address: mcp.address },
     snowflake: snowflakeDoor && { url: snowflakeDoor.url, address: snowflakeDoor.address },
-    revision: bundle?.revision ?? null,
+    get revision() {
+      return bundle?.revision ?? null;
+    },
+    policy: follower,
     close() {
       closing ??= shutdown();
       return closing;
@@ -356,6 +434,8 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   async function shutdown(): Promise<void> {
     accepting = false;
     clearInterval(refresh);
+    follower.close();
+    process.off('SIGHUP', onHangup);
     for (const t of reloadTimers.values()) clearTimeout(t);
     server.close();
     const mcpClosed = mcp?.close();

@@ -63,6 +63,28 @@ export interface StatementDecided {
   /** The approval this execution relies on, when the decision was `approve` and it was granted. */
   approval: { request_id: string; approved_by: string[] } | null;
   cached: boolean;
+  /**
+   * Where the policy input lives, so the decision can be re-evaluated (replay, impact preview): the input is
+   * `{...parts[context], statement: {...parts[statement], text}, now}` with `text` this event's text, and its
+   * sha256 over RFC 8785 JSON is `input_hash`. The parts are `policy_input` lines of the same batch.
+   */
+  input?: PolicyInputRef;
+}
+/** References to content-addressed parts of a policy input (see StatementDecided.input). */
+export interface PolicyInputRef {
+  /** sha256 of the `policy_input` holding {version, identity, connection, approval}. */
+  context: string;
+  /** sha256 of the `policy_input` holding the statement's analysis without its text. */
+  statement: string;
+  now: string;
+}
+/**
+ * A part of one or more policy inputs, written once per batch before the first statement that refers to it.
+ * `hash` is the sha256 of the RFC 8785 JSON of `value` (checked by verify).
+ */
+export interface PolicyInputPart {
+  hash: string;
+  value: Record<string, unknown>;
 }
 /** What happened when a decided statement ran (or was refused); refers to its decision by id. */
 export interface StatementResult {
@@ -105,6 +127,21 @@ export interface PolicyBundleLoaded {
   /** sha256 of the bundle archive, when known. */
   digest?: string | null;
   signed_by?: string | null;
+  /** The signed revision sequence (monotonic), when the bundle was signature-checked. */
+  sequence?: number | null;
+  /** The signed bundle says it is an explicit rollback to an earlier revision. */
+  rollback?: boolean;
+  /** Where the gateway fetched it from. */
+  source?: string;
+}
+/** A bundle the gateway refused (signature, rollback, manifest, compile or fetch failure); the last good one keeps serving. */
+export interface PolicyBundleRejected {
+  reason: string;
+  source: string;
+  /** The refused bundle's revision, when it could be read. */
+  revision?: string | null;
+  /** The revision still serving. */
+  active_revision: string | null;
 }
 /** Announces the key that signs this stream's checkpoints from this line on (also the first line of a stream). */
 export interface KeyRotation {
@@ -150,6 +187,8 @@ export interface EventDataByType {
   approval_rejected: ApprovalRejected;
   approval_expired: ApprovalExpired;
   policy_bundle_loaded: PolicyBundleLoaded;
+  policy_bundle_rejected: PolicyBundleRejected;
+  policy_input: PolicyInputPart;
   key_rotation: KeyRotation;
   gap: Gap;
 }
@@ -202,6 +241,8 @@ const SPEC: { [K in EventType]: Record<string, Tag> } = {
   approval_rejected: { request_id: 's', by: 's', reason: 's' },
   approval_expired: { request_id: 's' },
   policy_bundle_loaded: { revision: 's', previous_revision: 's?' },
+  policy_bundle_rejected: { reason: 's', source: 's', active_revision: 's?' },
+  policy_input: { hash: 's', value: 'o' },
   key_rotation: { kid: 's', thumbprint: 's', previous_kid: 's?', keys_path: 's' },
   gap: { reason: 's', after_seq: 'n', lost_events: 'n?', discarded_bytes: 'n', detail: 's' },
 };

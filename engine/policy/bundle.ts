@@ -4,7 +4,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { compactVerify, decodeProtectedHeader } from 'jose';
+import { compactVerify, decodeJwt, decodeProtectedHeader } from 'jose';
 import { parseTar } from 'nanotar';
 import { EngineError, messageOf } from '../errors.ts';
 
@@ -23,6 +23,28 @@ export interface PolicyBundle {
   data: unknown;
   /** Key id that signed the bundle, or null when it was loaded without signature verification. */
   signedBy: string | null;
+  /**
+   * The revision claims inside the signature (`verdict` claim of `.signatures.json`), or null for a bundle
+   * loaded without signature verification. Present whenever signedBy is.
+   */
+  signed: SignedRevision | null;
+  /** sha256 (hex) over the bundle's files (names and bytes, sorted by name): identifies its content. */
+  digest: string;
+}
+
+/**
+ * The `verdict` claim Verdict puts in an OPA bundle signature (`opa build --claims-file`):
+ * `{"verdict": {"revision": "<git sha>", "sequence": <commit time, s>, "rollback": false}}`.
+ * OPA has no anti-rollback check; gateways compare `sequence` with the active bundle's and refuse a lower one
+ * unless `rollback` is true (an explicit, signed rollback).
+ */
+export interface SignedRevision {
+  /** Equal to the manifest's revision (checked). */
+  revision: string;
+  /** Monotonic: a later policy revision has a higher sequence (the commit's committer time, Unix seconds). */
+  sequence: number;
+  /** A signed, deliberate move back to an earlier revision. */
+  rollback: boolean;
 }
 
 export interface BundleVerification {
@@ -124,15 +146,48 @@ export async function bundleFromFiles(
   }
 
   const keys = options.verification?.keys ?? {};
-  const signedBy = Object.keys(keys).length > 0 ? await verifySignatures(files, options.verification!) : null;
-  return { revision: manifest.revision, manifest, wasm, data, signedBy };
+  let signedBy: string | null = null;
+  let signed: SignedRevision | null = null;
+  if (Object.keys(keys).length > 0) {
+    const verified = await verifySignatures(files, options.verification!);
+    signedBy = verified.kid;
+    signed = signedRevision(verified.claims, manifest.revision);
+  }
+  return { revision: manifest.revision, manifest, wasm, data, signedBy, signed, digest: filesDigest(files) };
+}
+
+/** sha256 over the sorted file names and their bytes (length-prefixed, so no two bundles collide). */
+export function filesDigest(files: Map<string, Uint8Array>): string {
+  const h = createHash('sha256');
+  for (const name of [...files.keys()].sort()) {
+    const bytes = files.get(name)!;
+    h.update(`${Buffer.byteLength(name)}:${name}:${bytes.byteLength}:`).update(bytes);
+  }
+  return h.digest('hex');
+}
+
+function signedRevision(claims: Record<string, unknown>, manifestRevision: string): SignedRevision {
+  const v = claims.verdict as Record<string, unknown> | undefined;
+  if (!v || typeof v !== 'object') {
+    throw new EngineError('BUNDLE_REVISION', 'the bundle\'s signature carries no revision claim ("verdict": {revision, sequence}); build it with `verdict policy build --signing-key`');
+  }
+  if (typeof v.revision !== 'string' || v.revision !== manifestRevision) {
+    throw new EngineError('BUNDLE_REVISION', `the signed revision ${JSON.stringify(v.revision)} is not the manifest's revision ${JSON.stringify(manifestRevision)}`);
+  }
+  if (typeof v.sequence !== 'number' || !Number.isSafeInteger(v.sequence) || v.sequence < 0) {
+    throw new EngineError('BUNDLE_REVISION', `the signed revision sequence must be a non-negative integer (got ${JSON.stringify(v.sequence)})`);
+  }
+  if (v.rollback !== undefined && typeof v.rollback !== 'boolean') {
+    throw new EngineError('BUNDLE_REVISION', 'the signed claim "rollback" must be a boolean');
+  }
+  return { revision: v.revision, sequence: v.sequence, rollback: v.rollback === true };
 }
 
 /**
  * Verifies `.signatures.json` the way OPA does: a JWS over a list of file hashes, where JSON files
  * are hashed in OPA's canonical form and every other file byte for byte; every file must be listed.
  */
-async function verifySignatures(files: Map<string, Uint8Array>, verification: BundleVerification): Promise<string> {
+async function verifySignatures(files: Map<string, Uint8Array>, verification: BundleVerification): Promise<{ kid: string; claims: Record<string, unknown> }> {
   const sigFile = files.get('.signatures.json');
   if (!sigFile) throw new EngineError('BUNDLE_SIGNATURE', 'the bundle is not signed (no .signatures.json) but signing keys are configured');
   let jws: string;
@@ -150,8 +205,11 @@ async function verifySignatures(files: Map<string, Uint8Array>, verification: Bu
   let key: KeyObject;
   let payload: Uint8Array;
   try {
+    // OPA names the key in the header's kid or the payload's keyid claim (`opa build --claims-file`); the
+    // name only selects a configured key, the signature is then checked with that key.
     const header = decodeProtectedHeader(jws);
-    kid = typeof header.kid === 'string' ? header.kid : 'default';
+    const claimed = decodeJwt(jws).keyid;
+    kid = typeof header.kid === 'string' ? header.kid : typeof claimed === 'string' ? claimed : 'default';
     const pem = verification.keys[kid];
     if (!pem) throw new Error(`no configured public key has id "${kid}"`);
     key = createPublicKey(pem);
@@ -160,8 +218,9 @@ async function verifySignatures(files: Map<string, Uint8Array>, verification: Bu
     throw new EngineError('BUNDLE_SIGNATURE', `the bundle's signature does not verify: ${messageOf(err)}`, { cause: err });
   }
 
-  const claims = JSON.parse(Buffer.from(payload).toString('utf8')) as { files?: { name: string; hash: string; algorithm: string }[] };
-  const listed = new Map((claims.files ?? []).map((f) => [normalizeName(f.name), f]));
+  const claims = JSON.parse(Buffer.from(payload).toString('utf8')) as { files?: { name: string; hash: string; algorithm: string }[] } & Record<string, unknown>;
+  if (!Array.isArray(claims.files)) throw new EngineError('BUNDLE_SIGNATURE', 'the bundle\'s signature lists no files');
+  const listed = new Map(claims.files.map((f) => [normalizeName(String(f?.name ?? '')), f]));
   for (const [name, bytes] of files) {
     if (name === '.signatures.json') continue;
     const entry = listed.get(name);
@@ -176,7 +235,7 @@ async function verifySignatures(files: Map<string, Uint8Array>, verification: Bu
   if (listed.size > 0) {
     throw new EngineError('BUNDLE_SIGNATURE', `the signature lists files missing from the bundle: ${[...listed.keys()].join(', ')}`);
   }
-  return kid;
+  return { kid, claims };
 }
 
 function fileDigest(name: string, bytes: Uint8Array): string {

@@ -29,8 +29,10 @@ commands:
       --bundle <path>          policy bundle (.tar.gz or directory; default .build/bundle.tar.gz)
       --catalog <file>         YAML/JSON {tables: {"schema.table": [columns]}} for * expansion
   policy check               opa fmt + opa check --strict + opa test with coverage ≥ 90 %
-  policy build [--out <path>] [--revision <rev>] [--signing-key <pem>] [--quiet]
-                             compile policies/ into a WASM bundle
+  policy build [--out <path>] [--revision <rev>] [--signing-key <pem> [--key-id <id>] [--sequence <n>] [--rollback]] [--quiet]
+                             compile policies/ into a WASM bundle; with a signing key its OPA signature
+                             carries the revision and its sequence (default: the commit time), which
+                             gateways never let go backwards unless --rollback is signed
   start                      run Verdict on its embedded default (PGlite clinic, dev issuer, gateway on :6432)
   gateway --config <file>    run the gateway against your own database (see README: configuration)
   token <user> [--ttl <s>] [--mcp]
@@ -117,15 +119,21 @@ async function policy(argv: string[]): Promise<number> {
         'signing-key': { type: 'string' },
         'signing-alg': { type: 'string' },
         'key-id': { type: 'string' },
+        sequence: { type: 'string' },
+        rollback: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
       },
     });
+    if (values.sequence !== undefined && !/^\d+$/.test(values.sequence)) throw new UsageError('--sequence must be a non-negative integer');
+    if ((values.sequence !== undefined || values.rollback) && !values['signing-key']) throw new UsageError('--sequence and --rollback are signed claims: give --signing-key');
     const built = policyBuild({
       ...(values.out ? { out: values.out } : {}),
       ...(values.revision ? { revision: values.revision } : {}),
       ...(values['signing-key'] ? { signingKey: values['signing-key'] } : {}),
       ...(values['signing-alg'] ? { signingAlg: values['signing-alg'] } : {}),
       ...(values['key-id'] ? { keyId: values['key-id'] } : {}),
+      ...(values.sequence !== undefined ? { sequence: Number(values.sequence) } : {}),
+      ...(values.rollback ? { rollback: true } : {}),
     });
     if (!values.quiet) console.log(`built ${built.path} (revision ${built.revision})`);
     return 0;

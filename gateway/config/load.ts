@@ -42,6 +42,8 @@ export function loadConfig(path: string): VerdictConfig {
   const base = dirname(resolve(path));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   cfg.policy.bundle = abs(cfg.policy.bundle);
+  cfg.policy.state_file = abs(cfg.policy.state_file);
+  if (cfg.policy.source && 'file' in cfg.policy.source) cfg.policy.source.file = abs(cfg.policy.source.file);
   cfg.policy.verification_keys = Object.fromEntries(Object.entries(cfg.policy.verification_keys).map(([k, v]) => [k, abs(v)]));
   if (cfg.tls.cert) cfg.tls.cert = abs(cfg.tls.cert);
   if (cfg.tls.key) cfg.tls.key = abs(cfg.tls.key);

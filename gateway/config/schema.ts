@@ -159,7 +159,34 @@ export const configSchema = z.strictObject({
   snowflake_upstreams: z.record(z.string().min(1), snowflakeUpstream).default({}),
   policy: z
     .strictObject({
+      /** The bundle file or directory; shorthand for `source: {file: …}` (used when `source` is absent). */
       bundle: z.string().default('.build/bundle.tar.gz'),
+      /**
+       * Where the gateway follows its policy bundle from (one of file, url, github): checked at start, then
+       * watched/polled and on SIGHUP; a new bundle is verified, compiled and swapped in without dropping sessions.
+       */
+      source: z
+        .union([
+          z.strictObject({ file: z.string().min(1), poll_seconds: z.number().int().min(1).default(5) }),
+          z.strictObject({ url: z.string().url(), poll_seconds: z.number().int().min(1).default(30), token: secretRef.optional() }),
+          z.strictObject({
+            github: z.strictObject({
+              owner: z.string().min(1),
+              repo: z.string().min(1),
+              /** The release asset the policy workflow uploads. */
+              asset: z.string().min(1).default('bundle.tar.gz'),
+              /** A release tag; default: the latest release. */
+              tag: z.string().min(1).optional(),
+              base_url: z.string().url().optional(),
+              token: secretRef.optional(),
+              app: z.strictObject({ app_id: z.number().int().positive(), installation_id: z.number().int().positive(), private_key: secretRef }).optional(),
+            }).refine((g) => !g.token !== !g.app, { message: 'give exactly one of token or app' }),
+            poll_seconds: z.number().int().min(5).default(60),
+          }),
+        ])
+        .optional(),
+      /** Keeps the highest signed revision sequence run, so an older signed bundle is refused after a restart too. */
+      state_file: z.string().default('.verdict/policy-state.json'),
       /** key id → PEM public key file; when set, the bundle must be signed by one of them. */
       verification_keys: z.record(z.string(), z.string()).default({}),
       max_statement_bytes: z.number().int().positive().default(1024 * 1024),
@@ -169,7 +196,7 @@ export const configSchema = z.strictObject({
       /** How often the upstream catalog (columns, views, functions) is re-read; DDL through Verdict reloads at once. */
       catalog_refresh_seconds: z.number().int().min(5).default(300),
     })
-    .default({ bundle: '.build/bundle.tar.gz', verification_keys: {}, max_statement_bytes: 1024 * 1024, max_statements: 1000, decision_cache_entries: 10_000, catalog_refresh_seconds: 300 }),
+    .default({ bundle: '.build/bundle.tar.gz', state_file: '.verdict/policy-state.json', verification_keys: {}, max_statement_bytes: 1024 * 1024, max_statements: 1000, decision_cache_entries: 10_000, catalog_refresh_seconds: 300 }),
   limits: z
     .strictObject({
       max_message_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),

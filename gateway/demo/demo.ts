@@ -2,12 +2,13 @@
 // Snowflake with the same clinic, the local dev OIDC issuer (alice, bob, carol), the local approval provider,
 // and the gateway: PostgreSQL door on :6432, MCP on :6433, Snowflake on :6434.
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { validateConfig } from '../config/load.ts';
 import { DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
 import { createLogger } from '../ops/log.ts';
-import { defaultBundlePath, projectRoot } from '../policy/paths.ts';
+import { policiesDir, projectRoot } from '../policy/paths.ts';
+import { contentHash, policyBuildAsync, policyRevision } from '../policy/toolchain.ts';
 import { startGateway, type Gateway } from '../server.ts';
 import { startSnowflakeEmulator } from '../testing/snowflake/emulator.ts';
 import { startEmbeddedDb } from './embedded-db.ts';
@@ -34,6 +35,7 @@ export async function startDemo(
 ): Promise<Demo> {
   const ports = { ...DEMO_PORTS, ...options.ports };
   const state = options.stateDir ?? DEMO_DIR;
+  const policy = await demoPolicy(join(state, 'policy'), options.quiet === true);
   // In memory: every start begins from the same synthetic data.
   const db = await startEmbeddedDb({ port: 0 });
   // The Snowflake side: a local Snowflake with the same clinic; Verdict logs in with a key pair only it holds.
@@ -45,7 +47,7 @@ export async function startDemo(
     listen: { postgres: { host: '127.0.0.1', port: ports.gateway }, admin: { host: '127.0.0.1', port: ports.admin } },
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
     upstreams: { clinic: { host: db.host, port: db.port, database: db.database, user: db.user, tls: { mode: 'disable' } } },
-    policy: { bundle: defaultBundlePath },
+    policy: { source: { file: policy.bundle, poll_seconds: 2 }, verification_keys: { demo: policy.publicKey }, state_file: join(state, 'policy', 'state.json') },
     approvals: { state_dir: join(state, 'approvals'), hold_timeout_seconds: 600 },
     masking: { hash_key: { value: 'verdict-demo-hash-key' } },
     evidence: {
@@ -72,10 +74,66 @@ export async function startDemo(
   return {
     gateway,
     async stop() {
+      policy.close();
       await gateway.close();
       await issuer.close();
       await sf.close();
       await db.stop();
+    },
+  };
+}
+
+/**
+ * The demo's policy: a bundle signed with a demo key (as policy CI signs on merge), rebuilt at start when
+ * policies/ changed and again whenever a file there changes while the demo runs — the gateway follows it.
+ */
+async function demoPolicy(dir: string, quiet: boolean): Promise<{ bundle: string; publicKey: string; close(): void }> {
+  mkdirSync(dir, { recursive: true });
+  const keyFile = join(dir, 'signing-key.pem');
+  const publicKey = join(dir, 'signing-key.pub.pem');
+  if (!existsSync(keyFile) || !existsSync(publicKey)) {
+    const k = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(keyFile, k.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(publicKey, k.publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+  const bundle = join(dir, 'bundle.tar.gz');
+  const stamp = join(dir, 'bundle.policies-sha256');
+  // Demo builds are ordered by when they were made (ms), so reverting an edit is still a newer bundle.
+  const build = async () => {
+    const hash = contentHash();
+    await policyBuildAsync({ out: bundle, revision: policyRevision(), signingKey: keyFile, keyId: 'demo', sequence: Date.now() });
+    writeFileSync(stamp, hash);
+    return hash;
+  };
+  if (!existsSync(bundle) || !existsSync(stamp) || readFileSync(stamp, 'utf8') !== contentHash()) await build();
+  let timer: NodeJS.Timeout | null = null;
+  let building: Promise<unknown> = Promise.resolve();
+  let watcher: FSWatcher | null = null;
+  try {
+    watcher = watch(policiesDir, { recursive: true, persistent: false }, () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        building = building.then(async () => {
+          if (readFileSync(stamp, 'utf8') === contentHash()) return;
+          try {
+            await build();
+            if (!quiet) process.stderr.write('verdict: policies/ changed: rebuilt and signed the bundle; the gateway is loading it\n');
+          } catch (err) {
+            process.stderr.write(`verdict: policies/ changed but the bundle does not build; the last good policy keeps serving.\n${(err as Error).message}\n`);
+          }
+        });
+      }, 300);
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    // no recursive watch here: restart the demo to pick up policy edits
+  }
+  return {
+    bundle,
+    publicKey,
+    close() {
+      watcher?.close();
+      if (timer) clearTimeout(timer);
     },
   };
 }

@@ -11,6 +11,9 @@ export interface GatewayMetrics {
   decisionSeconds: HotHistogram;
   upstreamSeconds: Histogram;
   errors: Counter<'kind'>;
+  /** 1 for the active policy bundle, labelled with its revision and signed sequence. */
+  policyRevision: Gauge<'revision' | 'sequence'>;
+  policyReloads: Counter<'outcome'>;
 }
 
 /** Creates the gateway's metrics on a fresh registry. */
@@ -60,6 +63,18 @@ export function createMetrics(): GatewayMetrics {
       registers: [registry],
     }),
     errors: new Counter({ name: 'verdict_errors_total', help: 'Errors by kind', labelNames: ['kind'], registers: [registry] }),
+    policyRevision: new Gauge({
+      name: 'verdict_policy_revision_info',
+      help: 'The active policy bundle (value 1) with its revision and signed sequence',
+      labelNames: ['revision', 'sequence'],
+      registers: [registry],
+    }),
+    policyReloads: new Counter({
+      name: 'verdict_policy_reloads_total',
+      help: 'Policy bundle checks that activated a new bundle (activated) or refused one (rejected)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
   };
 }
 

@@ -5,7 +5,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { policyBuild } from './toolchain.ts';
+import { capabilitiesPath, policiesDir } from './paths.ts';
+import { opaPath } from './tools.ts';
 import { EngineError } from '../../engine/errors.ts';
 import { archiveFiles, bundleFromFiles, loadBundle } from '../../engine/policy/bundle.ts';
 
@@ -103,6 +106,32 @@ describe('bundle signatures (OPA .signatures.json)', () => {
     const removed = new Map(files);
     removed.delete('data.json');
     await expectCode(bundleFromFiles(removed, keys), 'BUNDLE_SIGNATURE', /missing from the bundle: data\.json/);
+  });
+
+  it('carries the revision and its sequence inside the signed claims', async () => {
+    const b = await loadBundle(signedPath, { verification: { keys: { default: publicPem } } });
+    expect(b.signed).toEqual({ revision: 'rev-signed', sequence: expect.any(Number), rollback: false });
+    const pinned = policyBuild({ out: join(dir, 'seq.tar.gz'), revision: 'rev-seq', signingKey: join(dir, 'signing.pem'), keyId: 'ci', sequence: 42, rollback: true }).path;
+    // keyid in the claims selects the configured key (OPA's --claims-file convention)
+    const s = await loadBundle(pinned, { verification: { keys: { ci: publicPem } } });
+    expect(s.signedBy).toBe('ci');
+    expect(s.signed).toEqual({ revision: 'rev-seq', sequence: 42, rollback: true });
+    expect(s.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(s.digest).not.toBe(b.digest);
+  });
+
+  it('refuses a signature without revision claims, or whose revision is not the manifest\'s', async () => {
+    const keys = { verification: { keys: { default: publicPem } } };
+    // Signed by opa directly: valid OPA signature, but no Verdict revision claim.
+    const bare = join(dir, 'bare.tar.gz');
+    execFileSync(opaPath(), ['build', '--bundle', '--target', 'wasm', '--entrypoint', 'verdict/decision', '--capabilities', capabilitiesPath, '--revision', 'rev-bare', '--signing-key', join(dir, 'signing.pem'), '--output', bare, policiesDir], { stdio: 'ignore' });
+    await expectCode(loadBundle(bare, keys), 'BUNDLE_REVISION', /carries no revision claim/);
+    // Claims naming another revision than the manifest (a signature lifted onto other content is caught by the
+    // file hashes; this is a signer's mistake or a replayed claims file).
+    writeFileSync(join(dir, 'claims.json'), JSON.stringify({ verdict: { revision: 'rev-other', sequence: 7 } }));
+    const lying = join(dir, 'lying.tar.gz');
+    execFileSync(opaPath(), ['build', '--bundle', '--target', 'wasm', '--entrypoint', 'verdict/decision', '--capabilities', capabilitiesPath, '--revision', 'rev-mine', '--signing-key', join(dir, 'signing.pem'), '--claims-file', join(dir, 'claims.json'), '--output', lying, policiesDir], { stdio: 'ignore' });
+    await expectCode(loadBundle(lying, keys), 'BUNDLE_REVISION', /signed revision "rev-other" is not the manifest's revision "rev-mine"/);
   });
 
   it('refuses an unsigned bundle when keys are configured', async () => {

@@ -1,9 +1,9 @@
 // `verdict policy check` and `verdict policy build`: the pinned opa CLI over policies/ and policy-tests/.
 // check = fmt + strict check + tests with a coverage floor; build = a WASM bundle stamped with the git revision.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fixtureInput, loadFixtureParsers, loadFixtures } from './fixtures.ts';
 import {
   buildDir,
@@ -86,7 +86,8 @@ export function policyRevision(): string {
   }
 }
 
-function contentHash(): string {
+/** sha256 over every file under policies/ (names and bytes): what a bundle is built from. */
+export function contentHash(): string {
   const h = createHash('sha256');
   const entries = readdirSync(policiesDir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -96,9 +97,29 @@ function contentHash(): string {
   return h.digest('hex');
 }
 
+/**
+ * The monotonic sequence signed with a revision: the committer time (Unix seconds) of HEAD for a clean
+ * tree, the current time for a dirty or unversioned one (a local build is newer than what it edits).
+ */
+export function policySequence(revision: string): number {
+  if (!/-dirty\.|^unversioned\./.test(revision)) {
+    try {
+      const out = execFileSync('git', ['log', '-1', '--format=%ct', revision], { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      if (/^\d+$/.test(out)) return Number(out);
+    } catch {
+      // not a commit of this repository: fall through to the clock
+    }
+  }
+  return Math.floor(Date.now() / 1000);
+}
+
 export interface BuildOptions {
   out?: string;
   revision?: string;
+  /** The signed revision's sequence (default policySequence(revision)); only with signingKey. */
+  sequence?: number;
+  /** Sign the bundle as an explicit rollback (accepted by gateways although its sequence is lower). */
+  rollback?: boolean;
   /** PEM private key; the bundle then carries an OPA `.signatures.json`. */
   signingKey?: string;
   signingAlg?: string;
@@ -109,25 +130,55 @@ export interface BuildOptions {
 
 /** Compiles policies/ into a WASM bundle (.tar.gz) restricted to the built-ins the engine supports. */
 export function policyBuild(options: BuildOptions = {}): { path: string; revision: string } {
+  const plan = buildPlan(options);
+  try {
+    run(plan.opa, plan.args, 'opa build');
+  } finally {
+    plan.cleanup();
+  }
+  renameSync(plan.tmp, plan.out); // atomic: a running gateway never sees half a bundle
+  return { path: plan.out, revision: plan.revision };
+}
+
+/**
+ * `policyBuild` without blocking the event loop (a running gateway rebuilds while it serves); opa's output is
+ * returned in the error's message when the build fails.
+ */
+export async function policyBuildAsync(options: BuildOptions = {}): Promise<{ path: string; revision: string }> {
+  const plan = buildPlan(options);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      execFile(plan.opa, plan.args, { cwd: projectRoot, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+        if (err) reject(new ToolchainError(`opa build failed:\n${`${stdout}${stderr}`.trim()}`));
+        else resolve();
+      });
+    });
+  } finally {
+    plan.cleanup();
+  }
+  renameSync(plan.tmp, plan.out);
+  return { path: plan.out, revision: plan.revision };
+}
+
+function buildPlan(options: BuildOptions) {
   const opa = opaPath();
   const out = options.out ?? defaultBundlePath;
   const revision = options.revision ?? policyRevision();
-  mkdirSync(buildDir, { recursive: true });
+  mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
+  const claimsPath = `${out}.claims-${process.pid}.json`;
   const args = ['build', '--bundle', '--target', 'wasm', '--entrypoint', ENTRYPOINT];
   args.push('--capabilities', rel(capabilitiesPath), '--revision', revision, '--output', tmp);
   if (options.signingKey) {
     args.push('--signing-key', options.signingKey, '--signing-alg', options.signingAlg ?? 'RS256');
-    if (options.keyId) args.push('--claims-file', writeClaims(options.keyId));
+    const claims = {
+      ...(options.keyId ? { keyid: options.keyId } : {}),
+      verdict: { revision, sequence: options.sequence ?? policySequence(revision), rollback: options.rollback === true },
+    };
+    writeFileSync(claimsPath, JSON.stringify(claims));
+    args.push('--claims-file', claimsPath);
   }
   args.push(options.source ?? rel(policiesDir));
-  run(opa, args, 'opa build');
-  renameSync(tmp, out); // atomic: a running gateway never sees half a bundle
-  return { path: out, revision };
+  return { opa, out, tmp, revision, args, cleanup: () => rmSync(claimsPath, { force: true }) };
 }
 
-function writeClaims(keyId: string): string {
-  const path = join(buildDir, 'claims.json');
-  writeFileSync(path, JSON.stringify({ keyid: keyId }));
-  return path;
-}

@@ -49,6 +49,8 @@ export async function startTestGateway(
     log: { level: process.env.VERDICT_TEST_LOG ? 'debug' : 'error' },
     ...sections(issuer),
   });
+  // The anti-rollback floor is per test gateway, never the working directory's.
+  if (config.policy.state_file === '.verdict/policy-state.json') config.policy.state_file = join(dir, 'policy-state.json');
   const gateway = await startGateway(config, { log: createLogger(config.log.level) });
   return { issuer, config, gateway };
 }

@@ -1,0 +1,235 @@
+// Follows the policy bundle a source serves: fetch → verify signature and signed revision → refuse a
+// rollback → compile → swap, all or nothing. A bundle that fails any step leaves the last good one serving
+// and is reported (log, status, evidence). Checks run one at a time; a check asked for while one runs
+// is folded into a second check right after it.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { bundleFromFiles, type BundleVerification, type PolicyBundle } from '../../engine/policy/bundle.ts';
+import { EngineError, messageOf } from '../../engine/errors.ts';
+import { BundleSourceError, type BundleSource } from './sources.ts';
+
+/** What `/status` reports about the policy. */
+export interface PolicyStatus {
+  revision: string | null;
+  /** Signed revision sequence, or null for an unsigned bundle. */
+  sequence: number | null;
+  signed_by: string | null;
+  rollback: boolean;
+  digest: string | null;
+  /** RFC 3339; when the active bundle started serving. */
+  activated_at: string | null;
+  source: string;
+  /** RFC 3339; the last time the source was checked. */
+  last_check_at: string | null;
+  /** The last refused bundle or failed fetch since the active one was activated; null when none. */
+  last_error: { at: string; reason: string; revision: string | null } | null;
+  /** Bundles activated since the gateway started (the first included). */
+  activations: number;
+}
+
+export type CheckOutcome =
+  | { outcome: 'activated'; revision: string; previous: string | null }
+  | { outcome: 'unchanged' }
+  | { outcome: 'rejected'; reason: string; revision: string | null };
+
+export interface BundleFollowerOptions {
+  source: BundleSource;
+  /** Keys bundles must be signed with; empty: signatures are not checked and there is no anti-rollback. */
+  verification: BundleVerification;
+  /**
+   * Compiles `bundle` into what serves statements and swaps it in; throws (swapping nothing) when it cannot.
+   * Runs only after the bundle is verified.
+   */
+  activate(bundle: PolicyBundle): Promise<void>;
+  /**
+   * Where the highest signed sequence this gateway has run is kept, so a restart cannot be fed an older
+   * bundle either; null keeps it in memory only.
+   */
+  statePath: string | null;
+  onActivated?(bundle: PolicyBundle, previous: PolicyBundle | null, source: string): void;
+  onRejected?(reason: string, revision: string | null, active: PolicyBundle | null, source: string): void;
+  onWarning?(message: string): void;
+  clock?: () => Date;
+}
+
+interface PersistedState {
+  revision: string;
+  sequence: number;
+}
+
+/**
+ * Creates a follower; call `check()` once at start (the first bundle), then `start()` to poll and watch.
+ *
+ * @example
+ * const f = createBundleFollower({ source: fileSource('.build/bundle.tar.gz'), verification: { keys }, activate, statePath });
+ * await f.check(); f.start(); process.on('SIGHUP', () => void f.check());
+ */
+export function createBundleFollower(options: BundleFollowerOptions) {
+  const clock = options.clock ?? (() => new Date());
+  const signedOnly = Object.keys(options.verification.keys).length > 0;
+  let active: PolicyBundle | null = null;
+  // The source version last fetched, served or refused: a refused bundle is judged (and reported) once.
+  let seenVersion: string | null = null;
+  let floor: PersistedState | null = readState(options.statePath);
+  const status: PolicyStatus = {
+    revision: null,
+    sequence: null,
+    signed_by: null,
+    rollback: false,
+    digest: null,
+    activated_at: null,
+    source: options.source.description,
+    last_check_at: null,
+    last_error: null,
+    activations: 0,
+  };
+  let running: Promise<CheckOutcome> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | null = null;
+  let unwatch: (() => void) | null = null;
+  let closed = false;
+
+  function reject(reason: string, revision: string | null): CheckOutcome {
+    status.last_error = { at: clock().toISOString(), reason, revision };
+    options.onRejected?.(reason, revision, active, options.source.description);
+    return { outcome: 'rejected', reason, revision };
+  }
+
+  async function checkOnce(): Promise<CheckOutcome> {
+    status.last_check_at = clock().toISOString();
+    let fetched;
+    try {
+      fetched = await options.source.fetch(seenVersion);
+    } catch (err) {
+      if (err instanceof BundleSourceError || err instanceof EngineError) return reject(err.message, null);
+      throw err;
+    }
+    if (!fetched) return { outcome: 'unchanged' };
+    seenVersion = fetched.version;
+    let bundle: PolicyBundle;
+    try {
+      bundle = await bundleFromFiles(fetched.files, signedOnly ? { verification: options.verification } : {});
+    } catch (err) {
+      if (!(err instanceof EngineError)) throw err;
+      return reject(err.message, revisionOf(fetched.files));
+    }
+    if (active && bundle.digest === active.digest) return { outcome: 'unchanged' }; // the same content again
+    const refusal = rollbackRefusal(bundle);
+    if (refusal) return reject(refusal, bundle.revision);
+    try {
+      await options.activate(bundle);
+    } catch (err) {
+      return reject(`the bundle could not be compiled: ${messageOf(err)}`, bundle.revision);
+    }
+    const previous = active;
+    active = bundle;
+    Object.assign(status, {
+      revision: bundle.revision,
+      sequence: bundle.signed?.sequence ?? null,
+      signed_by: bundle.signedBy,
+      rollback: bundle.signed?.rollback ?? false,
+      digest: bundle.digest,
+      activated_at: clock().toISOString(),
+      last_error: null,
+      activations: status.activations + 1,
+    });
+    if (bundle.signed) {
+      floor = { revision: bundle.revision, sequence: bundle.signed.sequence };
+      try {
+        writeState(options.statePath, floor);
+      } catch (err) {
+        options.onWarning?.(`the policy revision floor could not be saved to ${options.statePath}: ${messageOf(err)}; after a restart an older signed bundle would not be refused`);
+      }
+    }
+    options.onActivated?.(bundle, previous, options.source.description);
+    return { outcome: 'activated', revision: bundle.revision, previous: previous?.revision ?? null };
+  }
+
+  /** Why a verified bundle must not replace the active one (anti-rollback), or null. */
+  function rollbackRefusal(bundle: PolicyBundle): string | null {
+    if (!bundle.signed) return null; // unsigned bundles (no keys configured) carry no revision order
+    const current = active?.signed ? { revision: active.revision, sequence: active.signed.sequence } : floor;
+    if (!current) return null;
+    const s = bundle.signed;
+    if (s.sequence > current.sequence) return null;
+    if (s.sequence === current.sequence && s.revision === current.revision && !active) return null; // restart on the same revision
+    const what = s.rollback ? 'a signed rollback' : 'a bundle';
+    return `${what} of revision ${s.revision} (sequence ${s.sequence}) is not newer than revision ${current.revision} (sequence ${current.sequence}), which this gateway ${active ? 'runs' : 'ran last'}; an older bundle is refused (sign a rollback with \`verdict policy build --rollback\`, whose sequence is the signing time)`;
+  }
+
+  function schedule(): void {
+    if (closed || options.source.pollMs === null) return;
+    timer = setTimeout(() => {
+      void check().finally(schedule);
+    }, options.source.pollMs);
+    timer.unref();
+  }
+
+  /** Checks the source now (coalescing concurrent requests); never throws for a bad bundle. */
+  function check(): Promise<CheckOutcome> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      let out = await checkOnce();
+      while (again && !closed) {
+        again = false;
+        out = await checkOnce();
+      }
+      return out;
+    })().finally(() => {
+      running = null;
+    });
+    return running;
+  }
+
+  return {
+    check,
+    /** Starts polling (per the source's pollMs) and watching (when the source can). */
+    start(): void {
+      schedule();
+      unwatch = options.source.watch?.(() => void check()) ?? null;
+    },
+    get active(): PolicyBundle | null {
+      return active;
+    },
+    status(): PolicyStatus {
+      return { ...status, last_error: status.last_error && { ...status.last_error } };
+    },
+    close(): void {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      unwatch?.();
+    },
+  };
+}
+
+export type BundleFollower = ReturnType<typeof createBundleFollower>;
+
+function revisionOf(files: Map<string, Uint8Array>): string | null {
+  try {
+    const m = JSON.parse(Buffer.from(files.get('.manifest') ?? '').toString('utf8')) as { revision?: unknown };
+    return typeof m.revision === 'string' ? m.revision : null;
+  } catch {
+    return null;
+  }
+}
+
+function readState(path: string | null): PersistedState | null {
+  if (!path) return null;
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as PersistedState;
+    return typeof s.revision === 'string' && Number.isSafeInteger(s.sequence) ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeState(path: string | null, state: PersistedState): void {
+  if (!path) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(state) + '\n');
+  renameSync(tmp, path);
+}
