@@ -1,7 +1,7 @@
 // The typed decision for one statement, and the strict check that turns whatever the policy
 // returned into one: anything malformed becomes a deny that says what was wrong, never an allow.
 import { randomUUID } from 'node:crypto';
-import { inputHash, type PolicyInput } from '../policy/input.ts';
+import { inputHash, inputParts, type InputParts, type PolicyInput } from '../policy/input.ts';
 
 export const ACTIONS = ['allow', 'mask', 'approve', 'deny'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -74,6 +74,8 @@ export interface Decision extends PolicyDecision {
   readonly input_hash: string;
   /** true when the decision came from the decision cache. */
   cached: boolean;
+  /** The policy input as content-addressed parts (evidence keeps them for replay); computed on first read. */
+  readonly input_parts?: InputParts;
 }
 
 const RANK: Record<Action, number> = { allow: 0, mask: 1, approve: 2, deny: 3 };
@@ -226,7 +228,9 @@ export class DecisionRecord implements Decision {
   readonly fingerprint: string | null;
   readonly cached: boolean;
   #input: (() => PolicyInput) | null;
+  #built: PolicyInput | null = null;
   #hash: string | null = null;
+  #parts: InputParts | null = null;
 
   constructor(d: PolicyDecision, revision: string, fingerprint: string | null, cached: boolean, input: () => PolicyInput) {
     this.action = d.action;
@@ -243,11 +247,21 @@ export class DecisionRecord implements Decision {
   }
 
   get input_hash(): string {
-    if (this.#hash === null) {
-      this.#hash = inputHash(this.#input!());
+    if (this.#hash === null) this.#hash = inputHash(this.#policyInput());
+    return this.#hash;
+  }
+
+  /** The input the policy saw, as content-addressed parts (for the evidence that lets it be replayed). */
+  get input_parts(): InputParts {
+    return (this.#parts ??= inputParts(this.#policyInput()));
+  }
+
+  #policyInput(): PolicyInput {
+    if (this.#built === null) {
+      this.#built = this.#input!();
       this.#input = null;
     }
-    return this.#hash;
+    return this.#built;
   }
 
   toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {

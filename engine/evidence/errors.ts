@@ -88,6 +88,10 @@ export const FINDING_CODES = {
   // cross-references
   APPROVAL_REFERENCE_MISSING: 'error',
   APPROVAL_STATE_CONFLICT: 'error',
+  // policy inputs kept for replay
+  POLICY_INPUT_HASH_MISMATCH: 'error',
+  POLICY_INPUT_MISSING: 'error',
+  POLICY_INPUT_MISMATCH: 'error',
   // recorded heads (rewritten history) and repository history
   RECORDED_HEAD_MISSING: 'error',
   RECORDED_HEAD_MISMATCH: 'error',

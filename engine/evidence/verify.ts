@@ -1,9 +1,10 @@
 // The verifier: a pure function over the repository's files (path → bytes) that re-derives every hash,
 // link, signature and cross-reference and returns findings that keep the evidence (docs/evidence-format.md § Verification).
-import { isCanonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalJson, isCanonicalJson, sha256Hex } from './canonical.ts';
+import { rebuildInput } from '../policy/input.ts';
 import { decodeCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
 import { finding, type Finding } from './errors.ts';
-import { recordProblem, type EvidenceRecord } from './events.ts';
+import { recordProblem, type EvidenceRecord, type StatementDecided } from './events.ts';
 import { mergeKeySets, publicKeyOf, type RingKey } from './keys.ts';
 import { batchPath, checkpointOf, isEvidenceArea, keySetPath, parseEvidencePath } from './layout.ts';
 
@@ -133,6 +134,28 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
   return { ok, clean: findings.length === 0, findings, streams: summaries, files: fileCount, lines: totalLines, heads };
 }
 
+/**
+ * A statement's kept input (its parts in the batch, its text, its now) must hash to the input_hash it was
+ * decided with: then replaying it re-evaluates exactly what the policy saw.
+ */
+function checkInput(d: StatementDecided, inputs: Map<string, Record<string, unknown>>, findings: Finding[], at: { file: string; line: number; stream: string; seq: number }): void {
+  const ref = d.input!;
+  const context = typeof ref?.context === 'string' ? inputs.get(ref.context) : undefined;
+  const statement = typeof ref?.statement === 'string' ? inputs.get(ref.statement) : undefined;
+  if (!context || !statement || typeof ref.now !== 'string') {
+    findings.push(finding('POLICY_INPUT_MISSING', at.file, `the statement refers to policy input parts its batch does not hold (${!context ? `context ${ref?.context}` : `statement ${ref?.statement}`})`, { line: at.line, stream: at.stream, seq: at.seq }));
+    return;
+  }
+  let computed: string;
+  try {
+    computed = sha256Hex(canonicalJson(rebuildInput(context, statement, d.text, ref.now)));
+  } catch {
+    computed = 'unrepresentable';
+  }
+  if (computed !== d.input_hash)
+    findings.push(finding('POLICY_INPUT_MISMATCH', at.file, 'the kept policy input does not hash to the input_hash the statement was decided with', { line: at.line, stream: at.stream, seq: at.seq, expected: d.input_hash, computed }));
+}
+
 async function verifyStream(
   stream: string,
   sf: StreamFiles,
@@ -178,6 +201,8 @@ async function verifyStream(
       const startSeq = seq;
       let count = 0;
       let start = 0;
+      // policy_input parts of this batch by hash: a statement's input is rebuilt from its own batch.
+      const inputs = new Map<string, Record<string, unknown>>();
       let lineNo = 0;
       if (buf.length > 0 && buf[buf.length - 1] !== 0x0a)
         findings.push(finding('FILE_NOT_NEWLINE_TERMINATED', bPath, 'the file does not end with a newline (truncated?)', { stream }));
@@ -261,7 +286,15 @@ async function verifyStream(
             break;
           case 'statement':
             if (rec.data.approval) approvals.refs.push({ id: rec.data.approval.request_id, file: bPath, line: lineNo, stream, seq: rec.seq });
+            if (rec.data.input) checkInput(rec.data, inputs, findings, { file: bPath, line: lineNo, stream, seq: rec.seq });
             break;
+          case 'policy_input': {
+            const computedHash = sha256Hex(canonicalJson(rec.data.value));
+            if (computedHash !== rec.data.hash)
+              findings.push(finding('POLICY_INPUT_HASH_MISMATCH', bPath, 'the policy input part is not the content its hash names', { line: lineNo, stream, seq: rec.seq, expected: rec.data.hash, computed: computedHash }));
+            else inputs.set(rec.data.hash, rec.data.value);
+            break;
+          }
           case 'approval_granted':
             approvals.granted.add(rec.data.request_id);
             break;

@@ -296,3 +296,86 @@ export function inputHash(input: PolicyInput): string {
   byShape!.set(rc, cut);
   return hashFromFragments(cut, input) ?? inputHashReference(input);
 }
+
+// ---- the input as evidence keeps it ---------------------------------------------------------------
+//
+// A decision is reproducible only if its input is kept. Whole inputs are ~1.1 KB and nearly all alike: the
+// same session context (identity, connection, approval) and, per statement shape, the same analysis. So an
+// input is kept as two content-addressed parts plus what varies (the statement's text, which the evidence
+// line already holds, and `now`): `{...context, statement: {...statement, text}, now}` — the same canonical
+// JSON, so the same input_hash.
+
+/** A content-addressed part of a policy input: sha256 (hex) of the RFC 8785 JSON of `value`. */
+export interface InputPart {
+  hash: string;
+  value: Record<string, unknown>;
+}
+
+/** The parts an input is rebuilt from (see rebuildInput). */
+export interface InputParts {
+  /** {version, identity, connection, approval} */
+  context: InputPart;
+  /** The statement without `text`: the analysis, fingerprint, index, count, blast_radius. */
+  statement: InputPart;
+  now: string;
+}
+
+const contextParts = new WeakMap<object, WeakMap<object, InputPart>>();
+const statementParts = new WeakMap<object, { values: unknown[]; keys: string[]; part: InputPart }>();
+
+function part(value: Record<string, unknown>): InputPart {
+  return { hash: sha256Hex(canonicalJson(value)), value };
+}
+
+/**
+ * Splits a policy input into its content-addressed parts; parts repeat across statements of a session and
+ * of a statement shape and are computed once for them (cached by object identity, as inputHash is).
+ *
+ * @example
+ * const { context, statement, now } = inputParts(input); // rebuildInput(context.value, statement.value, input.statement.text, now)
+ */
+export function inputParts(input: PolicyInput): InputParts {
+  let context: InputPart | undefined;
+  if (input.approval === null && isObject(input.identity) && isObject(input.connection)) {
+    let byConn = contextParts.get(input.identity);
+    context = byConn?.get(input.connection);
+    if (!context || (context.value.version as number) !== input.version) {
+      context = part({ version: input.version, identity: input.identity, connection: input.connection, approval: null });
+      if (!byConn) contextParts.set(input.identity, (byConn = new WeakMap()));
+      byConn.set(input.connection, context);
+    }
+  } else {
+    context = part({ version: input.version, identity: input.identity, connection: input.connection, approval: input.approval });
+  }
+  const s = input.statement as unknown as Record<string, unknown>;
+  const rc = s.result_columns;
+  const keys: string[] = [];
+  const values: unknown[] = [];
+  for (const k in s) {
+    if (k === 'text') continue;
+    keys.push(k);
+    values.push(s[k]);
+  }
+  const cached = isObject(rc) ? statementParts.get(rc) : undefined;
+  let statement: InputPart;
+  if (cached && cached.keys.length === keys.length && cached.keys.every((k, i) => k === keys[i] && cached.values[i] === values[i])) {
+    statement = cached.part;
+  } else {
+    const value: Record<string, unknown> = {};
+    for (let i = 0; i < keys.length; i++) value[keys[i]!] = values[i];
+    statement = part(value);
+    if (isObject(rc)) statementParts.set(rc, { keys, values, part: statement });
+  }
+  return { context, statement, now: input.now };
+}
+
+/**
+ * The policy input a decision saw, from its kept parts and the statement's text; its canonical hash is the
+ * recorded input_hash when nothing was altered.
+ *
+ * @example
+ * inputHashReference(rebuildInput(ctx, stmt, event.text, event.input.now)) === event.input_hash
+ */
+export function rebuildInput(context: Record<string, unknown>, statement: Record<string, unknown>, text: string, now: string): PolicyInput {
+  return { ...context, statement: { ...statement, text }, now } as unknown as PolicyInput;
+}

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { sha256Hex, wellFormed } from '../../engine/evidence/canonical.ts';
 import { decodeCheckpoint } from '../../engine/evidence/checkpoint.ts';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
-import { eventProblem, recordProblem, type EvidenceEvent } from '../../engine/evidence/events.ts';
+import { eventProblem, recordProblem, type EvidenceEvent, type PolicyInputPart } from '../../engine/evidence/events.ts';
 import { generateSigningKey, type SigningKey } from '../../engine/evidence/keys.ts';
 import { assertStreamId, parseEvidencePath, seqName } from '../../engine/evidence/layout.ts';
 import { createStreamWriter, EMPTY_POSITION, type StreamPosition } from '../../engine/evidence/writer.ts';
@@ -74,6 +74,8 @@ export interface SpoolStatus {
 
 interface Pending {
   event: EvidenceEvent;
+  /** Policy-input parts a statement event refers to: written before it unless its batch has them already. */
+  parts?: readonly PolicyInputPart[] | undefined;
   resolve: () => void;
   /** Called with the event too, so `post` callers need no closure per event. */
   reject: (err: unknown, event: EvidenceEvent) => void;
@@ -149,6 +151,9 @@ export class Spool {
   private readonly maxLines: number;
   private readonly maxAgeMs: number;
   private readonly maxGroup: number;
+  /** Hashes of the policy-input parts written in the open batch (whose first seq is partsBatch). */
+  private readonly batchParts = new Set<string>();
+  private partsBatch: number | null = null;
   private readonly io: NonNullable<SpoolOptions['io']>;
 
   constructor(
@@ -177,10 +182,10 @@ export class Spool {
    * @example
    * await spool.append({ type: 'statement', data: { ... } }) // only now execute the statement
    */
-  append(event: EvidenceEvent): Promise<void> {
+  append(event: EvidenceEvent, parts?: readonly PolicyInputPart[]): Promise<void> {
     const problem = this.refusal(event);
     if (problem) return Promise.reject(problem);
-    return new Promise<void>((resolve, reject) => this.enqueue({ event, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.enqueue({ event, parts, resolve, reject }));
   }
 
   /**
@@ -191,10 +196,10 @@ export class Spool {
    * @example
    * spool.post({ type: 'session_end', data: { ... } }, (err) => log.error('evidence append failed', err))
    */
-  post(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void): void {
+  post(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void, parts?: readonly PolicyInputPart[]): void {
     const problem = this.refusal(event);
     if (problem) return onError(problem, event);
-    this.enqueue({ event, resolve: NOOP, reject: onError });
+    this.enqueue({ event, parts, resolve: NOOP, reject: onError });
   }
 
   /** Seals the open batch now (no-op when empty). */
@@ -302,6 +307,8 @@ export class Spool {
   }
 
   private fail(group: Pending[], err: unknown): void {
+    this.batchParts.clear(); // what the failed write held may be gone: write parts again
+
     this.lostEvents += group.length;
     this.unrecordedLoss += group.length;
     const e = new EvidenceError('SPOOL_UNAVAILABLE', `evidence could not be made durable in ${this.dir}: ${(err as Error).message ?? String(err)}`, { cause: err });
@@ -317,6 +324,7 @@ export class Spool {
     const parts: string[] = [];
     const group: Pending[] = [];
     for (const p of taken) {
+      if (p.parts) this.appendParts(p.parts, now, parts);
       let line;
       try {
         line = this.writer.append(p.event, now);
@@ -332,6 +340,24 @@ export class Spool {
       group.push(p);
     }
     return { text: parts.join(''), group };
+  }
+
+  /**
+   * Writes `policy_input` lines for the parts the open batch does not hold yet, so every batch is enough on its
+   * own to rebuild the inputs of its statements (docs/evidence-format.md § Policy inputs).
+   */
+  private appendParts(partsOf: readonly PolicyInputPart[], now: Date, out: string[]): void {
+    if (this.writer.openFirstSeq !== this.partsBatch) this.batchParts.clear();
+    for (const part of partsOf) {
+      if (this.batchParts.has(part.hash)) continue;
+      try {
+        out.push(this.writer.append({ type: 'policy_input', data: part }, now).text, '\n');
+        this.batchParts.add(part.hash);
+      } catch {
+        // not representable as RFC 8785 JSON: the statement line still records input_hash; replay reports it
+      }
+    }
+    this.partsBatch = this.writer.openFirstSeq;
   }
 
   /** Serializes events onto the chain and writes them with one write + fdatasync (recovery's own lines). */

@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
-import type { EvidenceEvent, GatewayStart } from '../../engine/evidence/events.ts';
+import type { EvidenceEvent, GatewayStart, PolicyInputPart } from '../../engine/evidence/events.ts';
 import { signingKeyFromJwk, type SigningKey } from '../../engine/evidence/keys.ts';
 import { STREAM_ID } from '../../engine/evidence/layout.ts';
 import { createLocalGitPublisher } from './local-git.ts';
@@ -88,13 +88,13 @@ export interface EvidenceWriter {
    * Appends an event; resolves once it is durable in the spool. With require_durable it rejects with
    * EvidenceError SPOOL_UNAVAILABLE when it cannot be: refuse the statement.
    */
-  append(event: EvidenceEvent): Promise<void>;
+  append(event: EvidenceEvent, parts?: readonly PolicyInputPart[]): Promise<void>;
   /**
    * Appends an event nobody waits for (statement results, session and approval events) without a promise
    * per event; `onError(err, event)` runs when it is refused or cannot be made durable (require_durable).
    * Optional so that stand-in writers (tests) need only `append`; callers fall back to it.
    */
-  post?(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void): void;
+  post?(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void, parts?: readonly PolicyInputPart[]): void;
   /** Seals the open batch now and waits (up to timeoutMs) until the outbox is published; true when it is. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Rotates the checkpoint signing key (key_rotation line + new key set); returns the new kid. */
@@ -140,8 +140,8 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
     stream: spool.stream,
     requireDurable: spool.requireDurable,
     recovery: spool.recovery,
-    append: (event) => spool.append(event),
-    post: (event, onError) => spool.post(event, onError),
+    append: (event, parts) => spool.append(event, parts),
+    post: (event, onError, parts) => spool.post(event, onError, parts),
     async flush(timeoutMs = 10_000) {
       await spool.seal();
       return loop ? loop.drain(timeoutMs) : true;

@@ -4,7 +4,7 @@
 // to its own errors and tells the session how each execution ended (DESIGN.md, "Data path of one statement").
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { dialectOf, type Engine, type Verdict } from '../../engine/engine.ts';
-import type { EvidenceEvent } from '../../engine/evidence/events.ts';
+import type { EvidenceEvent, PolicyInputPart } from '../../engine/evidence/events.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
@@ -370,6 +370,8 @@ export class PipelineSession {
     for (let i = 0; i < n; i++) {
       const d = verdict.decisions[i]!;
       const st = verdict.statements[i];
+      // The input the policy saw, kept as content-addressed parts so the decision can be replayed.
+      const parts = d.input_parts;
       const event: EvidenceEvent = {
         type: 'statement',
         data: {
@@ -386,13 +388,15 @@ export class PipelineSession {
           masks: d.masks,
           approval,
           cached: d.cached,
+          ...(parts ? { input: { context: parts.context.hash, statement: parts.statement.hash, now: parts.now } } : {}),
         },
       };
+      const partList = parts ? [parts.context, parts.statement] : undefined;
       if (!durable) {
-        this.record(event);
+        this.record(event, partList);
         continue;
       }
-      const p = evidence.append(event);
+      const p = evidence.append(event, partList);
       if (first === null) first = p;
       else (more ??= [first]).push(p);
     }
@@ -468,16 +472,16 @@ export class PipelineSession {
   }
 
   /** Appends an event without waiting (session, result and approval events); failures are logged, never silent. */
-  record(event: EvidenceEvent): void {
+  record(event: EvidenceEvent, parts?: readonly PolicyInputPart[]): void {
     const evidence = this.#services.evidence;
     if (!evidence) return;
     // post() takes no promise: append().catch() cost a promise, a derived promise and a microtask per event
     // (one per statement result). Stand-in writers may offer only append.
     if (evidence.post) {
-      evidence.post(event, this.#onPostError);
+      evidence.post(event, this.#onPostError, parts);
       return;
     }
-    evidence.append(event).catch((err: unknown) => this.#onPostError(err, event));
+    evidence.append(event, parts).catch((err: unknown) => this.#onPostError(err, event));
   }
 
   readonly #onPostError = (err: unknown, ev: EvidenceEvent): void => {
