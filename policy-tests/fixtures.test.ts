@@ -13,6 +13,7 @@ import {
   fixtureDifferences,
   fixtureEngineOptions,
   fixtureInput,
+  fixturePolicySource,
   loadFixtureData,
   loadFixtureParsers,
   loadFixtures,
@@ -62,6 +63,15 @@ describe('decision fixtures through WASM', () => {
     expect(Object.keys(pinned).sort()).toEqual(['access', 'classification']);
     const f = fixtures.find((x) => x.engine === undefined)!;
     expect(engineFor(f).phiTypes('public', 'patients')).toEqual(pinned.classification.phi['public.patients']);
+  });
+
+  it('a bundle built with the pinned data holds exactly what loadFixtureData reads (OPA parses the YAML alike)', async () => {
+    const source = fixturePolicySource(join(dir, 'pinned-source'));
+    const built = await loadBundle(policyBuild({ source, out: join(dir, 'pinned.tar.gz'), revision: 'pinned' }).path);
+    expect(built.data).toEqual(loadFixtureData());
+    const f = fixtures.find((x) => x.engine === undefined)!;
+    const engine = await createEngine({ bundle: built, cache: { maxEntries: 0 }, ...fixtureEngineOptions(f) });
+    expect(() => assertFixture(engine, f)).not.toThrow();
   });
 
   it.each(fixtures.map((f) => [f.note, f] as const))('%s', (_note, f) => {

@@ -1,7 +1,7 @@
 // Decision fixtures (policy-tests/decisions.yaml): parsed, validated, and turned into policy inputs
 // by the engine's own SQL analysis, so `opa test` and the WASM replay judge the very same inputs, against
 // the same pinned test data (policy-tests/testdata/) in place of the shipped policies/*/data.yaml.
-import { readFileSync, readdirSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { parse } from 'yaml';
 import { buildInput, type Engine, type Verdict } from '../../engine/engine.ts';
@@ -17,7 +17,7 @@ import { fingerprint as snowflakeFingerprint } from '../../engine/sql/snowflake/
 import { loadParser as loadPostgresParser } from '../../engine/sql/postgres/analyze.ts';
 import { loadParser as loadSnowflakeParser } from '../../engine/sql/snowflake/parser.ts';
 import type { DialectName } from '../../engine/sql/dialect.ts';
-import { policyTestsDir } from './paths.ts';
+import { policiesDir, policyTestsDir } from './paths.ts';
 
 export const FIXTURES_PATH = join(policyTestsDir, 'decisions.yaml');
 /**
@@ -144,6 +144,19 @@ export function loadFixtureData(dir = FIXTURE_DATA_DIR): Record<string, any> {
  */
 export function withFixtureData(bundle: PolicyBundle, dir = FIXTURE_DATA_DIR): PolicyBundle {
   return { ...bundle, data: loadFixtureData(dir) };
+}
+
+/**
+ * Writes a policy source folder for `opa build` (policyBuild({ source })): the Rego of policies/ with the pinned
+ * test data in place of the shipped data, for tests that need a bundle file judged against the test data.
+ * Returns `out`.
+ *
+ * @example policyBuild({ source: fixturePolicySource(join(tmp, 'policies')), out: join(tmp, 'bundle.tar.gz') })
+ */
+export function fixturePolicySource(out: string, from: { policies?: string; data?: string } = {}): string {
+  cpSync(from.policies ?? policiesDir, out, { recursive: true, filter: (src) => statSync(src).isDirectory() || src.endsWith('.rego') });
+  cpSync(from.data ?? FIXTURE_DATA_DIR, out, { recursive: true });
+  return out;
 }
 
 /**
