@@ -117,6 +117,19 @@ describe('editing the shipped data', () => {
     expect(coverage(edited)).toBe(coverage(projectRoot));
   });
 
+  it('is not needed at all: without policies/*/data.yaml every Rego test and fixture still passes', async () => {
+    const root = join(tmp, 'no-data');
+    cpSync(policiesDir, join(root, 'policies'), { recursive: true, filter: (src) => !/data\.(ya?ml|json)$/.test(src) });
+    cpSync(policyTestsDir, join(root, 'policy-tests'), { recursive: true });
+    const fixturesData = join(tmp, 'fixtures-no-data');
+    await writeFixtureData({ out: fixturesData });
+    const run = opaTest(root, fixturesData, '--format', 'json');
+    expect(run.status, run.stdout.slice(0, 4000) + run.stderr).toBe(0);
+    const passed = results(run);
+    expect(passed.size).toBeGreaterThanOrEqual(60);
+    expect([...passed.values()].every(Boolean)).toBe(true);
+  });
+
   it('changes no fixture through WASM, though the edited data alone would change several', async () => {
     const fixtures = loadFixtures(join(edited, 'policy-tests/decisions.yaml'));
     const { path } = policyBuild({ source: join(edited, 'policies'), out: join(tmp, 'edited.tar.gz'), revision: 'edited' });
