@@ -5,7 +5,7 @@ import data.verdict.approvals
 import data.verdict.test_helpers as h
 
 required(inp) := {r.rule | some r in req} if {
-	req := approvals.required with input as inp
+	req := approvals.required with input as inp with data.classification as h.classification with data.access as h.access
 }
 
 patients_write := [{"schema": "public", "table": "patients", "columns": ["*"]}]
@@ -28,7 +28,7 @@ test_delete_with_where_runs if {
 test_delete_with_where_is_measured_first if {
 	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE", "writes": patients_write, "has_where": true})
 	required(inp) == {"approvals.blast_radius_unmeasured"}
-	approvals.measure == {"blast_radius"} with input as inp
+	approvals.measure == {"blast_radius"} with input as inp with data.classification as h.classification with data.access as h.access
 }
 
 test_blast_radius_thresholds if {
@@ -66,24 +66,24 @@ test_nested_delete_needs_approval if {
 
 test_granted_needs_min_distinct_approvers if {
 	inp := object.union(h.input_for(["dba"], {"kind": "ddl", "command": "DROP TABLE"}), {"approval": {"request_id": "r1", "approved_by": ["bob"], "review_ids": ["1"]}})
-	approvals.granted with input as inp
+	approvals.granted with input as inp with data.classification as h.classification with data.access as h.access
 	none := object.union(inp, {"approval": {"request_id": "r1", "approved_by": [], "review_ids": []}})
-	not approvals.granted with input as none
+	not approvals.granted with input as none with data.classification as h.classification with data.access as h.access
 }
 
 test_break_glass_needs_group_and_reason if {
 	text := "/* break-glass: restore after incident 4711 */ DELETE FROM patients"
 	stmt := {"kind": "delete", "command": "DELETE", "writes": patients_write, "text": text}
-	approvals.break_glass_reason == "restore after incident 4711" with input as h.input_for(["dba", "break-glass"], stmt)
-	not approvals.break_glass with input as h.input_for(["dba"], stmt)
+	approvals.break_glass_reason == "restore after incident 4711" with input as h.input_for(["dba", "break-glass"], stmt) with data.classification as h.classification with data.access as h.access
+	not approvals.break_glass with input as h.input_for(["dba"], stmt) with data.classification as h.classification with data.access as h.access
 	no_reason := object.union(stmt, {"text": "/* break-glass:   */ DELETE FROM patients"})
-	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], no_reason)
+	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], no_reason) with data.classification as h.classification with data.access as h.access
 	later := object.union(stmt, {"text": "DELETE FROM patients /* break-glass: x */"})
-	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], later)
+	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], later) with data.classification as h.classification with data.access as h.access
 }
 
 mode(inp) := m if {
-	m := approvals.requirement.mode with input as inp
+	m := approvals.requirement.mode with input as inp with data.classification as h.classification with data.access as h.access
 }
 
 test_people_wait_by_default if {
@@ -104,7 +104,7 @@ test_application_name_exact_and_prefix_get_rerun if {
 
 test_configured_default_mode_applies if {
 	inp := h.input_for(["dba"], {"kind": "delete", "command": "DELETE"})
-	m := approvals.requirement.mode with input as inp with data.access.approval.mode as "rerun"
+	m := approvals.requirement.mode with input as inp with data.classification as h.classification with data.access as h.access with data.access.approval.mode as "rerun"
 	m == "rerun"
 }
 

@@ -5,7 +5,7 @@ import data.verdict
 import data.verdict.test_helpers as h
 
 decision(inp) := d if {
-	d := verdict.decision with input as inp
+	d := verdict.decision with input as inp with data.classification as h.classification with data.access as h.access
 }
 
 test_plain_select_allowed if {

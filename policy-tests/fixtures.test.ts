@@ -1,12 +1,25 @@
 // Replays policy-tests/decisions.yaml through the compiled WASM bundle (the same cases `opa test`
-// judges in fixtures_test.rego), so the Rego and the WASM the gateway runs cannot drift apart.
+// judges in fixtures_test.rego), so the Rego and the WASM the gateway runs cannot drift apart. Both judge
+// against the pinned test data (policy-tests/testdata/), not the shipped policies/*/data.yaml.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, inputHash, type Engine } from '../engine/engine.ts';
 import { loadBundle } from '../engine/policy/bundle.ts';
-import { FIXTURE_NOW, loadFixtureParsers, fixtureColumnsMismatch, fixtureEngineOptions, fixtureInput, fixtureMismatch, loadFixtures, type Fixture } from '../gateway/policy/fixtures.ts';
+import {
+  assertFixture,
+  decideFixture,
+  fixtureDifferences,
+  fixtureEngineOptions,
+  fixtureInput,
+  fixturePolicySource,
+  loadFixtureData,
+  loadFixtureParsers,
+  loadFixtures,
+  withFixtureData,
+  type Fixture,
+} from '../gateway/policy/fixtures.ts';
 import { policyBuild, writeFixtureData } from '../gateway/policy/toolchain.ts';
 import { opaPath } from '../gateway/policy/tools.ts';
 import { execFileSync } from 'node:child_process';
@@ -23,7 +36,7 @@ beforeAll(async () => {
   await loadFixtureParsers();
   dir = mkdtempSync(join(tmpdir(), 'verdict-fixtures-'));
   const { path } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'fixtures' });
-  const bundle = await loadBundle(path);
+  const bundle = withFixtureData(await loadBundle(path));
   for (const f of fixtures) {
     if (!engines.has(engineKey(f))) engines.set(engineKey(f), await createEngine({ bundle, cache: { maxEntries: 0 }, ...fixtureEngineOptions(f) }));
   }
@@ -45,23 +58,38 @@ describe('decision fixtures through WASM', () => {
     expect(fixtureInput(fixtures.find((f) => f.engine === undefined)!).connection.engine).toBe('postgres');
   });
 
+  it('judges against the pinned test data, not the data the bundle was built with', () => {
+    const pinned = loadFixtureData();
+    expect(Object.keys(pinned).sort()).toEqual(['access', 'classification']);
+    const f = fixtures.find((x) => x.engine === undefined)!;
+    expect(engineFor(f).phiTypes('public', 'patients')).toEqual(pinned.classification.phi['public.patients']);
+  });
+
+  it('a bundle built with the pinned data holds exactly what loadFixtureData reads (OPA parses the YAML alike)', async () => {
+    const source = fixturePolicySource(join(dir, 'pinned-source'));
+    const built = await loadBundle(policyBuild({ source, out: join(dir, 'pinned.tar.gz'), revision: 'pinned' }).path);
+    expect(built.data).toEqual(loadFixtureData());
+    const f = fixtures.find((x) => x.engine === undefined)!;
+    const engine = await createEngine({ bundle: built, cache: { maxEntries: 0 }, ...fixtureEngineOptions(f) });
+    expect(() => assertFixture(engine, f)).not.toThrow();
+  });
+
   it.each(fixtures.map((f) => [f.note, f] as const))('%s', (_note, f) => {
-    const input = fixtureInput(f);
-    const v = engineFor(f).decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
-    expect(v.decisions).toHaveLength(1);
-    expect(fixtureMismatch(v.decisions[0]!, f.want)).toEqual([]);
-    expect(fixtureColumnsMismatch(v.decisions[0]!, v.statements[0]!.result_columns, f.want)).toEqual([]);
+    const v = assertFixture(engineFor(f), f);
     // Same input as the one opa test judged (written by policy:check from fixtureInput).
-    expect(v.decisions[0]!.input_hash).toBe(inputHash(input));
+    expect(v.decisions[0]!.input_hash).toBe(inputHash(fixtureInput(f)));
   });
 
   it('the WASM decision equals the Rego decision (`opa eval`) field for field, messages included', async () => {
-    await writeFixtureData();
+    await writeFixtureData({ out: join(dir, 'fixtures') });
     // As a rule, not a query: `opa eval` drops the `with` inside a query-level comprehension.
     const replay = join(dir, 'replay.rego');
-    writeFileSync(replay, 'package verdict_replay\n\ndecisions := [d | some c in data.verdict_fixtures.cases; d := data.verdict.decision with input as c.input]\n');
-    const args = ['eval', '--format', 'json', '-d', 'policies', '-d', '.build/fixtures/data.json', '-d', replay, 'data.verdict_replay.decisions'];
-    const out = execFileSync(opaPath(), args, {
+    writeFileSync(
+      replay,
+      'package verdict_replay\n\ndecisions := [d | some c in data.verdict_fixtures.cases; d := data.verdict.decision with input as c.input with data.classification as data.testdata.classification with data.access as data.testdata.access]\n',
+    );
+    const data = ['-d', 'policies', '-d', 'testdata:policy-tests/testdata', '-d', join(dir, 'fixtures', 'data.json'), '-d', replay];
+    const out = execFileSync(opaPath(), ['eval', '--format', 'json', ...data, 'data.verdict_replay.decisions'], {
       cwd: projectRoot,
       encoding: 'utf8',
       maxBuffer: 1 << 26,
@@ -69,25 +97,29 @@ describe('decision fixtures through WASM', () => {
     const rego = JSON.parse(out).result[0].expressions[0].value as Record<string, unknown>[];
     expect(rego).toHaveLength(fixtures.length);
     fixtures.forEach((f, i) => {
-      const input = fixtureInput(f);
-      const v = engineFor(f).decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
+      const v = decideFixture(engineFor(f), f);
       const { action, reasons, masks, approval, cacheable, measure } = v.decisions[0]!;
       const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }), ...(measure.length ? { measure } : {}) };
       expect(wasm, f.note).toEqual(rego[i]);
     });
   });
 
-  it('fixtureMismatch reports differences (the comparison can fail)', () => {
-    const d = { action: 'mask' as const, reasons: [{ rule: 'masking.phi', message: '' }], masks: [] };
-    expect(fixtureMismatch(d, { action: 'allow', rules: ['verdict.allow'], masks: ['public.t.c:redact'] })).toEqual([
-      'action mask, want allow',
-      'rules [masking.phi], want [verdict.allow]',
-      'masks [], want [public.t.c:redact]',
-    ]);
+  it('fixtureDifferences names what differs, line by line (the comparison can fail)', () => {
     const ssn = { schema: 'public', table: 't', column: 'c' };
-    const rc = [{ name: 'c', sources: [ssn], derived: true }];
-    expect(fixtureColumnsMismatch({ masks: [{ column: ssn, method: 'partial', params: {} }] }, rc, { action: 'mask', columns: ['partial'] })).toEqual([
-      'columns [redact], want [partial]',
+    const d = { action: 'mask' as const, reasons: [{ rule: 'masking.phi', message: 'public.t.c is PHI (ssn) and your roles are not entitled to it' }], masks: [{ column: ssn, method: 'partial' as const, params: {} }] };
+    const rc = [{ name: 'id', sources: [], derived: false }, { name: 'c', sources: [ssn], derived: true }];
+    expect(fixtureDifferences(d, rc, { action: 'allow', rules: ['verdict.allow'], masks: ['public.t.d:redact'], columns: ['none', 'partial'] })).toEqual([
+      'action: want allow, got mask',
+      'rules missing: verdict.allow',
+      'rules extra: masking.phi',
+      'masks missing: public.t.d:redact',
+      'masks extra: public.t.c:partial',
+      'column 2 (c): want partial, got redact',
+      'reason given: masking.phi: public.t.c is PHI (ssn) and your roles are not entitled to it',
     ]);
+    expect(fixtureDifferences(d, rc, { action: 'mask', columns: ['none'] })).toEqual(['columns: want 1 (none), got 2 (id none, c redact)']);
+    // Only what the want names is compared.
+    expect(fixtureDifferences(d, rc, { action: 'mask' })).toEqual([]);
+    expect(fixtureDifferences(d, rc, { action: 'mask', rules: ['masking.phi'], masks: ['public.t.c:partial'], columns: ['none', 'redact'] })).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import data.verdict.test_helpers as h
 rules(inp) := {r.rule | some r in deny(inp)}
 
 deny(inp) := d if {
-	d := guards.deny with input as inp
+	d := guards.deny with input as inp with data.classification as h.classification with data.access as h.access
 }
 
 test_no_role_denied if {

@@ -1,5 +1,14 @@
-# Builders for test inputs, so each rule test states only what it is about.
+# Builders for test inputs, so each rule test states only what it is about, and the data every test
+# evaluates the policy with.
 package verdict.test_helpers
+
+# The pinned test data (policy-tests/testdata/, loaded as data.testdata). Every test evaluates the policy
+# with these in place of the shipped policies/classification/data.yaml and policies/access/data.yaml:
+#   verdict.decision with input as inp with data.classification as h.classification with data.access as h.access
+# so a policy author can add tables, columns, roles and groups to the shipped data without breaking a test.
+classification := data.testdata.classification
+
+access := data.testdata.access
 
 identity(groups) := {"sub": "alice", "email": "alice@example.com", "groups": groups, "issuer": "https://idp.test", "expires_at": null}
 

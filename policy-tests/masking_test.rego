@@ -5,7 +5,7 @@ import data.verdict.masking
 import data.verdict.test_helpers as h
 
 masks(inp) := {sprintf("%s.%s:%s", [m.column.table, m.column.column, m.method]) | some m in ms} if {
-	ms := masking.masks with input as inp
+	ms := masking.masks with input as inp with data.classification as h.classification with data.access as h.access
 }
 
 test_ssn_partial_for_clinicians if {
@@ -35,7 +35,7 @@ test_non_phi_column_not_masked if {
 
 test_mask_params_carried if {
 	inp := h.input_for(["analysts"], {"result_columns": [h.result("ssn", [h.col("patients", "ssn")], false)]})
-	ms := masking.masks with input as inp
+	ms := masking.masks with input as inp with data.classification as h.classification with data.access as h.access
 	some m in ms
 	m.params == {"keep_last": 4}
 }
@@ -44,7 +44,7 @@ test_mask_params_carried if {
 # the functions data.access.content_free_functions lists return none of its content.
 test_mask_carries_derived_method_and_content_free_functions if {
 	inp := h.input_for(["contractors"], {"result_columns": [h.result("s", [h.col("patients", "ssn")], true)]})
-	ms := masking.masks with input as inp
+	ms := masking.masks with input as inp with data.classification as h.classification with data.access as h.access
 	some m in ms
 	m.column.column == "ssn"
 	m.method == "partial"
@@ -54,7 +54,7 @@ test_mask_carries_derived_method_and_content_free_functions if {
 
 test_derived_mask_follows_the_data if {
 	inp := h.input_for(["contractors"], {"result_columns": [h.result("s", [h.col("patients", "ssn")], true)]})
-	ms := masking.masks with input as inp with data.access.derived_mask as {"method": "null"}
+	ms := masking.masks with input as inp with data.classification as h.classification with data.access as h.access with data.access.derived_mask as {"method": "null"}
 	some m in ms
 	m.derived == {"method": "null", "params": {}}
 }
@@ -62,7 +62,7 @@ test_derived_mask_follows_the_data if {
 test_shape_keeping_derived_mask_falls_back_to_redact if {
 	inp := h.input_for(["contractors"], {"result_columns": [h.result("s", [h.col("patients", "ssn")], true)]})
 	every method in ["partial", "format_preserving", "email", "year"] {
-		ms := masking.masks with input as inp with data.access.derived_mask as {"method": method}
+		ms := masking.masks with input as inp with data.classification as h.classification with data.access as h.access with data.access.derived_mask as {"method": method}
 		some m in ms
 		m.derived == {"method": "redact", "params": {}}
 	}
@@ -70,7 +70,7 @@ test_shape_keeping_derived_mask_falls_back_to_redact if {
 
 test_no_content_free_functions_without_the_list if {
 	inp := h.input_for(["contractors"], {"result_columns": [h.result("c", [h.col("patients", "ssn")], true)]})
-	ms := masking.masks with input as inp with data.access as object.remove(data.access, ["content_free_functions"])
+	ms := masking.masks with input as inp with data.classification as h.classification with data.access as object.remove(h.access, ["content_free_functions"])
 	some m in ms
 	m.content_free == []
 }

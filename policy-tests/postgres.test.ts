@@ -1,6 +1,6 @@
 // The fixtures against a real PostgreSQL server: every statement the policy lets through (or sends for
 // approval) is one PostgreSQL accepts on the demo schema, the one our parser rejects PostgreSQL rejects
-// too, and the catalog read from the server drives `*` expansion and masking.
+// too, and the catalog read from the server drives `*` expansion and masking (with the fixtures' pinned test data).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { createEngine } from '../engine/engine.ts';
 import { loadBundle } from '../engine/policy/bundle.ts';
 import { normalizeConnection, normalizeIdentity } from '../engine/policy/input.ts';
 import { loadParser } from '../engine/sql/postgres/analyze.ts';
-import { loadFixtures } from '../gateway/policy/fixtures.ts';
+import { loadFixtures, withFixtureData } from '../gateway/policy/fixtures.ts';
 import { policyBuild } from '../gateway/policy/toolchain.ts';
 import { loadCatalog } from '../gateway/postgres/catalog.ts';
 import { startTestPostgres, type TestPostgres } from '../gateway/testing/postgres.ts';
@@ -70,7 +70,7 @@ describe('fixtures on a real PostgreSQL', () => {
     expect(catalog.tables['public.patients']).toEqual(['id', 'name', 'ssn', 'email', 'phone', 'date_of_birth', 'dob', 'diagnosis', 'address', 'mrn', 'created_at']);
     expect(catalog.tables['billing.invoices']).toEqual(['id', 'amount']);
     const { path } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'pg' });
-    const engine = await createEngine({ bundle: await loadBundle(path), catalog });
+    const engine = await createEngine({ bundle: withFixtureData(await loadBundle(path)), catalog });
     const v = engine.decide('SELECT * FROM patients', {
       identity: normalizeIdentity({ sub: 'alice', groups: ['clinicians'] }),
       connection: normalizeConnection({ front_door: 'postgres', database: server.database }),

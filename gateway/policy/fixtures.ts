@@ -1,9 +1,11 @@
 // Decision fixtures (policy-tests/decisions.yaml): parsed, validated, and turned into policy inputs
-// by the engine's own SQL analysis, so `opa test` and the WASM replay judge the very same inputs.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// by the engine's own SQL analysis, so `opa test` and the WASM replay judge the very same inputs, against
+// the same pinned test data (policy-tests/testdata/) in place of the shipped policies/*/data.yaml.
+import { cpSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { parse } from 'yaml';
-import { buildInput } from '../../engine/engine.ts';
+import { buildInput, type Engine, type Verdict } from '../../engine/engine.ts';
+import type { PolicyBundle } from '../../engine/policy/bundle.ts';
 import type { Action, Decision } from '../../engine/decision/decision.ts';
 import { normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from '../../engine/policy/input.ts';
 import { analyzeSql } from '../../engine/sql/postgres/analyze.ts';
@@ -15,9 +17,15 @@ import { fingerprint as snowflakeFingerprint } from '../../engine/sql/snowflake/
 import { loadParser as loadPostgresParser } from '../../engine/sql/postgres/analyze.ts';
 import { loadParser as loadSnowflakeParser } from '../../engine/sql/snowflake/parser.ts';
 import type { DialectName } from '../../engine/sql/dialect.ts';
-import { policyTestsDir } from './paths.ts';
+import { policiesDir, policyTestsDir } from './paths.ts';
 
 export const FIXTURES_PATH = join(policyTestsDir, 'decisions.yaml');
+/**
+ * The pinned test data the fixtures and the Rego tests are written against, laid out like policies/
+ * (classification/data.yaml, access/data.yaml). `opa test` loads it as data.testdata; the tests put it in place
+ * of data.classification and data.access with `with`.
+ */
+export const FIXTURE_DATA_DIR = join(policyTestsDir, 'testdata');
 /** Where a Snowflake fixture's unqualified names resolve unless it says otherwise (the demo's clinic). */
 export const SNOWFLAKE_FIXTURE_DEFAULTS = { database: 'CLINIC', schema: 'PUBLIC' } as const;
 
@@ -25,9 +33,9 @@ export const SNOWFLAKE_FIXTURE_DEFAULTS = { database: 'CLINIC', schema: 'PUBLIC'
  * Loads the SQL grammars the fixtures need (PostgreSQL always; Snowflake when a fixture names it). fixtureInput is
  * synchronous, so callers await this first.
  */
-export async function loadFixtureParsers(): Promise<void> {
+export async function loadFixtureParsers(path = FIXTURES_PATH): Promise<void> {
   await loadPostgresParser();
-  if (/^\s*engine:\s*snowflake\b/m.test(readFileSync(FIXTURES_PATH, 'utf8'))) await loadSnowflakeParser();
+  if (/^\s*engine:\s*snowflake\b/m.test(readFileSync(path, 'utf8'))) await loadSnowflakeParser();
 }
 /** Every fixture is decided at this instant unless it says otherwise, so results never depend on the clock. */
 export const FIXTURE_NOW = new Date('2026-01-05T10:00:00Z');
@@ -101,21 +109,127 @@ export function fixtureInput(f: Fixture): PolicyInput {
   );
 }
 
-/** Compares a decision with a fixture's want; returns what differs (empty when it matches). */
-export function fixtureMismatch(d: Pick<Decision, 'action' | 'reasons' | 'masks'>, want: Fixture['want']): string[] {
-  const problems: string[] = [];
-  if (d.action !== want.action) problems.push(`action ${d.action}, want ${want.action}`);
-  const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
-  const rules = [...new Set(d.reasons.map((r) => r.rule))];
-  if (want.rules && !sameSet(rules, want.rules)) problems.push(`rules [${rules}], want [${want.rules}]`);
-  const masks = d.masks.map((m) => `${m.column.schema}.${m.column.table}.${m.column.column}:${m.method}`);
-  if (want.masks && !sameSet(masks, want.masks)) problems.push(`masks [${masks}], want [${want.masks}]`);
-  return problems;
+/**
+ * The pinned test data as one data document, each `data.yaml` / `data.json` at its folder's path, as OPA loads
+ * a data directory: {classification: {...}, access: {...}}.
+ *
+ * @example loadFixtureData().access.roles_by_group.dba // 'dba'
+ * @throws Error when the folder holds no data file, or a file does not parse
+ */
+export function loadFixtureData(dir = FIXTURE_DATA_DIR): Record<string, any> {
+  const data: Record<string, any> = {};
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && /^data\.(ya?ml|json)$/.test(e.name));
+  if (files.length === 0) throw new Error(`${dir}: no data.yaml or data.json`);
+  for (const e of files) {
+    const file = join(e.parentPath, e.name);
+    let doc: unknown;
+    try {
+      doc = e.name.endsWith('.json') ? JSON.parse(readFileSync(file, 'utf8')) : parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const path = relative(dir, e.parentPath).split(sep).filter(Boolean);
+    let node = data;
+    for (const k of path) node = node[k] ??= {};
+    Object.assign(node, doc);
+  }
+  return data;
 }
 
-/** Compares the per-result-column masks a decision gives (engine/masking/plan.ts) with a fixture's want.columns. */
-export function fixtureColumnsMismatch(d: Pick<Decision, 'masks'>, columns: readonly ResultColumn[], want: Fixture['want']): string[] {
+/**
+ * The bundle with the pinned test data in place of the data it was built with: the same compiled policy, judged
+ * against the data the fixtures assume.
+ *
+ * @example await createEngine({ bundle: withFixtureData(await loadBundle(path)) })
+ */
+export function withFixtureData(bundle: PolicyBundle, dir = FIXTURE_DATA_DIR): PolicyBundle {
+  return { ...bundle, data: loadFixtureData(dir) };
+}
+
+/**
+ * Writes a policy source folder for `opa build` (policyBuild({ source })): the Rego of policies/ with the pinned
+ * test data in place of the shipped data, for tests that need a bundle file judged against the test data.
+ * Returns `out`.
+ *
+ * @example policyBuild({ source: fixturePolicySource(join(tmp, 'policies')), out: join(tmp, 'bundle.tar.gz') })
+ */
+export function fixturePolicySource(out: string, from: { policies?: string; data?: string } = {}): string {
+  cpSync(from.policies ?? policiesDir, out, { recursive: true, filter: (src) => statSync(src).isDirectory() || src.endsWith('.rego') });
+  cpSync(from.data ?? FIXTURE_DATA_DIR, out, { recursive: true });
+  return out;
+}
+
+/**
+ * Decides a fixture through an engine (built with fixtureEngineOptions(f) over a withFixtureData bundle), with
+ * the identity, connection, approval, blast radius and instant fixtureInput uses.
+ */
+export function decideFixture(engine: Engine, f: Fixture): Verdict {
+  const input = fixtureInput(f);
+  return engine.decide(f.sql, {
+    identity: input.identity,
+    connection: input.connection,
+    approval: f.approval ?? null,
+    ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}),
+    now: FIXTURE_NOW,
+  });
+}
+
+/**
+ * What differs between a decision and a fixture's want, one line each (empty when they match), in the words
+ * policy-tests/fixtures_test.rego prints under `opa test`: "action: want mask, got deny", "rules missing: …",
+ * "rules extra: …", "masks missing: …", "masks extra: …", then per result column "column 1 (x): want partial,
+ * got redact", and the policy's reasons ("reason given: rule: message") when the action or the rules differ.
+ * Only what the want names is compared.
+ */
+export function fixtureDifferences(d: Pick<Decision, 'action' | 'reasons' | 'masks'>, columns: readonly ResultColumn[], want: Fixture['want']): string[] {
+  const lines: string[] = [];
+  if (d.action !== want.action) lines.push(`action: want ${want.action}, got ${d.action}`);
+  lines.push(...setDifferences('rules', d.reasons.map((r) => r.rule), want.rules));
+  const ruleLines = lines.length;
+  lines.push(...setDifferences('masks', d.masks.map((m) => `${m.column.schema}.${m.column.table}.${m.column.column}:${m.method}`), want.masks));
+  lines.push(...columnDifferences(d, columns, want));
+  if (ruleLines > 0) lines.push(...d.reasons.map((r) => `reason given: ${r.rule}: ${r.message}`));
+  return lines;
+}
+
+function setDifferences(key: string, got: readonly string[], want: readonly string[] | undefined): string[] {
+  if (!want) return [];
+  const g = new Set(got);
+  const w = new Set(want);
+  const missing = [...w].filter((x) => !g.has(x)).sort();
+  const extra = [...g].filter((x) => !w.has(x)).sort();
+  return [...(missing.length ? [`${key} missing: ${missing.join(', ')}`] : []), ...(extra.length ? [`${key} extra: ${extra.join(', ')}`] : [])];
+}
+
+function columnDifferences(d: Pick<Decision, 'masks'>, columns: readonly ResultColumn[], want: Fixture['want']): string[] {
   if (!want.columns) return [];
   const got = planMasks(columns, d.masks).map((m) => m?.method ?? 'none');
-  return got.length === want.columns.length && got.every((m, i) => m === want.columns![i]) ? [] : [`columns [${got}], want [${want.columns}]`];
+  if (got.length !== want.columns.length) {
+    return [`columns: want ${want.columns.length} (${want.columns.join(', ')}), got ${got.length} (${columns.map((c, i) => `${c.name} ${got[i]}`).join(', ')})`];
+  }
+  return got.flatMap((m, i) => (m === want.columns![i] ? [] : [`column ${i + 1} (${columns[i]!.name}): want ${want.columns![i]}, got ${m}`]));
+}
+
+/**
+ * A failing fixture's report, as `opa test` prints it: its note, its SQL and the difference lines.
+ *
+ * @example
+ * fixtureReport(f, ['action: want mask, got allow'])
+ * // 'fixture "clinicians see SSNs partially masked"\n  sql: SELECT ssn FROM patients\n  action: want mask, got allow'
+ */
+export function fixtureReport(f: Pick<Fixture, 'note' | 'sql'>, differences: readonly string[]): string {
+  return [`fixture ${JSON.stringify(f.note)}`, `  sql: ${f.sql}`, ...differences.map((l) => `  ${l}`)].join('\n');
+}
+
+/**
+ * Decides a fixture and throws its readable report when the decision differs from its want.
+ *
+ * @throws Error whose message is fixtureReport(f, differences)
+ */
+export function assertFixture(engine: Engine, f: Fixture): Verdict {
+  const v = decideFixture(engine, f);
+  if (v.decisions.length !== 1) throw new Error(fixtureReport(f, [`statements: want 1, got ${v.decisions.length}`]));
+  const differences = fixtureDifferences(v.decisions[0]!, v.statements[0]!.result_columns, f.want);
+  if (differences.length > 0) throw new Error(fixtureReport(f, differences));
+  return v;
 }

@@ -28,12 +28,17 @@ function run(cmd: string, args: string[], what: string): void {
   if (r.status !== 0) throw new ToolchainError(`${what} failed (opa ${args.join(' ')})`);
 }
 
-/** Writes the fixture inputs (built by the engine's SQL analysis) where `opa test` loads them. */
-export async function writeFixtureData(): Promise<number> {
-  await loadFixtureParsers();
-  const cases = loadFixtures().map((f) => ({ note: f.note, input: fixtureInput(f), want: f.want }));
-  mkdirSync(fixturesDataDir, { recursive: true });
-  writeFileSync(join(fixturesDataDir, 'data.json'), JSON.stringify({ verdict_fixtures: { cases } }));
+/**
+ * Writes the fixture inputs (built by the engine's SQL analysis) where `opa test` loads them: `<out>/data.json`,
+ * data.verdict_fixtures.cases. policy-tests/fixtures_test.rego judges them against the pinned test data.
+ * Defaults: policy-tests/decisions.yaml into .build/fixtures. Returns the number of cases.
+ */
+export async function writeFixtureData(options: { fixtures?: string; out?: string } = {}): Promise<number> {
+  await loadFixtureParsers(options.fixtures);
+  const cases = loadFixtures(options.fixtures).map((f) => ({ note: f.note, input: fixtureInput(f), want: f.want }));
+  const out = options.out ?? fixturesDataDir;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'data.json'), JSON.stringify({ verdict_fixtures: { cases } }));
   return cases.length;
 }
 
