@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilitiesPath } from './paths.ts';
-import { policyBuild } from './toolchain.ts';
+import { testBundle } from '../testing/bundle.ts';
 import { opaPath } from './tools.ts';
 import { buildInput, createEngine, inputHash, type DecideContext, type Engine } from '../../engine/engine.ts';
 import { loadBundle } from '../../engine/policy/bundle.ts';
@@ -45,7 +45,7 @@ async function engineFor(rego: string, entrypoint?: string): Promise<Engine> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'verdict-engine-'));
-  const { path } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'rev-test' });
+  const path = testBundle(dir, 'rev-test');
   engine = await createEngine({ bundle: await loadBundle(path) });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VerdictConfig } from '../config/schema.ts';
 import type { DevIssuer } from '../identity/dev-issuer.ts';
-import { policyBuild } from '../policy/toolchain.ts';
+import { testBundle } from './bundle.ts';
 import type { Gateway } from '../server.ts';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from './snowflake/emulator.ts';
 import { startTestGateway } from './stack.ts';
@@ -66,7 +66,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
       },
     },
     snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
-    policy: { bundle: policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack' }).path },
+    policy: { bundle: testBundle(dir, 'test-sf-stack') },
   }));
   return {
     sf,

@@ -7,7 +7,7 @@ import { validateConfig } from '../config/load.ts';
 import type { VerdictConfig } from '../config/schema.ts';
 import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.ts';
 import { createLogger } from '../ops/log.ts';
-import { policyBuild } from '../policy/toolchain.ts';
+import { testBundle } from './bundle.ts';
 import { startGateway, type Gateway } from '../server.ts';
 import { startTestPostgres, type TestPostgres } from './postgres.ts';
 
@@ -77,7 +77,7 @@ export async function startStack(
     upstreams: {
       clinic: { host: '127.0.0.1', port: pg.port, database: pg.database, user: pg.user, password: { value: 'gateway-secret-pw' }, tls: { mode: 'disable' } },
     },
-    policy: { bundle: options.bundle ?? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-stack' }).path },
+    policy: { bundle: options.bundle ?? testBundle(dir, 'test-stack') },
     ...overrides,
   }));
   const client = async (user: string) => ({
