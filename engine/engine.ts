@@ -85,6 +85,11 @@ export interface Engine {
    */
   decide(sql: string, ctx: DecideContext): Verdict;
   /**
+   * Evaluates one policy input as it is (no analysis, no cache): what `decide` does after building the input.
+   * Replay and the impact preview use it on inputs kept in the evidence.
+   */
+  evaluate(input: PolicyInput): PolicyDecision;
+  /**
    * The bundle's classification of a table's columns (data.classification.phi["schema.table"]): column → PHI
    * type ('ssn', 'clinical', …); empty when the table has none or no bundle is loaded.
    */
@@ -219,7 +224,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   const phi = ((bundle?.data as { classification?: { phi?: Record<string, Record<string, string>> } } | undefined)?.classification?.phi ?? {});
   const phiTypes = (schema: string, table: string): Readonly<Record<string, string>> => (Object.hasOwn(phi, `${schema}.${table}`) ? phi[`${schema}.${table}`]! : {});
-  return { revision, error: broken ? broken.reasons[0]!.message : null, cache, decide, phiTypes };
+  return { revision, error: broken ? broken.reasons[0]!.message : null, cache, decide, evaluate, phiTypes };
 }
 
 const DIALECTS: Record<DialectName, Dialect> = { postgres, snowflake };
