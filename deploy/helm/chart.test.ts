@@ -2,7 +2,7 @@
 // rendered objects, the helm-unittest suites under verdict/tests/, and the rendered verdict.yaml validated by
 // the gateway's own config schema (so the chart cannot render a config the gateway refuses to start with).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { validateConfig } from '../../gateway/config/load.ts';
 import { defaultInstanceId } from '../../gateway/evidence/writer.ts';
 
 const chart = join(dirname(fileURLToPath(import.meta.url)), 'verdict');
+const minimal = join(chart, 'tests', 'values', 'minimal.yaml');
 const scaleOut = join(chart, 'tests', 'values', 'scale-out.yaml');
 /** The Kubernetes version renders are checked against (the chart needs >= 1.27). */
 const KUBE_VERSION = '1.30.0';
@@ -51,7 +52,7 @@ function run(args: string[]): { status: number | null; out: string } {
 }
 
 /** `helm template` with `--set` pairs and values files; the rendered objects, or the failure's output. */
-function render(set: Record<string, string | number> = {}, files: string[] = []): K8sObject[] {
+function render(set: Record<string, string | number> = {}, files: string[] = [minimal]): K8sObject[] {
   const args = ['template', 'prod', chart, '--namespace', 'data', '--kube-version', KUBE_VERSION];
   for (const f of files) args.push('--values', f);
   for (const [k, v] of Object.entries(set)) args.push('--set', `${k}=${v}`);
@@ -72,8 +73,8 @@ const one = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
 const configOf = (objs: K8sObject[]) => parseAllDocuments(one(objs, 'ConfigMap').data!['verdict.yaml']!)[0]!.toJS();
 
 describe('the Helm chart', () => {
-  it('passes helm lint with its defaults and with the scale-out values', () => {
-    for (const extra of [[], ['--values', scaleOut]]) {
+  it('passes helm lint with the least config and with the scale-out values', () => {
+    for (const extra of [['--values', minimal], ['--values', minimal, '--values', scaleOut]]) {
       const r = run(['lint', chart, '--strict', '--kube-version', KUBE_VERSION, ...extra]);
       expect(r.out).toContain('1 chart(s) linted, 0 chart(s) failed');
       expect(r.status).toBe(0);
@@ -81,9 +82,16 @@ describe('the Helm chart', () => {
   });
 
   it('helm lint fails on values its schema rejects (the check can fail)', () => {
-    const r = run(['lint', chart, '--kube-version', KUBE_VERSION, '--set', 'replicaCount=0']);
+    const r = run(['lint', chart, '--kube-version', KUBE_VERSION, '--values', minimal, '--set', 'replicaCount=0']);
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/replicaCount/);
+  });
+
+  it('asks for an identity provider and a database rather than defaulting them', () => {
+    expect(() => render({}, [])).toThrow(/identity/);
+    const identityOnly = join(home, 'identity-only.yaml');
+    writeFileSync(identityOnly, 'config:\n  identity: { issuer: https://idp.example.com/, audience: verdict, jwks_url: https://idp.example.com/jwks }\n');
+    expect(() => render({}, [identityOnly])).toThrow(/config.upstreams \(or config.snowflake_upstreams\) must name at least one database/);
   });
 
   it('renders one replica: a StatefulSet whose pod wiring matches the config it mounts', () => {
@@ -121,7 +129,7 @@ describe('the Helm chart', () => {
   });
 
   it('renders three replicas: spread, a budget, a Service per door and one evidence chain per pod', () => {
-    const objs = render({}, [scaleOut]);
+    const objs = render({}, [minimal, scaleOut]);
     const sts = one(objs, 'StatefulSet');
     expect(sts.spec.replicas).toBe(3);
     expect(sts.spec.volumeClaimTemplates.map((t: K8sObject) => t.metadata.name)).toEqual(['data']);
@@ -177,7 +185,9 @@ describe('the Helm chart', () => {
 
   it('passes its helm-unittest suites', () => {
     const r = run(['unittest', '--color=false', chart]);
-    expect(r.out).toMatch(/Test Suites:\s+5 passed, 5 total/);
+    const suites = readdirSync(join(chart, 'tests')).filter((f) => f.endsWith('_test.yaml')).length;
+    expect(suites).toBeGreaterThanOrEqual(6);
+    expect(r.out).toMatch(new RegExp(`Test Suites:\\s+${suites} passed, ${suites} total`));
     expect(r.out).toMatch(/Tests:\s+\d+ passed, \d+ total/);
     expect(r.out).not.toMatch(/failed/i);
     expect(r.status).toBe(0);

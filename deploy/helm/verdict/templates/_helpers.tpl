@@ -136,6 +136,9 @@ The least termination grace period that lets a replica finish: the preStop sleep
 {{- $evidence := default dict $cfg.evidence -}}
 {{- $publisher := default (dict "kind" "local-git") $evidence.publisher -}}
 {{- $evidenceOn := ne (toString (dig "enabled" true $evidence)) "false" -}}
+{{- if and (empty $cfg.upstreams) (empty $cfg.snowflake_upstreams) -}}
+{{- fail "config.upstreams (or config.snowflake_upstreams) must name at least one database" -}}
+{{- end -}}
 {{- $managed := list
   (list (list "listen") "`ports` (every listener on 0.0.0.0)")
   (list (list "mcp" "host") "`ports.mcp` (0.0.0.0)") (list (list "mcp" "port") "`ports.mcp`")
