@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { instructions, sentToBuild, type Instruction } from './context.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -18,33 +19,6 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 };
 const values = parse(readFileSync(join(root, 'deploy/helm/verdict/values.yaml'), 'utf8'));
 
-interface Instruction {
-  op: string;
-  args: string;
-  stage: number;
-}
-
-/** Dockerfile instructions in order (continuations joined, comments dropped), each with its stage index. */
-function instructions(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let stage = -1;
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!pending && (line === '' || line.startsWith('#'))) continue;
-    if (line.startsWith('#')) continue;
-    pending += (pending ? ' ' : '') + line.replace(/\\$/, '').trim();
-    if (line.endsWith('\\')) continue;
-    const m = /^(\w+)\s+(.*)$/.exec(pending);
-    pending = '';
-    if (!m) continue;
-    const op = m[1]!.toUpperCase();
-    if (op === 'FROM') stage++;
-    out.push({ op, args: m[2]!, stage });
-  }
-  return out;
-}
-
 const dockerfile = instructions(readFileSync(join(here, 'Dockerfile'), 'utf8'));
 const argDefaults = new Map(
   dockerfile.filter((i) => i.op === 'ARG' && i.stage === -1).map((i) => i.args.split('=', 2) as [string, string]),
@@ -53,27 +27,6 @@ const expand = (s: string) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => arg
 const lastStage = Math.max(...dockerfile.map((i) => i.stage));
 const final = dockerfile.filter((i) => i.stage === lastStage);
 const json = (i: Instruction | undefined): string[] => JSON.parse(i?.args ?? 'null');
-
-/** .dockerignore patterns in order; a path is sent when the last pattern matching it is a `!` one. */
-function sentToBuild(path: string): boolean {
-  const lines = readFileSync(join(here, 'Dockerfile.dockerignore'), 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
-  let sent = true;
-  for (const l of lines) {
-    const negate = l.startsWith('!');
-    const pattern = (negate ? l.slice(1) : l).replace(/\/$/, '');
-    const segments = pattern.split('/');
-    const body = segments
-      .map((seg, k) => (seg === '**' ? '(?:.*/)?' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + (k < segments.length - 1 ? '/' : '')))
-      .join('');
-    // A pattern that matches a folder matches everything under it.
-    const re = new RegExp(`^${body}(?:/.*)?$`);
-    if (re.test(path)) sent = negate;
-  }
-  return sent;
-}
 
 /**
  * Runtime imports of a module: static and dynamic imports and literal require()/require.resolve() calls (through
@@ -196,6 +149,6 @@ describe('the gateway image (deploy/docker/Dockerfile)', () => {
     for (const p of ['gateway/config/load.test.ts', 'gateway/bench/gateway-bench.ts', 'gateway/evidence/testdata/x', 'node_modules/x', '.tools/bin/opa', 'README.md']) {
       expect(sentToBuild(p), p).toBe(false);
     }
-    for (const p of ['gateway/server.ts', 'engine/engine.ts', 'package-lock.json']) expect(sentToBuild(p), p).toBe(true);
+    for (const p of ['gateway/server.ts', 'engine/engine.ts', 'package-lock.json', 'tsconfig.json']) expect(sentToBuild(p), p).toBe(true);
   });
 });

@@ -1,10 +1,10 @@
 // One replica run the way the chart runs it: the verdict.yaml `helm template` renders, with the pod's mounts
 // laid out under a temporary root (the only change: absolute paths moved there, listeners on loopback), started
-// with the image's command, serving clients through the mounted policy bundle and secret file, ready on /readyz,
-// writing its evidence chain under its host name (the pod name), and stopping on SIGTERM within the grace the
-// chart gives it.
+// with the image's command from the files the image holds (the Dockerfile's COPYs through its .dockerignore),
+// serving clients through the mounted policy bundle and secret file, ready on /readyz, writing its evidence
+// chain under its host name (the pod name), and stopping on SIGTERM within the grace the chart gives it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,6 +17,7 @@ import { defaultInstanceId } from '../../gateway/evidence/writer.ts';
 import { startDevIssuer, type DevIssuer } from '../../gateway/identity/dev-issuer.ts';
 import { policyBuild } from '../../gateway/policy/toolchain.ts';
 import { CLINIC_SQL } from '../../gateway/testing/stack.ts';
+import { copyImageFiles } from '../docker/context.ts';
 import { startTestPostgres, type TestPostgres } from '../../gateway/testing/postgres.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -125,15 +126,20 @@ describe('a replica run as the chart runs it', () => {
       at('etc/verdict/verdict.yaml'),
       configText.replaceAll('/etc/verdict/', `${at('etc/verdict')}/`).replaceAll('/var/lib/verdict/', `${at('var/lib/verdict')}/`).replaceAll('host: 0.0.0.0', 'host: 127.0.0.1'),
     );
+    // The image's /app: its copied sources, and the dependencies (here the project's own node_modules).
+    copyImageFiles(at('app'));
+    symlinkSync(join(repo, 'node_modules'), at('app/node_modules'), 'dir');
+    expect(existsSync(at('app/gateway/server.ts'))).toBe(true);
+    expect(existsSync(at('app/gateway/config/load.test.ts'))).toBe(false);
     expect(container.args).toEqual(['gateway', '--config', '/etc/verdict/verdict.yaml']);
-    const args = ['gateway/cli/verdict.mjs', ...container.args.slice(0, -1), at('etc/verdict/verdict.yaml')];
+    const args = [at('app/gateway/cli/verdict.mjs'), ...container.args.slice(0, -1), at('etc/verdict/verdict.yaml')];
 
     // The pod's host name is its name. As root, a UTS namespace gives the process exactly that; otherwise the
     // chain is named after this machine's host name, by the same rule.
     const asPod = process.getuid?.() === 0 && spawnSync('unshare', ['--uts', 'true']).status === 0;
     const child: ChildProcess = asPod
-      ? spawn('unshare', ['--uts', 'sh', '-c', `hostname ${POD} && exec "$0" "$@"`, process.execPath, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('unshare', ['--uts', 'sh', '-c', `hostname ${POD} && exec "$0" "$@"`, process.execPath, ...args], { cwd: at('app'), stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, args, { cwd: at('app'), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (b) => (output += b));
     child.stderr!.on('data', (b) => (output += b));
