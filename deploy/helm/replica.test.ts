@@ -105,6 +105,7 @@ describe('a replica run as the chart runs it', () => {
           evidence: { batch: { max_lines: 1000, max_age_ms: 200 } },
           log: { level: 'warn' },
         },
+        secrets: { existingSecret: 'verdict-secrets' },
       }),
     );
     const ports = { postgres: await freePort(), admin: await freePort() };
@@ -115,6 +116,8 @@ describe('a replica run as the chart runs it', () => {
     const configText = objs.find((o) => o.kind === 'ConfigMap')!.data!['verdict.yaml']!;
 
     // The pod's filesystem under `root`: the ConfigMap, the policy ConfigMap, the Secret, the data volume.
+    const mounts = Object.fromEntries(container.volumeMounts.map((m: { name: string; mountPath: string }) => [m.name, m.mountPath]));
+    expect(mounts).toMatchObject({ policy: '/etc/verdict/policy', secrets: '/etc/verdict/secrets', data: '/var/lib/verdict' });
     const at = (p: string) => join(root, p);
     mkdirSync(at('etc/verdict/policy'), { recursive: true });
     mkdirSync(at('etc/verdict/secrets'), { recursive: true });
