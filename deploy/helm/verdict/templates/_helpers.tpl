@@ -166,6 +166,14 @@ The least termination grace period that lets a replica finish: the preStop sleep
 {{- if and (not .Values.secrets.existingSecret) (or .Values.secrets.env .Values.secrets.evidenceSigningKey) -}}
 {{- fail "secrets.env and secrets.evidenceSigningKey take their values from secrets.existingSecret, which is empty" -}}
 {{- end -}}
+{{- $envNames := keys (default dict .Values.secrets.env) -}}
+{{- range .Values.extraEnv -}}{{- $envNames = append $envNames .name -}}{{- end -}}
+{{- range regexFindAll "(?m)^\\s*env: [A-Za-z_][A-Za-z0-9_]*$" (toYaml $cfg) -1 -}}
+{{- $name := trim (trimPrefix "env:" (trim .)) -}}
+{{- if not (has $name $envNames) -}}
+{{- fail (printf "config refers to the environment variable %s ({env: %s}), which neither secrets.env nor extraEnv sets" $name $name) -}}
+{{- end -}}
+{{- end -}}
 {{- if hasKey $evidence "instance" -}}
 {{- fail "config.evidence.instance must not be set: the chart names each replica's evidence chain after its pod (verdict-0, verdict-1, …); one fixed name would make every replica write the same chain" -}}
 {{- end -}}
