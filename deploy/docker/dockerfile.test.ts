@@ -2,7 +2,7 @@
 // dependencies only, the command and ports the chart expects, and a build context holding every file the
 // gateway's runtime imports reach (and no dev-only package among them, since the image runs npm ci --omit=dev).
 import { builtinModules } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -122,7 +122,10 @@ describe('the gateway image (deploy/docker/Dockerfile)', () => {
     expect(cmd).toEqual(['gateway', '--config', '/etc/verdict/verdict.yaml']);
     const sts = readFileSync(join(root, 'deploy/helm/verdict/templates/statefulset.yaml'), 'utf8');
     expect(sts).toContain(`args: ${JSON.stringify(cmd).replace(/,/g, ', ')}`);
-    expect(existsSync(join(root, 'gateway/cli/verdict.mjs'))).toBe(true);
+    // The same file is `verdict` on PATH, run through its shebang: it must be executable.
+    expect(final.some((i) => i.op === 'RUN' && i.args === 'ln -s /app/gateway/cli/verdict.mjs /usr/local/bin/verdict')).toBe(true);
+    expect(statSync(join(root, 'gateway/cli/verdict.mjs')).mode & 0o111).toBe(0o111);
+    expect(readFileSync(join(root, 'gateway/cli/verdict.mjs'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
   it('exposes the chart default ports and keeps its state on the volume the chart mounts', () => {
