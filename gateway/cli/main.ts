@@ -15,6 +15,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, DEMO_PORTS, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { runEvidenceCli } from '../evidence/cli.ts';
+import { PolicyCliUsage, runPolicyImpact, runReplay } from '../policy/cli.ts';
 import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
 import { startGateway, type Gateway } from '../server.ts';
 
@@ -28,7 +29,12 @@ commands:
       --database <name>        target database name
       --bundle <path>          policy bundle (.tar.gz or directory; default .build/bundle.tar.gz)
       --catalog <file>         YAML/JSON {tables: {"schema.table": [columns]}} for * expansion
+  decide --replay <decision-id | all> --repo <evidence clone> [--bundle <path>]... [--policy-repo <dir>] [--json]
+                             re-evaluate recorded decisions from their kept inputs (decide --replay --help)
   policy check               opa fmt + opa check --strict + opa test with coverage ≥ 90 %
+  policy impact --base <bundle|rev> --head <bundle|rev> --evidence <clone> [--since 30d] [--format markdown|json]
+               [--comment owner/repo#N]
+                             what a policy change would do to the recorded decisions (policy impact --help)
   policy build [--out <path>] [--revision <rev>] [--signing-key <pem> [--key-id <id>] [--sequence <n>] [--rollback]] [--quiet]
                              compile policies/ into a WASM bundle; with a signing key its OPA signature
                              carries the revision and its sequence (default: the commit time), which
@@ -73,6 +79,7 @@ function verdictJson(v: Verdict): unknown {
 }
 
 async function decide(argv: string[]): Promise<number> {
+  if (argv.some((a) => a === '--replay' || a.startsWith('--replay='))) return runReplay(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -110,6 +117,7 @@ async function policy(argv: string[]): Promise<number> {
     console.log(`policy check passed (coverage ${coverage.toFixed(1)}%)`);
     return 0;
   }
+  if (sub === 'impact') return runPolicyImpact(rest);
   if (sub === 'build') {
     const { values } = parseArgs({
       args: rest,
@@ -241,7 +249,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof PolicyCliUsage || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`verdict: ${messageOf(err)}\n\n${USAGE}`);
       return 2;
     }

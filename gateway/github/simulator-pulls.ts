@@ -78,6 +78,7 @@ const DOCS = {
   dismissReview: 'https://docs.github.com/rest/pulls/reviews#dismiss-a-review-for-a-pull-request',
   createComment: 'https://docs.github.com/rest/issues/comments#create-an-issue-comment',
   listComments: 'https://docs.github.com/rest/issues/comments#list-issue-comments',
+  updateComment: 'https://docs.github.com/rest/issues/comments#update-an-issue-comment',
   addLabels: 'https://docs.github.com/rest/issues/labels#add-labels-to-an-issue',
   listLabels: 'https://docs.github.com/rest/issues/labels#list-labels-for-an-issue',
   removeLabel: 'https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue',
@@ -521,6 +522,28 @@ export function simulatorPulls(options: { webhooks?: WebhookSender } = {}): Pull
           const p = requirePull(req, 'issue_number');
           const page = paginate(req, p.comments);
           return { status: 200, body: page.body.map((cm) => commentJson(p, cm)), headers: page.headers };
+        },
+      },
+      {
+        method: 'PATCH',
+        path: '/repos/{owner}/{repo}/issues/comments/{comment_id}',
+        permission: ['pull_requests', 'write'],
+        docs: DOCS.updateComment,
+        handle(req) {
+          const id = Number(req.params.comment_id);
+          for (const p of list(req.repo!)) {
+            const cm = p.comments.find((x) => x.id === id);
+            if (!cm) continue;
+            const b = body(req);
+            if (typeof b.body !== 'string' || b.body === '') throw validationFailed([{ resource: 'IssueComment', field: 'body', code: 'missing_field' }]);
+            const who = actorUser(req.actor);
+            // GitHub lets the author (or a maintainer) edit a comment; the simulator keeps to the author.
+            if (who.login !== cm.user.login) throw new SimError(403, 'Must have admin rights to Repository.');
+            cm.body = b.body;
+            cm.updatedAt = c.now();
+            return { status: 200, body: commentJson(p, cm) };
+          }
+          throw new SimError(404, 'Not Found');
         },
       },
       {
