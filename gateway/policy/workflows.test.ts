@@ -41,8 +41,24 @@ describe('GitHub workflows', () => {
     const wf = load('policy.yml');
     expect(wf.on.pull_request.paths).toEqual(['policies/**', 'policy-tests/**']);
     const steps = wf.jobs.policy.steps as { uses?: string; run?: string; with?: { version?: string } }[];
-    const setup = steps.find((s) => s.uses?.startsWith('open-policy-agent/setup-opa'));
-    expect(String(setup?.with?.version)).toBe(toolPins().opa);
+    for (const job of ['policy', 'impact', 'release']) {
+      const setup = (wf.jobs[job].steps as typeof steps).find((s) => s.uses?.startsWith('open-policy-agent/setup-opa'));
+      expect(String(setup?.with?.version), job).toBe(toolPins().opa);
+    }
     expect(steps.map((s) => s.run).filter(Boolean)).toEqual(['npm run policy:check', 'npm run policy:build']);
+  });
+
+  it('policy.yml posts the impact of a pull request with the CLI, and signs and publishes the bundle on main', () => {
+    const wf = load('policy.yml');
+    expect(wf.jobs.impact.if).toBe("github.event_name == 'pull_request'");
+    expect(wf.jobs.impact.permissions['pull-requests']).toBe('write');
+    const impact = (wf.jobs.impact.steps as { run?: string }[]).map((s) => s.run ?? '').join('\n');
+    expect(impact).toMatch(/npx verdict policy impact --base "\$BASE_SHA" --head "\$HEAD_SHA"/);
+    expect(impact).toMatch(/--comment "\$PR"/);
+    expect(wf.jobs.release.if).toBe("github.event_name == 'push'");
+    const release = (wf.jobs.release.steps as { run?: string }[]).map((s) => s.run ?? '').join('\n');
+    expect(release).toMatch(/npm run policy:build -- --signing-key "\$RUNNER_TEMP\/policy-signing.pem" --key-id ci/);
+    expect(release).toMatch(/gh release create "\$tag" \.build\/bundle\.tar\.gz/);
+    expect(release).not.toMatch(/echo "\$SIGNING_KEY"/); // the key never reaches the log
   });
 });
