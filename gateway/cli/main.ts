@@ -1,6 +1,7 @@
 // The `verdict` command line: decide statements, check and build policies, run the embedded demo.
 // Exit codes: 0 ok, 1 the command failed, 2 bad usage.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { createEngine, type Engine, type Verdict } from '../../engine/engine.ts';
@@ -12,7 +13,7 @@ import { defaultBundlePath } from '../policy/paths.ts';
 import { policyBuild, policyCheck, ToolchainError } from '../policy/toolchain.ts';
 import { ApprovalError, decideLocally } from '../approvals/local.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, DEMO_PORTS, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
+import { DEMO_APPROVALS_DIR, DEMO_DIR, DEMO_ISSUER_DIR, DEMO_PORTS, demoUsers, startDemo, walkthrough } from '../demo/demo.ts';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { runEvidenceCli } from '../evidence/cli.ts';
 import { PolicyCliUsage, runPolicyImpact, runReplay } from '../policy/cli.ts';
@@ -27,7 +28,7 @@ commands:
       --groups <g1,g2>         identity groups
       --email <email>          identity e-mail
       --database <name>        target database name
-      --bundle <path>          policy bundle (.tar.gz or directory; default .build/bundle.tar.gz)
+      --bundle <path>          policy bundle (.tar.gz or directory; default .build/bundle.tar.gz, else the demo's)
       --catalog <file>         YAML/JSON {tables: {"schema.table": [columns]}} for * expansion
   decide --replay <decision-id | all> --repo <evidence clone> [--bundle <path>]... [--policy-repo <dir>] [--json]
                              re-evaluate recorded decisions from their kept inputs (decide --replay --help)
@@ -88,14 +89,17 @@ async function decide(argv: string[]): Promise<number> {
       groups: { type: 'string', default: '' },
       email: { type: 'string' },
       database: { type: 'string' },
-      bundle: { type: 'string', default: defaultBundlePath },
+      bundle: { type: 'string' },
       catalog: { type: 'string' },
     },
   });
   const sql = positionals.join(' ');
   if (!sql.trim()) throw new UsageError('decide needs a SQL string');
   const catalog = values.catalog ? (parseYaml(readFileSync(values.catalog, 'utf8')) as Catalog) : undefined;
-  const engine = await openEngine(values.bundle, catalog);
+  // Default: the built bundle, or the demo's (npm start builds and signs that one) when none was built.
+  const demoBundle = join(DEMO_DIR, 'policy', 'bundle.tar.gz');
+  const bundlePath = values.bundle ?? (!existsSync(defaultBundlePath) && existsSync(demoBundle) ? demoBundle : defaultBundlePath);
+  const engine = await openEngine(bundlePath, catalog);
   const identity = normalizeIdentity({
     sub: values.user ?? process.env.USER ?? 'cli',
     email: values.email ?? null,
