@@ -19,6 +19,7 @@ import { runEvidenceCli } from '../evidence/cli.ts';
 import { PolicyCliUsage, runPolicyImpact, runReplay } from '../policy/cli.ts';
 import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
 import { startGateway, type Gateway } from '../server.ts';
+import { renderRollout, rolloutStatus } from '../ops/status.ts';
 
 const USAGE = `usage: verdict <command> [options]
 
@@ -48,6 +49,8 @@ commands:
   approve <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
   reject <request-id> (--as <user> | --token <jwt> --config <file>) [--reason <text>]
                              decide an approval request of the local provider as an approver
+  status --replicas <url,…> [--json]
+                             each replica's policy revision (its admin /status); exit 0 when the rollout is complete
   evidence verify <clone> [--json] [--head <sha>]   verify an evidence repository offline
   evidence replay <session-id> [--repo <clone>]     a session's timeline
   evidence report --out report.html [--repo <clone>] a static HTML report for auditors
@@ -177,6 +180,14 @@ async function gateway(argv: string[]): Promise<number> {
   return runUntilSignal(() => gw.close());
 }
 
+async function status(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { replicas: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (!values.replicas) throw new UsageError('status needs --replicas <admin URL,admin URL,…> (e.g. http://10.0.0.5:9187)');
+  const s = await rolloutStatus(values.replicas.split(',').map((u) => u.trim()).filter(Boolean));
+  process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : renderRollout(s));
+  return s.complete ? 0 : 1;
+}
+
 async function token(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -239,6 +250,8 @@ export async function main(argv: string[]): Promise<number> {
         return await token(rest);
       case 'evidence':
         return await runEvidenceCli(rest);
+      case 'status':
+        return await status(rest);
       case 'approve':
         return await decideRequest('approved', rest);
       case 'reject':

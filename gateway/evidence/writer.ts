@@ -1,6 +1,6 @@
 // The gateway's evidence writer: spool (durability) + publish loop (git) behind one small API, and the
 // `evidence:` section of verdict.yaml it is built from. This is what the gateway wires in.
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { JWK } from 'jose';
@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { EvidenceEvent, GatewayStart, PolicyInputPart } from '../../engine/evidence/events.ts';
 import { signingKeyFromJwk, type SigningKey } from '../../engine/evidence/keys.ts';
-import { STREAM_ID } from '../../engine/evidence/layout.ts';
+import { keySetPath, STREAM_ID } from '../../engine/evidence/layout.ts';
 import { createLocalGitPublisher } from './local-git.ts';
 import { startPublishLoop, type PublishLoop, type PublishStatus } from './publish-loop.ts';
 import type { EvidencePublisher } from './publisher.ts';
@@ -159,6 +159,43 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
   };
 }
 
+/**
+ * The stream this instance writes: one chain per gateway instance, kept across restarts by its spool. When the
+ * spool is new but the repository already has a stream of this instance (the spool was lost: a replaced
+ * volume, a pod rescheduled without its disk), a chain can neither continue (its head is gone) nor start
+ * over under the same id (its files exist): the instance takes the next free id, `<instance>.2`, `.3`, …
+ * An existing spool is always continued, so the choice is stable across restarts.
+ */
+export async function chooseStream(spoolRoot: string, instance: string, publisher: EvidencePublisher | null, warn?: EvidenceWriterOptions['onWarning']): Promise<string> {
+  const ids = (n: number) => (n === 1 ? instance : `${instance}.${n}`);
+  let existing: string | null = null;
+  for (let n = 1; n < 1000; n++) {
+    const dir = join(spoolRoot, ids(n));
+    if (existsSync(dir) && readdirSync(dir).length > 0) existing = ids(n);
+    else if (n > 1 && existing === null) break;
+  }
+  if (existing) return existing;
+  if (!publisher) return instance;
+  for (let n = 1; n < 1000; n++) {
+    const id = ids(n);
+    if (!STREAM_ID.test(id)) break;
+    let taken: boolean;
+    try {
+      taken = (await publisher.read(keySetPath(id, 1))) !== null;
+    } catch (err) {
+      // The repository cannot be read now: a time-based id cannot collide with a lost chain's.
+      const fallback = `${instance}.${Date.now()}`;
+      warn?.('evidence repository unreadable at start; a new spool takes a fresh stream id', { stream: fallback, error: (err as Error).message });
+      return STREAM_ID.test(fallback) ? fallback : instance;
+    }
+    if (!taken) {
+      if (n > 1) warn?.('the evidence spool is new but the repository already holds this instance\'s stream (its spool was lost): starting a new stream', { instance, stream: id });
+      return id;
+    }
+  }
+  return `${instance}.${Date.now()}`;
+}
+
 /** A stream id from a host name: lower case, other characters as '-'. */
 export function defaultInstanceId(host = hostname()): string {
   const id = host.toLowerCase().replace(/[^a-z0-9._-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
@@ -179,7 +216,9 @@ export async function createEvidenceWriterFromConfig(
   if (!config.enabled) return null;
   const base = context.baseDir ?? process.cwd();
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const stream = config.instance ?? defaultInstanceId();
+  const instance = config.instance ?? defaultInstanceId();
+  const publisher = context.publisher ?? (config.publisher.kind === 'local-git' ? createLocalGitPublisher({ repo: at(config.publisher.repo), branch: config.publisher.branch }) : null);
+  const stream = await chooseStream(at(config.spool_dir), instance, publisher, context.onWarning);
   let signingKey: SigningKey | undefined;
   if (config.signing_key_file) {
     let jwk: JWK;
@@ -190,7 +229,6 @@ export async function createEvidenceWriterFromConfig(
     }
     signingKey = await signingKeyFromJwk(jwk);
   }
-  const publisher = context.publisher ?? (config.publisher.kind === 'local-git' ? createLocalGitPublisher({ repo: at(config.publisher.repo), branch: config.publisher.branch }) : null);
   return createEvidenceWriter({
     stream,
     spoolDir: join(at(config.spool_dir), stream),
