@@ -2,9 +2,10 @@
 // rollback → compile → swap, all or nothing. A bundle that fails any step leaves the last good one serving
 // and is reported (log, status, evidence). Checks run one at a time; a check asked for while one runs
 // is folded into a second check right after it.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createTarGzip } from 'nanotar';
 import { dirname } from 'node:path';
-import { bundleFromFiles, type BundleVerification, type PolicyBundle } from '../../engine/policy/bundle.ts';
+import { archiveFiles, bundleFromFiles, type BundleVerification, type PolicyBundle } from '../../engine/policy/bundle.ts';
 import { EngineError, messageOf } from '../../engine/errors.ts';
 import { BundleSourceError, type BundleSource } from './sources.ts';
 
@@ -43,7 +44,8 @@ export interface BundleFollowerOptions {
   activate(bundle: PolicyBundle): Promise<void>;
   /**
    * Where the highest signed sequence this gateway has run is kept, so a restart cannot be fed an older
-   * bundle either; null keeps it in memory only.
+   * bundle either, and beside it (`<statePath>.bundle.tar.gz`) the last bundle activated, which a restart
+   * serves until the source offers a newer one (like OPA's bundle persistence); null keeps both in memory only.
    */
   statePath: string | null;
   onActivated?(bundle: PolicyBundle, previous: PolicyBundle | null, source: string): void;
@@ -83,6 +85,7 @@ export function createBundleFollower(options: BundleFollowerOptions) {
     last_error: null,
     activations: 0,
   };
+  let restored = false;
   let running: Promise<CheckOutcome> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
@@ -95,7 +98,41 @@ export function createBundleFollower(options: BundleFollowerOptions) {
     return { outcome: 'rejected', reason, revision };
   }
 
+  /**
+   * At start: the bundle this gateway ran last, verified again like any other, so a restart serves it while
+   * the source holds nothing newer (or is unreachable, or holds a refused bundle).
+   */
+  async function restore(): Promise<void> {
+    restored = true;
+    const path = persistedPath(options.statePath);
+    if (!path || !existsSync(path)) return;
+    try {
+      const bundle = await bundleFromFiles(archiveFiles(readFileSync(path), path), signedOnly ? { verification: options.verification } : {});
+      if (signedOnly && floor && bundle.signed && bundle.signed.sequence < floor.sequence) return;
+      await options.activate(bundle);
+      active = bundle;
+      markActive(bundle);
+      options.onActivated?.(bundle, null, `persisted:${path}`);
+    } catch (err) {
+      options.onWarning?.(`the last activated bundle kept at ${path} is not usable: ${messageOf(err)}`);
+    }
+  }
+
+  function markActive(bundle: PolicyBundle): void {
+    Object.assign(status, {
+      revision: bundle.revision,
+      sequence: bundle.signed?.sequence ?? null,
+      signed_by: bundle.signedBy,
+      rollback: bundle.signed?.rollback ?? false,
+      digest: bundle.digest,
+      activated_at: clock().toISOString(),
+      last_error: null,
+      activations: status.activations + 1,
+    });
+  }
+
   async function checkOnce(): Promise<CheckOutcome> {
+    if (!restored) await restore();
     status.last_check_at = clock().toISOString();
     let fetched;
     try {
@@ -123,16 +160,15 @@ export function createBundleFollower(options: BundleFollowerOptions) {
     }
     const previous = active;
     active = bundle;
-    Object.assign(status, {
-      revision: bundle.revision,
-      sequence: bundle.signed?.sequence ?? null,
-      signed_by: bundle.signedBy,
-      rollback: bundle.signed?.rollback ?? false,
-      digest: bundle.digest,
-      activated_at: clock().toISOString(),
-      last_error: null,
-      activations: status.activations + 1,
-    });
+    markActive(bundle);
+    const keep = persistedPath(options.statePath);
+    if (keep) {
+      try {
+        await persist(keep, fetched.files);
+      } catch (err) {
+        options.onWarning?.(`the active bundle could not be kept at ${keep}: ${messageOf(err)}; a restart will need the source`);
+      }
+    }
     if (bundle.signed) {
       floor = { revision: bundle.revision, sequence: bundle.signed.sequence };
       try {
@@ -214,6 +250,17 @@ function revisionOf(files: Map<string, Uint8Array>): string | null {
   } catch {
     return null;
   }
+}
+
+function persistedPath(statePath: string | null): string | null {
+  return statePath ? `${statePath}.bundle.tar.gz` : null;
+}
+
+async function persist(path: string, files: Map<string, Uint8Array>): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, await createTarGzip([...files].map(([name, data]) => ({ name, data }))));
+  renameSync(tmp, path);
 }
 
 function readState(path: string | null): PersistedState | null {

@@ -168,7 +168,7 @@ export function ensureHelmPlugin(name) {
 
 /**
  * Debian packages the integration tests drive: PostgreSQL's server binaries (private test clusters),
- * psql/pgbench, and the drivers of the client compatibility tests (psycopg2, JDBC with a JDK).
+ * psql/pgbench, the drivers of the client compatibility tests (psycopg2, JDBC with a JDK), and HAProxy.
  */
 function ensureDebianPackages() {
   const base = '/usr/lib/postgresql';
@@ -181,6 +181,8 @@ function ensureDebianPackages() {
     ['python3-psycopg2', () => spawnSync('/usr/bin/python3', ['-c', 'import psycopg2'], { stdio: 'ignore' }).status === 0],
     ['libpostgresql-jdbc-java', () => existsSync('/usr/share/java/postgresql.jar')],
     ['default-jdk-headless', () => onPath('javac') && onPath('java')],
+    // the scale-out test's load balancer in front of three gateway replicas
+    ['haproxy', () => onPath('haproxy') || existsSync('/usr/sbin/haproxy')],
   ];
   const missing = needs.filter(([, ok]) => !ok()).map(([name]) => name);
   if (missing.length === 0) return;

@@ -229,7 +229,8 @@ export const configSchema = z.strictObject({
           gateway_login: z.string().optional(),
           /** Secret of the webhook (X-Hub-Signature-256); the endpoint is POST /github/webhook on the admin listener. */
           webhook_secret: secretRef.optional(),
-          poll_seconds: z.number().int().min(1).default(10),
+          /** How often a waiting request re-reads its pull request (conditional requests: a 304 costs no rate limit). With several replicas this bounds how soon a review delivered to another replica releases the client: ≤ poll_seconds. */
+          poll_seconds: z.number().int().min(1).default(1),
           /** Pace of API writes; approvals are few, and the once-only tag write sits between review and execution. */
           writes_per_minute: z.number().int().min(1).default(600),
         })

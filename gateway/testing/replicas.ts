@@ -1,0 +1,245 @@
+// Several gateway replicas as separate processes behind HAProxy on loopback, sharing one PostgreSQL, one
+// GitHub (the simulator: approvals by pull request, signed webhooks), one policy source and one evidence
+// repository — what a Kubernetes deployment of the chart looks like, minus Kubernetes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { simulatorPulls, type PullsSimulator } from '../github/simulator-pulls.ts';
+import { simulatorTeams } from '../github/simulator-teams.ts';
+import { webhookSender, type WebhookSender } from '../github/simulator-webhooks.ts';
+import { startGitHubSimulator, type GitHubSimulator } from '../github/simulator.ts';
+import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.ts';
+import { projectRoot } from '../policy/paths.ts';
+import { testBundle } from './bundle.ts';
+import { startTestPostgres, type TestPostgres } from './postgres.ts';
+import { CLINIC_SQL } from './stack.ts';
+
+const TOKEN = 'ghp_verdict_replicas';
+export const WEBHOOK_SECRET = 'whsec_verdict_replicas';
+
+export interface Replica {
+  name: string;
+  /** The replica's own PostgreSQL door and admin listener (bypassing HAProxy). */
+  pgPort: number;
+  adminUrl: string;
+  mcpPort: number;
+  process: ChildProcess | null;
+  /** Output of the process (stderr + stdout), for failure messages. */
+  output: string[];
+}
+
+export interface ReplicaSet {
+  dir: string;
+  pg: TestPostgres;
+  issuer: DevIssuer;
+  sim: GitHubSimulator;
+  pulls: PullsSimulator;
+  webhooks: WebhookSender;
+  replicas: Replica[];
+  /** HAProxy's PostgreSQL frontend (TCP, round robin) and MCP frontend (HTTP, round robin per request). */
+  balancer: { pgPort: number; mcpUrl: string };
+  /** Builds a signed bundle (pinned test data) with this revision and sequence and installs it as the shared policy source. */
+  publishBundle(revision: string, sequence: number): void;
+  /** Waits until HAProxy's health checks see every running replica up in both backends. */
+  balanced(): Promise<void>;
+  start(r: Replica): Promise<void>;
+  kill(r: Replica, signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(what: string, probe: () => Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Starts `count` replicas (gw-a, gw-b, …) and HAProxy in front of them.
+ *
+ * @example
+ * const set = await startReplicaSet(3); // psql -h 127.0.0.1 -p set.balancer.pgPort …
+ */
+export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
+  const dir = mkdtempSync(join(tmpdir(), 'verdict-replicas-'));
+  const pg = await startTestPostgres({ auth: 'scram-sha-256', password: 'gateway-secret-pw' });
+  await pg.exec(CLINIC_SQL);
+  const issuer = await startDevIssuer({ audience: 'verdict' });
+  const webhooks = webhookSender();
+  const pulls = simulatorPulls({ webhooks });
+  const teams = simulatorTeams();
+  const sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
+  sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
+  for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
+
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'policy-signing.pem'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(dir, 'policy-signing.pub.pem'), keys.publicKey.export({ type: 'spki', format: 'pem' }));
+  const livePolicy = join(dir, 'policy', 'bundle.tar.gz');
+  mkdirSync(join(dir, 'policy'), { recursive: true });
+  const publishBundle = (revision: string, sequence: number) => {
+    const built = testBundle(join(dir, 'builds', revision), revision, { signingKey: join(dir, 'policy-signing.pem'), keyId: 'ci', sequence });
+    cpSync(built, `${livePolicy}.next`);
+    renameSync(`${livePolicy}.next`, livePolicy);
+  };
+  publishBundle('rev-100', 100);
+
+  const balancer = { pgPort: await freePort(), mcpPort: await freePort(), statsPort: await freePort() };
+  const mcpUrl = `http://127.0.0.1:${balancer.mcpPort}/mcp`;
+  const replicas: Replica[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `gw-${String.fromCharCode(97 + i)}`;
+    const [pgPort, adminPort, mcpPort] = [await freePort(), await freePort(), await freePort()];
+    const config = {
+      listen: { postgres: { host: '127.0.0.1', port: pgPort }, admin: { host: '127.0.0.1', port: adminPort } },
+      identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
+      upstreams: { clinic: { host: '127.0.0.1', port: pg.port, database: pg.database, user: pg.user, password: { value: 'gateway-secret-pw' }, tls: { mode: 'disable' } } },
+      policy: { source: { file: livePolicy, poll_seconds: 1 }, verification_keys: { ci: join(dir, 'policy-signing.pub.pem') }, state_file: join(dir, name, 'policy-state.json') },
+      approvals: {
+        provider: 'github',
+        hold_timeout_seconds: 60,
+        github: {
+          owner: 'acme',
+          repo: 'approvals',
+          team: { org: 'acme', slug: 'phi-approvers' },
+          logins: { carol: 'user:carol', dave: 'user:dave' },
+          base_url: sim.baseUrl,
+          token: { env: 'VERDICT_REPLICAS_GH_TOKEN' },
+          webhook_secret: { value: WEBHOOK_SECRET },
+          poll_seconds: 1,
+        },
+      },
+      masking: { hash_key: { value: 'replicas-hash-key' } },
+      evidence: {
+        instance: name,
+        spool_dir: join(dir, 'evidence', 'spool'),
+        publisher: { kind: 'local-git', repo: join(dir, 'evidence', 'repo'), branch: 'main' },
+        batch: { max_lines: 1000, max_age_ms: 200 },
+      },
+      mcp: { host: '127.0.0.1', port: mcpPort, resource: mcpUrl, upstream: 'clinic' },
+      limits: { shutdown_grace_ms: 2000 },
+      log: { level: 'warn' },
+    };
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, 'verdict.yaml'), stringify(config));
+    replicas.push({ name, pgPort, adminUrl: `http://127.0.0.1:${adminPort}`, mcpPort, process: null, output: [] });
+  }
+
+  const start = async (r: Replica): Promise<void> => {
+    r.output.length = 0;
+    // One process per replica (node with tsx's loader, not the tsx wrapper, whose child a SIGKILL would miss).
+    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', 'gateway', '--config', join(dir, r.name, 'verdict.yaml')], {
+      cwd: projectRoot,
+      env: { ...process.env, VERDICT_REPLICAS_GH_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (b: Buffer) => r.output.push(b.toString()));
+    child.stderr!.on('data', (b: Buffer) => r.output.push(b.toString()));
+    r.process = child;
+    await until(`${r.name} ready`, async () => {
+      if (child.exitCode !== null) throw new Error(`${r.name} exited: ${r.output.join('')}`);
+      return (await fetch(`${r.adminUrl}/readyz`)).status === 200;
+    }, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${r.output.join('')}`);
+    });
+  };
+  await Promise.all(replicas.map(start));
+  for (const r of replicas) webhooks.addHook({ url: `${r.adminUrl}/github/webhook`, secret: WEBHOOK_SECRET });
+
+  const haproxyCfg = [
+    'global',
+    '  maxconn 500',
+    'defaults',
+    '  timeout connect 2s',
+    '  timeout client 120s',
+    '  timeout server 120s',
+    '  retries 3',
+    '  option redispatch',
+    'frontend stats',
+    '  mode http',
+    `  bind 127.0.0.1:${balancer.statsPort}`,
+    '  stats enable',
+    '  stats uri /stats',
+    'frontend pg',
+    '  mode tcp',
+    `  bind 127.0.0.1:${balancer.pgPort}`,
+    '  default_backend gateways',
+    'backend gateways',
+    '  mode tcp',
+    '  balance roundrobin',
+    ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.pgPort} check inter 300 fall 2 rise 2`),
+    'frontend mcp',
+    '  mode http',
+    `  bind 127.0.0.1:${balancer.mcpPort}`,
+    '  default_backend mcp_doors',
+    'backend mcp_doors',
+    '  mode http',
+    '  balance roundrobin',
+    ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.mcpPort} check inter 300 fall 2 rise 2`),
+  ].join('\n');
+  writeFileSync(join(dir, 'haproxy.cfg'), `${haproxyCfg}\n`);
+  const haproxyOut: string[] = [];
+  const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  haproxy.stdout!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
+  haproxy.stderr!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
+  await until('haproxy listening', async () => {
+    if (haproxy.exitCode !== null) throw new Error(`haproxy exited: ${haproxyOut.join('')}`);
+    return (await fetch(`${mcpUrl}`, { method: 'GET' })).status > 0;
+  }, 15_000);
+
+  const kill = async (r: Replica, signal: NodeJS.Signals = 'SIGKILL') => {
+    const child = r.process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+    r.process = null;
+  };
+
+  return {
+    dir,
+    pg,
+    issuer,
+    sim,
+    pulls,
+    webhooks,
+    replicas,
+    balancer: { pgPort: balancer.pgPort, mcpUrl },
+    publishBundle,
+    async balanced() {
+      const running = replicas.filter((r) => r.process).map((r) => r.name);
+      await until('HAProxy to see every running replica up', async () => {
+        const csv = await (await fetch(`http://127.0.0.1:${balancer.statsPort}/stats;csv`)).text();
+        const up = csv.split('\n').map((l) => l.split(',')).filter((c) => (c[0] === 'gateways' || c[0] === 'mcp_doors') && running.includes(c[1] ?? '') && c[17] === 'UP');
+        return up.length === running.length * 2;
+      }, 20_000);
+    },
+    start,
+    kill,
+    async stop() {
+      await Promise.all(replicas.map((r) => kill(r, 'SIGTERM')));
+      haproxy.kill('SIGTERM');
+      await webhooks.settled();
+      await sim.close();
+      await issuer.close();
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
