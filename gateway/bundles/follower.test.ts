@@ -1,6 +1,7 @@
 // A running gateway follows its policy source: a newly signed bundle is picked up within seconds while a psql-
 // style session stays open, and that session's next decision carries the new revision; an older signed bundle,
 // an unsigned one and a tampered one are refused, each recorded, and the last good bundle keeps serving.
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,11 +108,40 @@ describe('following the policy source', () => {
     expect((await status()).policy).toMatchObject({ revision: 'rev-200', sequence: 200, activations: 2 });
   });
 
+  it('an open psql session keeps working across a reload, its next statement decided by the new revision', async () => {
+    const url = await stack.url('alice');
+    // stdbuf: psql's stdout is block-buffered on a pipe; line buffering shows each answer as it comes.
+    const psql = spawn('stdbuf', ['-oL', 'psql', url, '-X', '-A', '-t', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    psql.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    psql.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const ask = async (marker: string) => {
+      psql.stdin.write(`SELECT '${marker}' AS m, name FROM patients ORDER BY id LIMIT 1;\n`);
+      const got = await until(marker, async () => new RegExp(`${marker}\\|(.*)`).exec(out)?.[1] ?? null, (v) => v !== null).catch(() => null);
+      if (got === null) throw new Error(`psql said: ${JSON.stringify(out)}`);
+      return got;
+    };
+    try {
+      const before = await ask('before');
+      expect(before).toMatch(/REDACTED/); // under rev-200 clinicians no longer see names raw
+      const edited = join(dir, 'policies-names');
+      cpSync(policiesDir, edited, { recursive: true });
+      publish('rev-250', { sequence: 250, source: edited }); // names visible again
+      await until('rev-250 active', () => stack.gateway.revision, (r) => r === 'rev-250');
+      const after = await ask('after');
+      expect(after).not.toMatch(/REDACTED/);
+      expect(psql.exitCode).toBeNull(); // the same psql process, the same connection
+    } finally {
+      psql.stdin.end();
+      psql.kill();
+    }
+  });
+
   it('refuses an older signed bundle; the last good one keeps serving', async () => {
     publish('rev-150', { sequence: 150 });
     const s = await until('the refusal', status, (x) => x.policy.last_error?.revision === 'rev-150');
-    expect(s.policy.last_error!.reason).toMatch(/not newer than revision rev-200/);
-    expect(stack.gateway.revision).toBe('rev-200');
+    expect(s.policy.last_error!.reason).toMatch(/not newer than revision rev-250/);
+    expect(stack.gateway.revision).toBe('rev-250');
     expect((await alice.query('SELECT 1 AS one')).rows[0].one).toBe(1);
   });
 
@@ -119,7 +149,7 @@ describe('following the policy source', () => {
     publish('rev-300-unsigned', { signed: false });
     const s = await until('the refusal', status, (x) => x.policy.last_error?.revision === 'rev-300-unsigned');
     expect(s.policy.last_error!.reason).toMatch(/not signed/);
-    expect(stack.gateway.revision).toBe('rev-200');
+    expect(stack.gateway.revision).toBe('rev-250');
   });
 
   it('refuses a tampered bundle (data changed after signing)', async () => {
@@ -162,7 +192,8 @@ describe('following the policy source', () => {
     expect(loaded).toEqual([
       ['rev-100', null, 100],
       ['rev-200', 'rev-100', 200],
-      ['rev-400', 'rev-200', 400],
+      ['rev-250', 'rev-200', 250],
+      ['rev-400', 'rev-250', 400],
       ['rev-100', 'rev-400', 500],
     ]);
     const rejected = events.filter((e) => e.type === 'policy_bundle_rejected').map((e) => e.data.revision);
