@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Verdict } from '../../engine/engine.ts';
+import { holdsNoStatement, type Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput } from '../../engine/policy/input.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
@@ -46,6 +46,7 @@ import {
   type StatementEntry,
 } from './session-model.ts';
 import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
+import { startupSettings } from './startup-parameters.ts';
 import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
@@ -202,6 +203,13 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   }
 
   function protocolFailure(err: unknown): void {
+    if (phase === 'startup' && err instanceof ProtocolError && (err.code === 'MALFORMED_MESSAGE' || err.code === 'MESSAGE_TOO_LARGE')) {
+      // PostgreSQL closes without a word on a startup packet it cannot frame (COMMERROR "invalid length of
+      // startup packet"): what a client sends when it gives up before startup (node-postgres connect() then
+      // end() sends a Terminate first), or a port scanner. Nobody is listening for an ErrorResponse.
+      log.debug('client closed before startup', { error: err.message });
+      return close();
+    }
     ctx.metrics.errors.inc({ kind: 'protocol' });
     log.warn('protocol violation', { error: (err as Error).message });
     fatal(err instanceof ProtocolError ? fromProtocolError(err) : protocolViolation((err as Error).message));
@@ -287,6 +295,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       case 'startup':
         return onStartupPhase(msg);
       case 'auth':
+        if (msg.type === 'terminate') return close(); // the client gave up before authenticating: PostgreSQL closes quietly
         if (msg.type !== 'password') return fatal(protocolViolation(`expected the password (token) message, got ${msg.type}`));
         return authenticate(msg.text);
       case 'ready':
@@ -358,13 +367,21 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       return fatal(invalidAuthorization(message));
     }
     if (phase === 'closed') return;
+    // The client has authenticated: from here on the wait is the upstream's, with its own connect timeout.
+    clearTimeout(authTimer);
     const target = ctx.config.upstreams[upstreamName]!;
+    const settings = startupSettings(start.parameters, ctx.engine(upstreamName).startupParameters);
+    if (!settings.ok) {
+      ctx.metrics.sessionsTotal.inc({ outcome: 'rejected' });
+      log.info('startup parameter refused', { user: identity.username, reason: settings.error.message });
+      return fatal(settings.error);
+    }
     try {
-      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' }, roleFor(ctx.config.identity.role_by_group, identity.groups));
+      upstream = await ctx.connect(upstreamName, settings.parameters, roleFor(ctx.config.identity.role_by_group, identity.groups));
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       log.error('upstream connection failed', { upstream: upstreamName, error: (err as Error).message, code: (err as UpstreamError).code });
-      return fatal(connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}"; try again later`));
+      return fatal(upstreamConnectError(err));
     }
     if ((phase as string) === 'closed') return upstream.close();
     try {
@@ -430,6 +447,24 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       }
     }
     up.resume();
+  }
+
+  /**
+   * What the client is told when the upstream session could not be opened: the server's own error when it
+   * refused a setting the client asked for (22023 invalid value, 42704 unknown setting), else 08006 naming the
+   * upstream and why, never the gateway's credentials.
+   */
+  function upstreamConnectError(err: unknown): ErrorFields {
+    if (err instanceof UpstreamError && err.code === 'SERVER_ERROR' && err.sqlstate && /^(22|42)/.test(err.sqlstate)) {
+      const server = err.cause as { message?: string; hint?: string } | undefined;
+      return { severity: 'FATAL', code: err.sqlstate, message: server?.message ?? err.message, ...(server?.hint ? { hint: server.hint } : {}) };
+    }
+    const why = err instanceof UpstreamError && err.code === 'TIMEOUT' ? `it did not answer within ${target().connect_timeout_ms} ms` : 'try again later';
+    return connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}": ${why}`);
+  }
+
+  function target() {
+    return ctx.config.upstreams[upstreamName]!;
   }
 
   /**
@@ -514,6 +549,11 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       case 'parse': {
         if (isReservedName(msg.statement)) return refuseParse(msg.statement, null, `the name "${msg.statement}" is reserved by the gateway`);
         const verdict = decide(msg.sql);
+        if (verdict.action === 'deny' && holdsNoStatement(verdict)) {
+          // Parse of '' (JDBC's Connection.isValid()): nothing to judge; the server answers its Execute with EmptyQueryResponse.
+          tracker.push({ type: 'parse', name: msg.statement, entry: { verdict, index: 0, sql: '', source: 'protocol', empty: true } });
+          return sendToUpstream(msg.raw);
+        }
         const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames, { deferNames: true });
         if (verdict.action === 'deny' || problem) {
           logDecision(verdict, 'parse');
@@ -546,6 +586,11 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           return standIn(
             writer.errorResponse(insufficientPrivilege(`Verdict denied this Bind: prepared statement "${msg.statement}" was not prepared through Verdict in this session`)).flush(),
           );
+        }
+        if (stmt.empty) {
+          const entry: PortalEntry = { verdict: stmt.verdict, index: 0, plan: null, scrub: false, cursor: false, holdable: false, uncommitted: false, empty: true };
+          tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: stmt });
+          return sendToUpstream(msg.raw);
         }
         const executes = executedStatement(stmt.verdict.statements[stmt.index]!);
         if (stmt.source === 'sql' && (executes.kind === 'update' || executes.kind === 'delete' || executes.kind === 'merge' || executes.on_conflict === 'update')) {
@@ -585,6 +630,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
             .flush();
           tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes } });
           return sendToUpstream(executeMessage(STAND_IN));
+        }
+        if (bound?.empty) {
+          tracker.push({ type: 'execute', portal: msg.portal }); // EmptyQueryResponse: nothing runs, nothing to record
+          return sendToUpstream(msg.raw);
         }
         // FETCH / MOVE / EXECUTE prepared with Parse: the object they name is checked now, as they run.
         const runs = bound && !bound.cursor ? executedStatement(bound.verdict.statements[bound.index]!) : null;
@@ -906,6 +955,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       return sendToUpstream(raw); // PostgreSQL answers EmptyQueryResponse
     }
     const first = decide(sql);
+    if (first.action === 'deny' && holdsNoStatement(first)) {
+      tracker.push({ type: 'query', verdict: null, own: [] });
+      return sendToUpstream(raw); // only comments: PostgreSQL answers EmptyQueryResponse
+    }
     // A denied statement runs nothing upstream, not even its measuring count.
     if (first.action !== 'deny' && first.decisions.some((d) => d.measure.length > 0)) {
       const kept = Buffer.from(raw); // kept past the measurement
