@@ -29,7 +29,9 @@ import { createSnowflakeEngine, loadSnowflakeCatalog, snowflakeTarget } from './
 import { SnowflakeSession, type SnowflakeTarget } from './upstream/snowflake/connection.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
-import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './upstream/postgres/upstream.ts';
+import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
+import { ConfigError } from './config/load.ts';
+import { checkReferences } from './config/references.ts';
 
 export interface Gateway {
   /** Where the PostgreSQL front door listens. */
@@ -76,6 +78,8 @@ export function upstreamTarget(name: string, cfg: VerdictConfig['upstreams'][str
  */
 export async function startGateway(config: VerdictConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.log.level);
+  // Secrets and files first, all of them: nothing (the evidence spool above all) opens for a config that cannot run.
+  checkReferences(config, options.baseDir ? { baseDir: options.baseDir } : {});
   const metrics = createMetrics();
 
   let bundle: PolicyBundle | null = null;
@@ -84,22 +88,22 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     const keys = Object.fromEntries(Object.entries(config.policy.verification_keys).map(([kid, path]) => [kid, readFileSync(path, 'utf8')]));
     bundle = await loadBundle(config.policy.bundle, Object.keys(keys).length ? { verification: { keys } } : {});
     log.info('policy bundle loaded', { revision: bundle.revision, signed_by: bundle.signedBy, path: config.policy.bundle });
+    metrics.bundleRevision.set({ revision: bundle.revision }, 1);
+    metrics.bundleReloads.inc({ outcome: 'loaded' });
   } catch (err) {
     if (!(err instanceof EngineError)) throw err;
     bundleError = err.message;
+    metrics.bundleReloads.inc({ outcome: 'failed' });
     log.error('policy bundle not loaded: every statement will be denied', { error: err.message });
   }
 
   const targets = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, upstreamTarget(name, u)]));
-  for (const [name, t] of targets) {
-    if (t.password) {
-      try {
-        resolveSecret(t.password); // a missing secret is a startup error, not a per-client surprise
-      } catch (err) {
-        throw new Error(`upstreams.${name}.password: ${(err as Error).message}`);
-      }
-    }
-  }
+  /** Whether each PostgreSQL upstream answered its last connection (catalog load, a session, a readiness probe). */
+  const reachable = new Map<string, boolean>();
+  const upstreamUp = (name: string, up: boolean) => {
+    reachable.set(name, up);
+    metrics.upstreamUp.set({ upstream: name }, up ? 1 : 0);
+  };
 
   const engines = new Map<string, Engine>();
   const origins = new Map<string, Map<string, string>>();
@@ -120,7 +124,14 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         views: Object.keys(catalog.views ?? {}).length,
         functions: Object.keys(catalog.functions ?? {}).length,
       });
+      upstreamUp(name, true);
     } catch (err) {
+      const code = (err as UpstreamError).code;
+      if (!engines.has(name) && (code === 'AUTH_FAILED' || code === 'AUTH_UNSUPPORTED' || code === 'SECRET_MISSING')) {
+        // The server is there and says no to the gateway's own credentials: no session could ever open.
+        throw new ConfigError(`upstreams.${name}: the upstream refused the gateway's credentials: ${(err as Error).message}`);
+      }
+      if (code === 'CONNECT_FAILED' || code === 'TIMEOUT' || code === 'TLS_FAILED') upstreamUp(name, false);
       log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
       if (engines.has(name)) return; // keep the engine with the last known catalog
     }
@@ -227,8 +238,13 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     ...(options.baseDir ? { baseDir: options.baseDir } : {}),
     version: VERSION,
     onWarning: (message, fields) => log.warn(`evidence: ${message}`, fields),
+    onDurable: (seconds) => metrics.evidenceDurableSeconds.observe(seconds),
   });
   if (evidence) {
+    metrics.evidenceGauges = () => {
+      const st = evidence.status();
+      return { pending: st.pending ?? 0, lostEvents: st.lostEvents, publish: st.publish };
+    };
     log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
     if (bundle) {
       await evidence
@@ -267,7 +283,17 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     maskContext: { hashKey },
     sessions,
     postgresSessions,
-    connect: (name, startup, role) => connectUpstream(targets.get(name)!, { extraStartup: startup, ...(role ? { role } : {}) }),
+    connect: async (name, startup, role) => {
+      try {
+        const conn = await connectUpstream(targets.get(name)!, { extraStartup: startup, ...(role ? { role } : {}) });
+        upstreamUp(name, true);
+        return conn;
+      } catch (err) {
+        const code = (err as UpstreamError).code;
+        if (code === 'CONNECT_FAILED' || code === 'TIMEOUT' || code === 'TLS_FAILED') upstreamUp(name, false);
+        throw err;
+      }
+    },
     cancel(processId, secretKey) {
       for (const s of postgresSessions) {
         if (s.key.processId !== processId || s.key.secretKey.length !== secretKey.length) continue;
@@ -311,6 +337,24 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       })
     : null;
 
+  let probing = false;
+  /** Tries every upstream once (at most one probe at a time); each answer updates `reachable`. */
+  function probeUpstreams(): void {
+    if (probing) return;
+    probing = true;
+    void Promise.all(
+      [...targets].map(([name, t]) =>
+        connectUpstream(t).then(
+          (c) => {
+            c.close();
+            upstreamUp(name, true);
+          },
+          () => upstreamUp(name, false),
+        ),
+      ),
+    ).finally(() => (probing = false));
+  }
+
   let admin: http.Server | null = null;
   let adminAddress: Gateway['adminAddress'] = null;
   let accepting = true;
@@ -322,8 +366,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (url === '/readyz') {
         const evidenceOk = !evidence || !evidence.requireDurable || evidence.status().writable;
-        const ready = accepting && bundle !== null && evidenceOk;
-        const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : 'shutting down');
+        const upstreamOk = targets.size === 0 || [...reachable.values()].some(Boolean);
+        if (!upstreamOk) probeUpstreams(); // so readiness comes back once one answers again
+        const ready = accepting && bundle !== null && evidenceOk && upstreamOk;
+        const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : !upstreamOk ? `no upstream is reachable (${[...targets.keys()].join(', ')})` : 'shutting down');
         return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${why}\n`);
       }
       if (url === '/metrics') {

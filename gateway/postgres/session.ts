@@ -78,6 +78,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   const writer = new BackendWriter();
   const model = new SessionModel((analysis, decision, formats) => rowPlan(analysis, decision, formats));
   const tracker = new ResponseTracker(model);
+  tracker.upstreamSeconds = ctx.metrics.upstreamSeconds;
   if (ctx.evidence) tracker.onBindError = (unit, sqlstate) => recordExecution(unit.entry, unit.started!, null, sqlstate);
   /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
   let terminating = false;
@@ -668,7 +669,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         tracker.push({ type: 'close', target: msg.target, name: msg.name });
         return sendToUpstream(msg.raw);
       case 'sync':
-        tracker.push({ type: 'sync' });
+        tracker.push({ type: 'sync', sent: performance.now() });
         return sendToUpstream(msg.raw);
       case 'flush':
         return sendToUpstream(msg.raw);
@@ -1010,7 +1011,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     }
     if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) pipeline!.breakGlass(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
-    const unit: QueryUnit = { type: 'query', verdict: v, own };
+    const unit: QueryUnit = { type: 'query', verdict: v, own, sent: performance.now() };
     if (ctx.evidence || ddl) {
       unit.onDone = (tags, sqlstate) => {
         if (ctx.evidence) recordResult(v, started, tags, sqlstate);
