@@ -15,7 +15,7 @@ import { createWebhookHandler, type WebhookHandler } from './approvals/webhook.t
 import { createEvidenceWriterFromConfig, type EvidenceWriter } from './evidence/writer.ts';
 import { githubPublisher } from './evidence/github-publisher.ts';
 import type { EvidencePublisher } from './evidence/publisher.ts';
-import type { ApprovalProvider } from './approvals/provider.ts';
+import type { ApprovalProvider, ApprovalRequest } from './approvals/provider.ts';
 import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
 import { createLogger, type Logger } from './ops/log.ts';
@@ -53,6 +53,10 @@ export interface GatewayOptions {
   baseDir?: string;
   /** An evidence writer to use instead of the one the config describes (fault injection in tests). */
   evidence?: EvidenceWriter | null;
+  /** The configuration file the gateway runs from: the local approval HINT names it (`--config <file>`). */
+  configPath?: string;
+  /** The command the local approval HINT shows (the demo names a demo approver); default from `configPath`. */
+  approveCommand?: (request: ApprovalRequest) => string;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -218,7 +222,11 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     approvals = provider;
     if (g.webhook_secret) webhook = createWebhookHandler({ secret: resolveSecret(g.webhook_secret), onEvent: (e) => provider.wake(e) });
     log.info('approvals through GitHub pull requests', { repo: `${g.owner}/${g.repo}`, team: `${g.team.org}/${g.team.slug}`, webhook: webhook !== null });
-  } else approvals = await localApprovals({ dir: config.approvals.state_dir });
+  } else {
+    const configPath = options.configPath;
+    const command = options.approveCommand ?? (configPath ? (r: ApprovalRequest) => `npx verdict approve ${r.id} --config ${configPath}` : undefined);
+    approvals = await localApprovals({ dir: config.approvals.state_dir, ...(command ? { command } : {}) });
+  }
   const pub = config.evidence.publisher;
   let githubEvidence: EvidencePublisher | undefined;
   if (pub.kind === 'github') {

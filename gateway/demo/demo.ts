@@ -5,7 +5,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateConfig } from '../config/load.ts';
-import { DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
+import { DEFAULT_DEV_USERS, DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
+import { isApprover } from '../approvals/local.ts';
 import { createLogger } from '../ops/log.ts';
 import { defaultBundlePath, projectRoot } from '../policy/paths.ts';
 import { startGateway, type Gateway } from '../server.ts';
@@ -68,7 +69,14 @@ export async function startDemo(
     },
     snowflake: { host: '127.0.0.1', port: ports.snowflake, upstream: 'clinic_sf' },
   });
-  const gateway = await startGateway(config, { log: createLogger(options.quiet ? 'error' : 'warn') });
+  const gateway = await startGateway(config, {
+    log: createLogger(options.quiet ? 'error' : 'warn'),
+    // The HINT names a demo user who may approve the request (never its requester): it works as printed.
+    approveCommand: (r) => {
+      const who = DEFAULT_DEV_USERS.find((u) => u.username !== r.requester.username && isApprover(r.requirement.approvers, u));
+      return `npx verdict approve ${r.id} --as ${who?.username ?? 'carol'}`;
+    },
+  });
   return {
     gateway,
     async stop() {

@@ -103,6 +103,8 @@ export class PipelineSession {
   /** The same object for every decision: the engine keys its cache by it (a spread per statement cost ~4 µs). */
   readonly #context: { identity: Identity; connection: Connection };
 
+  /** The blast radii each measured verdict was decided with (shown to approvers). */
+  readonly #radii = new WeakMap<Verdict, readonly (BlastRadius | null)[]>();
   /** This door's decision counts (metrics). */
   readonly #counts: DecisionCounts;
 
@@ -166,6 +168,7 @@ export class PipelineSession {
       reasons: decision.reasons,
       policy_revision: decision.policy_revision,
       requirement,
+      blast_radius: this.#radii.get(verdict)?.[verdict.decisions.indexOf(decision)] ?? null,
     };
     const refuse = (message: string, canceled = false): Extract<Admission, { kind: 'refuse' }> => ({ kind: 'refuse', message, canceled });
     const reasons = decision.reasons.map((r) => r.message).join('; ');
@@ -276,6 +279,7 @@ export class PipelineSession {
       }
     }
     const verdict = this.decide(sql, null, radii);
+    this.#radii.set(verdict, radii);
     this.#services.log.info('blast radius measured', { user: this.#options.identity.username, radii, action: verdict.action });
     return verdict;
   }
