@@ -382,7 +382,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       log.error('upstream connection failed', { upstream: upstreamName, error: (err as Error).message, code: (err as UpstreamError).code });
-      return fatal(upstreamConnectError(err));
+      return fatal(upstreamConnectError(err, settings.parameters));
     }
     if ((phase as string) === 'closed') return upstream.close();
     try {
@@ -452,20 +452,19 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
 
   /**
    * What the client is told when the upstream session could not be opened: the server's own error when it
-   * refused a setting the client asked for (22023 invalid value, 42704 unknown setting), else 08006 naming the
-   * upstream and why, never the gateway's credentials.
+   * refused a setting the client asked for (22023 invalid value, 42501 not permitted), as it would be told
+   * directly; else 08006 naming the upstream and why, never the gateway's credentials or its role.
    */
-  function upstreamConnectError(err: unknown): ErrorFields {
+  function upstreamConnectError(err: unknown, asked: Readonly<Record<string, string>>): ErrorFields {
     if (err instanceof UpstreamError && err.code === 'SERVER_ERROR' && err.sqlstate && /^(22|42)/.test(err.sqlstate)) {
       const server = err.cause as { message?: string; hint?: string } | undefined;
-      return { severity: 'FATAL', code: err.sqlstate, message: server?.message ?? err.message, ...(server?.hint ? { hint: server.hint } : {}) };
+      const parameter = /parameter "([^"]+)"/.exec(server?.message ?? '')?.[1]?.toLowerCase();
+      if (server?.message && parameter !== undefined && Object.hasOwn(asked, parameter)) {
+        return { severity: 'FATAL', code: err.sqlstate, message: server.message, ...(server.hint ? { hint: server.hint } : {}) };
+      }
     }
-    const why = err instanceof UpstreamError && err.code === 'TIMEOUT' ? `it did not answer within ${target().connect_timeout_ms} ms` : 'try again later';
+    const why = err instanceof UpstreamError && err.code === 'TIMEOUT' ? `it did not answer within ${ctx.config.upstreams[upstreamName]!.connect_timeout_ms} ms` : 'try again later';
     return connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}": ${why}`);
-  }
-
-  function target() {
-    return ctx.config.upstreams[upstreamName]!;
   }
 
   /**
