@@ -390,8 +390,11 @@ export async function main(argv: string[]): Promise<number> {
         return await decideRequest('rejected', rest);
       case 'approvals':
         return await approvalsCommand(rest);
-      case undefined:
       case 'help':
+        if (rest[0] !== undefined) return help(rest[0], rest.slice(1));
+        process.stdout.write(USAGE);
+        return 0;
+      case undefined:
       case '--help':
       case '-h':
         process.stdout.write(USAGE);
