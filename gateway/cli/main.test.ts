@@ -186,7 +186,18 @@ describe('token --config: a dev issuer named in the config', () => {
     const issuerPort = await freePort();
     const issuer = `http://127.0.0.1:${issuerPort}`;
     const path = config('dev-issuer.yaml', {
-      identity: { issuer, audience: 'verdict', jwks_url: `${issuer}/jwks`, dev_issuer: { key_dir: join(dir, 'dev-keys'), users: [{ username: 'dana', email: 'dana@example.com', groups: ['clinicians'] }] } },
+      identity: {
+        issuer,
+        audience: 'verdict',
+        jwks_url: `${issuer}/jwks`,
+        dev_issuer: {
+          key_dir: join(dir, 'dev-keys'),
+          users: [
+            { username: 'dana', email: 'dana@example.com', groups: ['clinicians'] },
+            { username: 'erin', email: 'erin@example.com', groups: ['phi-approvers'] },
+          ],
+        },
+      },
     });
     gw = spawn(process.execPath, [join(root, 'gateway/cli/verdict.mjs'), 'gateway', '--config', path], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     const port = await new Promise<number>((resolve, reject) => {
@@ -209,7 +220,27 @@ describe('token --config: a dev issuer named in the config', () => {
     }
     const unknown = await verdict(['token', 'alice', '--config', path]);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('unknown dev user "alice"; known users: dana');
+    expect(unknown.stderr).toContain('unknown dev user "alice"; known users: dana, erin');
     expect(unknown.stderr).not.toMatch(STACK_LINE);
+
+    // A held statement's HINT is a command an approver runs as printed (their token in $VERDICT_TOKEN).
+    const notices: { hint?: string }[] = [];
+    const held = new pg.Client({ host: '127.0.0.1', port, user: 'dana', database: 'clinic', password: (await verdict(['token', 'dana', '--config', path])).stdout.trim() });
+    held.on('notice', (n) => notices.push(n));
+    await held.connect();
+    try {
+      const running = held.query('DELETE FROM visits');
+      for (let i = 0; i < 400 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      const printed = /^approve it with: npx verdict (.+)$/.exec(notices[0]?.hint ?? '')?.[1];
+      expect(printed?.split(' ')).toEqual(['approve', expect.stringMatching(/^req-[0-9a-z]{12}$/), '--config', path]);
+      const erin = (await verdict(['token', 'erin', '--config', path])).stdout.trim();
+      const approved = await verdict(printed!.split(' '), { VERDICT_TOKEN: erin });
+      expect(approved.stderr).toBe('');
+      expect(approved.code).toBe(0);
+      expect(approved.stdout).toContain('approved by erin');
+      expect((await running).rowCount).toBe(6);
+    } finally {
+      await held.end();
+    }
   }, 120_000);
 });
