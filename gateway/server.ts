@@ -158,7 +158,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     try {
       sfTargets.set(name, snowflakeTarget(name, u, resolveSecret(u.private_key)));
     } catch (err) {
-      throw new Error(`snowflake_upstreams.${name}.private_key: ${(err as Error).message}`);
+      throw new ConfigError(`snowflake_upstreams.${name}.private_key: ${(err as Error).message}`);
     }
   }
   /** (Re)loads a Snowflake upstream's catalog (INFORMATION_SCHEMA) and swaps in an engine with the Snowflake dialect. */
@@ -230,7 +230,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   const pub = config.evidence.publisher;
   let githubEvidence: EvidencePublisher | undefined;
   if (pub.kind === 'github') {
-    if (!pub.token === !pub.app) throw new Error('evidence.publisher (github): give exactly one of token or app');
+    if (!pub.token === !pub.app) throw new ConfigError('evidence.publisher (github): give exactly one of token or app');
     githubEvidence = githubPublisher({
       owner: pub.owner,
       repo: pub.repo,
