@@ -204,10 +204,11 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   }
 
   function protocolFailure(err: unknown): void {
-    if (phase === 'startup' && err instanceof ProtocolError && (err.code === 'MALFORMED_MESSAGE' || err.code === 'MESSAGE_TOO_LARGE')) {
-      // PostgreSQL closes without a word on a startup packet it cannot frame (COMMERROR "invalid length of
-      // startup packet"): what a client sends when it gives up before startup (node-postgres connect() then
-      // end() sends a Terminate first), or a port scanner. Nobody is listening for an ErrorResponse.
+    if (phase === 'startup' && err instanceof ProtocolError && (err.code === 'MESSAGE_TOO_LARGE' || err.message.startsWith('invalid startup packet length'))) {
+      // PostgreSQL closes without a word on a startup packet whose length it cannot take (COMMERROR "invalid
+      // length of startup packet"): what a client sends when it gives up before startup (node-postgres
+      // connect() then end() sends a Terminate first), or a port scanner. Other malformed startup packets get
+      // their FATAL, as from PostgreSQL.
       log.debug('client closed before startup', { error: err.message });
       return close();
     }

@@ -132,6 +132,23 @@ describe('startup parameters', () => {
     expect(await psql(await through())).toBe(want);
   });
 
+  it('psql: PGCLIENTENCODING=UTF8 (or SQL_ASCII) works as directly; another encoding is refused by name (direct: accepted)', async () => {
+    const psql = async (t: Target, encoding: string) => {
+      const env = { ...process.env, PGHOST: t.host, PGPORT: String(t.port), PGUSER: t.user, PGPASSWORD: t.password, PGDATABASE: t.database, PGSSLMODE: 'disable', PGGSSENCMODE: 'disable', PGCLIENTENCODING: encoding };
+      return run('psql', ['-XAt', '-c', "SELECT 'ok'"], { env }).then(
+        (r) => r.stdout.trim(),
+        (e: { stderr: string }) => e.stderr,
+      );
+    };
+    expect(await psql(direct, 'UTF8')).toBe('ok');
+    expect(await psql(await through(), 'UTF8')).toBe('ok');
+    expect(await psql(await through(), 'SQL_ASCII')).toBe('ok');
+    expect(await psql(direct, 'LATIN1')).toBe('ok');
+    const refused = await psql(await through(), 'LATIN1');
+    expect(refused).toContain('Verdict serves sessions in UTF8 only; the client asked for client_encoding "LATIN1"');
+    expect(refused).toContain('HINT:  set client_encoding (PGCLIENTENCODING) to UTF8');
+  });
+
   it('psycopg2: options, application_name and statement_timeout behave as directly', async () => {
     const py = async (t: Target) => {
       const dsn = `host=${t.host} port=${t.port} dbname=${t.database} user=${t.user} password=${t.password} sslmode=disable gssencmode=disable application_name=compat-py options='-c statement_timeout=300 -c default_transaction_isolation=serializable'`;
