@@ -30,7 +30,7 @@ export interface GatewayMetrics {
   upstreamUp: Gauge<'upstream'>;
   errors: Counter<'kind'>;
   approvalsRequested: Counter<'mode'>;
-  /** outcome: approved, rejected, withdrawn, expired. */
+  /** Outcomes acted on: a hold's wait ended (approved, rejected, withdrawn, expired) or a rerun found its approval. */
   approvalsDecided: Counter<'outcome'>;
   /** Statements held now, waiting for an approval. */
   approvalsPending: Gauge;
@@ -109,7 +109,7 @@ export function createMetrics(): GatewayMetrics {
     upstreamSeconds,
     upstreamUp: new Gauge({ name: 'verdict_upstream_up', help: '1 while the upstream answered its last connection attempt, else 0', labelNames: ['upstream'], registers: [registry] }),
     approvalsRequested: new Counter({ name: 'verdict_approvals_requested_total', help: 'Approval requests filed, by mode (hold, rerun, break_glass)', labelNames: ['mode'], registers: [registry] }),
-    approvalsDecided: new Counter({ name: 'verdict_approvals_decided_total', help: 'Held statements whose wait for approval ended, by outcome (approved, rejected, withdrawn, expired)', labelNames: ['outcome'], registers: [registry] }),
+    approvalsDecided: new Counter({ name: 'verdict_approvals_decided_total', help: 'Approval outcomes the gateway acted on, by outcome: a held statement\'s wait ended (approved, rejected, withdrawn, expired), or a rerun found its approval (approved)', labelNames: ['outcome'], registers: [registry] }),
     approvalsPending: new Gauge({ name: 'verdict_approvals_pending', help: 'Statements held now, waiting for an approval', registers: [registry] }),
     approvalWaitSeconds: new Histogram({
       name: 'verdict_approval_wait_seconds',

@@ -207,7 +207,10 @@ export class PipelineSession {
       const existing = await approvals.findApproved(subjectHash(subject), i.sub);
       if (existing) {
         const state = await approvals.state(existing.id);
-        if (state.status === 'approved') return runApproved(existing.id, state);
+        if (state.status === 'approved') {
+          this.#services.metrics.approvalsDecided.inc({ outcome: 'approved' });
+          return runApproved(existing.id, state);
+        }
       }
       const { request, link } = await approvals.create(subject);
       requested(request, link);
