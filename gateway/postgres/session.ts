@@ -372,7 +372,8 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     // The client has authenticated: from here on the wait is the upstream's, with its own connect timeout.
     clearTimeout(authTimer);
     const target = ctx.config.upstreams[upstreamName]!;
-    const settings = startupSettings(start.parameters, ctx.engine(upstreamName).startupParameters);
+    const engine = ctx.engine(upstreamName);
+    const settings = startupSettings(start.parameters, engine.startupParameters, engine.revision !== null);
     if (!settings.ok) {
       ctx.metrics.sessionsTotal.inc({ outcome: 'rejected' });
       log.info('startup parameter refused', { user: identity.username, reason: settings.error.message });

@@ -49,6 +49,11 @@ describe('startupSettings', () => {
     expect((settings({ options: '-c' }) as { error: { code: string } }).error.code).toBe('42601');
   });
 
+  it('without a policy bundle nothing passes, and the refusal says why', () => {
+    const r = startupSettings(new Map([['application_name', 'psql']]), new Set(), false);
+    expect(!r.ok && r.error.hint).toContain('no policy bundle is loaded');
+  });
+
   it('a backslash escapes a blank inside a value, as in libpq', () => {
     expect(settings({ options: '-c application_name=a\\ b\\\\c' })).toEqual({ ok: true, parameters: { application_name: 'a b\\c' } });
   });

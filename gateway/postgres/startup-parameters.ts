@@ -14,15 +14,16 @@ export type StartupSettings = { ok: true; parameters: Record<string, string> } |
  * The settings to start the upstream session with, from the client's startup parameters.
  *
  * `client_encoding` must name UTF8 (SQL_ASCII, "no conversion", is served as UTF8 too); any other setting
- * must be in `allowed` and not one that changes how statements are read or whose rights apply. Errors:
- * 42501 for a setting the policy does not allow, 0A000 for another client encoding, 42601 for `options`
- * that are not `-c name=value` / `--name=value`.
+ * must be in `allowed` and not one that changes how statements are read or whose rights apply
+ * (`policyLoaded` false: no bundle is loaded, and the refusal says so). Errors: 42501 for a setting the
+ * policy does not allow, 0A000 for another client encoding or startup option, 42601 for `-c` without
+ * name=value.
  *
  * @example
  * startupSettings(new Map([['application_name', 'psql'], ['options', '-c statement_timeout=5s']]), allowed)
  * // { ok: true, parameters: { application_name: 'psql', statement_timeout: '5s' } }
  */
-export function startupSettings(parameters: ReadonlyMap<string, string>, allowed: ReadonlySet<string>): StartupSettings {
+export function startupSettings(parameters: ReadonlyMap<string, string>, allowed: ReadonlySet<string>, policyLoaded = true): StartupSettings {
   const out: Record<string, string> = {};
   const settings: [string, string][] = [];
   for (const [key, value] of parameters) {
@@ -48,7 +49,13 @@ export function startupSettings(parameters: ReadonlyMap<string, string>, allowed
     if (!allowed.has(name)) {
       return {
         ok: false,
-        error: refused(key, `Verdict does not pass the startup parameter "${key}" through: the policy does not allow it`, `settings a session may start with: ${[...allowed].sort().join(', ') || 'none'} (policy data session.startup_parameters)`),
+        error: refused(
+          key,
+          `Verdict does not pass the startup parameter "${key}" through: the policy does not allow it`,
+          policyLoaded
+            ? `settings a session may start with: ${[...allowed].sort().join(', ') || 'none'} (policy data session.startup_parameters)`
+            : 'no policy bundle is loaded, so no setting may be passed (and every statement would be denied); ask the operator',
+        ),
       };
     }
     out[name] = value;
