@@ -124,7 +124,10 @@ Try it in another terminal:
   -- 4. needs approval: it waits, and psql shows the request id
   DELETE FROM visits;
 
-  # 5. in a third terminal, carol approves it (bob cannot approve his own request)
+  # 5. in a third terminal, carol looks at what waits and approves it (bob cannot approve his own request);
+  #    psql's NOTICE shows the exact command
+  npx verdict approvals list
+  npx verdict approvals show <request-id>
   npx verdict approve <request-id> --as carol
 
   # alice, a clinician, sees names and diagnoses but not SSNs
