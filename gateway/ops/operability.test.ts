@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decideLocally } from '../approvals/local.ts';
+import { decideLocally, readLocalRequest } from '../approvals/local.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startStack, startTestGateway, type TestStack } from '../testing/stack.ts';
 
@@ -59,10 +59,12 @@ describe('/metrics after traffic', () => {
     bob.on('notice', (n) => notices.push(n));
     await bob.connect();
     try {
-      const running = bob.query('TRUNCATE visits').catch((e: Error) => e);
+      const running = bob.query("DELETE FROM visits WHERE reason <> 'none'").catch((e: Error) => e);
       for (let i = 0; i < 200 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
       const id = /request (req-[0-9a-z]+)/.exec(notices[0]?.detail ?? '')?.[1];
       expect(id).toBeDefined();
+      // The approver sees the write's measured blast radius (verdict approvals show).
+      expect((await readLocalRequest(join(stack.dir, 'approvals'), id!)).blast_radius).toEqual({ method: 'count', rows: 6, table_rows: 6, error: null });
       const held = await scrape(stack.gateway.adminAddress!.port);
       expect(sample(held, 'verdict_approvals_pending')).toBe(1);
       expect(sample(held, 'verdict_approvals_requested_total{mode="hold"}')).toBe(1);
