@@ -23,6 +23,49 @@ public class JdbcFidelity {
         out.append(']');
       }
       out.append(",\"validAfter\":").append(c.isValid(5));
+      // Everyday driver features: catalog metadata (what IDEs and ORMs read), read-only transactions,
+      // arrays as parameters, cursor-based fetching.
+      DatabaseMetaData md = c.getMetaData();
+      out.append(",\"product\":\"").append(md.getDatabaseProductVersion()).append('"');
+      out.append(",\"tables\":[");
+      try (ResultSet rs = md.getTables(null, "public", "%", new String[] {"TABLE"})) {
+        for (int i = 0; rs.next(); i++) out.append(i == 0 ? "" : ",").append('"').append(rs.getString("TABLE_NAME")).append('"');
+      }
+      out.append("],\"columns\":[");
+      try (ResultSet rs = md.getColumns(null, "public", "visits", "%")) {
+        for (int i = 0; rs.next(); i++) out.append(i == 0 ? "" : ",").append('"').append(rs.getString("COLUMN_NAME")).append(':').append(rs.getString("TYPE_NAME")).append('"');
+      }
+      out.append("],\"primaryKey\":[");
+      try (ResultSet rs = md.getPrimaryKeys(null, "public", "visits")) {
+        for (int i = 0; rs.next(); i++) out.append(i == 0 ? "" : ",").append('"').append(rs.getString("COLUMN_NAME")).append('"');
+      }
+      out.append(']');
+      c.setAutoCommit(false);
+      c.setReadOnly(true);
+      try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SHOW transaction_read_only")) {
+        rs.next();
+        out.append(",\"readOnly\":\"").append(rs.getString(1)).append('"');
+      }
+      c.rollback();
+      c.setReadOnly(false);
+      try (PreparedStatement ps = c.prepareStatement("SELECT id FROM visits WHERE id = ANY(?) ORDER BY id")) {
+        ps.setArray(1, c.createArrayOf("int4", new Object[] {1, 2}));
+        out.append(",\"anyArray\":[");
+        try (ResultSet rs = ps.executeQuery()) {
+          for (int i = 0; rs.next(); i++) out.append(i == 0 ? "" : ",").append(rs.getInt(1));
+        }
+        out.append(']');
+      }
+      try (Statement st = c.createStatement()) {
+        st.setFetchSize(2); // a portal fetched two rows at a time (Execute with a row limit)
+        int n = 0;
+        try (ResultSet rs = st.executeQuery("SELECT id FROM visits ORDER BY id")) {
+          while (rs.next()) n++;
+        }
+        out.append(",\"fetched\":").append(n);
+      }
+      c.commit();
+      c.setAutoCommit(true);
     }
     System.out.println(out.append("}"));
   }

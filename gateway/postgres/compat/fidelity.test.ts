@@ -180,7 +180,7 @@ describe('empty statements', () => {
     expect(await probe(await through())).toEqual(want);
   });
 
-  it('JDBC: Connection.isValid() is true, empty statements run, startup settings arrive, as directly', async () => {
+  it('JDBC: Connection.isValid() is true, empty statements run, startup settings arrive, metadata, read-only, arrays and fetch sizes work, as directly', async () => {
     const jdbc = async (t: Target) => {
       const url = `jdbc:postgresql://${t.host}:${t.port}/${t.database}?sslmode=disable&ApplicationName=compat-jdbc&options=-c%20statement_timeout%3D4000&prepareThreshold=1`;
       const { stdout } = await run('java', ['-cp', `/usr/share/java/postgresql.jar:${classes}`, 'JdbcFidelity', url, t.user, t.password]);
@@ -188,9 +188,64 @@ describe('empty statements', () => {
     };
     const want = await jdbc(direct);
     expect(want.valid).toBe(true);
+    expect(want.tables).toEqual(['patients', 'visits']);
     expect((want.settings as string[]).slice(0, 2)).toEqual(['compat-jdbc', '4s']);
     expect(await jdbc(await through())).toEqual(want);
   }, 60_000);
+});
+
+describe('everyday client features', () => {
+  it('node-postgres: pools, row modes, field metadata, timeouts, multi-statement strings, savepoints, parameters', async () => {
+    const probe = async (t: Target) => {
+      const out: Record<string, unknown> = {};
+      const pool = new pg.Pool({ ...t, max: 2 });
+      const step = async (name: string, f: () => Promise<unknown>) => {
+        try {
+          out[name] = await f();
+        } catch (e) {
+          out[name] = { code: (e as pg.DatabaseError).code, message: (e as Error).message };
+        }
+      };
+      const client = async <T,>(extra: pg.ClientConfig, f: (c: pg.Client) => Promise<T>) => withPg(t, extra, f);
+      await step('rowModeArray', async () => (await pool.query({ text: 'SELECT 1 AS a, 2 AS b', rowMode: 'array' })).rows);
+      await step('fields', async () => (await pool.query('SELECT id, visit_date FROM visits LIMIT 1')).fields.map((f) => [f.name, f.dataTypeID, f.tableID !== 0, f.columnID, f.format]));
+      await step('queryTimeout', async () => client({ query_timeout: 200 } as pg.ClientConfig, (c) => c.query('SELECT pg_sleep(1)')));
+      await step('statementTimeout', async () => client({ statement_timeout: 100 }, (c) => c.query('SELECT pg_sleep(1)')));
+      await step('multi', async () => ((await pool.query('SELECT 1 AS a; SELECT 2 AS b')) as unknown as pg.QueryResult[]).map((r) => r.rows));
+      await step('savepoint', async () => {
+        const c = await pool.connect();
+        try {
+          await c.query('BEGIN');
+          await c.query('SAVEPOINT s');
+          await c.query('SELECT 1/0').catch(() => undefined);
+          await c.query('ROLLBACK TO s');
+          const r = await c.query('SELECT 2 AS x');
+          await c.query('COMMIT');
+          return r.rows;
+        } finally {
+          c.release();
+        }
+      });
+      await step('params', async () => (await pool.query('SELECT $1::int + $2::int AS s, $3::text AS t, $4::jsonb AS j', [1, 2, null, { a: 1 }])).rows);
+      await step('parallel', async () => (await Promise.all([1, 2, 3, 4].map((i) => pool.query('SELECT $1::int AS i', [i])))).map((r) => r.rows[0].i));
+      await step('undefinedTable', async () => pool.query('SELECT * FROM no_such_table'));
+      await pool.end();
+      return out;
+    };
+    const want = await probe(direct);
+    expect(want.statementTimeout).toMatchObject({ code: '57014' });
+    expect(await probe(await through())).toEqual(want);
+  });
+
+  it('psycopg2: read-only sessions, named cursors, COPY TO STDOUT, execute_values, notices, errors', async () => {
+    const py = async (t: Target) => {
+      const dsn = `host=${t.host} port=${t.port} dbname=${t.database} user=${t.user} password=${t.password} sslmode=disable gssencmode=disable`;
+      return JSON.parse((await run('/usr/bin/python3', [join(here, 'psycopg2_everyday.py'), dsn])).stdout) as Record<string, unknown>;
+    };
+    const want = await py(direct);
+    expect(want.named_cursor).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await py(await through())).toEqual(want);
+  });
 });
 
 describe('a client that leaves early', () => {
