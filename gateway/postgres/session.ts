@@ -297,7 +297,6 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       case 'startup':
         return onStartupPhase(msg);
       case 'auth':
-        if (msg.type === 'terminate') return close(); // the client gave up before authenticating: PostgreSQL closes quietly
         if (msg.type !== 'password') return fatal(protocolViolation(`expected the password (token) message, got ${msg.type}`));
         return authenticate(msg.text);
       case 'ready':

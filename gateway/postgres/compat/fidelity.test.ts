@@ -269,6 +269,22 @@ describe('a client that leaves early', () => {
     expect((await answer(stack.gateway.address.port, bytes)).length).toBe(0);
   });
 
+  it('a startup packet then a Terminate instead of the password: 08P01, as directly', async () => {
+    const startup = (user: string, database: string) => {
+      const body = Buffer.from(`user\0${user}\0database\0${database}\0\0`);
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(8 + body.length, 0);
+      head.writeInt32BE(196608, 4);
+      return Buffer.concat([head, body, Buffer.from([0x58, 0, 0, 0, 4])]);
+    };
+    const errorCode = (reply: Buffer) => {
+      const at = reply.indexOf(0x45); // 'E' after the authentication request
+      return /C([0-9A-Z]{5})\0/.exec(reply.subarray(at).toString('latin1'))?.[1];
+    };
+    expect(errorCode(await answer(direct.port, startup(direct.user, direct.database)))).toBe('08P01');
+    expect(errorCode(await answer(stack.gateway.address.port, startup('bob', 'clinic')))).toBe('08P01');
+  });
+
   it('node-postgres connect() then end() at once: no error, as directly', async () => {
     const leave = async (t: Target) => {
       const errors: string[] = [];
