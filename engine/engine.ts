@@ -94,6 +94,11 @@ export interface Engine {
    * type ('ssn', 'clinical', …); empty when the table has none or no bundle is loaded.
    */
   phiTypes(schema: string, table: string): Readonly<Record<string, string>>;
+  /**
+   * Startup parameters (PostgreSQL GUC names, lower case) a client may pass through to the upstream
+   * (data.session.startup_parameters); empty when the bundle names none or no bundle is loaded.
+   */
+  readonly startupParameters: ReadonlySet<string>;
 }
 
 /**
@@ -207,7 +212,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     }
 
     let statements = dialect.analyze(sql, analyzeOptions);
-    if (statements.length === 0) statements = [unknownStatement(sql, 'the SQL string holds no statement')];
+    if (statements.length === 0) {
+      const none = unknownStatement(sql, 'the SQL string holds no statement');
+      noStatement.add(none);
+      statements = [none];
+    }
     const count = statements.length;
     const stmtFp = count === 1 ? fp : null;
     const policyDecisions = statements.map((analysis, index) =>
@@ -224,7 +233,24 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   const phi = ((bundle?.data as { classification?: { phi?: Record<string, Record<string, string>> } } | undefined)?.classification?.phi ?? {});
   const phiTypes = (schema: string, table: string): Readonly<Record<string, string>> => (Object.hasOwn(phi, `${schema}.${table}`) ? phi[`${schema}.${table}`]! : {});
-  return { revision, error: broken ? broken.reasons[0]!.message : null, cache, decide, evaluate, phiTypes };
+  const listed = (bundle?.data as { session?: { startup_parameters?: unknown } } | undefined)?.session?.startup_parameters;
+  const startupParameters = new Set(Array.isArray(listed) ? listed.filter((p): p is string => typeof p === 'string').map((p) => p.toLowerCase()) : []);
+  return { revision, error: broken ? broken.reasons[0]!.message : null, cache, decide, evaluate, phiTypes, startupParameters };
+}
+
+/** The stand-in analyses of strings that hold no statement ('', only comments): unforgeable by any SQL text. */
+const noStatement = new WeakSet<StatementAnalysis>();
+
+/**
+ * Whether the SQL string decided held no statement at all (empty, blanks, only comments): the policy denies
+ * it as unanalyzable, and a door whose server answers such a string with "nothing ran" (PostgreSQL's
+ * EmptyQueryResponse) may let the server answer instead.
+ *
+ * @example
+ * holdsNoStatement(engine.decide('-- ping', ctx)) // true
+ */
+export function holdsNoStatement(v: Verdict): boolean {
+  return v.statements.length === 1 && noStatement.has(v.statements[0]!);
 }
 
 const DIALECTS: Record<DialectName, Dialect> = { postgres, snowflake };

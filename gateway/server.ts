@@ -19,7 +19,7 @@ import { createWebhookHandler, type WebhookHandler } from './approvals/webhook.t
 import { createEvidenceWriterFromConfig, type EvidenceWriter } from './evidence/writer.ts';
 import { githubPublisher } from './evidence/github-publisher.ts';
 import type { EvidencePublisher } from './evidence/publisher.ts';
-import type { ApprovalProvider } from './approvals/provider.ts';
+import type { ApprovalProvider, ApprovalRequest } from './approvals/provider.ts';
 import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
 import { createLogger, type Logger } from './ops/log.ts';
@@ -33,7 +33,9 @@ import { createSnowflakeEngine, loadSnowflakeCatalog, snowflakeTarget } from './
 import { SnowflakeSession, type SnowflakeTarget } from './upstream/snowflake/connection.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
-import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamTarget } from './upstream/postgres/upstream.ts';
+import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
+import { ConfigError } from './config/load.ts';
+import { checkReferences } from './config/references.ts';
 
 export interface Gateway {
   /** Where the PostgreSQL front door listens. */
@@ -58,6 +60,10 @@ export interface GatewayOptions {
   baseDir?: string;
   /** An evidence writer to use instead of the one the config describes (fault injection in tests). */
   evidence?: EvidenceWriter | null;
+  /** The configuration file the gateway runs from: the local approval HINT names it (`--config <file>`). */
+  configPath?: string;
+  /** The command the local approval HINT shows (the demo names a demo approver); default from `configPath`. */
+  approveCommand?: (request: ApprovalRequest) => string;
 }
 
 /** The bundle source the config names (`policy.source`, or the `policy.bundle` file). */
@@ -97,6 +103,8 @@ export function upstreamTarget(name: string, cfg: VerdictConfig['upstreams'][str
  */
 export async function startGateway(config: VerdictConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.log.level);
+  // Secrets and files first, all of them: nothing (the evidence spool above all) opens for a config that cannot run.
+  checkReferences(config, options.baseDir ? { baseDir: options.baseDir } : {});
   const metrics = createMetrics();
 
   // The policy: a follower fetches, verifies and compiles bundles; `bundle` is the one serving (null: none
@@ -132,15 +140,12 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   });
 
   const targets = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, upstreamTarget(name, u)]));
-  for (const [name, t] of targets) {
-    if (t.password) {
-      try {
-        resolveSecret(t.password); // a missing secret is a startup error, not a per-client surprise
-      } catch (err) {
-        throw new Error(`upstreams.${name}.password: ${(err as Error).message}`);
-      }
-    }
-  }
+  /** Whether each PostgreSQL upstream answered its last connection (catalog load, a session, a readiness probe). */
+  const reachable = new Map<string, boolean>();
+  const upstreamUp = (name: string, up: boolean) => {
+    reachable.set(name, up);
+    metrics.upstreamUp.set({ upstream: name }, up ? 1 : 0);
+  };
 
   const engines = new Map<string, Engine>();
   const catalogs = new Map<string, Catalog | undefined>();
@@ -150,7 +155,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     try {
       sfTargets.set(name, snowflakeTarget(name, u, resolveSecret(u.private_key)));
     } catch (err) {
-      throw new Error(`snowflake_upstreams.${name}.private_key: ${(err as Error).message}`);
+      throw new ConfigError(`snowflake_upstreams.${name}.private_key: ${(err as Error).message}`);
     }
   }
   const engineOptions = (b: PolicyBundle | null) => ({
@@ -207,7 +212,14 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         views: Object.keys(loaded.catalog.views ?? {}).length,
         functions: Object.keys(loaded.catalog.functions ?? {}).length,
       });
+      upstreamUp(name, true);
     } catch (err) {
+      const code = (err as UpstreamError).code;
+      if (!engines.has(name) && (code === 'AUTH_FAILED' || code === 'AUTH_UNSUPPORTED' || code === 'SECRET_MISSING')) {
+        // The server is there and says no to the gateway's own credentials: no session could ever open.
+        throw new ConfigError(`upstreams.${name}: the upstream refused the gateway's credentials: ${(err as Error).message}`);
+      }
+      if (code === 'CONNECT_FAILED' || code === 'TIMEOUT' || code === 'TLS_FAILED') upstreamUp(name, false);
       log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
       if (engines.has(name)) return; // keep the engine with the last known catalog
     }
@@ -280,11 +292,15 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     approvals = provider;
     if (g.webhook_secret) webhook = createWebhookHandler({ secret: resolveSecret(g.webhook_secret), onEvent: (e) => provider.wake(e) });
     log.info('approvals through GitHub pull requests', { repo: `${g.owner}/${g.repo}`, team: `${g.team.org}/${g.team.slug}`, webhook: webhook !== null });
-  } else approvals = await localApprovals({ dir: config.approvals.state_dir });
+  } else {
+    const configPath = options.configPath;
+    const command = options.approveCommand ?? (configPath ? (r: ApprovalRequest) => `npx verdict approve ${r.id} --config ${configPath}` : undefined);
+    approvals = await localApprovals({ dir: config.approvals.state_dir, ...(command ? { command } : {}) });
+  }
   const pub = config.evidence.publisher;
   let githubEvidence: EvidencePublisher | undefined;
   if (pub.kind === 'github') {
-    if (!pub.token === !pub.app) throw new Error('evidence.publisher (github): give exactly one of token or app');
+    if (!pub.token === !pub.app) throw new ConfigError('evidence.publisher (github): give exactly one of token or app');
     githubEvidence = githubPublisher({
       owner: pub.owner,
       repo: pub.repo,
@@ -300,8 +316,13 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     ...(options.baseDir ? { baseDir: options.baseDir } : {}),
     version: VERSION,
     onWarning: (message, fields) => log.warn(`evidence: ${message}`, fields),
+    onDurable: (seconds) => metrics.evidenceDurableSeconds.observe(seconds),
   });
   if (evidence) {
+    metrics.evidenceGauges = () => {
+      const st = evidence.status();
+      return { pending: st.pending ?? 0, lostEvents: st.lostEvents, publish: st.publish };
+    };
     log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
     // Policy events from before the writer opened (the first bundle), then each as it happens.
     recordPolicy = (e) => void evidence.append(e).catch((err: Error) => log.error('evidence cannot be written: statements will be refused until it can', { error: err.message }));
@@ -338,7 +359,17 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     maskContext: { hashKey },
     sessions,
     postgresSessions,
-    connect: (name, startup, role) => connectUpstream(targets.get(name)!, { extraStartup: startup, ...(role ? { role } : {}) }),
+    connect: async (name, startup, role) => {
+      try {
+        const conn = await connectUpstream(targets.get(name)!, { extraStartup: startup, ...(role ? { role } : {}) });
+        upstreamUp(name, true);
+        return conn;
+      } catch (err) {
+        const code = (err as UpstreamError).code;
+        if (code === 'CONNECT_FAILED' || code === 'TIMEOUT' || code === 'TLS_FAILED') upstreamUp(name, false);
+        throw err;
+      }
+    },
     cancel(processId, secretKey) {
       for (const s of postgresSessions) {
         if (s.key.processId !== processId || s.key.secretKey.length !== secretKey.length) continue;
@@ -382,6 +413,24 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       })
     : null;
 
+  let probing = false;
+  /** Tries every upstream once (at most one probe at a time); each answer updates `reachable`. */
+  function probeUpstreams(): void {
+    if (probing) return;
+    probing = true;
+    void Promise.all(
+      [...targets].map(([name, t]) =>
+        connectUpstream(t).then(
+          (c) => {
+            c.close();
+            upstreamUp(name, true);
+          },
+          () => upstreamUp(name, false),
+        ),
+      ),
+    ).finally(() => (probing = false));
+  }
+
   let admin: http.Server | null = null;
   let adminAddress: Gateway['adminAddress'] = null;
   let accepting = true;
@@ -393,8 +442,10 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (url === '/readyz') {
         const evidenceOk = !evidence || !evidence.requireDurable || evidence.status().writable;
-        const ready = accepting && bundle !== null && evidenceOk;
-        const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : 'shutting down');
+        const upstreamOk = targets.size === 0 || [...reachable.values()].some(Boolean);
+        if (!upstreamOk) probeUpstreams(); // so readiness comes back once one answers again
+        const ready = accepting && bundle !== null && evidenceOk && upstreamOk;
+        const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : !upstreamOk ? `no upstream is reachable (${[...targets.keys()].join(', ')})` : 'shutting down');
         return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${why}\n`);
       }
       if (url === '/status') {

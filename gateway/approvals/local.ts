@@ -69,6 +69,31 @@ async function readRequest(dir: string, id: string): Promise<ApprovalRequest> {
   }
 }
 
+/**
+ * The requests in a local state folder, oldest first; [] when the folder does not exist.
+ *
+ * @example
+ * for (const r of await listLocalRequests('.verdict/approvals')) console.log(r.id, r.statement);
+ */
+export async function listLocalRequests(dir: string): Promise<ApprovalRequest[]> {
+  if (!existsSync(dir)) return [];
+  const ids = readdirSync(dir)
+    .map((f) => /^(req-[0-9a-z]{12})\.request\.json$/.exec(f)?.[1])
+    .filter((id): id is string => id !== undefined);
+  const requests = await Promise.all(ids.map((id) => readRequest(dir, id)));
+  return requests.sort((a, b) => a.created_at.localeCompare(b.created_at));
+}
+
+/**
+ * One request of a local state folder. Errors: ApprovalError NOT_FOUND.
+ *
+ * @example
+ * const r = await readLocalRequest('.verdict/approvals', 'req-abc123def456');
+ */
+export function readLocalRequest(dir: string, id: string): Promise<ApprovalRequest> {
+  return readRequest(dir, id);
+}
+
 /** Whether `groups` satisfies an approvers list (`team:<group>` or `group:<group>` or `user:<username>`). */
 export function isApprover(approvers: string[], who: { username: string; groups: string[] }): boolean {
   return approvers.some((a) => {
@@ -84,8 +109,17 @@ export function isApprover(approvers: string[], who: { username: string; groups:
  * @example
  * const approvals = await localApprovals({ dir: '.verdict/approvals' });
  */
-export async function localApprovals(options: { dir: string; pollMs?: number }): Promise<ApprovalProvider> {
+export async function localApprovals(options: {
+  dir: string;
+  pollMs?: number;
+  /**
+   * The command an approver runs to approve a request, as it works where this gateway runs (the NOTICE's
+   * HINT); default `npx verdict approve <id>`.
+   */
+  command?: (request: ApprovalRequest) => string;
+}): Promise<ApprovalProvider> {
   const dir = options.dir;
+  const command = options.command ?? ((r: ApprovalRequest) => `npx verdict approve ${r.id}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { publicKey } = await ensureKeys(dir);
   const verifyKey = await importJWK(publicKey, 'EdDSA');
@@ -133,11 +167,12 @@ export async function localApprovals(options: { dir: string; pollMs?: number }):
         hash: subjectHash(subject),
       };
       writeFileSync(paths(dir, id).request, JSON.stringify(request, null, 2), { mode: 0o600, flag: 'wx' });
-      return { request, link: `npx verdict approve ${id}` };
+      return { request, link: command(request) };
     },
     state,
     async request(id) {
-      return { request: await readRequest(dir, id), link: `npx verdict approve ${id}` };
+      const request = await readRequest(dir, id);
+      return { request, link: command(request) };
     },
     async wait(id, { signal, timeoutMs }) {
       const deadline = Date.now() + timeoutMs;

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { ApprovalRequirement, Reason } from '../../engine/decision/decision.ts';
+import type { BlastRadius } from '../../engine/sql/types.ts';
 
 export interface Requester {
   sub: string;
@@ -22,6 +23,8 @@ export interface ApprovalSubject {
   reasons: Reason[];
   policy_revision: string;
   requirement: ApprovalRequirement;
+  /** The write's measured blast radius, when the policy asked for one; shown to approvers, not bound by the hash. */
+  blast_radius?: BlastRadius | null;
 }
 
 export interface ApprovalRequest extends ApprovalSubject {

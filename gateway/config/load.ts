@@ -46,6 +46,7 @@ export function loadConfig(path: string): VerdictConfig {
   if (cfg.policy.source && 'file' in cfg.policy.source) cfg.policy.source.file = abs(cfg.policy.source.file);
   cfg.policy.verification_keys = Object.fromEntries(Object.entries(cfg.policy.verification_keys).map(([k, v]) => [k, abs(v)]));
   if (cfg.tls.cert) cfg.tls.cert = abs(cfg.tls.cert);
+  if (cfg.identity.dev_issuer) cfg.identity.dev_issuer.key_dir = abs(cfg.identity.dev_issuer.key_dir);
   if (cfg.tls.key) cfg.tls.key = abs(cfg.tls.key);
   cfg.approvals.state_dir = abs(cfg.approvals.state_dir);
   for (const u of Object.values(cfg.upstreams)) if (u.tls.ca) u.tls.ca = abs(u.tls.ca);

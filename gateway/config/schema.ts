@@ -152,6 +152,26 @@ export const configSchema = z.strictObject({
       .default({}),
     /** OIDC group → upstream role to SET ROLE to, so the database's own privileges narrow too. */
     role_by_group: z.record(z.string(), z.string()).default({}),
+    /**
+     * Development only: `verdict gateway` runs the local dev issuer at `issuer` (http://127.0.0.1:<port>),
+     * keeping its key ring in key_dir, and `verdict token <user> --config <file>` mints tokens for `users`.
+     */
+    dev_issuer: z
+      .strictObject({
+        key_dir: z.string().min(1),
+        users: z
+          .array(z.strictObject({ username: z.string().min(1), email: z.string().min(1), groups: z.array(z.string().min(1)) }))
+          .min(1)
+          .optional(),
+      })
+      .optional(),
+  }).superRefine((id, issue) => {
+    if (!id.dev_issuer) return;
+    if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(id.issuer)) {
+      issue.addIssue({ code: 'custom', path: ['issuer'], message: 'with dev_issuer, the issuer is the local dev issuer: http://127.0.0.1:<port>' });
+    } else if (id.jwks_url !== `${id.issuer}/jwks`) {
+      issue.addIssue({ code: 'custom', path: ['jwks_url'], message: `with dev_issuer, jwks_url is ${id.issuer}/jwks` });
+    }
   }),
   /** Upstream targets by the database name clients ask for. */
   upstreams: z.record(z.string().min(1), upstream).default({}),

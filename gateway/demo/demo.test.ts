@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import snowflake from 'snowflake-sdk';
+import pg from 'pg';
+import { decideLocally } from '../approvals/local.ts';
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startDemo, walkthrough, type Demo } from './demo.ts';
@@ -77,6 +79,26 @@ describe('embedded default (npm start)', () => {
     const alice = (await query('alice', 'SELECT NAME, DIAGNOSIS FROM PATIENTS WHERE ID = 1')) as { NAME: string; DIAGNOSIS: string }[];
     expect(alice).toEqual([{ NAME: 'Ada Lovelace', DIAGNOSIS: 'J45.909 asthma' }]);
     expect(walkthrough(demo.gateway)).toContain(demo.gateway.snowflake!.url);
+  });
+
+  it('the approval HINT names a demo approver, and that approver can approve as printed', async () => {
+    const bob = new pg.Client({ host: '127.0.0.1', port: demo.gateway.address.port, user: 'bob', database: 'clinic', password: await mintWithStoredKey(join(state, 'dev-issuer'), 'bob') });
+    const notices: { hint?: string; detail?: string }[] = [];
+    bob.on('notice', (n) => notices.push(n));
+    await bob.connect();
+    try {
+      await bob.query('BEGIN');
+      const running = bob.query('DELETE FROM visits');
+      for (let i = 0; i < 200 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      const id = /request (req-[0-9a-z]+)/.exec(notices[0]?.detail ?? '')?.[1];
+      expect(notices[0]?.hint).toBe(`approve it with: npx verdict approve ${id} --as carol`);
+      // What `npx verdict approve <id> --as carol` does, on this demo's state folder.
+      await decideLocally(join(state, 'approvals'), id!, 'approved', { sub: 'user:carol', username: 'carol', groups: ['phi-approvers'] });
+      expect((await running).rowCount).toBeGreaterThan(0);
+    } finally {
+      await bob.query('ROLLBACK').catch(() => undefined);
+      await bob.end();
+    }
   });
 
   it('answers /healthz, /readyz and /metrics', async () => {

@@ -5,7 +5,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { validateConfig } from '../config/load.ts';
-import { DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
+import { DEFAULT_DEV_USERS, DEV_METADATA_FILE, startDevIssuer } from '../identity/dev-issuer.ts';
+import { isApprover } from '../approvals/local.ts';
 import { createLogger } from '../ops/log.ts';
 import { policiesDir, projectRoot } from '../policy/paths.ts';
 import { contentHash, policyBuildAsync, policyRevision } from '../policy/toolchain.ts';
@@ -70,7 +71,14 @@ export async function startDemo(
     },
     snowflake: { host: '127.0.0.1', port: ports.snowflake, upstream: 'clinic_sf' },
   });
-  const gateway = await startGateway(config, { log: createLogger(options.quiet ? 'error' : 'warn') });
+  const gateway = await startGateway(config, {
+    log: createLogger(options.quiet ? 'error' : 'warn'),
+    // The HINT names a demo user who may approve the request (never its requester): it works as printed.
+    approveCommand: (r) => {
+      const who = DEFAULT_DEV_USERS.find((u) => u.username !== r.requester.username && isApprover(r.requirement.approvers, u));
+      return `npx verdict approve ${r.id} --as ${who?.username ?? 'carol'}`;
+    },
+  });
   return {
     gateway,
     async stop() {
@@ -174,7 +182,10 @@ Try it in another terminal:
   -- 4. needs approval: it waits, and psql shows the request id
   DELETE FROM visits;
 
-  # 5. in a third terminal, carol approves it (bob cannot approve his own request)
+  # 5. in a third terminal, carol looks at what waits and approves it (bob cannot approve his own request);
+  #    psql's NOTICE shows the exact command
+  npx verdict approvals list
+  npx verdict approvals show <request-id>
   npx verdict approve <request-id> --as carol
 
   # alice, a clinician, sees names and diagnoses but not SSNs

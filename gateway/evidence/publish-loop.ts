@@ -28,6 +28,10 @@ export interface PublishStatus {
   lastError: string | null;
   /** Consecutive failures (0 when healthy). */
   failures: number;
+  /** Failed attempts since start. */
+  failuresTotal: number;
+  /** When the outbox was last found empty (ms since the epoch): the publish lag runs from here while a backlog waits. */
+  caughtUpAt: number;
 }
 
 /**
@@ -60,7 +64,7 @@ export function startPublishLoop(options: PublishLoopOptions) {
         res();
       };
     });
-  const status: PublishStatus = { backlog: 0, published: 0, lastCommit: null, lastError: null, failures: 0 };
+  const status: PublishStatus = { backlog: 0, published: 0, lastCommit: null, lastError: null, failures: 0, failuresTotal: 0, caughtUpAt: Date.now() };
   let wake: (() => void) | null = null;
   let dirty = true;
   let stopped = false;
@@ -119,6 +123,7 @@ export function startPublishLoop(options: PublishLoopOptions) {
         const chunk = await nextChunk();
         status.backlog = chunk?.backlog ?? 0;
         if (!chunk) {
+          status.caughtUpAt = Date.now();
           dirty = false;
           continue;
         }
@@ -133,6 +138,7 @@ export function startPublishLoop(options: PublishLoopOptions) {
         if (minInterval > 0 && !stopped && draining === 0) await pace();
       } catch (err) {
         status.failures++;
+        status.failuresTotal++;
         status.lastError = messageOf(err);
         const code = err instanceof PublishError ? err.code : 'RETRYABLE';
         options.onWarning?.('evidence publish failed; the spool keeps the batches and retries', { code, error: status.lastError, retry_in_ms: backoff });

@@ -45,6 +45,8 @@ export interface SpoolOptions {
   onSealed?: () => void;
   /** Reports problems the spool handled itself (recovery, failed writes). */
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Called after each group of events became durable, with how long its write took (seconds). */
+  onDurable?: (seconds: number) => void;
   /**
    * Test seam for fault injection: replaces write+fdatasync of a group. The open batch file is opened with
    * O_DSYNC, so a write alone is already durable when it returns.
@@ -69,6 +71,8 @@ export interface SpoolStatus {
   writable: boolean;
   /** Events that could not be made durable since start. */
   lostEvents: number;
+  /** Events appended and not yet written (the spool's queue). */
+  pending: number;
   kid: string;
 }
 
@@ -228,7 +232,7 @@ export class Spool {
 
   status(): SpoolStatus {
     const p = this.writer.position;
-    return { stream: this.stream, head: p.head, openLines: this.writer.openLines, writable: this.failure === null, lostEvents: this.lostEvents, kid: this.writer.key.kid };
+    return { stream: this.stream, head: p.head, openLines: this.writer.openLines, writable: this.failure === null, lostEvents: this.lostEvents, pending: this.pending.length, kid: this.writer.key.kid };
   }
 
   /**
@@ -291,8 +295,10 @@ export class Spool {
       const taken = this.pending.splice(0, Math.max(1, Math.min(this.maxGroup, room)));
       const { text, group } = this.serialize(taken);
       if (group.length === 0) continue;
+      const writeStarted = this.options.onDurable ? performance.now() : 0;
       try {
         await this.writeText(text);
+        this.options.onDurable?.((performance.now() - writeStarted) / 1000);
       } catch (err) {
         this.failure = err;
         this.failedAt = Date.now();

@@ -73,6 +73,8 @@ export interface EvidenceWriterOptions {
   /** Appended right after opening (recovery runs first). */
   start?: GatewayStart;
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Called after each group of events became durable, with how long its write took (seconds; metrics). */
+  onDurable?: (seconds: number) => void;
 }
 
 export interface EvidenceWriterStatus extends SpoolStatus {
@@ -125,6 +127,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
     ...(options.clock ? { clock: options.clock } : {}),
     onSealed: () => loop?.notify(),
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    ...(options.onDurable ? { onDurable: options.onDurable } : {}),
   });
   if (options.publisher)
     loop = startPublishLoop({
@@ -211,7 +214,7 @@ export function defaultInstanceId(host = hostname()): string {
  */
 export async function createEvidenceWriterFromConfig(
   config: EvidenceConfig,
-  context: { baseDir?: string; version: string; publisher?: EvidencePublisher; onWarning?: EvidenceWriterOptions['onWarning']; configHash?: string | null },
+  context: { baseDir?: string; version: string; publisher?: EvidencePublisher; onWarning?: EvidenceWriterOptions['onWarning']; onDurable?: EvidenceWriterOptions['onDurable']; configHash?: string | null },
 ): Promise<EvidenceWriter | null> {
   if (!config.enabled) return null;
   const base = context.baseDir ?? process.cwd();
@@ -240,5 +243,6 @@ export async function createEvidenceWriterFromConfig(
     maxBatchesPerCommit: config.max_batches_per_commit,
     start: { instance: stream, version: context.version, pid: process.pid, host: hostname(), config_hash: context.configHash ?? null },
     ...(context.onWarning ? { onWarning: context.onWarning } : {}),
+    ...(context.onDurable ? { onDurable: context.onDurable } : {}),
   });
 }

@@ -11,7 +11,7 @@ import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approv
 import { subjectHash } from '../approvals/provider.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import type { Logger } from '../ops/log.ts';
-import type { GatewayMetrics } from '../ops/metrics.ts';
+import type { DecisionCounts, GatewayMetrics } from '../ops/metrics.ts';
 
 /** What a pipeline session uses from the gateway. */
 export interface PipelineServices {
@@ -103,9 +103,15 @@ export class PipelineSession {
   /** The same object for every decision: the engine keys its cache by it (a spread per statement cost ~4 µs). */
   readonly #context: { identity: Identity; connection: Connection };
 
+  /** The blast radii each measured verdict was decided with (shown to approvers). */
+  readonly #radii = new WeakMap<Verdict, readonly (BlastRadius | null)[]>();
+  /** This door's decision counts (metrics). */
+  readonly #counts: DecisionCounts;
+
   constructor(services: PipelineServices, options: PipelineSessionOptions) {
     this.#services = services;
     this.#options = options;
+    this.#counts = services.metrics.decisionCounts(options.frontDoor);
     this.id = `${services.evidence?.stream ?? 'gw'}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const i = options.identity;
     this.#context = {
@@ -162,6 +168,7 @@ export class PipelineSession {
       reasons: decision.reasons,
       policy_revision: decision.policy_revision,
       requirement,
+      blast_radius: this.#radii.get(verdict)?.[verdict.decisions.indexOf(decision)] ?? null,
     };
     const refuse = (message: string, canceled = false): Extract<Admission, { kind: 'refuse' }> => ({ kind: 'refuse', message, canceled });
     const reasons = decision.reasons.map((r) => r.message).join('; ');
@@ -192,6 +199,7 @@ export class PipelineSession {
           link,
         },
       });
+      this.#services.metrics.approvalsRequested.inc({ mode: requirement.mode });
       log.info('approval requested', { request: request.id, mode: requirement.mode, user: i.username });
     };
 
@@ -199,7 +207,10 @@ export class PipelineSession {
       const existing = await approvals.findApproved(subjectHash(subject), i.sub);
       if (existing) {
         const state = await approvals.state(existing.id);
-        if (state.status === 'approved') return runApproved(existing.id, state);
+        if (state.status === 'approved') {
+          this.#services.metrics.approvalsDecided.inc({ outcome: 'approved' });
+          return runApproved(existing.id, state);
+        }
       }
       const { request, link } = await approvals.create(subject);
       requested(request, link);
@@ -212,12 +223,18 @@ export class PipelineSession {
     await hooks!.waiting({ requestId: request.id, link, reasons, approvers: requirement.approvers, waitSeconds: o.holdTimeoutSeconds });
     this.#holding = new AbortController();
     let state: ApprovalState;
+    const m = this.#services.metrics;
+    const waitStarted = Date.now();
+    m.approvalsPending.inc();
     try {
       state = await approvals.wait(request.id, { signal: this.#holding.signal, timeoutMs: o.holdTimeoutSeconds * 1000 });
     } finally {
+      m.approvalsPending.dec();
       this.#holding = null;
       hooks!.done();
     }
+    m.approvalWaitSeconds.observe((Date.now() - waitStarted) / 1000);
+    m.approvalsDecided.inc({ outcome: state.status === 'approved' || state.status === 'rejected' || state.status === 'withdrawn' ? state.status : 'expired' });
     log.info('approval outcome', { request: request.id, status: state.status });
     switch (state.status) {
       case 'approved':
@@ -265,6 +282,7 @@ export class PipelineSession {
       }
     }
     const verdict = this.decide(sql, null, radii);
+    this.#radii.set(verdict, radii);
     this.#services.log.info('blast radius measured', { user: this.#options.identity.username, radii, action: verdict.action });
     return verdict;
   }
@@ -293,6 +311,7 @@ export class PipelineSession {
         requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
       };
       log.warn('break-glass statement', { user: i.username, decision_id: d.decision_id, reason: bg.message });
+      this.#services.metrics.approvalsRequested.inc({ mode: 'break_glass' });
       const provider = this.#services.approvals;
       const filed = provider.breakGlass
         ? provider.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id })
@@ -349,7 +368,8 @@ export class PipelineSession {
     const context = approval || blastRadius ? { ...this.#context, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : this.#context;
     const verdict = this.#services.engine(this.#options.upstream).decide(sql, context);
     m.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
-    for (const d of verdict.decisions) m.statementsBy[d.action].inc();
+    const counts = this.#counts;
+    for (const d of verdict.decisions) counts[d.action]++;
     return verdict;
   }
 

@@ -47,6 +47,27 @@ export function reportedSettingProblem(name: string, value: string, before: stri
   return null;
 }
 
+/** Settings a session may never start with, whatever the policy lists: each changes how SQL is read or whose rights apply. */
+const NEVER_AT_STARTUP: Readonly<Record<string, string>> = {
+  search_path: 'the gateway resolves table names with the session\'s own search_path, and another could make a name mean another table than the one the policy judged; qualify names with their schema instead',
+  standard_conforming_strings: 'the gateway reads every statement as the server does with standard_conforming_strings on',
+  backslash_quote: 'it changes how string literals are read',
+  client_encoding: 'the gateway reads every statement as UTF8',
+  role: 'the session runs with the role Verdict chose for your groups',
+  session_authorization: 'the session runs with the role Verdict chose for your groups',
+};
+
+/**
+ * Why a session may not start with setting `name` (a PostgreSQL startup parameter, lower case), or null: the
+ * settings the analysis depends on and those that pick whose rights apply are never passed through.
+ *
+ * @example
+ * startupSettingRefusal('search_path') // 'the gateway resolves table names with …'
+ */
+export function startupSettingRefusal(name: string): string | null {
+  return Object.hasOwn(NEVER_AT_STARTUP, name) ? NEVER_AT_STARTUP[name]! : null;
+}
+
 /** Snowflake statements that move the session to other names or other rights than those decided on. */
 const SNOWFLAKE_SESSION_MOVES: Readonly<Record<string, string>> = {
   'USE DATABASE': 'the gateway resolves names in the session\'s database, and another could make a name mean another table than the one the policy judged; qualify names instead',

@@ -178,7 +178,8 @@ function buildPlan(options: BuildOptions) {
     args.push('--signing-key', options.signingKey, '--signing-alg', options.signingAlg ?? 'RS256');
     const claims = {
       ...(options.keyId ? { keyid: options.keyId } : {}),
-      verdict: { revision, sequence: options.sequence ?? policySequence(revision), rollback: options.rollback === true },
+      // A rollback is ordered by when it is signed (it must be newer than what runs), a build by its commit time.
+      verdict: { revision, sequence: options.sequence ?? (options.rollback ? Math.floor(Date.now() / 1000) : policySequence(revision)), rollback: options.rollback === true },
     };
     writeFileSync(claimsPath, JSON.stringify(claims));
     args.push('--claims-file', claimsPath);

@@ -61,7 +61,7 @@ export type Unit =
    * `conditional`: forwarded while the server was in copy-in mode, where it ignores Sync — unless the COPY
    * had already failed on its data when the server read it. Resolved by what the server answers next.
    */
-  | { type: 'sync'; conditional?: boolean }
+  | { type: 'sync'; conditional?: boolean; sent?: number }
   | QueryUnit
   | InternalUnit;
 
@@ -99,6 +99,8 @@ export interface QueryUnit {
   own: Rows[];
   denial?: ErrorReplacement;
   onDone?: (tags: string[], sqlstate: string | null) => void;
+  /** performance.now() when it was forwarded; its ReadyForQuery observes the upstream's time. */
+  sent?: number;
 }
 
 /** Commands that may send rows (RowDescription / DataRow) besides SELECT and DML with RETURNING. */
@@ -143,6 +145,8 @@ export class ResponseTracker {
   #pending: Buffer | null = null;
   /** Called when the queue drains (the upstream owes no more responses). */
   onIdle: (() => void) | null = null;
+  /** Observes the seconds from a Query or Sync with `sent` to its ReadyForQuery (metrics). */
+  upstreamSeconds: { observe(seconds: number): void } | null = null;
   /** A Bind sent with `started` failed (one handler per session, not a closure per Bind). */
   onBindError: ((unit: Extract<Unit, { type: 'bind' }>, sqlstate: string) => void) | null = null;
   /** Called after every chunk while set: a session waiting for the server's mode (COPY) checks it. */
@@ -404,12 +408,15 @@ export class ResponseTracker {
         const u = this.units[0];
         if (u?.type === 'query') {
           this.units.shift();
+          if (u.sent !== undefined) this.upstreamSeconds?.observe((performance.now() - u.sent) / 1000);
           u.onDone?.(this.#tags, this.#sqlstate);
           afterQuery = true;
         } else if (u?.type === 'sync') {
           let i = 0;
           while (i < this.units.length && this.units[i]!.type === 'sync' && (this.units[i] as { conditional?: boolean }).conditional) i++;
-          this.units.splice(i < this.units.length && this.units[i]!.type === 'sync' ? i : 0, 1);
+          const [answered] = this.units.splice(i < this.units.length && this.units[i]!.type === 'sync' ? i : 0, 1);
+          const sent = (answered as { sent?: number }).sent;
+          if (sent !== undefined) this.upstreamSeconds?.observe((performance.now() - sent) / 1000);
         } else if (u) {
           // Only skipped units may go unanswered; a unit skipped after an error was already dropped.
           throw new SessionModelBreach(`the server was ready for the next query while ${u.type} was unanswered`);

@@ -27,6 +27,8 @@ export interface StatementEntry extends DecisionRef {
   readonly source: 'protocol' | 'sql';
   /** Parameter type OIDs the Parse gave (a measuring count of the statement is parsed with the same). */
   readonly paramTypes?: readonly number[];
+  /** It holds no statement (''): the server answers its executions with EmptyQueryResponse. */
+  readonly empty?: true;
 }
 
 /** A portal on the server: Bind (protocol) or DECLARE CURSOR (SQL) — one namespace. */
@@ -42,6 +44,8 @@ export interface PortalEntry extends DecisionRef {
   uncommitted: boolean;
   /** A write whose blast radius was measured at its Bind: it must execute right after it. */
   measured?: boolean;
+  /** Bound from a statement that holds none: its Execute runs nothing. */
+  readonly empty?: true;
 }
 
 /** What the rows of one statement need: a plan (null = unmasked), whether text is withheld, and whose decision they answer. */

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Verdict } from '../../engine/engine.ts';
+import { holdsNoStatement, type Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { ApprovalInput } from '../../engine/policy/input.ts';
 import type { BlastRadius, StatementAnalysis } from '../../engine/sql/types.ts';
@@ -46,6 +46,7 @@ import {
   type StatementEntry,
 } from './session-model.ts';
 import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
+import { startupSettings } from './startup-parameters.ts';
 import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
@@ -77,6 +78,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   const writer = new BackendWriter();
   const model = new SessionModel((analysis, decision, formats) => rowPlan(analysis, decision, formats));
   const tracker = new ResponseTracker(model);
+  tracker.upstreamSeconds = ctx.metrics.upstreamSeconds;
   if (ctx.evidence) tracker.onBindError = (unit, sqlstate) => recordExecution(unit.entry, unit.started!, null, sqlstate);
   /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
   let terminating = false;
@@ -202,6 +204,14 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   }
 
   function protocolFailure(err: unknown): void {
+    if (phase === 'startup' && err instanceof ProtocolError && (err.code === 'MESSAGE_TOO_LARGE' || err.message.startsWith('invalid startup packet length'))) {
+      // PostgreSQL closes without a word on a startup packet whose length it cannot take (COMMERROR "invalid
+      // length of startup packet"): what a client sends when it gives up before startup (node-postgres
+      // connect() then end() sends a Terminate first), or a port scanner. Other malformed startup packets get
+      // their FATAL, as from PostgreSQL.
+      log.debug('client closed before startup', { error: err.message });
+      return close();
+    }
     ctx.metrics.errors.inc({ kind: 'protocol' });
     log.warn('protocol violation', { error: (err as Error).message });
     fatal(err instanceof ProtocolError ? fromProtocolError(err) : protocolViolation((err as Error).message));
@@ -358,13 +368,22 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       return fatal(invalidAuthorization(message));
     }
     if (phase === 'closed') return;
+    // The client has authenticated: from here on the wait is the upstream's, with its own connect timeout.
+    clearTimeout(authTimer);
     const target = ctx.config.upstreams[upstreamName]!;
+    const engine = ctx.engine(upstreamName);
+    const settings = startupSettings(start.parameters, engine.startupParameters, engine.revision !== null);
+    if (!settings.ok) {
+      ctx.metrics.sessionsTotal.inc({ outcome: 'rejected' });
+      log.info('startup parameter refused', { user: identity.username, reason: settings.error.message });
+      return fatal(settings.error);
+    }
     try {
-      upstream = await ctx.connect(upstreamName, { application_name: start.parameters.get('application_name') ?? 'verdict' }, roleFor(ctx.config.identity.role_by_group, identity.groups));
+      upstream = await ctx.connect(upstreamName, settings.parameters, roleFor(ctx.config.identity.role_by_group, identity.groups));
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       log.error('upstream connection failed', { upstream: upstreamName, error: (err as Error).message, code: (err as UpstreamError).code });
-      return fatal(connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}"; try again later`));
+      return fatal(upstreamConnectError(err, settings.parameters));
     }
     if ((phase as string) === 'closed') return upstream.close();
     try {
@@ -430,6 +449,23 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       }
     }
     up.resume();
+  }
+
+  /**
+   * What the client is told when the upstream session could not be opened: the server's own error when it
+   * refused a setting the client asked for (22023 invalid value, 42501 not permitted), as it would be told
+   * directly; else 08006 naming the upstream and why, never the gateway's credentials or its role.
+   */
+  function upstreamConnectError(err: unknown, asked: Readonly<Record<string, string>>): ErrorFields {
+    if (err instanceof UpstreamError && err.code === 'SERVER_ERROR' && err.sqlstate && /^(22|42)/.test(err.sqlstate)) {
+      const server = err.cause as { message?: string; hint?: string } | undefined;
+      const parameter = /parameter "([^"]+)"/.exec(server?.message ?? '')?.[1]?.toLowerCase();
+      if (server?.message && parameter !== undefined && Object.hasOwn(asked, parameter)) {
+        return { severity: 'FATAL', code: err.sqlstate, message: server.message, ...(server.hint ? { hint: server.hint } : {}) };
+      }
+    }
+    const why = err instanceof UpstreamError && err.code === 'TIMEOUT' ? `it did not answer within ${ctx.config.upstreams[upstreamName]!.connect_timeout_ms} ms` : 'try again later';
+    return connectionFailure(`the gateway could not connect to the upstream database "${upstreamName}": ${why}`);
   }
 
   /**
@@ -514,6 +550,11 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       case 'parse': {
         if (isReservedName(msg.statement)) return refuseParse(msg.statement, null, `the name "${msg.statement}" is reserved by the gateway`);
         const verdict = decide(msg.sql);
+        if (verdict.action === 'deny' && holdsNoStatement(verdict)) {
+          // Parse of '' (JDBC's Connection.isValid()): nothing to judge; the server answers its Execute with EmptyQueryResponse.
+          tracker.push({ type: 'parse', name: msg.statement, entry: { verdict, index: 0, sql: '', source: 'protocol', empty: true } });
+          return sendToUpstream(msg.raw);
+        }
         const problem = verdict.action === 'deny' ? null : copyWithMasks(verdict) ? maskedCopyMessage : model.refusal(verdict, pendingNames, { deferNames: true });
         if (verdict.action === 'deny' || problem) {
           logDecision(verdict, 'parse');
@@ -546,6 +587,11 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           return standIn(
             writer.errorResponse(insufficientPrivilege(`Verdict denied this Bind: prepared statement "${msg.statement}" was not prepared through Verdict in this session`)).flush(),
           );
+        }
+        if (stmt.empty) {
+          const entry: PortalEntry = { verdict: stmt.verdict, index: 0, plan: null, scrub: false, cursor: false, holdable: false, uncommitted: false, empty: true };
+          tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: stmt });
+          return sendToUpstream(msg.raw);
         }
         const executes = executedStatement(stmt.verdict.statements[stmt.index]!);
         if (stmt.source === 'sql' && (executes.kind === 'update' || executes.kind === 'delete' || executes.kind === 'merge' || executes.on_conflict === 'update')) {
@@ -586,6 +632,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           tracker.push({ type: 'execute', portal: STAND_IN, denial: { bytes } });
           return sendToUpstream(executeMessage(STAND_IN));
         }
+        if (bound?.empty) {
+          tracker.push({ type: 'execute', portal: msg.portal }); // EmptyQueryResponse: nothing runs, nothing to record
+          return sendToUpstream(msg.raw);
+        }
         // FETCH / MOVE / EXECUTE prepared with Parse: the object they name is checked now, as they run.
         const runs = bound && !bound.cursor ? executedStatement(bound.verdict.statements[bound.index]!) : null;
         const problem = runs ? model.executionProblem(runs, pendingNames) : null;
@@ -619,7 +669,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         tracker.push({ type: 'close', target: msg.target, name: msg.name });
         return sendToUpstream(msg.raw);
       case 'sync':
-        tracker.push({ type: 'sync' });
+        tracker.push({ type: 'sync', sent: performance.now() });
         return sendToUpstream(msg.raw);
       case 'flush':
         return sendToUpstream(msg.raw);
@@ -906,6 +956,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       return sendToUpstream(raw); // PostgreSQL answers EmptyQueryResponse
     }
     const first = decide(sql);
+    if (first.action === 'deny' && holdsNoStatement(first)) {
+      tracker.push({ type: 'query', verdict: null, own: [] });
+      return sendToUpstream(raw); // only comments: PostgreSQL answers EmptyQueryResponse
+    }
     // A denied statement runs nothing upstream, not even its measuring count.
     if (first.action !== 'deny' && first.decisions.some((d) => d.measure.length > 0)) {
       const kept = Buffer.from(raw); // kept past the measurement
@@ -957,7 +1011,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     }
     if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) pipeline!.breakGlass(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
-    const unit: QueryUnit = { type: 'query', verdict: v, own };
+    const unit: QueryUnit = { type: 'query', verdict: v, own, sent: performance.now() };
     if (ctx.evidence || ddl) {
       unit.onDone = (tags, sqlstate) => {
         if (ctx.evidence) recordResult(v, started, tags, sqlstate);

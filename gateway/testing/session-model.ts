@@ -53,6 +53,9 @@ const SQL = {
   copyOut: 'COPY (SELECT id, name, ssn FROM patients) TO STDOUT',
   copyOutScratch: 'COPY (SELECT a, b FROM scratch) TO STDOUT',
   copyIn: 'COPY scratch FROM STDIN',
+  /** No statement at all: the server answers EmptyQueryResponse (JDBC's isValid() sends it). */
+  empty: '',
+  comment: '/* nothing */',
 } as const;
 
 // ---- the model and the commands --------------------------------------------------------------------
@@ -315,6 +318,7 @@ const parseSql = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(SQL.patients, SQL.byId, SQL.literals, SQL.divZero, SQL.visits, SQL.scratch) },
   { weight: 2, arbitrary: fc.constantFrom(SQL.insert, SQL.copyOut) },
   { weight: 1, arbitrary: fc.constantFrom('FETCH 2 FROM c1', 'DECLARE c2 CURSOR WITH HOLD FOR SELECT id, name, ssn FROM patients', 'BEGIN', 'COMMIT') },
+  { weight: 1, arbitrary: fc.constantFrom(SQL.empty, SQL.comment) },
 );
 const preparableSql = fc.constantFrom(SQL.patients, SQL.byId, SQL.literals, SQL.divZero, SQL.visits, SQL.scratch, SQL.insert);
 
@@ -322,6 +326,7 @@ const preparableSql = fc.constantFrom(SQL.patients, SQL.byId, SQL.literals, SQL.
 const statement: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: selectSql },
   { weight: 1, arbitrary: fc.constantFrom(SQL.insert, SQL.copyOut, SQL.copyOutScratch) },
+  { weight: 1, arbitrary: fc.constant(SQL.comment) },
   { weight: 4, arbitrary: fc.tuple(sqlStatementName, preparableSql).map(([n, s]) => `PREPARE ${n} AS ${s}`) },
   { weight: 4, arbitrary: fc.tuple(sqlStatementName, fc.constantFrom('', '(1)', '(2)')).map(([n, a]) => `EXECUTE ${n}${a}`) },
   { weight: 1, arbitrary: fc.oneof(sqlStatementName.map((n) => `DEALLOCATE ${n}`), fc.constant('DEALLOCATE ALL')) },

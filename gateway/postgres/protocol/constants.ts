@@ -119,6 +119,7 @@ export const SqlState = {
   SystemError: '58000',
   IoError: '58030',
   InvalidCatalogName: '3D000',
+  SyntaxError: '42601',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
 

@@ -2,7 +2,7 @@
 // (SNOWFLAKE_JWT, https://docs.snowflake.com/en/user-guide/key-pair-auth), statements run with their binds,
 // every value returned as text (the masking layer reads text) with the rowtype of each column. Clients never
 // see these credentials or Snowflake's tokens. Knows nothing of policy.
-import snowflake from 'snowflake-sdk';
+import type snowflake from 'snowflake-sdk';
 
 /** One Snowflake account as the gateway reaches it. */
 export interface SnowflakeTarget {
@@ -58,8 +58,21 @@ export class SnowflakeUpstreamError extends Error {
 
 const ALL_AS_TEXT: snowflake.DataType[] = ['String', 'Boolean', 'Number', 'Date', 'JSON', 'Buffer'];
 
-// The SDK logs every login at INFO on stdout; the gateway reports what matters in its own log.
-snowflake.configure({ logLevel: 'ERROR' });
+let sdk: Promise<typeof snowflake> | null = null;
+
+/**
+ * snowflake-sdk, loaded on first use: importing it loads the AWS SDK, which warns on stderr about the Node
+ * version — in every `verdict` command and every gateway without a Snowflake upstream, otherwise.
+ */
+function snowflakeSdk(): Promise<typeof snowflake> {
+  sdk ??= import('snowflake-sdk').then((m) => {
+    const s = m.default;
+    // The SDK logs every login at INFO on stdout; the gateway reports what matters in its own log.
+    s.configure({ logLevel: 'ERROR' });
+    return s;
+  });
+  return sdk;
+}
 
 function upstreamError(err: snowflake.SnowflakeError | Error, prefix: string): SnowflakeUpstreamError {
   const e = err as snowflake.SnowflakeError;
@@ -87,7 +100,7 @@ export class SnowflakeSession {
    * callback: the SDK's promise form resolves even then.
    */
   static async open(target: SnowflakeTarget, options: { role?: string | null; application?: string } = {}): Promise<SnowflakeSession> {
-    const conn = snowflake.createConnection({
+    const conn = (await snowflakeSdk()).createConnection({
       account: target.account,
       username: target.user,
       authenticator: 'SNOWFLAKE_JWT',
