@@ -12,6 +12,7 @@ import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { countedFrom, type HoldHooks, type PipelineSession } from '../pipeline/session.ts';
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
+import { catalogGaps, gapMessage, type CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, sfError } from './errors.ts';
 import { rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
@@ -143,6 +144,7 @@ export interface RunContext {
   ctx: GatewayContext;
   upstream: string;
   maxRows: number;
+  catalog: CatalogAccess;
 }
 
 function strictest(v: Verdict, action: Decision['action']): Decision {
@@ -180,6 +182,20 @@ export async function runStatement(
   };
   if (verdict.statements.length > 1) return refuse(verdict, sfError.statementCount(verdict.statements.length));
   if (verdict.action === 'deny') return denied(verdict);
+  // An object the catalog does not know may be a view over PHI made behind Verdict's back: re-read the catalog
+  // (a load begun after this statement arrived) and decide again; still unknown, or unreadable, is refused.
+  if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) {
+    await rc.catalog.refresh(started);
+    verdict = p.decide(sql);
+    if (verdict.action === 'deny') return denied(verdict);
+    const gap = catalogGaps(verdict.statements, rc.catalog.current())[0];
+    if (gap) {
+      const message = gapMessage(gap);
+      const decisionId = p.recordRefusal(sql, 'snowflake.uncataloged_relation', message);
+      rc.ctx.log.info('snowflake statement refused', { user: s.identity.username, code: SfCode.INSUFFICIENT_PRIVILEGES, decision_id: decisionId, relation: gap.relation, reason: gap.reason });
+      throw sfError.denied(`Verdict denied this statement: ${message} (rule snowflake.uncataloged_relation, decision ${decisionId})`, { decisionId, rule: 'snowflake.uncataloged_relation' });
+    }
+  }
   // Statements that would move the session to other names or rights than those decided on (USE SCHEMA, …).
   const moved = settingsRefusal(verdict.statements[0]!);
   if (moved) return refuse(verdict, sfError.denied(moved, { decisionId: verdict.decisions[0]!.decision_id, rule: 'snowflake.session_setting' }));

@@ -32,6 +32,8 @@ export interface SnowflakeStackOptions {
   resultWaitMs?: number;
   approvals?: Record<string, unknown>;
   admin?: boolean;
+  /** SQL run on the local Snowflake (as ACCOUNTADMIN) before the gateway starts and loads its catalog. */
+  setup?: string[];
 }
 
 /**
@@ -49,6 +51,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     users: [{ name: 'svc_verdict', publicKeys: [keys.publicKey], roles: ['ANALYST', 'CONTRACTOR', 'CLINICIAN'], defaultRole: 'ANALYST' }],
     resultWaitMs: options.resultWaitMs ?? 1000,
   });
+  for (const sql of options.setup ?? []) await sf.exec(sql);
   const { issuer, config, gateway } = await startTestGateway(dir, 'test-sf-gw', (issuer) => ({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: options.admin ? { host: '127.0.0.1', port: 0 } : null },
     ...(options.approvals ? { approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20, ...options.approvals } } : {}),

@@ -99,6 +99,9 @@ export class SnowflakeSession {
       ...(options.role ? { role: options.role } : {}),
       application: options.application ?? 'Verdict',
       timeout: (target.loginTimeoutSeconds ?? 60) * 1000,
+      // With values fetched as text the SDK renders SQL NULL as the string 'NULL' unless told not to (a setting
+      // that is global to the SDK): NULL must stay null, distinct from the text 'NULL'.
+      representNullAsStringNull: false,
     });
     await new Promise<void>((resolve, reject) => {
       conn.connect((err) => (err ? reject(upstreamError(err, `login to Snowflake account ${target.account} failed: `)) : resolve()));
