@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
+import type { MaskFn } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { GatewayContext } from '../context.ts';
 import type { VerifiedIdentity } from '../identity/validator.ts';
@@ -14,7 +15,7 @@ import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
 import { catalogGaps, gapMessage, type CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, sfError } from './errors.ts';
-import { rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
+import { maskedValue, rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
 /** What a finished statement gives the driver. */
 export interface StatementOutcome {
@@ -276,7 +277,7 @@ export async function runStatement(
   return { rowtype: r.columns.map(rowTypeOf), rows: out, statementTypeId: statementTypeOf(analysis.kind) };
 }
 
-const NULL_MASK = () => null;
+const NULL_MASK: MaskFn = Object.assign(() => null, { method: 'null' as const });
 
 /**
  * The rows masked by the decision and encoded for the wire. Snowflake names no column origins, so the analysis'
@@ -285,7 +286,7 @@ const NULL_MASK = () => null;
  */
 export function encodeMasked(rc: RunContext, a: StatementAnalysis, d: Decision, columns: SnowflakeColumn[], rows: (string | null)[][]): (string | null)[][] {
   const plan = maskPlan(a, d, rc.ctx.maskContext, undefined);
-  let masks: (((v: string) => string | null) | null)[] = columns.map(() => null);
+  let masks: (MaskFn | null)[] = columns.map(() => null);
   if (plan) {
     const expected = a.result_columns;
     const sameShape = expected.length === columns.length && expected.every((c, i) => c.derived || c.name.toUpperCase() === columns[i]!.name.toUpperCase());
@@ -295,7 +296,7 @@ export function encodeMasked(rc: RunContext, a: StatementAnalysis, d: Decision, 
   return rows.map((row) =>
     row.map((v, i) => {
       const m = masks[i];
-      return wireValue(types[i]!, v === null || !m ? v : m(v));
+      return wireValue(types[i]!, v === null || !m ? v : maskedValue(m, types[i]!, v));
     }),
   );
 }

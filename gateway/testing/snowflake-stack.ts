@@ -33,7 +33,9 @@ export interface SnowflakeStackOptions {
   approvals?: Record<string, unknown>;
   admin?: boolean;
   /** SQL run on the local Snowflake (as ACCOUNTADMIN) before the gateway starts and loads its catalog. */
-  setup?: string[];
+  setup?: Array<string | { sql: string; bindings: Record<string, { type: string; value: string | null }> }>;
+  /** A policy directory to build the bundle from instead of policies/ (a test's variant of it). */
+  policySource?: string;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     users: [{ name: 'svc_verdict', publicKeys: [keys.publicKey], roles: ['ANALYST', 'CONTRACTOR', 'CLINICIAN'], defaultRole: 'ANALYST' }],
     resultWaitMs: options.resultWaitMs ?? 1000,
   });
-  for (const sql of options.setup ?? []) await sf.exec(sql);
+  for (const step of options.setup ?? []) await (typeof step === 'string' ? sf.exec(step) : sf.exec(step.sql, step.bindings));
   const { issuer, config, gateway } = await startTestGateway(dir, 'test-sf-gw', (issuer) => ({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: options.admin ? { host: '127.0.0.1', port: 0 } : null },
     ...(options.approvals ? { approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20, ...options.approvals } } : {}),
@@ -69,7 +71,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
       },
     },
     snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
-    policy: { bundle: policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack' }).path },
+    policy: { bundle: policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', ...(options.policySource ? { source: options.policySource } : {}) }).path },
   }));
   return {
     sf,
