@@ -241,11 +241,12 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
     if (again) return answer(s, again);
     let binds;
     try {
-      binds = bindsOf(b.bindings);
+      binds = bindsOf(b.bindings, b.sqlText);
     } catch (err) {
-      throw sfError.unsupported((err as Error).message);
+      throw sfError.binds((err as Error).message);
     }
-    const sql = b.sqlText;
+    // Named binds (`:name`) are decided and run as the positional markers they were rewritten to (`:1`).
+    const sql = binds.sql;
     const describeOnly = b.describeOnly === true;
     const record = s.start(sql, requestId, b.asyncExec === true, (signal, record) =>
       runStatement(rc, s, sql, binds.binds, binds.text, describeOnly, signal, (held) => (record.held = held)),
