@@ -122,7 +122,7 @@ export class SnowflakeSession {
     return new Promise((resolve, reject) => {
       const statement = this.#conn.execute({
         sqlText: sql,
-        binds: binds as snowflake.Binds,
+        binds: sdkBinds(binds),
         fetchAsString: ALL_AS_TEXT,
         rowMode: 'array',
         ...(options.describeOnly ? { describeOnly: true } : {}),
@@ -157,6 +157,18 @@ export class SnowflakeSession {
     this.#closed = true;
     return new Promise((resolve) => this.#conn.destroy(() => resolve()));
   }
+}
+
+/**
+ * Binds per marker (an array = an array bind, one value per row) → snowflake-sdk's form: positional values, or for
+ * array binds one array per row (a scalar next to arrays repeats on every row, as Snowflake takes it).
+ */
+export function sdkBinds(binds: readonly SnowflakeBind[]): snowflake.Binds {
+  const rows = binds.reduce<number>((n, b) => (Array.isArray(b) ? Math.max(n, b.length) : n), -1);
+  if (rows < 0) return binds as snowflake.Binds;
+  const out: (string | number | boolean | null)[][] = [];
+  for (let r = 0; r < rows; r++) out.push(binds.map((b) => (Array.isArray(b) ? (b[r] ?? null) : b)));
+  return out as snowflake.Binds;
 }
 
 function numberOrNull(n: unknown): number | null {
