@@ -323,6 +323,17 @@ describe('gosnowflake binds, approvals and cancel through the Snowflake door', (
     expect(bob.steps[0]!.rows).toEqual([['2', '[REDACTED]']]);
   }, 120_000);
 
+  it('keeps the sub-millisecond digits of times and timestamps (rowset text, gosnowflake)', async () => {
+    const sql = "SELECT '2026-01-05 09:00:00.123456'::TIMESTAMP_NTZ AS N, '2026-01-05 09:00:00.654321+00'::TIMESTAMP_LTZ AS L, '13:45:10.000789'::TIME AS T";
+    const auth = await rawLogin('alice');
+    const raw = (await (await fetch(`${stack.url}/queries/v1/query-request?requestId=precision-1`, { method: 'POST', headers: auth, body: JSON.stringify({ sqlText: sql }) })).json()) as { data: { rowset: string[][] } };
+    expect(raw.data.rowset).toEqual([[`${Date.UTC(2026, 0, 5, 9) / 1000}.123456000`, `${Date.UTC(2026, 0, 5, 9) / 1000}.654321000`, `${13 * 3600 + 45 * 60 + 10}.000789000`]]);
+    await fetch(`${stack.url}/session?delete=true`, { method: 'POST', headers: auth });
+    const report = await runGoClient(goBin, { config: await goConfig('alice'), steps: [{ op: 'query', sql }] });
+    expect(report.steps[0]!.rows?.[0]?.slice(0, 2)).toEqual(['2026-01-05T09:00:00.123456Z', '2026-01-05T09:00:00.654321Z']);
+    expect(report.steps[0]!.rows?.[0]?.[2]).toMatch(/13:45:10\.000789Z$/);
+  }, 120_000);
+
   it('holds a DELETE without WHERE until approved through the local provider, then runs it once', async () => {
     await stack.sf.exec("INSERT INTO CLINIC.PUBLIC.VISITS (ID, PATIENT_ID, VISIT_DATE) VALUES (901, 1, '2026-02-01'), (902, 2, '2026-02-02')");
     const upstreamDeletes = () => stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length;

@@ -56,6 +56,8 @@ export class SnowflakeUpstreamError extends Error {
   }
 }
 
+const FULL_PRECISION = `ALTER SESSION SET TIMESTAMP_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIMESTAMP_NTZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9', TIMESTAMP_LTZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIMESTAMP_TZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIME_OUTPUT_FORMAT = 'HH24:MI:SS.FF9'`;
+
 const ALL_AS_TEXT: snowflake.DataType[] = ['String', 'Boolean', 'Number', 'Date', 'JSON', 'Buffer'];
 
 // The SDK logs every login at INFO on stdout; the gateway reports what matters in its own log.
@@ -106,7 +108,16 @@ export class SnowflakeSession {
     await new Promise<void>((resolve, reject) => {
       conn.connect((err) => (err ? reject(upstreamError(err, `login to Snowflake account ${target.account} failed: `)) : resolve()));
     });
-    return new SnowflakeSession(conn);
+    const session = new SnowflakeSession(conn);
+    try {
+      // Values come back as text in the session's output formats, whose defaults stop at milliseconds: ask for all
+      // nine fractional digits Snowflake keeps, so times and timestamps reach clients without losing precision.
+      await session.execute(FULL_PRECISION);
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+    return session;
   }
 
   get closed(): boolean {
