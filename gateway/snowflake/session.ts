@@ -204,6 +204,8 @@ export async function runStatement(
   if (verdict.decisions.some((d) => d.measure.length > 0)) {
     const first = verdict;
     const measured = await p.measure(sql, first, async (m) => {
+      // Array binds run the write once per row: one count cannot stand for all of them.
+      if (binds.some(Array.isArray)) return { unmeasurable: 'it runs once per row of its array binds, which one count cannot show' };
       try {
         const r = await s.upstream.execute(m.sql, m.params.map((i) => binds[i - 1] ?? null), { signal });
         return countedFrom(r.rows[0]);
