@@ -259,6 +259,24 @@ describe('Snowflake masking bypass suite (bob, through the door, rows and errors
     expect(leaks(again)).toEqual([]);
   });
 
+  it('a view replaced behind Verdict\'s back is judged by its new definition at once', async () => {
+    await stack.sf.exec('CREATE VIEW CLINIC.PUBLIC.SWAP_VIEW AS SELECT ID AS V, DOB AS W FROM CLINIC.PUBLIC.PATIENTS');
+    const before = await run(bob, 'SELECT V FROM SWAP_VIEW');
+    expect(before.error).toBeNull();
+    // An id is no PHI: bob sees the numbers.
+    expect(before.rows!.map((r) => String(r.V)).sort()).toEqual(['1', '2', '3', '4', '5', '6']);
+    // The same name and shape, now over SSN: the next statement must mask it, not trust the old definition.
+    await stack.sf.exec('CREATE OR REPLACE VIEW CLINIC.PUBLIC.SWAP_VIEW AS SELECT SSN AS V, NAME AS W FROM CLINIC.PUBLIC.PATIENTS');
+    const after = await run(bob, 'SELECT V, W FROM SWAP_VIEW');
+    expect(after.error).toBeNull();
+    expect(after.rows!.length).toBe(6);
+    expect(leaks(after)).toEqual([]);
+    expect(JSON.stringify(after.rows)).toMatch(/\*\*\*-\*\*-\d{4}/); // masked, not emptied
+    // …and a filter on it is now an inference oracle, refused.
+    const oracle = await run(bob, "SELECT COUNT(*) FROM SWAP_VIEW WHERE V LIKE '1%'");
+    expect(oracle.error?.message).toMatch(/Verdict denied this statement/);
+  });
+
   it('an object Verdict cannot classify is refused with a message that says why', async () => {
     const o = await run(bob, 'SELECT * FROM SECURE_PATIENTS');
     expect(o.error!.message).toMatch(/secure view whose definition Verdict's role on the upstream cannot read/);

@@ -4,13 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snowflake } from '../../engine/sql/snowflake/dialect.ts';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from '../testing/snowflake/emulator.ts';
-import { catalogGaps, coalescedRefresh, loadSnowflakeCatalog, type CatalogSession, type SnowflakeCatalog } from './catalog.ts';
+import { catalogGaps, coalescedRefresh, loadSnowflakeCatalog, viewsChanged, viewsRead, type CatalogSession, type SnowflakeCatalog } from './catalog.ts';
 
 let sf: SnowflakeEmulator;
 /** A catalog session on the emulator's own engine session, as role `role`. */
 const as = (role: string): CatalogSession => ({
-  async execute(sql: string) {
-    const r = await sf.exec(`USE ROLE ${role}; ${sql}`);
+  async execute(sql: string, binds: readonly unknown[] = []) {
+    const r = await sf.exec(`USE ROLE ${role}; ${sql}`, binds.length ? Object.fromEntries(binds.map((b, i) => [String(i + 1), { type: 'TEXT', value: String(b) }])) : undefined);
     return { queryId: '', columns: [], rows: r.rows.map((row) => row.map((c) => (c === null ? null : String(c)))), rowsAffected: null };
   },
 });
@@ -69,6 +69,26 @@ describe('catalogGaps', () => {
     const broken: SnowflakeCatalog = { ...cat, catalog: { ...cat.catalog, views: { ...cat.catalog.views, 'CLINIC.PUBLIC.PV': 'CREATE VIEW PV AS this is not sql' } } };
     expect(gaps('SELECT * FROM PV', broken)).toEqual([{ relation: 'CLINIC.PUBLIC.PV', reason: 'view_not_followed' }]);
     expect(gaps('SELECT * FROM PATIENTS', null)).toEqual([{ relation: 'CLINIC.PUBLIC.PATIENTS', reason: 'no_catalog' }]);
+  });
+});
+
+describe('viewsChanged', () => {
+  it('says whether a view read was replaced or dropped since the catalog was loaded, also for a view whose text it cannot read', async () => {
+    await sf.exec('CREATE VIEW CLINIC.PUBLIC.LIVE AS SELECT ID FROM CLINIC.PUBLIC.PATIENTS');
+    const cat = await loadSnowflakeCatalog(as('ANALYST'), 'CLINIC');
+    await snowflake.load();
+    const reads = viewsRead(snowflake.analyze('SELECT * FROM LIVE, THEIRS, PATIENTS', { database: 'CLINIC', schema: 'PUBLIC', catalog: cat.catalog }), cat);
+    expect(reads.sort()).toEqual(['CLINIC.PUBLIC.LIVE', 'CLINIC.PUBLIC.THEIRS']);
+    expect(await viewsChanged(as('ANALYST'), cat, reads)).toBe(false);
+    await sf.exec('CREATE OR REPLACE VIEW CLINIC.PUBLIC.LIVE AS SELECT SSN AS ID FROM CLINIC.PUBLIC.PATIENTS');
+    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.LIVE'])).toBe(true);
+    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.THEIRS'])).toBe(false);
+    await sf.exec('CREATE OR REPLACE SECURE VIEW CLINIC.PUBLIC.THEIRS AS SELECT NAME AS SSN FROM CLINIC.PUBLIC.PATIENTS');
+    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.THEIRS'])).toBe(true);
+    await sf.exec('DROP VIEW CLINIC.PUBLIC.LIVE');
+    const fresh = await loadSnowflakeCatalog(as('ANALYST'), 'CLINIC');
+    expect(fresh.objects.has('CLINIC.PUBLIC.LIVE')).toBe(false);
+    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.LIVE'])).toBe(true);
   });
 });
 

@@ -16,6 +16,8 @@ export interface SnowflakeCatalog {
    * VIEW_DEFINITION to the owner role only). What they derive from is unknown.
    */
   hiddenViews: ReadonlySet<string>;
+  /** Each view's LAST_ALTERED as loaded (text): a view replaced since shows another, even to a role that cannot read its text. */
+  viewVersions: ReadonlyMap<string, string | null>;
   /** The database loaded (upper case). */
   database: string;
 }
@@ -36,7 +38,7 @@ export async function loadSnowflakeCatalog(session: CatalogSession, database: st
   const from = (view: string) => `${quoted(db)}.INFORMATION_SCHEMA.${view} WHERE TABLE_SCHEMA <> 'INFORMATION_SCHEMA'`;
   const columns = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM ${from('COLUMNS')} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`);
   const objects = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM ${from('TABLES')}`);
-  const views = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM ${from('VIEWS')}`);
+  const views = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION, LAST_ALTERED FROM ${from('VIEWS')}`);
 
   const tables: Record<string, string[]> = {};
   for (const [schema, table, column] of columns.rows) {
@@ -52,16 +54,46 @@ export async function loadSnowflakeCatalog(session: CatalogSession, database: st
   }
   const definitions: Record<string, string> = {};
   const hidden = new Set<string>();
-  for (const [schema, table, definition] of views.rows) {
+  const versions = new Map<string, string | null>();
+  for (const [schema, table, definition, altered] of views.rows) {
     if (!schema || !table) continue;
     const key = `${db}.${schema}.${table}`;
     known.add(key);
+    versions.set(key, altered ?? null);
     if (definition) definitions[key] = definition;
     else hidden.add(key);
   }
   // A view TABLES lists but VIEWS does not describe (a materialized view, say) is as opaque as a hidden one.
   for (const key of viewLike) if (definitions[key] === undefined) hidden.add(key);
-  return { catalog: { tables, views: definitions }, objects: known, hiddenViews: hidden, database: db };
+  return { catalog: { tables, views: definitions }, objects: known, hiddenViews: hidden, viewVersions: versions, database: db };
+}
+
+/** The catalog views (followed) that the statements read: 'DATABASE.SCHEMA.NAME'. */
+export function viewsRead(statements: readonly StatementAnalysis[], cat: SnowflakeCatalog): string[] {
+  const out = new Set<string>();
+  for (const s of statements) {
+    for (const x of [s, ...s.nested]) for (const r of x.reads) if (cat.viewVersions.has(`${r.schema}.${r.table}`)) out.add(`${r.schema}.${r.table}`);
+  }
+  return [...out];
+}
+
+/**
+ * Whether any of `views` was replaced, altered or dropped since `cat` was loaded: their LAST_ALTERED read now,
+ * through `session`, against the loaded one. A statement is judged by the views' definitions as loaded, so one
+ * replaced behind Verdict's back (a view over ID made one over SSN) must not be judged by its old text.
+ *
+ * @example
+ * if (await viewsChanged(upstream, cat, ['CLINIC.PUBLIC.PATIENT_VIEW'])) await access.refresh(Date.now());
+ */
+export async function viewsChanged(session: CatalogSession, cat: SnowflakeCatalog, views: readonly string[]): Promise<boolean> {
+  if (views.length === 0) return false;
+  const names = [...new Set(views.map((v) => v.split('.').pop()!))];
+  const r = await session.execute(
+    `SELECT TABLE_SCHEMA, TABLE_NAME, LAST_ALTERED FROM ${quoted(cat.database)}.INFORMATION_SCHEMA.VIEWS WHERE TABLE_NAME IN (${names.map(() => '?').join(', ')})`,
+    names,
+  );
+  const now = new Map(r.rows.map(([schema, table, altered]) => [`${cat.database}.${schema}.${table}`, altered ?? null]));
+  return views.some((v) => !now.has(v) || now.get(v) !== cat.viewVersions.get(v));
 }
 
 /** A relation a statement reads that the catalog cannot account for, and why. */

@@ -13,7 +13,7 @@ import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { countedFrom, type HoldHooks, type PipelineSession } from '../pipeline/session.ts';
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
-import { catalogGaps, gapMessage, type CatalogAccess } from './catalog.ts';
+import { catalogGaps, gapMessage, viewsChanged, viewsRead, type CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, sfError } from './errors.ts';
 import { maskedValue, rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
@@ -185,17 +185,28 @@ export async function runStatement(
   if (verdict.action === 'deny') return denied(verdict);
   // An object the catalog does not know may be a view over PHI made behind Verdict's back: re-read the catalog
   // (a load begun after this statement arrived) and decide again; still unknown, or unreadable, is refused.
-  if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) {
-    await rc.catalog.refresh(started);
+  const uncataloged = (message: string, fields: Record<string, unknown> = {}): never => {
+    const decisionId = p.recordRefusal(sql, 'snowflake.uncataloged_relation', message);
+    rc.ctx.log.info('snowflake statement refused', { user: s.identity.username, code: SfCode.INSUFFICIENT_PRIVILEGES, decision_id: decisionId, ...fields });
+    throw sfError.denied(`Verdict denied this statement: ${message} (rule snowflake.uncataloged_relation, decision ${decisionId})`, { decisionId, rule: 'snowflake.uncataloged_relation' });
+  };
+  const decideAfterRefresh = async (since: number): Promise<void> => {
+    await rc.catalog.refresh(since);
     verdict = p.decide(sql);
-    if (verdict.action === 'deny') return denied(verdict);
+    if (verdict.action === 'deny') denied(verdict);
     const gap = catalogGaps(verdict.statements, rc.catalog.current())[0];
-    if (gap) {
-      const message = gapMessage(gap);
-      const decisionId = p.recordRefusal(sql, 'snowflake.uncataloged_relation', message);
-      rc.ctx.log.info('snowflake statement refused', { user: s.identity.username, code: SfCode.INSUFFICIENT_PRIVILEGES, decision_id: decisionId, relation: gap.relation, reason: gap.reason });
-      throw sfError.denied(`Verdict denied this statement: ${message} (rule snowflake.uncataloged_relation, decision ${decisionId})`, { decisionId, rule: 'snowflake.uncataloged_relation' });
-    }
+    if (gap) uncataloged(gapMessage(gap), { relation: gap.relation, reason: gap.reason });
+  };
+  if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) await decideAfterRefresh(started);
+  // A view is judged by its definition as loaded: one replaced since (a view over ID made one over SSN) would be
+  // judged by its old text. Its LAST_ALTERED, read now, says whether it still is what the catalog holds.
+  const cat = rc.catalog.current();
+  const views = cat ? viewsRead(verdict.statements, cat) : [];
+  if (views.length > 0) {
+    const changed = await viewsChanged(s.upstream, cat!, views).catch((err: Error) =>
+      uncataloged(`Verdict could not confirm that the views this statement reads are still those it classified (${err.message}); try again shortly`),
+    );
+    if (changed) await decideAfterRefresh(Date.now());
   }
   // Statements that would move the session to other names or rights than those decided on (USE SCHEMA, …).
   const moved = settingsRefusal(verdict.statements[0]!);

@@ -95,6 +95,9 @@ const MACROS = [
 const INTERNAL_DATABASES = new Set(['memory', 'system', 'temp']);
 const NOT_INTERNAL_DB = `database_name NOT IN ('memory', 'system', 'temp')`;
 
+/** CREATED / LAST_ALTERED of objects the emulator has no time for (the clinic's tables). */
+const EPOCH_CREATED = `TIMESTAMPTZ '2026-01-05 09:00:00+00'`;
+
 /** What Snowflake keeps of each view and DuckDB does not: the text as submitted, SECURE, the owning role. */
 const VIEW_REGISTRY = 'memory.main."SF_VIEWS"';
 
@@ -127,16 +130,17 @@ function infoSchemaViews(db: string): string[] {
        FROM duckdb_columns() WHERE database_name = ${lit} AND NOT internal`,
     `CREATE OR REPLACE VIEW ${schema}."TABLES" AS
        SELECT database_name AS "TABLE_CATALOG", schema_name AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", 'ACCOUNTADMIN' AS "TABLE_OWNER",
-              'BASE TABLE' AS "TABLE_TYPE", 'NO' AS "IS_TRANSIENT", estimated_size::BIGINT AS "ROW_COUNT", comment AS "COMMENT"
+              'BASE TABLE' AS "TABLE_TYPE", 'NO' AS "IS_TRANSIENT", estimated_size::BIGINT AS "ROW_COUNT", ${EPOCH_CREATED} AS "CREATED", ${EPOCH_CREATED} AS "LAST_ALTERED", comment AS "COMMENT"
        FROM duckdb_tables() WHERE database_name = ${lit} AND NOT internal AND NOT temporary
        UNION ALL
-       SELECT v.database_name, v.schema_name, v.view_name, coalesce(r.owner, 'ACCOUNTADMIN'), 'VIEW', 'NO', NULL, v.comment
+       SELECT v.database_name, v.schema_name, v.view_name, coalesce(r.owner, 'ACCOUNTADMIN'), 'VIEW', 'NO', NULL, coalesce(r.created, ${EPOCH_CREATED}), coalesce(r.created, ${EPOCH_CREATED}), v.comment
        FROM duckdb_views() v LEFT JOIN ${VIEW_REGISTRY} r USING (database_name, schema_name, view_name)
        WHERE v.database_name = ${lit} AND NOT v.internal`,
     `CREATE OR REPLACE VIEW ${schema}."VIEWS" AS
        SELECT v.database_name AS "TABLE_CATALOG", v.schema_name AS "TABLE_SCHEMA", v.view_name AS "TABLE_NAME", coalesce(r.owner, 'ACCOUNTADMIN') AS "TABLE_OWNER",
               CASE WHEN coalesce(r.secure, false) AND coalesce(r.owner, 'ACCOUNTADMIN') <> getvariable('sf_role') THEN NULL ELSE coalesce(r.text, v.sql) END AS "VIEW_DEFINITION",
-              'NONE' AS "CHECK_OPTION", 'NO' AS "IS_UPDATABLE", 'NO' AS "INSERTABLE_INTO", CASE WHEN coalesce(r.secure, false) THEN 'YES' ELSE 'NO' END AS "IS_SECURE", v.comment AS "COMMENT"
+              'NONE' AS "CHECK_OPTION", 'NO' AS "IS_UPDATABLE", 'NO' AS "INSERTABLE_INTO", CASE WHEN coalesce(r.secure, false) THEN 'YES' ELSE 'NO' END AS "IS_SECURE",
+              coalesce(r.created, ${EPOCH_CREATED}) AS "CREATED", coalesce(r.created, ${EPOCH_CREATED}) AS "LAST_ALTERED", v.comment AS "COMMENT"
        FROM duckdb_views() v LEFT JOIN ${VIEW_REGISTRY} r USING (database_name, schema_name, view_name)
        WHERE v.database_name = ${lit} AND NOT v.internal`,
   ];
@@ -184,7 +188,7 @@ export class SqlEngine {
     const admin = await instance.connect();
     // The session TIMEZONE parameter: TIMESTAMP_LTZ values render and compare in it.
     await admin.run(`SET GLOBAL TimeZone = '${(options.timezone ?? 'UTC').replace(/'/g, "''")}'`);
-    await admin.run(`CREATE TABLE ${VIEW_REGISTRY} (database_name VARCHAR, schema_name VARCHAR, view_name VARCHAR, text VARCHAR, secure BOOLEAN, owner VARCHAR)`);
+    await admin.run(`CREATE TABLE ${VIEW_REGISTRY} (database_name VARCHAR, schema_name VARCHAR, view_name VARCHAR, text VARCHAR, secure BOOLEAN, owner VARCHAR, created TIMESTAMPTZ)`);
     return new SqlEngine(instance, admin, options.account ?? 'EMULATOR');
   }
 
@@ -218,7 +222,7 @@ export class SqlEngine {
   async recordView(v: CreatedView, owner: string): Promise<void> {
     await this.#admin.run(async (c) => {
       await c.run(`DELETE FROM ${VIEW_REGISTRY} WHERE database_name = $1 AND schema_name = $2 AND view_name = $3`, [v.database, v.schema, v.name]);
-      await c.run(`INSERT INTO ${VIEW_REGISTRY} VALUES ($1, $2, $3, $4, $5, $6)`, [v.database, v.schema, v.name, v.text, v.secure, owner]);
+      await c.run(`INSERT INTO ${VIEW_REGISTRY} VALUES ($1, $2, $3, $4, $5, $6, get_current_timestamp())`, [v.database, v.schema, v.name, v.text, v.secure, owner]);
     });
   }
 
