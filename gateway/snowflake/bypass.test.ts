@@ -277,6 +277,17 @@ describe('Snowflake masking bypass suite (bob, through the door, rows and errors
     expect(oracle.error?.message).toMatch(/Verdict denied this statement/);
   });
 
+  it('a table dropped for a view of the same name behind Verdict\'s back is judged as the view at once', async () => {
+    await stack.sf.exec('CREATE TABLE CLINIC.PUBLIC.SWAP_TABLE (V VARCHAR); INSERT INTO CLINIC.PUBLIC.SWAP_TABLE SELECT ID FROM CLINIC.PUBLIC.PATIENTS');
+    const before = await run(bob, 'SELECT V FROM SWAP_TABLE');
+    expect(before.rows!.map((r) => String(r.V)).sort()).toEqual(['1', '2', '3', '4', '5', '6']);
+    await stack.sf.exec('DROP TABLE CLINIC.PUBLIC.SWAP_TABLE; CREATE VIEW CLINIC.PUBLIC.SWAP_TABLE AS SELECT SSN AS V FROM CLINIC.PUBLIC.PATIENTS');
+    const after = await run(bob, 'SELECT V FROM SWAP_TABLE');
+    expect(after.error).toBeNull();
+    expect(after.rows!.length).toBe(6);
+    expect(leaks(after)).toEqual([]);
+  });
+
   it('an object Verdict cannot classify is refused with a message that says why', async () => {
     const o = await run(bob, 'SELECT * FROM SECURE_PATIENTS');
     expect(o.error!.message).toMatch(/secure view whose definition Verdict's role on the upstream cannot read/);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snowflake } from '../../engine/sql/snowflake/dialect.ts';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from '../testing/snowflake/emulator.ts';
-import { catalogGaps, coalescedRefresh, loadSnowflakeCatalog, viewsChanged, viewsRead, type CatalogSession, type SnowflakeCatalog } from './catalog.ts';
+import { catalogGaps, coalescedRefresh, loadSnowflakeCatalog, relationsChanged, relationsRead, type CatalogSession, type SnowflakeCatalog } from './catalog.ts';
 
 let sf: SnowflakeEmulator;
 /** A catalog session on the emulator's own engine session, as role `role`. */
@@ -72,23 +72,29 @@ describe('catalogGaps', () => {
   });
 });
 
-describe('viewsChanged', () => {
-  it('says whether a view read was replaced or dropped since the catalog was loaded, also for a view whose text it cannot read', async () => {
+describe('relationsChanged', () => {
+  it('says whether a table or view read was replaced, dropped or swapped for the other kind since the catalog was loaded', async () => {
     await sf.exec('CREATE VIEW CLINIC.PUBLIC.LIVE AS SELECT ID FROM CLINIC.PUBLIC.PATIENTS');
     const cat = await loadSnowflakeCatalog(as('ANALYST'), 'CLINIC');
     await snowflake.load();
-    const reads = viewsRead(snowflake.analyze('SELECT * FROM LIVE, THEIRS, PATIENTS', { database: 'CLINIC', schema: 'PUBLIC', catalog: cat.catalog }), cat);
-    expect(reads.sort()).toEqual(['CLINIC.PUBLIC.LIVE', 'CLINIC.PUBLIC.THEIRS']);
-    expect(await viewsChanged(as('ANALYST'), cat, reads)).toBe(false);
+    const reads = relationsRead(snowflake.analyze('SELECT * FROM LIVE, THEIRS, PATIENTS, NOT_THERE', { database: 'CLINIC', schema: 'PUBLIC', catalog: cat.catalog }), cat);
+    expect(reads.sort()).toEqual(['CLINIC.PUBLIC.LIVE', 'CLINIC.PUBLIC.PATIENTS', 'CLINIC.PUBLIC.THEIRS']);
+    expect(await relationsChanged(as('ANALYST'), cat, reads)).toBe(false);
     await sf.exec('CREATE OR REPLACE VIEW CLINIC.PUBLIC.LIVE AS SELECT SSN AS ID FROM CLINIC.PUBLIC.PATIENTS');
-    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.LIVE'])).toBe(true);
-    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.THEIRS'])).toBe(false);
+    expect(await relationsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.LIVE'])).toBe(true);
+    expect(await relationsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.THEIRS'])).toBe(false);
     await sf.exec('CREATE OR REPLACE SECURE VIEW CLINIC.PUBLIC.THEIRS AS SELECT NAME AS SSN FROM CLINIC.PUBLIC.PATIENTS');
-    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.THEIRS'])).toBe(true);
+    expect(await relationsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.THEIRS'])).toBe(true);
     await sf.exec('DROP VIEW CLINIC.PUBLIC.LIVE');
     const fresh = await loadSnowflakeCatalog(as('ANALYST'), 'CLINIC');
     expect(fresh.objects.has('CLINIC.PUBLIC.LIVE')).toBe(false);
-    expect(await viewsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.LIVE'])).toBe(true);
+    expect(await relationsChanged(as('ANALYST'), cat, ['CLINIC.PUBLIC.LIVE'])).toBe(true);
+    // A table dropped for a view of the same name.
+    await sf.exec('CREATE TABLE CLINIC.PUBLIC.PLAIN (ID NUMBER)');
+    const withTable = await loadSnowflakeCatalog(as('ANALYST'), 'CLINIC');
+    expect(await relationsChanged(as('ANALYST'), withTable, ['CLINIC.PUBLIC.PLAIN', 'CLINIC.PUBLIC.PATIENTS'])).toBe(false);
+    await sf.exec('DROP TABLE CLINIC.PUBLIC.PLAIN; CREATE VIEW CLINIC.PUBLIC.PLAIN AS SELECT SSN AS ID FROM CLINIC.PUBLIC.PATIENTS');
+    expect(await relationsChanged(as('ANALYST'), withTable, ['CLINIC.PUBLIC.PLAIN'])).toBe(true);
   });
 });
 

@@ -68,32 +68,39 @@ export async function loadSnowflakeCatalog(session: CatalogSession, database: st
   return { catalog: { tables, views: definitions }, objects: known, hiddenViews: hidden, viewVersions: versions, database: db };
 }
 
-/** The catalog views (followed) that the statements read: 'DATABASE.SCHEMA.NAME'. */
-export function viewsRead(statements: readonly StatementAnalysis[], cat: SnowflakeCatalog): string[] {
+/** The catalog's tables and views that the statements read: 'DATABASE.SCHEMA.NAME'. */
+export function relationsRead(statements: readonly StatementAnalysis[], cat: SnowflakeCatalog): string[] {
   const out = new Set<string>();
   for (const s of statements) {
-    for (const x of [s, ...s.nested]) for (const r of x.reads) if (cat.viewVersions.has(`${r.schema}.${r.table}`)) out.add(`${r.schema}.${r.table}`);
+    for (const x of [s, ...s.nested]) for (const r of x.reads) if (cat.objects.has(`${r.schema}.${r.table}`)) out.add(`${r.schema}.${r.table}`);
   }
   return [...out];
 }
 
 /**
- * Whether any of `views` was replaced, altered or dropped since `cat` was loaded: their LAST_ALTERED read now,
- * through `session`, against the loaded one. A statement is judged by the views' definitions as loaded, so one
- * replaced behind Verdict's back (a view over ID made one over SSN) must not be judged by its old text.
+ * Whether any of `relations` changed since `cat` was loaded in a way that changes what it shows: dropped, a table
+ * that is now a view (or the reverse), a view replaced or altered (its LAST_ALTERED, which Snowflake shows even to
+ * a role that cannot read the view's text). Read now through `session` from INFORMATION_SCHEMA.TABLES. A statement
+ * is judged by the catalog as loaded, so one that reads a view made over SSN in place of a view over ID (or of a
+ * table) must not be judged by the old object.
  *
  * @example
- * if (await viewsChanged(upstream, cat, ['CLINIC.PUBLIC.PATIENT_VIEW'])) await access.refresh(Date.now());
+ * if (await relationsChanged(upstream, cat, ['CLINIC.PUBLIC.PATIENT_VIEW'])) await access.refresh(Date.now());
  */
-export async function viewsChanged(session: CatalogSession, cat: SnowflakeCatalog, views: readonly string[]): Promise<boolean> {
-  if (views.length === 0) return false;
-  const names = [...new Set(views.map((v) => v.split('.').pop()!))];
+export async function relationsChanged(session: CatalogSession, cat: SnowflakeCatalog, relations: readonly string[]): Promise<boolean> {
+  if (relations.length === 0) return false;
+  const names = [...new Set(relations.map((v) => v.split('.').pop()!))];
   const r = await session.execute(
-    `SELECT TABLE_SCHEMA, TABLE_NAME, LAST_ALTERED FROM ${quoted(cat.database)}.INFORMATION_SCHEMA.VIEWS WHERE TABLE_NAME IN (${names.map(() => '?').join(', ')})`,
+    `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, LAST_ALTERED FROM ${quoted(cat.database)}.INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME IN (${names.map(() => '?').join(', ')})`,
     names,
   );
-  const now = new Map(r.rows.map(([schema, table, altered]) => [`${cat.database}.${schema}.${table}`, altered ?? null]));
-  return views.some((v) => !now.has(v) || now.get(v) !== cat.viewVersions.get(v));
+  const now = new Map(r.rows.map(([schema, table, type, altered]) => [`${cat.database}.${schema}.${table}`, { view: /VIEW/i.test(type ?? ''), altered: altered ?? null }]));
+  return relations.some((key) => {
+    const o = now.get(key);
+    if (!o) return true;
+    const wasView = cat.viewVersions.has(key) || cat.hiddenViews.has(key);
+    return o.view !== wasView || (o.view && o.altered !== (cat.viewVersions.get(key) ?? null));
+  });
 }
 
 /** A relation a statement reads that the catalog cannot account for, and why. */

@@ -13,7 +13,7 @@ import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { countedFrom, type HoldHooks, type PipelineSession } from '../pipeline/session.ts';
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
-import { catalogGaps, gapMessage, viewsChanged, viewsRead, type CatalogAccess } from './catalog.ts';
+import { catalogGaps, gapMessage, relationsChanged, relationsRead, type CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, sfError } from './errors.ts';
 import { maskedValue, rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
@@ -198,13 +198,14 @@ export async function runStatement(
     if (gap) uncataloged(gapMessage(gap), { relation: gap.relation, reason: gap.reason });
   };
   if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) await decideAfterRefresh(started);
-  // A view is judged by its definition as loaded: one replaced since (a view over ID made one over SSN) would be
-  // judged by its old text. Its LAST_ALTERED, read now, says whether it still is what the catalog holds.
+  // The statement is judged by the catalog as loaded: a view replaced since (one over ID made one over SSN), or a
+  // table dropped for a view of its name, would be judged as the old object. One INFORMATION_SCHEMA read, now,
+  // says whether each object read still is what the catalog holds; if not, the catalog is re-read first.
   const cat = rc.catalog.current();
-  const views = cat ? viewsRead(verdict.statements, cat) : [];
-  if (views.length > 0) {
-    const changed = await viewsChanged(s.upstream, cat!, views).catch((err: Error) =>
-      uncataloged(`Verdict could not confirm that the views this statement reads are still those it classified (${err.message}); try again shortly`),
+  const relations = cat ? relationsRead(verdict.statements, cat) : [];
+  if (relations.length > 0) {
+    const changed = await relationsChanged(s.upstream, cat!, relations).catch((err: Error) =>
+      uncataloged(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${err.message}); try again shortly`),
     );
     if (changed) await decideAfterRefresh(Date.now());
   }
