@@ -209,6 +209,8 @@ export async function runStatement(
     );
     if (changed) await decideAfterRefresh(Date.now());
   }
+  /** The catalog this statement is decided on. */
+  const decidedOn = rc.catalog.current();
   // Statements that would move the session to other names or rights than those decided on (USE SCHEMA, …).
   const moved = settingsRefusal(verdict.statements[0]!);
   if (moved) return refuse(verdict, sfError.denied(moved, { decisionId: verdict.decisions[0]!.decision_id, rule: 'snowflake.session_setting' }));
@@ -259,6 +261,13 @@ export async function runStatement(
     }
     verdict = admission.verdict;
     approval = admission.approval;
+    // It may have waited for minutes: what it reads must still be what was decided on and approved.
+    if (decidedOn) {
+      const read = relationsRead(verdict.statements, decidedOn);
+      if (await relationsChanged(s.upstream, decidedOn, read).catch(() => true)) {
+        uncataloged('the tables or views this statement reads changed (or could not be checked) while it waited for approval; send it again to have it decided anew');
+      }
+    }
   }
   if (!(await p.recordBeforeRun(verdict, approval, started))) {
     throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');

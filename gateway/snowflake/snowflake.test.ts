@@ -183,6 +183,23 @@ describe('snowflake-sdk through the Snowflake door', () => {
     await destroy(conn);
   });
 
+  it('refuses an approved statement whose view was replaced while it waited for approval', async () => {
+    await stack.sf.exec('CREATE TABLE CLINIC.PUBLIC.HOLD_T (ID NUMBER, REASON VARCHAR); INSERT INTO CLINIC.PUBLIC.HOLD_T SELECT ID, NAME FROM CLINIC.PUBLIC.PATIENTS');
+    await stack.sf.exec('CREATE VIEW CLINIC.PUBLIC.HOLD_V AS SELECT ID FROM CLINIC.PUBLIC.PATIENTS');
+    const conn = await connectAs('alice');
+    const before = requestIds();
+    const sql = "UPDATE HOLD_T SET REASON = 'x' WHERE ID IN (SELECT ID FROM HOLD_V)";
+    const running = failure(run(conn, sql));
+    const id = await newRequest(before);
+    await stack.sf.exec('CREATE OR REPLACE VIEW CLINIC.PUBLIC.HOLD_V AS SELECT PATIENT_ID AS ID FROM CLINIC.PUBLIC.VISITS');
+    await decideLocally(join(stack.dir, 'approvals'), id, 'approved', { sub: 'carol', username: 'carol', groups: ['phi-approvers'] });
+    const err = await running;
+    expect(err.message).toMatch(/changed \(or could not be checked\) while it waited for approval/);
+    expect(stack.sf.queries().filter((q) => q.sqlText === sql)).toEqual([]);
+    expect((await stack.sf.exec("SELECT COUNT(*) FROM CLINIC.PUBLIC.HOLD_T WHERE REASON = 'x'")).rows[0]![0]).toBe('0');
+    await destroy(conn);
+  });
+
   it('withdraws the approval request when the driver cancels a held statement (000604)', async () => {
     const conn = await connectAs('alice');
     const before = requestIds();
