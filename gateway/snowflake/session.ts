@@ -190,14 +190,16 @@ export async function runStatement(
     rc.ctx.log.info('snowflake statement refused', { user: s.identity.username, code: SfCode.INSUFFICIENT_PRIVILEGES, decision_id: decisionId, ...fields });
     throw sfError.denied(`Verdict denied this statement: ${message} (rule snowflake.uncataloged_relation, decision ${decisionId})`, { decisionId, rule: 'snowflake.uncataloged_relation' });
   };
-  const decideAfterRefresh = async (since: number): Promise<void> => {
-    await rc.catalog.refresh(since);
+  const decideAfterRefresh = async (since: number, why: string | null): Promise<void> => {
+    const refreshed = await rc.catalog.refresh(since);
+    // Known to have changed, and not re-read: the loaded catalog would judge it as the old object.
+    if (!refreshed && why) uncataloged(`${why}, and Verdict could not re-read the upstream's catalog; try again shortly`);
     verdict = p.decide(sql);
     if (verdict.action === 'deny') denied(verdict);
     const gap = catalogGaps(verdict.statements, rc.catalog.current())[0];
     if (gap) uncataloged(gapMessage(gap), { relation: gap.relation, reason: gap.reason });
   };
-  if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) await decideAfterRefresh(started);
+  if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) await decideAfterRefresh(started, null);
   // The statement is judged by the catalog as loaded: a view replaced since (one over ID made one over SSN), or a
   // table dropped for a view of its name, would be judged as the old object. One INFORMATION_SCHEMA read, now,
   // says whether each object read still is what the catalog holds; if not, the catalog is re-read first.
@@ -207,7 +209,7 @@ export async function runStatement(
     const changed = await relationsChanged(s.upstream, cat!, relations).catch((err: Error) =>
       uncataloged(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${err.message}); try again shortly`),
     );
-    if (changed) await decideAfterRefresh(Date.now());
+    if (changed) await decideAfterRefresh(Date.now(), 'a table or view this statement reads changed since Verdict read the catalog');
   }
   /** The catalog this statement is decided on. */
   const decidedOn = rc.catalog.current();
