@@ -317,10 +317,13 @@ describe('gosnowflake binds, approvals and cancel through the Snowflake door', (
         { op: 'exec', sql: 'INSERT INTO GO_NOTES (ID, BODY) VALUES (:i, :b)', args: [{ name: 'i', ints: [4, 5] }, { name: 'b', strings: ['d', 'e'] }] },
         { op: 'query', sql: 'SELECT COUNT(*), MAX(BODY) FROM GO_NOTES WHERE ID > :floor', args: [{ name: 'floor', int: 0 }] },
         { op: 'query', sql: 'SELECT :missing', args: [{ name: 'given', int: 1 }] },
+        { op: 'exec', sql: 'DELETE FROM GO_NOTES WHERE ID = ?', args: [{ ints: [1, 2] }] },
       ],
     });
     expect(report.fatal).toBeUndefined();
-    const [named, path, positionalArray, namedArray, count, missing] = report.steps;
+    const [named, path, positionalArray, namedArray, count, missing, arrayDelete] = report.steps;
+    // A write run once per row of array binds has no one blast radius: refused as unmeasurable.
+    expect(arrayDelete!.error?.message).toMatch(/Verdict denied this statement: .*array binds/);
     expect(named!.error).toBeUndefined();
     // The same statement and named bindings straight to the local Snowflake: the same rows.
     const direct = await stack.sf.exec('SELECT ID, NAME FROM CLINIC.PUBLIC.PATIENTS WHERE ID = :id OR ID = :other OR ID = :id ORDER BY ID', { id: { type: 'FIXED', value: '1' }, other: { type: 'FIXED', value: '3' } });
