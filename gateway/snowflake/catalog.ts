@@ -37,8 +37,9 @@ export async function loadSnowflakeCatalog(session: CatalogSession, database: st
   const db = database.toUpperCase();
   const from = (view: string) => `${quoted(db)}.INFORMATION_SCHEMA.${view} WHERE TABLE_SCHEMA <> 'INFORMATION_SCHEMA'`;
   const columns = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM ${from('COLUMNS')} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`);
-  const objects = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM ${from('TABLES')}`);
-  const views = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION, LAST_ALTERED FROM ${from('VIEWS')}`);
+  // LAST_ALTERED from TABLES, the view relationsChanged reads it from again.
+  const objects = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, LAST_ALTERED FROM ${from('TABLES')}`);
+  const views = await session.execute(`SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM ${from('VIEWS')}`);
 
   const tables: Record<string, string[]> = {};
   for (const [schema, table, column] of columns.rows) {
@@ -47,19 +48,22 @@ export async function loadSnowflakeCatalog(session: CatalogSession, database: st
   }
   const known = new Set<string>(Object.keys(tables));
   const viewLike = new Set<string>();
-  for (const [schema, table, type] of objects.rows) {
-    if (!schema || !table) continue;
-    known.add(`${db}.${schema}.${table}`);
-    if (/VIEW/i.test(type ?? '')) viewLike.add(`${db}.${schema}.${table}`);
-  }
-  const definitions: Record<string, string> = {};
-  const hidden = new Set<string>();
   const versions = new Map<string, string | null>();
-  for (const [schema, table, definition, altered] of views.rows) {
+  for (const [schema, table, type, altered] of objects.rows) {
     if (!schema || !table) continue;
     const key = `${db}.${schema}.${table}`;
     known.add(key);
+    if (!/VIEW/i.test(type ?? '')) continue;
+    viewLike.add(key);
     versions.set(key, altered ?? null);
+  }
+  const definitions: Record<string, string> = {};
+  const hidden = new Set<string>();
+  for (const [schema, table, definition] of views.rows) {
+    if (!schema || !table) continue;
+    const key = `${db}.${schema}.${table}`;
+    known.add(key);
+    if (!versions.has(key)) versions.set(key, null);
     if (definition) definitions[key] = definition;
     else hidden.add(key);
   }
