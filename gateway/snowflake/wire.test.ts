@@ -43,6 +43,9 @@ describe('masked values', () => {
     ['year', 'fixed', '1984', '0'],
     ['redact', 'binary', 'DEADBEEF', ''],
     ['partial', 'text', '123-45-6789', '***-**-6789'],
+    ['redact', 'map', '{"k":"v"}', '{"[REDACTED]":"[REDACTED]"}'],
+    ['redact', 'geography', '{"type":"Point","coordinates":[1,2]}', null],
+    ['hash', 'vector', '[1,2,3]', null],
   ] as const)('%s of %s %s → %s', (method, type, v, want) => {
     const out = maskedValue(m(method), type, v);
     expect(out).toBe(want);

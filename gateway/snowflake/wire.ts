@@ -81,7 +81,7 @@ export function encodeValue(type: string, v: string): string | null {
   }
 }
 
-const JSON_TYPES = new Set(['variant', 'object', 'array']);
+const JSON_TYPES = new Set(['variant', 'object', 'array', 'map']);
 const DATE_LIKE = new Set(['date', 'timestamp_ntz', 'timestamp_ltz', 'timestamp_tz']);
 const TEXT_TYPES = new Set(['text']);
 
@@ -90,8 +90,9 @@ const TEXT_TYPES = new Set(['text']);
  * SQL NULL), valid for that type so drivers keep parsing rows (engine/masking/types.ts does the same for
  * PostgreSQL's types): `null` gives NULL; text takes the method's own text; VARIANT / OBJECT / ARRAY keep their
  * JSON structure with every string masked, numbers 0 and booleans false (valid JSON, 'null' when the value was
- * not JSON); `year` keeps a date's or timestamp's year; anything else becomes its type's fixed form (0, 1970-01-01,
- * false, empty binary).
+ * not JSON); `year` keeps a date's or timestamp's year; numbers, booleans, dates, times and binary become their
+ * type's fixed form (0, false, 1970-01-01, empty binary); any other type (GEOGRAPHY, VECTOR, one newer than this
+ * code) NULL: no form is known to parse there, and a driver that cannot parse a row never completes the statement.
  *
  * @example
  * maskedValue(redact, 'variant', '{"s":"123-45-6789"}') // '{"[REDACTED]":"[REDACTED]"}'
@@ -105,13 +106,14 @@ export function maskedValue(mask: MaskFn, type: string, value: string): string |
     const y = mask(value);
     if (y !== null && encodeValue(type, y) !== null) return y;
   }
-  return FIXED_TEXT[type] ?? mask(value);
+  return FIXED_TEXT[type] ?? null;
 }
 
 /** FIXED_FORM in snowflake-sdk's string form, for maskedValue (encodeValue turns it into FIXED_FORM). */
 const FIXED_TEXT: Readonly<Record<string, string>> = {
   fixed: '0',
   real: '0',
+  decfloat: '0',
   boolean: 'FALSE',
   date: '1970-01-01',
   time: '00:00:00',
