@@ -29,7 +29,8 @@ import type { PostgresDoorContext, PostgresSessionHandle } from './postgres/cont
 import { BackendWriter, tooManyConnections } from './postgres/protocol/index.ts';
 import { startMcpDoor } from './mcp/door.ts';
 import { startSnowflakeDoor } from './snowflake/door.ts';
-import { createSnowflakeEngine, loadSnowflakeCatalog, snowflakeTarget } from './snowflake/engine.ts';
+import { coalescedRefresh, loadSnowflakeCatalog, type SnowflakeCatalog } from './snowflake/catalog.ts';
+import { createSnowflakeEngine, snowflakeTarget } from './snowflake/engine.ts';
 import { SnowflakeSession, type SnowflakeTarget } from './upstream/snowflake/connection.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
@@ -225,22 +226,38 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     }
     await refreshEngine(name);
   }
-  /** (Re)loads a Snowflake upstream's catalog (INFORMATION_SCHEMA) and swaps in an engine with the Snowflake dialect. */
-  async function loadSnowflakeEngine(name: string): Promise<void> {
+  const sfCatalogs = new Map<string, SnowflakeCatalog>();
+  /** When the catalog in force began loading: a slower, older load never replaces a newer one. */
+  const sfLoadedFrom = new Map<string, number>();
+  /**
+   * (Re)loads a Snowflake upstream's catalog (INFORMATION_SCHEMA: columns, tables, view definitions) and swaps in an
+   * engine with the Snowflake dialect that follows its views. Resolves false when the catalog could not be read
+   * (the last good catalog and engine stay).
+   */
+  async function loadSnowflakeEngine(name: string): Promise<boolean> {
     const u = config.snowflake_upstreams[name]!;
+    const began = Date.now();
+    let loaded: SnowflakeCatalog | undefined;
     try {
       const s = await SnowflakeSession.open(sfTargets.get(name)!, u.role ? { role: u.role } : {});
       try {
-        catalogs.set(name, await loadSnowflakeCatalog(s, u.database));
+        loaded = await loadSnowflakeCatalog(s, u.database);
       } finally {
         await s.close();
       }
-      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(catalogs.get(name)!.tables).length });
+      log.info('upstream catalog loaded', { upstream: name, tables: Object.keys(loaded.catalog.tables).length, views: Object.keys(loaded.catalog.views ?? {}).length, hidden_views: loaded.hiddenViews.size });
     } catch (err) {
-      log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
-      if (engines.has(name)) return;
+      log.warn('upstream catalog not loaded; statements naming objects it does not know are refused', { upstream: name, error: (err as Error).message });
+      if (engines.has(name)) return false;
+    }
+    if (loaded && began < (sfLoadedFrom.get(name) ?? -Infinity)) return true;
+    if (loaded) {
+      catalogs.set(name, loaded.catalog);
+      sfCatalogs.set(name, loaded);
+      sfLoadedFrom.set(name, began);
     }
     await refreshEngine(name);
+    return loaded !== undefined;
   }
   for (const [name, target] of targets) await loadEngine(name, target);
   for (const name of sfTargets.keys()) await loadSnowflakeEngine(name);
@@ -408,6 +425,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         upstream: sfName,
         upstreamConfig: config.snowflake_upstreams[sfName]!,
         target: sfTargets.get(sfName)!,
+        catalog: { current: () => sfCatalogs.get(sfName) ?? null, refresh: coalescedRefresh(() => loadSnowflakeEngine(sfName), 1000) },
         tls: config.tls.cert && config.tls.key ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : null,
         version: VERSION,
       })

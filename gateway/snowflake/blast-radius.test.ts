@@ -14,9 +14,9 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => stack?.stop());
 
-function run(conn: snowflake.Connection, sqlText: string): Promise<{ rows: Array<Record<string, unknown>> } | { error: snowflake.SnowflakeError }> {
+function run(conn: snowflake.Connection, sqlText: string, binds: snowflake.Binds = []): Promise<{ rows: Array<Record<string, unknown>> } | { error: snowflake.SnowflakeError }> {
   return new Promise((resolve) => {
-    conn.execute({ sqlText, complete: (err, _stmt, rows) => resolve(err ? { error: err } : { rows: (rows ?? []) as Array<Record<string, unknown>> }) });
+    conn.execute({ sqlText, binds, complete: (err, _stmt, rows) => resolve(err ? { error: err } : { rows: (rows ?? []) as Array<Record<string, unknown>> }) });
   });
 }
 
@@ -42,4 +42,29 @@ describe('blast radius of a Snowflake write', () => {
     expect((await stack.sf.exec("SELECT COUNT(*) FROM CLINIC.PUBLIC.VISITS WHERE REASON = 'x'")).rows[0]![0]).toEqual('1');
     await new Promise<void>((resolve) => conn.destroy(() => resolve()));
   });
+
+  it('measures writes with bind variables: the count runs with the binds of the predicate', async () => {
+    const conn = snowflake.createConnection({ account: SF_ACCOUNT, username: 'alice', authenticator: 'OAUTH', token: await stack.issuer.mint('alice'), accessUrl: stack.url } as snowflake.ConnectionOptions);
+    await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+    const statements = () => evidenceEvents(join(stack.dir, 'evidence')).filter((e) => e.type === 'statement');
+    const narrowSql = 'UPDATE VISITS SET REASON = ? WHERE ID = ?';
+    const wideSql = 'UPDATE VISITS SET REASON = ? WHERE ID > ?';
+    // The wide one waits for an approval nobody gives (20 s); the narrow one runs meanwhile, at once.
+    const wide = run(conn, wideSql, ['bound', 0]);
+    const other = snowflake.createConnection({ account: SF_ACCOUNT, username: 'alice', authenticator: 'OAUTH', token: await stack.issuer.mint('alice'), accessUrl: stack.url } as snowflake.ConnectionOptions);
+    await new Promise<void>((resolve, reject) => other.connect((err) => (err ? reject(err) : resolve())));
+    const narrow = await run(other, narrowSql, ['bound', 2]);
+    expect(narrow).toHaveProperty('rows');
+    expect((await stack.sf.exec("SELECT ID FROM CLINIC.PUBLIC.VISITS WHERE REASON = 'bound'")).rows).toEqual([['2']]);
+    const narrowDecision = statements().find((e) => e.data.text === narrowSql);
+    expect(narrowDecision?.data.action).toBe('allow');
+    // The count ran upstream with the predicate's bind (2), not the SET's.
+    expect(stack.sf.queries().some((q) => q.sqlText === 'SELECT COUNT(*) AS ROWS, (SELECT COUNT(*) FROM VISITS) AS TABLE_ROWS FROM VISITS WHERE ID = ?')).toBe(true);
+    const w = await wide;
+    expect(w).toHaveProperty('error');
+    const wideDecision = statements().find((e) => e.data.text === wideSql);
+    expect(wideDecision?.data).toMatchObject({ action: 'approve', reasons: [{ rule: 'approvals.blast_radius', message: expect.stringMatching(/^UPDATE would change 6 of the 6 rows of CLINIC\.PUBLIC\.VISITS/) }] });
+    expect((await stack.sf.exec("SELECT COUNT(*) FROM CLINIC.PUBLIC.VISITS WHERE REASON = 'bound'")).rows[0]![0]).toEqual('1');
+    for (const c of [conn, other]) await new Promise<void>((resolve) => c.destroy(() => resolve()));
+  }, 60_000);
 });

@@ -20,6 +20,7 @@ import { roleFor } from '../identity/roles.ts';
 import { IdentityError, createIdentityValidator } from '../identity/validator.ts';
 import { PipelineSession } from '../pipeline/session.ts';
 import { SnowflakeSession, type SnowflakeTarget } from '../upstream/snowflake/connection.ts';
+import type { CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, errorBody, sfError } from './errors.ts';
 import { chunkAccessDenied, monitoringEntry, parseRequestBody, SSE_ALGORITHM, SSE_KEY } from './protocol.ts';
 import { DoorSession, heldMessage, newToken, runStatement, type QueryRecord, type RunContext } from './session.ts';
@@ -39,6 +40,8 @@ export interface SnowflakeDoorOptions {
   upstream: string;
   upstreamConfig: SnowflakeUpstreamConfig;
   target: SnowflakeTarget;
+  /** The upstream's catalog: statements naming objects it does not know refresh it, then are refused if still unknown. */
+  catalog: CatalogAccess;
   tls: { cert: Buffer; key: Buffer } | null;
   version: string;
 }
@@ -85,7 +88,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
   const sessions = new Map<string, DoorSession>();
   const byMaster = new Map<string, DoorSession>();
   const chunkSets = new Map<string, ChunkSet>();
-  const rc: RunContext = { ctx, upstream: options.upstream, maxRows: cfg.max_rows };
+  const rc: RunContext = { ctx, upstream: options.upstream, maxRows: cfg.max_rows, catalog: options.catalog };
 
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }) : http.createServer();
   server.keepAliveTimeout = 5_000;
@@ -238,11 +241,12 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
     if (again) return answer(s, again);
     let binds;
     try {
-      binds = bindsOf(b.bindings);
+      binds = bindsOf(b.bindings, b.sqlText);
     } catch (err) {
-      throw sfError.unsupported((err as Error).message);
+      throw sfError.binds((err as Error).message);
     }
-    const sql = b.sqlText;
+    // Named binds (`:name`) are decided and run as the positional markers they were rewritten to (`:1`).
+    const sql = binds.sql;
     const describeOnly = b.describeOnly === true;
     const record = s.start(sql, requestId, b.asyncExec === true, (signal, record) =>
       runStatement(rc, s, sql, binds.binds, binds.text, describeOnly, signal, (held) => (record.held = held)),

@@ -1,23 +1,9 @@
 // The one place the engine for a Snowflake upstream is chosen: the Snowflake dialect (names fold to upper case,
-// three-part names resolved against the upstream's database and schema) and the upstream's catalog for `*`.
+// three-part names resolved against the upstream's database and schema) and the upstream's catalog (catalog.ts).
 import { createEngine, type Engine, type EngineOptions } from '../../engine/engine.ts';
 import type { Catalog } from '../../engine/sql/types.ts';
 import type { SnowflakeUpstreamConfig } from '../config/schema.ts';
-import type { SnowflakeSession, SnowflakeTarget } from '../upstream/snowflake/connection.ts';
-
-/** An upstream's column lists, keyed 'DATABASE.SCHEMA.TABLE' as the Snowflake analysis names tables. */
-export async function loadSnowflakeCatalog(session: SnowflakeSession, database: string): Promise<Catalog> {
-  const db = database.toUpperCase();
-  const r = await session.execute(
-    `SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM ${db}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA <> 'INFORMATION_SCHEMA' ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`,
-  );
-  const tables: Record<string, string[]> = {};
-  for (const [schema, table, column] of r.rows) {
-    if (!schema || !table || !column) continue;
-    (tables[`${db}.${schema}.${table}`] ??= []).push(column);
-  }
-  return { tables };
-}
+import type { SnowflakeTarget } from '../upstream/snowflake/connection.ts';
 
 /**
  * The engine of a Snowflake upstream.

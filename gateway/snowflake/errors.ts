@@ -38,6 +38,8 @@ export const sfError = {
   canceled: () => new SfDoorError(SfCode.QUERY_CANCELED, 'SQL execution canceled', '57014'),
   notExecuting: () => new SfDoorError(SfCode.QUERY_NOT_EXECUTING, 'Identified SQL statement is not currently executing.', '01000'),
   queryNotFound: (id: string) => new SfDoorError(SfCode.QUERY_NOT_FOUND, `Statement ${id} not found`, '02000'),
+  /** Bindings that do not fit the statement's bind variables (Snowflake answers 002049 / 42601). */
+  binds: (what: string) => new SfDoorError(SfCode.BIND_MISMATCH, `SQL compilation error:\n${what}`, '42601'),
   unsupported: (what: string) => new SfDoorError(SfCode.UNSUPPORTED, `SQL compilation error:\nUnsupported feature '${what}'.`, '0A000'),
   /** Verdict's policy refused the statement: which rule, which decision. */
   denied: (message: string, extra: Record<string, unknown> = {}) => new SfDoorError(SfCode.INSUFFICIENT_PRIVILEGES, message, '42501', 200, extra),

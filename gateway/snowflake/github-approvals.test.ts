@@ -1,11 +1,13 @@
 // The Snowflake door with approvals as GitHub pull-request reviews, against the local GitHub simulator: alice's
-// DELETE without WHERE through snowflake-sdk waits as a running query, a PR review approves it, it runs once.
+// DELETE without WHERE through snowflake-sdk, then through gosnowflake, waits as a running query, a PR review
+// approves it, it runs once.
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorPulls, type PullsSimulator } from '../github/simulator-pulls.ts';
 import { simulatorTeams } from '../github/simulator-teams.ts';
 import { webhookSender, type WebhookSender } from '../github/simulator-webhooks.ts';
 import { startGitHubSimulator, type GitHubSimulator } from '../github/simulator.ts';
+import { buildGoClient, runGoClient } from '../testing/snowflake/go-client.ts';
 import { SF_ACCOUNT, startSnowflakeStack, type SnowflakeStack } from '../testing/snowflake-stack.ts';
 
 snowflake.configure({ logLevel: 'OFF' });
@@ -18,6 +20,7 @@ let stack: SnowflakeStack;
 let sim: GitHubSimulator;
 let pulls: PullsSimulator;
 let webhooks: WebhookSender;
+let goBin: string;
 
 beforeAll(async () => {
   webhooks = webhookSender();
@@ -27,6 +30,7 @@ beforeAll(async () => {
   sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
   for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
   process.env.VERDICT_SF_GH_TOKEN = TOKEN;
+  const built = buildGoClient();
   stack = await startSnowflakeStack(
     {},
     {
@@ -48,7 +52,8 @@ beforeAll(async () => {
     },
   );
   webhooks.addHook({ url: `http://127.0.0.1:${stack.gateway.adminAddress!.port}/github/webhook`, secret: SECRET });
-}, 180_000);
+  goBin = await built;
+}, 300_000);
 afterAll(async () => {
   await stack?.stop();
   await webhooks?.settled();
@@ -85,5 +90,36 @@ describe('GitHub pull-request approvals through the Snowflake door', () => {
     await webhooks.settled();
     for (let i = 0; i < 100 && pulls.pull(REPO, pr.number).state !== 'closed'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(pulls.pull(REPO, pr.number).state).toBe('closed'); // used once, then closed
+  });
+
+  it('holds gosnowflake\'s DELETE without WHERE until a team member approves the PR, then runs it once', { timeout: 90_000 }, async () => {
+    await stack.sf.exec("INSERT INTO CLINIC.PUBLIC.VISITS (ID, PATIENT_ID, VISIT_DATE) VALUES (801, 1, '2026-03-01'), (802, 2, '2026-03-02'), (803, 3, '2026-03-03')");
+    const prsBefore = pulls.pulls(REPO).length;
+    const ran = () => stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length;
+    const ranBefore = ran();
+    const u = new URL(stack.url);
+    const running = runGoClient(goBin, {
+      config: { account: SF_ACCOUNT, user: 'alice', authenticator: 'oauth', token: await stack.issuer.mint('alice'), host: u.hostname, port: Number(u.port), protocol: 'http' },
+      steps: [{ op: 'exec', sql: 'DELETE FROM VISITS' }],
+    }, 80_000);
+    for (let i = 0; i < 800 && pulls.pulls(REPO).length === prsBefore; i++) await new Promise((r) => setTimeout(r, 25));
+    const pr = pulls.pulls(REPO).find((p) => p.state === 'open')!;
+    expect(pr).toBeDefined();
+    expect(pr.body ?? '').toContain('DELETE FROM VISITS');
+    // A review by someone outside the team does not count.
+    pulls.review(REPO, pr.number, { login: 'mallory', state: 'APPROVED' });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(ran()).toBe(ranBefore);
+    const approvedAt = Date.now();
+    pulls.review(REPO, pr.number, { login: 'dave', state: 'APPROVED' });
+    const report = await running;
+    expect(report.fatal).toBeUndefined();
+    expect(report.steps[0]!.error).toBeUndefined();
+    expect(report.steps[0]!.rowsAffected).toBe(3);
+    expect(Date.now() - approvedAt).toBeLessThan(8000);
+    expect(ran()).toBe(ranBefore + 1);
+    await webhooks.settled();
+    for (let i = 0; i < 100 && pulls.pull(REPO, pr.number).state !== 'closed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(pulls.pull(REPO, pr.number).state).toBe('closed');
   });
 });

@@ -45,6 +45,8 @@ export const SfCode = {
   SYNTAX_ERROR: '001003',
   /** An object that already exists. */
   OBJECT_ALREADY_EXISTS: '002002',
+  /** Bindings that do not fit the statement's bind variables (a variable not set, names mixed with positions). */
+  BIND_MISMATCH: '002049',
   /** Table, view, schema or database missing (or not authorized). */
   OBJECT_NOT_FOUND: '002003',
   /** A feature the server does not support. */

@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
+import type { MaskFn } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { GatewayContext } from '../context.ts';
 import type { VerifiedIdentity } from '../identity/validator.ts';
@@ -12,8 +13,9 @@ import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { countedFrom, type HoldHooks, type PipelineSession } from '../pipeline/session.ts';
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
+import { catalogGaps, gapMessage, relationsChanged, relationsRead, type CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, sfError } from './errors.ts';
-import { rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
+import { maskedValue, rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
 /** What a finished statement gives the driver. */
 export interface StatementOutcome {
@@ -143,6 +145,7 @@ export interface RunContext {
   ctx: GatewayContext;
   upstream: string;
   maxRows: number;
+  catalog: CatalogAccess;
 }
 
 function strictest(v: Verdict, action: Decision['action']): Decision {
@@ -180,6 +183,36 @@ export async function runStatement(
   };
   if (verdict.statements.length > 1) return refuse(verdict, sfError.statementCount(verdict.statements.length));
   if (verdict.action === 'deny') return denied(verdict);
+  // An object the catalog does not know may be a view over PHI made behind Verdict's back: re-read the catalog
+  // (a load begun after this statement arrived) and decide again; still unknown, or unreadable, is refused.
+  const uncataloged = (message: string, fields: Record<string, unknown> = {}): never => {
+    const decisionId = p.recordRefusal(sql, 'snowflake.uncataloged_relation', message);
+    rc.ctx.log.info('snowflake statement refused', { user: s.identity.username, code: SfCode.INSUFFICIENT_PRIVILEGES, decision_id: decisionId, ...fields });
+    throw sfError.denied(`Verdict denied this statement: ${message} (rule snowflake.uncataloged_relation, decision ${decisionId})`, { decisionId, rule: 'snowflake.uncataloged_relation' });
+  };
+  const decideAfterRefresh = async (since: number, why: string | null): Promise<void> => {
+    const refreshed = await rc.catalog.refresh(since);
+    // Known to have changed, and not re-read: the loaded catalog would judge it as the old object.
+    if (!refreshed && why) uncataloged(`${why}, and Verdict could not re-read the upstream's catalog; try again shortly`);
+    verdict = p.decide(sql);
+    if (verdict.action === 'deny') denied(verdict);
+    const gap = catalogGaps(verdict.statements, rc.catalog.current())[0];
+    if (gap) uncataloged(gapMessage(gap), { relation: gap.relation, reason: gap.reason });
+  };
+  if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) await decideAfterRefresh(started, null);
+  // The statement is judged by the catalog as loaded: a view replaced since (one over ID made one over SSN), or a
+  // table dropped for a view of its name, would be judged as the old object. One INFORMATION_SCHEMA read, now,
+  // says whether each object read still is what the catalog holds; if not, the catalog is re-read first.
+  const cat = rc.catalog.current();
+  const relations = cat ? relationsRead(verdict.statements, cat) : [];
+  if (relations.length > 0) {
+    const changed = await relationsChanged(s.upstream, cat!, relations).catch((err: Error) =>
+      uncataloged(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${err.message}); try again shortly`),
+    );
+    if (changed) await decideAfterRefresh(Date.now(), 'a table or view this statement reads changed since Verdict read the catalog');
+  }
+  /** The catalog this statement is decided on. */
+  const decidedOn = rc.catalog.current();
   // Statements that would move the session to other names or rights than those decided on (USE SCHEMA, …).
   const moved = settingsRefusal(verdict.statements[0]!);
   if (moved) return refuse(verdict, sfError.denied(moved, { decisionId: verdict.decisions[0]!.decision_id, rule: 'snowflake.session_setting' }));
@@ -187,6 +220,8 @@ export async function runStatement(
   if (verdict.decisions.some((d) => d.measure.length > 0)) {
     const first = verdict;
     const measured = await p.measure(sql, first, async (m) => {
+      // Array binds run the write once per row: one count cannot stand for all of them.
+      if (binds.some(Array.isArray)) return { unmeasurable: 'it runs once per row of its array binds, which one count cannot show' };
       try {
         const r = await s.upstream.execute(m.sql, m.params.map((i) => binds[i - 1] ?? null), { signal });
         return countedFrom(r.rows[0]);
@@ -228,6 +263,13 @@ export async function runStatement(
     }
     verdict = admission.verdict;
     approval = admission.approval;
+    // It may have waited for minutes: what it reads must still be what was decided on and approved.
+    if (decidedOn) {
+      const read = relationsRead(verdict.statements, decidedOn);
+      if (await relationsChanged(s.upstream, decidedOn, read).catch(() => true)) {
+        uncataloged('the tables or views this statement reads changed (or could not be checked) while it waited for approval; send it again to have it decided anew');
+      }
+    }
   }
   if (!(await p.recordBeforeRun(verdict, approval, started))) {
     throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
@@ -260,7 +302,7 @@ export async function runStatement(
   return { rowtype: r.columns.map(rowTypeOf), rows: out, statementTypeId: statementTypeOf(analysis.kind) };
 }
 
-const NULL_MASK = () => null;
+const NULL_MASK: MaskFn = Object.assign(() => null, { method: 'null' as const });
 
 /**
  * The rows masked by the decision and encoded for the wire. Snowflake names no column origins, so the analysis'
@@ -269,7 +311,7 @@ const NULL_MASK = () => null;
  */
 export function encodeMasked(rc: RunContext, a: StatementAnalysis, d: Decision, columns: SnowflakeColumn[], rows: (string | null)[][]): (string | null)[][] {
   const plan = maskPlan(a, d, rc.ctx.maskContext, undefined);
-  let masks: (((v: string) => string | null) | null)[] = columns.map(() => null);
+  let masks: (MaskFn | null)[] = columns.map(() => null);
   if (plan) {
     const expected = a.result_columns;
     const sameShape = expected.length === columns.length && expected.every((c, i) => c.derived || c.name.toUpperCase() === columns[i]!.name.toUpperCase());
@@ -279,7 +321,7 @@ export function encodeMasked(rc: RunContext, a: StatementAnalysis, d: Decision, 
   return rows.map((row) =>
     row.map((v, i) => {
       const m = masks[i];
-      return wireValue(types[i]!, v === null || !m ? v : m(v));
+      return wireValue(types[i]!, v === null || !m ? v : maskedValue(m, types[i]!, v));
     }),
   );
 }

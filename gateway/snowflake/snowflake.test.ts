@@ -183,6 +183,23 @@ describe('snowflake-sdk through the Snowflake door', () => {
     await destroy(conn);
   });
 
+  it('refuses an approved statement whose view was replaced while it waited for approval', async () => {
+    await stack.sf.exec('CREATE TABLE CLINIC.PUBLIC.HOLD_T (ID NUMBER, REASON VARCHAR); INSERT INTO CLINIC.PUBLIC.HOLD_T SELECT ID, NAME FROM CLINIC.PUBLIC.PATIENTS');
+    await stack.sf.exec('CREATE VIEW CLINIC.PUBLIC.HOLD_V AS SELECT ID FROM CLINIC.PUBLIC.PATIENTS');
+    const conn = await connectAs('alice');
+    const before = requestIds();
+    const sql = "UPDATE HOLD_T SET REASON = 'x' WHERE ID IN (SELECT ID FROM HOLD_V)";
+    const running = failure(run(conn, sql));
+    const id = await newRequest(before);
+    await stack.sf.exec('CREATE OR REPLACE VIEW CLINIC.PUBLIC.HOLD_V AS SELECT PATIENT_ID AS ID FROM CLINIC.PUBLIC.VISITS');
+    await decideLocally(join(stack.dir, 'approvals'), id, 'approved', { sub: 'carol', username: 'carol', groups: ['phi-approvers'] });
+    const err = await running;
+    expect(err.message).toMatch(/changed \(or could not be checked\) while it waited for approval/);
+    expect(stack.sf.queries().filter((q) => q.sqlText === sql)).toEqual([]);
+    expect((await stack.sf.exec("SELECT COUNT(*) FROM CLINIC.PUBLIC.HOLD_T WHERE REASON = 'x'")).rows[0]![0]).toBe('0');
+    await destroy(conn);
+  });
+
   it('withdraws the approval request when the driver cancels a held statement (000604)', async () => {
     const conn = await connectAs('alice');
     const before = requestIds();
@@ -284,6 +301,97 @@ describe('gosnowflake through the Snowflake door', () => {
     expect(JSON.stringify(masked!.rows)).not.toMatch(/\d{3}-\d{2}-\d{4}/);
     expect(denied!.error?.sqlState).toBe('42501');
     expect(denied!.error?.message).toMatch(/Verdict denied this statement/);
+  }, 120_000);
+});
+
+describe('gosnowflake binds, approvals and cancel through the Snowflake door', () => {
+  it('takes named binds (sql.Named) as Snowflake does, next to VARIANT paths, positional and array binds', async () => {
+    // A table made on Snowflake behind Verdict's back: the door learns it when a statement names it.
+    await stack.sf.exec('CREATE TABLE CLINIC.PUBLIC.GO_NOTES (ID NUMBER, BODY VARCHAR)');
+    const report = await runGoClient(goBin, {
+      config: await goConfig('alice'),
+      steps: [
+        { op: 'query', sql: 'SELECT ID, NAME FROM PATIENTS WHERE ID = :id OR ID = :other OR ID = :id ORDER BY ID', args: [{ name: 'other', int: 3 }, { name: 'id', int: 1 }] },
+        { op: 'query', sql: `SELECT PARSE_JSON('{"k": 7}'):k AS P, :k AS B`, args: [{ name: 'k', string: 'bound' }] },
+        { op: 'exec', sql: 'INSERT INTO GO_NOTES (ID, BODY) VALUES (?, ?)', args: [{ ints: [1, 2, 3] }, { strings: ['a', 'b', 'c'] }] },
+        { op: 'exec', sql: 'INSERT INTO GO_NOTES (ID, BODY) VALUES (:i, :b)', args: [{ name: 'i', ints: [4, 5] }, { name: 'b', strings: ['d', 'e'] }] },
+        { op: 'query', sql: 'SELECT COUNT(*), MAX(BODY) FROM GO_NOTES WHERE ID > :floor', args: [{ name: 'floor', int: 0 }] },
+        { op: 'query', sql: 'SELECT :missing', args: [{ name: 'given', int: 1 }] },
+        { op: 'exec', sql: 'DELETE FROM GO_NOTES WHERE ID = ?', args: [{ ints: [1, 2] }] },
+      ],
+    });
+    expect(report.fatal).toBeUndefined();
+    const [named, path, positionalArray, namedArray, count, missing, arrayDelete] = report.steps;
+    // A write run once per row of array binds has no one blast radius: refused as unmeasurable.
+    expect(arrayDelete!.error?.message).toMatch(/Verdict denied this statement: .*array binds/);
+    expect(named!.error).toBeUndefined();
+    // The same statement and named bindings straight to the local Snowflake: the same rows.
+    const direct = await stack.sf.exec('SELECT ID, NAME FROM CLINIC.PUBLIC.PATIENTS WHERE ID = :id OR ID = :other OR ID = :id ORDER BY ID', { id: { type: 'FIXED', value: '1' }, other: { type: 'FIXED', value: '3' } });
+    expect(named!.rows).toEqual(direct.rows.map((r) => r.map((c) => (c === null ? null : String(c)))));
+    expect(named!.rows!.length).toBe(2);
+    expect(path!.error).toBeUndefined();
+    expect(path!.rows).toEqual([['7', 'bound']]);
+    expect(positionalArray!.error).toBeUndefined();
+    expect(positionalArray!.rowsAffected).toBe(3);
+    expect(namedArray!.error).toBeUndefined();
+    expect(namedArray!.rowsAffected).toBe(2);
+    expect(count!.rows).toEqual([['5', 'e']]);
+    expect(missing!.error?.number).toBe(2049);
+    expect(missing!.error?.message).toMatch(/Bind variable :missing not set/);
+    // A masked select with a named bind: bob sees the name redacted.
+    const bob = await runGoClient(goBin, { config: await goConfig('bob'), steps: [{ op: 'query', sql: 'SELECT ID, NAME FROM PATIENTS WHERE ID = :id', args: [{ name: 'id', int: 2 }] }] });
+    expect(bob.steps[0]!.rows).toEqual([['2', '[REDACTED]']]);
+  }, 120_000);
+
+  it('keeps the sub-millisecond digits of times and timestamps (rowset text, gosnowflake)', async () => {
+    const sql = "SELECT '2026-01-05 09:00:00.123456'::TIMESTAMP_NTZ AS N, '2026-01-05 09:00:00.654321+00'::TIMESTAMP_LTZ AS L, '13:45:10.000789'::TIME AS T";
+    const auth = await rawLogin('alice');
+    const raw = (await (await fetch(`${stack.url}/queries/v1/query-request?requestId=precision-1`, { method: 'POST', headers: auth, body: JSON.stringify({ sqlText: sql }) })).json()) as { data: { rowset: string[][] } };
+    expect(raw.data.rowset).toEqual([[`${Date.UTC(2026, 0, 5, 9) / 1000}.123456000`, `${Date.UTC(2026, 0, 5, 9) / 1000}.654321000`, `${13 * 3600 + 45 * 60 + 10}.000789000`]]);
+    await fetch(`${stack.url}/session?delete=true`, { method: 'POST', headers: auth });
+    const report = await runGoClient(goBin, { config: await goConfig('alice'), steps: [{ op: 'query', sql }] });
+    expect(report.steps[0]!.rows?.[0]?.slice(0, 2)).toEqual(['2026-01-05T09:00:00.123456Z', '2026-01-05T09:00:00.654321Z']);
+    expect(report.steps[0]!.rows?.[0]?.[2]).toMatch(/13:45:10\.000789Z$/);
+  }, 120_000);
+
+  it('holds a DELETE without WHERE until approved through the local provider, then runs it once', async () => {
+    await stack.sf.exec("INSERT INTO CLINIC.PUBLIC.VISITS (ID, PATIENT_ID, VISIT_DATE) VALUES (901, 1, '2026-02-01'), (902, 2, '2026-02-02')");
+    const upstreamDeletes = () => stack.sf.queries().filter((q) => q.sqlText === 'DELETE FROM VISITS').length;
+    const ran = upstreamDeletes();
+    const before = requestIds();
+    const running = runGoClient(goBin, { config: await goConfig('alice'), steps: [{ op: 'exec', sql: 'DELETE FROM VISITS' }] }, 90_000);
+    const id = await newRequest(before);
+    await new Promise((r) => setTimeout(r, 1500)); // gosnowflake keeps polling; nothing runs upstream meanwhile
+    expect(upstreamDeletes()).toBe(ran);
+    await decideLocally(join(stack.dir, 'approvals'), id, 'approved', { sub: 'carol', username: 'carol', groups: ['phi-approvers'] });
+    const report = await running;
+    expect(report.steps[0]!.error).toBeUndefined();
+    expect(report.steps[0]!.rowsAffected).toBe(2);
+    expect(upstreamDeletes()).toBe(ran + 1);
+    expect(existsSync(join(stack.dir, 'approvals', `${id}.consumed`))).toBe(true);
+  }, 120_000);
+
+  it('a gosnowflake cancel (context deadline) withdraws a held request, and aborts a long upstream query', async () => {
+    const before = requestIds();
+    const report = await runGoClient(goBin, {
+      config: await goConfig('alice'),
+      steps: [
+        { op: 'cancel', sql: 'DELETE FROM VISITS', afterMs: 3000 },
+        { op: 'cancel', sql: 'SELECT SYSTEM$WAIT(31)', afterMs: 2000 },
+        { op: 'query', sql: 'SELECT 1 AS STILL_SERVING' },
+      ],
+    }, 90_000);
+    const [held, long, after] = report.steps;
+    expect(held!.error, JSON.stringify(held)).toBeDefined();
+    expect(held!.elapsedMs).toBeLessThan(15_000);
+    const id = [...requestIds()].find((x) => !before.has(x));
+    expect(id).toBeTruthy();
+    await expect.poll(() => existsSync(join(stack.dir, 'approvals', `${id}.withdrawn`)), { timeout: 10_000 }).toBe(true);
+    expect(long!.error).toBeDefined();
+    expect(long!.elapsedMs).toBeLessThan(15_000);
+    await expect.poll(() => stack.sf.queries().find((q) => q.sqlText.includes('SYSTEM$WAIT(31)'))?.status, { timeout: 10_000 }).toBe('ABORTED');
+    expect(after!.error).toBeUndefined();
+    expect(after!.rows).toEqual([['1']]);
   }, 120_000);
 });
 

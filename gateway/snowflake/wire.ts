@@ -3,6 +3,9 @@
 // parameters that make every driver ask for JSON, bind values, statement types, and result chunks.
 // The upstream connector gives values in snowflake-sdk's string forms (TRUE, 2024-01-31, 2024-01-31 10:00:00.000):
 // masks apply to those forms (the `year` method reads a date as text), then encodeValue turns them into wire text.
+import { Dialect, tokenize } from '@polyglot-sql/sdk';
+import type { MaskFn } from '../../engine/masking/methods.ts';
+import { maskJson } from '../../engine/masking/types.ts';
 import type { SnowflakeBind, SnowflakeColumn } from '../upstream/snowflake/connection.ts';
 import { encodeChunk, fractionalSeconds, rowTypeFor, sessionParameterList, StatementType, type EncodedChunk, type RowType } from './protocol.ts';
 
@@ -78,12 +81,54 @@ export function encodeValue(type: string, v: string): string | null {
   }
 }
 
+const JSON_TYPES = new Set(['variant', 'object', 'array', 'map']);
+const DATE_LIKE = new Set(['date', 'timestamp_ntz', 'timestamp_ltz', 'timestamp_tz']);
+const TEXT_TYPES = new Set(['text']);
+
+/**
+ * The masked form of one non-NULL upstream value of a column of `type`, in snowflake-sdk's string form (null =
+ * SQL NULL), valid for that type so drivers keep parsing rows (engine/masking/types.ts does the same for
+ * PostgreSQL's types): `null` gives NULL; text takes the method's own text; VARIANT / OBJECT / ARRAY keep their
+ * JSON structure with every string masked, numbers 0 and booleans false (valid JSON, 'null' when the value was
+ * not JSON); `year` keeps a date's or timestamp's year; numbers, booleans, dates, times and binary become their
+ * type's fixed form (0, false, 1970-01-01, empty binary); any other type (GEOGRAPHY, VECTOR, one newer than this
+ * code) NULL: no form is known to parse there, and a driver that cannot parse a row never completes the statement.
+ *
+ * @example
+ * maskedValue(redact, 'variant', '{"s":"123-45-6789"}') // '{"[REDACTED]":"[REDACTED]"}'
+ * maskedValue(redact, 'fixed', '123456789')              // '0'
+ */
+export function maskedValue(mask: MaskFn, type: string, value: string): string | null {
+  if (mask.method === 'null' || (mask.method === undefined && mask('') === null)) return null;
+  if (TEXT_TYPES.has(type)) return mask(value);
+  if (JSON_TYPES.has(type)) return maskJson(mask, value);
+  if (mask.method === 'year' && DATE_LIKE.has(type)) {
+    const y = mask(value);
+    if (y !== null && encodeValue(type, y) !== null) return y;
+  }
+  return FIXED_TEXT[type] ?? null;
+}
+
+/** FIXED_FORM in snowflake-sdk's string form, for maskedValue (encodeValue turns it into FIXED_FORM). */
+const FIXED_TEXT: Readonly<Record<string, string>> = {
+  fixed: '0',
+  real: '0',
+  decfloat: '0',
+  boolean: 'FALSE',
+  date: '1970-01-01',
+  time: '00:00:00',
+  timestamp_ntz: '1970-01-01 00:00:00',
+  timestamp_ltz: '1970-01-01 00:00:00 +0000',
+  timestamp_tz: '1970-01-01 00:00:00 +0000',
+  binary: '',
+};
+
 /** The wire text of a (possibly masked) value: its encoding, or its type's fixed form when it does not parse. */
 export function wireValue(type: string, v: string | null): string | null {
   if (v === null) return null;
   const e = encodeValue(type, v);
   if (e !== null) return e;
-  if (type === 'variant' || type === 'object' || type === 'array') return JSON.stringify(v);
+  if (JSON_TYPES.has(type)) return 'null';
   return FIXED_FORM[type] ?? v;
 }
 
@@ -125,23 +170,84 @@ export interface WireBind {
   value?: unknown;
 }
 
+/** Tokens after which `:x` is a VARIANT path (`v:x`, `f(v):x`, `a[0]:x`), not a bind variable. */
+const EXPRESSION_END = new Set(['VAR', 'QUOTED_IDENTIFIER', 'R_PAREN', 'R_BRACKET', 'STRING', 'NUMBER', 'STAR']);
+
+interface Token {
+  token_type: string;
+  text: string;
+  /** Offsets in code points. */
+  span: { start: number; end: number };
+}
+
 /**
- * The positional binds of a query-request (`{"1": {type, value}}`), as the upstream takes them (text, or
- * arrays for array binds), and as text for approvals and evidence. Names other than 1…n are refused (throws).
+ * A query-request's bindings as the upstream takes them (positional; values as text; dates and timestamps as ISO
+ * text; arrays for array binds) and as text for approvals and evidence, with the SQL text to decide and run.
+ * Positional bindings ("1"…"n": `?`, `:1`) leave the text as it is. Named bindings (keys are names, the text says
+ * `:name`, as gosnowflake's sql.Named sends them) become positional: each `:name` is rewritten to `:k` (k numbering
+ * names by first use, a name used twice is one bind), so what Verdict decides is exactly what runs. A name the
+ * text uses but the bindings lack, names mixed with numbers, or markers in a text that cannot be read throw.
  *
  * @example
- * bindsOf({ '1': { type: 'FIXED', value: '2' } }) // { binds: ['2'], text: ['2'] }
+ * bindsOf({ '1': { type: 'FIXED', value: '2' } }, 'SELECT ?')         // { sql: 'SELECT ?', binds: ['2'], text: ['2'] }
+ * bindsOf({ id: { type: 'FIXED', value: '2' } }, 'SELECT :id, v:id') // { sql: 'SELECT :1, v:id', binds: ['2'], … }
  */
-export function bindsOf(bindings: Record<string, WireBind> | null | undefined): { binds: SnowflakeBind[]; text: (string | null)[] } {
-  if (!bindings) return { binds: [], text: [] };
-  const keys = Object.keys(bindings);
-  const binds: SnowflakeBind[] = [];
-  for (let i = 1; i <= keys.length; i++) {
-    const b = bindings[String(i)];
-    if (!b) throw new Error(`bindings must be numbered 1…${keys.length} (named binds are not supported by Verdict yet)`);
-    binds.push(Array.isArray(b.value) ? b.value.map((x) => bindValue(b.type, x)) : bindValue(b.type, b.value));
+export function bindsOf(bindings: Record<string, WireBind> | null | undefined, sql = ''): { sql: string; binds: SnowflakeBind[]; text: (string | null)[] } {
+  const keys = bindings ? Object.keys(bindings) : [];
+  if (!bindings || keys.length === 0) return { sql, binds: [], text: [] };
+  const numbered = keys.filter((k) => /^\d+$/.test(k));
+  let order: WireBind[];
+  if (numbered.length === keys.length) {
+    order = [];
+    for (let i = 1; i <= keys.length; i++) {
+      const b = bindings[String(i)];
+      if (!b) throw new Error(`positional bindings must be numbered 1…${keys.length}`);
+      order.push(b);
+    }
+  } else {
+    if (numbered.length > 0) throw new Error('bindings mix names and positions; use one or the other');
+    const named = namedToPositional(sql, bindings);
+    sql = named.sql;
+    order = named.order;
   }
-  return { binds, text: binds.map((b) => (b === null ? null : Array.isArray(b) ? JSON.stringify(b) : String(b))) };
+  const binds = order.map((b) => (Array.isArray(b.value) ? b.value.map((x) => bindValue(b.type, x)) : bindValue(b.type, b.value)));
+  return { sql, binds, text: binds.map((b) => (b === null ? null : Array.isArray(b) ? JSON.stringify(b) : String(b))) };
+}
+
+function namedToPositional(sql: string, bindings: Record<string, WireBind>): { sql: string; order: WireBind[] } {
+  const r = tokenize(sql, Dialect.Snowflake) as { success: boolean; tokens?: Token[]; error?: string | null };
+  if (!r.success || !r.tokens) throw new Error(`the bind variables of this statement cannot be read (${r.error ?? 'it does not tokenize'})`);
+  // Token spans count code points; the text is sliced in UTF-16 units.
+  const unit: number[] = [0];
+  for (const ch of sql) unit.push(unit[unit.length - 1]! + ch.length);
+  const at = (cp: number) => unit[cp] ?? sql.length;
+  const byName = new Map(Object.keys(bindings).map((k) => [k.toUpperCase(), k]));
+  const index = new Map<string, number>();
+  const order: WireBind[] = [];
+  let out = '';
+  let from = 0;
+  const toks = r.tokens;
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.token_type === 'PARAMETER') throw new Error('bindings are named, but the statement has positional markers (?); use one or the other');
+    if (t.token_type !== 'COLON') continue;
+    const next = toks[i + 1];
+    const prev = toks[i - 1];
+    if (!next || next.span.start !== t.span.end || (prev && EXPRESSION_END.has(prev.token_type))) continue;
+    if (next.token_type === 'NUMBER') throw new Error('bindings are named, but the statement has positional markers (:n); use one or the other');
+    if (next.token_type !== 'VAR') continue;
+    const key = bindings[next.text] !== undefined ? next.text : byName.get(next.text.toUpperCase());
+    if (key === undefined) throw new Error(`Bind variable :${next.text} not set.`);
+    let k = index.get(key);
+    if (k === undefined) {
+      k = order.push(bindings[key]!);
+      index.set(key, k);
+    }
+    out += sql.slice(from, at(t.span.start)) + `:${k}`;
+    from = at(next.span.end);
+    i++;
+  }
+  return { sql: out + sql.slice(from), order };
 }
 
 /** Drivers send dates as epoch milliseconds and timestamps as epoch nanoseconds: the upstream gets ISO text. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { VerdictConfig } from '../config/schema.ts';
 import type { DevIssuer } from '../identity/dev-issuer.ts';
 import { testBundle } from './bundle.ts';
+import { policyBuild } from '../policy/toolchain.ts';
 import type { Gateway } from '../server.ts';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from './snowflake/emulator.ts';
 import { startTestGateway } from './stack.ts';
@@ -32,6 +33,10 @@ export interface SnowflakeStackOptions {
   resultWaitMs?: number;
   approvals?: Record<string, unknown>;
   admin?: boolean;
+  /** SQL run on the local Snowflake (as ACCOUNTADMIN) before the gateway starts and loads its catalog. */
+  setup?: Array<string | { sql: string; bindings: Record<string, { type: string; value: string | null }> }>;
+  /** A policy directory to build the bundle from instead of policies/ (a test's variant of it). */
+  policySource?: string;
 }
 
 /**
@@ -49,6 +54,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     users: [{ name: 'svc_verdict', publicKeys: [keys.publicKey], roles: ['ANALYST', 'CONTRACTOR', 'CLINICIAN'], defaultRole: 'ANALYST' }],
     resultWaitMs: options.resultWaitMs ?? 1000,
   });
+  for (const step of options.setup ?? []) await (typeof step === 'string' ? sf.exec(step) : sf.exec(step.sql, step.bindings));
   const { issuer, config, gateway } = await startTestGateway(dir, 'test-sf-gw', (issuer) => ({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: options.admin ? { host: '127.0.0.1', port: 0 } : null },
     ...(options.approvals ? { approvals: { state_dir: join(dir, 'approvals'), hold_timeout_seconds: 20, ...options.approvals } } : {}),
@@ -66,7 +72,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
       },
     },
     snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
-    policy: { bundle: testBundle(dir, 'test-sf-stack') },
+    policy: { bundle: options.policySource ? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', source: options.policySource }).path : testBundle(dir, 'test-sf-stack') },
   }));
   return {
     sf,

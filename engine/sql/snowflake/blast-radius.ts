@@ -31,13 +31,14 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
   if (p.ast.length !== 1) return { error: 'a measurement covers exactly one statement' };
   const w = a.kind === 'update' ? p.ast[0].update : p.ast[0].delete;
   if (!w) return { error: `${a.command} did not parse as an UPDATE or DELETE` };
-  // A join changes how often a target row matches; binds would need mapping into the count: not measured (yet).
+  // A join changes how often a target row matches: not measured.
   const joined = a.kind === 'update' ? w.from_clause || w.extra_tables?.length || w.table_joins?.length || w.from_joins?.length : w.using?.length || w.tables?.length || w.joins?.length;
   if (joined) return { error: 'it joins other tables (FROM / USING), which a plain count does not bound' };
   if (w.with) return { error: 'it has a WITH clause' };
   if (w.limit || w.order_by) return { error: 'it has a LIMIT / ORDER BY' };
-  if (has(w.where_clause, 'placeholder')) return { error: 'its predicate has bind variables, which the measuring count does not carry' };
   const where = w.where_clause?.this;
+  const params = bindParams(w, where);
+  if ('error' in params) return params;
 
   const t = parse(TEMPLATE);
   if ('error' in t) return { error: `the measuring count template does not parse (${t.error})` };
@@ -61,13 +62,37 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
   const back = parse(sql);
   if ('error' in back || back.ast.length !== 1) return { error: 'its measuring count does not parse' };
   if (!sameTree(back.ast[0].select?.where_clause?.this ?? undefined, where ?? undefined)) return { error: 'its predicate did not survive being rewritten as a count' };
-  return { sql, params: [] };
+  return { sql, params: params.params };
 }
 
-function has(node: unknown, key: string): boolean {
-  if (Array.isArray(node)) return node.some((n) => has(n, key));
-  if (typeof node === 'object' && node !== null) return Object.entries(node).some(([k, v]) => k === key || has(v, key));
-  return false;
+/**
+ * Which of the write's binds the count's markers take (1-based, one per marker of the count, in order). `?`
+ * markers are numbered by position: those of the predicate come after every one before it (SET), so the count's
+ * k-th takes the write's (before + k)-th. `:n` markers name their bind: the count gets the write's binds 1…max n.
+ */
+function bindParams(write: unknown, where: unknown): { params: number[] } | { error: string } {
+  const allQ = collect(write, 'placeholder').length;
+  const whereQ = collect(where, 'placeholder').length;
+  const allN = collect(write, 'parameter') as Array<{ name?: string | null; index?: number | null; style?: string }>;
+  const whereN = collect(where, 'parameter') as typeof allN;
+  if (whereQ === 0 && whereN.length === 0) return { params: [] };
+  if (allQ > 0 && allN.length > 0) return { error: 'it mixes ? and :n bind variables' };
+  if (whereQ > 0) return { params: Array.from({ length: whereQ }, (_, k) => allQ - whereQ + k + 1) };
+  if (whereN.some((p) => p.style !== 'Colon' || p.name || typeof p.index !== 'number' || p.index < 1)) return { error: 'its predicate has bind variables other than ? and :n, which the measuring count does not carry' };
+  const max = Math.max(...whereN.map((p) => p.index as number));
+  return { params: Array.from({ length: max }, (_, k) => k + 1) };
+}
+
+/** Every value under `key` in a parse tree, in document order. */
+function collect(node: unknown, key: string, out: unknown[] = []): unknown[] {
+  if (Array.isArray(node)) for (const n of node) collect(n, key, out);
+  else if (typeof node === 'object' && node !== null) {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === key) out.push(v);
+      else collect(v, key, out);
+    }
+  }
+  return out;
 }
 
 /** Structural equality of two parse trees, ignoring `span` fields and comments. */

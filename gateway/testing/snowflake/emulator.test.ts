@@ -267,6 +267,44 @@ describe('snowflake-sdk against the emulator', () => {
     await destroy(conn);
   });
 
+  it('serves INFORMATION_SCHEMA COLUMNS, TABLES and VIEWS per database: the CREATE VIEW text as submitted, a secure view shown to its owner only', async () => {
+    await sf.exec('CREATE VIEW CLINIC.PUBLIC.IS_OPEN (X) AS SELECT SSN FROM PATIENTS');
+    await sf.exec('CREATE OR REPLACE SECURE VIEW CLINIC.PUBLIC.IS_SECURE AS SELECT ID FROM CLINIC.PUBLIC.PATIENTS');
+    const conn = await connect(nodeConnection()); // role ANALYST: not the secure view's owner (ACCOUNTADMIN)
+    try {
+      const cols = await run(conn, "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, IS_NULLABLE FROM CLINIC.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME IN ('PATIENTS', 'IS_OPEN') ORDER BY TABLE_NAME, ORDINAL_POSITION");
+      expect(cols.rows.map((r) => `${r.TABLE_NAME}.${r.COLUMN_NAME}:${r.ORDINAL_POSITION}:${r.DATA_TYPE}:${r.IS_NULLABLE}`)).toEqual([
+        'IS_OPEN.X:1:TEXT:YES',
+        'PATIENTS.ID:1:NUMBER:NO',
+        'PATIENTS.NAME:2:TEXT:NO',
+        'PATIENTS.SSN:3:TEXT:NO',
+        'PATIENTS.DOB:4:DATE:NO',
+        'PATIENTS.EMAIL:5:TEXT:YES',
+        'PATIENTS.DIAGNOSIS:6:TEXT:YES',
+        'PATIENTS.CREATED_AT:7:TIMESTAMP_LTZ:NO',
+      ]);
+      const tables = await run(conn, "SELECT TABLE_NAME, TABLE_TYPE FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME LIKE 'IS\\_%' OR TABLE_NAME = 'PATIENTS' ORDER BY 1");
+      expect(tables.rows).toEqual([
+        { TABLE_NAME: 'IS_OPEN', TABLE_TYPE: 'VIEW' },
+        { TABLE_NAME: 'IS_SECURE', TABLE_TYPE: 'VIEW' },
+        { TABLE_NAME: 'PATIENTS', TABLE_TYPE: 'BASE TABLE' },
+      ]);
+      const views = await run(conn, "SELECT TABLE_NAME, VIEW_DEFINITION, IS_SECURE FROM clinic.information_schema.views WHERE TABLE_NAME LIKE 'IS%' ORDER BY 1");
+      expect(views.rows).toEqual([
+        { TABLE_NAME: 'IS_OPEN', VIEW_DEFINITION: 'CREATE VIEW CLINIC.PUBLIC.IS_OPEN (X) AS SELECT SSN FROM PATIENTS', IS_SECURE: 'NO' },
+        { TABLE_NAME: 'IS_SECURE', VIEW_DEFINITION: null, IS_SECURE: 'YES' },
+      ]);
+      await run(conn, 'USE ROLE ADMIN');
+      await run(conn, 'CREATE SECURE VIEW CLINIC.PUBLIC.IS_MINE AS SELECT ID FROM PATIENTS');
+      expect((await run(conn, "SELECT VIEW_DEFINITION FROM INFORMATION_SCHEMA.VIEWS WHERE TABLE_NAME = 'IS_MINE'")).rows).toEqual([{ VIEW_DEFINITION: 'CREATE SECURE VIEW CLINIC.PUBLIC.IS_MINE AS SELECT ID FROM PATIENTS' }]);
+      expect((await run(conn, 'SELECT COUNT(*) AS N FROM IS_SECURE')).rows).toEqual([{ N: '6' }]);
+      await failure(run(conn, 'SELECT * FROM NO_DB.INFORMATION_SCHEMA.VIEWS')).then((e) => expect(e.code).toBe('002003'));
+    } finally {
+      for (const v of ['IS_OPEN', 'IS_SECURE', 'IS_MINE']) await sf.exec(`DROP VIEW IF EXISTS CLINIC.PUBLIC.${v}`);
+      await destroy(conn);
+    }
+  });
+
   it('downloads a multi-chunk result from chunk URLs with the chunk headers, all rows in order', async () => {
     const conn = await connect(nodeConnection());
     const before = sf.requests.filter((r) => r.route === '/__chunks/:queryId/:index').length;

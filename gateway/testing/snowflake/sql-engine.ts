@@ -25,7 +25,7 @@ import {
 import { SfCode, SnowflakeError, sfError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { countRowType, encodeCell, rowTypeOf, snowflakeTypeText, statusRowType, type Cell, type ColumnOrigin, type RowType } from './result-encoding.ts';
-import { planRequest, StatementType, type Plan, type SessionContext, type TableRef } from './transpile.ts';
+import { infoSchemaOf, planRequest, StatementType, type CreatedView, type Plan, type SessionContext, type TableRef } from './transpile.ts';
 
 /** A bind as the drivers send it: `{"1": {"type": "FIXED", "value": "42"}}`; an array value is an array bind. */
 export interface BindValue {
@@ -93,6 +93,58 @@ const MACROS = [
 
 /** DuckDB's own catalogs, never shown as Snowflake databases. */
 const INTERNAL_DATABASES = new Set(['memory', 'system', 'temp']);
+const NOT_INTERNAL_DB = `database_name NOT IN ('memory', 'system', 'temp')`;
+
+/** CREATED / LAST_ALTERED of objects the emulator has no time for (the clinic's tables). */
+const EPOCH_CREATED = `TIMESTAMPTZ '2026-01-05 09:00:00+00'`;
+
+/** What Snowflake keeps of each view and DuckDB does not: the text as submitted, SECURE, the owning role. */
+const VIEW_REGISTRY = 'memory.main."SF_VIEWS"';
+
+/** Snowflake's DATA_TYPE for a DuckDB column type (duckdb_columns().data_type). */
+const DATA_TYPE = `CASE
+  WHEN data_type LIKE 'DECIMAL%' OR data_type IN ('BIGINT', 'INTEGER', 'SMALLINT', 'TINYINT', 'HUGEINT', 'UBIGINT', 'UINTEGER') THEN 'NUMBER'
+  WHEN data_type IN ('DOUBLE', 'FLOAT', 'REAL') THEN 'FLOAT'
+  WHEN data_type = 'VARCHAR' THEN 'TEXT'
+  WHEN data_type = 'BLOB' THEN 'BINARY'
+  WHEN data_type = 'TIMESTAMP WITH TIME ZONE' THEN 'TIMESTAMP_LTZ'
+  WHEN data_type LIKE 'TIMESTAMP%' THEN 'TIMESTAMP_NTZ'
+  WHEN data_type = 'JSON' THEN 'VARIANT'
+  ELSE data_type END`;
+
+/**
+ * Database `db`'s INFORMATION_SCHEMA views COLUMNS, TABLES and VIEWS, with Snowflake's column names. As in
+ * Snowflake, VIEW_DEFINITION is the CREATE VIEW statement as submitted, and a secure view's definition is shown
+ * only to its owner role (the querying session's role is the DuckDB variable sf_role).
+ */
+function infoSchemaViews(db: string): string[] {
+  const schema = `memory.${quoteIdent(infoSchemaOf(db))}`;
+  const lit = `'${db.replace(/'/g, "''")}'`;
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${schema}`,
+    `CREATE OR REPLACE VIEW ${schema}."COLUMNS" AS
+       SELECT database_name AS "TABLE_CATALOG", schema_name AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", column_name AS "COLUMN_NAME",
+              column_index::BIGINT AS "ORDINAL_POSITION", column_default AS "COLUMN_DEFAULT", CASE WHEN is_nullable THEN 'YES' ELSE 'NO' END AS "IS_NULLABLE",
+              ${DATA_TYPE} AS "DATA_TYPE", character_maximum_length::BIGINT AS "CHARACTER_MAXIMUM_LENGTH", numeric_precision::BIGINT AS "NUMERIC_PRECISION",
+              numeric_scale::BIGINT AS "NUMERIC_SCALE", comment AS "COMMENT"
+       FROM duckdb_columns() WHERE database_name = ${lit} AND NOT internal`,
+    `CREATE OR REPLACE VIEW ${schema}."TABLES" AS
+       SELECT database_name AS "TABLE_CATALOG", schema_name AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", 'ACCOUNTADMIN' AS "TABLE_OWNER",
+              'BASE TABLE' AS "TABLE_TYPE", 'NO' AS "IS_TRANSIENT", estimated_size::BIGINT AS "ROW_COUNT", ${EPOCH_CREATED} AS "CREATED", ${EPOCH_CREATED} AS "LAST_ALTERED", comment AS "COMMENT"
+       FROM duckdb_tables() WHERE database_name = ${lit} AND NOT internal AND NOT temporary
+       UNION ALL
+       SELECT v.database_name, v.schema_name, v.view_name, coalesce(r.owner, 'ACCOUNTADMIN'), 'VIEW', 'NO', NULL, coalesce(r.created, ${EPOCH_CREATED}), coalesce(r.created, ${EPOCH_CREATED}), v.comment
+       FROM duckdb_views() v LEFT JOIN ${VIEW_REGISTRY} r USING (database_name, schema_name, view_name)
+       WHERE v.database_name = ${lit} AND NOT v.internal`,
+    `CREATE OR REPLACE VIEW ${schema}."VIEWS" AS
+       SELECT v.database_name AS "TABLE_CATALOG", v.schema_name AS "TABLE_SCHEMA", v.view_name AS "TABLE_NAME", coalesce(r.owner, 'ACCOUNTADMIN') AS "TABLE_OWNER",
+              CASE WHEN coalesce(r.secure, false) AND coalesce(r.owner, 'ACCOUNTADMIN') <> getvariable('sf_role') THEN NULL ELSE coalesce(r.text, v.sql) END AS "VIEW_DEFINITION",
+              'NONE' AS "CHECK_OPTION", 'NO' AS "IS_UPDATABLE", 'NO' AS "INSERTABLE_INTO", CASE WHEN coalesce(r.secure, false) THEN 'YES' ELSE 'NO' END AS "IS_SECURE",
+              coalesce(r.created, ${EPOCH_CREATED}) AS "CREATED", coalesce(r.created, ${EPOCH_CREATED}) AS "LAST_ALTERED", v.comment AS "COMMENT"
+       FROM duckdb_views() v LEFT JOIN ${VIEW_REGISTRY} r USING (database_name, schema_name, view_name)
+       WHERE v.database_name = ${lit} AND NOT v.internal`,
+  ];
+}
 const OK_STATUS = 'Statement executed successfully.';
 
 /** Runs one connection's work strictly in order (a DuckDB connection runs one statement at a time). */
@@ -136,6 +188,7 @@ export class SqlEngine {
     const admin = await instance.connect();
     // The session TIMEZONE parameter: TIMESTAMP_LTZ values render and compare in it.
     await admin.run(`SET GLOBAL TimeZone = '${(options.timezone ?? 'UTC').replace(/'/g, "''")}'`);
+    await admin.run(`CREATE TABLE ${VIEW_REGISTRY} (database_name VARCHAR, schema_name VARCHAR, view_name VARCHAR, text VARCHAR, secure BOOLEAN, owner VARCHAR, created TIMESTAMPTZ)`);
     return new SqlEngine(instance, admin, options.account ?? 'EMULATOR');
   }
 
@@ -161,6 +214,15 @@ export class SqlEngine {
       if (exists) await c.run(`DETACH DATABASE ${quoteIdent(name)}`);
       await c.run(`ATTACH ':memory:' AS ${quoteIdent(name)}`);
       await c.run(`CREATE SCHEMA ${quoteIdent(name)}."PUBLIC"`);
+      for (const sql of infoSchemaViews(name)) await c.run(sql);
+    });
+  }
+
+  /** A CREATE VIEW ran: what Snowflake keeps of it (INFORMATION_SCHEMA.VIEWS, SHOW VIEWS). */
+  async recordView(v: CreatedView, owner: string): Promise<void> {
+    await this.#admin.run(async (c) => {
+      await c.run(`DELETE FROM ${VIEW_REGISTRY} WHERE database_name = $1 AND schema_name = $2 AND view_name = $3`, [v.database, v.schema, v.name]);
+      await c.run(`INSERT INTO ${VIEW_REGISTRY} VALUES ($1, $2, $3, $4, $5, $6, get_current_timestamp())`, [v.database, v.schema, v.name, v.text, v.secure, owner]);
     });
   }
 
@@ -170,7 +232,11 @@ export class SqlEngine {
       throw sfError.objectNotFound(name);
     }
     for (const s of this.#sessions) await s.leaveDatabase(name);
-    await this.#admin.run((c) => c.run(`DETACH DATABASE ${quoteIdent(name)}`));
+    await this.#admin.run(async (c) => {
+      await c.run(`DETACH DATABASE ${quoteIdent(name)}`);
+      await c.run(`DROP SCHEMA IF EXISTS memory.${quoteIdent(infoSchemaOf(name))} CASCADE`);
+      await c.run(`DELETE FROM ${VIEW_REGISTRY} WHERE database_name = $1`, [name]);
+    });
   }
 
   /** A DuckDB connection for one Snowflake session, with the macros and the session's current database/schema. */
@@ -178,6 +244,7 @@ export class SqlEngine {
     const conn = await this.#instance.connect();
     for (const m of MACROS) await conn.run(m);
     const s = new EngineSession(this, conn, ctx);
+    await s.syncRole();
     await s.syncCurrent();
     this.#sessions.add(s);
     return s;
@@ -235,6 +302,11 @@ export class EngineSession {
     return this.#serial.run(async (c) => c.closeSync()).catch(() => undefined);
   }
 
+  /** Tells DuckDB the session's role (INFORMATION_SCHEMA.VIEWS shows a secure view's text to its owner only). */
+  async syncRole(): Promise<void> {
+    await this.#serial.run((c) => c.run(`SET VARIABLE sf_role = '${this.#ctx.role.replace(/'/g, "''")}'`));
+  }
+
   /** Points DuckDB at the session's current database and schema. */
   async syncCurrent(): Promise<void> {
     const { database, schema } = this.#ctx;
@@ -259,8 +331,12 @@ export class EngineSession {
   async #runPlan(plan: Plan, binds: ResolvedBinds | null, req: ExecuteRequest): Promise<StatementResult> {
     if (req.describeOnly && plan.kind !== 'duckdb') return status(OK_STATUS, StatementType.SESSION, true);
     switch (plan.kind) {
-      case 'duckdb':
-        return req.describeOnly ? this.#describe(plan) : this.#runDuck(plan, binds, req.signal);
+      case 'duckdb': {
+        if (req.describeOnly) return this.#describe(plan);
+        const r = await this.#runDuck(plan, binds, req.signal);
+        if (plan.view) await this.#engine.recordView(plan.view, this.#ctx.role);
+        return r;
+      }
       case 'use':
         return this.#use(plan.object, plan.name);
       case 'alter-session':
@@ -420,6 +496,7 @@ export class EngineSession {
         const role = name[0]!;
         if (ctx.grantedRoles && !ctx.grantedRoles.includes(role) && role !== 'PUBLIC') throw sfError.objectNotFound(role);
         ctx.role = role;
+        await this.syncRole();
         return status(OK_STATUS, StatementType.SESSION);
       }
     }
@@ -458,21 +535,22 @@ export class EngineSession {
         break;
       case 'SCHEMAS':
         sql = `SELECT ${created} AS "created_on", schema_name AS "name", database_name AS "database_name", 'ACCOUNTADMIN' AS "owner", '' AS "comment"
-               FROM duckdb_schemas() WHERE schema_name NOT IN ('main', 'pg_catalog', 'information_schema') AND NOT internal`;
+               FROM duckdb_schemas() WHERE schema_name NOT IN ('main', 'pg_catalog', 'information_schema') AND NOT internal AND ${NOT_INTERNAL_DB}`;
         if (db) filters.push(`database_name = ${p(db)}`);
         if (like !== null) filters.push(`schema_name ILIKE ${p(like)}`);
         break;
       case 'TABLES':
         sql = `SELECT ${created} AS "created_on", table_name AS "name", database_name AS "database_name", schema_name AS "schema_name", 'TABLE' AS "kind", coalesce(comment, '') AS "comment", estimated_size::BIGINT AS "rows", 'ACCOUNTADMIN' AS "owner"
-               FROM duckdb_tables() WHERE NOT temporary`;
+               FROM duckdb_tables() WHERE NOT temporary AND ${NOT_INTERNAL_DB}`;
         break;
       case 'VIEWS':
-        sql = `SELECT ${created} AS "created_on", view_name AS "name", database_name AS "database_name", schema_name AS "schema_name", 'ACCOUNTADMIN' AS "owner", coalesce(comment, '') AS "comment", sql AS "text"
-               FROM duckdb_views() WHERE NOT internal`;
+        sql = `SELECT ${created} AS "created_on", view_name AS "name", database_name AS "database_name", schema_name AS "schema_name", coalesce(r.owner, 'ACCOUNTADMIN') AS "owner", coalesce(comment, '') AS "comment",
+                      CASE WHEN coalesce(r.secure, false) AND coalesce(r.owner, 'ACCOUNTADMIN') <> getvariable('sf_role') THEN '' ELSE coalesce(r.text, sql) END AS "text", CASE WHEN coalesce(r.secure, false) THEN 'true' ELSE 'false' END AS "is_secure"
+               FROM duckdb_views() LEFT JOIN ${VIEW_REGISTRY} r USING (database_name, schema_name, view_name) WHERE NOT internal AND ${NOT_INTERNAL_DB}`;
         break;
       case 'COLUMNS':
         sql = `SELECT table_name AS "table_name", schema_name AS "schema_name", column_name AS "column_name", data_type AS "data_type", CASE WHEN is_nullable THEN 'true' ELSE 'false' END AS "null?", coalesce(column_default, '') AS "default", 'COLUMN' AS "kind", database_name AS "database_name"
-               FROM duckdb_columns() WHERE NOT internal`;
+               FROM duckdb_columns() WHERE NOT internal AND ${NOT_INTERNAL_DB}`;
         break;
     }
     if (object !== 'DATABASES' && object !== 'SCHEMAS') {

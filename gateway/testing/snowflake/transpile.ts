@@ -38,6 +38,8 @@ export type Plan =
       table: TableRef | null;
       /** SYSTEM$WAIT calls, replaced by their result text: the time to wait (abortably) before running. */
       waitMs: number;
+      /** CREATE VIEW: the view and the text Snowflake keeps (INFORMATION_SCHEMA.VIEWS.VIEW_DEFINITION). */
+      view?: CreatedView;
     }
   | { kind: 'use'; object: 'DATABASE' | 'SCHEMA' | 'WAREHOUSE' | 'ROLE'; name: string[] }
   | { kind: 'alter-session'; set: Array<[string, string | number | boolean]>; unset: string[] }
@@ -52,6 +54,23 @@ export type Plan =
     }
   | { kind: 'describe'; name: string[] }
   | { kind: 'transaction'; op: 'BEGIN' | 'COMMIT' | 'ROLLBACK' };
+
+/** A view a CREATE VIEW makes: its resolved name, the statement's text as submitted, SECURE or not. */
+export interface CreatedView {
+  database: string;
+  schema: string;
+  name: string;
+  text: string;
+  secure: boolean;
+}
+
+/**
+ * The schema of DuckDB's default catalog that holds the INFORMATION_SCHEMA views of database `db` (DuckDB
+ * reserves the name INFORMATION_SCHEMA in every catalog for its own, so Snowflake's live here).
+ */
+export function infoSchemaOf(db: string): string {
+  return `SF_INFORMATION_SCHEMA$${db}`;
+}
 
 export interface PlannedRequest {
   plans: Plan[];
@@ -175,6 +194,7 @@ function planStatement(
   const kind = Object.keys(ast)[0] ?? '';
 
   foldIdentifiers(ast, '');
+  const view = kind === 'create_view' ? createdView(ast.create_view as Node, original, ctx) : undefined;
   const state = { waitMs: 0 };
   rewrite(ast, ctx, state);
   if (kind === 'select') nameExpressionColumns(ast.select as SelectNode, st.tokens, sql);
@@ -191,7 +211,19 @@ function planStatement(
     status: ddlStatus(kind, ast),
     table: kind === 'select' ? singleTable(ast.select as SelectNode) : null,
     waitMs: state.waitMs,
+    ...(view ? { view } : {}),
   };
+}
+
+/** CREATE [SECURE] VIEW: its name resolved in the session's database and schema; SECURE is the emulator's to keep. */
+function createdView(cv: Node, original: string, ctx: SessionContext): CreatedView {
+  const n = cv.name as { name: { name: string }; schema: { name: string } | null; catalog: { name: string } | null };
+  const database = n.catalog?.name ?? ctx.database;
+  const schema = n.schema?.name ?? ctx.schema;
+  if (!database || !schema) throw sfError.syntax('Cannot perform CREATE VIEW. This session does not have a current database or schema. Call \'USE DATABASE\', or use a qualified name.');
+  const secure = cv.secure === true;
+  cv.secure = false; // DuckDB has no secure views
+  return { database, schema, name: n.name.name, text: original.trim(), secure };
 }
 
 /** Snowflake's wording: `syntax error line 1 at position 7 unexpected 'FROM'.` */
@@ -341,6 +373,14 @@ function rewrite(node: unknown, ctx: SessionContext, state: { waitMs: number }):
       const first = input ? (input.named_argument as { value: unknown }).value : args[0];
       fn.args = first === undefined ? [] : [first];
     }
+  }
+  const table = n.table as { name?: { name?: string }; schema?: Node | null; catalog?: Node | null } | undefined;
+  if (table && typeof table.name?.name === 'string' && String(table.schema?.name ?? '').toUpperCase() === 'INFORMATION_SCHEMA') {
+    // db.INFORMATION_SCHEMA.X → the emulator's views of database db (infoSchemaOf), in DuckDB's default catalog.
+    const db = (table.catalog?.name as string | undefined) ?? ctx.database;
+    if (!db) throw sfError.objectNotFound(`INFORMATION_SCHEMA.${table.name.name}`);
+    table.catalog = { name: 'memory', quoted: true, trailing_comments: [] };
+    table.schema = { name: infoSchemaOf(db), quoted: true, trailing_comments: [] };
   }
   if (n.data_type === 'custom' && typeof n.name === 'string') {
     // Precision of Snowflake's timestamp types (`TIMESTAMP_NTZ(9)`) has no DuckDB spelling: DuckDB keeps microseconds.

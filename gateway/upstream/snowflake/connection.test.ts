@@ -64,6 +64,23 @@ describe('SnowflakeSession', () => {
     await expect(s.execute('SELECT 1')).rejects.toThrow(/closed/);
   });
 
+  it('takes array binds per marker (a column of values each) and keeps NULL distinct from the text NULL', async () => {
+    const s = await SnowflakeSession.open(target);
+    try {
+      await s.execute('CREATE TEMPORARY TABLE A (ID NUMBER, BODY VARCHAR, TAG VARCHAR)');
+      const ins = await s.execute('INSERT INTO A (ID, BODY, TAG) VALUES (?, ?, ?)', [['1', '2', '3'], ['a', null, 'NULL'], 'same']);
+      expect(ins.rowsAffected).toBe(3);
+      const r = await s.execute('SELECT ID, BODY, TAG FROM A ORDER BY ID');
+      expect(r.rows).toEqual([
+        ['1', 'a', 'same'],
+        ['2', null, 'same'],
+        ['3', 'NULL', 'same'],
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('cancels a running statement when its signal aborts', async () => {
     const s = await SnowflakeSession.open(target);
     try {

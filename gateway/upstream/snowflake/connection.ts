@@ -56,6 +56,8 @@ export class SnowflakeUpstreamError extends Error {
   }
 }
 
+const FULL_PRECISION = `ALTER SESSION SET TIMESTAMP_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIMESTAMP_NTZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9', TIMESTAMP_LTZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIMESTAMP_TZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIME_OUTPUT_FORMAT = 'HH24:MI:SS.FF9'`;
+
 const ALL_AS_TEXT: snowflake.DataType[] = ['String', 'Boolean', 'Number', 'Date', 'JSON', 'Buffer'];
 
 let sdk: Promise<typeof snowflake> | null = null;
@@ -112,11 +114,23 @@ export class SnowflakeSession {
       ...(options.role ? { role: options.role } : {}),
       application: options.application ?? 'Verdict',
       timeout: (target.loginTimeoutSeconds ?? 60) * 1000,
+      // With values fetched as text the SDK renders SQL NULL as the string 'NULL' unless told not to (a setting
+      // that is global to the SDK): NULL must stay null, distinct from the text 'NULL'.
+      representNullAsStringNull: false,
     });
     await new Promise<void>((resolve, reject) => {
       conn.connect((err) => (err ? reject(upstreamError(err, `login to Snowflake account ${target.account} failed: `)) : resolve()));
     });
-    return new SnowflakeSession(conn);
+    const session = new SnowflakeSession(conn);
+    try {
+      // Values come back as text in the session's output formats, whose defaults stop at milliseconds: ask for all
+      // nine fractional digits Snowflake keeps, so times and timestamps reach clients without losing precision.
+      await session.execute(FULL_PRECISION);
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+    return session;
   }
 
   get closed(): boolean {
@@ -132,7 +146,7 @@ export class SnowflakeSession {
     return new Promise((resolve, reject) => {
       const statement = this.#conn.execute({
         sqlText: sql,
-        binds: binds as snowflake.Binds,
+        binds: sdkBinds(binds),
         fetchAsString: ALL_AS_TEXT,
         rowMode: 'array',
         ...(options.describeOnly ? { describeOnly: true } : {}),
@@ -167,6 +181,18 @@ export class SnowflakeSession {
     this.#closed = true;
     return new Promise((resolve) => this.#conn.destroy(() => resolve()));
   }
+}
+
+/**
+ * Binds per marker (an array = an array bind, one value per row) → snowflake-sdk's form: positional values, or for
+ * array binds one array per row (a scalar next to arrays repeats on every row, as Snowflake takes it).
+ */
+export function sdkBinds(binds: readonly SnowflakeBind[]): snowflake.Binds {
+  const rows = binds.reduce<number>((n, b) => (Array.isArray(b) ? Math.max(n, b.length) : n), -1);
+  if (rows < 0) return binds as snowflake.Binds;
+  const out: (string | number | boolean | null)[][] = [];
+  for (let r = 0; r < rows; r++) out.push(binds.map((b) => (Array.isArray(b) ? (b[r] ?? null) : b)));
+  return out as snowflake.Binds;
 }
 
 function numberOrNull(n: unknown): number | null {
