@@ -55,7 +55,8 @@ async function setup(o: Partial<GitHubApprovalsOptions> = {}): Promise<Env> {
     for (const p of providers) await p.settled();
     await webhooks.settled();
     try {
-      expect(checker.assertAll(sim.requests)).toBeGreaterThanOrEqual(0);
+      // assertAll throws listing every exchange that does not match GitHub's description.
+      expect(() => checker.assertAll(sim.requests)).not.toThrow();
     } finally {
       await sim.close();
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: bootstrap, then every check in order — Rego (fmt, strict check, tests with coverage,
-// fixtures), the WASM bundle build, the TypeScript type check, and vitest (unit + integration).
+// fixtures), the WASM bundle build, the TypeScript type check, and vitest: the unit project, then integration.
 // Ends with one plain "N passed, N failed, N skipped" line that counts every vitest test.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -29,26 +29,44 @@ must('policy check (opa fmt, opa check --strict, opa test --coverage, fixtures)'
 must('policy build (WASM bundle)', bin('tsx'), ['gateway/cli/main.ts', 'policy', 'build']);
 must('typecheck (tsc --noEmit, strict)', bin('tsc'), ['-p', '.']);
 
-const report = join(root, '.build', 'vitest-report.json');
-mkdirSync(dirname(report), { recursive: true });
-rmSync(report, { force: true });
-const status = step('vitest (unit and integration tests)', bin('vitest'), [
-  'run',
-  '--testTimeout=60000',
-  '--hookTimeout=180000',
-  '--reporter=default',
-  '--reporter=json',
-  `--outputFile.json=${report}`,
-  ...extra,
-]);
-
-if (existsSync(report)) {
-  const r = JSON.parse(readFileSync(report, 'utf8'));
-  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  process.stdout.write(`\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped\n`);
-  if (r.numTotalTests === 0) {
-    process.stderr.write('npm test: vitest ran no test\n');
-    process.exit(1);
+// Two vitest projects (vitest.config.ts): the unit tests first, in seconds, so a broken build fails fast;
+// then the integration tests. One line at the end counts both.
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let total = 0;
+let status = 0;
+for (const project of ['unit', 'integration']) {
+  const report = join(root, '.build', `vitest-${project}.json`);
+  mkdirSync(dirname(report), { recursive: true });
+  rmSync(report, { force: true });
+  const s = step(`vitest ${project} project (${project === 'unit' ? 'pure code, no network' : 'real servers and clients'})`, bin('vitest'), [
+    'run',
+    '--project',
+    project,
+    '--testTimeout=60000',
+    '--hookTimeout=180000',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...extra,
+  ]);
+  if (existsSync(report)) {
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests;
+    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    total += r.numTotalTests;
   }
+  if (s !== 0) {
+    status = s;
+    if (project === 'unit') process.stderr.write('\nnpm test: the unit project failed; the integration project is not run\n');
+    if (project === 'unit') break;
+  }
+}
+process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+if (total === 0) {
+  process.stderr.write('npm test: vitest ran no test\n');
+  process.exit(1);
 }
 process.exit(status);

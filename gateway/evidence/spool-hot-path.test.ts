@@ -95,7 +95,7 @@ describe('spool hot path', () => {
         return false;
       }
     });
-    expect(fd).toBeDefined();
+    expect(Number.isInteger(Number(fd)), `no open spool file among ${String(fd)}`).toBe(true);
     const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
     expect(flags & constants.O_DSYNC).toBe(constants.O_DSYNC);
     expect(flags & constants.O_APPEND).toBe(constants.O_APPEND);

@@ -175,7 +175,7 @@ describe('keyDir and mintWithStoredKey', () => {
     const kid = await dev.addKey({ activate: true });
     const token = await mintWithStoredKey(keyDir, 'alice');
     expect(decodeProtectedHeader(token).kid).toBe(kid);
-    await expect(validatorFor(dev).verify(token, 'alice')).resolves.toBeDefined();
+    await expect(validatorFor(dev).verify(token, 'alice')).resolves.toMatchObject({ username: 'alice' });
   });
 
   it('reuses the stored key ring after a restart', async () => {
@@ -188,7 +188,7 @@ describe('keyDir and mintWithStoredKey', () => {
     // Metadata is rewritten for the new port and user list.
     const token = await mintWithStoredKey(keyDir, 'alice');
     expect(decodeJwt(token).iss).toBe(second.issuer);
-    await expect(validatorFor(second).verify(token, 'alice')).resolves.toBeDefined();
+    await expect(validatorFor(second).verify(token, 'alice')).resolves.toMatchObject({ username: 'alice' });
   });
 
   it('explains a missing or corrupt key directory', async () => {

@@ -149,7 +149,7 @@ describe('verify: refused tokens', () => {
 
   it('refuses a token whose iat is older than maxTokenAgeSeconds', async () => {
     const token = await dev.mint('alice', { issuedAt: new Date(Date.now() - 7200_000), ttlSeconds: 3 * 3600 });
-    await expect(validatorFor(dev).verify(token, 'alice')).resolves.toBeDefined();
+    await expect(validatorFor(dev).verify(token, 'alice')).resolves.toMatchObject({ username: 'alice' });
     await expectRefused(validatorFor(dev, { maxTokenAgeSeconds: 3600 }).verify(token, 'alice'), 'TOKEN_EXPIRED', token, /issued at .* more than 3600 seconds ago/);
   });
 
@@ -167,7 +167,7 @@ describe('verify: refused tokens', () => {
   it('refuses a token for another audience', async () => {
     const token = await dev.mint('alice', { audience: 'billing' });
     await expectRefused(validatorFor(dev).verify(token, 'alice'), 'TOKEN_AUDIENCE', token, /token audience does not include verdict/);
-    await expect(validatorFor(dev, { audience: ['billing', 'verdict'] }).verify(token, 'alice')).resolves.toBeDefined();
+    await expect(validatorFor(dev, { audience: ['billing', 'verdict'] }).verify(token, 'alice')).resolves.toMatchObject({ username: 'alice' });
   });
 
   it('refuses a token without exp', async () => {
@@ -299,7 +299,7 @@ describe('verify: JWKS fetching', () => {
       expect(id.username).toBe('alice');
       expect(issuer.stats.jwksRequests).toBe(2);
       // The old key is still published, so tokens already handed out keep working.
-      await expect(v.verify(oldToken, 'alice')).resolves.toBeDefined();
+      await expect(v.verify(oldToken, 'alice')).resolves.toMatchObject({ username: 'alice' });
       expect(issuer.stats.jwksRequests).toBe(2);
     } finally {
       await issuer.close();

@@ -62,7 +62,7 @@ describe('/metrics after traffic', () => {
       const running = bob.query("DELETE FROM visits WHERE reason <> 'none'").catch((e: Error) => e);
       for (let i = 0; i < 200 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
       const id = /request (req-[0-9a-z]+)/.exec(notices[0]?.detail ?? '')?.[1];
-      expect(id).toBeDefined();
+      expect(id).toMatch(/^req-[0-9a-z]+$/);
       // The approver sees the write's measured blast radius (verdict approvals show).
       expect((await readLocalRequest(join(stack.dir, 'approvals'), id!)).blast_radius).toEqual({ method: 'count', rows: 6, table_rows: 6, error: null });
       const held = await scrape(stack.gateway.adminAddress!.port);

@@ -131,7 +131,7 @@ describe('hold or rerun, chosen by who is asking', () => {
       const first = (await job.query(sql).catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
       expect(first.code).toBe('42501');
       const id = /Request (req-[0-9a-z]+) was filed/.exec(first.message)?.[1];
-      expect(id, first.message).toBeDefined();
+      expect(id, first.message).toMatch(/^req-[0-9a-z]+$/);
       expect(first.message).toContain('run the identical statement again');
       expect(await upstreamCount("SELECT count(*)::int AS n FROM visits WHERE notes = 'archived'")).toBe(0);
       await decideLocally(join(stack.dir, 'approvals'), id!, 'approved', carol);

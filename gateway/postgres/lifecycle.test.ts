@@ -35,7 +35,7 @@ describe('rerun mode', () => {
     const first = (await bob.query('DELETE FROM visits').catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
     expect(first.code).toBe('42501');
     const id = /Request (req-[0-9a-z]+) was filed/.exec(first.message)?.[1];
-    expect(id).toBeDefined();
+    expect(id).toMatch(/^req-[0-9a-z]+$/);
     expect(first.message).toContain('run the identical statement again');
     await decideLocally(join(stack.dir, 'approvals'), id!, 'approved', { sub: 'user:carol', username: 'carol', groups: ['phi-approvers'] });
     // A different statement is not covered, even by the same identity.

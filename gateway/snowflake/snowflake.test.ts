@@ -382,12 +382,12 @@ describe('gosnowflake binds, approvals and cancel through the Snowflake door', (
       ],
     }, 90_000);
     const [held, long, after] = report.steps;
-    expect(held!.error, JSON.stringify(held)).toBeDefined();
+    expect(held!.error, JSON.stringify(held)).toBeTruthy();
     expect(held!.elapsedMs).toBeLessThan(15_000);
     const id = [...requestIds()].find((x) => !before.has(x));
     expect(id).toBeTruthy();
     await expect.poll(() => existsSync(join(stack.dir, 'approvals', `${id}.withdrawn`)), { timeout: 10_000 }).toBe(true);
-    expect(long!.error).toBeDefined();
+    expect(long!.error).toBeTruthy();
     expect(long!.elapsedMs).toBeLessThan(15_000);
     await expect.poll(() => stack.sf.queries().find((q) => q.sqlText.includes('SYSTEM$WAIT(31)'))?.status, { timeout: 10_000 }).toBe('ABORTED');
     expect(after!.error).toBeUndefined();
