@@ -1,6 +1,6 @@
 // The seam between the engine and a SQL dialect: each dialect turns its own SQL into the same
 // StatementAnalysis facts (types.ts), so one policy judges PostgreSQL and Snowflake statements alike.
-import type { Measurement } from './postgres/blast-radius.ts';
+import type { Measurement } from './types.ts';
 import type { AnalyzeOptions, StatementAnalysis } from './types.ts';
 
 export type { Measurement };

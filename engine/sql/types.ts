@@ -215,3 +215,10 @@ export interface BlastRadius {
   table_rows: number | null;
   error: string | null;
 }
+
+/**
+ * The count a gateway runs to measure a write's blast radius: one row, columns `rows` and `table_rows` (bigint
+ * as text); `params`: the parameter numbers ($n) it refers to (a write's SET values are not among them). Or a
+ * write through a cursor (`WHERE CURRENT OF`: one row), or why it cannot be measured.
+ */
+export type Measurement = { sql: string; params: number[] } | { current_of: true } | { error: string };

@@ -3,7 +3,7 @@
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signWebhookBody } from '../github/simulator-webhooks.ts';
+import { signWebhookBody } from '../testing/github-sim/webhooks.ts';
 import { createWebhookHandler, verifyWebhookSignature, type WebhookEvent, type WebhookHandlerOptions } from './webhook.ts';
 
 const SECRET = 'whsec_unit';

@@ -4,8 +4,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGitHubClient } from '../github/client.ts';
 import { blobSha } from '../github/git-objects.ts';
-import { openApiChecker } from '../github/openapi-check.ts';
-import { startGitHubSimulator, type GitHubSimulator, type SimulatorOptions } from '../github/simulator.ts';
+import { openApiChecker } from '../testing/github-sim/openapi-check.ts';
+import { startGitHubSimulator, type GitHubSimulator, type SimulatorOptions } from '../testing/github-sim/simulator.ts';
 import { githubPublisher, type GitHubPublisherOptions } from './github-publisher.ts';
 import { PublishError, type EvidenceFile, type EvidencePublisher } from './publisher.ts';
 

@@ -3,8 +3,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGitHubClient } from './client.ts';
-import { openApiChecker } from './openapi-check.ts';
-import { startGitHubSimulator, type GitHubSimulator, type SimulatorOptions } from './simulator.ts';
+import { openApiChecker } from '../testing/github-sim/openapi-check.ts';
+import { startGitHubSimulator, type GitHubSimulator, type SimulatorOptions } from '../testing/github-sim/simulator.ts';
 
 const TOKEN = 'ghp_clienttesttoken';
 const checker = openApiChecker();

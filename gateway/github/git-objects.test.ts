@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MODE, ObjectStore, blobSha, fromGitTime, toGitTime } from './git-objects.ts';
-import { SimRepository } from './simulator.ts';
+import { SimRepository } from '../testing/github-sim/simulator.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -98,7 +98,7 @@ describe('require_durable', () => {
 
 describe('evidence published to GitHub', () => {
   it('commits sealed batches to the evidence repository through the git data API (simulator)', { timeout: 60_000 }, async () => {
-    const { startGitHubSimulator } = await import('../github/simulator.ts');
+    const { startGitHubSimulator } = await import('../testing/github-sim/simulator.ts');
     const sim = await startGitHubSimulator({ tokens: [{ token: 'ghp_evidence_test', login: 'verdict-bot' }] });
     const repo = sim.createRepo('acme', 'evidence');
     repo.commitFiles('main', { 'README.md': '# evidence\n' }, 'init');

@@ -9,28 +9,10 @@ import { typedForm } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { withheldCode } from '../pipeline/mask-plan.ts';
 import { BackendCode } from './protocol/constants.ts';
+import type { ColumnMask, RowPlan } from './row-plan.ts';
 import { BLANK_PLAN, SessionModelBreach, executedStatement, type PortalEntry, type Rows, type SessionModel, type StatementEntry } from './session-model.ts';
 
-/** How one result column is masked; null = passed through. */
-export type ColumnMask = MaskFn | null;
-
-/** What the DataRows of one result set need: a mask per column, or a reason the rows cannot be sent. */
-export interface RowPlan {
-  masks: ColumnMask[];
-  /**
-   * Ground truth: masks by the column origin RowDescription reports (`tableOid:attnum`), for every column
-   * the decision masks. A result column the analysis traced elsewhere but the server says comes from a
-   * masked column is masked anyway.
-   */
-  byOrigin?: ReadonlyMap<string, MaskFn>;
-  /** Per column: 0 text, 1 binary (from Bind's result formats); masked binary values take a binary form of their type, NULL when it is unknown. */
-  formats: readonly number[];
-  /**
-   * Per column: the type OID RowDescription reported (set when one arrives for this plan's rows; absent when
-   * the client executes without Describe). Masked values take a form valid for the type where it is known.
-   */
-  types?: Uint32Array;
-}
+export type { ColumnMask, RowPlan } from './row-plan.ts';
 
 export interface ErrorReplacement {
   /** ErrorResponse bytes sent instead of the upstream's error for this unit. */

@@ -10,7 +10,7 @@ import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { DecisionRef } from '../pipeline/session.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
-import type { RowPlan } from './responses.ts';
+import type { RowPlan } from './row-plan.ts';
 
 /** Result formats of a simple Query or a text cursor: all text. Shared and never mutated. */
 export const TEXT_FORMATS: readonly number[] = [0];

@@ -3,10 +3,10 @@
 // approves it, it runs once.
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulatorPulls, type PullsSimulator } from '../github/simulator-pulls.ts';
-import { simulatorTeams } from '../github/simulator-teams.ts';
-import { webhookSender, type WebhookSender } from '../github/simulator-webhooks.ts';
-import { startGitHubSimulator, type GitHubSimulator } from '../github/simulator.ts';
+import { simulatorPulls, type PullsSimulator } from '../testing/github-sim/pulls.ts';
+import { simulatorTeams } from '../testing/github-sim/teams.ts';
+import { webhookSender, type WebhookSender } from '../testing/github-sim/webhooks.ts';
+import { startGitHubSimulator, type GitHubSimulator } from '../testing/github-sim/simulator.ts';
 import { buildGoClient, runGoClient } from '../testing/snowflake/go-client.ts';
 import { SF_ACCOUNT, startSnowflakeStack, type SnowflakeStack } from '../testing/snowflake-stack.ts';
 

@@ -1,9 +1,9 @@
 // A gateway whose approvals go through GitHub pull requests — against the local GitHub simulator with
 // pulls, team membership and signed webhooks — for the end-to-end tests and bench:approvals.
-import { simulatorPulls, type PullsSimulator } from '../github/simulator-pulls.ts';
-import { simulatorTeams } from '../github/simulator-teams.ts';
-import { webhookSender, type WebhookSender } from '../github/simulator-webhooks.ts';
-import { startGitHubSimulator, type GitHubSimulator } from '../github/simulator.ts';
+import { simulatorPulls, type PullsSimulator } from './github-sim/pulls.ts';
+import { simulatorTeams } from './github-sim/teams.ts';
+import { webhookSender, type WebhookSender } from './github-sim/webhooks.ts';
+import { startGitHubSimulator, type GitHubSimulator } from './github-sim/simulator.ts';
 import { startStack, type TestStack } from './stack.ts';
 
 export const APPROVALS_REPO = 'acme/approvals';

@@ -7,15 +7,10 @@ import { deparseSync } from 'pgsql-deparser';
 import { parseTree } from './analyze.ts';
 import { PURE_FUNCTIONS } from './functions.ts';
 import { tagOf, type Json } from './names.ts';
-import type { BlastRadius, StatementAnalysis } from '../types.ts';
+import type { BlastRadius, Measurement, StatementAnalysis } from '../types.ts';
 
-export type { BlastRadius };
+export type { BlastRadius, Measurement };
 
-/**
- * The count to run: one row, columns `rows` and `table_rows` (bigint as text); `params`: the parameter
- * numbers ($n) it refers to (a write's SET values are not among them).
- */
-export type Measurement = { sql: string; params: number[] } | { current_of: true } | { error: string };
 
 const WRITES = new Set(['update', 'delete', 'merge', 'insert']);
 

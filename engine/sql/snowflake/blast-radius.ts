@@ -1,7 +1,7 @@
 // The blast radius of a Snowflake write: the read-only count the gateway runs upstream just before an UPDATE or
 // DELETE (docs/decision-contract.md, "Blast radius"), built from polyglot's parse of the write and checked by
 // parsing the count back; it says why when a write cannot be measured, and the policy refuses those.
-import type { Measurement } from '../postgres/blast-radius.ts';
+import type { Measurement } from '../types.ts';
 import type { StatementAnalysis } from '../types.ts';
 import { PURE_FUNCTIONS } from './functions.ts';
 import { generate, parse } from './parser.ts';

@@ -2,7 +2,6 @@
 // gateway/demo/clinic.sql (read from that file, so the PostgreSQL and Snowflake demos cannot drift apart).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { SnowflakeEmulator } from './emulator.ts';
 
 const CLINIC_SQL = fileURLToPath(new URL('../../demo/clinic.sql', import.meta.url));
 
@@ -39,7 +38,7 @@ export const CLINIC_TABLES_SQL = [
  * const sf = await startSnowflakeEmulator();
  * await seedClinic(sf);
  */
-export async function seedClinic(emulator: Pick<SnowflakeEmulator, 'exec'>): Promise<void> {
+export async function seedClinic(emulator: { exec(sql: string): Promise<unknown> }): Promise<void> {
   for (const sql of CLINIC_TABLES_SQL) await emulator.exec(sql);
   const text = readFileSync(CLINIC_SQL, 'utf8');
   for (const table of ['patients', 'visits'] as const) {

@@ -7,9 +7,9 @@ import { Ajv } from 'ajv';
 import { Octokit } from 'octokit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openApiChecker } from './openapi-check.ts';
-import { simulatorPulls } from './simulator-pulls.ts';
-import { simulatorTeams } from './simulator-teams.ts';
-import { signWebhookBody, webhookSender } from './simulator-webhooks.ts';
+import { simulatorPulls } from './pulls.ts';
+import { simulatorTeams } from './teams.ts';
+import { signWebhookBody, webhookSender } from './webhooks.ts';
 import { startGitHubSimulator, type GitHubSimulator } from './simulator.ts';
 
 const TOKEN = 'ghp_pullstest000000000000000000000000000';

@@ -2,8 +2,8 @@
 // (the latest release or one by tag, and an asset's bytes). Shapes follow GitHub's REST description
 // (components/schemas/release and release-asset); uploads go to uploads.github.com on GitHub, so tests
 // attach assets with `attach` instead.
-import { isoSeconds, nodeId, simpleUserJson } from './simulator-json.ts';
-import { SimError, type SimRepository, type SimRequest, type SimulatorContext, type SimulatorPlugin, type SimUser } from './simulator.ts';
+import { isoSeconds, nodeId, simpleUserJson } from './json.ts';
+import { SimError, type SimRepository, type SimRequest, type SimulatorContext, type SimulatorPlugin, type SimUser } from './model.ts';
 
 interface SimAsset {
   id: number;

@@ -1,6 +1,6 @@
 // JSON shapes shared by the simulator's pull-request, team and webhook plugins (users, repositories,
 // labels), built to GitHub's OpenAPI schemas so REST answers and webhook payloads validate alike.
-import type { SimRepository, SimUser, SimulatorContext } from './simulator.ts';
+import type { SimRepository, SimUser, SimulatorContext } from './model.ts';
 
 /** GitHub's timestamps: ISO 8601 without milliseconds. */
 export function isoSeconds(ms: number): string {

@@ -1,8 +1,8 @@
 // The simulator's repository routes: GET repository, the git data API (blobs, trees, commits, refs) and
 // the contents API, with GitHub's validation messages, 409 on empty repositories and fast-forward checks.
-import { MODE, fromGitTime, toGitTime, type GitObject, type Signature, type TreeEntry } from './git-objects.ts';
-import { SimError, type Actor, type Route, type SimRepository, type SimRequest, type SimulatorContext } from './simulator.ts';
-import { nodeId, repositoryJson, simpleUserJson } from './simulator-json.ts';
+import { MODE, fromGitTime, toGitTime, type GitObject, type Signature, type TreeEntry } from '../../github/git-objects.ts';
+import { SimError, type Actor, type Route, type SimRepository, type SimRequest, type SimulatorContext } from './model.ts';
+import { nodeId, repositoryJson } from './json.ts';
 
 const DOCS = {
   repo: 'https://docs.github.com/rest/repos/repos#get-a-repository',
@@ -66,8 +66,6 @@ function validRefName(ref: string): boolean {
 export function gitRoutes(ctx: SimulatorContext): Route[] {
   const api = (repo: SimRepository, path: string) => `${ctx.baseUrl}/repos/${repo.fullName}${path}`;
   const html = (repo: SimRepository, path: string) => `${ctx.htmlUrl}/${repo.fullName}${path}`;
-
-  const userJson = (login: string) => simpleUserJson(ctx, ctx.user(login));
 
   // The shared `repository` shape, plus what GET /repos/{o}/{r} adds for the caller (full-repository).
   const repoJson = (repo: SimRepository, actor: Actor) => {

@@ -1,7 +1,7 @@
 // Simulator plugin for organization team membership and users (GET /users/{username}, GET /user), with
 // helpers to add, invite (pending) and remove team members.
-import { isoSeconds, simpleUserJson } from './simulator-json.ts';
-import { SimError, type Route, type SimUser, type SimulatorContext, type SimulatorPlugin } from './simulator.ts';
+import { isoSeconds, simpleUserJson } from './json.ts';
+import { SimError, type Route, type SimUser, type SimulatorContext, type SimulatorPlugin } from './model.ts';
 
 export interface TeamsSimulator {
   readonly plugin: SimulatorPlugin;

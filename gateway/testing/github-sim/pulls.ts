@@ -1,8 +1,8 @@
 // Simulator plugin for pull requests, reviews, issue comments and labels, with helpers tests use to act as
 // reviewers (approve, request changes, dismiss), push to a PR branch or close it; changes emit webhooks.
-import { isoSeconds, nodeId, repositoryJson, simpleUserJson } from './simulator-json.ts';
-import type { WebhookSender } from './simulator-webhooks.ts';
-import { SimError, type Actor, type Route, type SimRepository, type SimRequest, type SimUser, type SimulatorContext, type SimulatorPlugin } from './simulator.ts';
+import { isoSeconds, nodeId, repositoryJson, simpleUserJson } from './json.ts';
+import type { WebhookSender } from './webhooks.ts';
+import { SimError, type Actor, type Route, type SimRepository, type SimRequest, type SimUser, type SimulatorContext, type SimulatorPlugin } from './model.ts';
 
 export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED';
 

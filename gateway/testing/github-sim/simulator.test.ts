@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, importPKCS8 } from 'jose';
 import { Octokit } from 'octokit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { blobSha } from './git-objects.ts';
+import { blobSha } from '../../github/git-objects.ts';
 import { openApiChecker } from './openapi-check.ts';
 import { startGitHubSimulator, type GitHubSimulator } from './simulator.ts';
 
