@@ -1,7 +1,7 @@
 // The GitHub approval provider: a request is one gateway-made commit on its own branch plus a pull request;
 // it is approved only by APPROVED reviews on that exact commit from human, non-requester team members.
 import { randomBytes } from 'node:crypto';
-import { createGitHubClient, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
+import { commitFiles, createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
 import { subjectHash, type ApprovalProvider, type ApprovalRequest, type ApprovalState, type ApprovalSubject, type Requester } from './provider.ts';
 import type { WebhookEvent } from './webhook.ts';
 
@@ -266,22 +266,11 @@ function renderBody(request: ApprovalRequest, commit: string, team: string, extr
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function statusOf(err: unknown): number | undefined {
-  const s = (err as { status?: unknown } | null)?.status;
-  return typeof s === 'number' ? s : undefined;
-}
-
-function messageOf(err: unknown): string {
-  const data = (err as { response?: { data?: { message?: unknown } } } | null)?.response?.data;
-  if (typeof data?.message === 'string') return data.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Maps an octokit failure to a stable code; our own errors pass through. */
 function classify(err: unknown, what: string): GitHubApprovalError {
   if (err instanceof GitHubApprovalError) return err;
   const status = statusOf(err);
-  const msg = messageOf(err);
+  const msg = githubMessage(err);
   if (status === 401) return new GitHubApprovalError('FORBIDDEN', `${what}: GitHub rejected the credentials (401 ${msg})`, { cause: err });
   if (status === 403 && !/rate limit/i.test(msg)) {
     return new GitHubApprovalError('FORBIDDEN', `${what}: not allowed (403 ${msg}); the App needs contents: write, pull_requests: write and members: read`, { cause: err });
@@ -417,7 +406,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
       .then(job)
       .then(
         () => undefined,
-        (err: unknown) => log.warn(`${what} failed: ${messageOf(err)}`),
+        (err: unknown) => log.warn(`${what} failed: ${githubMessage(err)}`),
       )
       .finally(() => void queued--);
   }
@@ -603,18 +592,13 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
     const ref = await get<{ object: { sha: string } }>('GET /repos/{owner}/{repo}/git/ref/{ref}', { owner, repo, ref: `heads/${base}` });
     const parent = ref.object.sha;
     const parentCommit = await get<{ tree: { sha: string } }>('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { owner, repo, commit_sha: parent });
-    const { data: tree } = await o.rest.git.createTree({
-      owner, repo, base_tree: parentCommit.tree.sha,
-      tree: [{ path: input.path, mode: '100644', type: 'blob', content: input.content }],
-    });
-    const sig = options.author ? { ...options.author, date: new Date().toISOString() } : undefined;
-    const { data: commit } = await o.rest.git.createCommit({ owner, repo, message: input.message, tree: tree.sha, parents: [parent], ...(sig ? { author: sig, committer: sig } : {}) });
-    await o.rest.git.createRef({ owner, repo, ref: `refs/heads/${input.branch}`, sha: commit.sha });
+    const commit = await commitFiles(o, { owner, repo, base: { commit: parent, tree: parentCommit.tree.sha }, files: [{ path: input.path, content: input.content }], message: input.message, author: options.author });
+    await o.rest.git.createRef({ owner, repo, ref: `refs/heads/${input.branch}`, sha: commit.commit });
     try {
-      const { data: pr } = await o.rest.pulls.create({ owner, repo, head: input.branch, base, title: input.title, body: input.body(commit.sha) });
+      const { data: pr } = await o.rest.pulls.create({ owner, repo, head: input.branch, base, title: input.title, body: input.body(commit.commit) });
       if (!gatewayLogin && pr.user?.login) gatewayLogin = pr.user.login;
       await o.rest.issues.addLabels({ owner, repo, issue_number: pr.number, labels: input.labels });
-      return { number: pr.number, link: pr.html_url, commit: commit.sha };
+      return { number: pr.number, link: pr.html_url, commit: commit.commit };
     } catch (err) {
       // Without a PR the branch is litter; without labels the request could be missed by findApproved.
       await o.rest.git.deleteRef({ owner, repo, ref: `heads/${input.branch}` }).catch(() => undefined);
@@ -733,7 +717,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
         }
         if (s.status !== 'pending') return s;
         if (signal.aborted) {
-          await withdraw(id).catch((err: unknown) => log.warn(`withdrawing ${id}: ${messageOf(err)}`));
+          await withdraw(id).catch((err: unknown) => log.warn(`withdrawing ${id}: ${githubMessage(err)}`));
           return { status: 'withdrawn' };
         }
         const left = deadline - Date.now();
@@ -797,7 +781,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
         try {
           rec = records.get(marker.id) ?? (await reconstruct(marker.id, pr));
         } catch (err) {
-          log.warn(`skipping ${pr.html_url}: ${messageOf(err)}`);
+          log.warn(`skipping ${pr.html_url}: ${githubMessage(err)}`);
           continue;
         }
         if (rec.request.hash !== hash || rec.request.requester.sub !== requesterSub) continue;

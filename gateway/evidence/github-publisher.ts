@@ -1,7 +1,7 @@
 // Publishes sealed evidence batches into a GitHub repository through the git data API: one commit per
 // batch on top of the branch head, fast-forward only, retried with jitter when another instance wins.
 import { MODE, blobSha, encodeTree, hashObject } from '../github/git-objects.ts';
-import { createGitHubClient, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
+import { commitFiles, createGitHubClient, githubMessage, statusOf, TreeMismatch, type GitHubAuth, type GitHubClient, type GitHubClientTuning, type TreeFile } from '../github/client.ts';
 import { PublishError, type EvidenceFile, type EvidencePublisher, type PublishResult } from './publisher.ts';
 
 export interface GitHubPublisherOptions {
@@ -44,17 +44,6 @@ class ShaCache<V> {
   }
 }
 
-function statusOf(err: unknown): number | undefined {
-  const s = (err as { status?: unknown } | null)?.status;
-  return typeof s === 'number' ? s : undefined;
-}
-
-function messageOf(err: unknown): string {
-  const data = (err as { response?: { data?: { message?: unknown } } } | null)?.response?.data;
-  if (typeof data?.message === 'string') return data.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /**
@@ -64,7 +53,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
 function classify(err: unknown, what: string): PublishError {
   if (err instanceof PublishError) return err;
   const status = statusOf(err);
-  const msg = messageOf(err);
+  const msg = githubMessage(err);
   const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
   if (status === undefined) {
     const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code;
@@ -83,7 +72,7 @@ function classify(err: unknown, what: string): PublishError {
 }
 
 function isLostRace(err: unknown): boolean {
-  return statusOf(err) === 422 && /not a fast forward|Reference already exists|Reference does not exist/i.test(messageOf(err));
+  return statusOf(err) === 422 && /not a fast forward|Reference already exists|Reference does not exist/i.test(githubMessage(err));
 }
 
 function checkPath(path: string): void {
@@ -260,40 +249,37 @@ export function githubPublisher(options: GitHubPublisherOptions): EvidencePublis
       const alreadyPresent = present.filter((p) => !bootstrapped.has(p));
       if (toAdd.length === 0 && head.kind === 'ok') return { commit: head.commit, alreadyPresent };
 
-      const entries = [];
+      const files: TreeFile[] = [];
       for (const f of toAdd) {
         if (isUtf8(f.content)) {
-          entries.push({ path: f.path, mode: '100644' as const, type: 'blob' as const, content: f.content.toString('utf8') });
+          files.push({ path: f.path, content: f.content.toString('utf8') });
           continue;
         }
         if (!blobs.has(f.sha)) {
           await o.rest.git.createBlob({ owner, repo, content: f.content.toString('base64'), encoding: 'base64' });
           blobs.add(f.sha);
         }
-        entries.push({ path: f.path, mode: '100644' as const, type: 'blob' as const, sha: f.sha });
+        files.push({ path: f.path, sha: f.sha });
       }
       const base = head.kind === 'ok' ? head : null;
       const planned = await plannedTree(o, base?.tree ?? null, toAdd.map((f) => ({ parts: f.path.split('/'), sha: f.sha })));
-      const { data: tree } = await o.rest.git.createTree({ owner, repo, tree: entries, ...(base ? { base_tree: base.tree } : {}) });
-      if (tree.sha !== planned) {
-        throw new PublishError('FATAL', `GitHub built tree ${tree.sha} where ${planned} was expected: the evidence bytes or the base tree differ from what was sent; nothing was committed`);
-      }
-      const sig = signature();
-      const { data: commit } = await o.rest.git.createCommit({
-        owner, repo, message, tree: tree.sha,
-        parents: base ? [base.commit] : [],
-        ...(sig ? { author: sig, committer: sig } : {}),
-      });
+      let commit: { tree: string; commit: string };
       try {
-        if (base) await o.rest.git.updateRef({ owner, repo, ref: `heads/${branch}`, sha: commit.sha, force: false });
-        else await o.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: commit.sha });
+        commit = await commitFiles(o, { owner, repo, base: base ? { commit: base.commit, tree: base.tree } : null, files, message, author: options.author, expectTree: planned });
+      } catch (err) {
+        if (!(err instanceof TreeMismatch)) throw err;
+        throw new PublishError('FATAL', `GitHub built tree ${err.built} where ${planned} was expected: the evidence bytes or the base tree differ from what was sent; nothing was committed`);
+      }
+      try {
+        if (base) await o.rest.git.updateRef({ owner, repo, ref: `heads/${branch}`, sha: commit.commit, force: false });
+        else await o.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: commit.commit });
       } catch (err) {
         if (!isLostRace(err)) throw err;
         await sleep(random() * Math.min(maxMs, baseMs * 2 ** round));
         continue;
       }
-      commitTrees.set(commit.sha, tree.sha);
-      return { commit: commit.sha, alreadyPresent };
+      commitTrees.set(commit.commit, commit.tree);
+      return { commit: commit.commit, alreadyPresent };
     }
     throw new PublishError('RETRYABLE', `lost the race for ${owner}/${repo}@${branch} ${maxAttempts} times in a row; will try again later`);
   }

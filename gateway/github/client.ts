@@ -117,3 +117,59 @@ export async function createGitHubClient(options: GitHubClientOptions): Promise<
   const app = new App({ appId: options.auth.appId, privateKey: options.auth.privateKey, Octokit: Client });
   return (await app.getInstallationOctokit(options.auth.installationId)) as unknown as GitHubClient;
 }
+
+/** The HTTP status of an octokit RequestError, or undefined for anything else (a network failure). */
+export function statusOf(err: unknown): number | undefined {
+  const s = (err as { status?: unknown } | null)?.status;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** GitHub's own error message (the response body's `message`) when there is one, else the error's. */
+export function githubMessage(err: unknown): string {
+  const data = (err as { response?: { data?: { message?: unknown } } } | null)?.response?.data;
+  if (typeof data?.message === 'string') return data.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One file of a commit: its text, or the sha of a blob already uploaded (git data API tree entry). */
+export type TreeFile = { path: string; content: string } | { path: string; sha: string };
+
+/**
+ * Creates a tree over `base` (or an empty one) with `files` added, and a commit of it (git data API: POST
+ * /git/trees, POST /git/commits). The caller moves a ref to the commit. With `expectTree`, a tree GitHub built
+ * differently (other bytes than planned) throws TreeMismatch before any commit is made.
+ *
+ * @example
+ * const { commit } = await commitFiles(o, { owner, repo, base: { commit: head, tree }, files: [{ path: 'a.json', content: '{}' }], message: 'add a' });
+ */
+export async function commitFiles(
+  o: GitHubClient,
+  input: {
+    owner: string;
+    repo: string;
+    base: { commit: string; tree: string } | null;
+    files: TreeFile[];
+    message: string;
+    author?: { name: string; email: string } | undefined;
+    expectTree?: string;
+  },
+): Promise<{ tree: string; commit: string }> {
+  const { owner, repo, base } = input;
+  const tree = input.files.map((f) => ({ path: f.path, mode: '100644' as const, type: 'blob' as const, ...('sha' in f ? { sha: f.sha } : { content: f.content }) }));
+  const { data: built } = await o.rest.git.createTree({ owner, repo, tree, ...(base ? { base_tree: base.tree } : {}) });
+  if (input.expectTree !== undefined && built.sha !== input.expectTree) throw new TreeMismatch(built.sha, input.expectTree);
+  const sig = input.author ? { ...input.author, date: new Date().toISOString() } : undefined;
+  const { data: commit } = await o.rest.git.createCommit({ owner, repo, message: input.message, tree: built.sha, parents: base ? [base.commit] : [], ...(sig ? { author: sig, committer: sig } : {}) });
+  return { tree: built.sha, commit: commit.sha };
+}
+
+/** GitHub built another tree than the one planned from the bytes sent (commitFiles' expectTree). */
+export class TreeMismatch extends Error {
+  override name = 'TreeMismatch';
+  constructor(
+    readonly built: string,
+    readonly expected: string,
+  ) {
+    super(`GitHub built tree ${built} where ${expected} was expected`);
+  }
+}
