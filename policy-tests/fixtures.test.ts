@@ -60,7 +60,7 @@ describe('decision fixtures through WASM', () => {
 
   it('judges against the pinned test data, not the data the bundle was built with', () => {
     const pinned = loadFixtureData();
-    expect(Object.keys(pinned).sort()).toEqual(['access', 'classification']);
+    expect(Object.keys(pinned).sort()).toEqual(['access', 'classification', 'session']);
     const f = fixtures.find((x) => x.engine === undefined)!;
     expect(engineFor(f).phiTypes('public', 'patients')).toEqual(pinned.classification.phi['public.patients']);
   });

@@ -21,7 +21,11 @@ import {
   connectionFailure,
   featureNotSupported,
   fromProtocolError,
+  evidenceUnavailable,
   insufficientPrivilege,
+  internalError,
+  invalidCatalogName,
+  notice,
   invalidAuthorization,
   paramFormat,
   protocolViolation,
@@ -289,7 +293,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   function internalFailure(err: unknown): void {
     ctx.metrics.errors.inc({ kind: 'internal' });
     log.error('session failed', { error: (err as Error).message, stack: (err as Error).stack });
-    fatal({ severity: 'FATAL', code: 'XX000', message: 'internal error in the gateway; the session was closed (see the gateway log)' });
+    fatal(internalError());
   }
 
   function onMessage(msg: FrontendMessage): Promise<void> | void {
@@ -342,12 +346,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     }
     const target = ctx.config.upstreams[msg.database];
     if (!target) {
-      return fatal({
-        severity: 'FATAL',
-        code: '3D000',
-        message: `database "${msg.database}" is not served by this gateway`,
-        hint: `connect to one of: ${Object.keys(ctx.config.upstreams).join(', ')}`,
-      });
+      return fatal(invalidCatalogName(`database "${msg.database}" is not served by this gateway`, `connect to one of: ${Object.keys(ctx.config.upstreams).join(', ')}`));
     }
     if (!tlsActive && !loopback && ctx.config.tls.require_for_tokens) {
       return fatal(invalidAuthorization('Verdict accepts tokens only over TLS; connect with sslmode=require'));
@@ -513,16 +512,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     return pending.then(then, (err: Error) => {
       ctx.metrics.errors.inc({ kind: 'evidence' });
       log.error('evidence not durable: statement refused', { error: err.message });
-      refuse(
-        writer
-          .errorResponse({
-            severity: 'ERROR',
-            code: '58030',
-            message: 'Verdict refused this statement: its audit evidence could not be written, and it may not run without it',
-            hint: 'try again later; the gateway operator has been alerted in the gateway log',
-          })
-          .flush(),
-      );
+      refuse(writer.errorResponse(evidenceUnavailable()).flush());
     });
   }
 
@@ -1050,13 +1040,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         socket.pause();
         send(
           writer
-            .noticeResponse({
-              severity: 'NOTICE',
-              code: '01000',
-              message: `Verdict: this statement needs approval (${info.reasons}). Waiting up to ${Math.round(info.waitSeconds / 60)} min for ${info.approvers.join(' or ')}.`,
-              detail: `request ${info.requestId}`,
-              hint: `approve it with: ${info.link}`,
-            })
+            .noticeResponse(notice(`Verdict: this statement needs approval (${info.reasons}). Waiting up to ${Math.round(info.waitSeconds / 60)} min for ${info.approvers.join(' or ')}.`, `request ${info.requestId}`, `approve it with: ${info.link}`))
             .flush(),
         );
       },

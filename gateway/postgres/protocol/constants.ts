@@ -54,7 +54,13 @@ export type BackendCode = (typeof BackendCode)[keyof typeof BackendCode];
 /** The Int32 after 'R' that says which Authentication* message it is. */
 export const AuthCode = {
   Ok: 0,
+  KerberosV5: 2,
   CleartextPassword: 3,
+  MD5Password: 5,
+  SCMCredential: 6,
+  GSS: 7,
+  GSSContinue: 8,
+  SSPI: 9,
   SASL: 10,
   SASLContinue: 11,
   SASLFinal: 12,
@@ -120,6 +126,7 @@ export const SqlState = {
   IoError: '58030',
   InvalidCatalogName: '3D000',
   SyntaxError: '42601',
+  Warning: '01000',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
 

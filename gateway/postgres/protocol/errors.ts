@@ -209,3 +209,50 @@ export function sessionDesynchronized(reason: string): ErrorFields {
     message: `Verdict ended the session: ${reason}. Nothing of that answer was forwarded; reconnect to continue`,
   };
 }
+
+/**
+ * FATAL XX000: the gateway itself failed (a bug); the session is closed, the details are in the gateway log.
+ *
+ * @example
+ * writer.errorResponse(internalError())
+ */
+export function internalError(message = 'internal error in the gateway; the session was closed (see the gateway log)'): ErrorFields {
+  return { severity: 'FATAL', code: SqlState.InternalError, message };
+}
+
+/**
+ * FATAL 3D000: the database the client named is not one the gateway serves (PostgreSQL's answer for an
+ * unknown database).
+ *
+ * @example
+ * writer.errorResponse(invalidCatalogName('database "x" is not served by this gateway', 'connect to one of: clinic'))
+ */
+export function invalidCatalogName(message: string, hint?: string): ErrorFields {
+  return { severity: 'FATAL', code: SqlState.InvalidCatalogName, message, ...(hint ? { hint } : {}) };
+}
+
+/**
+ * ERROR 58030: the statement was refused because its audit evidence could not be made durable (require_durable).
+ *
+ * @example
+ * writer.errorResponse(evidenceUnavailable())
+ */
+export function evidenceUnavailable(): ErrorFields {
+  return {
+    severity: 'ERROR',
+    code: SqlState.IoError,
+    message: 'Verdict refused this statement: its audit evidence could not be written, and it may not run without it',
+    hint: 'try again later; the gateway operator has been alerted in the gateway log',
+  };
+}
+
+/**
+ * NOTICE 01000 (warning class): something the client should know that is not an error, e.g. a statement
+ * waiting for approval.
+ *
+ * @example
+ * writer.noticeResponse(notice('this statement needs approval', 'request req-1', 'approve it with: …'))
+ */
+export function notice(message: string, detail?: string, hint?: string): NoticeFields {
+  return { severity: 'NOTICE', code: SqlState.Warning, message, ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) };
+}

@@ -12,6 +12,7 @@ import { serialize } from 'pg-protocol/dist/serializer.js';
 import { UpstreamError } from './errors.ts';
 import { SCRAM_SHA_256, scramClientFinal, scramClientFirst, scramVerifyServerFinal, type ScramClientFinal, type ScramClientFirst } from './scram.ts';
 import { resolveSecret, type SecretRef } from './secrets.ts';
+import { AuthCode, BackendCode, NegotiationByte } from '../../postgres/protocol/constants.ts';
 
 export { UpstreamError, type UpstreamErrorCode } from './errors.ts';
 export { resolveSecret, type SecretRef } from './secrets.ts';
@@ -52,31 +53,9 @@ export interface UpstreamConnection {
   close(): void;
 }
 
-/** Backend message type bytes this module reads during startup. */
-const Backend = {
-  Authentication: 0x52, // 'R'
-  ParameterStatus: 0x53, // 'S'
-  BackendKeyData: 0x4b, // 'K'
-  ReadyForQuery: 0x5a, // 'Z'
-  ErrorResponse: 0x45, // 'E'
-  NoticeResponse: 0x4e, // 'N'
-  NegotiateProtocolVersion: 0x76, // 'v'
-} as const;
-
-/** Int32 codes inside an Authentication ('R') message. */
-const Auth = {
-  Ok: 0,
-  KerberosV5: 2,
-  CleartextPassword: 3,
-  MD5Password: 5,
-  SCMCredential: 6,
-  GSS: 7,
-  GSSContinue: 8,
-  SSPI: 9,
-  SASL: 10,
-  SASLContinue: 11,
-  SASLFinal: 12,
-} as const;
+// Message type bytes and Authentication codes: the one set of the wire codec (protocol-flow.html, protocol-message-formats.html).
+const Backend = BackendCode;
+const Auth = AuthCode;
 
 const UNSUPPORTED_AUTH: Record<number, string> = {
   [Auth.KerberosV5]: 'Kerberos V5',
@@ -262,7 +241,7 @@ async function negotiateTls(
     // (CVE-2021-23214 class). Never let them into the session.
     throw new UpstreamError('PROTOCOL', `${where}: unexpected data after the SSLRequest answer`);
   }
-  if (answer[0] === 0x4e /* 'N' */) {
+  if (answer[0] === NegotiationByte.Refuse) {
     if (required) throw new UpstreamError('TLS_FAILED', `${where}: the server does not support TLS but TLS mode is ${mode}`);
     return { socket: raw, encrypted: false };
   }
