@@ -85,6 +85,9 @@ export const FINDING_CODES = {
   KEY_NOT_ANNOUNCED: 'error',
   KEY_THUMBPRINT_MISMATCH: 'error',
   KEY_NOT_PINNED: 'error',
+  KEY_ROTATION_UNSIGNED: 'error',
+  KEY_ROTATION_SIGNATURE_INVALID: 'error',
+  KEY_ROTATION_LEGACY: 'warning',
   // cross-references
   APPROVAL_REFERENCE_MISSING: 'error',
   APPROVAL_STATE_CONFLICT: 'error',

@@ -114,6 +114,13 @@ export interface KeyRotation {
   previous_kid: string | null;
   /** Repository path of the key set that publishes the key. */
   keys_path: string;
+  /**
+   * The rule this writer follows for rotations: 'signed_by_previous_key' (every later rotation of the stream
+   * carries an `endorsement`). Absent on lines of writers that predate endorsements.
+   */
+  rotations?: string;
+  /** Compact JWS by the previous key over this rotation (engine/evidence/rotation.ts); absent on a stream's first key. */
+  endorsement?: string;
 }
 /**
  * The gateway ended a session because the server's answers could not be attributed to what was decided

@@ -5,6 +5,7 @@ import { decodeCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
 import { finding, type Finding } from './errors.ts';
 import { recordProblem, type EvidenceRecord } from './events.ts';
 import { mergeKeySets, publicKeyOf, type RingKey } from './keys.ts';
+import { ROTATION_RULE, rotationProblem } from './rotation.ts';
 import { batchPath, checkpointOf, isEvidenceArea, keySetPath, parseEvidencePath } from './layout.ts';
 
 /** What the verifier reads: a Map<string, Uint8Array> fits; so does a lazy reader over a directory. */
@@ -19,7 +20,10 @@ export type RecordedHeads = Record<string, { seq: number; hash: string }>;
 export interface VerifyOptions {
   /** Heads recorded by an earlier verification: detects rewritten or truncated history. */
   recordedHeads?: RecordedHeads;
-  /** When given, every signing key must have one of these RFC 7638 thumbprints (keys pinned out of band). */
+  /**
+   * Keys pinned out of band (RFC 7638 thumbprints, e.g. each stream's first key): every checkpoint must be
+   * signed by a pinned key or by a key a pinned key endorsed through signed rotations.
+   */
   pinnedThumbprints?: string[];
   /** Called for every well-formed line, in chain order per stream (replay and reports use it). */
   onRecord?: (record: EvidenceRecord, file: string, line: number) => void;
@@ -38,6 +42,11 @@ export interface StreamSummary {
   /** Key ids that signed this stream's checkpoints. */
   kids: string[];
   gaps: number;
+  /**
+   * The stream's trust anchor: the key its first key_rotation line announced. Every later key is vouched
+   * for by signed rotations from it, so pinning this thumbprint (--pin) pins the whole stream.
+   */
+  anchor: { kid: string; thumbprint: string } | null;
 }
 
 export interface VerifyReport {
@@ -159,6 +168,11 @@ async function verifyStream(
   let lastTs = '';
   let firstTs: string | null = null;
   let currentKid: string | null = null;
+  let anchor: { kid: string; thumbprint: string } | null = null;
+  // Once a key_rotation line declares ROTATION_RULE, every later rotation of the stream must be endorsed.
+  let endorsedRotations = false;
+  // Keys trusted from the pins: pinned ones, and those a trusted key endorsed (only tracked with pins).
+  const trustedKids = new Set<string>();
   let prevCp: { path: string; sha256: string; sealedAt: string; lastSeq: number } | null = null;
   let lines = 0;
   let gaps = 0;
@@ -245,6 +259,14 @@ async function verifyStream(
               findings.push(
                 finding('KEY_SET_INCONSISTENT', bPath, `the key set announced with this rotation is not at ${wantKeys}`, { line: lineNo, stream, seq: rec.seq, expected: wantKeys, computed: d.keys_path }),
               );
+            if (currentKid === null) {
+              anchor ??= { kid: d.kid, thumbprint: d.thumbprint };
+              if (pinned?.has(d.thumbprint)) trustedKids.add(d.kid);
+            } else {
+              const endorsed = await checkRotation(rec.seq, d, currentKid, ring, endorsedRotations || d.rotations === ROTATION_RULE, stream, bPath, lineNo, findings);
+              if (pinned && ((endorsed && trustedKids.has(currentKid)) || pinned.has(d.thumbprint))) trustedKids.add(d.kid);
+            }
+            if (d.rotations === ROTATION_RULE) endorsedRotations = true;
             currentKid = d.kid;
             break;
           }
@@ -328,8 +350,10 @@ async function verifyStream(
         await checkSignature(cPath, decoded.jws, header.kid, p.sealed_at, ring, findings, at);
         kids.add(header.kid);
         const key = ring.get(header.kid);
-        if (pinned && key && !pinned.has(key.thumbprint))
-          findings.push(finding('KEY_NOT_PINNED', cPath, `key ${header.kid} is not one of the pinned keys`, { ...at, computed: key.thumbprint }));
+        if (pinned && key && !pinned.has(key.thumbprint) && !trustedKids.has(header.kid))
+          findings.push(
+            finding('KEY_NOT_PINNED', cPath, `key ${header.kid} is neither pinned nor endorsed, through signed rotations, by a pinned key`, { ...at, computed: key.thumbprint }),
+          );
         if (computed && header.kid !== currentKid)
           findings.push(
             finding('KEY_NOT_ANNOUNCED', cPath, `signed by ${header.kid}, but the chain's key_rotation events make ${currentKid ?? 'no key'} current`, {
@@ -372,7 +396,55 @@ async function verifyStream(
     last_ts: lastTs || null,
     kids: [...kids].sort(),
     gaps,
+    anchor,
   };
+}
+
+/**
+ * Checks that a rotation after the first is endorsed by the key the chain made current before it. Without an
+ * endorsement: an error once the stream follows ROTATION_RULE (`required`), a warning on a stream written
+ * before endorsements existed. Returns whether a valid endorsement is there.
+ */
+async function checkRotation(
+  seq: number,
+  d: { kid: string; thumbprint: string; previous_kid: string | null; endorsement?: unknown },
+  currentKid: string,
+  ring: Map<string, RingKey>,
+  required: boolean,
+  stream: string,
+  file: string,
+  line: number,
+  findings: Finding[],
+): Promise<boolean> {
+  const at = { line, stream, seq };
+  if (d.endorsement === undefined) {
+    if (required)
+      findings.push(
+        finding('KEY_ROTATION_UNSIGNED', file, `the rotation to key ${d.kid} is not signed by the key it replaces (${currentKid}), as this stream's rotations must be`, {
+          ...at,
+          expected: currentKid,
+          computed: null,
+        }),
+      );
+    else
+      findings.push(
+        finding('KEY_ROTATION_LEGACY', file, `the rotation from ${currentKid} to ${d.kid} predates signed rotations: only the new key vouches for it; pin both keys (--pin) to rule out a forged one`, at),
+      );
+    return false;
+  }
+  const previous = ring.get(currentKid);
+  if (!previous) return false; // reported where the previous key was announced (KEY_UNKNOWN)
+  if (d.previous_kid !== currentKid) {
+    findings.push(finding('KEY_ROTATION_SIGNATURE_INVALID', file, `previous_kid names ${String(d.previous_kid)}, but the chain's current key is ${currentKid}`, { ...at, expected: currentKid, computed: d.previous_kid }));
+    return false;
+  }
+  const problem = await rotationProblem(
+    d.endorsement,
+    { v: 1, type: 'key_rotation', stream, seq, kid: d.kid, thumbprint: d.thumbprint, previous_kid: currentKid, previous_thumbprint: previous.thumbprint },
+    await publicKeyOf(previous.x),
+  );
+  if (problem) findings.push(finding('KEY_ROTATION_SIGNATURE_INVALID', file, problem, at));
+  return problem === null;
 }
 
 async function checkSignature(

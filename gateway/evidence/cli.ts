@@ -12,14 +12,34 @@ import { directoryFiles, exitCodeOf, formatReport, verifyRepository, VERIFY_EXIT
 
 export const EVIDENCE_USAGE = `usage: verdict evidence <command>
 
-  verify <clone> [--json] [--head <commit>] [--heads <file>] [--pin <thumbprint>]...
-        check signatures, chains, sequence numbers, checkpoint coverage, key validity, approval
-        references and git history offline. --head: a commit recorded at an earlier audit (detects
-        rewritten history); --heads: the "heads" of an earlier --json report; --pin: accept only
-        signing keys with these RFC 7638 thumbprints.
-        exit 0 clean, 1 findings, 2 usage/unreadable, 3 intact but with disclosed gaps
+  verify <clone> [--json] [--head <commit>] [--heads <file>] [--pin <thumbprint>]... [--quiet]
+        check signatures, chains, sequence numbers, checkpoint coverage, key validity and rotations,
+        approval references and git history offline (verify --help for the options)
   replay <session-id> [--repo <clone>]        a session's timeline as text (default repo: .)
   report --out <file.html> [--repo <clone>]   a static HTML report (sessions, decisions, approvals, status)
+`;
+
+export const VERIFY_USAGE = `usage: verdict evidence verify <clone> [options]
+
+  Checks an evidence repository offline: every line's hash chain, every checkpoint's signature,
+  sequence numbers and checkpoint coverage, key sets and their validity, key rotations (each signed
+  by the key it replaces), approval references, and the git history of the clone.
+
+  --json               print the full report as JSON (findings, streams, heads, commit)
+  --head <commit>      a commit recorded at an earlier audit: it must still be an ancestor of HEAD,
+                       with no evidence file changed or removed since
+  --heads <file>       the "heads" of an earlier --json report: each stream must still contain them
+  --pin <thumbprint>   an RFC 7638 key thumbprint you trust (repeatable): each stream's checkpoints must
+                       be signed by a pinned key or by a key it endorsed through signed rotations. The
+                       report prints each stream's first key ("pin: --pin ...") to record.
+  --quiet              no progress bar
+  -h, --help           this help
+
+  The auditor's recipe: verify once and record the printed --pin values and the commit; later,
+  git pull and run: verdict evidence verify <clone> --pin <T> --head <recorded commit>
+
+  exit 0 clean, 1 findings, 2 usage or unreadable repository, 3 intact but with warnings
+  (disclosed gaps, rotations from before signed rotations)
 `;
 
 class Usage extends Error {}
@@ -51,8 +71,19 @@ async function verify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, heads: { type: 'string' }, pin: { type: 'string', multiple: true }, quiet: { type: 'boolean', default: false } },
+    options: {
+      json: { type: 'boolean', default: false },
+      head: { type: 'string' },
+      heads: { type: 'string' },
+      pin: { type: 'string', multiple: true },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
+  if (values.help) {
+    process.stdout.write(VERIFY_USAGE);
+    return VERIFY_EXIT.clean;
+  }
   if (positionals.length !== 1) throw new Usage('verify takes exactly one repository directory');
   let recordedHeads: RecordedHeads | undefined;
   if (values.heads) {

@@ -29,6 +29,11 @@ export interface SpoolOptions {
   stream: string;
   /** Signing key; default: the spool's own (generated on first use, kept in signing-keys/). */
   key?: SigningKey;
+  /**
+   * Keys the chain may have announced before `key` (e.g. the previous signing_key_file): when `key` replaces
+   * one, the rotation must be signed by it. Keys the spool generated itself are kept in signing-keys/.
+   */
+  previousKeys?: SigningKey[];
   /** Seal a batch at this many lines (default 1000). */
   batchMaxLines?: number;
   /** Seal an open batch this long after its first line (default 5000 ms). */
@@ -391,7 +396,7 @@ export class Spool {
   }
 
   private async announce(): Promise<void> {
-    const a = this.writer.announceKey(this.clock());
+    const a = await this.writer.announceKey(this.clock());
     const fromSeq = this.writer.position.head.seq;
     await saveKeySet(this.dir, fromSeq, a.keySet);
     await writeFileDurable(join(this.outbox, a.keySetPath), a.keySet);
@@ -430,7 +435,17 @@ export class Spool {
 
     const key = this.options.key ?? (await currentSigningKey(this.dir));
     // Seal recovered lines with the key that was announced for them, when we still hold it.
-    const announcedKey = position.announcedKid && position.announcedKid !== key.kid ? await loadSigningKey(this.dir, position.announcedKid) : null;
+    const announcedKey =
+      position.announcedKid && position.announcedKid !== key.kid
+        ? ((this.options.previousKeys ?? []).find((k) => k.kid === position.announcedKid) ?? (await loadSigningKey(this.dir, position.announcedKid)))
+        : null;
+    // A rotation is vouched for by the key it replaces (docs/evidence-format.md § Keys): without that key the
+    // gateway cannot continue this stream under a new key, and says which key it needs.
+    if (position.announcedKid && position.announcedKid !== key.kid && !announcedKey)
+      throw new EvidenceError(
+        'KEY_INVALID',
+        `stream ${this.stream} is signed by key ${position.announcedKid}, and the configured signing key is ${key.kid}: the rotation must be signed by ${position.announcedKid}, which is not available. Set evidence.previous_signing_key_file to its private JWK for this start, or start a new stream (evidence.instance)`,
+      );
     this.writer = createStreamWriter(this.stream, announcedKey ?? key, position);
 
     const openDir = join(this.dir, 'open');
@@ -495,6 +510,9 @@ export class Spool {
     }
 
     if (this.writer.needsAnnouncement || announcedKey) {
+      // The open batch is sealed by the key its lines announced last: the recovered rotation's key when the
+      // crash came right after a rotation line, else the key the chain announced before.
+      if (this.writer.position.announcedKid === key.kid) this.writer.useKey(key);
       if (announcedKey && this.writer.openLines > 0) await this.sealOpen();
       this.writer.useKey(key);
       if (this.writer.needsAnnouncement) await this.announce();

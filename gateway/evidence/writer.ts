@@ -31,6 +31,11 @@ export const evidenceConfigSchema = z.strictObject({
     .default({ max_lines: 1000, max_age_ms: 5000 }),
   /** File with the private Ed25519 JWK that signs checkpoints; default: a key generated in the spool. */
   signing_key_file: z.string().optional(),
+  /**
+   * The private JWK of the key signing_key_file replaces, for the start that rotates to the new key: the
+   * rotation is signed by the key it replaces (docs/evidence-format.md § Keys). Remove it afterwards.
+   */
+  previous_signing_key_file: z.string().optional(),
   publisher: z
     .discriminatedUnion('kind', [
       z.strictObject({ kind: z.literal('local-git'), repo: z.string().default('.verdict/evidence/repo'), branch: z.string().default('main') }),
@@ -66,6 +71,8 @@ export interface EvidenceWriterOptions {
   batchMaxLines?: number;
   batchMaxAgeMs?: number;
   signingKey?: SigningKey;
+  /** Keys `signingKey` may replace; the rotation to it is signed by the one the chain announced last. */
+  previousKeys?: SigningKey[];
   /** Where sealed batches go; null keeps them in the spool's outbox. */
   publisher?: EvidencePublisher | null;
   maxBatchesPerCommit?: number;
@@ -119,6 +126,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
     dir: options.spoolDir,
     stream: options.stream,
     ...(options.signingKey ? { key: options.signingKey } : {}),
+    ...(options.previousKeys ? { previousKeys: options.previousKeys } : {}),
     requireDurable: options.requireDurable ?? true,
     batchMaxLines: options.batchMaxLines ?? 1000,
     batchMaxAgeMs: options.batchMaxAgeMs ?? 5000,
@@ -180,16 +188,17 @@ export async function createEvidenceWriterFromConfig(
   const base = context.baseDir ?? process.cwd();
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const stream = config.instance ?? defaultInstanceId();
-  let signingKey: SigningKey | undefined;
-  if (config.signing_key_file) {
+  const readKey = async (field: string, file: string): Promise<SigningKey> => {
     let jwk: JWK;
     try {
-      jwk = JSON.parse(readFileSync(at(config.signing_key_file), 'utf8')) as JWK;
+      jwk = JSON.parse(readFileSync(at(file), 'utf8')) as JWK;
     } catch (err) {
-      throw new EvidenceError('KEY_INVALID', `evidence.signing_key_file ${config.signing_key_file}: ${(err as Error).message}`, { cause: err });
+      throw new EvidenceError('KEY_INVALID', `evidence.${field} ${file}: ${(err as Error).message}`, { cause: err });
     }
-    signingKey = await signingKeyFromJwk(jwk);
-  }
+    return signingKeyFromJwk(jwk);
+  };
+  const signingKey = config.signing_key_file ? await readKey('signing_key_file', config.signing_key_file) : undefined;
+  const previousKey = config.previous_signing_key_file ? await readKey('previous_signing_key_file', config.previous_signing_key_file) : undefined;
   const publisher = context.publisher ?? (config.publisher.kind === 'local-git' ? createLocalGitPublisher({ repo: at(config.publisher.repo), branch: config.publisher.branch }) : null);
   return createEvidenceWriter({
     stream,
@@ -198,6 +207,7 @@ export async function createEvidenceWriterFromConfig(
     batchMaxLines: config.batch.max_lines,
     batchMaxAgeMs: config.batch.max_age_ms,
     ...(signingKey ? { signingKey } : {}),
+    ...(previousKey ? { previousKeys: [previousKey] } : {}),
     publisher,
     maxBatchesPerCommit: config.max_batches_per_commit,
     start: { instance: stream, version: context.version, pid: process.pid, host: hostname(), config_hash: context.configHash ?? null },
