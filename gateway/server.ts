@@ -230,6 +230,9 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   });
   if (evidence) {
     log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
+    // Requests held for clients an unclean stop disconnected were closed in the evidence: close them at the provider too.
+    for (const id of evidence.recovery.uncleanStop?.withdrawnApprovals ?? [])
+      await approvals.withdraw(id).catch((err: Error) => log.warn('approval left open by an unclean stop could not be withdrawn', { request: id, error: err.message }));
     if (bundle) {
       await evidence
         .append({ type: 'policy_bundle_loaded', data: { revision: bundle.revision, previous_revision: null, signed_by: bundle.signedBy } })

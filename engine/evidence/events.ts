@@ -24,6 +24,20 @@ export interface GatewayStop {
   /** 'shutdown' | 'signal:SIGTERM' | ... */
   reason: string;
 }
+/**
+ * Written on the start after a run that ended without its gateway_stop (killed, crashed, power lost):
+ * followed by a session_end for each session it left open and an approval_withdrawn for each held request.
+ */
+export interface GatewayUncleanStop {
+  /** The seq of the gateway_start of the run that stopped uncleanly. */
+  started_seq: number;
+  /** The last line that run (or its recovery) left in the stream, and its ts: the stop came after it. */
+  last_seq: number;
+  last_ts: string | null;
+  open_sessions: number;
+  held_approvals: number;
+  detail: string;
+}
 export interface SessionStart {
   session_id: string;
   identity: IdentityRef;
@@ -85,6 +99,8 @@ export interface ApprovalRequested {
   min_approvals: number;
   expires_at: string;
   link?: string | null;
+  /** hold (a client waits on it) | rerun (the client asks again once approved) | break_glass (it already ran). */
+  mode?: string;
 }
 export interface ApprovalGranted {
   request_id: string;
@@ -98,6 +114,13 @@ export interface ApprovalRejected {
 }
 export interface ApprovalExpired {
   request_id: string;
+}
+/** A request ended without a decision: its requester withdrew it, or the client waiting on it is gone. It will not run. */
+export interface ApprovalWithdrawn {
+  request_id: string;
+  /** Who withdrew it (the requester's user name), null when the gateway closed it. */
+  by: string | null;
+  reason: string;
 }
 export interface PolicyBundleLoaded {
   revision: string;
@@ -147,6 +170,7 @@ export interface Gap {
 export interface EventDataByType {
   gateway_start: GatewayStart;
   gateway_stop: GatewayStop;
+  gateway_unclean_stop: GatewayUncleanStop;
   session_start: SessionStart;
   session_end: SessionEnd;
   statement: StatementDecided;
@@ -156,6 +180,7 @@ export interface EventDataByType {
   approval_granted: ApprovalGranted;
   approval_rejected: ApprovalRejected;
   approval_expired: ApprovalExpired;
+  approval_withdrawn: ApprovalWithdrawn;
   policy_bundle_loaded: PolicyBundleLoaded;
   key_rotation: KeyRotation;
   gap: Gap;
@@ -186,6 +211,7 @@ type Tag = 's' | 's?' | 'n' | 'n?' | 'b' | 'a' | 'o' | 'o?' | 'action';
 const SPEC: { [K in EventType]: Record<string, Tag> } = {
   gateway_start: { instance: 's', version: 's' },
   gateway_stop: { reason: 's' },
+  gateway_unclean_stop: { started_seq: 'n', last_seq: 'n', last_ts: 's?', open_sessions: 'n', held_approvals: 'n', detail: 's' },
   session_start: { session_id: 's', identity: 'o', client_addr: 's?', application_name: 's?', target: 'o', tls: 'b', front_door: 's' },
   session_end: { session_id: 's', reason: 's', statements: 'n', duration_ms: 'n' },
   statement: {
@@ -208,6 +234,7 @@ const SPEC: { [K in EventType]: Record<string, Tag> } = {
   approval_granted: { request_id: 's', approved_by: 'a', review_ids: 'a' },
   approval_rejected: { request_id: 's', by: 's', reason: 's' },
   approval_expired: { request_id: 's' },
+  approval_withdrawn: { request_id: 's', by: 's?', reason: 's' },
   policy_bundle_loaded: { revision: 's', previous_revision: 's?' },
   key_rotation: { kid: 's', thumbprint: 's', previous_kid: 's?', keys_path: 's' },
   gap: { reason: 's', after_seq: 'n', lost_events: 'n?', discarded_bytes: 'n', detail: 's' },

@@ -73,6 +73,7 @@ interface ApprovalFacts {
   granted: Set<string>;
   rejected: Set<string>;
   expired: Set<string>;
+  withdrawn: Set<string>;
 }
 
 /**
@@ -106,7 +107,7 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
     }
   }
 
-  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set() };
+  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set(), withdrawn: new Set() };
   const summaries: StreamSummary[] = [];
   const heads: RecordedHeads = {};
   const progress = { done: 0, total: fileCount, report: options.onProgress };
@@ -134,8 +135,10 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
       );
   }
   for (const id of approvals.granted) {
-    if (approvals.rejected.has(id) || approvals.expired.has(id))
-      findings.push(finding('APPROVAL_STATE_CONFLICT', '', `approval ${id} is recorded as granted and also as ${approvals.rejected.has(id) ? 'rejected' : 'expired'}`));
+    if (approvals.rejected.has(id) || approvals.expired.has(id) || approvals.withdrawn.has(id))
+      findings.push(
+        finding('APPROVAL_STATE_CONFLICT', '', `approval ${id} is recorded as granted and also as ${approvals.rejected.has(id) ? 'rejected' : approvals.expired.has(id) ? 'expired' : 'withdrawn'}`),
+      );
   }
 
   const ok = !findings.some((f) => f.severity === 'error');
@@ -292,6 +295,9 @@ async function verifyStream(
             break;
           case 'approval_expired':
             approvals.expired.add(rec.data.request_id);
+            break;
+          case 'approval_withdrawn':
+            approvals.withdrawn.add(rec.data.request_id);
             break;
         }
         options.onRecord?.(rec, bPath, lineNo);

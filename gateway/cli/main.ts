@@ -16,6 +16,7 @@ import { DEMO_APPROVALS_DIR, DEMO_ISSUER_DIR, DEMO_PORTS, demoUsers, startDemo, 
 import { mintWithStoredKey } from '../identity/dev-issuer.ts';
 import { runEvidenceCli } from '../evidence/cli.ts';
 import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
+import { surviveBrokenOutput } from '../ops/output.ts';
 import { startGateway, type Gateway } from '../server.ts';
 
 const USAGE = `usage: verdict <command> [options]
@@ -134,9 +135,12 @@ async function policy(argv: string[]): Promise<number> {
 }
 
 async function runUntilSignal(stop: () => Promise<void>): Promise<number> {
+  // A broken stdout/stderr or a hang-up (the terminal went away) still ends in an orderly, recorded stop.
+  surviveBrokenOutput();
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
+    process.once('SIGHUP', resolve);
   });
   process.stderr.write('\nverdict: shutting down (in-flight statements may finish)...\n');
   await stop();

@@ -70,6 +70,8 @@ export function describeRecord(r: EvidenceRecord): string {
       return `approval rejected ${r.data.request_id} by ${r.data.by}: ${oneLine(r.data.reason)}`;
     case 'approval_expired':
       return `approval expired ${r.data.request_id}`;
+    case 'approval_withdrawn':
+      return `approval withdrawn ${r.data.request_id}${r.data.by ? ` by ${r.data.by}` : ''}: ${oneLine(r.data.reason)}`;
     default:
       return `${r.type} ${oneLine(JSON.stringify(r.data))}`;
   }

@@ -74,6 +74,9 @@ export async function collectReport(files: FileSource, meta: { repository: strin
       case 'approval_expired':
         approval(r.data.request_id).status = 'expired';
         break;
+      case 'approval_withdrawn':
+        Object.assign(approval(r.data.request_id), { status: 'withdrawn', by: r.data.by ? [r.data.by] : [] });
+        break;
     }
   };
   const verification = await verifyEvidence(files, { onRecord });

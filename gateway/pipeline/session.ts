@@ -190,6 +190,7 @@ export class PipelineSession {
           min_approvals: requirement.min_approvals,
           expires_at: request.expires_at,
           link,
+          mode: requirement.mode,
         },
       });
       log.info('approval requested', { request: request.id, mode: requirement.mode, user: i.username });
@@ -226,7 +227,7 @@ export class PipelineSession {
         this.record({ type: 'approval_rejected', data: { request_id: request.id, by: state.by, reason: state.reason } });
         return refuse(`approval request ${request.id} was rejected by ${state.by}${state.reason ? `: ${state.reason}` : ''}`);
       case 'withdrawn':
-        this.record({ type: 'approval_rejected', data: { request_id: request.id, by: i.username, reason: 'withdrawn by the requester (CancelRequest)' } });
+        this.record({ type: 'approval_withdrawn', data: { request_id: request.id, by: i.username, reason: 'withdrawn by the requester (the client cancelled)' } });
         return refuse(`canceling statement due to user request; approval request ${request.id} was withdrawn`, true);
       default:
         this.record({ type: 'approval_expired', data: { request_id: request.id } });
@@ -310,6 +311,7 @@ export class PipelineSession {
               min_approvals: 1,
               expires_at: request.expires_at,
               link: `break-glass: ${link}`,
+              mode: 'break_glass',
             },
           }),
         (err: Error) => log.error('break-glass request could not be filed', { error: err.message, decision_id: d.decision_id }),
