@@ -10,8 +10,12 @@ describe('validateDecisionDocument', () => {
   it('accepts each well-formed action', () => {
     expect(validateDecisionDocument(ok)).toEqual({
       ok: true,
-      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [] },
+      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [], sensitive_parameters: [] },
     });
+    const sp = validateDecisionDocument({ ...ok, sensitive_parameters: [2] });
+    expect(sp.ok && sp.value.sensitive_parameters).toEqual([2]);
+    expect(validateDecisionDocument({ ...ok, sensitive_parameters: 'all' })).toMatchObject({ ok: true, value: { sensitive_parameters: 'all' } });
+    expect(validateDecisionDocument({ ...ok, sensitive_parameters: [0] })).toMatchObject({ ok: false, error: expect.stringContaining('sensitive_parameters') });
     const measured = validateDecisionDocument({ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval, measure: ['blast_radius'] });
     expect(measured.ok && measured.value.measure).toEqual(['blast_radius']);
     const m = validateDecisionDocument({ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [mask] });

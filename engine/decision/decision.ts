@@ -59,6 +59,11 @@ export interface PolicyDecision {
    * so a policy makes it safe on its own (the default one asks for approval).
    */
   measure: string[];
+  /**
+   * Bind parameters ($1 = 1) whose values the evidence must not keep readable (they meet PHI): recorded as
+   * keyed hashes. 'all' when the policy cannot tell which; empty when none.
+   */
+  sensitive_parameters: number[] | 'all';
 }
 
 /** Facts a policy may ask the gateway to measure (decision.measure; the input carries the results). */
@@ -87,7 +92,7 @@ export function strictest(actions: Iterable<Action>): Action {
 
 /** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
 export function engineDeny(rule: string, message: string): PolicyDecision {
-  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [] };
+  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all' };
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -115,7 +120,7 @@ export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> 
 /** Validates one decision document ({action, reasons, masks, approval, cacheable}). */
 export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!isObject(doc)) return { ok: false, error: `the decision is not an object (got ${typeName(doc)})` };
-  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure']);
+  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure', 'sensitive_parameters']);
   for (const key of Object.keys(doc)) if (!known.has(key)) return { ok: false, error: `the decision has an unknown field "${key}"` };
 
   const action = doc.action;
@@ -203,7 +208,11 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!Array.isArray(measure) || !measure.every((m) => (MEASURABLE_FACTS as readonly unknown[]).includes(m))) {
     return { ok: false, error: `decision.measure must list facts among ${MEASURABLE_FACTS.join(', ')} (got ${JSON.stringify(doc.measure)})` };
   }
-  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])] } as PolicyDecision };
+  const sp = doc.sensitive_parameters ?? [];
+  if (sp !== 'all' && !(Array.isArray(sp) && sp.every((p) => Number.isSafeInteger(p) && (p as number) >= 1)))
+    return { ok: false, error: `decision.sensitive_parameters must be "all" or positions ≥ 1 (got ${JSON.stringify(doc.sensitive_parameters)})` };
+  const sensitive_parameters = sp === 'all' ? 'all' : [...(sp as number[])];
+  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])], sensitive_parameters } as PolicyDecision };
 }
 
 function typeName(v: unknown): string {
@@ -221,6 +230,7 @@ export class DecisionRecord implements Decision {
   readonly approval: ApprovalRequirement | null;
   readonly cacheable: boolean;
   readonly measure: string[];
+  readonly sensitive_parameters: number[] | 'all';
   readonly decision_id: string;
   readonly policy_revision: string;
   readonly fingerprint: string | null;
@@ -235,6 +245,7 @@ export class DecisionRecord implements Decision {
     this.approval = d.approval;
     this.cacheable = d.cacheable;
     this.measure = d.measure;
+    this.sensitive_parameters = d.sensitive_parameters;
     this.decision_id = randomUUID();
     this.policy_revision = revision;
     this.fingerprint = fingerprint;
@@ -251,7 +262,7 @@ export class DecisionRecord implements Decision {
   }
 
   toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {
-    const { action, reasons, masks, approval, cacheable, measure, decision_id, policy_revision, fingerprint, cached } = this;
-    return { action, reasons, masks, approval, cacheable, measure, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
+    const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, decision_id, policy_revision, fingerprint, cached } = this;
+    return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
   }
 }

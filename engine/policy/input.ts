@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { canonicalJson, canonicalString, sha256Hex } from '../evidence/canonical.ts';
 import type { BlastRadius, StatementAnalysis } from '../sql/types.ts';
 
-export const INPUT_VERSION = 3;
+export const INPUT_VERSION = 4;
 
 export interface Identity {
   sub: string;
@@ -124,6 +124,7 @@ export function analysisFields(a: StatementAnalysis, text: string = a.text): Sta
     opaque: a.opaque,
     parse_error: a.parse_error,
     literal_dependent: a.literal_dependent,
+    parameters: a.parameters ?? null,
   };
 }
 

@@ -1,0 +1,31 @@
+# What the evidence may keep readable: bind parameters that meet PHI (compared with, combined with or written to
+# a PHI column) are recorded keyed-hashed, never raw. Contract: docs/decision-contract.md (sensitive_parameters).
+package verdict.evidence
+
+import data.verdict.masking
+import data.verdict.statements
+
+phi_column(c) if masking.phi_type(c.schema, c.table, c.column)
+
+# Positions ($1 = 1) of parameters that meet a PHI column.
+sensitive contains p.position if {
+	some p in input.statement.parameters
+	some c in p.columns
+	phi_column(c)
+}
+
+# When the analysis cannot tell which column a parameter meets (null), any parameter of a statement that
+# touches PHI may carry it.
+all_sensitive if {
+	input.statement.parameters == null
+	some s in statements.all
+	some t in array.concat(s.reads, s.writes)
+	object.get(data.classification.phi, statements.qualified(t), null) != null
+}
+
+# The decision's `sensitive_parameters`: "all", the sorted positions, or undefined when none.
+sensitive_parameters := "all" if {
+	all_sensitive
+} else := sort([p | some p in sensitive]) if {
+	count(sensitive) > 0
+}
