@@ -78,10 +78,32 @@ export interface StatementDecided {
   approval: { request_id: string; approved_by: string[] } | null;
   cached: boolean;
 }
+/**
+ * One parameter of an execution. Raw: `value` (text as the client sent it, null for SQL NULL) or `binary`
+ * (base64 of a binary-format value). Sensitive (the decision's sensitive_parameters): `hmac_sha256`, the hex
+ * HMAC-SHA256 of the value's bytes under the key named by the execution's `key_id`; a NULL stays `value: null`.
+ */
+export type ExecutionParameter = { position: number; value: string | null } | { position: number; binary: string } | { position: number; hmac_sha256: string };
+
+/**
+ * One execution of a decided statement with its parameters (a PostgreSQL Bind, an MCP query's params,
+ * Snowflake binds), recorded before it runs. Its statement_result carries the same execution_id.
+ */
+export interface StatementExecution {
+  session_id: string;
+  decision_id: string;
+  execution_id: string;
+  parameters: ExecutionParameter[];
+  /** Names the HMAC key of hashed parameters (first 16 hex digits of HMAC-SHA256(key, "verdict key id")); null when none is hashed. */
+  key_id: string | null;
+}
+
 /** What happened when a decided statement ran (or was refused); refers to its decision by id. */
 export interface StatementResult {
   session_id: string;
   decision_id: string;
+  /** The execution this result ends (see StatementExecution), when the statement ran with parameters. */
+  execution_id?: string;
   /** ok | error | refused | cancelled */
   outcome: string;
   rows: number | null;
@@ -174,6 +196,7 @@ export interface EventDataByType {
   session_start: SessionStart;
   session_end: SessionEnd;
   statement: StatementDecided;
+  statement_execution: StatementExecution;
   statement_result: StatementResult;
   session_breach: SessionBreach;
   approval_requested: ApprovalRequested;
@@ -228,6 +251,7 @@ const SPEC: { [K in EventType]: Record<string, Tag> } = {
     approval: 'o?',
     cached: 'b',
   },
+  statement_execution: { session_id: 's', decision_id: 's', execution_id: 's', parameters: 'a', key_id: 's?' },
   statement_result: { session_id: 's', decision_id: 's', outcome: 's', rows: 'n?', duration_ms: 'n', sqlstate: 's?' },
   session_breach: { session_id: 's', reason: 's' },
   approval_requested: { request_id: 's', session_id: 's?', decision_id: 's?', subject_hash: 's', approvers: 'a', min_approvals: 'n', expires_at: 's' },

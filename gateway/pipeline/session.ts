@@ -2,9 +2,10 @@
 // (its identity and connection in every policy input) and its evidence — the session, each decision, each
 // result, refusals that had no policy decision. Protocol-free: no sockets, no buffers; a door maps refusals
 // to its own errors and tells the session how each execution ended (DESIGN.md, "Data path of one statement").
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { dialectOf, type Engine, type Verdict } from '../../engine/engine.ts';
-import type { EvidenceEvent } from '../../engine/evidence/events.ts';
+import type { EvidenceEvent, ExecutionParameter } from '../../engine/evidence/events.ts';
+import type { MaskContext } from '../../engine/masking/methods.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
@@ -22,6 +23,47 @@ export interface PipelineServices {
   metrics: GatewayMetrics;
   log: Logger;
   approvals: ApprovalProvider;
+  /** Its hash key also keys the hashes of sensitive parameters in evidence (through a derived key). */
+  maskContext?: MaskContext;
+}
+
+/** The key that hashes sensitive parameters: derived from the masking hash key, or random per process without one. */
+const parameterKeys = new WeakMap<object, { key: Buffer; id: string }>();
+const processKey = randomBytes(32);
+function parameterKeyOf(services: PipelineServices): { key: Buffer; id: string } {
+  const owner = services.maskContext ?? parameterKeys;
+  let k = parameterKeys.get(owner);
+  if (!k) {
+    // Domain separation: the evidence's parameter hashes never equal the `hash` mask clients see.
+    const key = createHmac('sha256', services.maskContext?.hashKey ?? processKey).update('verdict/evidence/parameters').digest();
+    k = { key, id: createHmac('sha256', key).update('verdict key id').digest('hex').slice(0, 16) };
+    parameterKeys.set(owner, k);
+  }
+  return k;
+}
+
+/**
+ * The evidence form of an execution's parameters: raw, or HMAC-SHA256 under `key` for the positions the
+ * decision marks sensitive ('all': every one). `formats` are the PostgreSQL format codes (1 = binary).
+ *
+ * @example
+ * executionParameters(['42', '123-45-6789'], [], [2], key) // [{position: 1, value: '42'}, {position: 2, hmac_sha256: '…'}]
+ */
+export function executionParameters(
+  params: readonly (Buffer | string | null)[],
+  formats: readonly number[],
+  sensitive: readonly number[] | 'all',
+  key: Buffer,
+): ExecutionParameter[] {
+  return params.map((p, i): ExecutionParameter => {
+    const position = i + 1;
+    if (p === null) return { position, value: null };
+    if (sensitive === 'all' || sensitive.includes(position)) return { position, hmac_sha256: createHmac('sha256', key).update(p).digest('hex') };
+    // PostgreSQL: one format code applies to all parameters, else one per parameter; absent = text.
+    const binary = (formats.length === 1 ? formats[0] : formats[i]) === 1;
+    if (typeof p === 'string') return { position, value: p };
+    return binary ? { position, binary: p.toString('base64') } : { position, value: p.toString('utf8') };
+  });
 }
 
 /** What a measuring count gave: its numbers, or why the write could not be measured. */
@@ -78,10 +120,11 @@ export interface PipelineSessionOptions {
   tool?: string;
 }
 
-/** A decision a result refers to: statement `index` of `verdict`. */
+/** A decision a result refers to: statement `index` of `verdict`; `execution`: the recorded execution it ends. */
 export interface DecisionRef {
   readonly verdict: Verdict;
   readonly index: number;
+  readonly execution?: string;
 }
 
 /**
@@ -436,7 +479,28 @@ export class PipelineSession {
   recordExecution(ref: DecisionRef | null, start: number, tag: string | null, code: string | null, refused = false): void {
     if (!this.#services.evidence || !ref) return;
     const outcome = refused ? 'refused' : tag !== null ? 'ok' : code !== null ? 'error' : 'not_run';
-    this.#result(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? this.#options.refusalCode : code);
+    this.#result(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? this.#options.refusalCode : code, ref.execution);
+  }
+
+  /**
+   * Records one execution of decided statement `index` of `verdict` with its parameters, before it runs: raw,
+   * or keyed-hashed where the decision marks them sensitive (docs/evidence-format.md, statement_execution).
+   * Returns the execution id to give its result (DecisionRef.execution), or undefined without evidence.
+   *
+   * @example
+   * const execution = session.recordParameters(verdict, 0, bind.params, bind.paramFormats)
+   */
+  recordParameters(verdict: Verdict, index: number, params: readonly (Buffer | string | null)[], formats: readonly number[] = []): string | undefined {
+    if (!this.#services.evidence) return undefined;
+    const d = verdict.decisions[index]!;
+    const { key, id } = parameterKeyOf(this.#services);
+    const parameters = executionParameters(params, formats, d.sensitive_parameters ?? 'all', key);
+    const execution_id = randomUUID();
+    this.record({
+      type: 'statement_execution',
+      data: { session_id: this.id, decision_id: d.decision_id, execution_id, parameters, key_id: parameters.some((p) => 'hmac_sha256' in p) ? id : null },
+    });
+    return execution_id;
   }
 
   /**
@@ -487,11 +551,20 @@ export class PipelineSession {
     this.#services.log.error('evidence append failed', { error: (err as Error).message, type: ev.type });
   };
 
-  #result(decisionId: string, duration: number, outcome: string, tag: string | null, code: string | null): void {
+  #result(decisionId: string, duration: number, outcome: string, tag: string | null, code: string | null, execution?: string): void {
     const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
     this.record({
       type: 'statement_result',
-      data: { session_id: this.id, decision_id: decisionId, outcome, rows: Number.isFinite(rows) ? rows : null, duration_ms: duration, sqlstate: code, command_tag: tag },
+      data: {
+        session_id: this.id,
+        decision_id: decisionId,
+        outcome,
+        rows: Number.isFinite(rows) ? rows : null,
+        duration_ms: duration,
+        sqlstate: code,
+        command_tag: tag,
+        ...(execution ? { execution_id: execution } : {}),
+      },
     });
   }
 }

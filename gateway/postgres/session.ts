@@ -462,6 +462,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     pipeline?.recordResult(verdict, start, tags, sqlstate, refused);
   }
 
+  function recordParameters(verdict: Verdict, index: number, bind: { params: readonly (Buffer | null)[]; paramFormats: readonly number[] }): string | undefined {
+    return pipeline?.recordParameters(verdict, index, bind.params, bind.paramFormats);
+  }
+
   function recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null, refused = false): void {
     pipeline?.recordExecution(ref, start, tag, sqlstate, refused);
   }
@@ -735,6 +739,8 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     const entry: PortalEntry = {
       verdict: stmt.verdict,
       index: stmt.index,
+      // Every execution with its parameters (raw, or keyed-hashed where they meet PHI), before it runs.
+      ...(decision.action === 'approve' ? {} : { execution: recordParameters(stmt.verdict, stmt.index, msg) }),
       plan,
       scrub: plan !== null || decision.masks.length > 0,
       cursor: false,
@@ -745,9 +751,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     if (decision.action === 'approve') {
       const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
       const raw = Buffer.from(msg.raw); // kept across the wait for approval
+      const bind = { params: msg.params.map((p) => (p === null ? null : Buffer.from(p))), paramFormats: [...msg.paramFormats] };
       return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
         afterRecorded(recordDecisions(v, ref), standIn, () => {
-          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v }, from: msg.statement, statement: bound });
+          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v, execution: recordParameters(v, entry.index, bind) }, from: msg.statement, statement: bound });
           sendToUpstream(raw);
           if (measured) measuredBind = msg.portal;
         }),
