@@ -265,6 +265,8 @@ export class McpRunner {
     const tags: string[] = [];
     const results: StatementOut[] = [];
     const notes: string[] = [];
+    // The parameters (only with one statement) are evidence of this execution: raw, or hashed where they meet PHI.
+    const execution = params.length > 0 ? session.recordParameters(verdict, 0, params) : undefined;
     try {
       if (implicit) await up.run('BEGIN', []);
       for (let i = 0; i < n; i++) {
@@ -279,13 +281,13 @@ export class McpRunner {
       if (implicit) await up.run('COMMIT', []);
     } catch (err) {
       if (err instanceof StatementError) {
-        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate);
+        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate, false, execution);
         throw this.#statementError(err, masked, verdict.decisions[Math.min(tags.length, n - 1)]!, implicit && n > 1 ? 'the statements ran as one transaction, which was rolled back' : null);
       }
-      session.recordResult(verdict, started, tags, 'XX000');
+      session.recordResult(verdict, started, tags, 'XX000', false, execution);
       throw err;
     }
-    session.recordResult(verdict, started, tags, null);
+    session.recordResult(verdict, started, tags, null, false, execution);
     if (up.status !== 'I') notes.push('a transaction was still open when the call ended; it was rolled back (each call is a session of its own: send BEGIN … COMMIT in one call)');
     return { results, notes };
   }

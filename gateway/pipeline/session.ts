@@ -462,16 +462,17 @@ export class PipelineSession {
 
   /**
    * Records how each statement of a string ended: the first `tags.length` completed, the next one failed
-   * with `code` when there is one, the rest did not run. `refused` = the door refused the string.
+   * with `code` when there is one, the rest did not run. `refused` = the door refused the string. `execution`:
+   * the recordParameters id of a string run with parameters (one statement).
    */
-  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false): void {
+  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false, execution?: string): void {
     if (!this.#services.evidence) return;
     const duration = Date.now() - start;
     const refusal = this.#options.refusalCode;
     for (let i = 0; i < verdict.decisions.length; i++) {
       const tag = tags[i] ?? null;
       const failed = !refused && tag === null && i === tags.length && code !== null;
-      this.#result(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? refusal : failed ? code : null);
+      this.#result(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? refusal : failed ? code : null, execution);
     }
   }
 

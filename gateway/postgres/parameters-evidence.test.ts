@@ -9,12 +9,13 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyRepository } from '../evidence/verify.ts';
+import { callTool, v2Client } from '../testing/mcp-clients.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 
 const run = promisify(execFile);
 let stack: TestStack;
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ mcp: { host: '127.0.0.1', port: 0 } });
 });
 afterAll(async () => stack?.stop());
 
@@ -29,6 +30,12 @@ describe('parameters of every execution', () => {
     expect((await c.query({ ...byBoth, values: ['alan@example.org', 2] })).rows).toHaveLength(1);
     await c.query({ text: 'SELECT id FROM visits WHERE id = $1 AND $2::text IS NULL', values: [3, null] });
     await c.end();
+    // the same through the MCP door: a query tool call with params
+    const url = stack.gateway.mcp!.url;
+    const mcp = await v2Client(url, await stack.issuer.mint('alice', { audience: url }));
+    const r = await callTool(mcp, 'query', { sql: 'SELECT id FROM patients WHERE email = $1', params: ['grace@example.org'] });
+    expect(r.isError).toBeFalsy();
+    await mcp.close();
     await stack.gateway.close();
 
     const clone = join(stack.dir, 'clone');
@@ -42,6 +49,7 @@ describe('parameters of every execution', () => {
     // the repository never holds the e-mail addresses the client sent
     expect(text).not.toContain('ada@example.org');
     expect(text).not.toContain('alan@example.org');
+    expect(text).not.toContain('grace@example.org');
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Line);
 
     const statements = lines.filter((l) => l.type === 'statement').map((l) => l.data);
@@ -58,6 +66,10 @@ describe('parameters of every execution', () => {
     // each result ends its own execution
     const results = lines.filter((l) => l.type === 'statement_result' && l.data.decision_id === decision.decision_id).map((l) => l.data);
     expect(results.map((r) => [r.execution_id, r.outcome, r.rows])).toEqual(executions.map((e) => [e.execution_id, 'ok', 1]));
+    const viaMcp = statements.find((s) => s.text === 'SELECT id FROM patients WHERE email = $1')!;
+    const mcpExecution = lines.find((l) => l.type === 'statement_execution' && l.data.decision_id === viaMcp.decision_id)!.data;
+    expect(mcpExecution.parameters).toEqual([{ position: 1, hmac_sha256: hmac('grace@example.org') }]);
+    expect(lines.find((l) => l.type === 'statement_result' && l.data.decision_id === viaMcp.decision_id)!.data.execution_id).toBe(mcpExecution.execution_id);
     // no PHI met: raw values, SQL NULL as null, no key
     const visits = statements.find((s) => String(s.text).startsWith('SELECT id FROM visits'))!;
     expect(lines.filter((l) => l.type === 'statement_execution' && l.data.decision_id === visits.decision_id).map((l) => [l.data.parameters, l.data.key_id])).toEqual([
