@@ -17,7 +17,7 @@ statement(overrides) := object.union(
 input_for(groups, overrides) := {
 	"version": 4,
 	"identity": identity(groups),
-	"connection": {"name": "default", "engine": "postgres", "database": "app", "front_door": "postgres", "client_addr": null, "application_name": null},
+	"connection": {"name": "default", "engine": "postgres", "database": "app", "front_door": "postgres", "client_addr": null, "application_name": null, "purpose": "treatment"},
 	"statement": statement(overrides),
 	"approval": null,
 	"now": "2026-01-05T10:00:00Z",

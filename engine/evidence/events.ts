@@ -51,6 +51,8 @@ export interface SessionStart {
   client?: { name: string; version: string | null } | null;
   /** MCP: the tool the session served (each tool call is a session of its own). */
   tool?: string;
+  /** The purpose of use the session declared or its token carries (null: none). */
+  purpose?: string | null;
 }
 export interface SessionEnd {
   session_id: string;
@@ -77,6 +79,8 @@ export interface StatementDecided {
   /** The approval this execution relies on, when the decision was `approve` and it was granted. */
   approval: { request_id: string; approved_by: string[] } | null;
   cached: boolean;
+  /** The purpose of use the decision was made under (connection.purpose of its input; null: none declared). */
+  purpose?: string | null;
 }
 /**
  * One parameter of an execution. Raw: `value` (text as the client sent it, null for SQL NULL) or `binary`

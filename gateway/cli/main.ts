@@ -27,6 +27,7 @@ commands:
       --groups <g1,g2>         identity groups
       --email <email>          identity e-mail
       --database <name>        target database name
+      --purpose <purpose>      declared purpose of use (treatment, payment, operations, ...)
       --bundle <path>          policy bundle (.tar.gz or directory; default .build/bundle.tar.gz)
       --catalog <file>         YAML/JSON {tables: {"schema.table": [columns]}} for * expansion
   policy check               opa fmt + opa check --strict + opa test with coverage ≥ 90 %
@@ -80,6 +81,7 @@ async function decide(argv: string[]): Promise<number> {
       groups: { type: 'string', default: '' },
       email: { type: 'string' },
       database: { type: 'string' },
+      purpose: { type: 'string' },
       bundle: { type: 'string', default: defaultBundlePath },
       catalog: { type: 'string' },
     },
@@ -96,7 +98,7 @@ async function decide(argv: string[]): Promise<number> {
   });
   const verdict = engine.decide(sql, {
     identity,
-    connection: normalizeConnection({ front_door: 'cli', database: values.database ?? null }),
+    connection: normalizeConnection({ front_door: 'cli', database: values.database ?? null, purpose: values.purpose ?? null }),
   });
   process.stdout.write(JSON.stringify(verdictJson(verdict), null, 2) + '\n');
   return 0;

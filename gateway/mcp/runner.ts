@@ -14,6 +14,7 @@ import { PipelineSession, countedFrom } from '../pipeline/session.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
 import { StatementError, UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
 import { typeName } from './types.ts';
+import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 
 /** Who calls a tool: the verified token's identity and what the client declared. */
 export interface Caller {
@@ -22,6 +23,8 @@ export interface Caller {
   client: { name: string; version: string | null } | null;
   clientAddr: string | null;
   tls: boolean;
+  /** The purpose of use the tool call declared (its `purpose` argument). */
+  purpose?: string | null;
 }
 
 /** One result column: its name, its type, and whether its values were masked for this caller. */
@@ -187,6 +190,8 @@ export class McpRunner {
       holdTimeoutSeconds: this.#ctx.config.approvals.hold_timeout_seconds,
       client: caller.client,
       tool,
+      // The tool call's purpose argument, else the token's purpose claim.
+      purpose: normalizePurpose(caller.purpose) ?? purposeFromClaims(caller.identity.claims),
     });
   }
 

@@ -12,6 +12,7 @@ import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approv
 import { subjectHash } from '../approvals/provider.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import type { Logger } from '../ops/log.ts';
+import { purposeFromComment } from './purpose.ts';
 import type { GatewayMetrics } from '../ops/metrics.ts';
 
 /** What a pipeline session uses from the gateway. */
@@ -118,6 +119,8 @@ export interface PipelineSessionOptions {
   client?: { name: string; version: string | null } | null;
   /** MCP: the tool this session serves, for evidence. */
   tool?: string;
+  /** The purpose of use the session declared (or its token carries); a statement's leading comment overrides it. */
+  purpose?: string | null;
 }
 
 /** A decision a result refers to: statement `index` of `verdict`; `execution`: the recorded execution it ends. */
@@ -160,9 +163,13 @@ export class PipelineSession {
         front_door: options.frontDoor,
         client_addr: options.clientAddr,
         application_name: options.applicationName,
+        purpose: options.purpose ?? null,
       },
     };
   }
+
+  /** The purpose each verdict was decided under (a leading comment can change it per string). */
+  readonly #purposes = new WeakMap<Verdict, string | null>();
 
   /** The connection part of every policy input of this session. */
   get connection(): Connection {
@@ -378,6 +385,7 @@ export class PipelineSession {
         front_door: o.frontDoor,
         ...(o.client !== undefined ? { client: o.client } : {}),
         ...(o.tool !== undefined ? { tool: o.tool } : {}),
+        purpose: this.#context.connection.purpose,
       },
     });
   }
@@ -391,8 +399,13 @@ export class PipelineSession {
   decide(sql: string, approval: ApprovalInput | null = null, blastRadius: readonly (BlastRadius | null)[] | null = null): Verdict {
     const m = this.#services.metrics;
     const start = process.hrtime.bigint();
-    const context = approval || blastRadius ? { ...this.#context, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : this.#context;
+    // A leading `/* purpose: … */` declares the purpose of this string's statements (kept in a small function:
+    // doors add their own sources of the session's purpose).
+    const declared = sql.startsWith('/*') || /^\s+\/\*/.test(sql) ? purposeFromComment(sql) : null;
+    const base = declared !== null && declared !== this.#context.connection.purpose ? { ...this.#context, connection: { ...this.#context.connection, purpose: declared } } : this.#context;
+    const context = approval || blastRadius ? { ...base, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : base;
     const verdict = this.#services.engine(this.#options.upstream).decide(sql, context);
+    if (base !== this.#context) this.#purposes.set(verdict, declared);
     m.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
     for (const d of verdict.decisions) m.statementsBy[d.action].inc();
     return verdict;
@@ -431,6 +444,7 @@ export class PipelineSession {
           masks: d.masks,
           approval,
           cached: d.cached,
+          purpose: this.#purposes.has(verdict) ? this.#purposes.get(verdict)! : this.#context.connection.purpose,
         },
       };
       if (!durable) {
@@ -528,6 +542,7 @@ export class PipelineSession {
         masks: [],
         approval: null,
         cached: false,
+        purpose: this.#context.connection.purpose,
       },
     });
     this.#result(decisionId, 0, 'refused', null, this.#options.refusalCode);

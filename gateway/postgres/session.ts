@@ -49,6 +49,7 @@ import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
 import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
+import { purposeFromClaims, purposeFromStartupOptions } from '../pipeline/purpose.ts';
 import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
@@ -386,6 +387,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       tls: tlsActive,
       refusalCode: SqlState.InsufficientPrivilege,
       holdTimeoutSeconds: ctx.config.approvals.hold_timeout_seconds,
+      purpose: sessionPurpose(start.parameters, identity),
     });
     // Just-in-time access: the session lasts as long as the token.
     const ms = identity.expiresAt.getTime() - Date.now();
@@ -460,6 +462,11 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
 
   function recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false): void {
     pipeline?.recordResult(verdict, start, tags, sqlstate, refused);
+  }
+
+  /** The purpose of use: `options=-c verdict.purpose=…` at startup, else the token's purpose claim. */
+  function sessionPurpose(parameters: ReadonlyMap<string, string>, who: { claims?: Record<string, unknown> }): string | null {
+    return purposeFromStartupOptions(parameters.get('options')) ?? purposeFromClaims(who.claims);
   }
 
   function recordParameters(verdict: Verdict, index: number, bind: { params: readonly (Buffer | null)[]; paramFormats: readonly number[] }): string | undefined {
