@@ -35,3 +35,15 @@ test_decision_carries_sensitive_parameters if {
 	d := data.verdict.decision with input as inp
 	d.sensitive_parameters == [2]
 }
+
+test_unmasked_phi_asks_for_the_rows if {
+	inp := h.input_for(["clinicians"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]})
+	evidence.capture_rows == {"max_rows": 100, "max_bytes": 65536} with input as inp
+	d := data.verdict.decision with input as inp
+	d.capture_rows.max_rows == 100
+}
+
+test_masked_phi_keeps_only_a_digest if {
+	inp := h.input_for(["contractors"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]})
+	not evidence.capture_rows with input as inp
+}

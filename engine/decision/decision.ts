@@ -64,6 +64,11 @@ export interface PolicyDecision {
    * keyed hashes. 'all' when the policy cannot tell which; empty when none.
    */
   sensitive_parameters: number[] | 'all';
+  /**
+   * Keep the delivered rows (as masked for the client), at most this many rows and bytes, encrypted to the
+   * auditors' keys in the evidence; null when the policy does not ask (only the result's digest is kept).
+   */
+  capture_rows: { max_rows: number; max_bytes: number } | null;
 }
 
 /** Facts a policy may ask the gateway to measure (decision.measure; the input carries the results). */
@@ -92,7 +97,7 @@ export function strictest(actions: Iterable<Action>): Action {
 
 /** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
 export function engineDeny(rule: string, message: string): PolicyDecision {
-  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all' };
+  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all', capture_rows: null };
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -120,7 +125,7 @@ export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> 
 /** Validates one decision document ({action, reasons, masks, approval, cacheable}). */
 export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!isObject(doc)) return { ok: false, error: `the decision is not an object (got ${typeName(doc)})` };
-  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure', 'sensitive_parameters']);
+  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure', 'sensitive_parameters', 'capture_rows']);
   for (const key of Object.keys(doc)) if (!known.has(key)) return { ok: false, error: `the decision has an unknown field "${key}"` };
 
   const action = doc.action;
@@ -212,7 +217,14 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (sp !== 'all' && !(Array.isArray(sp) && sp.every((p) => Number.isSafeInteger(p) && (p as number) >= 1)))
     return { ok: false, error: `decision.sensitive_parameters must be "all" or positions ≥ 1 (got ${JSON.stringify(doc.sensitive_parameters)})` };
   const sensitive_parameters = sp === 'all' ? 'all' : [...(sp as number[])];
-  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])], sensitive_parameters } as PolicyDecision };
+  const cr = doc.capture_rows ?? null;
+  if (cr !== null && !(isObject(cr) && Number.isSafeInteger(cr.max_rows) && (cr.max_rows as number) >= 1 && Number.isSafeInteger(cr.max_bytes) && (cr.max_bytes as number) >= 1))
+    return { ok: false, error: `decision.capture_rows must be {max_rows, max_bytes} positive integers (got ${JSON.stringify(doc.capture_rows)})` };
+  const capture_rows = cr === null ? null : { max_rows: cr.max_rows as number, max_bytes: cr.max_bytes as number };
+  return {
+    ok: true,
+    value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])], sensitive_parameters, capture_rows } as PolicyDecision,
+  };
 }
 
 function typeName(v: unknown): string {
@@ -231,6 +243,7 @@ export class DecisionRecord implements Decision {
   readonly cacheable: boolean;
   readonly measure: string[];
   readonly sensitive_parameters: number[] | 'all';
+  readonly capture_rows: { max_rows: number; max_bytes: number } | null;
   readonly decision_id: string;
   readonly policy_revision: string;
   readonly fingerprint: string | null;
@@ -246,6 +259,7 @@ export class DecisionRecord implements Decision {
     this.cacheable = d.cacheable;
     this.measure = d.measure;
     this.sensitive_parameters = d.sensitive_parameters;
+    this.capture_rows = d.capture_rows;
     this.decision_id = randomUUID();
     this.policy_revision = revision;
     this.fingerprint = fingerprint;
@@ -262,7 +276,7 @@ export class DecisionRecord implements Decision {
   }
 
   toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {
-    const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, decision_id, policy_revision, fingerprint, cached } = this;
-    return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
+    const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, decision_id, policy_revision, fingerprint, cached } = this;
+    return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
   }
 }

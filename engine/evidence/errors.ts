@@ -91,6 +91,8 @@ export const FINDING_CODES = {
   // cross-references
   APPROVAL_REFERENCE_MISSING: 'error',
   APPROVAL_STATE_CONFLICT: 'error',
+  RESPONSE_MALFORMED: 'error',
+  RESPONSE_DECISION_MISSING: 'error',
   // recorded heads (rewritten history) and repository history
   RECORDED_HEAD_MISSING: 'error',
   RECORDED_HEAD_MISMATCH: 'error',

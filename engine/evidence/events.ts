@@ -102,6 +102,22 @@ export interface StatementExecution {
   key_id: string | null;
 }
 
+/**
+ * What the client was sent for one statement: the digest of the delivered rows (engine/evidence/response.ts)
+ * and, where the decision asked (capture_rows), the rows themselves encrypted to the auditors' keys.
+ */
+export interface StatementResponse {
+  session_id: string;
+  decision_id: string;
+  execution_id?: string;
+  /** sha256 (hex) over the delivered rows framed as DataRow bodies; rows and bytes of that framing. */
+  sha256: string;
+  rows: number;
+  bytes: number;
+  /** The captured rows: a JWE (General JSON serialization) to the auditor keys, how many rows it holds, whether it was cut. */
+  encrypted: { jwe: Record<string, unknown>; rows: number; truncated: boolean } | null;
+}
+
 /** What happened when a decided statement ran (or was refused); refers to its decision by id. */
 export interface StatementResult {
   session_id: string;
@@ -202,6 +218,7 @@ export interface EventDataByType {
   statement: StatementDecided;
   statement_execution: StatementExecution;
   statement_result: StatementResult;
+  statement_response: StatementResponse;
   session_breach: SessionBreach;
   approval_requested: ApprovalRequested;
   approval_granted: ApprovalGranted;
@@ -257,6 +274,7 @@ const SPEC: { [K in EventType]: Record<string, Tag> } = {
   },
   statement_execution: { session_id: 's', decision_id: 's', execution_id: 's', parameters: 'a', key_id: 's?' },
   statement_result: { session_id: 's', decision_id: 's', outcome: 's', rows: 'n?', duration_ms: 'n', sqlstate: 's?' },
+  statement_response: { session_id: 's', decision_id: 's', sha256: 's', rows: 'n', bytes: 'n', encrypted: 'o?' },
   session_breach: { session_id: 's', reason: 's' },
   approval_requested: { request_id: 's', session_id: 's?', decision_id: 's?', subject_hash: 's', approvers: 'a', min_approvals: 'n', expires_at: 's' },
   approval_granted: { request_id: 's', approved_by: 'a', review_ids: 'a' },

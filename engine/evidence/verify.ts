@@ -74,6 +74,9 @@ interface ApprovalFacts {
   rejected: Set<string>;
   expired: Set<string>;
   withdrawn: Set<string>;
+  /** Decision ids of statement lines, and responses that refer to one. */
+  decisions: Set<string>;
+  responses: { id: string; file: string; line: number; stream: string; seq: number }[];
 }
 
 /**
@@ -107,7 +110,7 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
     }
   }
 
-  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set(), withdrawn: new Set() };
+  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set(), withdrawn: new Set(), decisions: new Set(), responses: [] };
   const summaries: StreamSummary[] = [];
   const heads: RecordedHeads = {};
   const progress = { done: 0, total: fileCount, report: options.onProgress };
@@ -134,6 +137,9 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
         }),
       );
   }
+  for (const r of approvals.responses)
+    if (!approvals.decisions.has(r.id))
+      findings.push(finding('RESPONSE_DECISION_MISSING', r.file, `a response refers to decision ${r.id}, which no statement line records`, { line: r.line, stream: r.stream, seq: r.seq }));
   for (const id of approvals.granted) {
     if (approvals.rejected.has(id) || approvals.expired.has(id) || approvals.withdrawn.has(id))
       findings.push(
@@ -285,8 +291,15 @@ async function verifyStream(
             );
             break;
           case 'statement':
+            approvals.decisions.add(rec.data.decision_id);
             if (rec.data.approval) approvals.refs.push({ id: rec.data.approval.request_id, file: bPath, line: lineNo, stream, seq: rec.seq });
             break;
+          case 'statement_response': {
+            const problem = responseProblem(rec.data);
+            if (problem) findings.push(finding('RESPONSE_MALFORMED', bPath, problem, { line: lineNo, stream, seq: rec.seq }));
+            approvals.responses.push({ id: rec.data.decision_id, file: bPath, line: lineNo, stream, seq: rec.seq });
+            break;
+          }
           case 'approval_granted':
             approvals.granted.add(rec.data.request_id);
             break;
@@ -473,4 +486,21 @@ async function checkSignature(
     findings.push(
       finding('KEY_NOT_VALID_AT_TIME', cPath, `key ${kid} was not valid at ${sealedAt}`, { ...at, expected: `${key.valid_from} .. ${key.valid_until ?? 'open'}`, computed: sealedAt }),
     );
+}
+
+/**
+ * What is wrong with a statement_response's digest or encrypted rows, checked without any key: a sha256, rows
+ * and bytes that fit its framing, and a General JSON JWE with at least one recipient that holds no more rows.
+ */
+function responseProblem(d: { sha256: string; rows: number; bytes: number; encrypted: { jwe: Record<string, unknown>; rows: number; truncated: boolean } | null }): string | null {
+  if (!/^[0-9a-f]{64}$/.test(d.sha256)) return 'sha256 must be 64 hex digits';
+  if (!Number.isSafeInteger(d.rows) || d.rows < 0 || !Number.isSafeInteger(d.bytes) || d.bytes < 2 * d.rows) return 'rows and bytes must be counts, at least 2 bytes a row';
+  const e = d.encrypted;
+  if (e === null) return null;
+  const j = e.jwe as { protected?: unknown; recipients?: unknown; iv?: unknown; ciphertext?: unknown; tag?: unknown };
+  if (typeof j?.protected !== 'string' || typeof j.iv !== 'string' || typeof j.ciphertext !== 'string' || typeof j.tag !== 'string' || !Array.isArray(j.recipients) || j.recipients.length === 0)
+    return 'encrypted.jwe must be a JWE in General JSON serialization (protected, recipients, iv, ciphertext, tag)';
+  if (!Number.isSafeInteger(e.rows) || e.rows < 0 || e.rows > d.rows || typeof e.truncated !== 'boolean' || (!e.truncated && e.rows !== d.rows))
+    return `encrypted.rows (${e.rows}) must be at most rows (${d.rows}), and equal to it unless truncated`;
+  return null;
 }

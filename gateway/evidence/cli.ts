@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { JWK } from 'jose';
 import { messageOf } from '../../engine/errors.ts';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { RecordedHeads } from '../../engine/evidence/verify.ts';
@@ -15,7 +16,9 @@ export const EVIDENCE_USAGE = `usage: verdict evidence <command>
   verify <clone> [--json] [--head <commit>] [--heads <file>] [--pin <thumbprint>]... [--quiet]
         check signatures, chains, sequence numbers, checkpoint coverage, key validity and rotations,
         approval references and git history offline (verify --help for the options)
-  replay <session-id> [--repo <clone>]        a session's timeline as text (default repo: .)
+  replay <session-id> [--repo <clone>] [--key <auditor private JWK file>]
+        a session's timeline as text (default repo: .); with --key, the rows kept encrypted for the
+        auditors are decrypted, shown, and checked against the result digests
   report --out <file.html> [--repo <clone>]   a static HTML report (sessions, decisions, approvals, status)
 `;
 
@@ -101,9 +104,10 @@ async function verify(argv: string[]): Promise<number> {
 }
 
 async function replay(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { repo: { type: 'string', default: '.' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { repo: { type: 'string', default: '.' }, key: { type: 'string' } } });
   if (positionals.length !== 1) throw new Usage('replay takes exactly one session id');
-  const t = await sessionTimeline(directoryFiles(values.repo), positionals[0]!);
+  const key = values.key ? (JSON.parse(readFileSync(values.key, 'utf8')) as JWK) : undefined;
+  const t = await sessionTimeline(directoryFiles(values.repo), positionals[0]!, key ? { key } : {});
   process.stdout.write(renderTimeline(t));
   return t.records.length === 0 ? 1 : 0;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { EvidenceEvent, GatewayStart } from '../../engine/evidence/events.ts';
 import { signingKeyFromJwk, type SigningKey } from '../../engine/evidence/keys.ts';
+import { auditorKey, type AuditorKey } from '../../engine/evidence/response.ts';
 import { STREAM_ID } from '../../engine/evidence/layout.ts';
 import { createLocalGitPublisher } from './local-git.ts';
 import { startPublishLoop, type PublishLoop, type PublishStatus } from './publish-loop.ts';
@@ -36,6 +37,11 @@ export const evidenceConfigSchema = z.strictObject({
    * rotation is signed by the key it replaces (docs/evidence-format.md § Keys). Remove it afterwards.
    */
   previous_signing_key_file: z.string().optional(),
+  /**
+   * Files with the auditors' public JWKs (EC, X25519 or RSA). Rows a decision asks to keep (capture_rows) are
+   * encrypted to all of them; without any, only the digest of each result is kept.
+   */
+  auditor_keys: z.array(z.string()).default([]),
   publisher: z
     .discriminatedUnion('kind', [
       z.strictObject({ kind: z.literal('local-git'), repo: z.string().default('.verdict/evidence/repo'), branch: z.string().default('main') }),
@@ -73,6 +79,8 @@ export interface EvidenceWriterOptions {
   signingKey?: SigningKey;
   /** Keys `signingKey` may replace; the rotation to it is signed by the one the chain announced last. */
   previousKeys?: SigningKey[];
+  /** The auditors' public keys captured rows are encrypted to. */
+  auditorKeys?: AuditorKey[];
   /** Where sealed batches go; null keeps them in the spool's outbox. */
   publisher?: EvidencePublisher | null;
   maxBatchesPerCommit?: number;
@@ -88,6 +96,8 @@ export interface EvidenceWriterStatus extends SpoolStatus {
 
 export interface EvidenceWriter {
   readonly stream: string;
+  /** The auditors' public keys captured rows are encrypted to (empty: rows are never kept, only digests). */
+  readonly auditorKeys?: readonly AuditorKey[];
   readonly requireDurable: boolean;
   /** What crash recovery found when the writer was opened. */
   readonly recovery: RecoveryReport;
@@ -146,6 +156,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
 
   return {
     stream: spool.stream,
+    auditorKeys: options.auditorKeys ?? [],
     requireDurable: spool.requireDurable,
     recovery: spool.recovery,
     append: (event) => spool.append(event),
@@ -199,6 +210,14 @@ export async function createEvidenceWriterFromConfig(
   };
   const signingKey = config.signing_key_file ? await readKey('signing_key_file', config.signing_key_file) : undefined;
   const previousKey = config.previous_signing_key_file ? await readKey('previous_signing_key_file', config.previous_signing_key_file) : undefined;
+  const auditorKeys: AuditorKey[] = [];
+  for (const file of config.auditor_keys) {
+    try {
+      auditorKeys.push(await auditorKey(JSON.parse(readFileSync(at(file), 'utf8')) as JWK));
+    } catch (err) {
+      throw new EvidenceError('KEY_INVALID', `evidence.auditor_keys ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const publisher = context.publisher ?? (config.publisher.kind === 'local-git' ? createLocalGitPublisher({ repo: at(config.publisher.repo), branch: config.publisher.branch }) : null);
   return createEvidenceWriter({
     stream,
@@ -208,6 +227,7 @@ export async function createEvidenceWriterFromConfig(
     batchMaxAgeMs: config.batch.max_age_ms,
     ...(signingKey ? { signingKey } : {}),
     ...(previousKey ? { previousKeys: [previousKey] } : {}),
+    auditorKeys,
     publisher,
     maxBatchesPerCommit: config.max_batches_per_commit,
     start: { instance: stream, version: context.version, pid: process.pid, host: hostname(), config_hash: context.configHash ?? null },

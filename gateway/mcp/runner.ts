@@ -278,6 +278,8 @@ export class McpRunner {
         const a = verdict.statements[i]!;
         const r = await up.run(n === 1 ? sql : a.text, params, { maxRows: this.#cfg.max_rows, maxBytes: this.#cfg.max_result_bytes, ...(signal ? { signal } : {}) });
         const out = this.#masked(a, verdict.decisions[i]!, r);
+        // What the caller is sent for it: its digest, and the rows themselves where the policy asks (encrypted).
+        session.recordResponse(verdict, i, out.columns.map((c) => c.name), out.rows, execution);
         results.push(out);
         tags.push(out.command);
         if (r.truncated) notes.push(`statement ${i + 1}: the result was cut at ${out.row_count} rows (limits: ${this.#cfg.max_rows} rows, ${this.#cfg.max_result_bytes} bytes); narrow it or page with LIMIT/OFFSET`);

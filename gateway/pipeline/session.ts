@@ -6,6 +6,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { dialectOf, type Engine, type Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent, ExecutionParameter } from '../../engine/evidence/events.ts';
 import type { MaskContext } from '../../engine/masking/methods.ts';
+import { createRowDigest, encryptRows } from '../../engine/evidence/response.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
@@ -516,6 +517,49 @@ export class PipelineSession {
       data: { session_id: this.id, decision_id: d.decision_id, execution_id, parameters, key_id: parameters.some((p) => 'hmac_sha256' in p) ? id : null },
     });
     return execution_id;
+  }
+
+  /**
+   * Records what the client was sent for statement `index` of `verdict`: the digest of the delivered rows (as
+   * masked for it) and, where the decision asks (capture_rows) and auditor keys are configured, the rows
+   * themselves, bounded and encrypted to those keys. Without keys, rows are never kept: the record says so.
+   *
+   * @example
+   * session.recordResponse(verdict, 0, ['name'], [['Ada Lovelace']], execution)
+   */
+  recordResponse(verdict: Verdict, index: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[], execution?: string): void {
+    const evidence = this.#services.evidence;
+    if (!evidence) return;
+    const d = verdict.decisions[index]!;
+    const digest = createRowDigest();
+    for (const r of rows) digest.row(r);
+    const { sha256, rows: count, bytes } = digest.finish();
+    const base = { session_id: this.id, decision_id: d.decision_id, ...(execution ? { execution_id: execution } : {}), sha256, rows: count, bytes };
+    const keys = evidence.auditorKeys ?? [];
+    if (!d.capture_rows || keys.length === 0) {
+      if (d.capture_rows) this.#services.log.warn('the policy asks to keep delivered rows, but no evidence.auditor_keys are configured: only their digest is kept', { decision_id: d.decision_id });
+      this.record({ type: 'statement_response', data: { ...base, encrypted: null } });
+      return;
+    }
+    // Bounded: the first rows that fit both limits (bytes as framed for the digest).
+    const kept: (string | null)[][] = [];
+    let used = 0;
+    for (const r of rows) {
+      let size = 2;
+      for (const c of r) size += 4 + (c === null ? 0 : Buffer.byteLength(c));
+      if (kept.length >= d.capture_rows.max_rows || used + size > d.capture_rows.max_bytes) break;
+      kept.push([...r]);
+      used += size;
+    }
+    const truncated = kept.length < rows.length;
+    encryptRows({ columns: [...columns], rows: kept, truncated }, keys).then(
+      (jwe) => this.record({ type: 'statement_response', data: { ...base, encrypted: { jwe: jwe as unknown as Record<string, unknown>, rows: kept.length, truncated } } }),
+      (err: Error) => {
+        // Fail closed: never the rows in the clear; the digest still goes in, with the failure logged.
+        this.#services.log.error('delivered rows could not be encrypted to the auditor keys; only their digest is kept', { error: err.message, decision_id: d.decision_id });
+        this.record({ type: 'statement_response', data: { ...base, encrypted: null } });
+      },
+    );
   }
 
   /**

@@ -38,7 +38,11 @@ sorted_masks := [k[3] | some k in sort([[m.column.schema, m.column.table, m.colu
 
 # When the policy needs a measured fact (the blast radius of a write), the decision says so; the gateway
 # measures and asks again with the fact in the input.
-decision := object.union(measured_document, {"sensitive_parameters": evidence.sensitive_parameters}) if {
+decision := object.union(parameters_document, {"capture_rows": evidence.capture_rows}) if {
+	evidence.capture_rows
+} else := parameters_document
+
+parameters_document := object.union(measured_document, {"sensitive_parameters": evidence.sensitive_parameters}) if {
 	evidence.sensitive_parameters
 } else := measured_document
 

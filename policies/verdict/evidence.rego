@@ -29,3 +29,11 @@ sensitive_parameters := "all" if {
 } else := sort([p | some p in sensitive]) if {
 	count(sensitive) > 0
 }
+
+# What they saw: where a statement shows PHI unmasked (an entitled role, for a declared purpose), the evidence
+# keeps the delivered rows, bounded, encrypted to the auditors' keys (data.access.capture_results).
+capture_rows := {"max_rows": c.max_rows, "max_bytes": c.max_bytes} if {
+	c := data.access.capture_results
+	some e in masking.exposed
+	masking.entitled(e.type)
+}
