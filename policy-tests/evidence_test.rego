@@ -47,3 +47,14 @@ test_masked_phi_keeps_only_a_digest if {
 	inp := h.input_for(["contractors"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]})
 	not evidence.capture_rows with input as inp
 }
+
+test_unmasked_phi_lists_what_an_entitled_role_sees if {
+	inp := h.input_for(["clinicians"], {"result_columns": [
+		h.result("name", [h.col("patients", "name")], false),
+		h.result("ssn", [h.col("patients", "ssn")], false),
+		h.result("id", [h.col("patients", "id")], false),
+	]})
+	evidence.unmasked_phi == {h.col("patients", "name")} with input as inp
+	d := data.verdict.decision with input as inp
+	d.unmasked_phi == [h.col("patients", "name")]
+}

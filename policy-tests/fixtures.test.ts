@@ -71,8 +71,18 @@ describe('decision fixtures through WASM', () => {
     fixtures.forEach((f, i) => {
       const input = fixtureInput(f);
       const v = engineFor(f).decide(f.sql, { identity: input.identity, connection: input.connection, approval: f.approval ?? null, ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}), now: FIXTURE_NOW });
-      const { action, reasons, masks, approval, cacheable, measure } = v.decisions[0]!;
-      const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }), ...(measure.length ? { measure } : {}) };
+      const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi } = v.decisions[0]!;
+      const wasm = {
+        action,
+        reasons,
+        masks,
+        ...(approval ? { approval } : {}),
+        ...(cacheable ? {} : { cacheable }),
+        ...(measure.length ? { measure } : {}),
+        ...(sensitive_parameters === 'all' || sensitive_parameters.length ? { sensitive_parameters } : {}),
+        ...(capture_rows ? { capture_rows } : {}),
+        ...(unmasked_phi.length ? { unmasked_phi } : {}),
+      };
       expect(wasm, f.note).toEqual(rego[i]);
     });
   });

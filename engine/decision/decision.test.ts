@@ -10,7 +10,7 @@ describe('validateDecisionDocument', () => {
   it('accepts each well-formed action', () => {
     expect(validateDecisionDocument(ok)).toEqual({
       ok: true,
-      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [], sensitive_parameters: [], capture_rows: null },
+      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [], sensitive_parameters: [], capture_rows: null, unmasked_phi: [] },
     });
     const sp = validateDecisionDocument({ ...ok, sensitive_parameters: [2] });
     expect(sp.ok && sp.value.sensitive_parameters).toEqual([2]);

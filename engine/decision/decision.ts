@@ -69,6 +69,8 @@ export interface PolicyDecision {
    * auditors' keys in the evidence; null when the policy does not ask (only the result's digest is kept).
    */
   capture_rows: { max_rows: number; max_bytes: number } | null;
+  /** PHI columns the results show unmasked (for the accounting of disclosures); masked ones are `masks`. */
+  unmasked_phi: { schema: string; table: string; column: string }[];
 }
 
 /** Facts a policy may ask the gateway to measure (decision.measure; the input carries the results). */
@@ -97,7 +99,7 @@ export function strictest(actions: Iterable<Action>): Action {
 
 /** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
 export function engineDeny(rule: string, message: string): PolicyDecision {
-  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all', capture_rows: null };
+  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all', capture_rows: null, unmasked_phi: [] };
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -125,7 +127,7 @@ export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> 
 /** Validates one decision document ({action, reasons, masks, approval, cacheable}). */
 export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!isObject(doc)) return { ok: false, error: `the decision is not an object (got ${typeName(doc)})` };
-  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure', 'sensitive_parameters', 'capture_rows']);
+  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure', 'sensitive_parameters', 'capture_rows', 'unmasked_phi']);
   for (const key of Object.keys(doc)) if (!known.has(key)) return { ok: false, error: `the decision has an unknown field "${key}"` };
 
   const action = doc.action;
@@ -221,9 +223,13 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (cr !== null && !(isObject(cr) && Number.isSafeInteger(cr.max_rows) && (cr.max_rows as number) >= 1 && Number.isSafeInteger(cr.max_bytes) && (cr.max_bytes as number) >= 1))
     return { ok: false, error: `decision.capture_rows must be {max_rows, max_bytes} positive integers (got ${JSON.stringify(doc.capture_rows)})` };
   const capture_rows = cr === null ? null : { max_rows: cr.max_rows as number, max_bytes: cr.max_bytes as number };
+  const up = doc.unmasked_phi ?? [];
+  if (!Array.isArray(up) || !up.every((c) => isObject(c) && isString(c.schema) && isString(c.table) && isString(c.column)))
+    return { ok: false, error: 'decision.unmasked_phi must be a list of {schema, table, column}' };
+  const unmasked_phi = (up as { schema: string; table: string; column: string }[]).map((c) => ({ schema: c.schema, table: c.table, column: c.column }));
   return {
     ok: true,
-    value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])], sensitive_parameters, capture_rows } as PolicyDecision,
+    value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])], sensitive_parameters, capture_rows, unmasked_phi } as PolicyDecision,
   };
 }
 
@@ -244,6 +250,7 @@ export class DecisionRecord implements Decision {
   readonly measure: string[];
   readonly sensitive_parameters: number[] | 'all';
   readonly capture_rows: { max_rows: number; max_bytes: number } | null;
+  readonly unmasked_phi: { schema: string; table: string; column: string }[];
   readonly decision_id: string;
   readonly policy_revision: string;
   readonly fingerprint: string | null;
@@ -260,6 +267,7 @@ export class DecisionRecord implements Decision {
     this.measure = d.measure;
     this.sensitive_parameters = d.sensitive_parameters;
     this.capture_rows = d.capture_rows;
+    this.unmasked_phi = d.unmasked_phi;
     this.decision_id = randomUUID();
     this.policy_revision = revision;
     this.fingerprint = fingerprint;
@@ -276,7 +284,7 @@ export class DecisionRecord implements Decision {
   }
 
   toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {
-    const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, decision_id, policy_revision, fingerprint, cached } = this;
-    return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
+    const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi, decision_id, policy_revision, fingerprint, cached } = this;
+    return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
   }
 }

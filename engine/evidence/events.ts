@@ -81,6 +81,8 @@ export interface StatementDecided {
   cached: boolean;
   /** The purpose of use the decision was made under (connection.purpose of its input; null: none declared). */
   purpose?: string | null;
+  /** PHI columns the statement's results show unmasked (the decision's unmasked_phi); `masks` lists the masked ones. */
+  unmasked_phi?: { schema: string; table: string; column: string }[];
 }
 /**
  * One parameter of an execution. Raw: `value` (text as the client sent it, null for SQL NULL) or `binary`

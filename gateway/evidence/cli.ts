@@ -7,6 +7,7 @@ import type { JWK } from 'jose';
 import { messageOf } from '../../engine/errors.ts';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { RecordedHeads } from '../../engine/evidence/verify.ts';
+import { collectAccess, filterAccess, renderAccess, renderSessions } from './access.ts';
 import { renderTimeline, sessionTimeline } from './replay.ts';
 import { collectReport, renderReportHtml } from './report.ts';
 import { directoryFiles, exitCodeOf, formatReport, verifyRepository, VERIFY_EXIT } from './verify.ts';
@@ -20,6 +21,11 @@ export const EVIDENCE_USAGE = `usage: verdict evidence <command>
         a session's timeline as text (default repo: .); with --key, the rows kept encrypted for the
         auditors are decrypted, shown, and checked against the result digests
   report --out <file.html> [--repo <clone>]   a static HTML report (sessions, decisions, approvals, status)
+  access [--repo <clone>] [--identity <sub|email>] [--column <[schema.]table.column|column>] [--table <[schema.]table>]
+         [--purpose <p>] [--since <time>] [--until <time>] [--unmasked] [--json]
+        the accounting of disclosures: who received which PHI columns unmasked (and which masked), when,
+        for what purpose, under which approval; one row per statement
+  sessions [--repo <clone>] [--identity <sub|email>] [--json]   every session: who, door, purpose, statements, end
 `;
 
 export const VERIFY_USAGE = `usage: verdict evidence verify <clone> [options]
@@ -121,6 +127,52 @@ async function report(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function access(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      repo: { type: 'string', default: '.' },
+      identity: { type: 'string' },
+      column: { type: 'string' },
+      table: { type: 'string' },
+      purpose: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      unmasked: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length > 0) throw new Usage('access takes no positional arguments (filters are options)');
+  const { disclosures, verified } = await collectAccess(directoryFiles(values.repo));
+  const rows = filterAccess(disclosures, {
+    ...(values.identity ? { identity: values.identity } : {}),
+    ...(values.column ? { column: values.column } : {}),
+    ...(values.table ? { table: values.table } : {}),
+    ...(values.purpose ? { purpose: values.purpose } : {}),
+    ...(values.since ? { since: values.since } : {}),
+    ...(values.until ? { until: values.until } : {}),
+    unmaskedOnly: values.unmasked,
+  });
+  process.stdout.write(values.json ? JSON.stringify({ verified, disclosures: rows }, null, 2) + '\n' : renderAccess(rows));
+  if (!verified.ok) process.stderr.write('verdict evidence: the repository FAILED verification; run verdict evidence verify\n');
+  return verified.ok ? 0 : 1;
+}
+
+async function sessions(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { repo: { type: 'string', default: '.' }, identity: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length > 0) throw new Usage('sessions takes no positional arguments');
+  const { sessions: all, verified } = await collectAccess(directoryFiles(values.repo));
+  const rows = values.identity ? all.filter((s) => s.sub === values.identity || s.email === values.identity) : all;
+  process.stdout.write(values.json ? JSON.stringify({ verified, sessions: rows }, null, 2) + '\n' : renderSessions(rows));
+  if (!verified.ok) process.stderr.write('verdict evidence: the repository FAILED verification; run verdict evidence verify\n');
+  return verified.ok ? 0 : 1;
+}
+
 /**
  * Runs `verdict evidence <argv...>` and returns the exit code (never calls process.exit).
  *
@@ -138,6 +190,10 @@ export async function runEvidenceCli(argv: string[]): Promise<number> {
         return await replay(rest);
       case 'report':
         return await report(rest);
+      case 'access':
+        return await access(rest);
+      case 'sessions':
+        return await sessions(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -446,6 +446,7 @@ export class PipelineSession {
           approval,
           cached: d.cached,
           purpose: this.#purposes.has(verdict) ? this.#purposes.get(verdict)! : this.#context.connection.purpose,
+          ...(d.unmasked_phi?.length ? { unmasked_phi: d.unmasked_phi } : {}),
         },
       };
       if (!durable) {

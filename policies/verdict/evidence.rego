@@ -37,3 +37,13 @@ capture_rows := {"max_rows": c.max_rows, "max_bytes": c.max_bytes} if {
 	some e in masking.exposed
 	masking.entitled(e.type)
 }
+
+# The accounting of disclosures: PHI columns the statement's results show unmasked (masked ones are the masks).
+unmasked_phi contains {"schema": src.schema, "table": src.table, "column": src.column} if {
+	some s in statements.all
+	some rc in s.result_columns
+	some src in rc.sources
+	src.column != "*"
+	type := masking.phi_type(src.schema, src.table, src.column)
+	masking.entitled(type)
+}
