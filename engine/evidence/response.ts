@@ -47,6 +47,8 @@ export async function auditorKey(jwk: JWK): Promise<AuditorKey> {
  * @example
  * const d = createRowDigest(); d.row(['1', null]); d.finish() // { sha256, rows: 1, bytes: 10 }
  */
+export type RowDigest = ReturnType<typeof createRowDigest>;
+
 export function createRowDigest() {
   const hash: Hash = createHash('sha256');
   let rows = 0;
@@ -70,6 +72,12 @@ export function createRowDigest() {
         hash.update(b);
         bytes += 4 + b.length;
       }
+      rows++;
+    },
+    /** A row already framed: a PostgreSQL DataRow message without its type byte and length (the door's delivered bytes). */
+    framed(body: Uint8Array): void {
+      hash.update(body);
+      bytes += body.length;
       rows++;
     },
     finish(): { sha256: string; rows: number; bytes: number } {

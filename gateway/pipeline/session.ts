@@ -564,6 +564,19 @@ export class PipelineSession {
   }
 
   /**
+   * Records the digest of what the client was sent for statement `index` of `verdict`, computed by the door
+   * over the rows as delivered (the PostgreSQL door hashes its DataRows). Rows are not kept this way: a door
+   * that can capture them uses recordResponse.
+   */
+  recordResponseDigest(verdict: Verdict, index: number, digest: { sha256: string; rows: number; bytes: number }, execution?: string): void {
+    if (!this.#services.evidence) return;
+    const d = verdict.decisions[index];
+    // A statement that sends no result set (SET, BEGIN, a write without RETURNING) delivered nothing to digest.
+    if (!d || (digest.rows === 0 && verdict.statements[index]?.kind !== 'select')) return;
+    this.record({ type: 'statement_response', data: { session_id: this.id, decision_id: d.decision_id, ...(execution ? { execution_id: execution } : {}), ...digest, encrypted: null } });
+  }
+
+  /**
    * A request the door refuses without a policy decision (a PostgreSQL FunctionCall, an unknown portal):
    * recorded as a denied statement with its own decision id and a refused result. Returns the decision id.
    */

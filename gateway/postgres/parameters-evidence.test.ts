@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsDigest } from '../../engine/evidence/response.ts';
 import { verifyRepository } from '../evidence/verify.ts';
 import { callTool, v2Client } from '../testing/mcp-clients.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
@@ -75,5 +76,40 @@ describe('parameters of every execution', () => {
     expect(lines.filter((l) => l.type === 'statement_execution' && l.data.decision_id === visits.decision_id).map((l) => [l.data.parameters, l.data.key_id])).toEqual([
       [[{ position: 1, value: '3' }, { position: 2, value: null }], null],
     ]);
+  });
+});
+
+describe('responses from the PostgreSQL door', () => {
+  it('records the digest of the rows each statement delivered, masked as delivered', async () => {
+    const s = await startStack();
+    try {
+      const c = new pg.Client(await s.client('bob'));
+      await c.connect();
+      const simple = await c.query({ text: 'SELECT id, name, ssn FROM patients WHERE id <= 2 ORDER BY id', rowMode: 'array' });
+      const prepared = await c.query({ name: 'p', text: 'SELECT id, name FROM patients WHERE id = $1', values: [3], rowMode: 'array' });
+      await c.query('SET application_name = x');
+      await c.end();
+      await s.gateway.close();
+      const clone = join(s.dir, 'clone');
+      await run('git', ['clone', '-q', join(s.dir, 'evidence', 'repo'), clone]);
+      expect((await verifyRepository(clone)).findings).toEqual([]);
+      const lines = readdirSync(clone, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.jsonl') && !e.parentPath.includes('.git'))
+        .sort((a, b) => join(a.parentPath, a.name).localeCompare(join(b.parentPath, b.name)))
+        .flatMap((e) => readFileSync(join(e.parentPath, e.name), 'utf8').trim().split('\n'))
+        .map((l) => JSON.parse(l) as Line);
+      const text = (r: unknown[]) => r.map((v) => (v === null ? null : String(v)));
+      const responses = lines.filter((l) => l.type === 'statement_response').map((l) => l.data);
+      // the same framing as the client's rows: the digest of what node-postgres received, masked (bob)
+      expect(simple.rows[0]![1]).not.toBe('Ada Lovelace');
+      expect(responses.map((r) => [r.sha256, r.rows, r.encrypted])).toEqual([
+        [rowsDigest(simple.rows.map(text)).sha256, 2, null],
+        [rowsDigest(prepared.rows.map(text)).sha256, 1, null],
+      ]);
+      const execution = lines.find((l) => l.type === 'statement_execution')!.data.execution_id;
+      expect(responses[1]!.execution_id).toBe(execution);
+    } finally {
+      await s.stop();
+    }
   });
 });

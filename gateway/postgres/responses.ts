@@ -4,6 +4,7 @@
 // forwarding every byte it does not change untouched, chunk by chunk.
 // Response rules: https://www.postgresql.org/docs/current/protocol-flow.html
 import type { Verdict } from '../../engine/engine.ts';
+import { createRowDigest, type RowDigest } from '../../engine/evidence/response.ts';
 import type { MaskFn } from '../../engine/masking/methods.ts';
 import { typedForm } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
@@ -134,6 +135,14 @@ export class ResponseTracker {
   #rows: Rows | null = null;
   #tags: string[] = [];
   #sqlstate: string | null = null;
+  /**
+   * Evidence: digest the DataRows as delivered (after masking), per statement. Read with takeDigest() in an
+   * Execute's onDone, and queryDigests in a Query's onDone (both run synchronously at its completion).
+   */
+  digestRows = false;
+  #digest: RowDigest | null = null;
+  /** Per statement of the head Query so far: the digest of its delivered rows (null when it sent none). */
+  readonly queryDigests: ({ sha256: string; rows: number; bytes: number } | null)[] = [];
 
   /**
    * An extended-protocol error came back before the Sync that ends its batch was forwarded: the server
@@ -242,9 +251,11 @@ export class ResponseTracker {
           const size = dataRowSize(buf, pos, end, plan);
           out = reserve(out, o, pos - copiedUpTo + size, n);
           o += buf.copy(out, o, copiedUpTo, pos);
+          const rowStart = o;
           o = writeDataRow(buf, pos, end, plan, out, o, size);
           copiedUpTo = end;
-        }
+          if (this.digestRows) (this.#digest ??= createRowDigest()).framed(out.subarray(rowStart + 5, o));
+        } else if (this.digestRows) (this.#digest ??= createRowDigest()).framed(buf.subarray(pos + 5, end));
         pos = end;
         continue;
       }
@@ -272,6 +283,13 @@ export class ResponseTracker {
     out = reserve(out, o, pos - copiedUpTo, n);
     o += buf.copy(out, o, copiedUpTo, pos);
     return out.subarray(0, o);
+  }
+
+  /** The digest of the rows delivered since the last take (an empty result's when none), and starts a new one. */
+  takeDigest(): { sha256: string; rows: number; bytes: number } {
+    const d = (this.#digest ?? createRowDigest()).finish();
+    this.#digest = null;
+    return d;
   }
 
   /** The plan for a DataRow now arriving (null = verbatim); throws when no unit can own it. */
@@ -420,6 +438,8 @@ export class ResponseTracker {
         this.#stmt = 0;
         this.#rows = null;
         this.#tags = [];
+        this.queryDigests.length = 0;
+        this.#digest = null;
         this.#sqlstate = null;
         this.copyIn = false;
         // Only when someone waits (untilIdle sets onIdle only while not idle): a microtask and a closure per
@@ -590,6 +610,7 @@ export class ResponseTracker {
           this.#checkTag(a, tag);
           this.model.completed({ verdict: v, index: this.#stmt }, tag);
           this.#tags.push(tag);
+          if (this.digestRows) this.queryDigests.push(this.takeDigest());
           this.#stmt++;
           this.#rows = null;
           return undefined;

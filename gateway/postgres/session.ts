@@ -78,6 +78,8 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   const writer = new BackendWriter();
   const model = new SessionModel((analysis, decision, formats) => rowPlan(analysis, decision, formats));
   const tracker = new ResponseTracker(model);
+  // What each client was sent is evidence: a digest of the delivered rows per statement.
+  tracker.digestRows = ctx.evidence !== null;
   if (ctx.evidence) tracker.onBindError = (unit, sqlstate) => recordExecution(unit.entry, unit.started!, null, sqlstate);
   /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
   let terminating = false;
@@ -617,7 +619,13 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         // Every execution is evidence: its result refers to the decision that admitted the portal.
         if (ctx.evidence) {
           const started = Date.now();
-          unit.onDone = (rows, tag, sqlstate) => recordExecution(rows?.ref ?? null, started, tag, sqlstate);
+          unit.onDone = (rows, tag, sqlstate) => {
+            recordExecution(rows?.ref ?? null, started, tag, sqlstate);
+            const digest = tracker.takeDigest();
+            const ref = rows?.ref;
+            // A cursor's FETCH is recorded under the decision that declared it, like its result.
+            if (ref) pipeline?.recordResponseDigest(ref.verdict, ref.index, digest, ref.execution);
+          };
         }
         tracker.push(unit);
         sendToUpstream(msg.raw);
@@ -974,7 +982,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     const unit: QueryUnit = { type: 'query', verdict: v, own };
     if (ctx.evidence || ddl) {
       unit.onDone = (tags, sqlstate) => {
-        if (ctx.evidence) recordResult(v, started, tags, sqlstate);
+        if (ctx.evidence) {
+          recordResult(v, started, tags, sqlstate);
+          tracker.queryDigests.forEach((digest, i) => digest && pipeline?.recordResponseDigest(v, i, digest));
+        }
         if (ddl && tags.length > 0) ctx.catalogChanged(upstreamName);
       };
     }
