@@ -13,8 +13,9 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => stack?.stop());
 
-async function run(user: string, sqlText: string, binds: snowflake.Binds): Promise<unknown[]> {
-  const conn = snowflake.createConnection({ account: SF_ACCOUNT, username: user, authenticator: 'OAUTH', token: await stack.issuer.mint(user), accessUrl: stack.url } as snowflake.ConnectionOptions);
+async function run(user: string, sqlText: string, binds: snowflake.Binds, claims: Record<string, unknown> = {}): Promise<unknown[]> {
+  const token = await stack.issuer.mint(user, { claims });
+  const conn = snowflake.createConnection({ account: SF_ACCOUNT, username: user, authenticator: 'OAUTH', token, accessUrl: stack.url } as snowflake.ConnectionOptions);
   await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
   try {
     return await new Promise((resolve, reject) =>
@@ -24,6 +25,35 @@ async function run(user: string, sqlText: string, binds: snowflake.Binds): Promi
     await new Promise((r) => conn.destroy(() => r(undefined)));
   }
 }
+
+/** A login and one query over the door's REST API, as a driver that sends session parameters (gosnowflake's Params) would. */
+async function rawQuery(user: string, sessionParameters: Record<string, string>, sqlText: string): Promise<unknown[][]> {
+  const login = await fetch(`${stack.url}/session/v1/login-request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ data: { ACCOUNT_NAME: SF_ACCOUNT, LOGIN_NAME: user, AUTHENTICATOR: 'OAUTH', TOKEN: await stack.issuer.mint(user, { claims: { purpose: null } }), SESSION_PARAMETERS: sessionParameters } }),
+  });
+  const l = (await login.json()) as { success: boolean; data: { token: string } };
+  expect(l.success).toBe(true);
+  const q = await fetch(`${stack.url}/queries/v1/query-request?requestId=${crypto.randomUUID()}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/snowflake', authorization: `Snowflake Token="${l.data.token}"` },
+    body: JSON.stringify({ sqlText, asyncExec: false }),
+  });
+  const r = (await q.json()) as { success: boolean; data: { rowset: unknown[][] } };
+  expect(r.success).toBe(true);
+  return r.data.rowset;
+}
+
+describe('purpose of use through the Snowflake door', () => {
+  it('takes the VERDICT_PURPOSE session parameter at login, and a leading comment from snowflake-sdk', async () => {
+    const sql = 'SELECT NAME FROM PATIENTS WHERE ID = 1';
+    expect((await rawQuery('alice', {}, sql))[0]![0]).not.toBe('Ada Lovelace');
+    expect((await rawQuery('alice', { VERDICT_PURPOSE: 'treatment' }, sql))[0]![0]).toBe('Ada Lovelace');
+    expect(await run('alice', sql, [], { purpose: null })).not.toEqual([{ NAME: 'Ada Lovelace' }]);
+    expect(await run('alice', `/* purpose: payment */ ${sql}`, [], { purpose: null })).toEqual([{ NAME: 'Ada Lovelace' }]);
+  });
+});
 
 describe('Snowflake binds in evidence', () => {
   it('records the binds of each execution, hashed for a statement over PHI, and the result names the execution', async () => {
