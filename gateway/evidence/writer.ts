@@ -112,6 +112,11 @@ export interface EvidenceWriter {
    * Optional so that stand-in writers (tests) need only `append`; callers fall back to it.
    */
   post?(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void): void;
+  /**
+   * Work that will append an event once it finishes (rows being encrypted for a statement_response): close()
+   * waits for it before recording the stop, so no such event is lost to shutdown.
+   */
+  track?(work: Promise<unknown>): void;
   /** Seals the open batch now and waits (up to timeoutMs) until the outbox is published; true when it is. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Rotates the checkpoint signing key (key_rotation line + new key set); returns the new kid. */
@@ -152,6 +157,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     });
   loop?.notify(); // publish whatever recovery found in the outbox
+  const inFlight = new Set<Promise<unknown>>();
   if (options.start) await spool.append({ type: 'gateway_start', data: options.start });
 
   return {
@@ -166,8 +172,13 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
       return loop ? loop.drain(timeoutMs) : true;
     },
     rotateKey: (next) => spool.rotateKey(next),
+    track(work) {
+      const p = work.finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    },
     status: () => ({ ...spool.status(), publish: loop?.status() ?? null }),
     async close(opts = {}) {
+      await Promise.allSettled([...inFlight]);
       await spool.append({ type: 'gateway_stop', data: { reason: opts.reason ?? 'shutdown' } }).catch(() => undefined);
       await spool.close();
       if (loop) {

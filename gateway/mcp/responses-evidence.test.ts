@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair } from 'jose';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rowsDigest } from '../../engine/evidence/response.ts';
 import { runEvidenceCli } from '../evidence/cli.ts';
@@ -76,6 +77,12 @@ describe('responses in evidence', () => {
     expect(clinician.map((r) => r[0])).toEqual(['Ada Lovelace', 'Alan Turing']);
     const contractor = await query('bob', 'SELECT name FROM patients WHERE id <= 2 ORDER BY id');
     expect(contractor.map((r) => r[0])).not.toContain('Ada Lovelace');
+    // the PostgreSQL door: the clinician's rows as node-postgres received them (text), through a prepared statement
+    const c = new pg.Client(await stack.client('alice'));
+    await c.connect();
+    const viaPg = (await c.query({ name: 'two', text: 'SELECT name, ssn FROM patients WHERE id >= $1 ORDER BY id LIMIT 2', values: [2], rowMode: 'array' })).rows as (string | null)[][];
+    await c.end();
+    expect(viaPg.map((r) => r[0])).toEqual(['Alan Turing', 'Grace Hopper']);
     await stack.gateway.close();
 
     const clone = join(dir, 'clone');
@@ -87,13 +94,16 @@ describe('responses in evidence', () => {
       .join('');
     expect(text).not.toContain('Ada Lovelace');
     expect(text).not.toContain('Alan Turing');
+    expect(text).not.toContain('Grace Hopper');
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, any> });
     const responses = lines.filter((l) => l.type === 'statement_response').map((l) => l.data);
     // the digest is of exactly what each client received (a differential check against the door's output)
     expect(responses.map((r) => [r.sha256, r.rows])).toEqual([
       [rowsDigest(clinician).sha256, 2],
       [rowsDigest(contractor).sha256, 2],
+      [rowsDigest(viaPg).sha256, 2],
     ]);
+    expect(responses[2]!.encrypted).toMatchObject({ rows: 2, truncated: false });
     expect(responses[0]!.encrypted).toMatchObject({ rows: 2, truncated: false, jwe: { recipients: [expect.anything()] } });
     expect(responses[1]!.encrypted).toBeNull(); // masked PHI only: nothing to keep but the digest
 
@@ -108,5 +118,10 @@ describe('responses in evidence', () => {
     const keyless = await cli('replay', session, '--repo', clone);
     expect(keyless.out).toContain('2 row(s) kept encrypted');
     expect(keyless.out).not.toContain('Ada Lovelace');
+    // the PostgreSQL door's kept rows decrypt to what the client received, and match the digest
+    const pgSession = lines.find((l) => l.type === 'statement' && l.data.decision_id === responses[2]!.decision_id)!.data.session_id as string;
+    const pgShown = await cli('replay', pgSession, '--repo', clone, '--key', auditor.priv);
+    expect(pgShown.out).toContain('rows as delivered (digest matches)');
+    expect(pgShown.out).toMatch(/Grace Hopper \| \*\*\*-\*\*-8901/);
   });
 });

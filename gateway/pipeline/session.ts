@@ -6,7 +6,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { dialectOf, type Engine, type Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent, ExecutionParameter } from '../../engine/evidence/events.ts';
 import type { MaskContext } from '../../engine/masking/methods.ts';
-import { createRowDigest, encryptRows } from '../../engine/evidence/response.ts';
+import { createRowDigest, encryptRows, type CapturedRows } from '../../engine/evidence/response.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
@@ -529,51 +529,59 @@ export class PipelineSession {
    * session.recordResponse(verdict, 0, ['name'], [['Ada Lovelace']], execution)
    */
   recordResponse(verdict: Verdict, index: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[], execution?: string): void {
-    const evidence = this.#services.evidence;
-    if (!evidence) return;
+    if (!this.#services.evidence) return;
     const d = verdict.decisions[index]!;
     const digest = createRowDigest();
     for (const r of rows) digest.row(r);
-    const { sha256, rows: count, bytes } = digest.finish();
-    const base = { session_id: this.id, decision_id: d.decision_id, ...(execution ? { execution_id: execution } : {}), sha256, rows: count, bytes };
+    let captured: CapturedRows | null = null;
+    if (d.capture_rows) {
+      // Bounded: the first rows that fit both limits (bytes as framed for the digest).
+      const kept: (string | null)[][] = [];
+      let used = 0;
+      for (const r of rows) {
+        let size = 2;
+        for (const c of r) size += 4 + (c === null ? 0 : Buffer.byteLength(c));
+        if (kept.length >= d.capture_rows.max_rows || used + size > d.capture_rows.max_bytes) break;
+        kept.push([...r]);
+        used += size;
+      }
+      captured = { columns: [...columns], rows: kept, truncated: kept.length < rows.length };
+    }
+    this.#response(d, execution, digest.finish(), captured);
+  }
+
+  /** One statement_response: the digest, and the kept rows encrypted to the auditor keys when the decision asks. */
+  #response(d: Verdict['decisions'][number], execution: string | undefined, digest: { sha256: string; rows: number; bytes: number }, captured: CapturedRows | null): void {
+    const evidence = this.#services.evidence!;
+    const base = { session_id: this.id, decision_id: d.decision_id, ...(execution ? { execution_id: execution } : {}), sha256: digest.sha256, rows: digest.rows, bytes: digest.bytes };
     const keys = evidence.auditorKeys ?? [];
-    if (!d.capture_rows || keys.length === 0) {
-      if (d.capture_rows) this.#services.log.warn('the policy asks to keep delivered rows, but no evidence.auditor_keys are configured: only their digest is kept', { decision_id: d.decision_id });
+    if (!d.capture_rows || !captured || keys.length === 0) {
+      if (d.capture_rows && keys.length === 0) this.#services.log.warn('the policy asks to keep delivered rows, but no evidence.auditor_keys are configured: only their digest is kept', { decision_id: d.decision_id });
       this.record({ type: 'statement_response', data: { ...base, encrypted: null } });
       return;
     }
-    // Bounded: the first rows that fit both limits (bytes as framed for the digest).
-    const kept: (string | null)[][] = [];
-    let used = 0;
-    for (const r of rows) {
-      let size = 2;
-      for (const c of r) size += 4 + (c === null ? 0 : Buffer.byteLength(c));
-      if (kept.length >= d.capture_rows.max_rows || used + size > d.capture_rows.max_bytes) break;
-      kept.push([...r]);
-      used += size;
-    }
-    const truncated = kept.length < rows.length;
-    encryptRows({ columns: [...columns], rows: kept, truncated }, keys).then(
-      (jwe) => this.record({ type: 'statement_response', data: { ...base, encrypted: { jwe: jwe as unknown as Record<string, unknown>, rows: kept.length, truncated } } }),
+    const work = encryptRows(captured, keys).then(
+      (jwe) => this.record({ type: 'statement_response', data: { ...base, encrypted: { jwe: jwe as unknown as Record<string, unknown>, rows: captured.rows.length, truncated: captured.truncated } } }),
       (err: Error) => {
         // Fail closed: never the rows in the clear; the digest still goes in, with the failure logged.
         this.#services.log.error('delivered rows could not be encrypted to the auditor keys; only their digest is kept', { error: err.message, decision_id: d.decision_id });
         this.record({ type: 'statement_response', data: { ...base, encrypted: null } });
       },
     );
+    evidence.track?.(work);
   }
 
   /**
    * Records the digest of what the client was sent for statement `index` of `verdict`, computed by the door
-   * over the rows as delivered (the PostgreSQL door hashes its DataRows). Rows are not kept this way: a door
-   * that can capture them uses recordResponse.
+   * over the rows as delivered (the PostgreSQL door hashes its DataRows), with the rows the door kept when
+   * the decision asked (capture_rows).
    */
-  recordResponseDigest(verdict: Verdict, index: number, digest: { sha256: string; rows: number; bytes: number }, execution?: string): void {
+  recordResponseDigest(verdict: Verdict, index: number, digest: { sha256: string; rows: number; bytes: number; captured?: CapturedRows | null }, execution?: string): void {
     if (!this.#services.evidence) return;
     const d = verdict.decisions[index];
     // A statement that sends no result set (SET, BEGIN, a write without RETURNING) delivered nothing to digest.
     if (!d || (digest.rows === 0 && verdict.statements[index]?.kind !== 'select')) return;
-    this.record({ type: 'statement_response', data: { session_id: this.id, decision_id: d.decision_id, ...(execution ? { execution_id: execution } : {}), ...digest, encrypted: null } });
+    this.#response(d, execution, digest, digest.captured ?? (d.capture_rows ? { columns: [], rows: [], truncated: false } : null));
   }
 
   /**
