@@ -136,14 +136,22 @@ async function policy(argv: string[]): Promise<number> {
   throw new UsageError(`unknown policy command ${JSON.stringify(sub ?? '')}`);
 }
 
-async function runUntilSignal(stop: () => Promise<void>): Promise<number> {
+/**
+ * Resolves on SIGINT, SIGTERM or SIGHUP. Call it before announcing that the gateway is up: a stop requested the
+ * moment it is announced must find the handlers in place, or the default action kills the process unrecorded.
+ */
+function untilSignal(): Promise<void> {
   // A broken stdout/stderr or a hang-up (the terminal went away) still ends in an orderly, recorded stop.
   surviveBrokenOutput();
-  await new Promise<void>((resolve) => {
+  return new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
     process.once('SIGHUP', resolve);
   });
+}
+
+async function runUntilSignal(stop: () => Promise<void>, signalled: Promise<void> = untilSignal()): Promise<number> {
+  await signalled;
   process.stderr.write('\nverdict: shutting down (in-flight statements may finish)...\n');
   await stop();
   return 0;
@@ -159,8 +167,9 @@ async function gateway(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', default: 'verdict.yaml' } } });
   const cfg = loadConfig(values.config);
   const gw: Gateway = await startGateway(cfg);
+  const signalled = untilSignal();
   process.stdout.write(`verdict: gateway on ${gw.address.host}:${gw.address.port} (policy ${gw.revision ?? 'NOT LOADED: denying everything'})\n`);
-  return runUntilSignal(() => gw.close());
+  return runUntilSignal(() => gw.close(), signalled);
 }
 
 async function token(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // The HTML report in a real browser (headless Chromium over the DevTools protocol): it renders, the auditor's
 // tables are there with what the evidence says (a withdrawal is not a rejection), and a repository of 100,000
 // events still opens quickly, each table bounded to its newest rows.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -56,13 +56,14 @@ async function reportOf(events: EvidenceEvent[]): Promise<string> {
 }
 
 function inBrowser<T>(html: string, expression: string): { loadMs: number; value: T } {
-  const out = execFileSync(process.execPath, ['--experimental-websocket', '--no-warnings', '--import', 'tsx', join(root, 'gateway', 'testing', 'chromium-page.ts'), chromium!, pathToFileURL(html).href, expression], {
+  const r0 = spawnSync(process.execPath, ['--experimental-websocket', '--no-warnings', '--import', 'tsx', join(root, 'gateway', 'testing', 'chromium-page.ts'), chromium!, pathToFileURL(html).href, expression], {
     cwd: root,
     encoding: 'utf8',
     timeout: 150_000,
   });
+  const out = r0.stdout || `{"error": ${JSON.stringify(`no answer (exit ${r0.status}): ${r0.stderr.slice(-1000)}`)}}`;
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as { loadMs: number; value: T; error?: string };
-  if (r.error) throw new Error(r.error);
+  if (r.error) throw new Error(`headless Chromium: ${r.error}`);
   return r;
 }
 

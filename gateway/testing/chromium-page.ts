@@ -14,15 +14,31 @@ const profile = mkdtempSync(join(tmpdir(), 'verdict-chromium-'));
 const browser = spawn(
   chromium,
   ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
+  // Its own process group: the browser's helper processes (zygote, renderers) are stopped with it.
+  { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
 );
-const done = (out: unknown, code = 0) => {
-  process.stdout.write(JSON.stringify(out) + '\n');
-  browser.kill('SIGKILL');
-  rmSync(profile, { recursive: true, force: true });
+const exited = new Promise((resolve) => browser.once('exit', resolve));
+let finished = false;
+const done = async (out: unknown, code = 0): Promise<never> => {
+  if (!finished) {
+    finished = true;
+    process.stdout.write(JSON.stringify(out) + '\n');
+    try {
+      process.kill(-browser.pid!, 'SIGKILL');
+    } catch {
+      browser.kill('SIGKILL');
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    // Helpers may still be flushing the profile for a moment after the browser is gone.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // a leftover temporary profile is not the test's result
+    }
+  }
   process.exit(code);
 };
-setTimeout(() => done({ error: 'timed out after 120 s' }, 1), 120_000).unref();
+setTimeout(() => void done({ error: 'timed out after 120 s' }, 1), 120_000).unref();
 
 const endpoint = await new Promise<string>((resolve, reject) => {
   let err = '';
@@ -67,8 +83,8 @@ try {
   while (!events.some((e) => e.method === 'Page.loadEventFired' && e.sessionId === sessionId)) await new Promise((r) => setTimeout(r, 20));
   const loadMs = Date.now() - started;
   const r = await send('Runtime.evaluate', { expression, returnByValue: true }, sessionId);
-  if (r.exceptionDetails) done({ error: r.exceptionDetails.text ?? 'the expression threw' }, 1);
-  done({ loadMs, value: r.result.value });
+  if (r.exceptionDetails) await done({ error: r.exceptionDetails.text ?? 'the expression threw' }, 1);
+  await done({ loadMs, value: r.result.value });
 } catch (err) {
-  done({ error: (err as Error).message }, 1);
+  await done({ error: (err as Error).message }, 1);
 }
