@@ -86,6 +86,8 @@ describe.skipIf(!chromium)('the evidence report in headless Chromium', () => {
     const { value } = inBrowser<string>(html, TABLES);
     const page = JSON.parse(value) as { status: string; tables: Record<string, { rows: number; first: string[]; header: string[] } | null> };
     expect(page.status).toContain('VERIFIED');
+    const streams = JSON.parse(inBrowser<string>(html, `JSON.stringify([...document.getElementById('streams').rows[1].cells].map((c) => c.textContent))`).value) as string[];
+    expect(streams[7]).toBe((await testKey('a')).thumbprint);
     for (const id of ['configs', 'purposes', 'unmasked', 'denied', 'approvals', 'sessions']) expect(page.tables[id], id).not.toBeNull();
     expect(page.tables.unmasked!.first.slice(0, 3)).toEqual(['alice', 'public.patients.name', '1']);
     expect(page.tables.denied!.rows).toBe(3); // header + DROP TABLE of each session

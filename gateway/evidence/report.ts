@@ -170,8 +170,8 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.3
 <p class="muted">Repository ${esc(d.repository)}${d.commit ? ` at commit <code>${esc(d.commit)}</code>` : ''} · generated ${esc(d.generatedAt)}</p>
 <p class="status ${cls}">${esc(status)}: ${v.lines} lines in ${v.files} files</p>
 <h2>Streams</h2>
-<table><tr><th>stream</th><th>lines</th><th>batches</th><th>head</th><th>from</th><th>to</th><th>signing keys</th><th>gaps</th></tr>
-${rows(v.streams.map((s) => [esc(s.stream), String(s.lines), String(s.batches), `${s.head.seq} <code>${esc(s.head.hash?.slice(0, 16))}</code>`, esc(s.first_ts), esc(s.last_ts), esc(s.kids.join(', ')), String(s.gaps)]))}
+<table id="streams"><tr><th>stream</th><th>lines</th><th>batches</th><th>head</th><th>from</th><th>to</th><th>signing keys</th><th>first key (pin it)</th><th>gaps</th></tr>
+${rows(v.streams.map((s) => [esc(s.stream), String(s.lines), String(s.batches), `${s.head.seq} <code>${esc(s.head.hash?.slice(0, 16))}</code>`, esc(s.first_ts), esc(s.last_ts), esc(s.kids.join(', ')), `<code>${esc(s.anchor?.thumbprint ?? '-')}</code>`, String(s.gaps)]))}
 </table>
 <h2>Findings</h2>
 ${
