@@ -341,6 +341,9 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       return { pending: st.pending ?? 0, lostEvents: st.lostEvents, publish: st.publish };
     };
     log.info('evidence writer open', { stream: evidence.stream, require_durable: evidence.requireDurable, recovery: evidence.recovery });
+    // Requests held for clients an unclean stop disconnected were closed in the evidence: close them at the provider too.
+    for (const id of evidence.recovery.uncleanStop?.withdrawnApprovals ?? [])
+      await approvals.withdraw(id).catch((err: Error) => log.warn('approval left open by an unclean stop could not be withdrawn', { request: id, error: err.message }));
     // Policy events from before the writer opened (the first bundle), then each as it happens.
     recordPolicy = (e) => void evidence.append(e).catch((err: Error) => log.error('evidence cannot be written: statements will be refused until it can', { error: err.message }));
     for (const e of policyEvents.splice(0)) recordPolicy(e);

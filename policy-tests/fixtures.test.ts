@@ -98,8 +98,18 @@ describe('decision fixtures through WASM', () => {
     expect(rego).toHaveLength(fixtures.length);
     fixtures.forEach((f, i) => {
       const v = decideFixture(engineFor(f), f);
-      const { action, reasons, masks, approval, cacheable, measure } = v.decisions[0]!;
-      const wasm = { action, reasons, masks, ...(approval ? { approval } : {}), ...(cacheable ? {} : { cacheable }), ...(measure.length ? { measure } : {}) };
+      const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi } = v.decisions[0]!;
+      const wasm = {
+        action,
+        reasons,
+        masks,
+        ...(approval ? { approval } : {}),
+        ...(cacheable ? {} : { cacheable }),
+        ...(measure.length ? { measure } : {}),
+        ...(sensitive_parameters === 'all' || sensitive_parameters.length ? { sensitive_parameters } : {}),
+        ...(capture_rows ? { capture_rows } : {}),
+        ...(unmasked_phi.length ? { unmasked_phi } : {}),
+      };
       expect(wasm, f.note).toEqual(rego[i]);
     });
   });

@@ -18,15 +18,15 @@ statement(overrides) := object.union(
 		"has_where": false, "where_is_trivial": false, "functions": [], "predicates_on": [],
 		"result_columns": [], "data_modifying_cte": false, "creates_table_from_query": false,
 		"copy": null, "setting": null, "name": null, "unresolved": [], "nested": [], "opaque": false, "parse_error": null, "literal_dependent": false,
-		"fingerprint": null, "index": 0, "count": 1,
+		"fingerprint": null, "index": 0, "count": 1, "parameters": [],
 	},
 	overrides,
 )
 
 input_for(groups, overrides) := {
-	"version": 3,
+	"version": 4,
 	"identity": identity(groups),
-	"connection": {"name": "default", "engine": "postgres", "database": "app", "front_door": "postgres", "client_addr": null, "application_name": null},
+	"connection": {"name": "default", "engine": "postgres", "database": "app", "front_door": "postgres", "client_addr": null, "application_name": null, "purpose": "treatment"},
 	"statement": statement(overrides),
 	"approval": null,
 	"now": "2026-01-05T10:00:00Z",

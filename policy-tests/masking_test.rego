@@ -74,3 +74,26 @@ test_no_content_free_functions_without_the_list if {
 	some m in ms
 	m.content_free == []
 }
+
+without_purpose(inp, purpose) := object.union(inp, {"connection": object.union(inp.connection, {"purpose": purpose})})
+
+test_entitled_type_masked_without_a_purpose if {
+	inp := without_purpose(h.input_for(["clinicians"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]}), null)
+	masks(inp) == {"patients.name:redact"}
+	some r in masking.reasons with input as inp
+	r.rule == "masking.purpose_required"
+	contains(r.message, "none was declared")
+	contains(r.message, "verdict.purpose=treatment")
+}
+
+test_entitled_type_masked_for_an_unlisted_purpose if {
+	inp := without_purpose(h.input_for(["clinicians"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]}), "curiosity")
+	masks(inp) == {"patients.name:redact"}
+	some r in masking.reasons with input as inp
+	contains(r.message, "\"curiosity\" is not one of them")
+}
+
+test_purpose_not_required_when_the_data_says_so if {
+	inp := without_purpose(h.input_for(["clinicians"], {"result_columns": [h.result("name", [h.col("patients", "name")], false)]}), null)
+	count(masks(inp)) == 0 with data.access.purpose_required as false
+}

@@ -73,7 +73,7 @@ describe('fixtures on a real PostgreSQL', () => {
     const engine = await createEngine({ bundle: withFixtureData(await loadBundle(path)), catalog });
     const v = engine.decide('SELECT * FROM patients', {
       identity: normalizeIdentity({ sub: 'alice', groups: ['clinicians'] }),
-      connection: normalizeConnection({ front_door: 'postgres', database: server.database }),
+      connection: normalizeConnection({ front_door: 'postgres', database: server.database, purpose: 'treatment' }),
     });
     expect(v.action).toBe('mask');
     expect(v.decisions[0]!.masks.map((m) => m.column.column)).toEqual(['ssn']);

@@ -10,8 +10,14 @@ describe('validateDecisionDocument', () => {
   it('accepts each well-formed action', () => {
     expect(validateDecisionDocument(ok)).toEqual({
       ok: true,
-      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [] },
+      value: { action: 'allow', reasons: [], masks: [], approval: null, cacheable: true, measure: [], sensitive_parameters: [], capture_rows: null, unmasked_phi: [] },
     });
+    const sp = validateDecisionDocument({ ...ok, sensitive_parameters: [2] });
+    expect(sp.ok && sp.value.sensitive_parameters).toEqual([2]);
+    expect(validateDecisionDocument({ ...ok, sensitive_parameters: 'all' })).toMatchObject({ ok: true, value: { sensitive_parameters: 'all' } });
+    expect(validateDecisionDocument({ ...ok, sensitive_parameters: [0] })).toMatchObject({ ok: false, error: expect.stringContaining('sensitive_parameters') });
+    expect(validateDecisionDocument({ ...ok, capture_rows: { max_rows: 10, max_bytes: 4096 } })).toMatchObject({ ok: true, value: { capture_rows: { max_rows: 10, max_bytes: 4096 } } });
+    expect(validateDecisionDocument({ ...ok, capture_rows: { max_rows: 0, max_bytes: 1 } })).toMatchObject({ ok: false, error: expect.stringContaining('capture_rows') });
     const measured = validateDecisionDocument({ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval, measure: ['blast_radius'] });
     expect(measured.ok && measured.value.measure).toEqual(['blast_radius']);
     const m = validateDecisionDocument({ action: 'mask', reasons: [{ rule: 'r', message: 'm' }], masks: [mask] });

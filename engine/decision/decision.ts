@@ -59,6 +59,18 @@ export interface PolicyDecision {
    * so a policy makes it safe on its own (the default one asks for approval).
    */
   measure: string[];
+  /**
+   * Bind parameters ($1 = 1) whose values the evidence must not keep readable (they meet PHI): recorded as
+   * keyed hashes. 'all' when the policy cannot tell which; empty when none.
+   */
+  sensitive_parameters: number[] | 'all';
+  /**
+   * Keep the delivered rows (as masked for the client), at most this many rows and bytes, encrypted to the
+   * auditors' keys in the evidence; null when the policy does not ask (only the result's digest is kept).
+   */
+  capture_rows: { max_rows: number; max_bytes: number } | null;
+  /** PHI columns the results show unmasked (for the accounting of disclosures); masked ones are `masks`. */
+  unmasked_phi: { schema: string; table: string; column: string }[];
 }
 
 /** Facts a policy may ask the gateway to measure (decision.measure; the input carries the results). */
@@ -89,7 +101,7 @@ export function strictest(actions: Iterable<Action>): Action {
 
 /** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
 export function engineDeny(rule: string, message: string): PolicyDecision {
-  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [] };
+  return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all', capture_rows: null, unmasked_phi: [] };
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -117,7 +129,7 @@ export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> 
 /** Validates one decision document ({action, reasons, masks, approval, cacheable}). */
 export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!isObject(doc)) return { ok: false, error: `the decision is not an object (got ${typeName(doc)})` };
-  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure']);
+  const known = new Set(['action', 'reasons', 'masks', 'approval', 'cacheable', 'measure', 'sensitive_parameters', 'capture_rows', 'unmasked_phi']);
   for (const key of Object.keys(doc)) if (!known.has(key)) return { ok: false, error: `the decision has an unknown field "${key}"` };
 
   const action = doc.action;
@@ -205,7 +217,22 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (!Array.isArray(measure) || !measure.every((m) => (MEASURABLE_FACTS as readonly unknown[]).includes(m))) {
     return { ok: false, error: `decision.measure must list facts among ${MEASURABLE_FACTS.join(', ')} (got ${JSON.stringify(doc.measure)})` };
   }
-  return { ok: true, value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])] } as PolicyDecision };
+  const sp = doc.sensitive_parameters ?? [];
+  if (sp !== 'all' && !(Array.isArray(sp) && sp.every((p) => Number.isSafeInteger(p) && (p as number) >= 1)))
+    return { ok: false, error: `decision.sensitive_parameters must be "all" or positions ≥ 1 (got ${JSON.stringify(doc.sensitive_parameters)})` };
+  const sensitive_parameters = sp === 'all' ? 'all' : [...(sp as number[])];
+  const cr = doc.capture_rows ?? null;
+  if (cr !== null && !(isObject(cr) && Number.isSafeInteger(cr.max_rows) && (cr.max_rows as number) >= 1 && Number.isSafeInteger(cr.max_bytes) && (cr.max_bytes as number) >= 1))
+    return { ok: false, error: `decision.capture_rows must be {max_rows, max_bytes} positive integers (got ${JSON.stringify(doc.capture_rows)})` };
+  const capture_rows = cr === null ? null : { max_rows: cr.max_rows as number, max_bytes: cr.max_bytes as number };
+  const up = doc.unmasked_phi ?? [];
+  if (!Array.isArray(up) || !up.every((c) => isObject(c) && isString(c.schema) && isString(c.table) && isString(c.column)))
+    return { ok: false, error: 'decision.unmasked_phi must be a list of {schema, table, column}' };
+  const unmasked_phi = (up as { schema: string; table: string; column: string }[]).map((c) => ({ schema: c.schema, table: c.table, column: c.column }));
+  return {
+    ok: true,
+    value: { action, reasons, masks, approval, cacheable: doc.cacheable !== false, measure: [...(measure as string[])], sensitive_parameters, capture_rows, unmasked_phi } as PolicyDecision,
+  };
 }
 
 function typeName(v: unknown): string {
@@ -223,6 +250,9 @@ export class DecisionRecord implements Decision {
   readonly approval: ApprovalRequirement | null;
   readonly cacheable: boolean;
   readonly measure: string[];
+  readonly sensitive_parameters: number[] | 'all';
+  readonly capture_rows: { max_rows: number; max_bytes: number } | null;
+  readonly unmasked_phi: { schema: string; table: string; column: string }[];
   readonly decision_id: string;
   readonly policy_revision: string;
   readonly fingerprint: string | null;
@@ -239,6 +269,9 @@ export class DecisionRecord implements Decision {
     this.approval = d.approval;
     this.cacheable = d.cacheable;
     this.measure = d.measure;
+    this.sensitive_parameters = d.sensitive_parameters;
+    this.capture_rows = d.capture_rows;
+    this.unmasked_phi = d.unmasked_phi;
     this.decision_id = randomUUID();
     this.policy_revision = revision;
     this.fingerprint = fingerprint;
@@ -265,7 +298,7 @@ export class DecisionRecord implements Decision {
   }
 
   toJSON(): Omit<Decision, 'input_hash'> & { input_hash: string } {
-    const { action, reasons, masks, approval, cacheable, measure, decision_id, policy_revision, fingerprint, cached } = this;
-    return { action, reasons, masks, approval, cacheable, measure, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
+    const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi, decision_id, policy_revision, fingerprint, cached } = this;
+    return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
   }
 }

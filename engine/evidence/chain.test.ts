@@ -89,7 +89,7 @@ describe('evidence lines on the hot path', () => {
   it('seal a batch whose sha256 is that of the file, across hash chunks', async () => {
     for (const n of [1, 255, 256, 257, 700]) {
       const w = createStreamWriter('gw-1', await testKey('a'));
-      const lines = [w.announceKey(new Date('2026-01-05T10:00:00.000Z')).line.text];
+      const lines = [(await w.announceKey(new Date('2026-01-05T10:00:00.000Z'))).line.text];
       const events = Array.from({ length: Math.ceil(n / 10) }, (_, i) => sessionEvents(i)).flat();
       for (let i = 0; lines.length < n; i++) lines.push(w.append(events[i % events.length]!, new Date(Date.UTC(2026, 0, 5, 10, 0, 1, i))).text);
       const sealed = (await w.seal(new Date('2026-01-05T10:01:00.000Z')))!;

@@ -85,6 +85,9 @@ export const FINDING_CODES = {
   KEY_NOT_ANNOUNCED: 'error',
   KEY_THUMBPRINT_MISMATCH: 'error',
   KEY_NOT_PINNED: 'error',
+  KEY_ROTATION_UNSIGNED: 'error',
+  KEY_ROTATION_SIGNATURE_INVALID: 'error',
+  KEY_ROTATION_LEGACY: 'warning',
   // cross-references
   APPROVAL_REFERENCE_MISSING: 'error',
   APPROVAL_STATE_CONFLICT: 'error',
@@ -92,6 +95,8 @@ export const FINDING_CODES = {
   POLICY_INPUT_HASH_MISMATCH: 'error',
   POLICY_INPUT_MISSING: 'error',
   POLICY_INPUT_MISMATCH: 'error',
+  RESPONSE_MALFORMED: 'error',
+  RESPONSE_DECISION_MISSING: 'error',
   // recorded heads (rewritten history) and repository history
   RECORDED_HEAD_MISSING: 'error',
   RECORDED_HEAD_MISMATCH: 'error',

@@ -24,6 +24,20 @@ export interface GatewayStop {
   /** 'shutdown' | 'signal:SIGTERM' | ... */
   reason: string;
 }
+/**
+ * Written on the start after a run that ended without its gateway_stop (killed, crashed, power lost):
+ * followed by a session_end for each session it left open and an approval_withdrawn for each held request.
+ */
+export interface GatewayUncleanStop {
+  /** The seq of the gateway_start of the run that stopped uncleanly. */
+  started_seq: number;
+  /** The last line that run (or its recovery) left in the stream, and its ts: the stop came after it. */
+  last_seq: number;
+  last_ts: string | null;
+  open_sessions: number;
+  held_approvals: number;
+  detail: string;
+}
 export interface SessionStart {
   session_id: string;
   identity: IdentityRef;
@@ -37,6 +51,8 @@ export interface SessionStart {
   client?: { name: string; version: string | null } | null;
   /** MCP: the tool the session served (each tool call is a session of its own). */
   tool?: string;
+  /** The purpose of use the session declared or its token carries (null: none). */
+  purpose?: string | null;
 }
 export interface SessionEnd {
   session_id: string;
@@ -63,6 +79,10 @@ export interface StatementDecided {
   /** The approval this execution relies on, when the decision was `approve` and it was granted. */
   approval: { request_id: string; approved_by: string[] } | null;
   cached: boolean;
+  /** The purpose of use the decision was made under (connection.purpose of its input; null: none declared). */
+  purpose?: string | null;
+  /** PHI columns the statement's results show unmasked (the decision's unmasked_phi); `masks` lists the masked ones. */
+  unmasked_phi?: { schema: string; table: string; column: string }[];
   /**
    * Where the policy input lives, so the decision can be re-evaluated (replay, impact preview): the input is
    * `{...parts[context], statement: {...parts[statement], text}, now}` with `text` this event's text, and its
@@ -86,10 +106,48 @@ export interface PolicyInputPart {
   hash: string;
   value: Record<string, unknown>;
 }
+/**
+ * One parameter of an execution. Raw: `value` (text as the client sent it, null for SQL NULL) or `binary`
+ * (base64 of a binary-format value). Sensitive (the decision's sensitive_parameters): `hmac_sha256`, the hex
+ * HMAC-SHA256 of the value's bytes under the key named by the execution's `key_id`; a NULL stays `value: null`.
+ */
+export type ExecutionParameter = { position: number; value: string | null } | { position: number; binary: string } | { position: number; hmac_sha256: string };
+
+/**
+ * One execution of a decided statement with its parameters (a PostgreSQL Bind, an MCP query's params,
+ * Snowflake binds), recorded before it runs. Its statement_result carries the same execution_id.
+ */
+export interface StatementExecution {
+  session_id: string;
+  decision_id: string;
+  execution_id: string;
+  parameters: ExecutionParameter[];
+  /** Names the HMAC key of hashed parameters (first 16 hex digits of HMAC-SHA256(key, "verdict key id")); null when none is hashed. */
+  key_id: string | null;
+}
+
+/**
+ * What the client was sent for one statement: the digest of the delivered rows (engine/evidence/response.ts)
+ * and, where the decision asked (capture_rows), the rows themselves encrypted to the auditors' keys.
+ */
+export interface StatementResponse {
+  session_id: string;
+  decision_id: string;
+  execution_id?: string;
+  /** sha256 (hex) over the delivered rows framed as DataRow bodies; rows and bytes of that framing. */
+  sha256: string;
+  rows: number;
+  bytes: number;
+  /** The captured rows: a JWE (General JSON serialization) to the auditor keys, how many rows it holds, whether it was cut. */
+  encrypted: { jwe: Record<string, unknown>; rows: number; truncated: boolean } | null;
+}
+
 /** What happened when a decided statement ran (or was refused); refers to its decision by id. */
 export interface StatementResult {
   session_id: string;
   decision_id: string;
+  /** The execution this result ends (see StatementExecution), when the statement ran with parameters. */
+  execution_id?: string;
   /** ok | error | refused | cancelled */
   outcome: string;
   rows: number | null;
@@ -107,6 +165,8 @@ export interface ApprovalRequested {
   min_approvals: number;
   expires_at: string;
   link?: string | null;
+  /** hold (a client waits on it) | rerun (the client asks again once approved) | break_glass (it already ran). */
+  mode?: string;
 }
 export interface ApprovalGranted {
   request_id: string;
@@ -120,6 +180,13 @@ export interface ApprovalRejected {
 }
 export interface ApprovalExpired {
   request_id: string;
+}
+/** A request ended without a decision: its requester withdrew it, or the client waiting on it is gone. It will not run. */
+export interface ApprovalWithdrawn {
+  request_id: string;
+  /** Who withdrew it (the requester's user name), null when the gateway closed it. */
+  by: string | null;
+  reason: string;
 }
 export interface PolicyBundleLoaded {
   revision: string;
@@ -151,6 +218,13 @@ export interface KeyRotation {
   previous_kid: string | null;
   /** Repository path of the key set that publishes the key. */
   keys_path: string;
+  /**
+   * The rule this writer follows for rotations: 'signed_by_previous_key' (every later rotation of the stream
+   * carries an `endorsement`). Absent on lines of writers that predate endorsements.
+   */
+  rotations?: string;
+  /** Compact JWS by the previous key over this rotation (engine/evidence/rotation.ts); absent on a stream's first key. */
+  endorsement?: string;
 }
 /**
  * The gateway ended a session because the server's answers could not be attributed to what was decided
@@ -177,15 +251,19 @@ export interface Gap {
 export interface EventDataByType {
   gateway_start: GatewayStart;
   gateway_stop: GatewayStop;
+  gateway_unclean_stop: GatewayUncleanStop;
   session_start: SessionStart;
   session_end: SessionEnd;
   statement: StatementDecided;
+  statement_execution: StatementExecution;
   statement_result: StatementResult;
+  statement_response: StatementResponse;
   session_breach: SessionBreach;
   approval_requested: ApprovalRequested;
   approval_granted: ApprovalGranted;
   approval_rejected: ApprovalRejected;
   approval_expired: ApprovalExpired;
+  approval_withdrawn: ApprovalWithdrawn;
   policy_bundle_loaded: PolicyBundleLoaded;
   policy_bundle_rejected: PolicyBundleRejected;
   policy_input: PolicyInputPart;
@@ -218,6 +296,7 @@ type Tag = 's' | 's?' | 'n' | 'n?' | 'b' | 'a' | 'o' | 'o?' | 'action';
 const SPEC: { [K in EventType]: Record<string, Tag> } = {
   gateway_start: { instance: 's', version: 's' },
   gateway_stop: { reason: 's' },
+  gateway_unclean_stop: { started_seq: 'n', last_seq: 'n', last_ts: 's?', open_sessions: 'n', held_approvals: 'n', detail: 's' },
   session_start: { session_id: 's', identity: 'o', client_addr: 's?', application_name: 's?', target: 'o', tls: 'b', front_door: 's' },
   session_end: { session_id: 's', reason: 's', statements: 'n', duration_ms: 'n' },
   statement: {
@@ -234,12 +313,15 @@ const SPEC: { [K in EventType]: Record<string, Tag> } = {
     approval: 'o?',
     cached: 'b',
   },
+  statement_execution: { session_id: 's', decision_id: 's', execution_id: 's', parameters: 'a', key_id: 's?' },
   statement_result: { session_id: 's', decision_id: 's', outcome: 's', rows: 'n?', duration_ms: 'n', sqlstate: 's?' },
+  statement_response: { session_id: 's', decision_id: 's', sha256: 's', rows: 'n', bytes: 'n', encrypted: 'o?' },
   session_breach: { session_id: 's', reason: 's' },
   approval_requested: { request_id: 's', session_id: 's?', decision_id: 's?', subject_hash: 's', approvers: 'a', min_approvals: 'n', expires_at: 's' },
   approval_granted: { request_id: 's', approved_by: 'a', review_ids: 'a' },
   approval_rejected: { request_id: 's', by: 's', reason: 's' },
   approval_expired: { request_id: 's' },
+  approval_withdrawn: { request_id: 's', by: 's?', reason: 's' },
   policy_bundle_loaded: { revision: 's', previous_revision: 's?' },
   policy_bundle_rejected: { reason: 's', source: 's', active_revision: 's?' },
   policy_input: { hash: 's', value: 'o' },

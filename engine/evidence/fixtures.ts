@@ -121,8 +121,8 @@ export async function buildRepository(events: EvidenceEvent[], options: BuildOpt
     }
     open = [];
   };
-  const announce = () => {
-    const a = w.announceKey(clock());
+  const announce = async () => {
+    const a = await w.announceKey(clock());
     put(a.keySetPath, a.keySet);
     open.push(a.line.text + '\n');
   };
@@ -130,7 +130,7 @@ export async function buildRepository(events: EvidenceEvent[], options: BuildOpt
     open.push(w.append(e, clock()).text + '\n');
     if (w.openLines >= batchLines) await seal();
   };
-  announce();
+  await announce();
   await add({ type: 'gateway_start', data: { instance: stream, version: '0.1.0', pid: 4242, host: 'test-host', config_hash: null } });
   let i = 0;
   for (const e of events) {
@@ -138,7 +138,7 @@ export async function buildRepository(events: EvidenceEvent[], options: BuildOpt
     if (options.rotate && ++i === options.rotate.after) {
       await seal();
       w.useKey(options.rotate.to);
-      announce();
+      await announce();
     }
   }
   await add({ type: 'gateway_stop', data: { reason: 'shutdown' } });

@@ -10,7 +10,8 @@ import { canonicalJson, isCanonicalJson, sha256Hex, wellFormed } from './canonic
 import { decodeCheckpoint } from './checkpoint.ts';
 import { eventProblem } from './events.ts';
 import { goldenRepository } from './golden.ts';
-import { ed25519Thumbprint, kidOf } from './keys.ts';
+import { TEST_KEYS } from './fixtures.ts';
+import { ed25519Thumbprint, kidOf, signingKeyFromJwk } from './keys.ts';
 import { batchPath, checkpointPath, keySetPath, parseEvidencePath } from './layout.ts';
 import { verifyEvidence } from './verify.ts';
 
@@ -121,5 +122,26 @@ describe('golden repository (engine/evidence/testdata/golden, regenerate with ga
     const expected = JSON.parse(readFileSync(join(dir, 'expected-report.json'), 'utf8')) as Record<string, unknown>;
     const r = await verifyEvidence(onDisk);
     expect({ ok: r.ok, clean: r.clean, findings: r.findings, heads: r.heads, lines: r.lines }).toEqual(expected);
+  });
+});
+
+describe('a repository written before signed rotations (testdata/golden-unsigned-rotation: format v1 as first published)', () => {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'golden-unsigned-rotation');
+  const files = new Map<string, Uint8Array>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) files.set(relative(dir, join(e.parentPath, e.name)).split(sep).join('/'), readFileSync(join(e.parentPath, e.name)));
+
+  it('still verifies: intact, with its unsigned rotation disclosed as a warning', async () => {
+    const r = await verifyEvidence(files);
+    expect(r.ok).toBe(true);
+    expect(r.findings.map((f) => [f.code, f.severity, f.seq])).toEqual([
+      ['GAP_RECORDED', 'warning', 27],
+      ['KEY_ROTATION_LEGACY', 'warning', 29],
+    ]);
+  });
+
+  it('needs both keys pinned: the first key alone does not vouch for an unsigned rotation', async () => {
+    const [a, b] = [await signingKeyFromJwk(TEST_KEYS.a), await signingKeyFromJwk(TEST_KEYS.b)];
+    expect((await verifyEvidence(files, { pinnedThumbprints: [a.thumbprint] })).findings.map((f) => f.code)).toContain('KEY_NOT_PINNED');
+    expect((await verifyEvidence(files, { pinnedThumbprints: [a.thumbprint, b.thumbprint] })).ok).toBe(true);
   });
 });

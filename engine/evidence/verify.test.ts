@@ -7,7 +7,9 @@ import type { FindingCode } from './errors.ts';
 import type { EvidenceEvent } from './events.ts';
 import { buildRepository, sessionEvents, steppingClock, testKey } from './fixtures.ts';
 import { encodeKeySet, publishedKey, type SigningKey } from './keys.ts';
+import { endorseRotation, ROTATION_RULE } from './rotation.ts';
 import { verifyEvidence, type VerifyReport } from './verify.ts';
+import { createStreamWriter } from './writer.ts';
 
 type Files = Map<string, Uint8Array>;
 const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
@@ -344,5 +346,83 @@ describe('verifyEvidence: disclosed facts and cross-references', () => {
     const r = await verifyEvidence(await buildRepository([bad], { key: keyA, clock: steppingClock() }));
     expect(codes(r)).toEqual(['LINE_SCHEMA']);
     expect(r.findings[0]!.message).toContain('statement.data.decision_id');
+  });
+});
+
+describe('verifyEvidence: key rotations are signed by the key they replace', () => {
+  /**
+   * The forgery of issue "trust anchor": a key snapshot that adds the intruder's key, a rotation line announcing
+   * it, a forged approval and a statement relying on it, sealed by a checkpoint the intruder signs.
+   */
+  async function forgeRotation(f: Files, rotation: Record<string, unknown>): Promise<void> {
+    const lastBatch = batches(f).at(-1)!;
+    const lastLine = linesOf(f, lastBatch).at(-1)!;
+    const last = JSON.parse(lastLine) as { seq: number; ts: string };
+    const cpPath = lastBatch.replace(/\.jsonl$/, '.checkpoint.jws');
+    const cp = decodeCheckpoint(f.get(cpPath)!);
+    if (!cp.ok) throw new Error(cp.problem);
+    const seq = last.seq + 1;
+    const keysPath = `keys/gw-1/${String(seq).padStart(12, '0')}.jwks.json`;
+    const latestKeys = [...f.keys()].filter((p) => p.startsWith('keys/gw-1/')).sort().at(-1)!;
+    const set = JSON.parse(text(f.get(latestKeys))) as { keys: ReturnType<typeof publishedKey>[] };
+    const at = new Date(Date.parse(cp.payload.sealed_at) + 1000);
+    const keys = set.keys.map((k) => (k.valid_until === null ? { ...k, valid_until: at.toISOString() } : k));
+    f.set(keysPath, bytes(encodeKeySet({ v: 1, stream: 'gw-1', from_seq: seq, keys: [...keys, publishedKey(intruder, at.toISOString())] })));
+    // A writer that believes the intruder key is already announced: it chains and seals what we hand it.
+    const w = createStreamWriter('gw-1', intruder, {
+      head: { seq: last.seq, hash: sha256Hex(lastLine) },
+      lastTs: last.ts,
+      announcedKid: intruder.kid,
+      prevCheckpoint: { path: cpPath, sha256: sha256Hex(f.get(cpPath)!), sealedAt: cp.payload.sealed_at, lastSeq: last.seq },
+      keySet: null,
+    });
+    const out = [
+      w.append({ type: 'key_rotation', data: { kid: intruder.kid, thumbprint: intruder.thumbprint, previous_kid: keyB.kid, keys_path: keysPath, ...rotation } }, at),
+      w.append({ type: 'approval_granted', data: { request_id: 'req-7', approved_by: ['carol'], review_ids: ['rev-forged'] } }, at),
+      w.append(sessionEvents(7).find((e) => e.type === 'statement' && e.data.approval !== null)!, at),
+    ].map((l) => l.text + '\n');
+    const sealed = (await w.seal(at))!;
+    f.set(sealed.batchPath, bytes(out.join('')));
+    f.set(sealed.checkpointPath, bytes(sealed.checkpoint));
+  }
+
+  it('catches an intruder key added with a rotation line, without --pin', async () => {
+    const f = clone();
+    await forgeRotation(f, {});
+    const r = await verifyEvidence(f);
+    expect(codes(r)).toEqual(['KEY_ROTATION_UNSIGNED']);
+    expect(r.ok).toBe(false);
+    expect(r.findings[0]).toMatchObject({ stream: 'gw-1', expected: keyB.kid, line: 1 });
+  });
+
+  it('catches a rotation the intruder "endorsed" with its own key, or replayed from another position', async () => {
+    const genuine = (JSON.parse(linesOf(pristine, batches(pristine).find((b) => text(pristine.get(b)).includes('"endorsement"'))!).find((l) => l.includes('"endorsement"'))!) as {
+      data: { endorsement: string };
+    }).data.endorsement;
+    for (const endorsement of [
+      await endorseRotation(
+        { v: 1, type: 'key_rotation', stream: 'gw-1', seq: 48, kid: intruder.kid, thumbprint: intruder.thumbprint, previous_kid: keyB.kid, previous_thumbprint: keyB.thumbprint },
+        { kid: keyB.kid, privateKey: intruder.privateKey },
+      ),
+      genuine,
+    ]) {
+      const f = clone();
+      await forgeRotation(f, { rotations: ROTATION_RULE, endorsement });
+      const r = await verifyEvidence(f);
+      expect(codes(r)).toEqual(['KEY_ROTATION_SIGNATURE_INVALID']);
+    }
+  });
+
+  it('refuses a downgrade: a rotation without the rule, in a stream that declared it', async () => {
+    const f = clone();
+    await forgeRotation(f, { rotations: 'none' });
+    expect(codes(await verifyEvidence(f))).toEqual(['KEY_ROTATION_UNSIGNED']);
+  });
+
+  it('pins a whole stream by its first key, which the report names as its anchor', async () => {
+    const r = await verifyEvidence(pristine, { pinnedThumbprints: [keyA.thumbprint] });
+    expect(r.clean).toBe(true);
+    expect(r.streams[0]!.anchor).toEqual({ kid: keyA.kid, thumbprint: keyA.thumbprint });
+    expect(codes(await verifyEvidence(pristine, { pinnedThumbprints: [keyB.thumbprint] }))).toEqual(['KEY_NOT_PINNED']);
   });
 });

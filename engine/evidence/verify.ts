@@ -6,6 +6,7 @@ import { decodeCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
 import { finding, type Finding } from './errors.ts';
 import { recordProblem, type EvidenceRecord, type StatementDecided } from './events.ts';
 import { mergeKeySets, publicKeyOf, type RingKey } from './keys.ts';
+import { ROTATION_RULE, rotationProblem } from './rotation.ts';
 import { batchPath, checkpointOf, isEvidenceArea, keySetPath, parseEvidencePath } from './layout.ts';
 
 /** What the verifier reads: a Map<string, Uint8Array> fits; so does a lazy reader over a directory. */
@@ -20,7 +21,10 @@ export type RecordedHeads = Record<string, { seq: number; hash: string }>;
 export interface VerifyOptions {
   /** Heads recorded by an earlier verification: detects rewritten or truncated history. */
   recordedHeads?: RecordedHeads;
-  /** When given, every signing key must have one of these RFC 7638 thumbprints (keys pinned out of band). */
+  /**
+   * Keys pinned out of band (RFC 7638 thumbprints, e.g. each stream's first key): every checkpoint must be
+   * signed by a pinned key or by a key a pinned key endorsed through signed rotations.
+   */
   pinnedThumbprints?: string[];
   /** Called for every well-formed line, in chain order per stream (replay and reports use it). */
   onRecord?: (record: EvidenceRecord, file: string, line: number) => void;
@@ -39,6 +43,11 @@ export interface StreamSummary {
   /** Key ids that signed this stream's checkpoints. */
   kids: string[];
   gaps: number;
+  /**
+   * The stream's trust anchor: the key its first key_rotation line announced. Every later key is vouched
+   * for by signed rotations from it, so pinning this thumbprint (--pin) pins the whole stream.
+   */
+  anchor: { kid: string; thumbprint: string } | null;
 }
 
 export interface VerifyReport {
@@ -65,6 +74,10 @@ interface ApprovalFacts {
   granted: Set<string>;
   rejected: Set<string>;
   expired: Set<string>;
+  withdrawn: Set<string>;
+  /** Decision ids of statement lines, and responses that refer to one. */
+  decisions: Set<string>;
+  responses: { id: string; file: string; line: number; stream: string; seq: number }[];
 }
 
 /**
@@ -98,7 +111,7 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
     }
   }
 
-  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set() };
+  const approvals: ApprovalFacts = { refs: [], granted: new Set(), rejected: new Set(), expired: new Set(), withdrawn: new Set(), decisions: new Set(), responses: [] };
   const summaries: StreamSummary[] = [];
   const heads: RecordedHeads = {};
   const progress = { done: 0, total: fileCount, report: options.onProgress };
@@ -125,9 +138,14 @@ export async function verifyEvidence(files: FileSource, options: VerifyOptions =
         }),
       );
   }
+  for (const r of approvals.responses)
+    if (!approvals.decisions.has(r.id))
+      findings.push(finding('RESPONSE_DECISION_MISSING', r.file, `a response refers to decision ${r.id}, which no statement line records`, { line: r.line, stream: r.stream, seq: r.seq }));
   for (const id of approvals.granted) {
-    if (approvals.rejected.has(id) || approvals.expired.has(id))
-      findings.push(finding('APPROVAL_STATE_CONFLICT', '', `approval ${id} is recorded as granted and also as ${approvals.rejected.has(id) ? 'rejected' : 'expired'}`));
+    if (approvals.rejected.has(id) || approvals.expired.has(id) || approvals.withdrawn.has(id))
+      findings.push(
+        finding('APPROVAL_STATE_CONFLICT', '', `approval ${id} is recorded as granted and also as ${approvals.rejected.has(id) ? 'rejected' : approvals.expired.has(id) ? 'expired' : 'withdrawn'}`),
+      );
   }
 
   const ok = !findings.some((f) => f.severity === 'error');
@@ -182,6 +200,11 @@ async function verifyStream(
   let lastTs = '';
   let firstTs: string | null = null;
   let currentKid: string | null = null;
+  let anchor: { kid: string; thumbprint: string } | null = null;
+  // Once a key_rotation line declares ROTATION_RULE, every later rotation of the stream must be endorsed.
+  let endorsedRotations = false;
+  // Keys trusted from the pins: pinned ones, and those a trusted key endorsed (only tracked with pins).
+  const trustedKids = new Set<string>();
   let prevCp: { path: string; sha256: string; sealedAt: string; lastSeq: number } | null = null;
   let lines = 0;
   let gaps = 0;
@@ -270,6 +293,14 @@ async function verifyStream(
               findings.push(
                 finding('KEY_SET_INCONSISTENT', bPath, `the key set announced with this rotation is not at ${wantKeys}`, { line: lineNo, stream, seq: rec.seq, expected: wantKeys, computed: d.keys_path }),
               );
+            if (currentKid === null) {
+              anchor ??= { kid: d.kid, thumbprint: d.thumbprint };
+              if (pinned?.has(d.thumbprint)) trustedKids.add(d.kid);
+            } else {
+              const endorsed = await checkRotation(rec.seq, d, currentKid, ring, endorsedRotations || d.rotations === ROTATION_RULE, stream, bPath, lineNo, findings);
+              if (pinned && ((endorsed && trustedKids.has(currentKid)) || pinned.has(d.thumbprint))) trustedKids.add(d.kid);
+            }
+            if (d.rotations === ROTATION_RULE) endorsedRotations = true;
             currentKid = d.kid;
             break;
           }
@@ -285,6 +316,7 @@ async function verifyStream(
             );
             break;
           case 'statement':
+            approvals.decisions.add(rec.data.decision_id);
             if (rec.data.approval) approvals.refs.push({ id: rec.data.approval.request_id, file: bPath, line: lineNo, stream, seq: rec.seq });
             if (rec.data.input) checkInput(rec.data, inputs, findings, { file: bPath, line: lineNo, stream, seq: rec.seq });
             break;
@@ -295,6 +327,12 @@ async function verifyStream(
             else inputs.set(rec.data.hash, rec.data.value);
             break;
           }
+          case 'statement_response': {
+            const problem = responseProblem(rec.data);
+            if (problem) findings.push(finding('RESPONSE_MALFORMED', bPath, problem, { line: lineNo, stream, seq: rec.seq }));
+            approvals.responses.push({ id: rec.data.decision_id, file: bPath, line: lineNo, stream, seq: rec.seq });
+            break;
+          }
           case 'approval_granted':
             approvals.granted.add(rec.data.request_id);
             break;
@@ -303,6 +341,9 @@ async function verifyStream(
             break;
           case 'approval_expired':
             approvals.expired.add(rec.data.request_id);
+            break;
+          case 'approval_withdrawn':
+            approvals.withdrawn.add(rec.data.request_id);
             break;
         }
         options.onRecord?.(rec, bPath, lineNo);
@@ -361,8 +402,10 @@ async function verifyStream(
         await checkSignature(cPath, decoded.jws, header.kid, p.sealed_at, ring, findings, at);
         kids.add(header.kid);
         const key = ring.get(header.kid);
-        if (pinned && key && !pinned.has(key.thumbprint))
-          findings.push(finding('KEY_NOT_PINNED', cPath, `key ${header.kid} is not one of the pinned keys`, { ...at, computed: key.thumbprint }));
+        if (pinned && key && !pinned.has(key.thumbprint) && !trustedKids.has(header.kid))
+          findings.push(
+            finding('KEY_NOT_PINNED', cPath, `key ${header.kid} is neither pinned nor endorsed, through signed rotations, by a pinned key`, { ...at, computed: key.thumbprint }),
+          );
         if (computed && header.kid !== currentKid)
           findings.push(
             finding('KEY_NOT_ANNOUNCED', cPath, `signed by ${header.kid}, but the chain's key_rotation events make ${currentKid ?? 'no key'} current`, {
@@ -405,7 +448,55 @@ async function verifyStream(
     last_ts: lastTs || null,
     kids: [...kids].sort(),
     gaps,
+    anchor,
   };
+}
+
+/**
+ * Checks that a rotation after the first is endorsed by the key the chain made current before it. Without an
+ * endorsement: an error once the stream follows ROTATION_RULE (`required`), a warning on a stream written
+ * before endorsements existed. Returns whether a valid endorsement is there.
+ */
+async function checkRotation(
+  seq: number,
+  d: { kid: string; thumbprint: string; previous_kid: string | null; endorsement?: unknown },
+  currentKid: string,
+  ring: Map<string, RingKey>,
+  required: boolean,
+  stream: string,
+  file: string,
+  line: number,
+  findings: Finding[],
+): Promise<boolean> {
+  const at = { line, stream, seq };
+  if (d.endorsement === undefined) {
+    if (required)
+      findings.push(
+        finding('KEY_ROTATION_UNSIGNED', file, `the rotation to key ${d.kid} is not signed by the key it replaces (${currentKid}), as this stream's rotations must be`, {
+          ...at,
+          expected: currentKid,
+          computed: null,
+        }),
+      );
+    else
+      findings.push(
+        finding('KEY_ROTATION_LEGACY', file, `the rotation from ${currentKid} to ${d.kid} predates signed rotations: only the new key vouches for it; pin both keys (--pin) to rule out a forged one`, at),
+      );
+    return false;
+  }
+  const previous = ring.get(currentKid);
+  if (!previous) return false; // reported where the previous key was announced (KEY_UNKNOWN)
+  if (d.previous_kid !== currentKid) {
+    findings.push(finding('KEY_ROTATION_SIGNATURE_INVALID', file, `previous_kid names ${String(d.previous_kid)}, but the chain's current key is ${currentKid}`, { ...at, expected: currentKid, computed: d.previous_kid }));
+    return false;
+  }
+  const problem = await rotationProblem(
+    d.endorsement,
+    { v: 1, type: 'key_rotation', stream, seq, kid: d.kid, thumbprint: d.thumbprint, previous_kid: currentKid, previous_thumbprint: previous.thumbprint },
+    await publicKeyOf(previous.x),
+  );
+  if (problem) findings.push(finding('KEY_ROTATION_SIGNATURE_INVALID', file, problem, at));
+  return problem === null;
 }
 
 async function checkSignature(
@@ -428,4 +519,21 @@ async function checkSignature(
     findings.push(
       finding('KEY_NOT_VALID_AT_TIME', cPath, `key ${kid} was not valid at ${sealedAt}`, { ...at, expected: `${key.valid_from} .. ${key.valid_until ?? 'open'}`, computed: sealedAt }),
     );
+}
+
+/**
+ * What is wrong with a statement_response's digest or encrypted rows, checked without any key: a sha256, rows
+ * and bytes that fit its framing, and a General JSON JWE with at least one recipient that holds no more rows.
+ */
+function responseProblem(d: { sha256: string; rows: number; bytes: number; encrypted: { jwe: Record<string, unknown>; rows: number; truncated: boolean } | null }): string | null {
+  if (!/^[0-9a-f]{64}$/.test(d.sha256)) return 'sha256 must be 64 hex digits';
+  if (!Number.isSafeInteger(d.rows) || d.rows < 0 || !Number.isSafeInteger(d.bytes) || d.bytes < 2 * d.rows) return 'rows and bytes must be counts, at least 2 bytes a row';
+  const e = d.encrypted;
+  if (e === null) return null;
+  const j = e.jwe as { protected?: unknown; recipients?: unknown; iv?: unknown; ciphertext?: unknown; tag?: unknown };
+  if (typeof j?.protected !== 'string' || typeof j.iv !== 'string' || typeof j.ciphertext !== 'string' || typeof j.tag !== 'string' || !Array.isArray(j.recipients) || j.recipients.length === 0)
+    return 'encrypted.jwe must be a JWE in General JSON serialization (protected, recipients, iv, ciphertext, tag)';
+  if (!Number.isSafeInteger(e.rows) || e.rows < 0 || e.rows > d.rows || typeof e.truncated !== 'boolean' || (!e.truncated && e.rows !== d.rows))
+    return `encrypted.rows (${e.rows}) must be at most rows (${d.rows}), and equal to it unless truncated`;
+  return null;
 }

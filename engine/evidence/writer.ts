@@ -7,6 +7,7 @@ import { signCheckpoint, type CheckpointPayload } from './checkpoint.ts';
 import { EvidenceError } from './errors.ts';
 import type { EvidenceEvent } from './events.ts';
 import { encodeKeySet, publishedKey, type KeySet, type PublishedKey, type SigningKey } from './keys.ts';
+import { endorseRotation, ROTATION_RULE } from './rotation.ts';
 import { batchPath, checkpointPath, keySetPath } from './layout.ts';
 
 /** Where a stream stands: enough to continue it after a restart. */
@@ -40,7 +41,7 @@ export const EMPTY_POSITION: StreamPosition = Object.freeze({ head: { seq: 0, ha
  *
  * @example
  * const w = createStreamWriter('gw-1', key)
- * const genesis = w.announceKey(new Date())            // key set file + key_rotation line
+ * const genesis = await w.announceKey(new Date())      // key set file + key_rotation line
  * const line = w.append({ type: 'gateway_stop', data: { reason: 'test' } }, new Date())
  * const sealed = await w.seal(new Date())              // batch path + checkpoint file
  */
@@ -48,6 +49,8 @@ export function createStreamWriter(stream: string, key: SigningKey, position: St
   let chain = createChain(stream, position.head, position.lastTs);
   let signingKey = key;
   let announcedKid = position.announcedKid;
+  // The key that signs the next rotation: the one the chain announced last (null until we hold it).
+  let endorser: SigningKey | null = key.kid === announcedKid ? key : null;
   let prevCheckpoint = position.prevCheckpoint;
   let keySet = position.keySet;
   // The batch file's sha256 is fed in chunks: two Hash.update calls per line (text, newline) were ~0.6 µs
@@ -104,7 +107,10 @@ export function createStreamWriter(stream: string, key: SigningKey, position: St
       const hash = sha256Hex(text);
       // Move the chain on without re-serializing: the line is already canonical on disk.
       chain = createChain(stream, { seq: record.seq, hash }, record.ts > chain.lastTs ? record.ts : chain.lastTs);
-      if (record.type === 'key_rotation') announcedKid = (record.data as { kid: string }).kid;
+      if (record.type === 'key_rotation') {
+        announcedKid = (record.data as { kid: string }).kid;
+        endorser = signingKey.kid === announcedKid ? signingKey : endorser?.kid === announcedKid ? endorser : null;
+      }
       take({ record: record as EncodedLine['record'], text, hash });
       return true;
     },
@@ -113,23 +119,49 @@ export function createStreamWriter(stream: string, key: SigningKey, position: St
      * Announces the current signing key (first key, or after `useKey`): returns the key set snapshot file to
      * publish and the key_rotation line. Seal the open batch first when the old key should seal what came
      * before; otherwise the new key seals the whole batch (a batch is sealed by the key announced last in it).
+     * Every rotation after the first is endorsed by the key the chain announced before it; throws KEY_INVALID
+     * when that key is not held (`useKey` it, or pass it to `endorseWith`).
      */
-    announceKey(now: Date): { keySetPath: string; keySet: string; line: EncodedLine } {
+    async announceKey(now: Date): Promise<{ keySetPath: string; keySet: string; line: EncodedLine }> {
       const ts = now.toISOString() > chain.lastTs ? now.toISOString() : chain.lastTs;
       const fromSeq = chain.head.seq + 1;
+      const previous = announcedKid;
+      let endorsement: string | undefined;
+      if (previous !== null) {
+        if (!endorser || endorser.kid !== previous)
+          throw new EvidenceError('KEY_INVALID', `the rotation from evidence signing key ${previous} to ${signingKey.kid} must be signed by ${previous}, and that key is not available`);
+        endorsement = await endorseRotation(
+          { v: 1, type: 'key_rotation', stream, seq: fromSeq, kid: signingKey.kid, thumbprint: signingKey.thumbprint, previous_kid: previous, previous_thumbprint: endorser.thumbprint },
+          endorser,
+        );
+      }
       const keys: PublishedKey[] = (keySet?.keys ?? []).map((k) => (k.valid_until === null && k.kid !== signingKey.kid ? { ...k, valid_until: ts } : k));
       if (!keys.some((k) => k.kid === signingKey.kid)) keys.push(publishedKey(signingKey, ts));
       keySet = { v: 1, stream, from_seq: fromSeq, keys };
       const path = keySetPath(stream, fromSeq);
-      const previous = announcedKid;
       announcedKid = signingKey.kid;
-      const line = take(chain.append({ type: 'key_rotation', data: { kid: signingKey.kid, thumbprint: signingKey.thumbprint, previous_kid: previous, keys_path: path } }, new Date(ts)));
+      endorser = signingKey;
+      const line = take(
+        chain.append(
+          {
+            type: 'key_rotation',
+            data: { kid: signingKey.kid, thumbprint: signingKey.thumbprint, previous_kid: previous, keys_path: path, rotations: ROTATION_RULE, ...(endorsement ? { endorsement } : {}) },
+          },
+          new Date(ts),
+        ),
+      );
       return { keySetPath: path, keySet: encodeKeySet(keySet), line };
     },
 
     /** Switches to a new signing key; call `announceKey` next (after sealing). */
     useKey(next: SigningKey): void {
+      if (signingKey.kid === announcedKid) endorser = signingKey;
       signingKey = next;
+    },
+
+    /** Hands the writer the private key the chain announced last (after a restart), so it can sign the next rotation. */
+    endorseWith(previous: SigningKey): void {
+      if (previous.kid === announcedKid) endorser = previous;
     },
 
     /** Seals the open batch with a checkpoint signed by the current key; null when nothing is open. */

@@ -5,7 +5,7 @@ import canonicalize from 'canonicalize';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { analyzeSql, loadParser } from '../sql/postgres/analyze.ts';
 import type { StatementAnalysis } from '../sql/types.ts';
-import { buildInput, inputHash, inputHashReference, normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from './input.ts';
+import { buildInput, INPUT_VERSION, inputHash, inputHashReference, normalizeConnection, normalizeIdentity, type ApprovalInput, type PolicyInput } from './input.ts';
 
 /** buildInput as it was first written: the definition the fast version must match. */
 function referenceInput(
@@ -17,10 +17,10 @@ function referenceInput(
   now: Date,
 ): PolicyInput {
   return {
-    version: 3,
+    version: INPUT_VERSION,
     identity: ctx.identity,
     connection: ctx.connection,
-    statement: { ...analysis, fingerprint: fp, index, count, blast_radius: null },
+    statement: { ...analysis, parameters: analysis.parameters ?? null, fingerprint: fp, index, count, blast_radius: null },
     approval: ctx.approval ?? null,
     now: now.toISOString(),
   };

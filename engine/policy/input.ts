@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { canonicalJson, canonicalString, sha256Hex } from '../evidence/canonical.ts';
 import type { BlastRadius, StatementAnalysis } from '../sql/types.ts';
 
-export const INPUT_VERSION = 3;
+export const INPUT_VERSION = 4;
 
 export interface Identity {
   sub: string;
@@ -22,6 +22,11 @@ export interface Connection {
   front_door: 'postgres' | 'snowflake' | 'mcp' | 'cli';
   client_addr: string | null;
   application_name: string | null;
+  /**
+   * The declared purpose of use (treatment, payment, operations, …): from the client (a startup option, a
+   * leading comment, a tool argument, a session parameter) or the identity's token; null when none.
+   */
+  purpose: string | null;
 }
 
 /** An approval the gateway has already verified for exactly this statement. */
@@ -61,6 +66,7 @@ export function normalizeConnection(c: Partial<Connection> = {}): Connection {
     front_door: c.front_door ?? 'cli',
     client_addr: c.client_addr ?? null,
     application_name: c.application_name ?? null,
+    purpose: c.purpose ?? null,
   };
 }
 
@@ -124,6 +130,7 @@ export function analysisFields(a: StatementAnalysis, text: string = a.text): Sta
     opaque: a.opaque,
     parse_error: a.parse_error,
     literal_dependent: a.literal_dependent,
+    parameters: a.parameters ?? null,
   };
 }
 

@@ -95,6 +95,12 @@ export interface CopyInfo {
   table: { schema: string; table: string } | null;
 }
 
+/** A bind parameter ($1 is position 1) and the table columns it is compared with, combined with or written to. */
+export interface ParameterUse {
+  position: number;
+  columns: ColumnRef[];
+}
+
 export interface StatementAnalysis {
   /** The statement's own text, sliced out of the (possibly multi-statement) string, trimmed. */
   text: string;
@@ -149,6 +155,11 @@ export interface StatementAnalysis {
   opaque: boolean;
   /** null, or the parser's message when PostgreSQL's grammar rejects the statement (kind = 'unknown'). */
   parse_error: string | null;
+  /**
+   * The statement's bind parameters and the columns each meets (PostgreSQL: $1, $2, …). null (or absent)
+   * when the dialect cannot tell: then any parameter may meet any column the statement touches.
+   */
+  parameters?: ParameterUse[] | null;
   /**
    * true when a literal's value changes a fact above (e.g. WHERE 1=1 vs WHERE 1=2, a file name in
    * COPY, a SET value): the decision for this shape must not be reused for other literals.

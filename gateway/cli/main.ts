@@ -21,6 +21,7 @@ import { EVIDENCE_USAGE, runEvidenceCli } from '../evidence/cli.ts';
 import { UpstreamError } from '../upstream/postgres/upstream.ts';
 import { IMPACT_USAGE, PolicyCliUsage, REPLAY_USAGE, runPolicyImpact, runReplay } from '../policy/cli.ts';
 import { createIdentityValidator, IdentityError } from '../identity/validator.ts';
+import { surviveBrokenOutput } from '../ops/output.ts';
 import { startGateway, type Gateway } from '../server.ts';
 import { renderRollout, rolloutStatus } from '../ops/status.ts';
 
@@ -55,6 +56,7 @@ decide a SQL string and print the decision(s) as JSON
   --groups <g1,g2>         identity groups
   --email <email>          identity e-mail
   --database <name>        target database name
+  --purpose <purpose>      declared purpose of use (treatment, payment, operations, ...)
   --bundle <path>          policy bundle (.tar.gz or directory; default .build/bundle.tar.gz, else the demo's)
   --catalog <file>         YAML/JSON {tables: {"schema.table": [columns]}} for * expansion
 
@@ -157,6 +159,7 @@ async function decide(argv: string[]): Promise<number> {
       groups: { type: 'string', default: '' },
       email: { type: 'string' },
       database: { type: 'string' },
+      purpose: { type: 'string' },
       bundle: { type: 'string' },
       catalog: { type: 'string' },
     },
@@ -176,7 +179,7 @@ async function decide(argv: string[]): Promise<number> {
   });
   const verdict = engine.decide(sql, {
     identity,
-    connection: normalizeConnection({ front_door: 'cli', database: values.database ?? null }),
+    connection: normalizeConnection({ front_door: 'cli', database: values.database ?? null, purpose: values.purpose ?? null }),
   });
   process.stdout.write(JSON.stringify(verdictJson(verdict), null, 2) + '\n');
   return 0;
@@ -221,11 +224,22 @@ async function policy(argv: string[]): Promise<number> {
   throw new UsageError(`unknown policy command ${JSON.stringify(sub ?? '')}`);
 }
 
-async function runUntilSignal(stop: () => Promise<void>): Promise<number> {
-  await new Promise<void>((resolve) => {
+/**
+ * Resolves on SIGINT, SIGTERM or SIGHUP. Call it before announcing that the gateway is up: a stop requested the
+ * moment it is announced must find the handlers in place, or the default action kills the process unrecorded.
+ */
+function untilSignal(): Promise<void> {
+  // A broken stdout/stderr or a hang-up (the terminal went away) still ends in an orderly, recorded stop.
+  surviveBrokenOutput();
+  return new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
+    process.once('SIGHUP', resolve);
   });
+}
+
+async function runUntilSignal(stop: () => Promise<void>, signalled: Promise<void> = untilSignal()): Promise<number> {
+  await signalled;
   process.stderr.write('\nverdict: shutting down (in-flight statements may finish)...\n');
   await stop();
   return 0;
@@ -257,12 +271,14 @@ async function gateway(argv: string[]): Promise<number> {
     await issuer?.close();
     throw err;
   }
+  // Signal handlers before the gateway says it is up: a stop sent right after that line is recorded.
+  const signalled = untilSignal();
   if (issuer) process.stdout.write(`verdict: dev issuer on ${issuer.issuer} (development only; tokens: verdict token <user> --config ${values.config})\n`);
   process.stdout.write(`verdict: gateway on ${gw.address.host}:${gw.address.port} (policy ${gw.revision ?? 'NOT LOADED: denying everything'})\n`);
   return runUntilSignal(async () => {
     await gw.close();
     await issuer?.close();
-  });
+  }, signalled);
 }
 
 async function status(argv: string[]): Promise<number> {

@@ -52,6 +52,8 @@ export function loadConfig(path: string): VerdictConfig {
   for (const u of Object.values(cfg.upstreams)) if (u.tls.ca) u.tls.ca = abs(u.tls.ca);
   cfg.evidence.spool_dir = abs(cfg.evidence.spool_dir);
   if (cfg.evidence.signing_key_file) cfg.evidence.signing_key_file = abs(cfg.evidence.signing_key_file);
+  cfg.evidence.auditor_keys = cfg.evidence.auditor_keys.map(abs);
+  if (cfg.evidence.previous_signing_key_file) cfg.evidence.previous_signing_key_file = abs(cfg.evidence.previous_signing_key_file);
   if (cfg.evidence.publisher.kind === 'local-git') cfg.evidence.publisher.repo = abs(cfg.evidence.publisher.repo);
   return cfg;
 }

@@ -1,7 +1,7 @@
 // The local git publisher and the auditor's commands against real git: publish, idempotent re-publish,
 // never-overwrite, several processes publishing into one repository at once, clone + verify, git-level tampering.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -177,6 +177,26 @@ describe('verdict evidence verify on a clone', () => {
     const byHeads = await cli('verify', clone, '--heads', heads, '--quiet');
     expect(byHeads.code).toBe(1);
     expect(byHeads.out).toContain('RECORDED_HEAD_MISSING');
+  });
+
+  it('prints the first key to pin; pinned, the clone verifies, and one rewritten under another key does not', async () => {
+    const { clone } = await publishedClone();
+    const first = await cli('verify', clone, '--quiet');
+    const pin = /^pin: --pin (\S+)$/m.exec(first.out)?.[1];
+    expect(pin).toBe((await testKey('a')).thumbprint);
+    expect((await cli('verify', clone, '--quiet', '--pin', pin!)).code).toBe(0);
+    const rewritten = tempDir();
+    for (const [p, b] of await buildRepository([...sessionEvents(1), ...sessionEvents(2)], { key: await testKey('intruder') })) {
+      mkdirSync(dirname(join(rewritten, p)), { recursive: true });
+      writeFileSync(join(rewritten, p), b);
+    }
+    expect((await cli('verify', rewritten, '--quiet')).code).toBe(0);
+    const pinned = await cli('verify', rewritten, '--quiet', '--pin', pin!);
+    expect(pinned.code).toBe(1);
+    expect(pinned.out).toContain('KEY_NOT_PINNED');
+    const help = await cli('verify', '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--pin <thumbprint>');
   });
 
   it('exit 2 for bad usage or a missing repository', async () => {

@@ -1,6 +1,8 @@
 // `verdict evidence replay <session-id>`: one session's timeline as text, read from an evidence repository
 // (with the approvals its statements relied on), headed by whether the evidence verified.
+import type { GeneralJWE, JWK } from 'jose';
 import type { EvidenceRecord } from '../../engine/evidence/events.ts';
+import { decryptRows, rowsDigest, type CapturedRows } from '../../engine/evidence/response.ts';
 import { verifyEvidence, type FileSource } from '../../engine/evidence/verify.ts';
 
 export interface SessionTimeline {
@@ -8,6 +10,8 @@ export interface SessionTimeline {
   records: EvidenceRecord[];
   /** Verification of the whole repository the timeline was read from. */
   verified: { ok: boolean; clean: boolean; findings: number };
+  /** With an auditor key: the rows of each statement_response it can decrypt (or why not), and whether they match the digest. */
+  revealed: Map<EvidenceRecord, { rows: CapturedRows; digest: 'match' | 'mismatch' | 'truncated' } | { error: string }>;
 }
 
 /**
@@ -16,7 +20,7 @@ export interface SessionTimeline {
  * @example
  * const t = await sessionTimeline(directoryFiles('/tmp/evidence'), 's-0001'); console.log(renderTimeline(t))
  */
-export async function sessionTimeline(files: FileSource, sessionId: string): Promise<SessionTimeline> {
+export async function sessionTimeline(files: FileSource, sessionId: string, options: { key?: JWK } = {}): Promise<SessionTimeline> {
   const mine: EvidenceRecord[] = [];
   const approvals: EvidenceRecord[] = [];
   const requests = new Set<string>();
@@ -32,7 +36,20 @@ export async function sessionTimeline(files: FileSource, sessionId: string): Pro
   });
   const related = approvals.filter((r) => requests.has((r.data as { request_id: string }).request_id));
   const records = [...mine, ...related].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq));
-  return { sessionId, records, verified: { ok: report.ok, clean: report.clean, findings: report.findings.length } };
+  const revealed: SessionTimeline['revealed'] = new Map();
+  if (options.key)
+    for (const r of records) {
+      if (r.type !== 'statement_response' || !r.data.encrypted) continue;
+      try {
+        const rows = await decryptRows(r.data.encrypted.jwe as unknown as GeneralJWE, options.key);
+        // The digest covers every delivered row: the captured ones prove it only when none was cut.
+        const digest = rows.truncated ? 'truncated' : rowsDigest(rows.rows).sha256 === r.data.sha256 ? 'match' : 'mismatch';
+        revealed.set(r, { rows, digest });
+      } catch (err) {
+        revealed.set(r, { error: (err as Error).message });
+      }
+    }
+  return { sessionId, records, verified: { ok: report.ok, clean: report.clean, findings: report.findings.length }, revealed };
 }
 
 const oneLine = (s: string, max = 100) => {
@@ -70,6 +87,14 @@ export function describeRecord(r: EvidenceRecord): string {
       return `approval rejected ${r.data.request_id} by ${r.data.by}: ${oneLine(r.data.reason)}`;
     case 'approval_expired':
       return `approval expired ${r.data.request_id}`;
+    case 'statement_execution': {
+      const params = r.data.parameters.map((p) => ('hmac_sha256' in p ? `$${p.position}=hmac:${p.hmac_sha256.slice(0, 12)}` : 'binary' in p ? `$${p.position}=binary:${p.binary.length}b64` : `$${p.position}=${p.value === null ? 'NULL' : JSON.stringify(p.value)}`));
+      return `execution      ${r.data.execution_id} of ${r.data.decision_id} ${oneLine(params.join(' '), 200)}`;
+    }
+    case 'statement_response':
+      return `response       ${r.data.rows} row(s), ${r.data.bytes} bytes, sha256 ${r.data.sha256.slice(0, 16)}${r.data.encrypted ? ` — ${r.data.encrypted.rows} row(s) kept encrypted${r.data.encrypted.truncated ? ' (cut)' : ''}` : ''}`;
+    case 'approval_withdrawn':
+      return `approval withdrawn ${r.data.request_id}${r.data.by ? ` by ${r.data.by}` : ''}: ${oneLine(r.data.reason)}`;
     default:
       return `${r.type} ${oneLine(JSON.stringify(r.data))}`;
   }
@@ -86,6 +111,12 @@ export function renderTimeline(t: SessionTimeline): string {
   if (t.records.length === 0) return `${head}\nno events for this session\n`;
   const lines = t.records.map((r) => {
     const text = describeRecord(r).split('\n');
+    const shown = t.revealed.get(r);
+    if (shown && 'error' in shown) text.push(`cannot decrypt the rows: ${shown.error}`);
+    else if (shown) {
+      text.push(`rows as delivered (${shown.digest === 'match' ? 'digest matches' : shown.digest === 'truncated' ? 'cut: the digest covers more rows' : 'DIGEST MISMATCH'}): ${shown.rows.columns.join(' | ')}`);
+      for (const row of shown.rows.rows) text.push(`  ${row.map((c) => (c === null ? 'NULL' : c)).join(' | ')}`);
+    }
     const prefix = `${r.ts}  ${`${r.stream}#${r.seq}`.padEnd(14)}  `;
     return [prefix + text[0], ...text.slice(1).map((x) => ' '.repeat(prefix.length) + x.trimStart())].join('\n');
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { EvidenceEvent, EvidenceRecord } from '../../engine/evidence/events.ts';
-import { sessionEvents } from '../../engine/evidence/fixtures.ts';
+import { sessionEvents, testKey } from '../../engine/evidence/fixtures.ts';
 import { verifyEvidence } from '../../engine/evidence/verify.ts';
 import { listFiles } from './durable-fs.ts';
 import { openSpool, type Spool } from './spool.ts';
@@ -222,6 +222,26 @@ describe('spool', () => {
     await s2.seal();
     const after = await records(s2);
     expect(after.filter((x) => x.type === 'key_rotation')).toHaveLength(2);
+    // the rotation carries the old key's signature over the new key at its seq
+    expect(after.filter((x) => x.type === 'key_rotation').map((x) => 'endorsement' in x.data)).toEqual([false, true]);
+  });
+
+  it('refuses to start under a configured key that replaces one it does not hold, and rotates signed once given it', async () => {
+    const dir = tempDir();
+    const [a, b] = await Promise.all([testKey('a'), testKey('b')]);
+    const s = await spoolAt(dir, { key: a });
+    await s.append(result(1));
+    await s.close();
+    open.pop();
+    const refused = await spoolAt(dir, { key: b }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(EvidenceError);
+    expect(refused).toMatchObject({ code: 'KEY_INVALID', message: expect.stringContaining(`must be signed by ${a.kid}`) });
+    const s2 = await spoolAt(dir, { key: b, previousKeys: [a] });
+    await s2.append(result(2));
+    await s2.seal();
+    const r = await verifyEvidence(await outboxFiles(s2), { pinnedThumbprints: [a.thumbprint] });
+    expect(r.clean, JSON.stringify(r.findings)).toBe(true);
+    expect(r.streams[0]!.kids).toEqual([a.kid, b.kid].sort());
   });
 });
 

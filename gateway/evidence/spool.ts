@@ -6,9 +6,10 @@ import { dirname, join } from 'node:path';
 import { sha256Hex, wellFormed } from '../../engine/evidence/canonical.ts';
 import { decodeCheckpoint } from '../../engine/evidence/checkpoint.ts';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
-import { eventProblem, recordProblem, type EvidenceEvent, type PolicyInputPart } from '../../engine/evidence/events.ts';
+import { eventProblem, recordProblem, type EvidenceEvent, type EvidenceRecord, type PolicyInputPart } from '../../engine/evidence/events.ts';
 import { generateSigningKey, type SigningKey } from '../../engine/evidence/keys.ts';
 import { assertStreamId, parseEvidencePath, seqName } from '../../engine/evidence/layout.ts';
+import { closingEvents, emptyOpenState, observeRecord, type OpenState } from '../../engine/evidence/open-state.ts';
 import { createStreamWriter, EMPTY_POSITION, type StreamPosition } from '../../engine/evidence/writer.ts';
 import { ensureDir, fsyncDir, listFiles, lockDir, writeFileDurable } from './durable-fs.ts';
 import { currentSigningKey, latestKeySet, loadSigningKey, saveKeySet, saveSigningKey } from './keystore.ts';
@@ -29,6 +30,11 @@ export interface SpoolOptions {
   stream: string;
   /** Signing key; default: the spool's own (generated on first use, kept in signing-keys/). */
   key?: SigningKey;
+  /**
+   * Keys the chain may have announced before `key` (e.g. the previous signing_key_file): when `key` replaces
+   * one, the rotation must be signed by it. Keys the spool generated itself are kept in signing-keys/.
+   */
+  previousKeys?: SigningKey[];
   /** Seal a batch at this many lines (default 1000). */
   batchMaxLines?: number;
   /** Seal an open batch this long after its first line (default 5000 ms). */
@@ -61,6 +67,11 @@ export interface RecoveryReport {
   gapWritten: boolean;
   sealedBatches: number;
   completedSeals: number;
+  /**
+   * The previous run stopped without its gateway_stop: what recovery closed for it (gateway_unclean_stop,
+   * session_end per open session, approval_withdrawn per held request). null after a clean stop.
+   */
+  uncleanStop: { sessions: string[]; withdrawnApprovals: string[] } | null;
 }
 
 export interface SpoolStatus {
@@ -115,7 +126,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   const release = await lockDir(options.dir);
   try {
     const spool = new Spool(options, release);
-    await spool.recover();
+    await spool.recover(true);
     return spool;
   } catch (err) {
     await release();
@@ -130,15 +141,19 @@ interface HeadFile {
   lastTs: string;
   announcedKid: string | null;
   prevCheckpoint: StreamPosition['prevCheckpoint'];
+  /** What the stream has open at `head` (absent in spools written before it was kept). */
+  open?: OpenState;
 }
 
 export class Spool {
   readonly stream: string;
   readonly dir: string;
   readonly requireDurable: boolean;
-  recovery: RecoveryReport = { adoptedLines: 0, discardedBytes: 0, gapWritten: false, sealedBatches: 0, completedSeals: 0 };
+  recovery: RecoveryReport = { adoptedLines: 0, discardedBytes: 0, gapWritten: false, sealedBatches: 0, completedSeals: 0, uncleanStop: null };
 
   private writer!: ReturnType<typeof createStreamWriter>;
+  /** Sessions, held approvals and the running gateway at the head of the chain (kept in head.json at each seal). */
+  private openState: OpenState = emptyOpenState();
   private fh: FileHandle | null = null;
   private openSince = 0;
   private pending: Pending[] = [];
@@ -342,6 +357,7 @@ export class Spool {
           continue;
         }
       }
+      observeRecord(this.openState, line.record);
       parts.push(line.text, '\n');
       group.push(p);
     }
@@ -369,7 +385,9 @@ export class Spool {
   /** Serializes events onto the chain and writes them with one write + fdatasync (recovery's own lines). */
   private async writeEvents(events: EvidenceEvent[]): Promise<void> {
     const now = this.clock();
-    await this.writeText(events.map((e) => this.writer.append(wellFormed(e), now).text + '\n').join(''));
+    const lines = events.map((e) => this.writer.append(wellFormed(e), now));
+    for (const l of lines) observeRecord(this.openState, l.record);
+    await this.writeText(lines.map((l) => l.text + '\n').join(''));
   }
 
   private async writeText(text: string): Promise<void> {
@@ -418,27 +436,39 @@ export class Spool {
 
   private async saveHead(): Promise<void> {
     const p = this.writer.position;
-    const head: HeadFile = { v: 1, stream: this.stream, head: p.head, lastTs: p.lastTs, announcedKid: p.announcedKid, prevCheckpoint: p.prevCheckpoint };
+    const head: HeadFile = { v: 1, stream: this.stream, head: p.head, lastTs: p.lastTs, announcedKid: p.announcedKid, prevCheckpoint: p.prevCheckpoint, open: this.openState };
     await writeFileDurable(join(this.dir, 'head.json'), JSON.stringify(head) + '\n');
   }
 
   private async announce(): Promise<void> {
-    const a = this.writer.announceKey(this.clock());
+    const a = await this.writer.announceKey(this.clock());
+    observeRecord(this.openState, a.line.record);
     const fromSeq = this.writer.position.head.seq;
     await saveKeySet(this.dir, fromSeq, a.keySet);
     await writeFileDurable(join(this.outbox, a.keySetPath), a.keySet);
     await this.writeText(a.line.text + '\n');
   }
 
-  /** Rebuilds the writer from disk: head.json, newer checkpoints in the outbox, the open batch. */
-  async recover(): Promise<void> {
-    const report: RecoveryReport = { adoptedLines: 0, discardedBytes: 0, gapWritten: false, sealedBatches: 0, completedSeals: 0 };
+  /**
+   * Rebuilds the writer from disk: head.json, newer checkpoints in the outbox, the open batch. `initial`: the
+   * spool is being opened by a new process, so a run without gateway_stop before it stopped uncleanly.
+   */
+  async recover(initial = false): Promise<void> {
+    const report: RecoveryReport = { adoptedLines: 0, discardedBytes: 0, gapWritten: false, sealedBatches: 0, completedSeals: 0, uncleanStop: null };
     let position: StreamPosition = { ...EMPTY_POSITION };
     const headFile = await readFile(join(this.dir, 'head.json'), 'utf8').then(
       (t) => JSON.parse(t) as HeadFile,
       () => null,
     );
     if (headFile) position = { head: headFile.head, lastTs: headFile.lastTs, announcedKid: headFile.announcedKid, prevCheckpoint: headFile.prevCheckpoint, keySet: null };
+    // The open state is known when head.json kept it (or the stream is new); lines after it are replayed below.
+    const saved = headFile ? (headFile.open?.seq === headFile.head.seq ? headFile.open : null) : emptyOpenState();
+    let openKnown = saved !== null;
+    const openState = saved ?? emptyOpenState();
+    const observe = (rec: unknown) => {
+      const r = rec as EvidenceRecord;
+      if (r.seq > openState.seq) observeRecord(openState, r);
+    };
 
     // A crash between writing a checkpoint and head.json leaves a newer checkpoint in the outbox.
     const outboxFiles = await listFiles(this.outbox);
@@ -450,6 +480,10 @@ export class Spool {
     for (const [, c] of [...checkpoints].sort((a, b) => a[0] - b[0])) {
       const d = decodeCheckpoint(c.bytes);
       if (!d.ok || d.payload.batch.last_seq <= position.head.seq) continue;
+      // Sealed after head.json was written: its lines move the open state on, if the batch is still here.
+      const batch = await readFile(join(this.outbox, d.payload.batch.path)).catch(() => null);
+      if (!batch) openKnown = false;
+      else for (const line of batch.toString('utf8').split('\n')) if (line) observe(JSON.parse(line));
       position = {
         head: { seq: d.payload.head.seq, hash: d.payload.head.hash },
         lastTs: d.payload.sealed_at > position.lastTs ? d.payload.sealed_at : position.lastTs,
@@ -462,7 +496,17 @@ export class Spool {
 
     const key = this.options.key ?? (await currentSigningKey(this.dir));
     // Seal recovered lines with the key that was announced for them, when we still hold it.
-    const announcedKey = position.announcedKid && position.announcedKid !== key.kid ? await loadSigningKey(this.dir, position.announcedKid) : null;
+    const announcedKey =
+      position.announcedKid && position.announcedKid !== key.kid
+        ? ((this.options.previousKeys ?? []).find((k) => k.kid === position.announcedKid) ?? (await loadSigningKey(this.dir, position.announcedKid)))
+        : null;
+    // A rotation is vouched for by the key it replaces (docs/evidence-format.md § Keys): without that key the
+    // gateway cannot continue this stream under a new key, and says which key it needs.
+    if (position.announcedKid && position.announcedKid !== key.kid && !announcedKey)
+      throw new EvidenceError(
+        'KEY_INVALID',
+        `stream ${this.stream} is signed by key ${position.announcedKid}, and the configured signing key is ${key.kid}: the rotation must be signed by ${position.announcedKid}, which is not available. Set evidence.previous_signing_key_file to its private JWK for this start, or start a new stream (evidence.instance)`,
+      );
     this.writer = createStreamWriter(this.stream, announcedKey ?? key, position);
 
     const openDir = join(this.dir, 'open');
@@ -504,6 +548,7 @@ export class Spool {
           break;
         }
         if (recordProblem(rec) !== null || !this.writer.adopt(text, rec as Parameters<typeof this.writer.adopt>[1])) break;
+        observe(rec);
         report.adoptedLines++;
         off = nl + 1;
         good = off;
@@ -526,7 +571,16 @@ export class Spool {
       } else this.fh = await open(path, APPEND_DSYNC);
     }
 
+    this.openState = openState;
+    // What the previous run left open, as it stood when it stopped (before recovery writes lines of its own).
+    const unclean = initial && openKnown && openState.running ? (structuredClone(openState) as OpenState) : null;
+    if (initial && !openKnown)
+      this.options.onWarning?.('evidence spool: cannot tell whether the previous run stopped cleanly (its state predates this version or was published before it was saved)');
+
     if (this.writer.needsAnnouncement || announcedKey) {
+      // The open batch is sealed by the key its lines announced last: the recovered rotation's key when the
+      // crash came right after a rotation line, else the key the chain announced before.
+      if (this.writer.position.announcedKid === key.kid) this.writer.useKey(key);
       if (announcedKey && this.writer.openLines > 0) await this.sealOpen();
       this.writer.useKey(key);
       if (this.writer.needsAnnouncement) await this.announce();
@@ -552,7 +606,18 @@ export class Spool {
       this.unrecordedLoss = 0;
       report.gapWritten = true;
     }
-    if (this.writer.openLines > 0 && (report.adoptedLines > 0 || report.gapWritten)) {
+    if (unclean) {
+      // Nothing is left dangling: the stop, each open session and each held approval get an explicit end.
+      await this.writeEvents(
+        closingEvents(unclean, 'the previous run of this gateway stopped without recording its stop (killed, crashed or lost power); recorded when the gateway started again'),
+      );
+      report.uncleanStop = { sessions: Object.keys(unclean.sessions), withdrawnApprovals: Object.keys(unclean.held) };
+      this.options.onWarning?.('evidence: the previous run stopped uncleanly; its open sessions and held approvals were closed', {
+        sessions: report.uncleanStop.sessions.length,
+        approvals: report.uncleanStop.withdrawnApprovals.length,
+      });
+    }
+    if (this.writer.openLines > 0 && (report.adoptedLines > 0 || report.gapWritten || unclean)) {
       await this.sealOpen();
       report.sealedBatches++;
     }

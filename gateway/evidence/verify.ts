@@ -150,12 +150,18 @@ export function formatReport(report: RepositoryReport): string {
   const errors = report.findings.filter((f) => f.severity === 'error').length;
   const warnings = report.findings.length - errors;
   for (const s of report.streams)
-    out.push(`stream ${s.stream}: ${s.lines} lines in ${s.batches} batches, head seq ${s.head.seq} ${s.head.hash ?? ''}, ${s.first_ts ?? '-'} .. ${s.last_ts ?? '-'}, keys ${s.kids.join(', ') || '-'}, gaps ${s.gaps}`);
+    out.push(
+      `stream ${s.stream}: ${s.lines} lines in ${s.batches} batches, head seq ${s.head.seq} ${s.head.hash ?? ''}, ${s.first_ts ?? '-'} .. ${s.last_ts ?? '-'}, keys ${s.kids.join(', ') || '-'}, gaps ${s.gaps}` +
+        (s.anchor ? `, first key ${s.anchor.kid} thumbprint ${s.anchor.thumbprint}` : ''),
+    );
+  // The trust anchors, ready to record: pinned next time, a repository rewritten under other keys fails.
+  const anchors = report.streams.flatMap((s) => (s.anchor ? [s.anchor.thumbprint] : []));
+  if (anchors.length > 0 && report.ok) out.push(`pin: ${[...new Set(anchors)].map((t) => `--pin ${t}`).join(' ')}`);
   out.push(
     report.clean
       ? `OK: ${report.lines} lines in ${report.files} files verified${report.commit ? ` at ${report.commit}` : ''}; nothing altered, removed or forged`
       : report.ok
-        ? `OK with ${warnings} warning(s): ${report.lines} lines in ${report.files} files intact${report.commit ? ` at ${report.commit}` : ''}; see the disclosed gaps above`
+        ? `OK with ${warnings} warning(s): ${report.lines} lines in ${report.files} files intact${report.commit ? ` at ${report.commit}` : ''}; see the warnings above`
         : `FAILED: ${errors} error(s), ${warnings} warning(s) in ${report.files} files`,
   );
   return out.join('\n') + '\n';

@@ -25,6 +25,7 @@ describe('evidence writer from config', () => {
       batch: { max_lines: 1000, max_age_ms: 5000 },
       publisher: { kind: 'local-git', repo: '.verdict/evidence/repo', branch: 'main' },
       max_batches_per_commit: 20,
+      auditor_keys: [],
     });
     expect(() => evidenceConfigSchema.parse({ instance: 'GW 1' })).toThrow(/lower case/);
     expect(defaultInstanceId('Web-01.Example.COM')).toBe('web-01.example.com');

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { EvidenceEvent, GatewayStart, PolicyInputPart } from '../../engine/evidence/events.ts';
 import { signingKeyFromJwk, type SigningKey } from '../../engine/evidence/keys.ts';
+import { auditorKey, type AuditorKey } from '../../engine/evidence/response.ts';
 import { keySetPath, STREAM_ID } from '../../engine/evidence/layout.ts';
 import { createLocalGitPublisher } from './local-git.ts';
 import { startPublishLoop, type PublishLoop, type PublishStatus } from './publish-loop.ts';
@@ -31,6 +32,16 @@ export const evidenceConfigSchema = z.strictObject({
     .default({ max_lines: 1000, max_age_ms: 5000 }),
   /** File with the private Ed25519 JWK that signs checkpoints; default: a key generated in the spool. */
   signing_key_file: z.string().optional(),
+  /**
+   * The private JWK of the key signing_key_file replaces, for the start that rotates to the new key: the
+   * rotation is signed by the key it replaces (docs/evidence-format.md § Keys). Remove it afterwards.
+   */
+  previous_signing_key_file: z.string().optional(),
+  /**
+   * Files with the auditors' public JWKs (EC, X25519 or RSA). Rows a decision asks to keep (capture_rows) are
+   * encrypted to all of them; without any, only the digest of each result is kept.
+   */
+  auditor_keys: z.array(z.string()).default([]),
   publisher: z
     .discriminatedUnion('kind', [
       z.strictObject({ kind: z.literal('local-git'), repo: z.string().default('.verdict/evidence/repo'), branch: z.string().default('main') }),
@@ -66,6 +77,10 @@ export interface EvidenceWriterOptions {
   batchMaxLines?: number;
   batchMaxAgeMs?: number;
   signingKey?: SigningKey;
+  /** Keys `signingKey` may replace; the rotation to it is signed by the one the chain announced last. */
+  previousKeys?: SigningKey[];
+  /** The auditors' public keys captured rows are encrypted to. */
+  auditorKeys?: AuditorKey[];
   /** Where sealed batches go; null keeps them in the spool's outbox. */
   publisher?: EvidencePublisher | null;
   maxBatchesPerCommit?: number;
@@ -83,6 +98,8 @@ export interface EvidenceWriterStatus extends SpoolStatus {
 
 export interface EvidenceWriter {
   readonly stream: string;
+  /** The auditors' public keys captured rows are encrypted to (empty: rows are never kept, only digests). */
+  readonly auditorKeys?: readonly AuditorKey[];
   readonly requireDurable: boolean;
   /** What crash recovery found when the writer was opened. */
   readonly recovery: RecoveryReport;
@@ -97,6 +114,11 @@ export interface EvidenceWriter {
    * Optional so that stand-in writers (tests) need only `append`; callers fall back to it.
    */
   post?(event: EvidenceEvent, onError: (err: unknown, event: EvidenceEvent) => void, parts?: readonly PolicyInputPart[]): void;
+  /**
+   * Work that will append an event once it finishes (rows being encrypted for a statement_response): close()
+   * waits for it before recording the stop, so no such event is lost to shutdown.
+   */
+  track?(work: Promise<unknown>): void;
   /** Seals the open batch now and waits (up to timeoutMs) until the outbox is published; true when it is. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Rotates the checkpoint signing key (key_rotation line + new key set); returns the new kid. */
@@ -121,6 +143,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
     dir: options.spoolDir,
     stream: options.stream,
     ...(options.signingKey ? { key: options.signingKey } : {}),
+    ...(options.previousKeys ? { previousKeys: options.previousKeys } : {}),
     requireDurable: options.requireDurable ?? true,
     batchMaxLines: options.batchMaxLines ?? 1000,
     batchMaxAgeMs: options.batchMaxAgeMs ?? 5000,
@@ -137,10 +160,12 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     });
   loop?.notify(); // publish whatever recovery found in the outbox
+  const inFlight = new Set<Promise<unknown>>();
   if (options.start) await spool.append({ type: 'gateway_start', data: options.start });
 
   return {
     stream: spool.stream,
+    auditorKeys: options.auditorKeys ?? [],
     requireDurable: spool.requireDurable,
     recovery: spool.recovery,
     append: (event, parts) => spool.append(event, parts),
@@ -150,8 +175,13 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
       return loop ? loop.drain(timeoutMs) : true;
     },
     rotateKey: (next) => spool.rotateKey(next),
+    track(work) {
+      const p = work.finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    },
     status: () => ({ ...spool.status(), publish: loop?.status() ?? null }),
     async close(opts = {}) {
+      await Promise.allSettled([...inFlight]);
       await spool.append({ type: 'gateway_stop', data: { reason: opts.reason ?? 'shutdown' } }).catch(() => undefined);
       await spool.close();
       if (loop) {
@@ -222,15 +252,24 @@ export async function createEvidenceWriterFromConfig(
   const instance = config.instance ?? defaultInstanceId();
   const publisher = context.publisher ?? (config.publisher.kind === 'local-git' ? createLocalGitPublisher({ repo: at(config.publisher.repo), branch: config.publisher.branch }) : null);
   const stream = await chooseStream(at(config.spool_dir), instance, publisher, context.onWarning);
-  let signingKey: SigningKey | undefined;
-  if (config.signing_key_file) {
+  const readKey = async (field: string, file: string): Promise<SigningKey> => {
     let jwk: JWK;
     try {
-      jwk = JSON.parse(readFileSync(at(config.signing_key_file), 'utf8')) as JWK;
+      jwk = JSON.parse(readFileSync(at(file), 'utf8')) as JWK;
     } catch (err) {
-      throw new EvidenceError('KEY_INVALID', `evidence.signing_key_file ${config.signing_key_file}: ${(err as Error).message}`, { cause: err });
+      throw new EvidenceError('KEY_INVALID', `evidence.${field} ${file}: ${(err as Error).message}`, { cause: err });
     }
-    signingKey = await signingKeyFromJwk(jwk);
+    return signingKeyFromJwk(jwk);
+  };
+  const signingKey = config.signing_key_file ? await readKey('signing_key_file', config.signing_key_file) : undefined;
+  const previousKey = config.previous_signing_key_file ? await readKey('previous_signing_key_file', config.previous_signing_key_file) : undefined;
+  const auditorKeys: AuditorKey[] = [];
+  for (const file of config.auditor_keys) {
+    try {
+      auditorKeys.push(await auditorKey(JSON.parse(readFileSync(at(file), 'utf8')) as JWK));
+    } catch (err) {
+      throw new EvidenceError('KEY_INVALID', `evidence.auditor_keys ${file}: ${(err as Error).message}`, { cause: err });
+    }
   }
   return createEvidenceWriter({
     stream,
@@ -239,6 +278,8 @@ export async function createEvidenceWriterFromConfig(
     batchMaxLines: config.batch.max_lines,
     batchMaxAgeMs: config.batch.max_age_ms,
     ...(signingKey ? { signingKey } : {}),
+    ...(previousKey ? { previousKeys: [previousKey] } : {}),
+    auditorKeys,
     publisher,
     maxBatchesPerCommit: config.max_batches_per_commit,
     start: { instance: stream, version: context.version, pid: process.pid, host: hostname(), config_hash: context.configHash ?? null },

@@ -15,6 +15,8 @@ export interface DevUser {
   username: string;
   email: string;
   groups: string[];
+  /** A purpose-of-use claim the user's tokens carry (as an IdP may stamp a care context); absent: none. */
+  purpose?: string;
 }
 
 /** Signing algorithms the dev issuer can hold keys for (both are in the validator's defaults). */
@@ -72,7 +74,7 @@ export interface DevIssuerOptions {
 
 /** The demo's cast: one clinician, one contractor, one approver of PHI access. */
 export const DEFAULT_DEV_USERS: readonly DevUser[] = Object.freeze([
-  { username: 'alice', email: 'alice@clinic.example', groups: ['clinicians'] },
+  { username: 'alice', email: 'alice@clinic.example', groups: ['clinicians'], purpose: 'treatment' },
   { username: 'bob', email: 'bob@clinic.example', groups: ['contractors'] },
   { username: 'carol', email: 'carol@clinic.example', groups: ['phi-approvers'] },
 ]);
@@ -223,6 +225,7 @@ async function signToken(
     preferred_username: user.username,
     email: user.email,
     groups: [...user.groups],
+    ...(user.purpose ? { purpose: user.purpose } : {}),
     ...opts.claims,
   })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })

@@ -14,6 +14,7 @@ import { PipelineSession, countedFrom } from '../pipeline/session.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
 import { StatementError, UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
 import { typeName } from './types.ts';
+import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 
 /** Who calls a tool: the verified token's identity and what the client declared. */
 export interface Caller {
@@ -22,6 +23,8 @@ export interface Caller {
   client: { name: string; version: string | null } | null;
   clientAddr: string | null;
   tls: boolean;
+  /** The purpose of use the tool call declared (its `purpose` argument). */
+  purpose?: string | null;
 }
 
 /** One result column: its name, its type, and whether its values were masked for this caller. */
@@ -187,6 +190,8 @@ export class McpRunner {
       holdTimeoutSeconds: this.#ctx.config.approvals.hold_timeout_seconds,
       client: caller.client,
       tool,
+      // The tool call's purpose argument, else the token's purpose claim.
+      purpose: normalizePurpose(caller.purpose) ?? purposeFromClaims(caller.identity.claims),
     });
   }
 
@@ -265,12 +270,16 @@ export class McpRunner {
     const tags: string[] = [];
     const results: StatementOut[] = [];
     const notes: string[] = [];
+    // The parameters (only with one statement) are evidence of this execution: raw, or hashed where they meet PHI.
+    const execution = params.length > 0 ? session.recordParameters(verdict, 0, params) : undefined;
     try {
       if (implicit) await up.run('BEGIN', []);
       for (let i = 0; i < n; i++) {
         const a = verdict.statements[i]!;
         const r = await up.run(n === 1 ? sql : a.text, params, { maxRows: this.#cfg.max_rows, maxBytes: this.#cfg.max_result_bytes, ...(signal ? { signal } : {}) });
         const out = this.#masked(a, verdict.decisions[i]!, r);
+        // What the caller is sent for it: its digest, and the rows themselves where the policy asks (encrypted).
+        session.recordResponse(verdict, i, out.columns.map((c) => c.name), out.rows, execution);
         results.push(out);
         tags.push(out.command);
         if (r.truncated) notes.push(`statement ${i + 1}: the result was cut at ${out.row_count} rows (limits: ${this.#cfg.max_rows} rows, ${this.#cfg.max_result_bytes} bytes); narrow it or page with LIMIT/OFFSET`);
@@ -279,13 +288,13 @@ export class McpRunner {
       if (implicit) await up.run('COMMIT', []);
     } catch (err) {
       if (err instanceof StatementError) {
-        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate);
+        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate, false, execution);
         throw this.#statementError(err, masked, verdict.decisions[Math.min(tags.length, n - 1)]!, implicit && n > 1 ? 'the statements ran as one transaction, which was rolled back' : null);
       }
-      session.recordResult(verdict, started, tags, 'XX000');
+      session.recordResult(verdict, started, tags, 'XX000', false, execution);
       throw err;
     }
-    session.recordResult(verdict, started, tags, null);
+    session.recordResult(verdict, started, tags, null, false, execution);
     if (up.status !== 'I') notes.push('a transaction was still open when the call ended; it was rolled back (each call is a session of its own: send BEGIN … COMMIT in one call)');
     return { results, notes };
   }

@@ -14,6 +14,12 @@ const params = z
   .optional()
   .describe('values for $1, $2, … as text (PostgreSQL casts them to the parameter types); null is SQL NULL. Only with a single statement.');
 
+const purpose = z
+  .string()
+  .max(64)
+  .optional()
+  .describe('your purpose of use (treatment, payment, operations, …): the policy shows PHI unmasked only for a declared purpose it accepts');
+
 const statementOut = z.object({
   statement: z.string(),
   command: z.string(),
@@ -83,11 +89,12 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
       title: 'Run SQL',
       description:
         'Runs SQL on the database under Verdict policy and returns the rows (masked where policy says). Several statements separated by ";" are each decided and run in order, as one transaction unless they control transactions themselves. A statement that needs approval returns an approval request instead; after approval, call again with the identical statement to run it once.',
-      inputSchema: z.object({ sql: z.string().min(1).describe('PostgreSQL SQL'), params }),
+      inputSchema: z.object({ sql: z.string().min(1).describe('PostgreSQL SQL'), params, purpose }),
       outputSchema: queryOut,
       annotations: { destructiveHint: true, openWorldHint: false },
     },
-    async ({ sql, params: values }, extra) => answer(() => runner.query(callerOf(extra), 'query', sql, values ?? [], extra.mcpReq.signal), renderQuery),
+    async ({ sql, params: values, purpose: declared }, extra) =>
+      answer(() => runner.query({ ...callerOf(extra), ...(declared !== undefined ? { purpose: declared } : {}) }, 'query', sql, values ?? [], extra.mcpReq.signal), renderQuery),
   );
 
   server.registerTool(

@@ -2,15 +2,18 @@
 // (its identity and connection in every policy input) and its evidence — the session, each decision, each
 // result, refusals that had no policy decision. Protocol-free: no sockets, no buffers; a door maps refusals
 // to its own errors and tells the session how each execution ended (DESIGN.md, "Data path of one statement").
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { dialectOf, type Engine, type Verdict } from '../../engine/engine.ts';
-import type { EvidenceEvent, PolicyInputPart } from '../../engine/evidence/events.ts';
+import type { EvidenceEvent, ExecutionParameter, PolicyInputPart } from '../../engine/evidence/events.ts';
+import type { MaskContext } from '../../engine/masking/methods.ts';
+import { createRowDigest, encryptRows, type CapturedRows } from '../../engine/evidence/response.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
 import { subjectHash } from '../approvals/provider.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import type { Logger } from '../ops/log.ts';
+import { purposeFromComment } from './purpose.ts';
 import type { DecisionCounts, GatewayMetrics } from '../ops/metrics.ts';
 
 /** What a pipeline session uses from the gateway. */
@@ -22,6 +25,47 @@ export interface PipelineServices {
   metrics: GatewayMetrics;
   log: Logger;
   approvals: ApprovalProvider;
+  /** Its hash key also keys the hashes of sensitive parameters in evidence (through a derived key). */
+  maskContext?: MaskContext;
+}
+
+/** The key that hashes sensitive parameters: derived from the masking hash key, or random per process without one. */
+const parameterKeys = new WeakMap<object, { key: Buffer; id: string }>();
+const processKey = randomBytes(32);
+function parameterKeyOf(services: PipelineServices): { key: Buffer; id: string } {
+  const owner = services.maskContext ?? parameterKeys;
+  let k = parameterKeys.get(owner);
+  if (!k) {
+    // Domain separation: the evidence's parameter hashes never equal the `hash` mask clients see.
+    const key = createHmac('sha256', services.maskContext?.hashKey ?? processKey).update('verdict/evidence/parameters').digest();
+    k = { key, id: createHmac('sha256', key).update('verdict key id').digest('hex').slice(0, 16) };
+    parameterKeys.set(owner, k);
+  }
+  return k;
+}
+
+/**
+ * The evidence form of an execution's parameters: raw, or HMAC-SHA256 under `key` for the positions the
+ * decision marks sensitive ('all': every one). `formats` are the PostgreSQL format codes (1 = binary).
+ *
+ * @example
+ * executionParameters(['42', '123-45-6789'], [], [2], key) // [{position: 1, value: '42'}, {position: 2, hmac_sha256: '…'}]
+ */
+export function executionParameters(
+  params: readonly (Buffer | string | null)[],
+  formats: readonly number[],
+  sensitive: readonly number[] | 'all',
+  key: Buffer,
+): ExecutionParameter[] {
+  return params.map((p, i): ExecutionParameter => {
+    const position = i + 1;
+    if (p === null) return { position, value: null };
+    if (sensitive === 'all' || sensitive.includes(position)) return { position, hmac_sha256: createHmac('sha256', key).update(p).digest('hex') };
+    // PostgreSQL: one format code applies to all parameters, else one per parameter; absent = text.
+    const binary = (formats.length === 1 ? formats[0] : formats[i]) === 1;
+    if (typeof p === 'string') return { position, value: p };
+    return binary ? { position, binary: p.toString('base64') } : { position, value: p.toString('utf8') };
+  });
 }
 
 /** What a measuring count gave: its numbers, or why the write could not be measured. */
@@ -76,12 +120,15 @@ export interface PipelineSessionOptions {
   client?: { name: string; version: string | null } | null;
   /** MCP: the tool this session serves, for evidence. */
   tool?: string;
+  /** The purpose of use the session declared (or its token carries); a statement's leading comment overrides it. */
+  purpose?: string | null;
 }
 
-/** A decision a result refers to: statement `index` of `verdict`. */
+/** A decision a result refers to: statement `index` of `verdict`; `execution`: the recorded execution it ends. */
 export interface DecisionRef {
   readonly verdict: Verdict;
   readonly index: number;
+  readonly execution?: string;
 }
 
 /**
@@ -123,9 +170,13 @@ export class PipelineSession {
         front_door: options.frontDoor,
         client_addr: options.clientAddr,
         application_name: options.applicationName,
+        purpose: options.purpose ?? null,
       },
     };
   }
+
+  /** The purpose each verdict was decided under (a leading comment can change it per string). */
+  readonly #purposes = new WeakMap<Verdict, string | null>();
 
   /** The connection part of every policy input of this session. */
   get connection(): Connection {
@@ -197,6 +248,7 @@ export class PipelineSession {
           min_approvals: requirement.min_approvals,
           expires_at: request.expires_at,
           link,
+          mode: requirement.mode,
         },
       });
       this.#services.metrics.approvalsRequested.inc({ mode: requirement.mode });
@@ -243,7 +295,7 @@ export class PipelineSession {
         this.record({ type: 'approval_rejected', data: { request_id: request.id, by: state.by, reason: state.reason } });
         return refuse(`approval request ${request.id} was rejected by ${state.by}${state.reason ? `: ${state.reason}` : ''}`);
       case 'withdrawn':
-        this.record({ type: 'approval_rejected', data: { request_id: request.id, by: i.username, reason: 'withdrawn by the requester (CancelRequest)' } });
+        this.record({ type: 'approval_withdrawn', data: { request_id: request.id, by: i.username, reason: 'withdrawn by the requester (the client cancelled)' } });
         return refuse(`canceling statement due to user request; approval request ${request.id} was withdrawn`, true);
       default:
         this.record({ type: 'approval_expired', data: { request_id: request.id } });
@@ -329,6 +381,7 @@ export class PipelineSession {
               min_approvals: 1,
               expires_at: request.expires_at,
               link: `break-glass: ${link}`,
+              mode: 'break_glass',
             },
           }),
         (err: Error) => log.error('break-glass request could not be filed', { error: err.message, decision_id: d.decision_id }),
@@ -352,6 +405,7 @@ export class PipelineSession {
         front_door: o.frontDoor,
         ...(o.client !== undefined ? { client: o.client } : {}),
         ...(o.tool !== undefined ? { tool: o.tool } : {}),
+        purpose: this.#context.connection.purpose,
       },
     });
   }
@@ -365,8 +419,13 @@ export class PipelineSession {
   decide(sql: string, approval: ApprovalInput | null = null, blastRadius: readonly (BlastRadius | null)[] | null = null): Verdict {
     const m = this.#services.metrics;
     const start = process.hrtime.bigint();
-    const context = approval || blastRadius ? { ...this.#context, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : this.#context;
+    // A leading `/* purpose: … */` declares the purpose of this string's statements (kept in a small function:
+    // doors add their own sources of the session's purpose).
+    const declared = sql.startsWith('/*') || /^\s+\/\*/.test(sql) ? purposeFromComment(sql) : null;
+    const base = declared !== null && declared !== this.#context.connection.purpose ? { ...this.#context, connection: { ...this.#context.connection, purpose: declared } } : this.#context;
+    const context = approval || blastRadius ? { ...base, ...(approval ? { approval } : {}), ...(blastRadius ? { blast_radius: blastRadius } : {}) } : base;
     const verdict = this.#services.engine(this.#options.upstream).decide(sql, context);
+    if (base !== this.#context) this.#purposes.set(verdict, declared);
     m.decisionSeconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
     const counts = this.#counts;
     for (const d of verdict.decisions) counts[d.action]++;
@@ -408,6 +467,8 @@ export class PipelineSession {
           masks: d.masks,
           approval,
           cached: d.cached,
+          purpose: this.#purposes.has(verdict) ? this.#purposes.get(verdict)! : this.#context.connection.purpose,
+          ...(d.unmasked_phi?.length ? { unmasked_phi: d.unmasked_phi } : {}),
           ...(parts ? { input: { context: parts.context.hash, statement: parts.statement.hash, now: parts.now } } : {}),
         },
       };
@@ -441,16 +502,17 @@ export class PipelineSession {
 
   /**
    * Records how each statement of a string ended: the first `tags.length` completed, the next one failed
-   * with `code` when there is one, the rest did not run. `refused` = the door refused the string.
+   * with `code` when there is one, the rest did not run. `refused` = the door refused the string. `execution`:
+   * the recordParameters id of a string run with parameters (one statement).
    */
-  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false): void {
+  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false, execution?: string): void {
     if (!this.#services.evidence) return;
     const duration = Date.now() - start;
     const refusal = this.#options.refusalCode;
     for (let i = 0; i < verdict.decisions.length; i++) {
       const tag = tags[i] ?? null;
       const failed = !refused && tag === null && i === tags.length && code !== null;
-      this.#result(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? refusal : failed ? code : null);
+      this.#result(verdict.decisions[i]!.decision_id, duration, refused ? 'refused' : tag !== null ? 'ok' : failed ? 'error' : 'not_run', tag, refused ? refusal : failed ? code : null, execution);
     }
   }
 
@@ -458,7 +520,92 @@ export class PipelineSession {
   recordExecution(ref: DecisionRef | null, start: number, tag: string | null, code: string | null, refused = false): void {
     if (!this.#services.evidence || !ref) return;
     const outcome = refused ? 'refused' : tag !== null ? 'ok' : code !== null ? 'error' : 'not_run';
-    this.#result(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? this.#options.refusalCode : code);
+    this.#result(ref.verdict.decisions[ref.index]!.decision_id, Date.now() - start, outcome, tag, refused ? this.#options.refusalCode : code, ref.execution);
+  }
+
+  /**
+   * Records one execution of decided statement `index` of `verdict` with its parameters, before it runs: raw,
+   * or keyed-hashed where the decision marks them sensitive (docs/evidence-format.md, statement_execution).
+   * Returns the execution id to give its result (DecisionRef.execution), or undefined without evidence.
+   *
+   * @example
+   * const execution = session.recordParameters(verdict, 0, bind.params, bind.paramFormats)
+   */
+  recordParameters(verdict: Verdict, index: number, params: readonly (Buffer | string | null)[], formats: readonly number[] = []): string | undefined {
+    if (!this.#services.evidence) return undefined;
+    const d = verdict.decisions[index]!;
+    const { key, id } = parameterKeyOf(this.#services);
+    const parameters = executionParameters(params, formats, d.sensitive_parameters ?? 'all', key);
+    const execution_id = randomUUID();
+    this.record({
+      type: 'statement_execution',
+      data: { session_id: this.id, decision_id: d.decision_id, execution_id, parameters, key_id: parameters.some((p) => 'hmac_sha256' in p) ? id : null },
+    });
+    return execution_id;
+  }
+
+  /**
+   * Records what the client was sent for statement `index` of `verdict`: the digest of the delivered rows (as
+   * masked for it) and, where the decision asks (capture_rows) and auditor keys are configured, the rows
+   * themselves, bounded and encrypted to those keys. Without keys, rows are never kept: the record says so.
+   *
+   * @example
+   * session.recordResponse(verdict, 0, ['name'], [['Ada Lovelace']], execution)
+   */
+  recordResponse(verdict: Verdict, index: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[], execution?: string): void {
+    if (!this.#services.evidence) return;
+    const d = verdict.decisions[index]!;
+    const digest = createRowDigest();
+    for (const r of rows) digest.row(r);
+    let captured: CapturedRows | null = null;
+    if (d.capture_rows) {
+      // Bounded: the first rows that fit both limits (bytes as framed for the digest).
+      const kept: (string | null)[][] = [];
+      let used = 0;
+      for (const r of rows) {
+        let size = 2;
+        for (const c of r) size += 4 + (c === null ? 0 : Buffer.byteLength(c));
+        if (kept.length >= d.capture_rows.max_rows || used + size > d.capture_rows.max_bytes) break;
+        kept.push([...r]);
+        used += size;
+      }
+      captured = { columns: [...columns], rows: kept, truncated: kept.length < rows.length };
+    }
+    this.#response(d, execution, digest.finish(), captured);
+  }
+
+  /** One statement_response: the digest, and the kept rows encrypted to the auditor keys when the decision asks. */
+  #response(d: Verdict['decisions'][number], execution: string | undefined, digest: { sha256: string; rows: number; bytes: number }, captured: CapturedRows | null): void {
+    const evidence = this.#services.evidence!;
+    const base = { session_id: this.id, decision_id: d.decision_id, ...(execution ? { execution_id: execution } : {}), sha256: digest.sha256, rows: digest.rows, bytes: digest.bytes };
+    const keys = evidence.auditorKeys ?? [];
+    if (!d.capture_rows || !captured || keys.length === 0) {
+      if (d.capture_rows && keys.length === 0) this.#services.log.warn('the policy asks to keep delivered rows, but no evidence.auditor_keys are configured: only their digest is kept', { decision_id: d.decision_id });
+      this.record({ type: 'statement_response', data: { ...base, encrypted: null } });
+      return;
+    }
+    const work = encryptRows(captured, keys).then(
+      (jwe) => this.record({ type: 'statement_response', data: { ...base, encrypted: { jwe: jwe as unknown as Record<string, unknown>, rows: captured.rows.length, truncated: captured.truncated } } }),
+      (err: Error) => {
+        // Fail closed: never the rows in the clear; the digest still goes in, with the failure logged.
+        this.#services.log.error('delivered rows could not be encrypted to the auditor keys; only their digest is kept', { error: err.message, decision_id: d.decision_id });
+        this.record({ type: 'statement_response', data: { ...base, encrypted: null } });
+      },
+    );
+    evidence.track?.(work);
+  }
+
+  /**
+   * Records the digest of what the client was sent for statement `index` of `verdict`, computed by the door
+   * over the rows as delivered (the PostgreSQL door hashes its DataRows), with the rows the door kept when
+   * the decision asked (capture_rows).
+   */
+  recordResponseDigest(verdict: Verdict, index: number, digest: { sha256: string; rows: number; bytes: number; captured?: CapturedRows | null }, execution?: string): void {
+    if (!this.#services.evidence) return;
+    const d = verdict.decisions[index];
+    // A statement that sends no result set (SET, BEGIN, a write without RETURNING) delivered nothing to digest.
+    if (!d || (digest.rows === 0 && verdict.statements[index]?.kind !== 'select')) return;
+    this.#response(d, execution, digest, digest.captured ?? (d.capture_rows ? { columns: [], rows: [], truncated: false } : null));
   }
 
   /**
@@ -485,6 +632,7 @@ export class PipelineSession {
         masks: [],
         approval: null,
         cached: false,
+        purpose: this.#context.connection.purpose,
       },
     });
     this.#result(decisionId, 0, 'refused', null, this.#options.refusalCode);
@@ -509,11 +657,20 @@ export class PipelineSession {
     this.#services.log.error('evidence append failed', { error: (err as Error).message, type: ev.type });
   };
 
-  #result(decisionId: string, duration: number, outcome: string, tag: string | null, code: string | null): void {
+  #result(decisionId: string, duration: number, outcome: string, tag: string | null, code: string | null, execution?: string): void {
     const rows = tag ? Number(/ (\d+)$/.exec(tag)?.[1] ?? NaN) : NaN;
     this.record({
       type: 'statement_result',
-      data: { session_id: this.id, decision_id: decisionId, outcome, rows: Number.isFinite(rows) ? rows : null, duration_ms: duration, sqlstate: code, command_tag: tag },
+      data: {
+        session_id: this.id,
+        decision_id: decisionId,
+        outcome,
+        rows: Number.isFinite(rows) ? rows : null,
+        duration_ms: duration,
+        sqlstate: code,
+        command_tag: tag,
+        ...(execution ? { execution_id: execution } : {}),
+      },
     });
   }
 }

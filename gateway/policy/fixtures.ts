@@ -50,6 +50,8 @@ export interface Fixture {
   database?: string;
   schema?: string;
   approval?: ApprovalInput;
+  /** The declared purpose of use (connection.purpose); default treatment, null for none. */
+  purpose?: string | null;
   /** What the gateway measured for the write (decision.measure), e.g. {method: count, rows: 1, table_rows: 6, error: null}. */
   blast_radius?: BlastRadius;
   /**
@@ -100,8 +102,8 @@ export function fixtureInput(f: Fixture): PolicyInput {
     {
       identity: normalizeIdentity({ ...f.identity, issuer: 'https://idp.example.test' }),
       connection: snowflake
-        ? normalizeConnection({ engine: 'snowflake', database: o.database, front_door: 'snowflake' })
-        : normalizeConnection({ database: 'clinic', front_door: 'postgres' }),
+        ? normalizeConnection({ engine: 'snowflake', database: o.database, front_door: 'snowflake', purpose: f.purpose === undefined ? 'treatment' : f.purpose })
+        : normalizeConnection({ database: 'clinic', front_door: 'postgres', purpose: f.purpose === undefined ? 'treatment' : f.purpose }),
       approval: f.approval ?? null,
       ...(f.blast_radius ? { blast_radius: [f.blast_radius] } : {}),
     },

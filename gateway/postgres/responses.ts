@@ -4,6 +4,7 @@
 // forwarding every byte it does not change untouched, chunk by chunk.
 // Response rules: https://www.postgresql.org/docs/current/protocol-flow.html
 import type { Verdict } from '../../engine/engine.ts';
+import { createRowDigest, type RowDigest } from '../../engine/evidence/response.ts';
 import type { MaskFn } from '../../engine/masking/methods.ts';
 import { typedForm } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
@@ -17,6 +18,24 @@ export type { ColumnMask, RowPlan } from './row-plan.ts';
 export interface ErrorReplacement {
   /** ErrorResponse bytes sent instead of the upstream's error for this unit. */
   bytes: Buffer;
+}
+
+/** Rows being kept for a statement's evidence, up to its decision's limits. */
+interface Capture {
+  columns: string[];
+  rows: (string | null)[][];
+  bytes: number;
+  maxRows: number;
+  maxBytes: number;
+  truncated: boolean;
+}
+
+/** What one statement delivered, for evidence: the digest of its DataRows as sent and the rows kept when its decision asked. */
+export interface DeliveredRows {
+  sha256: string;
+  rows: number;
+  bytes: number;
+  captured: { columns: string[]; rows: (string | null)[][]; truncated: boolean } | null;
 }
 
 /** How an execution ended, for evidence: the CommandComplete tag ('' for PortalSuspended / empty), or the SQLSTATE. */
@@ -118,6 +137,16 @@ export class ResponseTracker {
   #rows: Rows | null = null;
   #tags: string[] = [];
   #sqlstate: string | null = null;
+  /**
+   * Evidence: digest the DataRows as delivered (after masking), per statement. Read with takeDigest() in an
+   * Execute's onDone, and queryDigests in a Query's onDone (both run synchronously at its completion).
+   */
+  digestRows = false;
+  #digest: RowDigest | null = null;
+  /** The delivered rows kept for the current statement, when its decision asks (capture_rows), bounded. */
+  #capture: Capture | null = null;
+  /** Per statement of the head Query so far: the digest of its delivered rows (and the rows kept, if asked). */
+  readonly queryDigests: (DeliveredRows | null)[] = [];
 
   /**
    * An extended-protocol error came back before the Sync that ends its batch was forwarded: the server
@@ -228,9 +257,11 @@ export class ResponseTracker {
           const size = dataRowSize(buf, pos, end, plan);
           out = reserve(out, o, pos - copiedUpTo + size, n);
           o += buf.copy(out, o, copiedUpTo, pos);
+          const rowStart = o;
           o = writeDataRow(buf, pos, end, plan, out, o, size);
           copiedUpTo = end;
-        }
+          if (this.digestRows) this.#delivered(out.subarray(rowStart + 5, o));
+        } else if (this.digestRows) this.#delivered(buf.subarray(pos + 5, end));
         pos = end;
         continue;
       }
@@ -258,6 +289,55 @@ export class ResponseTracker {
     out = reserve(out, o, pos - copiedUpTo, n);
     o += buf.copy(out, o, copiedUpTo, pos);
     return out.subarray(0, o);
+  }
+
+  /** The digest of the rows delivered since the last take (an empty result's when none), and starts a new one. */
+  takeDigest(): DeliveredRows {
+    const d = (this.#digest ?? createRowDigest()).finish();
+    const c = this.#capture;
+    this.#digest = null;
+    this.#capture = null;
+    return c ? { ...d, captured: { columns: c.columns, rows: c.rows, truncated: c.truncated } } : { ...d, captured: null };
+  }
+
+  /** One DataRow body as the client gets it: into the statement's digest and, while it fits, its kept rows. */
+  #delivered(body: Buffer): void {
+    if (!this.#digest) {
+      this.#digest = createRowDigest();
+      this.#capture = this.#captureFor();
+    }
+    this.#digest.framed(body);
+    const c = this.#capture;
+    if (!c || c.truncated) return;
+    if (c.rows.length >= c.maxRows || c.bytes + body.length > c.maxBytes) {
+      c.truncated = true;
+      return;
+    }
+    const row: (string | null)[] = [];
+    const count = body.readUInt16BE(0);
+    let p = 2;
+    for (let i = 0; i < count; i++) {
+      const len = body.readInt32BE(p);
+      row.push(len < 0 ? null : body.toString('utf8', p + 4, p + 4 + len));
+      p += 4 + Math.max(len, 0);
+    }
+    c.rows.push(row);
+    c.bytes += body.length;
+  }
+
+  /** Whether the decision of the statement now sending rows asks to keep them (decision.capture_rows). */
+  #captureFor(): Capture | null {
+    const head = this.units[0];
+    let verdict: Verdict | null = null;
+    let index = 0;
+    if (head?.type === 'execute') {
+      const ref = this.#executeRows(head).ref;
+      if (ref) [verdict, index] = [ref.verdict, ref.index];
+    } else if (head?.type === 'query' && head.verdict) [verdict, index] = [head.verdict, this.#stmt];
+    const limits = verdict?.decisions[index]?.capture_rows;
+    if (!verdict || !limits) return null;
+    const a = executedStatement(verdict.statements[index]!);
+    return { columns: a.result_columns.map((c) => c.name), rows: [], bytes: 0, maxRows: limits.max_rows, maxBytes: limits.max_bytes, truncated: false };
   }
 
   /** The plan for a DataRow now arriving (null = verbatim); throws when no unit can own it. */
@@ -409,6 +489,9 @@ export class ResponseTracker {
         this.#stmt = 0;
         this.#rows = null;
         this.#tags = [];
+        this.queryDigests.length = 0;
+        this.#digest = null;
+        this.#capture = null;
         this.#sqlstate = null;
         this.copyIn = false;
         // Only when someone waits (untilIdle sets onIdle only while not idle): a microtask and a closure per
@@ -579,6 +662,7 @@ export class ResponseTracker {
           this.#checkTag(a, tag);
           this.model.completed({ verdict: v, index: this.#stmt }, tag);
           this.#tags.push(tag);
+          if (this.digestRows) this.queryDigests.push(this.takeDigest());
           this.#stmt++;
           this.#rows = null;
           return undefined;

@@ -54,6 +54,7 @@ import { startupSettings } from './startup-parameters.ts';
 import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
+import { purposeFromClaims, purposeFromStartupOptions } from '../pipeline/purpose.ts';
 import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
@@ -83,6 +84,8 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   const model = new SessionModel((analysis, decision, formats) => rowPlan(analysis, decision, formats));
   const tracker = new ResponseTracker(model);
   tracker.upstreamSeconds = ctx.metrics.upstreamSeconds;
+  // What each client was sent is evidence: a digest of the delivered rows per statement.
+  tracker.digestRows = ctx.evidence !== null;
   if (ctx.evidence) tracker.onBindError = (unit, sqlstate) => recordExecution(unit.entry, unit.started!, null, sqlstate);
   /** Terminate was received: the client reads nothing more; the session closes once the upstream has answered. */
   let terminating = false;
@@ -404,6 +407,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       tls: tlsActive,
       refusalCode: SqlState.InsufficientPrivilege,
       holdTimeoutSeconds: ctx.config.approvals.hold_timeout_seconds,
+      purpose: sessionPurpose(start.parameters, identity),
     });
     // Just-in-time access: the session lasts as long as the token.
     const ms = identity.expiresAt.getTime() - Date.now();
@@ -495,6 +499,15 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
 
   function recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false): void {
     pipeline?.recordResult(verdict, start, tags, sqlstate, refused);
+  }
+
+  /** The purpose of use: `options=-c verdict.purpose=…` at startup, else the token's purpose claim. */
+  function sessionPurpose(parameters: ReadonlyMap<string, string>, who: { claims?: Record<string, unknown> }): string | null {
+    return purposeFromStartupOptions(parameters.get('options')) ?? purposeFromClaims(who.claims);
+  }
+
+  function recordParameters(verdict: Verdict, index: number, bind: { params: readonly (Buffer | null)[]; paramFormats: readonly number[] }): string | undefined {
+    return pipeline?.recordParameters(verdict, index, bind.params, bind.paramFormats);
   }
 
   function recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null, refused = false): void {
@@ -646,7 +659,13 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         // Every execution is evidence: its result refers to the decision that admitted the portal.
         if (ctx.evidence) {
           const started = Date.now();
-          unit.onDone = (rows, tag, sqlstate) => recordExecution(rows?.ref ?? null, started, tag, sqlstate);
+          unit.onDone = (rows, tag, sqlstate) => {
+            recordExecution(rows?.ref ?? null, started, tag, sqlstate);
+            const digest = tracker.takeDigest();
+            const ref = rows?.ref;
+            // A cursor's FETCH is recorded under the decision that declared it, like its result.
+            if (ref) pipeline?.recordResponseDigest(ref.verdict, ref.index, digest, ref.execution);
+          };
         }
         tracker.push(unit);
         sendToUpstream(msg.raw);
@@ -775,6 +794,8 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     const entry: PortalEntry = {
       verdict: stmt.verdict,
       index: stmt.index,
+      // Every execution with its parameters (raw, or keyed-hashed where they meet PHI), before it runs.
+      ...(decision.action === 'approve' ? {} : { execution: recordParameters(stmt.verdict, stmt.index, msg) }),
       plan,
       scrub: plan !== null || decision.masks.length > 0,
       cursor: false,
@@ -785,9 +806,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     if (decision.action === 'approve') {
       const params = msg.params.map((p) => (p === null ? null : p.toString('utf8')));
       const raw = Buffer.from(msg.raw); // kept across the wait for approval
+      const bind = { params: msg.params.map((p) => (p === null ? null : Buffer.from(p))), paramFormats: [...msg.paramFormats] };
       return approveThenSend(stmt.sql, params, stmt.verdict, (v, ref) =>
         afterRecorded(recordDecisions(v, ref), standIn, () => {
-          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v }, from: msg.statement, statement: bound });
+          tracker.push({ type: 'bind', portal: msg.portal, entry: { ...entry, verdict: v, execution: recordParameters(v, entry.index, bind) }, from: msg.statement, statement: bound });
           sendToUpstream(raw);
           if (measured) measuredBind = msg.portal;
         }),
@@ -1004,7 +1026,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     const unit: QueryUnit = { type: 'query', verdict: v, own, sent: performance.now() };
     if (ctx.evidence || ddl) {
       unit.onDone = (tags, sqlstate) => {
-        if (ctx.evidence) recordResult(v, started, tags, sqlstate);
+        if (ctx.evidence) {
+          recordResult(v, started, tags, sqlstate);
+          tracker.queryDigests.forEach((digest, i) => digest && pipeline?.recordResponseDigest(v, i, digest));
+        }
         if (ddl && tags.length > 0) ctx.catalogChanged(upstreamName);
       };
     }

@@ -19,6 +19,7 @@ import type { GatewayContext, SessionHandle } from '../context.ts';
 import { roleFor } from '../identity/roles.ts';
 import { IdentityError, createIdentityValidator } from '../identity/validator.ts';
 import { PipelineSession } from '../pipeline/session.ts';
+import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 import { SnowflakeSession, type SnowflakeTarget } from '../upstream/snowflake/connection.ts';
 import type { CatalogAccess } from './catalog.ts';
 import { SfCode, SfDoorError, errorBody, sfError } from './errors.ts';
@@ -174,6 +175,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
       refusalCode: '42501',
       holdTimeoutSeconds: ctx.config.approvals.hold_timeout_seconds,
       client: appId ? { name: appId, version: typeof data.CLIENT_APP_VERSION === 'string' ? printable(data.CLIENT_APP_VERSION, 50) : null } : null,
+      purpose: loginPurpose(data, identity.claims),
     });
     pipeline.start();
     const capabilities = data.CLIENT_CAPABILITIES as { SESSION_ID_AS_STRING?: unknown } | undefined;
@@ -459,4 +461,11 @@ function sameText(a: string, b: string): boolean {
 
 function printable(s: string, max: number): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, max);
+}
+
+/** The purpose of use of a Snowflake session: the VERDICT_PURPOSE session parameter at login, else the token's claim. */
+function loginPurpose(data: Record<string, unknown>, claims: Record<string, unknown> | undefined): string | null {
+  const params = data.SESSION_PARAMETERS as Record<string, unknown> | undefined;
+  const declared = params && typeof params === 'object' ? Object.entries(params).find(([k]) => k.toUpperCase() === 'VERDICT_PURPOSE')?.[1] : undefined;
+  return normalizePurpose(declared) ?? purposeFromClaims(claims);
 }

@@ -279,17 +279,19 @@ export async function runStatement(
   const analysis = verdict.statements[0]!;
   const decision = verdict.decisions[0]!;
   const masked = decision.masks.length > 0;
+  // The binds are evidence of this execution: raw, or hashed where the decision marks them sensitive.
+  const execution = binds.length > 0 ? p.recordParameters(verdict, 0, bindText) : undefined;
   let r: SnowflakeResult;
   try {
     r = await s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) });
   } catch (err) {
     if (signal.aborted) {
-      p.recordResult(verdict, started, [], '57014');
+      p.recordResult(verdict, started, [], '57014', false, execution);
       throw sfError.canceled();
     }
     if (!(err instanceof SnowflakeUpstreamError)) throw err;
     const state = err.sqlState ?? 'XX000';
-    p.recordResult(verdict, started, [], state);
+    p.recordResult(verdict, started, [], state, false, execution);
     // The text of an error over masked columns could carry their values: only its code goes out.
     if (masked) throw new SfDoorError(err.code ?? '100000', `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));
     throw new SfDoorError(err.code ?? '100000', err.message, state);
@@ -297,8 +299,10 @@ export async function runStatement(
   if (analysis.kind === 'ddl' || analysis.nested.some((x) => x.kind === 'ddl')) rc.ctx.catalogChanged(rc.upstream);
   const rows = r.rows.length > rc.maxRows ? r.rows.slice(0, rc.maxRows) : r.rows;
   const out = encodeMasked(rc, analysis, decision, r.columns, rows);
+  // What the driver is sent: its digest, and the rows themselves where the policy asks (encrypted to auditors).
+  p.recordResponse(verdict, 0, r.columns.map((c) => c.name), out, execution);
   const count = r.rowsAffected ?? out.length;
-  p.recordResult(verdict, started, [`${analysis.command || 'SELECT'} ${count}`], null);
+  p.recordResult(verdict, started, [`${analysis.command || 'SELECT'} ${count}`], null, false, execution);
   return { rowtype: r.columns.map(rowTypeOf), rows: out, statementTypeId: statementTypeOf(analysis.kind) };
 }
 

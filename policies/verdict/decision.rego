@@ -3,6 +3,7 @@
 package verdict
 
 import data.verdict.approvals
+import data.verdict.evidence
 import data.verdict.guards
 import data.verdict.masking
 
@@ -37,7 +38,21 @@ sorted_masks := [k[3] | some k in sort([[m.column.schema, m.column.table, m.colu
 
 # When the policy needs a measured fact (the blast radius of a write), the decision says so; the gateway
 # measures and asks again with the fact in the input.
-decision := object.union(decision_document, {"measure": sort([m | some m in approvals.measure])}) if {
+decision := object.union(captured_document, {"unmasked_phi": sorted_unmasked}) if {
+	count(evidence.unmasked_phi) > 0
+} else := captured_document
+
+sorted_unmasked := [k[3] | some k in sort([[c.schema, c.table, c.column, c] | some c in evidence.unmasked_phi])]
+
+captured_document := object.union(parameters_document, {"capture_rows": evidence.capture_rows}) if {
+	evidence.capture_rows
+} else := parameters_document
+
+parameters_document := object.union(measured_document, {"sensitive_parameters": evidence.sensitive_parameters}) if {
+	evidence.sensitive_parameters
+} else := measured_document
+
+measured_document := object.union(decision_document, {"measure": sort([m | some m in approvals.measure])}) if {
 	count(approvals.measure) > 0
 } else := decision_document
 

@@ -7,10 +7,23 @@ import data.verdict.statements
 
 phi_type(schema, table, column) := data.classification.phi[concat(".", [schema, table])][column]
 
+# A role sees a PHI type unmasked when it is entitled to the type and, where the data requires it, the
+# statement is made for a declared purpose of use the data lists.
 entitled(type) if {
+	role_entitled(type)
+	purpose_accepted
+}
+
+role_entitled(type) if {
 	some cfg in statements.role_config
 	type in cfg.phi_types
 }
+
+purpose := object.get(input, ["connection", "purpose"], null)
+
+purpose_accepted if not data.access.purpose_required
+
+purpose_accepted if purpose in data.access.purposes
 
 # PHI columns that reach the client: result columns (incl. RETURNING), per source.
 exposed contains {"schema": src.schema, "table": src.table, "column": src.column, "type": type} if {
@@ -84,6 +97,21 @@ content_free := sort([f | some f in object.get(data.access, "content_free_functi
 
 reasons contains {"rule": "masking.phi", "message": msg} if {
 	some e in exposed
-	not entitled(e.type)
+	not role_entitled(e.type)
 	msg := sprintf("%s.%s.%s is PHI (%s) and your roles are not entitled to it", [e.schema, e.table, e.column, e.type])
 }
+
+# Entitled, but without an accepted purpose of use: masked, and the reason says how to declare one.
+reasons contains {"rule": "masking.purpose_required", "message": msg} if {
+	some e in exposed
+	role_entitled(e.type)
+	not purpose_accepted
+	msg := sprintf(
+		"%s.%s.%s is PHI (%s): your roles see it unmasked only for a declared purpose of use (%s)%s. Declare one: PostgreSQL options='-c verdict.purpose=treatment' or a leading /* purpose: treatment */, the MCP query tool's purpose argument, or the Snowflake session parameter VERDICT_PURPOSE",
+		[e.schema, e.table, e.column, e.type, concat(", ", data.access.purposes), purpose_given],
+	)
+}
+
+purpose_given := "; none was declared" if {
+	purpose == null
+} else := sprintf("; \"%s\" is not one of them", [purpose])

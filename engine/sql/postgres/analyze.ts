@@ -6,6 +6,7 @@ import { unknownStatement } from '../dialect.ts';
 import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind, TableAccess } from '../types.ts';
 import { classify, strList, tagOf, type Json } from './names.ts';
 import { bodyAnalyses } from './plpgsql.ts';
+import { parameterUses } from './parameters.ts';
 import { DepthError, type BodyFacts, type WalkOptions } from './walk/scope.ts';
 import { Walker } from './walk/walker.ts';
 
@@ -160,7 +161,9 @@ export function analyzeText(sql: string, o: WalkOptions, d: number): StatementAn
       const from = Math.min(prevEnd, start);
       const raw = ascii ? sql.slice(from, end) : (buf as Buffer).toString('utf8', from, end);
       prevEnd = end;
-      out.push(analyzeStatement(s.stmt, cleanText(raw), o, d));
+      const a = analyzeStatement(s.stmt, cleanText(raw), o, d);
+      if (d === 0) a.parameters = raw.includes('$') ? parameterUses(s.stmt, a) : [];
+      out.push(a);
     }
   } catch (e) {
     if (e instanceof DepthError || e instanceof RangeError || e instanceof ParserTrap) {
