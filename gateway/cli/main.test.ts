@@ -194,7 +194,7 @@ describe('token --config: a dev issuer named in the config', () => {
         dev_issuer: {
           key_dir: join(dir, 'dev-keys'),
           users: [
-            { username: 'dana', email: 'dana@example.com', groups: ['clinicians'] },
+            { username: 'dana', email: 'dana@example.com', groups: ['clinicians'], purpose: 'treatment' },
             { username: 'erin', email: 'erin@example.com', groups: ['phi-approvers'] },
           ],
         },

@@ -160,7 +160,7 @@ export const configSchema = z.strictObject({
       .strictObject({
         key_dir: z.string().min(1),
         users: z
-          .array(z.strictObject({ username: z.string().min(1), email: z.string().min(1), groups: z.array(z.string().min(1)) }))
+          .array(z.strictObject({ username: z.string().min(1), email: z.string().min(1), groups: z.array(z.string().min(1)), purpose: z.string().min(1).optional() }))
           .min(1)
           .optional(),
       })
