@@ -28,6 +28,7 @@ const subject = (statement = 'DELETE FROM visits', o: Partial<ApprovalSubject> =
   reasons: [{ rule: 'approvals.unfiltered_write', message: 'DELETE without WHERE' }],
   policy_revision: 'rev-1',
   requirement: { approvers: ['team:dba'], min_approvals: 1, ttl_seconds: 600, mode: 'hold' },
+  analysis: { kind: 'delete', tables: ['public.visits'], unfiltered_write: true },
   ...o,
 });
 
@@ -114,7 +115,7 @@ describe('github approvals: filing a request', () => {
     expect(pr.body).toContain(`sha256:${request.hash}`);
     expect(pr.body).toContain('user:bob');
     expect(pr.body).toContain('`approvals.unfiltered_write`: DELETE without WHERE');
-    expect(pr.body).toContain('- `visits`');
+    expect(pr.body).toContain('- `public.visits`'); // the tables the gateway's analysis found
     expect(await provider.info(request.id)).toEqual({ id: request.id, number: 1, link, commit: history[0]!.sha, hash: request.hash });
     expect(await provider.state(request.id)).toEqual({ status: 'pending' });
   });
@@ -123,9 +124,14 @@ describe('github approvals: filing a request', () => {
     const { pulls, provider } = await setup();
     await provider.create(subject("SELECT '```' || note FROM visits WHERE id = 1"));
     expect(pulls.pull(REPO, 1).body).toContain("````sql\nSELECT '```' || note FROM visits WHERE id = 1\n````");
-    expect(defaultRiskLabels({ statement: 'DROP TABLE visits', reasons: [] })).toEqual(['verdict:approval', 'risk:high']);
-    expect(defaultRiskLabels({ statement: "UPDATE visits SET note = '' WHERE id = 1", reasons: [] })).toEqual(['verdict:approval', 'risk:medium']);
-    expect(defaultRiskLabels({ statement: 'SELECT * FROM patients', reasons: [] })).toEqual(['verdict:approval', 'risk:low']);
+    // Risk from the gateway's analysis of the statement, never from its text.
+    const analysis = (kind: string, unfiltered_write = false) => ({ kind, tables: ['public.visits'], unfiltered_write });
+    expect(defaultRiskLabels({ reasons: [], analysis: analysis('ddl') })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ reasons: [], analysis: analysis('delete', true) })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ reasons: [], analysis: analysis('update') })).toEqual(['verdict:approval', 'risk:medium']);
+    expect(defaultRiskLabels({ reasons: [], analysis: analysis('select') })).toEqual(['verdict:approval', 'risk:low']);
+    expect(defaultRiskLabels({ reasons: [] })).toEqual(['verdict:approval', 'risk:high']); // not known: treated as high
+    expect(defaultRiskLabels({ reasons: [{ rule: 'approvals.unfiltered_write', message: '' }], analysis: analysis('select') })).toEqual(['verdict:approval', 'risk:high']);
   });
 });
 

@@ -4,6 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { commitFiles, createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
 import { subjectHash, type ApprovalProvider, type ApprovalRequest, type ApprovalState, type ApprovalSubject, type Requester } from './provider.ts';
 import type { WebhookEvent } from './webhook.ts';
+import { decodeMarker, defaultRiskLabels, encodeMarker, LABELS, md, ic, renderBody } from './github-render.ts';
+
+export { defaultRiskLabels, LABELS } from './github-render.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -117,151 +120,7 @@ export interface GitHubApprovalProvider extends ApprovalProvider {
   readonly stats: { requests: number; notModified: number };
 }
 
-export const LABELS = {
-  approval: 'verdict:approval',
-  used: 'verdict:used',
-  withdrawn: 'verdict:withdrawn',
-  rejected: 'verdict:rejected',
-  expired: 'verdict:expired',
-  breakGlass: 'break-glass',
-} as const;
-
 const ID = /^req-[0-9a-z]{12}$/;
-const MARKER = /<!-- verdict-request ([A-Za-z0-9_-]+) -->/;
-
-// ---------------------------------------------------------------------------------------------
-// Rendering
-
-const DDL = /^(CREATE|ALTER|DROP|TRUNCATE|GRANT|REVOKE|COMMENT|REINDEX|VACUUM|CLUSTER|SECURITY|REFRESH)\b/i;
-const WRITE = /^(INSERT|UPDATE|DELETE|MERGE|COPY|UPSERT|REPLACE)\b/i;
-
-function leadingKeyword(sql: string): string {
-  return sql.replace(/^(\s+|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)+/, '').trimStart();
-}
-
-/**
- * Labels for a request: always `verdict:approval`; `risk:high` for DDL/DCL and unfiltered UPDATE/DELETE
- * (or a reason rule that says so), `risk:medium` for other writes, `risk:low` otherwise.
- *
- * @example
- * defaultRiskLabels({ statement: 'DELETE FROM visits', reasons: [], ... }) // ['verdict:approval', 'risk:high']
- */
-export function defaultRiskLabels(subject: Pick<ApprovalSubject, 'statement' | 'reasons'>): string[] {
-  const sql = leadingKeyword(subject.statement);
-  const unfiltered = /^(UPDATE|DELETE)\b/i.test(sql) && !/\bWHERE\b/i.test(sql);
-  const ruleSaysHigh = subject.reasons.some((r) => /unfiltered|ddl|dcl|dangerous|drop|truncate/i.test(r.rule));
-  const risk = DDL.test(sql) || unfiltered || ruleSaysHigh ? 'high' : WRITE.test(sql) ? 'medium' : 'low';
-  return [LABELS.approval, `risk:${risk}`];
-}
-
-/** Table names as written after FROM/JOIN/UPDATE/INTO/TABLE: a readable hint when the gateway gives none. */
-function tablesFromText(sql: string): string[] {
-  const ident = `(?:"[^"]+"|[A-Za-z_][\\w$]*)`;
-  const re = new RegExp(`\\b(?:FROM|JOIN|UPDATE|INTO|TABLE)\\s+(?:ONLY\\s+|IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(${ident}(?:\\.${ident})?)`, 'gi');
-  const out = new Set<string>();
-  for (const m of sql.matchAll(re)) if (m[1] && !/^(SELECT|LATERAL)$/i.test(m[1])) out.add(m[1]);
-  return [...out];
-}
-
-/** Inline text in Markdown: no markup, no HTML, one line. */
-function md(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/([\\`*_{}[\]<>|#!~])/g, '\\$1');
-}
-
-/** Inline code: a backtick would end the span early (it becomes a quote); a pipe would split a table cell. */
-function ic(text: string): string {
-  return `\`${text.replace(/`/g, "'").replace(/[\r\n]+/g, ' ').replace(/\|/g, '\\|')}\``;
-}
-
-/** A code block whose fence is longer than any backtick run inside, so the statement cannot break out. */
-function codeBlock(text: string, lang = ''): string {
-  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  const fence = '`'.repeat(longest + 1);
-  return `${fence}${lang}\n${text}\n${fence}`;
-}
-
-interface Marker {
-  id: string;
-  commit: string;
-  hash: string;
-  requester: string;
-}
-
-function encodeMarker(m: Marker): string {
-  return `<!-- verdict-request ${Buffer.from(JSON.stringify(m)).toString('base64url')} -->`;
-}
-
-function decodeMarker(body: string | null | undefined): Marker | null {
-  const m = MARKER.exec(body ?? '');
-  if (!m) return null;
-  try {
-    const v = JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8')) as Partial<Marker>;
-    if (typeof v.id !== 'string' || typeof v.commit !== 'string' || typeof v.hash !== 'string' || typeof v.requester !== 'string') return null;
-    return v as Marker;
-  } catch {
-    return null;
-  }
-}
-
-function renderBody(request: ApprovalRequest, commit: string, team: string, extra: { tables: string[]; tablesFromText: boolean; estimate?: string }, breakGlass?: { reason: string; executedAt: string; evidence?: string }): string {
-  const r = request.requester;
-  const lines: string[] = [];
-  if (breakGlass) {
-    lines.push(
-      `## ⚠️ Break-glass: this statement was already executed`,
-      '',
-      `**${md(r.username)}** ran it without approval at ${breakGlass.executedAt}, stating:`,
-      '',
-      `> ${md(breakGlass.reason)}`,
-      '',
-      'Review it after the fact: approve if it was justified, request changes if not. Nothing runs on approval.',
-      '',
-    );
-  } else {
-    lines.push(
-      `## Verdict approval request \`${request.id}\``,
-      '',
-      `Approving this pull request lets the statement below run **once**, exactly as shown, for the requester below.`,
-      '',
-    );
-  }
-  lines.push(
-    '| | |',
-    '|---|---|',
-    `| Requester | ${md(r.username)} (${ic(r.sub)}${r.email ? `, ${md(r.email)}` : ''}) |`,
-    `| Target | upstream ${ic(request.target.upstream)}, database ${ic(request.target.database)} |`,
-    `| Policy revision | ${ic(request.policy_revision)} |`,
-    breakGlass ? `| Executed | ${breakGlass.executedAt} |` : `| Approvals needed | ${request.requirement.min_approvals} from @${md(team)} (not the requester) |`,
-    breakGlass ? `| Evidence | ${md(breakGlass.evidence ?? '—')} |` : `| Expires | ${request.expires_at} |`,
-    `| Request hash | \`sha256:${request.hash}\` |`,
-    `| Commit | \`${commit}\` |`,
-    '',
-    '### Statement',
-    '',
-    codeBlock(request.statement, 'sql'),
-    '',
-  );
-  if (request.parameters.length > 0) {
-    lines.push('### Parameters', '', ...request.parameters.map((p, i) => `${i + 1}. ${p === null ? '`NULL`' : codeBlock(p).replace(/\n/g, '\n   ')}`), '');
-  }
-  lines.push('### Why a human must decide', '', ...request.reasons.map((x) => `- ${ic(x.rule)}: ${md(x.message)}`), '');
-  lines.push('### Affected tables', '');
-  if (extra.tables.length === 0) lines.push('_none identified_');
-  else lines.push(...extra.tables.map((t) => `- ${ic(t)}`), ...(extra.tablesFromText ? ['', '_read from the statement text_'] : []));
-  lines.push('');
-  if (extra.estimate) lines.push('### Estimate', '', md(extra.estimate), '');
-  if (!breakGlass) {
-    lines.push(
-      '### How to decide',
-      '',
-      '- **Approve** (Review changes → Approve) to let it run once. Only active members of the approvers team count, and only on the commit above.',
-      '- **Request changes** to reject it.',
-      '- Any push to this branch voids the request. Do not merge this pull request.',
-      '',
-    );
-  }
-  return lines.join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -608,8 +467,8 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 
   function describe(subject: ApprovalSubject) {
     const d = options.describe?.(subject);
-    if (d?.tables) return { tables: d.tables, tablesFromText: false, ...(d.estimate ? { estimate: d.estimate } : {}) };
-    return { tables: tablesFromText(subject.statement), tablesFromText: true, ...(d?.estimate ? { estimate: d.estimate } : {}) };
+    const tables = d?.tables ?? subject.analysis?.tables ?? null;
+    return { tables, ...(d?.estimate ? { estimate: d.estimate } : {}) };
   }
 
   function title(prefix: string, request: ApprovalRequest): string {

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { ApprovalRequirement, Reason } from '../../engine/decision/decision.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 
 export interface Requester {
@@ -23,8 +24,35 @@ export interface ApprovalSubject {
   reasons: Reason[];
   policy_revision: string;
   requirement: ApprovalRequirement;
+  /**
+   * What the gateway's analysis says the statement does (not part of the approval hash): its kind, the tables
+   * it reads or writes (schema.table), and whether it is an UPDATE/DELETE without an effective WHERE. Absent on
+   * requests filed before it was recorded; approvers then see the statement only.
+   */
+  analysis?: SubjectAnalysis;
   /** The write's measured blast radius, when the policy asked for one; shown to approvers, not bound by the hash. */
   blast_radius?: BlastRadius | null;
+}
+
+export interface SubjectAnalysis {
+  kind: string;
+  tables: string[];
+  unfiltered_write: boolean;
+}
+
+/**
+ * The subject's analysis from the engine's: kind, tables, unfiltered write (a DO block's or CTE's nested
+ * statements count too).
+ *
+ * @example
+ * subjectAnalysis(verdict.statements[0]) // { kind: 'delete', tables: ['public.visits'], unfiltered_write: true }
+ */
+export function subjectAnalysis(a: StatementAnalysis): SubjectAnalysis {
+  const all = [a, ...(a.nested ?? [])];
+  const tables = new Set<string>();
+  for (const s of all) for (const t of [...(s.reads ?? []), ...(s.writes ?? [])]) tables.add(`${t.schema}.${t.table}`);
+  const unfiltered = all.some((s) => (s.kind === 'update' || s.kind === 'delete') && (!s.has_where || s.where_is_trivial));
+  return { kind: a.kind, tables: [...tables].sort(), unfiltered_write: unfiltered };
 }
 
 export interface ApprovalRequest extends ApprovalSubject {

@@ -10,7 +10,7 @@ import { createRowDigest, encryptRows, type CapturedRows } from '../../engine/ev
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import type { ApprovalProvider, ApprovalState, ApprovalSubject } from '../approvals/provider.ts';
-import { subjectHash } from '../approvals/provider.ts';
+import { subjectAnalysis, subjectHash } from '../approvals/provider.ts';
 import type { EvidenceWriter } from '../evidence/writer.ts';
 import type { Logger } from '../ops/log.ts';
 import { purposeFromComment } from './purpose.ts';
@@ -220,6 +220,7 @@ export class PipelineSession {
       policy_revision: decision.policy_revision,
       requirement,
       blast_radius: this.#radii.get(verdict)?.[verdict.decisions.indexOf(decision)] ?? null,
+      ...(verdict.statements[verdict.decisions.indexOf(decision)] ? { analysis: subjectAnalysis(verdict.statements[verdict.decisions.indexOf(decision)]!) } : {}),
     };
     const refuse = (message: string, canceled = false): Extract<Admission, { kind: 'refuse' }> => ({ kind: 'refuse', message, canceled });
     const reasons = decision.reasons.map((r) => r.message).join('; ');
@@ -361,6 +362,7 @@ export class PipelineSession {
         reasons: d.reasons,
         policy_revision: d.policy_revision,
         requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
+        ...(verdict.statements[n] ? { analysis: subjectAnalysis(verdict.statements[n]!) } : {}),
       };
       log.warn('break-glass statement', { user: i.username, decision_id: d.decision_id, reason: bg.message });
       this.#services.metrics.approvalsRequested.inc({ mode: 'break_glass' });
