@@ -14,6 +14,7 @@ import { policiesDir } from '../policy/paths.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 import { evidenceEvents } from '../testing/evidence.ts';
+import { until } from '../testing/until.ts';
 
 let dir: string;
 let keyFile: string;
@@ -41,15 +42,6 @@ function install(bundle: string): void {
   renameSync(tmp, live);
 }
 
-async function until<T>(what: string, probe: () => T | Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function status(): Promise<{ policy: { revision: string; sequence: number; last_error: { reason: string; revision: string | null } | null; activations: number } }> {
   const a = stack.gateway.adminAddress!;

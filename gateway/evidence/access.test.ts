@@ -5,10 +5,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../testing/stack.ts';
-import { runEvidenceCli } from './cli.ts';
 import type { Disclosure, SessionRow } from './access.ts';
+import { evidenceCli as cli } from '../testing/evidence.ts';
 
 const run = promisify(execFile);
 let stack: TestStack;
@@ -34,14 +34,6 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => stack?.stop());
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const code = await runEvidenceCli(argv);
-  vi.restoreAllMocks();
-  return { code, out };
-}
 const access = async (...filters: string[]) => {
   const r = await cli('access', '--repo', clone, '--json', ...filters);
   expect(r.code).toBe(0);

@@ -7,10 +7,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildRepository, sessionEvents, testKey } from '../../engine/evidence/fixtures.ts';
-import { runEvidenceCli } from './cli.ts';
 import { createLocalGitPublisher } from './local-git.ts';
 import { PublishError } from './publisher.ts';
 import { verifyRepository } from './verify.ts';
+import { evidenceCli as cli } from '../testing/evidence.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -42,15 +42,6 @@ async function publishedClone(): Promise<{ repo: string; clone: string }> {
   return { repo, clone };
 }
 
-/** Runs the CLI capturing stdout. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const code = await runEvidenceCli(argv);
-  vi.restoreAllMocks();
-  return { code, out };
-}
 
 describe('local git publisher', () => {
   it('creates the repository on first use and commits only new files; re-publishing is idempotent', async () => {

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair } from 'jose';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsDigest } from '../../engine/evidence/response.ts';
-import { runEvidenceCli } from '../evidence/cli.ts';
 import { verifyRepository } from '../evidence/verify.ts';
 import { callTool, v2Client } from '../testing/mcp-clients.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
+import { evidenceCli as cli } from '../testing/evidence.ts';
 
 const run = promisify(execFile);
 let stack: TestStack;
@@ -62,14 +62,6 @@ async function query(user: string, sql: string): Promise<(string | null)[][]> {
   }
 }
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const code = await runEvidenceCli(argv);
-  vi.restoreAllMocks();
-  return { code, out };
-}
 
 describe('responses in evidence', () => {
   it('keeps digests of what each client received, and the clinician’s unmasked rows only encrypted', async () => {

@@ -13,6 +13,8 @@ import { rolloutStatus } from '../ops/status.ts';
 import { callTool, v2Client } from '../testing/mcp-clients.ts';
 import { evidenceEvents } from '../testing/evidence.ts';
 import { startReplicaSet, type ReplicaSet } from '../testing/replicas.ts';
+import { WEBHOOK_SECRET } from '../testing/github-stack.ts';
+import { until } from '../testing/until.ts';
 
 let set: ReplicaSet;
 
@@ -21,15 +23,6 @@ beforeAll(async () => {
 }, 240_000);
 afterAll(async () => set?.stop(), 60_000);
 
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const direct = async (port: number, user: string) => {
   const c = new pg.Client({ host: '127.0.0.1', port, user, database: 'clinic', password: await set.issuer.mint(user) });
@@ -62,7 +55,7 @@ describe('three replicas behind HAProxy', () => {
   it('a review delivered to replica B releases the client waiting on replica A, once, within 2 s', async () => {
     const [a, b] = set.replicas;
     set.webhooks.removeHooks();
-    set.webhooks.addHook({ url: `${b!.adminUrl}/github/webhook`, secret: 'whsec_verdict_replicas' });
+    set.webhooks.addHook({ url: `${b!.adminUrl}/github/webhook`, secret: WEBHOOK_SECRET });
     const before = await visits();
     const bob = await direct(a!.pgPort, 'bob');
     const notices: { detail?: string }[] = [];
@@ -86,7 +79,7 @@ describe('three replicas behind HAProxy', () => {
     expect(await visits()).toBe(0);
     await bob.end();
     await set.pg.exec("INSERT INTO visits (patient_id, visit_date, reason) SELECT 1, '2026-01-01', 'restored' FROM generate_series(1, 6)");
-    for (const r of set.replicas) set.webhooks.addHook({ url: `${r.adminUrl}/github/webhook`, secret: 'whsec_verdict_replicas' });
+    for (const r of set.replicas) set.webhooks.addHook({ url: `${r.adminUrl}/github/webhook`, secret: WEBHOOK_SECRET });
   });
 
   it('a newer signed bundle reaches all three; an older one is refused by all', async () => {

@@ -3,18 +3,16 @@
 // approves it, it runs once.
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulatorPulls, type PullsSimulator } from '../testing/github-sim/pulls.ts';
-import { simulatorTeams } from '../testing/github-sim/teams.ts';
-import { webhookSender, type WebhookSender } from '../testing/github-sim/webhooks.ts';
-import { startGitHubSimulator, type GitHubSimulator } from '../testing/github-sim/simulator.ts';
+import type { PullsSimulator } from '../testing/github-sim/pulls.ts';
+import type { WebhookSender } from '../testing/github-sim/webhooks.ts';
+import type { GitHubSimulator } from '../testing/github-sim/simulator.ts';
+import { startApprovalsGitHub, WEBHOOK_SECRET } from '../testing/github-stack.ts';
 import { buildGoClient, runGoClient } from '../testing/snowflake/go-client.ts';
 import { SF_ACCOUNT, startSnowflakeStack, type SnowflakeStack } from '../testing/snowflake-stack.ts';
 
 snowflake.configure({ logLevel: 'OFF' });
 
 const REPO = 'acme/approvals';
-const TOKEN = 'ghp_verdict_sf_approvals';
-const SECRET = 'whsec_verdict_sf';
 
 let stack: SnowflakeStack;
 let sim: GitHubSimulator;
@@ -23,35 +21,12 @@ let webhooks: WebhookSender;
 let goBin: string;
 
 beforeAll(async () => {
-  webhooks = webhookSender();
-  pulls = simulatorPulls({ webhooks });
-  const teams = simulatorTeams();
-  sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
-  sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
-  for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
-  process.env.VERDICT_SF_GH_TOKEN = TOKEN;
+  const gh = await startApprovalsGitHub();
+  ({ sim, pulls, webhooks } = gh);
   const built = buildGoClient();
-  stack = await startSnowflakeStack(
-    {},
-    {
-      admin: true,
-      approvals: {
-        provider: 'github',
-        hold_timeout_seconds: 30,
-        github: {
-          owner: 'acme',
-          repo: 'approvals',
-          team: { org: 'acme', slug: 'phi-approvers' },
-          logins: { carol: 'user:carol', dave: 'user:dave' },
-          base_url: sim.baseUrl,
-          token: { env: 'VERDICT_SF_GH_TOKEN' },
-          webhook_secret: { value: SECRET },
-          poll_seconds: 60, // long: the webhook has to be what wakes the gateway
-        },
-      },
-    },
-  );
-  webhooks.addHook({ url: `http://127.0.0.1:${stack.gateway.adminAddress!.port}/github/webhook`, secret: SECRET });
+  // poll_seconds long: the webhook has to be what wakes the gateway
+  stack = await startSnowflakeStack({}, { admin: true, approvals: gh.approvalsConfig({ tokenEnv: 'VERDICT_SF_GH_TOKEN', pollSeconds: 60 }) });
+  webhooks.addHook({ url: `http://127.0.0.1:${stack.gateway.adminAddress!.port}/github/webhook`, secret: WEBHOOK_SECRET });
   goBin = await built;
 }, 300_000);
 afterAll(async () => {

@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vi } from 'vitest';
+import { runEvidenceCli } from '../evidence/cli.ts';
 
 export interface EvidenceLine {
   type: string;
@@ -11,7 +13,8 @@ export interface EvidenceLine {
 }
 
 /**
- * Every evidence event under `evidenceDir` (`<stack dir>/evidence`: `repo` and `spool`), each once.
+ * Every evidence event under `evidenceDir` (`<stack dir>/evidence`: `repo` and `spool`), each once, in chain
+ * order (by stream, then seq).
  *
  * @example
  * const starts = evidenceEvents(join(stack.dir, 'evidence')).filter((e) => e.type === 'session_start');
@@ -37,5 +40,24 @@ export function evidenceEvents(evidenceDir: string): EvidenceLine[] {
   } finally {
     rmSync(clone, { recursive: true, force: true });
   }
-  return [...lines].map((l) => JSON.parse(l) as EvidenceLine);
+  // In chain order: the spool's open batch (newest) would otherwise come before its sealed outbox batches.
+  const records = [...lines].map((l) => JSON.parse(l) as EvidenceLine & { stream?: string; seq?: number });
+  return records.sort((a, b) => (a.stream ?? '').localeCompare(b.stream ?? '') || (a.seq ?? 0) - (b.seq ?? 0));
+}
+
+/**
+ * Runs `verdict evidence …` in this process, capturing what it prints to stdout (stderr is silenced).
+ *
+ * @example
+ * const { code, out } = await evidenceCli('access', '--repo', clone, '--json');
+ */
+export async function evidenceCli(...argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    return { code: await runEvidenceCli(argv), out };
+  } finally {
+    vi.restoreAllMocks();
+  }
 }

@@ -18,6 +18,55 @@ export interface GitHubStack {
   stop(): Promise<void>;
 }
 
+/** The GitHub an approvals test needs: the simulator with pull requests, teams and signed webhooks. */
+export interface ApprovalsGitHub {
+  sim: GitHubSimulator;
+  pulls: PullsSimulator;
+  webhooks: WebhookSender;
+  /** The `approvals` config section for a gateway using this GitHub (token read from `tokenEnv`, set here). */
+  approvalsConfig(options: { tokenEnv: string; pollSeconds: number; holdTimeoutSeconds?: number; logins?: Record<string, string> }): Record<string, unknown>;
+}
+
+/**
+ * Starts the simulator with repository acme/approvals and team acme/phi-approvers (carol and dave active).
+ *
+ * @example
+ * const gh = await startApprovalsGitHub(); startStack({ approvals: gh.approvalsConfig({ tokenEnv: 'X', pollSeconds: 1 }) })
+ */
+export async function startApprovalsGitHub(): Promise<ApprovalsGitHub> {
+  const webhooks = webhookSender();
+  const pulls = simulatorPulls({ webhooks });
+  const teams = simulatorTeams();
+  const sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
+  sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
+  for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
+  return {
+    sim,
+    pulls,
+    webhooks,
+    approvalsConfig(o) {
+      process.env[o.tokenEnv] = TOKEN;
+      return {
+        provider: 'github',
+        hold_timeout_seconds: o.holdTimeoutSeconds ?? 30,
+        github: {
+          owner: 'acme',
+          repo: 'approvals',
+          team: { org: 'acme', slug: 'phi-approvers' },
+          logins: o.logins ?? { carol: 'user:carol', dave: 'user:dave' },
+          base_url: sim.baseUrl,
+          token: { env: o.tokenEnv },
+          webhook_secret: { value: SECRET },
+          poll_seconds: o.pollSeconds,
+        },
+      };
+    },
+  };
+}
+
+/** The secret the simulator signs its webhook deliveries with (approvalsConfig's webhook_secret). */
+export const WEBHOOK_SECRET = SECRET;
+
 /**
  * Starts the simulator (carol and dave active members of acme/phi-approvers), then a stack whose
  * approval provider is GitHub with the webhook pointed at the gateway's admin listener.
@@ -26,28 +75,10 @@ export interface GitHubStack {
  * const gh = await startGitHubStack(); // bob's DELETE opens a PR; gh.pulls.review(...) approves it
  */
 export async function startGitHubStack(options: { pollSeconds?: number } = {}): Promise<GitHubStack> {
-  const webhooks = webhookSender();
-  const pulls = simulatorPulls({ webhooks });
-  const teams = simulatorTeams();
-  const sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
-  sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
-  for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
-  process.env.VERDICT_E2E_GH_TOKEN = TOKEN;
+  const { sim, pulls, webhooks, approvalsConfig } = await startApprovalsGitHub();
   const stack = await startStack({
-    approvals: {
-      provider: 'github',
-      hold_timeout_seconds: 30,
-      github: {
-        owner: 'acme',
-        repo: 'approvals',
-        team: { org: 'acme', slug: 'phi-approvers' },
-        logins: { carol: 'user:carol', dave: 'user:dave', 'bob-gh': 'user:bob' },
-        base_url: sim.baseUrl,
-        token: { env: 'VERDICT_E2E_GH_TOKEN' },
-        webhook_secret: { value: SECRET },
-        poll_seconds: options.pollSeconds ?? 60, // long: the webhook has to be what wakes the gateway
-      },
-    },
+    // poll_seconds long by default: the webhook has to be what wakes the gateway
+    approvals: approvalsConfig({ tokenEnv: 'VERDICT_E2E_GH_TOKEN', pollSeconds: options.pollSeconds ?? 60, logins: { carol: 'user:carol', dave: 'user:dave', 'bob-gh': 'user:bob' } }),
   });
   webhooks.addHook({ url: `http://127.0.0.1:${stack.gateway.adminAddress!.port}/github/webhook`, secret: SECRET });
   return {

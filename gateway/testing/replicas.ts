@@ -8,18 +8,16 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { simulatorPulls, type PullsSimulator } from './github-sim/pulls.ts';
-import { simulatorTeams } from './github-sim/teams.ts';
-import { webhookSender, type WebhookSender } from './github-sim/webhooks.ts';
-import { startGitHubSimulator, type GitHubSimulator } from './github-sim/simulator.ts';
+import type { PullsSimulator } from './github-sim/pulls.ts';
+import type { WebhookSender } from './github-sim/webhooks.ts';
+import { startApprovalsGitHub, WEBHOOK_SECRET } from './github-stack.ts';
+import type { GitHubSimulator } from './github-sim/simulator.ts';
 import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.ts';
 import { projectRoot } from '../policy/paths.ts';
 import { testBundle } from './bundle.ts';
 import { startTestPostgres, type TestPostgres } from './postgres.ts';
 import { CLINIC_SQL } from './stack.ts';
 
-const TOKEN = 'ghp_verdict_replicas';
-export const WEBHOOK_SECRET = 'whsec_verdict_replicas';
 
 export interface Replica {
   name: string;
@@ -81,12 +79,7 @@ export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
   const pg = await startTestPostgres({ auth: 'scram-sha-256', password: 'gateway-secret-pw' });
   await pg.exec(CLINIC_SQL);
   const issuer = await startDevIssuer({ audience: 'verdict' });
-  const webhooks = webhookSender();
-  const pulls = simulatorPulls({ webhooks });
-  const teams = simulatorTeams();
-  const sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
-  sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
-  for (const m of ['carol', 'dave']) teams.addMember('acme', 'phi-approvers', m);
+  const { sim, pulls, webhooks, approvalsConfig } = await startApprovalsGitHub();
 
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(dir, 'policy-signing.pem'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -111,20 +104,7 @@ export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
       identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
       upstreams: { clinic: { host: '127.0.0.1', port: pg.port, database: pg.database, user: pg.user, password: { value: 'gateway-secret-pw' }, tls: { mode: 'disable' } } },
       policy: { source: { file: livePolicy, poll_seconds: 1 }, verification_keys: { ci: join(dir, 'policy-signing.pub.pem') }, state_file: join(dir, name, 'policy-state.json') },
-      approvals: {
-        provider: 'github',
-        hold_timeout_seconds: 60,
-        github: {
-          owner: 'acme',
-          repo: 'approvals',
-          team: { org: 'acme', slug: 'phi-approvers' },
-          logins: { carol: 'user:carol', dave: 'user:dave' },
-          base_url: sim.baseUrl,
-          token: { env: 'VERDICT_REPLICAS_GH_TOKEN' },
-          webhook_secret: { value: WEBHOOK_SECRET },
-          poll_seconds: 1,
-        },
-      },
+      approvals: approvalsConfig({ tokenEnv: 'VERDICT_REPLICAS_GH_TOKEN', pollSeconds: 1, holdTimeoutSeconds: 60 }),
       masking: { hash_key: { value: 'replicas-hash-key' } },
       evidence: {
         instance: name,
@@ -146,7 +126,7 @@ export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
     // One process per replica (node with tsx's loader, not the tsx wrapper, whose child a SIGKILL would miss).
     const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', 'gateway', '--config', join(dir, r.name, 'verdict.yaml')], {
       cwd: projectRoot,
-      env: { ...process.env, VERDICT_REPLICAS_GH_TOKEN: TOKEN },
+      env: { ...process.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (b: Buffer) => r.output.push(b.toString()));
