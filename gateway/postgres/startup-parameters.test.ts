@@ -14,6 +14,13 @@ describe('startupSettings', () => {
     });
   });
 
+  it("takes Verdict's own verdict.purpose for the gateway (never upstream) and refuses other verdict.* names", () => {
+    expect(settings({ options: '-c verdict.purpose=treatment -c statement_timeout=5s' })).toEqual({ ok: true, parameters: { statement_timeout: '5s' } });
+    const other = settings({ options: '-c verdict.bypass=on' });
+    expect(other.ok).toBe(false);
+    expect(!other.ok && other.error.message).toMatch(/"verdict.bypass"/);
+  });
+
   it('keeps user, database and an empty options out of the settings', () => {
     expect(settings({ options: '   ' })).toEqual({ ok: true, parameters: {} });
   });

@@ -7,13 +7,19 @@ import { featureNotSupported, insufficientPrivilege, SqlState, type ErrorFields 
 /** Parameters of the StartupMessage that are not settings: the gateway itself uses or refuses them. */
 const NOT_SETTINGS = new Set(['user', 'database', 'replication', 'options']);
 
+/**
+ * Verdict's own settings: read by the gateway (the purpose of use, gateway/pipeline/purpose.ts), never sent
+ * upstream. Any other `verdict.*` name is refused like an unlisted setting.
+ */
+const GATEWAY_SETTINGS = new Set(['verdict.purpose']);
+
 /** What to send upstream (setting → value), or the FATAL that refuses the session. */
 export type StartupSettings = { ok: true; parameters: Record<string, string> } | { ok: false; error: ErrorFields };
 
 /**
  * The settings to start the upstream session with, from the client's startup parameters.
  *
- * `client_encoding` must name UTF8 (SQL_ASCII, "no conversion", is served as UTF8 too); any other setting
+ * Verdict's own settings (`verdict.purpose`) are the gateway's and not sent upstream. `client_encoding` must name UTF8 (SQL_ASCII, "no conversion", is served as UTF8 too); any other setting
  * must be in `allowed` and not one that changes how statements are read or whose rights apply
  * (`policyLoaded` false: no bundle is loaded, and the refusal says so). Errors: 42501 for a setting the
  * policy does not allow, 0A000 for another client encoding or startup option, 42601 for `-c` without
@@ -44,6 +50,7 @@ export function startupSettings(parameters: ReadonlyMap<string, string>, allowed
       }
       continue; // the upstream session is UTF8 (the connector sends client_encoding=UTF8 itself)
     }
+    if (GATEWAY_SETTINGS.has(name)) continue; // the gateway's own; not the upstream's
     const never = startupSettingRefusal(name);
     if (never) return { ok: false, error: refused(key, `Verdict does not pass the startup parameter "${key}" through: ${never}`) };
     if (!allowed.has(name)) {
