@@ -204,6 +204,17 @@ describe('policy impact', () => {
       expect(comments).toHaveLength(1);
       expect(comments[0]!.body).toContain('would still change');
       expect(comments[0]!.body).toContain('allow→mask');
+      // The workflow's own step: the CLI with --comment, its token from $GITHUB_TOKEN, updates the same comment.
+      const tsx = join(projectRoot, 'node_modules', '.bin', 'tsx');
+      const r = spawnSync(tsx, ['gateway/cli/main.ts', 'policy', 'impact', '--base', baseBundle, '--head', headBundle, '--evidence', clone, '--since', 'all', '--comment', `acme/policies#${pr.data.number}`, '--github-url', sim.baseUrl], {
+        cwd: projectRoot,
+        encoding: 'utf8',
+        env: { ...process.env, GITHUB_TOKEN: 'ci-token' },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/impact updated on acme\/policies#1/);
+      expect(comments).toHaveLength(1);
+      expect(comments[0]!.body).toContain('would change, 13');
       expect(openApiChecker().assertAll(sim.requests)).toBeGreaterThan(3);
     } finally {
       library.close();
