@@ -2,7 +2,7 @@
 // approve (held, approved, run), cached decisions, multi-statement strings, the extended protocol with
 // parameters, a door refusal. `decide --replay all` must reproduce every replayable decision; `policy impact`
 // must show exactly the flips of a real policy edit, deterministically, and post them on a pull request.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,15 +206,22 @@ describe('policy impact', () => {
       expect(comments[0]!.body).toContain('allow→mask');
       // The workflow's own step: the CLI with --comment, its token from $GITHUB_TOKEN, updates the same comment.
       const tsx = join(projectRoot, 'node_modules', '.bin', 'tsx');
-      const r = spawnSync(tsx, ['gateway/cli/main.ts', 'policy', 'impact', '--base', baseBundle, '--head', headBundle, '--evidence', clone, '--since', 'all', '--comment', `acme/policies#${pr.data.number}`, '--github-url', sim.baseUrl], {
-        cwd: projectRoot,
-        encoding: 'utf8',
-        env: { ...process.env, GITHUB_TOKEN: 'ci-token' },
+      // Asynchronously: the simulator answering the CLI runs in this process.
+      const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(tsx, ['gateway/cli/main.ts', 'policy', 'impact', '--base', baseBundle, '--head', headBundle, '--evidence', clone, '--since', 'all', '--comment', `acme/policies#${pr.data.number}`, '--github-url', sim.baseUrl], {
+          cwd: projectRoot,
+          env: { ...process.env, GITHUB_TOKEN: 'ci-token' },
+        });
+        let stderr = '';
+        child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+        child.stdout.resume();
+        child.on('close', (status) => resolve({ status, stderr }));
       });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/impact updated on acme\/policies#1/);
       expect(comments).toHaveLength(1);
-      expect(comments[0]!.body).toContain('would change, 13');
+      expect(comments[0]!.body).not.toContain('would still change'); // replaced by the CLI's report
+      expect(comments[0]!.body).toContain('**3** would change');
       expect(openApiChecker().assertAll(sim.requests)).toBeGreaterThan(3);
     } finally {
       library.close();
