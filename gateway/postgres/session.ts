@@ -51,6 +51,8 @@ import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/ups
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
 import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
+import { catalogGate, UNCATALOGED_RULE, type CatalogGate } from './catalog-gate.ts';
+import { ownTemporarySql } from './catalog-freshness.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
 const STAND_IN = STAND_IN_NAME;
@@ -101,6 +103,12 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   let expiryTimer: NodeJS.Timeout | null = null;
   /** The session in the statement pipeline (decisions and evidence); opened once the identity is known. */
   let pipeline: PipelineSession | null = null;
+  /** Catalog freshness (catalog-gate.ts): relations read must be ones the catalog knows, as loaded. */
+  let gate: CatalogGate | null = null;
+  /** The Query's bytes, or the Bind, that has passed the gate and is being handled again. */
+  let gatePassed: object | null = null;
+  /** The protocol of the message the gate is checking: how the session's own lookups are sent meanwhile. */
+  let gateProtocol: 'simple' | 'extended' = 'simple';
   const gatewayKey = { processId: randomBytes(4).readUInt32BE(0) >>> 1, secretKey: randomBytes(4) };
   /** Evidence id of this session: unique across gateway restarts and instances. */
   let endReason = 'client_closed';
@@ -419,6 +427,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     phase = 'ready';
     log.info('session started', { user: identity.username, sub: identity.sub, groups: identity.groups, upstream: upstreamName, tls: tlsActive });
     pipeline.start();
+    gate = openCatalogGate();
 
     const up = upstream.socket;
     up.on('data', (chunk: Buffer) => {
@@ -560,6 +569,15 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           logDecision(verdict, 'parse');
           return refuseParse(msg.statement, verdict, problem);
         }
+        gateProtocol = 'extended';
+        const wait = gate!.beforePrepare(verdict, msg.sql);
+        if (wait) {
+          const held = heldCopy(msg);
+          return afterGate(wait, msg.sql, (bytes) => {
+            tracker.push({ type: 'parse', name: msg.statement, entry: null, denial: { bytes } });
+            sendToUpstream(parseMessage(msg.statement, STAND_IN));
+          }, () => onReady(held));
+        }
         logDecision(verdict, 'parse');
         const entry: StatementEntry = { verdict, index: 0, sql: msg.sql, source: 'protocol', paramTypes: msg.paramTypes };
         const raw = Buffer.from(msg.raw); // kept past a possible wait for evidence
@@ -593,6 +611,15 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: stmt });
           return sendToUpstream(msg.raw);
         }
+        if (gatePassed !== msg) {
+          gateProtocol = 'extended';
+          const wait = gate!.beforeBind(stmt.verdict, stmt.index, stmt.sql);
+          if (wait) {
+            const held = heldCopy(msg);
+            return afterGate(wait, stmt.sql, standIn, () => ((gatePassed = held), onReady(held)));
+          }
+        }
+        gatePassed = null;
         const executes = executedStatement(stmt.verdict.statements[stmt.index]!);
         if (stmt.source === 'sql' && (executes.kind === 'update' || executes.kind === 'delete' || executes.kind === 'merge' || executes.on_conflict === 'update')) {
           // A PREPARE ran nothing and was measured for nothing; its executions would escape the blast radius.
@@ -692,6 +719,48 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       default:
         return fatal(protocolViolation(`unexpected ${msg.type} message`));
     }
+  }
+
+  /** The session's catalog gate: decides again with the engine in force, asks its own connection about temporary tables. */
+  function openCatalogGate(): CatalogGate {
+    const access = ctx.relationCatalog(upstreamName);
+    const g = catalogGate({ access, decide: (sql) => decide(sql), ownTemporary });
+    tracker.knownOrigin = (tableOid, attnum) => g.knownOrigin(tableOid, attnum);
+    tracker.onUnknownOrigin = (tableOid) => {
+      log.warn('a result column comes from a relation the catalog does not know: its values were sent as NULL, and the catalog is re-read', { user: identity?.username, table_oid: tableOid });
+      void access.refresh(Date.now());
+    };
+    return g;
+  }
+
+  /**
+   * Which of `names` resolve, on this session's connection, to temporary relations of this session: name → OID.
+   * Waits for the server to answer what came before; rejects in a failed transaction or while the server skips to Sync.
+   */
+  async function ownTemporary(names: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    sendToUpstream(FLUSH);
+    flushUpstream();
+    await untilIdle();
+    if (phase === 'closed' || tracker.ignoringTillSync || tracker.status === 'E') throw new Error('the session cannot run queries now');
+    const sql = ownTemporarySql(names);
+    const name = `${RESERVED_PREFIX}catalog_${++measureSeq}`;
+    // In a simple-protocol session a Query of its own; between extended messages, messages ended by Flush (not Sync).
+    const unit = gateProtocol === 'simple'
+      ? await runInternal(queryMessage(sql), 'ready')
+      : await runInternal(Buffer.concat([parseMessage(name, sql), bindMessage(name, name), executeMessage(name), closeMessage('S', name), closeMessage('P', name), FLUSH]), 5);
+    if (unit.error) throw new Error('the lookup failed');
+    return new Map(unit.rows.map(([n, oid]) => [n!, Number(oid)]));
+  }
+
+  /** Goes on once the gate has passed; else the statement is refused (recorded under UNCATALOGED_RULE). */
+  function afterGate(wait: Promise<string | null>, sql: string, refuse: (bytes: Buffer) => void, then: () => Promise<void> | void): Promise<void> {
+    return wait.then((message) => {
+      if (phase === 'closed') return;
+      if (message === null) return then();
+      const decisionId = recordRefusal(sql, UNCATALOGED_RULE, message);
+      log.info('statement refused: a relation it reads is not in the catalog as loaded', { user: identity?.username, decision_id: decisionId, reason: message });
+      refuse(writer.errorResponse(insufficientPrivilege(`Verdict denied this statement: ${message} [${UNCATALOGED_RULE}]`, `decision ${decisionId}`)).flush());
+    });
   }
 
   /**
@@ -960,6 +1029,13 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       tracker.push({ type: 'query', verdict: null, own: [] });
       return sendToUpstream(raw); // only comments: PostgreSQL answers EmptyQueryResponse
     }
+    if (gatePassed !== raw) {
+      const kept = Buffer.from(raw);
+      gateProtocol = 'simple';
+      const wait = gate!.beforeRun(first, sql);
+      if (wait) return afterGate(wait, sql, standInQuery, () => ((gatePassed = kept), onQuery(sql, kept)));
+    }
+    gatePassed = null;
     // A denied statement runs nothing upstream, not even its measuring count.
     if (first.action !== 'deny' && first.decisions.some((d) => d.measure.length > 0)) {
       const kept = Buffer.from(raw); // kept past the measurement

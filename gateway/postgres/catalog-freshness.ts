@@ -1,0 +1,256 @@
+// What the PostgreSQL door knows of its upstream's relations, and the rules that keep it honest. A relation made,
+// replaced or renamed behind Verdict's back (directly on PostgreSQL) is never taken for an unclassified, harmless
+// table: a statement that reads one the catalog does not know waits for the catalog to be re-read and is decided
+// again, or refused (rule postgres.uncataloged_relation); a statement that reads relations the catalog knows is
+// checked against their versions (pg_class / pg_rewrite row versions, following views to what they read) before it
+// runs; and a result column the server says comes from a relation (or column) the catalog does not know is never
+// passed as it is (the tracker blanks it and the catalog is re-read).
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { setupQuery } from '../upstream/postgres/query.ts';
+import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
+
+/** The relations of an upstream as the catalog in force was loaded. Keys are 'schema.relation'. */
+export interface RelationCatalog {
+  /** Every table, view, materialized view and foreign table the catalog knows, by name → its OID. */
+  relations: ReadonlyMap<string, number>;
+  /**
+   * Each relation's version by OID: its pg_class row version (xmin: any ALTER, RENAME, new column) and its
+   * rules' row versions (pg_rewrite xmin: CREATE OR REPLACE VIEW keeps the OID but writes a new rule).
+   */
+  versions: ReadonlyMap<number, string>;
+  /** Result-column origins the catalog knows: `${tableOid}:${attnum}` (RowDescription's ground truth). */
+  columns: ReadonlySet<string>;
+}
+
+/** OIDs below this are the cluster's own objects, made by initdb (pg_catalog, information_schema). */
+export const FIRST_NORMAL_OID = 16384;
+
+/** Schemas whose relations are PostgreSQL's own: not classified, never unknown. */
+const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema']);
+
+const USER_SCHEMAS = `n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`;
+
+/** One row per relation: name, OID, version (its pg_class xmin, then its rules' OIDs and xmins). */
+const VERSION_COLUMNS = `c.oid::text, n.nspname, c.relname,
+  c.xmin::text || COALESCE('/' || (SELECT string_agg(r.oid::text || ':' || r.xmin::text, ',' ORDER BY r.oid) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid), '')`;
+
+const VERSIONS = `SELECT ${VERSION_COLUMNS}
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r','p','v','m','f') AND ${USER_SCHEMAS}`;
+
+const COLUMNS = `SELECT a.attrelid::text || ':' || a.attnum::text
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','v','m','f') AND ${USER_SCHEMAS}`;
+
+/**
+ * Reads the relations, their versions and their columns' origins over a connection of the gateway's own.
+ * Rejects with the server's error. Read after the engine's catalog (loadUpstreamCatalog): a relation changed
+ * between the two reads shows a version the engine's catalog may not reflect, and the next check re-reads both.
+ *
+ * @example
+ * const rel = await loadRelationCatalog(conn); rel.relations.get('public.patients') // 16390
+ */
+export async function loadRelationCatalog(conn: UpstreamConnection): Promise<RelationCatalog> {
+  const relations = new Map<string, number>();
+  const versions = new Map<number, string>();
+  for (const [oid, schema, name, version] of await setupQuery(conn, VERSIONS)) {
+    relations.set(`${schema}.${name}`, Number(oid));
+    versions.set(Number(oid), version ?? '');
+  }
+  const columns = new Set<string>();
+  for (const [key] of await setupQuery(conn, COLUMNS)) if (key) columns.add(key);
+  return { relations, versions, columns };
+}
+
+/** A relation a statement reads (or takes rows from) that the catalog cannot account for. */
+export interface RelationGap {
+  /** 'schema.relation' as the statement names it (the analysis' default schema when unqualified). */
+  relation: string;
+  reason: 'unknown' | 'no_catalog';
+}
+
+/**
+ * The relations whose rows a statement reads: what it reads, and the targets of writes that hand rows or counts
+ * back from them (UPDATE / DELETE / MERGE, and any write with RETURNING). A plain INSERT without RETURNING takes
+ * nothing from its target. PostgreSQL's own schemas are left out. Keys are 'schema.relation'.
+ *
+ * @example
+ * relationsRead(analyzeSql('SELECT * FROM late_view')) // ['public.late_view']
+ */
+export function relationsRead(statements: readonly StatementAnalysis[]): string[] {
+  const out = new Set<string>();
+  const visit = (s: StatementAnalysis) => {
+    for (const r of s.reads) if (!SYSTEM_SCHEMAS.has(r.schema)) out.add(`${r.schema}.${r.table}`);
+    const takes = s.kind === 'update' || s.kind === 'delete' || s.kind === 'merge' || (s.kind === 'insert' && s.result_columns.length > 0);
+    if (takes) for (const w of s.writes) if (!SYSTEM_SCHEMAS.has(w.schema)) out.add(`${w.schema}.${w.table}`);
+  };
+  for (const s of statements) {
+    visit(s);
+    for (const n of s.nested) visit(n);
+  }
+  return [...out];
+}
+
+/**
+ * What of `relations` the catalog does not know. `ownTemporary(name)` says whether the session made a temporary
+ * relation of that (unqualified) name through Verdict: those are the session's own, checked on its connection.
+ *
+ * @example
+ * relationGaps(['public.late_view'], cat, () => false) // [{ relation: 'public.late_view', reason: 'unknown' }]
+ */
+export function relationGaps(relations: readonly string[], cat: RelationCatalog | null, ownTemporary: (name: string) => boolean): RelationGap[] {
+  const gaps: RelationGap[] = [];
+  for (const relation of relations) {
+    if (cat?.relations.has(relation)) continue;
+    const name = relation.slice(relation.indexOf('.') + 1);
+    if ((relation.startsWith('public.') || relation.startsWith('pg_temp.')) && ownTemporary(name)) continue;
+    gaps.push({ relation, reason: cat ? 'unknown' : 'no_catalog' });
+  }
+  return gaps;
+}
+
+/**
+ * The refusal's text for a gap.
+ *
+ * @example
+ * gapMessage({ relation: 'public.late_view', reason: 'unknown' })
+ */
+export function gapMessage(g: RelationGap): string {
+  if (g.reason === 'no_catalog') return `Verdict could not read the upstream's catalog, so ${g.relation} cannot be classified; try again shortly`;
+  return `${g.relation} is not in Verdict's catalog of the upstream, even re-read just now (it may not exist, may have been made outside Verdict, or may be a temporary table this session did not create through Verdict): what it holds cannot be classified`;
+}
+
+/** The named temporary relations a statement creates: `CREATE TEMP TABLE x …`, `CREATE TEMP VIEW x …`, `SELECT … INTO TEMP x`. */
+export function temporaryRelationsCreated(statements: readonly StatementAnalysis[]): string[] {
+  const out: string[] = [];
+  for (const s of statements) {
+    if (s.writes.length === 0 || !/^(CREATE|SELECT)/.test(s.command)) continue;
+    if (!/^\s*create\s+(?:or\s+replace\s+)?(?:(?:global|local)\s+)?temp(?:orary)?\s/i.test(s.text) && !/\binto\s+(?:(?:global|local)\s+)?temp(?:orary)?\s/i.test(s.text)) continue;
+    for (const w of s.writes) out.push(w.table);
+  }
+  return out;
+}
+
+/**
+ * SQL run on the session's own connection: which of `names` resolve (with the session's search_path) to a
+ * temporary relation of this session, with its OID. One row per such name: (name, oid).
+ */
+export function ownTemporarySql(names: readonly string[]): string {
+  const list = names.map((n) => `(${literal(n)})`).join(', ');
+  return `SELECT v.name, c.oid::text FROM (VALUES ${list}) AS v(name)
+JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(v.name))
+WHERE c.relpersistence = 't' AND c.relnamespace = pg_catalog.pg_my_temp_schema()`;
+}
+
+/**
+ * Whether any relation a statement reads changed since `cat` was loaded: dropped, renamed, replaced by another of
+ * its name, altered (new columns), a view redefined (CREATE OR REPLACE VIEW), or any relation a view reads (its
+ * rules' dependencies, followed through views of views) changed. One query over the gateway's own connection.
+ */
+export function versionsSql(relations: readonly string[]): string {
+  const names = relations.map((r) => {
+    const dot = r.indexOf('.');
+    return `(${literal(r.slice(0, dot))}, ${literal(r.slice(dot + 1))})`;
+  });
+  return `WITH RECURSIVE named(oid) AS (
+  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE (n.nspname, c.relname) IN (VALUES ${names.join(', ')})
+), deps(oid) AS (
+  SELECT oid FROM named
+  UNION
+  SELECT d.refobjid FROM deps
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class = deps.oid
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+)
+SELECT ${VERSION_COLUMNS}
+FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`;
+}
+
+/**
+ * Whether the rows `versionsSql(relations)` read show a change from `cat`: a name that is gone or is another
+ * relation now, a relation (or one a view reads) whose version differs or that the catalog does not know.
+ *
+ * @example
+ * relationsChanged(cat, ['public.swap_view'], rows) // true after DROP VIEW swap_view; CREATE VIEW swap_view …
+ */
+export function relationsChanged(cat: RelationCatalog, relations: readonly string[], rows: readonly (string | null)[][]): boolean {
+  const byName = new Map<string, number>();
+  for (const [oid, schema, name, version] of rows) {
+    const o = Number(oid);
+    byName.set(`${schema}.${name}`, o);
+    if (o < FIRST_NORMAL_OID) continue;
+    if (cat.versions.get(o) !== (version ?? '')) return true;
+  }
+  return relations.some((r) => byName.get(r) !== cat.relations.get(r));
+}
+
+/** How the door reads, refreshes and checks its upstream's relation catalog. */
+export interface RelationCatalogAccess {
+  /** The catalog in force; null when none could be loaded. */
+  current(): RelationCatalog | null;
+  /** Resolves once a load that started at or after `since` (ms epoch) has ended: true if it succeeded. */
+  refresh(since: number): Promise<boolean>;
+  /** Whether any of `relations` changed since the catalog in force was loaded; rejects when it cannot tell. */
+  changed(relations: readonly string[]): Promise<boolean>;
+}
+
+/**
+ * Checks relation versions over one connection of the gateway's own, opened on first use and again after a
+ * failure. Checks are coalesced: every caller waits for a query that began after it asked (so a change committed
+ * before a statement arrived is seen), one query at a time, each covering every relation asked for meanwhile.
+ *
+ * @example
+ * const check = versionChecker(() => connectUpstream(target), () => relationCatalog);
+ * if (await check(['public.patient_view'])) await refresh(Date.now());
+ */
+export function versionChecker(connect: () => Promise<UpstreamConnection>, current: () => RelationCatalog | null): (relations: readonly string[]) => Promise<boolean> {
+  let conn: Promise<UpstreamConnection> | null = null;
+  let running = false;
+  let waiting: { relations: readonly string[]; resolve: (changed: boolean) => void; reject: (err: Error) => void }[] = [];
+  const next = async (): Promise<void> => {
+    if (running || waiting.length === 0) return;
+    running = true;
+    const batch = waiting;
+    waiting = [];
+    const names = [...new Set(batch.flatMap((w) => w.relations))];
+    try {
+      if (!conn) {
+        const opening = connect().then((c) => {
+          // Idle between checks: a connection the server ends is opened again on the next check.
+          c.socket.on('error', () => undefined);
+          c.socket.unref();
+          c.socket.on('close', () => {
+            if (conn === opening) conn = null;
+          });
+          return c;
+        });
+        conn = opening;
+      }
+      const c = await conn;
+      const cat = current();
+      const rows = await setupQuery(c, versionsSql(names));
+      for (const w of batch) w.resolve(cat === null || relationsChanged(cat, w.relations, rows));
+    } catch (err) {
+      const failed = conn;
+      conn = null;
+      void failed?.then((c) => c.close(), () => undefined);
+      for (const w of batch) w.reject(err as Error);
+    } finally {
+      running = false;
+      void next();
+    }
+  };
+  return (relations) =>
+    new Promise<boolean>((resolve, reject) => {
+      waiting.push({ relations, resolve, reject });
+      void next();
+    });
+}
+
+/** A SQL string literal (standard_conforming_strings on, as on the gateway's own connections). */
+function literal(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,198 @@
+// Catalog freshness without a server: which relations a statement reads, what the catalog cannot account for,
+// which statements are checked at all (none that read no relation), how a version check reads, and the result-time
+// ground truth — a RowDescription column from a relation the catalog does not know is never sent as it is.
+import { describe, expect, it } from 'vitest';
+import type { Verdict } from '../../engine/engine.ts';
+import type { Decision } from '../../engine/decision/decision.ts';
+import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { relationGaps, relationsChanged, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
+import { catalogGate } from './catalog-gate.ts';
+import { ResponseTracker } from './responses.ts';
+import { SessionModel } from './session-model.ts';
+import { commandComplete, dataRow, i16, msg, parseAll, ready } from '../testing/backend-messages.ts';
+
+function analysis(command: string, extra: Partial<StatementAnalysis> = {}): StatementAnalysis {
+  const kind = (({ SELECT: 'select', DELETE: 'delete', INSERT: 'insert', UPDATE: 'update', 'CREATE TABLE': 'ddl', SET: 'utility' }) as Record<string, StatementAnalysis['kind']>)[command] ?? 'utility';
+  return {
+    text: command, kind, command, reads: [], writes: [], has_where: false, where_is_trivial: false, functions: [], predicates_on: [],
+    result_columns: [], unresolved: [], data_modifying_cte: false, creates_table_from_query: false, copy: null, setting: null, setting_value: null, explain_options: null, on_conflict: null,
+    name: null, nested: [], opaque: false, parse_error: null, literal_dependent: false, ...extra,
+  };
+}
+function verdictOf(...statements: StatementAnalysis[]): Verdict {
+  const decisions = statements.map((_, i) => ({ action: 'allow', reasons: [], masks: [], measure: [], decision_id: `d${i}`, policy_revision: 'r', fingerprint: null, cached: false, input_hash: 'h' }) as unknown as Decision);
+  return { action: 'allow', decisions, statements };
+}
+const reads = (table: string, schema = 'public') => ({ schema, table, columns: ['*'] });
+
+const CATALOG: RelationCatalog = {
+  relations: new Map([['public.patients', 16400], ['public.patient_view', 16410]]),
+  versions: new Map([[16400, '700'], [16410, '710/16411:710']]),
+  columns: new Set(['16400:1', '16400:2', '16410:1']),
+};
+
+/** A RowDescription whose columns come from (table OID, attnum) origins. */
+function describedFrom(origins: readonly [number, number][]): Buffer {
+  const parts = [i16(origins.length)];
+  for (const [i, [oid, attnum]] of origins.entries()) {
+    const meta = Buffer.alloc(18);
+    meta.writeUInt32BE(oid, 0);
+    meta.writeInt16BE(attnum, 4);
+    meta.writeUInt32BE(25, 6); // text
+    meta.writeInt16BE(-1, 10);
+    meta.writeInt32BE(-1, 12);
+    parts.push(Buffer.from(`c${i}\0`), meta);
+  }
+  return msg('T', Buffer.concat(parts));
+}
+
+describe('relationsRead / relationGaps', () => {
+  it('reads, and the targets of writes that hand rows or counts back; never PostgreSQL\'s own schemas', () => {
+    const v = verdictOf(
+      analysis('SELECT', { reads: [reads('late_view'), reads('pg_class', 'pg_catalog'), reads('tables', 'information_schema')] }),
+      analysis('INSERT', { writes: [reads('log')] }), // takes nothing from its target
+      analysis('DELETE', { writes: [reads('late_t')] }), // its count is an oracle
+      analysis('INSERT', { writes: [reads('ret_t')], result_columns: [{ name: 'x', sources: [], derived: false }] }),
+    );
+    expect(relationsRead(v.statements).sort()).toEqual(['public.late_t', 'public.late_view', 'public.ret_t']);
+  });
+
+  it('a relation the catalog does not know is a gap, unless it is a temporary table this session made', () => {
+    expect(relationGaps(['public.patients', 'public.late_view'], CATALOG, () => false)).toEqual([{ relation: 'public.late_view', reason: 'unknown' }]);
+    expect(relationGaps(['public.scratch', 'pg_temp.scratch'], CATALOG, (n) => n === 'scratch')).toEqual([]);
+    expect(relationGaps(['public.patients'], null, () => false)).toEqual([{ relation: 'public.patients', reason: 'no_catalog' }]);
+  });
+
+  it('temporary relations a statement creates, by its text', () => {
+    expect(temporaryRelationsCreated([analysis('CREATE TABLE', { text: 'CREATE TEMP TABLE s (a int)', writes: [reads('s')] })])).toEqual(['s']);
+    expect(temporaryRelationsCreated([analysis('CREATE TABLE', { text: 'create temporary table s2 as select 1', writes: [reads('s2')] })])).toEqual(['s2']);
+    expect(temporaryRelationsCreated([analysis('SELECT', { text: 'SELECT 1 INTO TEMP s3', writes: [reads('s3')] })])).toEqual(['s3']);
+    expect(temporaryRelationsCreated([analysis('CREATE TABLE', { text: 'CREATE TABLE temp_stuff (a int)', writes: [reads('temp_stuff')] })])).toEqual([]);
+  });
+});
+
+describe('relationsChanged', () => {
+  const row = (oid: number, name: string, version: string) => [String(oid), 'public', name, version];
+  it('unchanged when every name is the relation it was, at the version it was', () => {
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(16400, 'patients', '700')])).toBe(false);
+  });
+  it('a view redefined in place (CREATE OR REPLACE: same OID, new rule version)', () => {
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:900'), row(16400, 'patients', '700')])).toBe(true);
+  });
+  it('dropped and made again (a new OID), or gone', () => {
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16500, 'patient_view', '900/16501:900')])).toBe(true);
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [])).toBe(true);
+  });
+  it('a relation a view reads changed (or is one the catalog does not know); system relations are not compared', () => {
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(16400, 'patients', '901')])).toBe(true);
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(16600, 'other', '1')])).toBe(true);
+    expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(1259, 'pg_class', '1')])).toBe(false);
+  });
+});
+
+describe('catalogGate', () => {
+  const access = (changed: boolean): RelationCatalogAccess & { checks: number } => {
+    const a = {
+      checks: 0,
+      current: () => CATALOG,
+      refresh: async () => true,
+      changed: async () => {
+        a.checks++;
+        return changed;
+      },
+    };
+    return a;
+  };
+
+  it('statements that read no relation (SELECT 1, SET, BEGIN) and denied ones are not checked: no round trip', () => {
+    const a = access(false);
+    const gate = catalogGate({ access: a, decide: () => verdictOf(analysis('SELECT')), ownTemporary: async () => new Map() });
+    expect(gate.beforeRun(verdictOf(analysis('SELECT')), 'SELECT 1')).toBeNull();
+    expect(gate.beforeRun(verdictOf(analysis('SET')), 'SET x = 1')).toBeNull();
+    const denied = { ...verdictOf(analysis('SELECT', { reads: [reads('late_view')] })), action: 'deny' as const };
+    expect(gate.beforeRun(denied, 'SELECT * FROM late_view')).toBeNull();
+    expect(gate.beforePrepare(verdictOf(analysis('SELECT', { reads: [reads('patients')] })), 'SELECT * FROM patients')).toBeNull();
+    expect(a.checks).toBe(0);
+  });
+
+  it('a statement reading known relations is checked once; a change with an unchanged decision passes', async () => {
+    const a = access(false);
+    const v = verdictOf(analysis('SELECT', { reads: [reads('patients')] }));
+    const gate = catalogGate({ access: a, decide: () => v, ownTemporary: async () => new Map() });
+    expect(await gate.beforeRun(v, 'SELECT * FROM patients')).toBeNull();
+    expect(a.checks).toBe(1);
+  });
+
+  it('an unknown relation, still unknown after the re-read, is refused with its name', async () => {
+    const v = verdictOf(analysis('SELECT', { reads: [reads('late_view')] }));
+    let refreshed = 0;
+    const a = { ...access(false), refresh: async () => (refreshed++, true) };
+    const gate = catalogGate({ access: a, decide: () => v, ownTemporary: async () => new Map() });
+    expect(await gate.beforeRun(v, 'SELECT * FROM late_view')).toMatch(/public\.late_view is not in Verdict's catalog/);
+    expect(refreshed).toBe(1);
+  });
+
+  it("a version check that cannot be made refuses (fail closed)", async () => {
+    const v = verdictOf(analysis('SELECT', { reads: [reads('patients')] }));
+    const a = { ...access(false), changed: async () => Promise.reject(new Error('connection refused')) };
+    const gate = catalogGate({ access: a, decide: () => v, ownTemporary: async () => new Map() });
+    expect(await gate.beforeRun(v, 'SELECT * FROM patients')).toMatch(/could not confirm .*connection refused/);
+  });
+
+  it('a temporary table must resolve on the session\'s own connection', async () => {
+    const create = verdictOf(analysis('CREATE TABLE', { text: 'CREATE TEMP TABLE s (a int)', writes: [reads('s')] }));
+    const read = verdictOf(analysis('SELECT', { reads: [reads('s')] }));
+    let found = new Map<string, number>();
+    const gate = catalogGate({ access: access(false), decide: () => read, ownTemporary: async () => found });
+    expect(gate.beforeRun(create, 'CREATE TEMP TABLE s (a int)')).toBeNull();
+    expect(await gate.beforeRun(read, 'SELECT * FROM s')).toMatch(/public\.s is not in Verdict's catalog/); // creation failed
+    found = new Map([['s', 17000]]);
+    expect(await gate.beforeRun(read, 'SELECT * FROM s')).toBeNull();
+    expect(gate.knownOrigin(17000, 1)).toBe(true);
+    expect(gate.knownOrigin(17001, 1)).toBe(false);
+    expect(gate.knownOrigin(16400, 2)).toBe(true);
+    expect(gate.knownOrigin(16400, 3)).toBe(false); // a column added behind Verdict's back
+    expect(gate.knownOrigin(1259, 1)).toBe(true); // pg_class: the cluster's own
+  });
+});
+
+describe('result-time ground truth (ResponseTracker.knownOrigin)', () => {
+  const known = (oid: number, attnum: number) => oid < 16384 || CATALOG.columns.has(`${oid}:${attnum}`);
+  const select = analysis('SELECT', { reads: [reads('late_view')] });
+
+  it('simple Query: a column from an unknown relation makes every value of its rows NULL, and says so', () => {
+    const stream = Buffer.concat([describedFrom([[16400, 1], [17777, 2]]), dataRow(['1', '123-45-6789']), commandComplete('SELECT 1'), ready('I')]);
+    for (let i = 0; i <= stream.length; i++) {
+      const t = new ResponseTracker(new SessionModel(() => null));
+      const told: number[] = [];
+      t.knownOrigin = known;
+      t.onUnknownOrigin = (oid) => told.push(oid);
+      t.push({ type: 'query', verdict: verdictOf(select), own: [{ plan: null, scrub: false, ref: null }] });
+      const out = Buffer.concat([t.transform(stream.subarray(0, i)), t.transform(stream.subarray(i))]);
+      expect(parseAll(out).filter((m) => m.name === 'dataRow').map((m) => m.fields)).toEqual([[null, null]]);
+      expect(told).toEqual([17777]);
+    }
+  });
+
+  it('known origins and computed columns (OID 0) pass as they are', () => {
+    const t = new ResponseTracker(new SessionModel(() => null));
+    t.knownOrigin = known;
+    t.push({ type: 'query', verdict: verdictOf(select), own: [{ plan: null, scrub: false, ref: null }] });
+    const out = t.transform(Buffer.concat([describedFrom([[16400, 1], [0, 0], [1259, 1]]), dataRow(['1', '2', '3']), commandComplete('SELECT 1'), ready('I')]));
+    expect(parseAll(out).filter((m) => m.name === 'dataRow').map((m) => m.fields)).toEqual([['1', '2', '3']]);
+  });
+
+  it('extended protocol: a Describe of the portal with an unknown origin makes its execution send NULLs', () => {
+    const t = new ResponseTracker(new SessionModel(() => null));
+    t.knownOrigin = known;
+    const v = verdictOf(select);
+    const portal = { verdict: v, index: 0, plan: null, scrub: false, cursor: false, holdable: false, uncommitted: false };
+    t.push({ type: 'parse', name: '', entry: { verdict: v, index: 0, sql: 'SELECT * FROM late_view', source: 'protocol' } });
+    t.push({ type: 'bind', portal: '', entry: portal });
+    t.push({ type: 'describe', target: 'P', name: '' });
+    t.push({ type: 'execute', portal: '' });
+    t.push({ type: 'sync' });
+    const out = t.transform(Buffer.concat([msg('1', Buffer.alloc(0)), msg('2', Buffer.alloc(0)), describedFrom([[17777, 1]]), dataRow(['Ada Lovelace']), commandComplete('SELECT 1'), ready('I')]));
+    expect(parseAll(out).filter((m) => m.name === 'dataRow').map((m) => m.fields)).toEqual([[null]]);
+  });
+});
