@@ -134,14 +134,20 @@ export function temporaryRelationsCreated(statements: readonly StatementAnalysis
 }
 
 /**
- * SQL run on the session's own connection: which of `names` resolve (with the session's search_path) to a
- * temporary relation of this session, with its OID. One row per such name: (name, oid).
+ * SQL run on the session's own connection: how each of `relations` ('schema.relation') resolves there — as the
+ * statement names it (unqualified: the session's search_path, where its temporary relations come first) or
+ * qualified. One row per relation: (relation, OID or NULL when it does not resolve, whether it is a temporary
+ * relation of this session).
  */
-export function ownTemporarySql(names: readonly string[]): string {
-  const list = names.map((n) => `(${literal(n)})`).join(', ');
-  return `SELECT v.name, c.oid::text FROM (VALUES ${list}) AS v(name)
-JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(v.name))
-WHERE c.relpersistence = 't' AND c.relnamespace = pg_catalog.pg_my_temp_schema()`;
+export function resolveSql(relations: readonly string[]): string {
+  const list = relations.map((r) => {
+    const dot = r.indexOf('.');
+    return `(${literal(r)}, ${literal(r.slice(0, dot))}, ${literal(r.slice(dot + 1))})`;
+  });
+  return `SELECT v.relation, c.oid::text, (c.relpersistence = 't' AND c.relnamespace = pg_catalog.pg_my_temp_schema())::text
+FROM (VALUES ${list.join(', ')}) AS v(relation, schema, name)
+LEFT JOIN pg_catalog.pg_class c ON c.oid = COALESCE(pg_catalog.to_regclass(pg_catalog.quote_ident(v.name)),
+  pg_catalog.to_regclass(pg_catalog.quote_ident(v.schema) || '.' || pg_catalog.quote_ident(v.name)))`;
 }
 
 /**

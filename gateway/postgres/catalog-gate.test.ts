@@ -6,7 +6,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { relationGaps, relationsChanged, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
-import { catalogGate } from './catalog-gate.ts';
+import { catalogGate, FailedTransaction, type Resolved } from './catalog-gate.ts';
 import { ResponseTracker } from './responses.ts';
 import { SessionModel } from './session-model.ts';
 import { commandComplete, dataRow, i16, msg, parseAll, ready } from '../testing/backend-messages.ts';
@@ -106,7 +106,7 @@ describe('catalogGate', () => {
 
   it('statements that read no relation (SELECT 1, SET, BEGIN) and denied ones are not checked: no round trip', () => {
     const a = access(false);
-    const gate = catalogGate({ access: a, decide: () => verdictOf(analysis('SELECT')), ownTemporary: async () => new Map() });
+    const gate = catalogGate({ access: a, decide: () => verdictOf(analysis('SELECT')), resolve: async (rs) => new Map(rs.map((r) => [r, null])) });
     expect(gate.beforeRun(verdictOf(analysis('SELECT')), 'SELECT 1')).toBeNull();
     expect(gate.beforeRun(verdictOf(analysis('SET')), 'SET x = 1')).toBeNull();
     const denied = { ...verdictOf(analysis('SELECT', { reads: [reads('late_view')] })), action: 'deny' as const };
@@ -118,7 +118,7 @@ describe('catalogGate', () => {
   it('a statement reading known relations is checked once; a change with an unchanged decision passes', async () => {
     const a = access(false);
     const v = verdictOf(analysis('SELECT', { reads: [reads('patients')] }));
-    const gate = catalogGate({ access: a, decide: () => v, ownTemporary: async () => new Map() });
+    const gate = catalogGate({ access: a, decide: () => v, resolve: async (rs) => new Map(rs.map((r) => [r, null])) });
     expect(await gate.beforeRun(v, 'SELECT * FROM patients')).toBeNull();
     expect(a.checks).toBe(1);
   });
@@ -127,28 +127,37 @@ describe('catalogGate', () => {
     const v = verdictOf(analysis('SELECT', { reads: [reads('late_view')] }));
     let refreshed = 0;
     const a = { ...access(false), refresh: async () => (refreshed++, true) };
-    const gate = catalogGate({ access: a, decide: () => v, ownTemporary: async () => new Map() });
-    expect(await gate.beforeRun(v, 'SELECT * FROM late_view')).toMatch(/public\.late_view is not in Verdict's catalog/);
+    const gate = catalogGate({ access: a, decide: () => v, resolve: async (rs) => new Map(rs.map((r) => [r, null])) });
+    expect(await gate.beforeRun(v, 'SELECT * FROM late_view')).toEqual({ code: '42P01', message: 'relation "late_view" does not exist' });
     expect(refreshed).toBe(1);
+    // It exists on the session's connection, yet not in the catalog even re-read: refused as uncataloged.
+    const seen = catalogGate({ access: a, decide: () => v, resolve: async () => new Map([['public.late_view', { oid: 17500, temporary: false }]]) });
+    expect((await seen.beforeRun(v, 'SELECT * FROM late_view'))?.message).toMatch(/public\.late_view is not in Verdict's catalog/);
+    expect(refreshed).toBe(2);
   });
 
   it("a version check that cannot be made refuses (fail closed)", async () => {
     const v = verdictOf(analysis('SELECT', { reads: [reads('patients')] }));
     const a = { ...access(false), changed: async () => Promise.reject(new Error('connection refused')) };
-    const gate = catalogGate({ access: a, decide: () => v, ownTemporary: async () => new Map() });
-    expect(await gate.beforeRun(v, 'SELECT * FROM patients')).toMatch(/could not confirm .*connection refused/);
+    const gate = catalogGate({ access: a, decide: () => v, resolve: async (rs) => new Map(rs.map((r) => [r, null])) });
+    expect((await gate.beforeRun(v, 'SELECT * FROM patients'))?.message).toMatch(/could not confirm .*connection refused/);
   });
 
   it('a temporary table must resolve on the session\'s own connection', async () => {
     const create = verdictOf(analysis('CREATE TABLE', { text: 'CREATE TEMP TABLE s (a int)', writes: [reads('s')] }));
     const read = verdictOf(analysis('SELECT', { reads: [reads('s')] }));
-    let found = new Map<string, number>();
-    const gate = catalogGate({ access: access(false), decide: () => read, ownTemporary: async () => found });
+    let found = new Map<string, Resolved | null>([['public.s', null]]);
+    const gate = catalogGate({ access: access(false), decide: () => read, resolve: async () => found });
+    expect(await gate.beforeRun(read, 'SELECT * FROM s')).toEqual({ code: '42P01', message: 'relation "s" does not exist' });
+    found = new Map([['public.s', { oid: 17000, temporary: true }]]);
+    // A temporary table this session did not create through Verdict (a function made it): not its own.
+    expect((await gate.beforeRun(read, 'SELECT * FROM s'))?.message).toMatch(/public\.s is not in Verdict's catalog/);
     expect(gate.beforeRun(create, 'CREATE TEMP TABLE s (a int)')).toBeNull();
-    expect(await gate.beforeRun(read, 'SELECT * FROM s')).toMatch(/public\.s is not in Verdict's catalog/); // creation failed
-    found = new Map([['s', 17000]]);
     expect(await gate.beforeRun(read, 'SELECT * FROM s')).toBeNull();
     expect(gate.knownOrigin(17000, 1)).toBe(true);
+    const aborted = catalogGate({ access: access(false), decide: () => read, resolve: async () => Promise.reject(new FailedTransaction('aborted')) });
+    expect(aborted.beforeRun(create, 'CREATE TEMP TABLE s (a int)')).toBeNull();
+    expect((await aborted.beforeRun(read, 'SELECT * FROM s'))?.code).toBe('25P02');
     expect(gate.knownOrigin(17001, 1)).toBe(false);
     expect(gate.knownOrigin(16400, 2)).toBe(true);
     expect(gate.knownOrigin(16400, 3)).toBe(false); // a column added behind Verdict's back

@@ -5,6 +5,25 @@
 import type { Verdict } from '../../engine/engine.ts';
 import { FIRST_NORMAL_OID, gapMessage, relationGaps, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
 
+/** Why the gate refuses a statement: the SQLSTATE the client gets and the message. */
+export interface Refusal {
+  /** 42501 (uncataloged, unconfirmed), 42P01 (no such relation, as PostgreSQL says), 25P02 (in a failed transaction). */
+  code: '42501' | '42P01' | '25P02';
+  message: string;
+}
+
+/** How a relation resolves on the session's own connection; null when it does not. */
+export interface Resolved {
+  oid: number;
+  /** A temporary relation of this session. */
+  temporary: boolean;
+}
+
+/** Thrown by `resolve` when the session is in a failed transaction (the server would refuse the statement: 25P02). */
+export class FailedTransaction extends Error {
+  readonly code = '25P02';
+}
+
 /** The rule a refusal of this gate is recorded under (evidence and the client's message). */
 export const UNCATALOGED_RULE = 'postgres.uncataloged_relation';
 
@@ -13,27 +32,27 @@ export interface CatalogGateHooks {
   /** Decides `sql` again with the engine in force now (after a catalog refresh). */
   decide(sql: string): Verdict;
   /**
-   * Which of `names` are temporary relations of this session, as its own upstream connection resolves them:
-   * name → OID. Rejects when the session cannot be asked (an aborted transaction, the connection gone).
+   * How `relations` ('schema.relation') resolve on the session's own upstream connection (which sees its temporary
+   * tables). Rejects with FailedTransaction in a failed transaction, with another error when it cannot be asked.
    */
-  ownTemporary(names: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  resolve(relations: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>>;
 }
 
-/** A session's gate. `null` from a check: nothing to wait for, go on at once. */
+/** A session's gate. `null` from a check: nothing to wait for, go on at once; a Promise of a refusal, or of null (decide again, go on). */
 export interface CatalogGate {
   /**
    * A statement about to run (a simple Query): its relations must be known, and unchanged since the catalog was
    * loaded (one version check over the gateway's own connection, coalesced with other sessions'). Statements
    * that read no relation (SELECT 1, SET, BEGIN) and denied ones are not checked.
    */
-  beforeRun(verdict: Verdict, sql: string): Promise<string | null> | null;
+  beforeRun(verdict: Verdict, sql: string): Promise<Refusal | null> | null;
   /** A statement being prepared (Parse): its relations must be known; versions are checked at each Bind. */
-  beforePrepare(verdict: Verdict, sql: string): Promise<string | null> | null;
+  beforePrepare(verdict: Verdict, sql: string): Promise<Refusal | null> | null;
   /**
    * A Bind of a prepared statement: the relations it reads must be unchanged since the catalog was loaded, and the
    * statement must have been decided on the catalog in force — else it is decided again and must come out the same.
    */
-  beforeBind(verdict: Verdict, index: number, sql: string): Promise<string | null> | null;
+  beforeBind(verdict: Verdict, index: number, sql: string): Promise<Refusal | null> | null;
   /** Whether a RowDescription origin (table OID, attribute number) is one the catalog (or the session) knows. */
   knownOrigin(tableOid: number, attnum: number): boolean;
 }
@@ -42,8 +61,8 @@ export interface CatalogGate {
  * The gate of one session.
  *
  * @example
- * const gate = catalogGate({ access: ctx.relationCatalog('clinic'), decide, ownTemporary });
- * const wait = gate.beforeRun(verdict, sql); // null, or a Promise of a refusal message (null: decide again, go on)
+ * const gate = catalogGate({ access: ctx.relationCatalog('clinic'), decide, resolve });
+ * const wait = gate.beforeRun(verdict, sql); // null, or a Promise of a Refusal (null: decide again, go on)
  */
 export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   const { access } = hooks;
@@ -62,36 +81,44 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     decidedOn.set(verdict, access.current());
   };
 
-  /** The relations of `verdict` the catalog does not know, after a refresh if needed; a message, or null. */
-  async function known(verdict: Verdict, sql: string, since: number): Promise<{ message: string | null; verdict: Verdict }> {
+  const refused = (message: string): Refusal => ({ code: '42501', message });
+
+  /** The relations of `verdict` the catalog does not know, after a refresh if needed; a refusal, or null. */
+  async function known(verdict: Verdict, sql: string, since: number): Promise<{ refusal: Refusal | null; verdict: Verdict }> {
     let v = verdict;
     let relations = relationsRead(v.statements);
-    let gaps = relationGaps(relations, access.current(), own);
-    if (gaps.length > 0) {
+    if (relationGaps(relations, access.current(), own).length > 0) {
       // Made behind Verdict's back a moment ago, perhaps: re-read (a load begun after the statement arrived).
       await access.refresh(since);
       v = hooks.decide(sql);
-      if (v.action === 'deny') return { message: null, verdict: v };
+      if (v.action === 'deny') return { refusal: null, verdict: v };
       relations = relationsRead(v.statements);
-      gaps = relationGaps(relations, access.current(), own);
-      if (gaps.length > 0) return { message: gapMessage(gaps[0]!), verdict: v };
     }
     const cat = access.current();
-    const temporary = relations.filter((r) => !cat?.relations.has(r));
-    if (temporary.length > 0) {
-      // Named like a temporary relation this session made: it must resolve to one on the session's connection.
-      const names = temporary.map((r) => r.slice(r.indexOf('.') + 1));
-      const found = await hooks.ownTemporary(names).catch(() => null);
-      if (!found) return { message: `Verdict could not confirm that ${temporary[0]} is this session's own temporary table; end the failed transaction (ROLLBACK) and try again`, verdict: v };
-      const missing = temporary.find((_, i) => !found.has(names[i]!));
-      if (missing) return { message: gapMessage({ relation: missing, reason: 'unknown' }), verdict: v };
-      for (const oid of found.values()) temporaryOids.add(oid);
+    if (!cat) return { refusal: refused(gapMessage({ relation: relations[0]!, reason: 'no_catalog' })), verdict: v };
+    const unknown = relations.filter((r) => !cat.relations.has(r));
+    if (unknown.length === 0) return { refusal: null, verdict: v };
+    // Still unknown: a temporary table of this session (its own connection sees it), or no relation at all.
+    let found: ReadonlyMap<string, Resolved | null>;
+    try {
+      found = await hooks.resolve(unknown);
+    } catch (err) {
+      if (err instanceof FailedTransaction) return { refusal: { code: '25P02', message: 'current transaction is aborted, commands ignored until end of transaction block' }, verdict: v };
+      return { refusal: refused(`Verdict could not look up ${unknown[0]} on this session's connection (${(err as Error).message}); try again shortly`), verdict: v };
     }
-    return { message: null, verdict: v };
+    for (const relation of unknown) {
+      const r = found.get(relation);
+      const name = relation.slice(relation.indexOf('.') + 1);
+      // What PostgreSQL itself would answer: nothing of it exists to leak.
+      if (!r) return { refusal: { code: '42P01', message: `relation "${name}" does not exist` }, verdict: v };
+      if (!r.temporary || !own(name)) return { refusal: refused(gapMessage({ relation, reason: 'unknown' })), verdict: v };
+      temporaryOids.add(r.oid);
+    }
+    return { refusal: null, verdict: v };
   }
 
   /** Versions of the known relations `verdict` reads; after a change, the catalog re-read and the gaps again. */
-  async function unchanged(verdict: Verdict, sql: string): Promise<string | null> {
+  async function unchanged(verdict: Verdict, sql: string): Promise<Refusal | null> {
     const cat = access.current();
     const relations = relationsRead(verdict.statements).filter((r) => cat?.relations.has(r));
     if (relations.length === 0) return null;
@@ -99,14 +126,14 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     try {
       changed = await access.changed(relations);
     } catch (err) {
-      return `Verdict could not confirm that the tables and views this statement reads are still those it classified (${(err as Error).message}); try again shortly`;
+      return refused(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${(err as Error).message}); try again shortly`);
     }
     if (!changed) return null;
     const since = Date.now();
-    if (!(await access.refresh(since))) return `a table or view this statement reads changed since Verdict read the catalog, and Verdict could not re-read it; try again shortly`;
+    if (!(await access.refresh(since))) return refused('a table or view this statement reads changed since Verdict read the catalog, and Verdict could not re-read it; try again shortly');
     const again = hooks.decide(sql);
     if (again.action === 'deny') return null;
-    return (await known(again, sql, since)).message;
+    return (await known(again, sql, since)).refusal;
   }
 
   const reads = (v: Verdict) => v.action !== 'deny' && v.statements.some((s) => s.reads.length > 0 || s.writes.length > 0 || s.nested.length > 0) && relationsRead(v.statements).length > 0;
@@ -116,7 +143,7 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
       remember(verdict);
       if (!reads(verdict)) return null;
       const since = Date.now();
-      return known(verdict, sql, since).then(async (k) => k.message ?? (k.verdict.action === 'deny' ? null : unchanged(k.verdict, sql)));
+      return known(verdict, sql, since).then(async (k) => k.refusal ?? (k.verdict.action === 'deny' ? null : unchanged(k.verdict, sql)));
     },
     beforePrepare(verdict, sql) {
       remember(verdict);
@@ -124,7 +151,7 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
       const relations = relationsRead(verdict.statements);
       const cat = access.current();
       if (relations.every((r) => cat?.relations.has(r))) return null;
-      return known(verdict, sql, Date.now()).then((k) => k.message);
+      return known(verdict, sql, Date.now()).then((k) => k.refusal);
     },
     beforeBind(verdict, index, sql) {
       if (!reads(verdict)) return null;
@@ -134,13 +161,13 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
         if (decidedOn.get(verdict) === access.current()) return null;
         // Decided on an older catalog: it stands only if the catalog in force decides it the same way.
         const again = hooks.decide(sql);
-        const k = again.action === 'deny' ? { message: null } : await known(again, sql, Date.now());
-        if (k.message) return k.message;
+        const k = again.action === 'deny' ? { refusal: null } : await known(again, sql, Date.now());
+        if (k.refusal) return k.refusal;
         if (sameDecision(verdict, again, index)) {
           decidedOn.set(verdict, access.current());
           return null;
         }
-        return 'the tables or views this prepared statement reads changed since it was prepared, and Verdict decides it differently now; prepare it again';
+        return refused('the tables or views this prepared statement reads changed since it was prepared, and Verdict decides it differently now; prepare it again');
       })();
     },
     knownOrigin(tableOid, attnum) {

@@ -51,8 +51,8 @@ import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/ups
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
 import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
-import { catalogGate, UNCATALOGED_RULE, type CatalogGate } from './catalog-gate.ts';
-import { ownTemporarySql } from './catalog-freshness.ts';
+import { catalogGate, FailedTransaction, UNCATALOGED_RULE, type CatalogGate, type Refusal, type Resolved } from './catalog-gate.ts';
+import { resolveSql } from './catalog-freshness.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
 const STAND_IN = STAND_IN_NAME;
@@ -724,7 +724,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   /** The session's catalog gate: decides again with the engine in force, asks its own connection about temporary tables. */
   function openCatalogGate(): CatalogGate {
     const access = ctx.relationCatalog(upstreamName);
-    const g = catalogGate({ access, decide: (sql) => decide(sql), ownTemporary });
+    const g = catalogGate({ access, decide: (sql) => decide(sql), resolve: resolveRelations });
     tracker.knownOrigin = (tableOid, attnum) => g.knownOrigin(tableOid, attnum);
     tracker.onUnknownOrigin = (tableOid) => {
       log.warn('a result column comes from a relation the catalog does not know: its values were sent as NULL, and the catalog is re-read', { user: identity?.username, table_oid: tableOid });
@@ -734,32 +734,37 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   }
 
   /**
-   * Which of `names` resolve, on this session's connection, to temporary relations of this session: name → OID.
-   * Waits for the server to answer what came before; rejects in a failed transaction or while the server skips to Sync.
+   * How `relations` resolve on this session's connection (it sees the session's temporary tables). Waits for the
+   * server to answer what came before; rejects in a failed transaction, or while the server skips to Sync.
    */
-  async function ownTemporary(names: readonly string[]): Promise<ReadonlyMap<string, number>> {
+  async function resolveRelations(relations: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>> {
     sendToUpstream(FLUSH);
     flushUpstream();
     await untilIdle();
-    if (phase === 'closed' || tracker.ignoringTillSync || tracker.status === 'E') throw new Error('the session cannot run queries now');
-    const sql = ownTemporarySql(names);
+    if (tracker.status === 'E') throw new FailedTransaction('the transaction is aborted');
+    if (phase === 'closed' || tracker.ignoringTillSync) throw new Error('the session cannot run queries now');
+    const sql = resolveSql(relations);
     const name = `${RESERVED_PREFIX}catalog_${++measureSeq}`;
     // In a simple-protocol session a Query of its own; between extended messages, messages ended by Flush (not Sync).
     const unit = gateProtocol === 'simple'
       ? await runInternal(queryMessage(sql), 'ready')
       : await runInternal(Buffer.concat([parseMessage(name, sql), bindMessage(name, name), executeMessage(name), closeMessage('S', name), closeMessage('P', name), FLUSH]), 5);
-    if (unit.error) throw new Error('the lookup failed');
-    return new Map(unit.rows.map(([n, oid]) => [n!, Number(oid)]));
+    if (unit.error) throw new Error(`the lookup failed (SQLSTATE ${errorCode(unit.error, 0, unit.error.length)})`);
+    return new Map(unit.rows.map(([relation, oid, temporary]) => [relation!, oid === null ? null : { oid: Number(oid), temporary: temporary === 'true' }]));
   }
 
   /** Goes on once the gate has passed; else the statement is refused (recorded under UNCATALOGED_RULE). */
-  function afterGate(wait: Promise<string | null>, sql: string, refuse: (bytes: Buffer) => void, then: () => Promise<void> | void): Promise<void> {
-    return wait.then((message) => {
+  function afterGate(wait: Promise<Refusal | null>, sql: string, refuse: (bytes: Buffer) => void, then: () => Promise<void> | void): Promise<void> {
+    return wait.then((refusal) => {
       if (phase === 'closed') return;
-      if (message === null) return then();
-      const decisionId = recordRefusal(sql, UNCATALOGED_RULE, message);
-      log.info('statement refused: a relation it reads is not in the catalog as loaded', { user: identity?.username, decision_id: decisionId, reason: message });
-      refuse(writer.errorResponse(insufficientPrivilege(`Verdict denied this statement: ${message} [${UNCATALOGED_RULE}]`, `decision ${decisionId}`)).flush());
+      if (refusal === null) return then();
+      const decisionId = recordRefusal(sql, UNCATALOGED_RULE, refusal.message);
+      log.info('statement refused: a relation it reads is not in the catalog as loaded', { user: identity?.username, decision_id: decisionId, code: refusal.code, reason: refusal.message });
+      // What PostgreSQL would say (no such relation, a failed transaction) in its words; else the denial.
+      const fields = refusal.code === '42501'
+        ? insufficientPrivilege(`Verdict denied this statement: ${refusal.message} [${UNCATALOGED_RULE}]`, `decision ${decisionId}`)
+        : ({ severity: 'ERROR', code: refusal.code, message: refusal.message } as const);
+      refuse(writer.errorResponse(fields).flush());
     });
   }
 
