@@ -53,6 +53,8 @@ export interface CatalogGate {
    * statement must have been decided on the catalog in force — else it is decided again and must come out the same.
    */
   beforeBind(verdict: Verdict, index: number, sql: string): Promise<Refusal | null> | null;
+  /** A statement that passed the gate was decided again (with the catalog in force): remember what it was decided on. */
+  passed(verdict: Verdict): void;
   /** Whether a RowDescription origin (table OID, attribute number) is one the catalog (or the session) knows. */
   knownOrigin(tableOid: number, attnum: number): boolean;
 }
@@ -163,13 +165,15 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
         const again = hooks.decide(sql);
         const k = again.action === 'deny' ? { refusal: null } : await known(again, sql, Date.now());
         if (k.refusal) return k.refusal;
-        if (sameDecision(verdict, again, index)) {
+        // A statement of a multi-statement Query (SQL PREPARE) is decided again on its own text.
+        if (sameDecision(verdict.decisions[index], again.statements.length === verdict.statements.length ? again.decisions[index] : again.statements.length === 1 ? again.decisions[0] : undefined)) {
           decidedOn.set(verdict, access.current());
           return null;
         }
         return refused('the tables or views this prepared statement reads changed since it was prepared, and Verdict decides it differently now; prepare it again');
       })();
     },
+    passed: remember,
     knownOrigin(tableOid, attnum) {
       if (tableOid === 0 || tableOid < FIRST_NORMAL_OID || temporaryOids.has(tableOid)) return true;
       return access.current()?.columns.has(`${tableOid}:${attnum}`) ?? false;
@@ -177,10 +181,8 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   };
 }
 
-/** Whether two verdicts on the same SQL decide statement `index` alike: the action and the masks. */
-function sameDecision(a: Verdict, b: Verdict, index: number): boolean {
-  const x = a.decisions[index];
-  const y = b.decisions[index];
-  if (!x || !y || a.statements.length !== b.statements.length) return false;
+/** Whether two decisions of the same statement are alike: the action, the masks, the measurements asked for. */
+function sameDecision(x: Verdict['decisions'][number] | undefined, y: Verdict['decisions'][number] | undefined): boolean {
+  if (!x || !y) return false;
   return x.action === y.action && JSON.stringify(x.masks) === JSON.stringify(y.masks) && JSON.stringify(x.measure) === JSON.stringify(y.measure);
 }

@@ -1039,7 +1039,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       gateProtocol = 'simple';
       const wait = gate!.beforeRun(first, sql);
       if (wait) return afterGate(wait, sql, standInQuery, () => ((gatePassed = kept), onQuery(sql, kept)));
-    }
+    } else gate!.passed(first);
     gatePassed = null;
     // A denied statement runs nothing upstream, not even its measuring count.
     if (first.action !== 'deny' && first.decisions.some((d) => d.measure.length > 0)) {
