@@ -20,8 +20,10 @@ const SEED = `
 CREATE VIEW swap_view AS SELECT id::text AS v FROM patients;
 CREATE VIEW cor_view AS SELECT id::text AS v FROM patients;
 CREATE TABLE notes_t (id int, note text);
+CREATE FUNCTION harmless() RETURNS SETOF text LANGUAGE sql AS 'SELECT id::text FROM patients';
+CREATE VIEW fn_view AS SELECT harmless() AS v;
 INSERT INTO notes_t VALUES (1, 'nothing here');
-GRANT SELECT ON swap_view, cor_view, notes_t TO PUBLIC;
+GRANT SELECT ON swap_view, cor_view, notes_t, fn_view TO PUBLIC;
 `;
 
 let stack: TestStack;
@@ -147,7 +149,7 @@ describe('a relation made after the gateway started', () => {
   });
 
   it('a relation that exists but is not in the catalog even re-read (a temporary table a function made) is refused (42501)', async () => {
-    await behindTheBack(`CREATE FUNCTION make_temp() RETURNS int LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'CREATE TEMP TABLE made_by_fn AS SELECT ssn FROM patients'; RETURN 1; END $$`);
+    await behindTheBack(`CREATE FUNCTION make_temp() RETURNS int LANGUAGE plpgsql AS $$ BEGIN CREATE TEMP TABLE made_by_fn AS SELECT id FROM patients; RETURN 1; END $$`);
     const c = new pg.Client(await stack.client('alice'));
     c.on('notice', () => undefined);
     await c.connect();
@@ -160,6 +162,44 @@ describe('a relation made after the gateway started', () => {
     } finally {
       await c.end();
     }
+  });
+});
+
+describe('a function made or replaced after the gateway started', () => {
+  it('a new SQL function over PHI is re-read and traced (pg and psql); one that does not exist gets 42883', async () => {
+    await behindTheBack(`CREATE FUNCTION late_fn() RETURNS SETOF text LANGUAGE sql AS 'SELECT ssn FROM patients'`);
+    const r = await viaPg('bob', 'SELECT * FROM late_fn()');
+    expect(leaked(JSON.stringify(r))).toEqual([]);
+    expect(r.error).toBeNull();
+    expect(r.rows.length).toBe(6);
+    const one = await viaPsql('bob', 'SELECT late_fn() LIMIT 1');
+    expect(leaked(one.out + one.err)).toEqual([]);
+    expect(one.out.trim()).not.toBe('');
+    const alice = await viaPg('alice', 'SELECT count(*)::int FROM late_fn()');
+    expect(alice).toEqual({ rows: [[6]], error: null });
+    const missing = await viaPg('bob', 'SELECT no_such_fn()');
+    expect(missing.error?.code).toBe('42883');
+  });
+
+  it('a PL/pgSQL function over PHI made behind Verdict is never passed raw', async () => {
+    await behindTheBack(`CREATE FUNCTION late_pl() RETURNS SETOF text LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT ssn FROM patients; END $$`);
+    const r = await viaPg('bob', 'SELECT * FROM late_pl()');
+    expect(leaked(JSON.stringify(r))).toEqual([]);
+    const psql = await viaPsql('bob', 'SELECT * FROM late_pl()');
+    expect(leaked(psql.out + psql.err)).toEqual([]);
+  });
+
+  it('CREATE OR REPLACE FUNCTION: a function over id made one over ssn, called directly and through a view', async () => {
+    expect(leaked(JSON.stringify(await viaPg('bob', 'SELECT * FROM harmless()')))).toEqual([]);
+    expect((await viaPg('bob', 'SELECT v FROM fn_view')).rows.length).toBe(6);
+    await behindTheBack(`CREATE OR REPLACE FUNCTION harmless() RETURNS SETOF text LANGUAGE sql AS 'SELECT ssn FROM patients'`);
+    const direct = await viaPg('bob', 'SELECT * FROM harmless()');
+    expect(leaked(JSON.stringify(direct))).toEqual([]);
+    expect(direct.rows.length).toBe(6);
+    const view = await viaPg('bob', 'SELECT v FROM fn_view');
+    expect(leaked(JSON.stringify(view))).toEqual([]);
+    const psql = await viaPsql('bob', 'SELECT v FROM fn_view');
+    expect(leaked(psql.out + psql.err)).toEqual([]);
   });
 });
 

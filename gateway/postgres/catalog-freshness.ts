@@ -20,6 +20,13 @@ export interface RelationCatalog {
   versions: ReadonlyMap<number, string>;
   /** Result-column origins the catalog knows: `${tableOid}:${attnum}` (RowDescription's ground truth). */
   columns: ReadonlySet<string>;
+  /**
+   * Functions outside PostgreSQL's own schemas, by 'schema.name' → the version of all its overloads (each one's
+   * OID and pg_proc row version: CREATE OR REPLACE FUNCTION keeps the OID, writes a new row).
+   */
+  functions: ReadonlyMap<string, string>;
+  /** Names of pg_catalog's functions (what an unqualified call finds first). */
+  builtins: ReadonlySet<string>;
 }
 
 /** OIDs below this are the cluster's own objects, made by initdb (pg_catalog, information_schema). */
@@ -37,6 +44,16 @@ const VERSION_COLUMNS = `c.oid::text, n.nspname, c.relname,
 const VERSIONS = `SELECT ${VERSION_COLUMNS}
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r','p','v','m','f') AND ${USER_SCHEMAS}`;
+
+/** Functions by 'schema.name' with the version of all their overloads. */
+const FUNCTION_VERSION = `pg_catalog.string_agg(p.oid::text || ':' || p.xmin::text, ',' ORDER BY p.oid)`;
+
+const FUNCTIONS = `SELECT n.nspname, p.proname, ${FUNCTION_VERSION}
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_temp%' AND n.nspname NOT LIKE 'pg\\_toast%'
+GROUP BY n.nspname, p.proname`;
+
+const BUILTINS = `SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace`;
 
 const COLUMNS = `SELECT a.attrelid::text || ':' || a.attnum::text
 FROM pg_catalog.pg_attribute a
@@ -61,7 +78,11 @@ export async function loadRelationCatalog(conn: UpstreamConnection): Promise<Rel
   }
   const columns = new Set<string>();
   for (const [key] of await setupQuery(conn, COLUMNS)) if (key) columns.add(key);
-  return { relations, versions, columns };
+  const functions = new Map<string, string>();
+  for (const [schema, name, version] of await setupQuery(conn, FUNCTIONS)) functions.set(`${schema}.${name}`, version ?? '');
+  const builtins = new Set<string>();
+  for (const [name] of await setupQuery(conn, BUILTINS)) if (name) builtins.add(name);
+  return { relations, versions, columns, functions, builtins };
 }
 
 /** A relation a statement reads (or takes rows from) that the catalog cannot account for. */
@@ -85,6 +106,36 @@ export function relationsRead(statements: readonly StatementAnalysis[]): string[
     for (const r of s.reads) if (!SYSTEM_SCHEMAS.has(r.schema)) out.add(`${r.schema}.${r.table}`);
     const takes = s.kind === 'update' || s.kind === 'delete' || s.kind === 'merge' || (s.kind === 'insert' && s.result_columns.length > 0);
     if (takes) for (const w of s.writes) if (!SYSTEM_SCHEMAS.has(w.schema)) out.add(`${w.schema}.${w.table}`);
+  };
+  for (const s of statements) {
+    visit(s);
+    for (const n of s.nested) visit(n);
+  }
+  return [...out];
+}
+
+/**
+ * The functions outside PostgreSQL's own schemas that the statements call, as 'schema.name': qualified as written,
+ * else pg_catalog's (a builtin: left out) or the search path's first schema ('public', as the analysis reads names).
+ *
+ * @example
+ * functionsCalled(analyzeSql('SELECT leak(), upper(x) FROM t'), cat) // ['public.leak']
+ */
+export function functionsCalled(statements: readonly StatementAnalysis[], cat: RelationCatalog | null): string[] {
+  const out = new Set<string>();
+  const visit = (s: StatementAnalysis) => {
+    for (const f of s.functions) {
+      const parts = f.split('.');
+      const name = parts[parts.length - 1]!;
+      if (parts.length === 1) {
+        if (cat?.builtins.has(name) ?? false) continue;
+        out.add(`public.${name}`);
+      } else {
+        const schema = parts[parts.length - 2]!;
+        if (SYSTEM_SCHEMAS.has(schema)) continue;
+        out.add(`${schema}.${name}`);
+      }
+    }
   };
   for (const s of statements) {
     visit(s);
@@ -136,18 +187,28 @@ export function temporaryRelationsCreated(statements: readonly StatementAnalysis
 /**
  * SQL run on the session's own connection: how each of `relations` ('schema.relation') resolves there — as the
  * statement names it (unqualified: the session's search_path, where its temporary relations come first) or
- * qualified. One row per relation: (relation, OID or NULL when it does not resolve, whether it is a temporary
- * relation of this session).
+ * qualified — and whether each of `functions` ('schema.name') exists. One row per relation: (relation, OID or NULL
+ * when it does not resolve, whether it is a temporary relation of this session); per function: ('function ' + key,
+ * its first OID or NULL, 'false').
  */
-export function resolveSql(relations: readonly string[]): string {
-  const list = relations.map((r) => {
+export function resolveSql(relations: readonly string[], functions: readonly string[] = []): string {
+  const triple = (r: string, prefix = '') => {
     const dot = r.indexOf('.');
-    return `(${literal(r)}, ${literal(r.slice(0, dot))}, ${literal(r.slice(dot + 1))})`;
-  });
-  return `SELECT v.relation, c.oid::text, (c.relpersistence = 't' AND c.relnamespace = pg_catalog.pg_my_temp_schema())::text
-FROM (VALUES ${list.join(', ')}) AS v(relation, schema, name)
+    return `(${literal(prefix + r)}, ${literal(r.slice(0, dot))}, ${literal(r.slice(dot + 1))})`;
+  };
+  const parts: string[] = [];
+  if (relations.length > 0) {
+    parts.push(`SELECT v.key, c.oid::text, (c.relpersistence = 't' AND c.relnamespace = pg_catalog.pg_my_temp_schema())::text
+FROM (VALUES ${relations.map((r) => triple(r)).join(', ')}) AS v(key, schema, name)
 LEFT JOIN pg_catalog.pg_class c ON c.oid = COALESCE(pg_catalog.to_regclass(pg_catalog.quote_ident(v.name)),
-  pg_catalog.to_regclass(pg_catalog.quote_ident(v.schema) || '.' || pg_catalog.quote_ident(v.name)))`;
+  pg_catalog.to_regclass(pg_catalog.quote_ident(v.schema) || '.' || pg_catalog.quote_ident(v.name)))`);
+  }
+  if (functions.length > 0) {
+    parts.push(`SELECT v.key, (SELECT min(p.oid)::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.proname = v.name AND (n.nspname = v.schema OR n.oid = pg_catalog.pg_my_temp_schema())), 'false'
+FROM (VALUES ${functions.map((f) => triple(f, 'function ')).join(', ')}) AS v(key, schema, name)`);
+  }
+  return parts.join('\nUNION ALL\n');
 }
 
 /**
@@ -155,14 +216,17 @@ LEFT JOIN pg_catalog.pg_class c ON c.oid = COALESCE(pg_catalog.to_regclass(pg_ca
  * its name, altered (new columns), a view redefined (CREATE OR REPLACE VIEW), or any relation a view reads (its
  * rules' dependencies, followed through views of views) changed. One query over the gateway's own connection.
  */
-export function versionsSql(relations: readonly string[]): string {
-  const names = relations.map((r) => {
-    const dot = r.indexOf('.');
-    return `(${literal(r.slice(0, dot))}, ${literal(r.slice(dot + 1))})`;
-  });
+export function versionsSql(relations: readonly string[], functions: readonly string[] = []): string {
+  const pairs = (keys: readonly string[]) =>
+    keys.length === 0
+      ? `SELECT NULL::name, NULL::name WHERE false`
+      : `VALUES ${keys.map((r) => {
+          const dot = r.indexOf('.');
+          return `(${literal(r.slice(0, dot))}::name, ${literal(r.slice(dot + 1))}::name)`;
+        }).join(', ')}`;
   return `WITH RECURSIVE named(oid) AS (
   SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE (n.nspname, c.relname) IN (VALUES ${names.join(', ')})
+  WHERE (n.nspname, c.relname) IN (${pairs(relations)})
 ), deps(oid) AS (
   SELECT oid FROM named
   UNION
@@ -170,9 +234,23 @@ export function versionsSql(relations: readonly string[]): string {
   JOIN pg_catalog.pg_rewrite r ON r.ev_class = deps.oid
   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+), called(schema, name) AS (
+  ${pairs(functions)}
+  UNION
+  -- functions the views read call (their rules depend on them)
+  SELECT n.nspname, p.proname FROM deps
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class = deps.oid
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+    AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+  JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 )
-SELECT ${VERSION_COLUMNS}
-FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`;
+SELECT 'r', ${VERSION_COLUMNS}
+FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+UNION ALL
+SELECT 'f', '', n.nspname, p.proname, ${FUNCTION_VERSION}
+FROM called JOIN pg_catalog.pg_namespace n ON n.nspname = called.schema JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = called.name
+GROUP BY n.nspname, p.proname`;
 }
 
 /**
@@ -182,15 +260,22 @@ FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid JOIN pg_catalog.pg_name
  * @example
  * relationsChanged(cat, ['public.swap_view'], rows) // true after DROP VIEW swap_view; CREATE VIEW swap_view …
  */
-export function relationsChanged(cat: RelationCatalog, relations: readonly string[], rows: readonly (string | null)[][]): boolean {
+export function relationsChanged(cat: RelationCatalog, relations: readonly string[], rows: readonly (string | null)[][], functions: readonly string[] = []): boolean {
   const byName = new Map<string, number>();
-  for (const [oid, schema, name, version] of rows) {
+  const called = new Set<string>();
+  for (const [kind, oid, schema, name, version] of rows) {
+    if (kind === 'f') {
+      const key = `${schema}.${name}`;
+      called.add(key);
+      if (cat.functions.get(key) !== (version ?? '')) return true;
+      continue;
+    }
     const o = Number(oid);
     byName.set(`${schema}.${name}`, o);
     if (o < FIRST_NORMAL_OID) continue;
     if (cat.versions.get(o) !== (version ?? '')) return true;
   }
-  return relations.some((r) => byName.get(r) !== cat.relations.get(r));
+  return relations.some((r) => byName.get(r) !== cat.relations.get(r)) || functions.some((f) => !called.has(f));
 }
 
 /** How the door reads, refreshes and checks its upstream's relation catalog. */
@@ -199,8 +284,8 @@ export interface RelationCatalogAccess {
   current(): RelationCatalog | null;
   /** Resolves once a load that started at or after `since` (ms epoch) has ended: true if it succeeded. */
   refresh(since: number): Promise<boolean>;
-  /** Whether any of `relations` changed since the catalog in force was loaded; rejects when it cannot tell. */
-  changed(relations: readonly string[]): Promise<boolean>;
+  /** Whether any of `relations` (or `functions`) changed since the catalog in force was loaded; rejects when it cannot tell. */
+  changed(relations: readonly string[], functions?: readonly string[]): Promise<boolean>;
 }
 
 /**
@@ -212,16 +297,20 @@ export interface RelationCatalogAccess {
  * const check = versionChecker(() => connectUpstream(target), () => relationCatalog);
  * if (await check(['public.patient_view'])) await refresh(Date.now());
  */
-export function versionChecker(connect: () => Promise<UpstreamConnection>, current: () => RelationCatalog | null): (relations: readonly string[]) => Promise<boolean> {
+export function versionChecker(
+  connect: () => Promise<UpstreamConnection>,
+  current: () => RelationCatalog | null,
+): (relations: readonly string[], functions?: readonly string[]) => Promise<boolean> {
   let conn: Promise<UpstreamConnection> | null = null;
   let running = false;
-  let waiting: { relations: readonly string[]; resolve: (changed: boolean) => void; reject: (err: Error) => void }[] = [];
+  let waiting: { relations: readonly string[]; functions: readonly string[]; resolve: (changed: boolean) => void; reject: (err: Error) => void }[] = [];
   const next = async (): Promise<void> => {
     if (running || waiting.length === 0) return;
     running = true;
     const batch = waiting;
     waiting = [];
     const names = [...new Set(batch.flatMap((w) => w.relations))];
+    const fns = [...new Set(batch.flatMap((w) => w.functions))];
     try {
       if (!conn) {
         const opening = connect().then((c) => {
@@ -237,8 +326,8 @@ export function versionChecker(connect: () => Promise<UpstreamConnection>, curre
       }
       const c = await conn;
       const cat = current();
-      const rows = await setupQuery(c, versionsSql(names));
-      for (const w of batch) w.resolve(cat === null || relationsChanged(cat, w.relations, rows));
+      const rows = await setupQuery(c, versionsSql(names, fns));
+      for (const w of batch) w.resolve(cat === null || relationsChanged(cat, w.relations, rows, w.functions));
     } catch (err) {
       const failed = conn;
       conn = null;
@@ -249,9 +338,9 @@ export function versionChecker(connect: () => Promise<UpstreamConnection>, curre
       void next();
     }
   };
-  return (relations) =>
+  return (relations, functions = []) =>
     new Promise<boolean>((resolve, reject) => {
-      waiting.push({ relations, resolve, reject });
+      waiting.push({ relations, functions, resolve, reject });
       void next();
     });
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import { relationGaps, relationsChanged, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
+import { functionsCalled, relationGaps, relationsChanged, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
 import { catalogGate, FailedTransaction, type Resolved } from './catalog-gate.ts';
 import { ResponseTracker } from './responses.ts';
 import { SessionModel } from './session-model.ts';
@@ -25,10 +25,15 @@ function verdictOf(...statements: StatementAnalysis[]): Verdict {
 }
 const reads = (table: string, schema = 'public') => ({ schema, table, columns: ['*'] });
 
+/** A function row of versionsSql. */
+const fn = (name: string, version: string) => ['f', '', 'public', name, version];
+
 const CATALOG: RelationCatalog = {
   relations: new Map([['public.patients', 16400], ['public.patient_view', 16410]]),
   versions: new Map([[16400, '700'], [16410, '710/16411:710']]),
   columns: new Set(['16400:1', '16400:2', '16410:1']),
+  functions: new Map([['public.get_ssn', '16420:720']]),
+  builtins: new Set(['count', 'upper', 'generate_series', 'now']),
 };
 
 /** A RowDescription whose columns come from (table OID, attnum) origins. */
@@ -72,7 +77,7 @@ describe('relationsRead / relationGaps', () => {
 });
 
 describe('relationsChanged', () => {
-  const row = (oid: number, name: string, version: string) => [String(oid), 'public', name, version];
+  const row = (oid: number, name: string, version: string) => ['r', String(oid), 'public', name, version];
   it('unchanged when every name is the relation it was, at the version it was', () => {
     expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(16400, 'patients', '700')])).toBe(false);
   });
@@ -87,6 +92,21 @@ describe('relationsChanged', () => {
     expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(16400, 'patients', '901')])).toBe(true);
     expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(16600, 'other', '1')])).toBe(true);
     expect(relationsChanged(CATALOG, ['public.patient_view'], [row(16410, 'patient_view', '710/16411:710'), row(1259, 'pg_class', '1')])).toBe(false);
+  });
+});
+
+describe('functions', () => {
+  it('functionsCalled: user functions as schema.name; builtins and PostgreSQL\'s own schemas left out', () => {
+    const v = verdictOf(analysis('SELECT', { functions: ['count', 'upper', 'leak', 'pg_catalog.lower', 'information_schema._pg_expandarray', 'billing.total', 'clinic.public.f2'] }));
+    expect(functionsCalled(v.statements, CATALOG).sort()).toEqual(['billing.total', 'public.f2', 'public.leak']);
+  });
+  it('a function replaced in place (new pg_proc row version) or dropped is a change', () => {
+    const rows = [['r', '16400', 'public', 'patients', '700']];
+    expect(relationsChanged(CATALOG, ['public.patients'], [...rows, fn('get_ssn', '16420:720')], ['public.get_ssn'])).toBe(false);
+    expect(relationsChanged(CATALOG, ['public.patients'], [...rows, fn('get_ssn', '16420:999')], ['public.get_ssn'])).toBe(true);
+    expect(relationsChanged(CATALOG, ['public.patients'], rows, ['public.get_ssn'])).toBe(true);
+    // A function a view calls (reached through its rule's dependencies) that the catalog does not know.
+    expect(relationsChanged(CATALOG, ['public.patients'], [...rows, fn('new_fn', '16900:900')])).toBe(true);
   });
 });
 
@@ -108,6 +128,7 @@ describe('catalogGate', () => {
     const a = access(false);
     const gate = catalogGate({ access: a, decide: () => verdictOf(analysis('SELECT')), resolve: async (rs) => new Map(rs.map((r) => [r, null])) });
     expect(gate.beforeRun(verdictOf(analysis('SELECT')), 'SELECT 1')).toBeNull();
+    expect(gate.beforeRun(verdictOf(analysis('SELECT', { functions: ['now', 'generate_series'] })), 'SELECT now()')).toBeNull();
     expect(gate.beforeRun(verdictOf(analysis('SET')), 'SET x = 1')).toBeNull();
     const denied = { ...verdictOf(analysis('SELECT', { reads: [reads('late_view')] })), action: 'deny' as const };
     expect(gate.beforeRun(denied, 'SELECT * FROM late_view')).toBeNull();
@@ -134,6 +155,18 @@ describe('catalogGate', () => {
     const seen = catalogGate({ access: a, decide: () => v, resolve: async () => new Map([['public.late_view', { oid: 17500, temporary: false }]]) });
     expect((await seen.beforeRun(v, 'SELECT * FROM late_view'))?.message).toMatch(/public\.late_view is not in Verdict's catalog/);
     expect(refreshed).toBe(2);
+  });
+
+  it('an unknown function: re-read, then 42883 when nothing of that name exists, else refused as uncataloged', async () => {
+    const v = verdictOf(analysis('SELECT', { functions: ['leak'] }));
+    const a = access(false);
+    const none = catalogGate({ access: a, decide: () => v, resolve: async (_, fs) => new Map(fs.map((f) => [`function ${f}`, null])) });
+    expect(await none.beforeRun(v, 'SELECT leak()')).toEqual({ code: '42883', message: 'function leak does not exist' });
+    const some = catalogGate({ access: a, decide: () => v, resolve: async (_, fs) => new Map(fs.map((f) => [`function ${f}`, { oid: 17600, temporary: false }])) });
+    expect(await some.beforeRun(v, 'SELECT leak()')).toMatchObject({ code: '42501', message: expect.stringMatching(/function public\.leak is not in Verdict's catalog/) });
+    const known = verdictOf(analysis('SELECT', { functions: ['get_ssn'] }));
+    expect(await none.beforeRun(known, 'SELECT get_ssn(1)')).toBeNull(); // known: its version is checked
+    expect(a.checks).toBe(1);
   });
 
   it("a version check that cannot be made refuses (fail closed)", async () => {

@@ -3,12 +3,12 @@
 // Protocol-free: the session says how to decide again and how to ask its own connection about temporary tables;
 // the gate answers with a refusal message, or null when the statement may be decided again and go on.
 import type { Verdict } from '../../engine/engine.ts';
-import { FIRST_NORMAL_OID, gapMessage, relationGaps, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
+import { FIRST_NORMAL_OID, functionsCalled, gapMessage, relationGaps, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
 
 /** Why the gate refuses a statement: the SQLSTATE the client gets and the message. */
 export interface Refusal {
-  /** 42501 (uncataloged, unconfirmed), 42P01 (no such relation, as PostgreSQL says), 25P02 (in a failed transaction). */
-  code: '42501' | '42P01' | '25P02';
+  /** 42501 (uncataloged, unconfirmed), 42P01 / 42883 (no such relation / function, as PostgreSQL says), 25P02 (in a failed transaction). */
+  code: '42501' | '42P01' | '42883' | '25P02';
   message: string;
 }
 
@@ -33,9 +33,10 @@ export interface CatalogGateHooks {
   decide(sql: string): Verdict;
   /**
    * How `relations` ('schema.relation') resolve on the session's own upstream connection (which sees its temporary
-   * tables). Rejects with FailedTransaction in a failed transaction, with another error when it cannot be asked.
+   * tables), and whether `functions` exist there (keyed 'function schema.name'). Rejects with FailedTransaction in
+   * a failed transaction, with another error when it cannot be asked.
    */
-  resolve(relations: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>>;
+  resolve(relations: readonly string[], functions: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>>;
 }
 
 /** A session's gate. `null` from a check: nothing to wait for, go on at once; a Promise of a refusal, or of null (decide again, go on). */
@@ -89,7 +90,8 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   async function known(verdict: Verdict, sql: string, since: number): Promise<{ refusal: Refusal | null; verdict: Verdict }> {
     let v = verdict;
     let relations = relationsRead(v.statements);
-    if (relationGaps(relations, access.current(), own).length > 0) {
+    const unknownFunctions = () => functionsCalled(v.statements, access.current()).filter((f) => !access.current()?.functions.has(f));
+    if (relationGaps(relations, access.current(), own).length > 0 || unknownFunctions().length > 0) {
       // Made behind Verdict's back a moment ago, perhaps: re-read (a load begun after the statement arrived).
       await access.refresh(since);
       v = hooks.decide(sql);
@@ -97,13 +99,14 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
       relations = relationsRead(v.statements);
     }
     const cat = access.current();
-    if (!cat) return { refusal: refused(gapMessage({ relation: relations[0]!, reason: 'no_catalog' })), verdict: v };
+    if (!cat) return { refusal: refused(gapMessage({ relation: relations[0] ?? 'what this statement reads', reason: 'no_catalog' })), verdict: v };
     const unknown = relations.filter((r) => !cat.relations.has(r));
-    if (unknown.length === 0) return { refusal: null, verdict: v };
-    // Still unknown: a temporary table of this session (its own connection sees it), or no relation at all.
+    const functions = unknownFunctions();
+    if (unknown.length === 0 && functions.length === 0) return { refusal: null, verdict: v };
+    // Still unknown: a temporary table of this session (its own connection sees it), or nothing of that name.
     let found: ReadonlyMap<string, Resolved | null>;
     try {
-      found = await hooks.resolve(unknown);
+      found = await hooks.resolve(unknown, functions);
     } catch (err) {
       if (err instanceof FailedTransaction) return { refusal: { code: '25P02', message: 'current transaction is aborted, commands ignored until end of transaction block' }, verdict: v };
       return { refusal: refused(`Verdict could not look up ${unknown[0]} on this session's connection (${(err as Error).message}); try again shortly`), verdict: v };
@@ -116,6 +119,11 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
       if (!r.temporary || !own(name)) return { refusal: refused(gapMessage({ relation, reason: 'unknown' })), verdict: v };
       temporaryOids.add(r.oid);
     }
+    for (const f of functions) {
+      const name = f.slice(f.indexOf('.') + 1);
+      if (!found.get(`function ${f}`)) return { refusal: { code: '42883', message: `function ${name} does not exist` }, verdict: v };
+      return { refusal: refused(`function ${f} is not in Verdict's catalog of the upstream, even re-read just now (it may have been made outside Verdict, or be a temporary function): what it returns cannot be classified`), verdict: v };
+    }
     return { refusal: null, verdict: v };
   }
 
@@ -123,10 +131,11 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   async function unchanged(verdict: Verdict, sql: string): Promise<Refusal | null> {
     const cat = access.current();
     const relations = relationsRead(verdict.statements).filter((r) => cat?.relations.has(r));
-    if (relations.length === 0) return null;
+    const functions = functionsCalled(verdict.statements, cat).filter((f) => cat?.functions.has(f));
+    if (relations.length === 0 && functions.length === 0) return null;
     let changed: boolean;
     try {
-      changed = await access.changed(relations);
+      changed = await access.changed(relations, functions);
     } catch (err) {
       return refused(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${(err as Error).message}); try again shortly`);
     }
@@ -138,7 +147,11 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     return (await known(again, sql, since)).refusal;
   }
 
-  const reads = (v: Verdict) => v.action !== 'deny' && v.statements.some((s) => s.reads.length > 0 || s.writes.length > 0 || s.nested.length > 0) && relationsRead(v.statements).length > 0;
+  /** Whether a statement reads relations or calls functions outside PostgreSQL's own (else nothing is checked). */
+  const reads = (v: Verdict) =>
+    v.action !== 'deny' &&
+    v.statements.some((s) => s.reads.length > 0 || s.writes.length > 0 || s.functions.length > 0 || s.nested.length > 0) &&
+    (relationsRead(v.statements).length > 0 || functionsCalled(v.statements, access.current()).length > 0);
 
   return {
     beforeRun(verdict, sql) {
@@ -152,7 +165,7 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
       if (!reads(verdict)) return null;
       const relations = relationsRead(verdict.statements);
       const cat = access.current();
-      if (relations.every((r) => cat?.relations.has(r))) return null;
+      if (relations.every((r) => cat?.relations.has(r)) && functionsCalled(verdict.statements, cat).every((f) => cat?.functions.has(f))) return null;
       return known(verdict, sql, Date.now()).then((k) => k.refusal);
     },
     beforeBind(verdict, index, sql) {

@@ -737,13 +737,13 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
    * How `relations` resolve on this session's connection (it sees the session's temporary tables). Waits for the
    * server to answer what came before; rejects in a failed transaction, or while the server skips to Sync.
    */
-  async function resolveRelations(relations: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>> {
+  async function resolveRelations(relations: readonly string[], functions: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>> {
     sendToUpstream(FLUSH);
     flushUpstream();
     await untilIdle();
     if (tracker.status === 'E') throw new FailedTransaction('the transaction is aborted');
     if (phase === 'closed' || tracker.ignoringTillSync) throw new Error('the session cannot run queries now');
-    const sql = resolveSql(relations);
+    const sql = resolveSql(relations, functions);
     const name = `${RESERVED_PREFIX}catalog_${++measureSeq}`;
     // In a simple-protocol session a Query of its own; between extended messages, messages ended by Flush (not Sync).
     const unit = gateProtocol === 'simple'
