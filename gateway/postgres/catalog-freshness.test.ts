@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
+import { evidenceEvents, type EvidenceLine } from '../testing/evidence.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 
 const run = promisify(execFile);
@@ -43,12 +44,14 @@ interface Outcome {
   error: { code: string; message: string } | null;
 }
 
+/** `sql` through Verdict with node-postgres over the extended protocol. */
 async function viaPg(user: string, sql: string): Promise<Outcome> {
   const c = new pg.Client(await stack.client(user));
   c.on('error', () => undefined);
   await c.connect();
   try {
-    const r = await c.query({ text: sql, rowMode: 'array' });
+    // Parse / Bind / Describe / Execute / Sync, as node-postgres sends any query with parameters.
+    const r = await c.query({ text: sql, rowMode: 'array', queryMode: 'extended' } as pg.QueryConfig & { queryMode: 'extended' });
     return { rows: r.rows as unknown[][], error: null };
   } catch (err) {
     const e = err as { code: string; message: string };
@@ -159,6 +162,15 @@ describe('a relation made after the gateway started', () => {
       const err = await c.query('SELECT * FROM made_by_fn').then(() => null, (e: { code: string; message: string }) => e);
       expect(err?.code).toBe('42501');
       expect(err?.message).toMatch(/postgres\.uncataloged_relation/);
+      // Recorded as evidence: a denial under the rule, with the statement's text.
+      const decision = /decision ([0-9a-f-]{36})/.exec(String((err as { detail?: string } | null)?.detail))?.[1];
+      expect(decision).toBeDefined();
+      let recorded: EvidenceLine | undefined;
+      for (let i = 0; i < 50 && !recorded; i++) {
+        recorded = evidenceEvents(join(stack.dir, 'evidence')).find((e) => e.type === 'statement' && e.data.decision_id === decision);
+        if (!recorded) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(recorded?.data).toMatchObject({ text: 'SELECT * FROM made_by_fn', action: 'deny', reasons: [{ rule: 'postgres.uncataloged_relation' }] });
     } finally {
       await c.end();
     }

@@ -132,8 +132,39 @@ describe('catalogGate', () => {
     expect(gate.beforeRun(verdictOf(analysis('SET')), 'SET x = 1')).toBeNull();
     const denied = { ...verdictOf(analysis('SELECT', { reads: [reads('late_view')] })), action: 'deny' as const };
     expect(gate.beforeRun(denied, 'SELECT * FROM late_view')).toBeNull();
-    expect(gate.beforePrepare(verdictOf(analysis('SELECT', { reads: [reads('patients')] })), 'SELECT * FROM patients')).toBeNull();
+    expect(gate.beforePrepare(verdictOf(analysis('SET')), 'SET x = 1')).toBeNull();
+    expect(gate.beforeBind(verdictOf(analysis('SELECT')), 0, 'SELECT 1', performance.now())).toBeNull();
     expect(a.checks).toBe(0);
+  });
+
+  it('extended protocol: one check at Parse serves a Bind that had arrived before it began; a later Bind checks again', async () => {
+    const a = access(false);
+    const v = verdictOf(analysis('SELECT', { reads: [reads('patients')] }));
+    const gate = catalogGate({ access: a, decide: () => v, resolve: async () => new Map() });
+    const bindArrived = performance.now();
+    expect(await gate.beforePrepare(v, 'SELECT * FROM patients')).toBeNull();
+    gate.passed(v); // decided again after the gate, as the session does
+    expect(a.checks).toBe(1);
+    expect(gate.beforeBind(v, 0, 'SELECT * FROM patients', bindArrived)).toBeNull();
+    await new Promise((r) => setTimeout(r, 2));
+    expect(await gate.beforeBind(v, 0, 'SELECT * FROM patients', performance.now())).toBeNull();
+    expect(a.checks).toBe(2);
+  });
+
+  it('a Bind of a statement decided on an older catalog is decided again; a different decision is refused', async () => {
+    let cat = CATALOG;
+    const a = { ...access(false), current: () => cat };
+    const v = verdictOf(analysis('SELECT', { reads: [reads('patient_view')] }));
+    const masked = { ...v, decisions: [{ ...v.decisions[0]!, action: 'mask', masks: [{ column: { schema: 'public', table: 'patients', column: 'ssn' } }] } as unknown as Decision] };
+    let now = v;
+    const gate = catalogGate({ access: a, decide: () => now, resolve: async () => new Map() });
+    expect(await gate.beforePrepare(v, 'SELECT v FROM patient_view')).toBeNull();
+    gate.passed(v);
+    cat = { ...CATALOG }; // re-read since
+    expect(await gate.beforeBind(v, 0, 'SELECT v FROM patient_view', performance.now())).toBeNull(); // decided alike
+    cat = { ...CATALOG };
+    now = masked;
+    expect((await gate.beforeBind(v, 0, 'SELECT v FROM patient_view', performance.now()))?.message).toMatch(/prepare it again/);
   });
 
   it('a statement reading known relations is checked once; a change with an unchanged decision passes', async () => {

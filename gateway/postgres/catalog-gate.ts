@@ -47,14 +47,21 @@ export interface CatalogGate {
    * that read no relation (SELECT 1, SET, BEGIN) and denied ones are not checked.
    */
   beforeRun(verdict: Verdict, sql: string): Promise<Refusal | null> | null;
-  /** A statement being prepared (Parse): its relations must be known; versions are checked at each Bind. */
+  /**
+   * A statement being prepared (Parse): as beforeRun. A Bind that had arrived before the check began needs no
+   * check of its own (node-postgres sends Parse, Bind, Describe, Execute, Sync at once: one check for all).
+   */
   beforePrepare(verdict: Verdict, sql: string): Promise<Refusal | null> | null;
   /**
    * A Bind of a prepared statement: the relations it reads must be unchanged since the catalog was loaded, and the
    * statement must have been decided on the catalog in force — else it is decided again and must come out the same.
+   * `arrivedBy` (performance.now()): the Bind had arrived by then; a check of the statement begun since stands.
    */
-  beforeBind(verdict: Verdict, index: number, sql: string): Promise<Refusal | null> | null;
-  /** A statement that passed the gate was decided again (with the catalog in force): remember what it was decided on. */
+  beforeBind(verdict: Verdict, index: number, sql: string, arrivedBy: number): Promise<Refusal | null> | null;
+  /**
+   * A statement that passed the gate was decided again (with the catalog in force): remember what it was decided
+   * on, and that its relations were checked by the check that let it pass.
+   */
   passed(verdict: Verdict): void;
   /** Whether a RowDescription origin (table OID, attribute number) is one the catalog (or the session) knows. */
   knownOrigin(tableOid: number, attnum: number): boolean;
@@ -74,6 +81,10 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   /** OIDs of the session's temporary relations, as its connection resolved them. */
   const temporaryOids = new Set<number>();
   const decidedOn = new WeakMap<Verdict, RelationCatalog | null>();
+  /** When (performance.now()) the version check that last let a statement pass began. */
+  let lastCheck = -Infinity;
+  /** Per statement: when the version check that let it pass began. */
+  const verifiedAt = new WeakMap<Verdict, number>();
   const own = (name: string) => temporaryNames.has(name);
   /**
    * What the statement was decided on, and the temporary relations it creates (which become the session's own
@@ -132,19 +143,28 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     const cat = access.current();
     const relations = relationsRead(verdict.statements).filter((r) => cat?.relations.has(r));
     const functions = functionsCalled(verdict.statements, cat).filter((f) => cat?.functions.has(f));
-    if (relations.length === 0 && functions.length === 0) return null;
+    const started = performance.now();
+    if (relations.length === 0 && functions.length === 0) {
+      lastCheck = started;
+      return null;
+    }
     let changed: boolean;
     try {
       changed = await access.changed(relations, functions);
     } catch (err) {
       return refused(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${(err as Error).message}); try again shortly`);
     }
-    if (!changed) return null;
+    if (!changed) {
+      lastCheck = started;
+      return null;
+    }
     const since = Date.now();
     if (!(await access.refresh(since))) return refused('a table or view this statement reads changed since Verdict read the catalog, and Verdict could not re-read it; try again shortly');
     const again = hooks.decide(sql);
     if (again.action === 'deny') return null;
-    return (await known(again, sql, since)).refusal;
+    const refusal = (await known(again, sql, since)).refusal;
+    if (!refusal) lastCheck = started;
+    return refusal;
   }
 
   /** Whether a statement reads relations or calls functions outside PostgreSQL's own (else nothing is checked). */
@@ -163,17 +183,19 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     beforePrepare(verdict, sql) {
       remember(verdict);
       if (!reads(verdict)) return null;
-      const relations = relationsRead(verdict.statements);
-      const cat = access.current();
-      if (relations.every((r) => cat?.relations.has(r)) && functionsCalled(verdict.statements, cat).every((f) => cat?.functions.has(f))) return null;
-      return known(verdict, sql, Date.now()).then((k) => k.refusal);
+      const since = Date.now();
+      return known(verdict, sql, since).then(async (k) => k.refusal ?? (k.verdict.action === 'deny' ? null : unchanged(k.verdict, sql)));
     },
-    beforeBind(verdict, index, sql) {
+    beforeBind(verdict, index, sql, arrivedBy) {
       if (!reads(verdict)) return null;
+      if (decidedOn.get(verdict) === access.current() && (verifiedAt.get(verdict) ?? -Infinity) >= arrivedBy) return null;
       return (async () => {
         const problem = await unchanged(verdict, sql);
         if (problem) return problem;
-        if (decidedOn.get(verdict) === access.current()) return null;
+        if (decidedOn.get(verdict) === access.current()) {
+          verifiedAt.set(verdict, lastCheck);
+          return null;
+        }
         // Decided on an older catalog: it stands only if the catalog in force decides it the same way.
         const again = hooks.decide(sql);
         const k = again.action === 'deny' ? { refusal: null } : await known(again, sql, Date.now());
@@ -181,12 +203,16 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
         // A statement of a multi-statement Query (SQL PREPARE) is decided again on its own text.
         if (sameDecision(verdict.decisions[index], again.statements.length === verdict.statements.length ? again.decisions[index] : again.statements.length === 1 ? again.decisions[0] : undefined)) {
           decidedOn.set(verdict, access.current());
+          verifiedAt.set(verdict, lastCheck);
           return null;
         }
         return refused('the tables or views this prepared statement reads changed since it was prepared, and Verdict decides it differently now; prepare it again');
       })();
     },
-    passed: remember,
+    passed(verdict) {
+      remember(verdict);
+      verifiedAt.set(verdict, lastCheck);
+    },
     knownOrigin(tableOid, attnum) {
       if (tableOid === 0 || tableOid < FIRST_NORMAL_OID || temporaryOids.has(tableOid)) return true;
       return access.current()?.columns.has(`${tableOid}:${attnum}`) ?? false;

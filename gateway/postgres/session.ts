@@ -109,6 +109,8 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   let gatePassed: object | null = null;
   /** The protocol of the message the gate is checking: how the session's own lookups are sent meanwhile. */
   let gateProtocol: 'simple' | 'extended' = 'simple';
+  /** performance.now() when the client's last bytes arrived: every message being handled had arrived by then. */
+  let clientDataAt = 0;
   const gatewayKey = { processId: randomBytes(4).readUInt32BE(0) >>> 1, secretKey: randomBytes(4) };
   /** Evidence id of this session: unique across gateway restarts and instances. */
   let endReason = 'client_closed';
@@ -148,6 +150,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   }
 
   function onClientData(chunk: Buffer): void {
+    clientDataAt = performance.now();
     try {
       reader.push(chunk);
     } catch (err) {
@@ -569,15 +572,18 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           logDecision(verdict, 'parse');
           return refuseParse(msg.statement, verdict, problem);
         }
-        gateProtocol = 'extended';
-        const wait = gate!.beforePrepare(verdict, msg.sql);
-        if (wait) {
-          const held = heldCopy(msg);
-          return afterGate(wait, msg.sql, (bytes) => {
-            tracker.push({ type: 'parse', name: msg.statement, entry: null, denial: { bytes } });
-            sendToUpstream(parseMessage(msg.statement, STAND_IN));
-          }, () => onReady(held));
-        }
+        if (gatePassed !== msg) {
+          gateProtocol = 'extended';
+          const wait = gate!.beforePrepare(verdict, msg.sql);
+          if (wait) {
+            const held = heldCopy(msg);
+            return afterGate(wait, msg.sql, (bytes) => {
+              tracker.push({ type: 'parse', name: msg.statement, entry: null, denial: { bytes } });
+              sendToUpstream(parseMessage(msg.statement, STAND_IN));
+            }, () => ((gatePassed = held), onReady(held)));
+          }
+        } else gate!.passed(verdict);
+        gatePassed = null;
         logDecision(verdict, 'parse');
         const entry: StatementEntry = { verdict, index: 0, sql: msg.sql, source: 'protocol', paramTypes: msg.paramTypes };
         const raw = Buffer.from(msg.raw); // kept past a possible wait for evidence
@@ -613,7 +619,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         }
         if (gatePassed !== msg) {
           gateProtocol = 'extended';
-          const wait = gate!.beforeBind(stmt.verdict, stmt.index, stmt.sql);
+          const wait = gate!.beforeBind(stmt.verdict, stmt.index, stmt.sql, clientDataAt);
           if (wait) {
             const held = heldCopy(msg);
             return afterGate(wait, stmt.sql, standIn, () => ((gatePassed = held), onReady(held)));
