@@ -34,7 +34,7 @@ import { createSnowflakeEngine, snowflakeTarget } from './snowflake/engine.ts';
 import { SnowflakeSession, type SnowflakeTarget } from './upstream/snowflake/connection.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
-import { loadRelationCatalog, versionChecker, type RelationCatalog, type RelationCatalogAccess } from './postgres/catalog-freshness.ts';
+import { loadRelationCatalog, versionChecker, type RelationCatalog, type RelationCatalogAccess, type VersionChecker } from './postgres/catalog-freshness.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
 import { ConfigError } from './config/load.ts';
 import { checkReferences } from './config/references.ts';
@@ -250,11 +250,14 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   }
   /** Per PostgreSQL upstream: its relation catalog, a coalesced refresh, and the per-statement version check. */
   const relationAccess = new Map<string, RelationCatalogAccess>();
+  const checkers: VersionChecker[] = [];
   for (const [name, target] of targets) {
+    const checker = versionChecker(() => connectUpstream(target), () => relationCatalogs.get(name) ?? null);
+    checkers.push(checker);
     relationAccess.set(name, {
       current: () => relationCatalogs.get(name) ?? null,
       refresh: coalescedRefresh(() => loadEngine(name, target), 1000),
-      changed: versionChecker(() => connectUpstream(target), () => relationCatalogs.get(name) ?? null),
+      changed: (relations, functions) => checker.changed(relations, functions),
     });
   }
   const sfCatalogs = new Map<string, SnowflakeCatalog>();
@@ -546,6 +549,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     for (const s of [...sessions]) s.shutdown('terminating connection: the gateway is shutting down');
     await mcpClosed;
     await snowflakeClosed;
+    for (const c of checkers) c.close();
     await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
     await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
     admin?.closeAllConnections?.();

@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideLocally } from '../approvals/local.ts';
 import { evidenceEvents, type EvidenceLine } from '../testing/evidence.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
+import { upstreamTarget } from '../server.ts';
+import { connectUpstream } from '../upstream/postgres/upstream.ts';
+import { loadRelationCatalog, versionChecker } from './catalog-freshness.ts';
 
 const run = promisify(execFile);
 
@@ -313,5 +316,33 @@ describe('legitimate relations the catalog does not hold', () => {
     expect(r).toEqual({ rows: [[6]], error: null });
     const bob = await viaPg('bob', 'SELECT ssn FROM phi_copy');
     expect(bob.error?.message ?? '').not.toMatch(/uncataloged/);
+  });
+});
+
+describe('the version checker (a connection of the gateway\'s own)', () => {
+  it('answers concurrent checks, sees a change, reopens a connection the server ended, and closes', async () => {
+    const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);
+    const conn = await connectUpstream(target);
+    const cat = await loadRelationCatalog(conn);
+    conn.close();
+    let opened = 0;
+    const checker = versionChecker(() => (opened++, connectUpstream(target)), () => cat, 5_000);
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => checker.changed(['public.patients', 'public.patient_view'])));
+      expect(answers).toEqual(Array(20).fill(false));
+      expect(await checker.changed(['public.patients'], ['public.harmless'])).toBe(false);
+      // Ended by the server (an administrator, a restart): the next check opens a new connection, or fails closed.
+      await behindTheBack("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE '%RECURSIVE named%'");
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await checker.changed(['public.patients']).catch((e: Error) => e);
+      expect(after === false || after instanceof Error).toBe(true);
+      expect(await checker.changed(['public.patients'])).toBe(false);
+      expect(opened).toBeGreaterThanOrEqual(2);
+      await behindTheBack('ALTER TABLE patients ADD COLUMN late_col text');
+      expect(await checker.changed(['public.patients'])).toBe(true);
+      await behindTheBack('ALTER TABLE patients DROP COLUMN late_col');
+    } finally {
+      checker.close();
+    }
   });
 });

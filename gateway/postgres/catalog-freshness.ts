@@ -288,19 +288,26 @@ export interface RelationCatalogAccess {
   changed(relations: readonly string[], functions?: readonly string[]): Promise<boolean>;
 }
 
+/** A version checker: `changed` as in RelationCatalogAccess, and `close` for shutdown. */
+export interface VersionChecker {
+  changed(relations: readonly string[], functions?: readonly string[]): Promise<boolean>;
+  /** Ends the checker's connection; later checks open a new one. */
+  close(): void;
+}
+
 /**
  * Checks relation versions over one connection of the gateway's own, opened on first use and again after a
  * failure. Checks are coalesced: every caller waits for a query that began after it asked (so a change committed
  * before a statement arrived is seen), one query at a time, each covering every relation asked for meanwhile.
  *
  * @example
+ * A check that takes longer than `timeoutMs` rejects (and the connection is opened anew).
+ *
+ * @example
  * const check = versionChecker(() => connectUpstream(target), () => relationCatalog);
- * if (await check(['public.patient_view'])) await refresh(Date.now());
+ * if (await check.changed(['public.patient_view'])) await refresh(Date.now());
  */
-export function versionChecker(
-  connect: () => Promise<UpstreamConnection>,
-  current: () => RelationCatalog | null,
-): (relations: readonly string[], functions?: readonly string[]) => Promise<boolean> {
+export function versionChecker(connect: () => Promise<UpstreamConnection>, current: () => RelationCatalog | null, timeoutMs = 5_000): VersionChecker {
   let conn: Promise<UpstreamConnection> | null = null;
   let running = false;
   let waiting: { relations: readonly string[]; functions: readonly string[]; resolve: (changed: boolean) => void; reject: (err: Error) => void }[] = [];
@@ -326,7 +333,13 @@ export function versionChecker(
       }
       const c = await conn;
       const cat = current();
-      const rows = await setupQuery(c, versionsSql(names, fns));
+      let timer: NodeJS.Timeout | undefined;
+      const rows = await Promise.race([
+        setupQuery(c, versionsSql(names, fns)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the catalog check took longer than ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
       for (const w of batch) w.resolve(cat === null || relationsChanged(cat, w.relations, rows, w.functions));
     } catch (err) {
       const failed = conn;
@@ -338,11 +351,18 @@ export function versionChecker(
       void next();
     }
   };
-  return (relations, functions = []) =>
-    new Promise<boolean>((resolve, reject) => {
-      waiting.push({ relations, functions, resolve, reject });
-      void next();
-    });
+  return {
+    changed: (relations, functions = []) =>
+      new Promise<boolean>((resolve, reject) => {
+        waiting.push({ relations, functions, resolve, reject });
+        void next();
+      }),
+    close() {
+      const open = conn;
+      conn = null;
+      void open?.then((c) => c.close(), () => undefined);
+    },
+  };
 }
 
 /** A SQL string literal (standard_conforming_strings on, as on the gateway's own connections). */
