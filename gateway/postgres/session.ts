@@ -1041,10 +1041,12 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       return sendToUpstream(raw); // only comments: PostgreSQL answers EmptyQueryResponse
     }
     if (gatePassed !== raw) {
-      const kept = Buffer.from(raw);
       gateProtocol = 'simple';
       const wait = gate!.beforeRun(first, sql);
-      if (wait) return afterGate(wait, sql, standInQuery, () => ((gatePassed = kept), onQuery(sql, kept)));
+      if (wait) {
+        const kept = Buffer.from(raw); // kept past the check
+        return afterGate(wait, sql, standInQuery, () => ((gatePassed = kept), onQuery(sql, kept)));
+      }
     } else gate!.passed(first);
     gatePassed = null;
     // A denied statement runs nothing upstream, not even its measuring count.
