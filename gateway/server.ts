@@ -34,6 +34,7 @@ import { createSnowflakeEngine, snowflakeTarget } from './snowflake/engine.ts';
 import { SnowflakeSession, type SnowflakeTarget } from './upstream/snowflake/connection.ts';
 import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
+import { loadRelationCatalog, versionChecker, type RelationCatalog, type RelationCatalogAccess, type VersionChecker } from './postgres/catalog-freshness.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
 import { ConfigError } from './config/load.ts';
 import { checkReferences } from './config/references.ts';
@@ -197,12 +198,30 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       if (b === bundle) return void engines.set(name, e);
     }
   }
-  /** (Re)loads an upstream's catalog and swaps in an engine that knows it; the old engine keeps serving until then. */
-  async function loadEngine(name: string, target: UpstreamTarget): Promise<void> {
+  const relationCatalogs = new Map<string, RelationCatalog>();
+  /** When the relation catalog in force began loading: a slower, older load never replaces a newer one. */
+  const relationsLoadedFrom = new Map<string, number>();
+  /**
+   * (Re)loads an upstream's catalog and swaps in an engine that knows it; the old engine keeps serving until then.
+   * Resolves false when the catalog could not be read (the last good catalog and engine stay).
+   */
+  async function loadEngine(name: string, target: UpstreamTarget): Promise<boolean> {
+    const began = Date.now();
     try {
       const conn = await connectUpstream(target);
-      const loaded = await loadUpstreamCatalog(conn);
-      conn.close();
+      let loaded: Awaited<ReturnType<typeof loadUpstreamCatalog>>;
+      let relations: RelationCatalog;
+      try {
+        // Versions first: a relation changed between the two reads shows a newer version than the engine's
+        // catalog knows, so the next statement that reads it has it re-read.
+        relations = await loadRelationCatalog(conn);
+        loaded = await loadUpstreamCatalog(conn);
+      } finally {
+        conn.close();
+      }
+      if (began < (relationsLoadedFrom.get(name) ?? -Infinity)) return true;
+      relationsLoadedFrom.set(name, began);
+      relationCatalogs.set(name, relations);
       catalogs.set(name, loaded.catalog);
       const reverse = new Map<string, string>();
       for (const [key, o] of loaded.origins) reverse.set(`${o.schema}.${o.table}.${o.column}`, key);
@@ -221,10 +240,25 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         throw new ConfigError(`upstreams.${name}: the upstream refused the gateway's credentials: ${(err as Error).message}`);
       }
       if (code === 'CONNECT_FAILED' || code === 'TIMEOUT' || code === 'TLS_FAILED') upstreamUp(name, false);
-      log.warn('upstream catalog not loaded; SELECT * results of masked tables will be NULL', { upstream: name, error: (err as Error).message });
-      if (engines.has(name)) return; // keep the engine with the last known catalog
+      log.warn('upstream catalog not loaded; statements reading relations it does not know are refused', { upstream: name, error: (err as Error).message });
+      if (engines.has(name)) return false; // keep the engine with the last known catalog
+      await refreshEngine(name);
+      return false;
     }
     await refreshEngine(name);
+    return true;
+  }
+  /** Per PostgreSQL upstream: its relation catalog, a coalesced refresh, and the per-statement version check. */
+  const relationAccess = new Map<string, RelationCatalogAccess>();
+  const checkers: VersionChecker[] = [];
+  for (const [name, target] of targets) {
+    const checker = versionChecker(() => connectUpstream(target), () => relationCatalogs.get(name) ?? null);
+    checkers.push(checker);
+    relationAccess.set(name, {
+      current: () => relationCatalogs.get(name) ?? null,
+      refresh: coalescedRefresh(() => loadEngine(name, target), 1000),
+      changed: (relations, functions) => checker.changed(relations, functions),
+    });
   }
   const sfCatalogs = new Map<string, SnowflakeCatalog>();
   /** When the catalog in force began loading: a slower, older load never replaces a newer one. */
@@ -363,6 +397,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     engine: (name) => engines.get(name)!,
     originsOf: (name) => origins.get(name),
     catalogChanged,
+    relationCatalog: (name) => relationAccess.get(name)!,
     validator: createIdentityValidator({
       issuer: config.identity.issuer,
       audience: config.identity.audience,
@@ -517,6 +552,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     for (const s of [...sessions]) s.shutdown('terminating connection: the gateway is shutting down');
     await mcpClosed;
     await snowflakeClosed;
+    for (const c of checkers) c.close();
     await evidence?.close({ reason: 'shutdown' }).catch((err: Error) => log.error('evidence close failed', { error: err.message }));
     await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
     admin?.closeAllConnections?.();

@@ -2,6 +2,7 @@
 // client's CancelRequest (BackendKeyData) to its session.
 import type tls from 'node:tls';
 import type { GatewayContext, SessionHandle } from '../context.ts';
+import type { RelationCatalogAccess } from './catalog-freshness.ts';
 
 export interface PostgresSessionHandle extends SessionHandle {
   /** The BackendKeyData the gateway gave this client (its own, mapped to the upstream's). */
@@ -16,4 +17,6 @@ export interface PostgresDoorContext extends GatewayContext {
   postgresSessions: Set<PostgresSessionHandle>;
   /** Routes a client's CancelRequest to the session whose key matches (constant-time compare). */
   cancel(processId: number, secretKey: Buffer): void;
+  /** An upstream's relations as its catalog was loaded: refreshed on demand, versions checked per statement. */
+  relationCatalog(upstream: string): RelationCatalogAccess;
 }

@@ -156,6 +156,15 @@ export class ResponseTracker {
   #pending: Buffer | null = null;
   /** Called when the queue drains (the upstream owes no more responses). */
   onIdle: (() => void) | null = null;
+  /**
+   * Whether a RowDescription column's origin (table OID, attribute number) is one the catalog knows. A result
+   * set with a column from elsewhere (a relation made or changed behind Verdict's back) is sent with every value
+   * NULL, and onUnknownOrigin is told. null: not checked.
+   */
+  knownOrigin: ((tableOid: number, attnum: number) => boolean) | null = null;
+  onUnknownOrigin: ((tableOid: number) => void) | null = null;
+  /** Statements (by verdict) whose described rows came from an unknown origin: their executions send NULLs. */
+  readonly #unknownOrigin = new WeakSet<object>();
   /** Observes the seconds from a Query or Sync with `sent` to its ReadyForQuery (metrics). */
   upstreamSeconds: { observe(seconds: number): void } | null = null;
   /** A Bind sent with `started` failed (one handler per session, not a closure per Bind). */
@@ -363,6 +372,7 @@ export class ResponseTracker {
     if (u.rows) return u.rows;
     const p = this.model.portals.get(u.portal);
     if (!p) return (u.rows = { plan: BLANK_PLAN, scrub: true, ref: null });
+    if (this.#unknownOrigin.has(p.verdict)) return (u.rows = { plan: BLANK_PLAN, scrub: true, ref: p });
     if (p.cursor) return (u.rows = { plan: p.plan, scrub: p.scrub, ref: p });
     return (u.rows = this.model.rowsOf(p.verdict.statements[p.index]!, { plan: p.plan, scrub: p.scrub, ref: p }));
   }
@@ -596,7 +606,13 @@ export class ResponseTracker {
         return undefined; // Describe 'S' continues with RowDescription or NoData
       case BackendCode.RowDescription: {
         // The server's word on where each column comes from overrides the analysis for masked columns.
+        const unknown = this.knownOrigin ? unknownOrigin(buf, start, this.knownOrigin) : 0;
         if (head?.type === 'describe') {
+          if (unknown) {
+            const described = head.target === 'P' ? this.model.portals.get(head.name) : this.model.statements.get(head.name);
+            if (described) this.#unknownOrigin.add(described.verdict);
+            this.onUnknownOrigin?.(unknown);
+          }
           if (head.target === 'P') {
             const plan = this.#portalPlan(head.name);
             if (plan) describeColumns(buf, start, plan);
@@ -605,8 +621,13 @@ export class ResponseTracker {
           return undefined;
         }
         if (head?.type === 'query') {
-          const plan = this.#queryRows(head, 'rows').plan;
-          if (plan) describeColumns(buf, start, plan);
+          const rows = this.#queryRows(head, 'rows');
+          if (unknown) {
+            this.#rows = { plan: BLANK_PLAN, scrub: true, ref: rows.ref };
+            this.onUnknownOrigin?.(unknown);
+            return undefined;
+          }
+          if (rows.plan) describeColumns(buf, start, rows.plan);
           return undefined;
         }
         throw new SessionModelBreach(`the server described rows while the gateway expected ${head ? `the answer to ${head.type}` : 'nothing'}`);
@@ -934,6 +955,20 @@ export function describeColumns(buf: Buffer, start: number, plan: RowPlan): void
   }
   if (!Object.isFrozen(plan)) plan.types = types;
   if (plan.byOrigin) applyGroundTruth(buf, start, plan);
+}
+
+/** The first table OID of a RowDescription column whose origin `known` does not know; 0 when all are known. */
+export function unknownOrigin(buf: Buffer, start: number, known: (tableOid: number, attnum: number) => boolean): number {
+  const count = buf.readUInt16BE(start + 5);
+  let p = start + 7;
+  for (let i = 0; i < count; i++) {
+    p = buf.indexOf(0, p) + 1; // field name
+    const tableOid = buf.readUInt32BE(p);
+    const attnum = buf.readInt16BE(p + 4);
+    p += 18;
+    if (tableOid !== 0 && !known(tableOid, attnum)) return tableOid;
+  }
+  return 0;
 }
 
 /** Masks columns whose RowDescription origin (table OID, attribute number) is a masked column. */

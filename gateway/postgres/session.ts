@@ -56,6 +56,8 @@ import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
 import { purposeFromClaims, purposeFromStartupOptions } from '../pipeline/purpose.ts';
 import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
+import { catalogGate, FailedTransaction, UNCATALOGED_RULE, type CatalogGate, type Refusal, type Resolved } from './catalog-gate.ts';
+import { resolveSql } from './catalog-freshness.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
 const STAND_IN = STAND_IN_NAME;
@@ -108,6 +110,14 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   let expiryTimer: NodeJS.Timeout | null = null;
   /** The session in the statement pipeline (decisions and evidence); opened once the identity is known. */
   let pipeline: PipelineSession | null = null;
+  /** Catalog freshness (catalog-gate.ts): relations read must be ones the catalog knows, as loaded. */
+  let gate: CatalogGate | null = null;
+  /** The Query's bytes, or the Bind, that has passed the gate and is being handled again. */
+  let gatePassed: object | null = null;
+  /** The protocol of the message the gate is checking: how the session's own lookups are sent meanwhile. */
+  let gateProtocol: 'simple' | 'extended' = 'simple';
+  /** performance.now() when the client's last bytes arrived: every message being handled had arrived by then. */
+  let clientDataAt = 0;
   const gatewayKey = { processId: randomBytes(4).readUInt32BE(0) >>> 1, secretKey: randomBytes(4) };
   /** Evidence id of this session: unique across gateway restarts and instances. */
   let endReason = 'client_closed';
@@ -147,6 +157,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   }
 
   function onClientData(chunk: Buffer): void {
+    clientDataAt = performance.now();
     try {
       reader.push(chunk);
     } catch (err) {
@@ -422,6 +433,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     phase = 'ready';
     log.info('session started', { user: identity.username, sub: identity.sub, groups: identity.groups, upstream: upstreamName, tls: tlsActive });
     pipeline.start();
+    gate = openCatalogGate();
 
     const up = upstream.socket;
     up.on('data', (chunk: Buffer) => {
@@ -563,6 +575,18 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           logDecision(verdict, 'parse');
           return refuseParse(msg.statement, verdict, problem);
         }
+        if (gatePassed !== msg) {
+          gateProtocol = 'extended';
+          const wait = gate!.beforePrepare(verdict, msg.sql);
+          if (wait) {
+            const held = heldCopy(msg);
+            return afterGate(wait, msg.sql, (bytes) => {
+              tracker.push({ type: 'parse', name: msg.statement, entry: null, denial: { bytes } });
+              sendToUpstream(parseMessage(msg.statement, STAND_IN));
+            }, () => ((gatePassed = held), onReady(held)));
+          }
+        } else gate!.passed(verdict);
+        gatePassed = null;
         logDecision(verdict, 'parse');
         const entry: StatementEntry = { verdict, index: 0, sql: msg.sql, source: 'protocol', paramTypes: msg.paramTypes };
         const raw = Buffer.from(msg.raw); // kept past a possible wait for evidence
@@ -596,6 +620,15 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
           tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: stmt });
           return sendToUpstream(msg.raw);
         }
+        if (gatePassed !== msg) {
+          gateProtocol = 'extended';
+          const wait = gate!.beforeBind(stmt.verdict, stmt.index, stmt.sql, clientDataAt);
+          if (wait) {
+            const held = heldCopy(msg);
+            return afterGate(wait, stmt.sql, standIn, () => ((gatePassed = held), onReady(held)));
+          }
+        }
+        gatePassed = null;
         const executes = executedStatement(stmt.verdict.statements[stmt.index]!);
         if (stmt.source === 'sql' && (executes.kind === 'update' || executes.kind === 'delete' || executes.kind === 'merge' || executes.on_conflict === 'update')) {
           // A PREPARE ran nothing and was measured for nothing; its executions would escape the blast radius.
@@ -701,6 +734,53 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       default:
         return fatal(protocolViolation(`unexpected ${msg.type} message`));
     }
+  }
+
+  /** The session's catalog gate: decides again with the engine in force, asks its own connection about temporary tables. */
+  function openCatalogGate(): CatalogGate {
+    const access = ctx.relationCatalog(upstreamName);
+    const g = catalogGate({ access, decide: (sql) => decide(sql), resolve: resolveRelations });
+    tracker.knownOrigin = (tableOid, attnum) => g.knownOrigin(tableOid, attnum);
+    tracker.onUnknownOrigin = (tableOid) => {
+      log.warn('a result column comes from a relation the catalog does not know: its values were sent as NULL, and the catalog is re-read', { user: identity?.username, table_oid: tableOid });
+      void access.refresh(Date.now());
+    };
+    return g;
+  }
+
+  /**
+   * How `relations` resolve on this session's connection (it sees the session's temporary tables). Waits for the
+   * server to answer what came before; rejects in a failed transaction, or while the server skips to Sync.
+   */
+  async function resolveRelations(relations: readonly string[], functions: readonly string[]): Promise<ReadonlyMap<string, Resolved | null>> {
+    sendToUpstream(FLUSH);
+    flushUpstream();
+    await untilIdle();
+    if (tracker.status === 'E') throw new FailedTransaction('the transaction is aborted');
+    if (phase === 'closed' || tracker.ignoringTillSync) throw new Error('the session cannot run queries now');
+    const sql = resolveSql(relations, functions);
+    const name = `${RESERVED_PREFIX}catalog_${++measureSeq}`;
+    // In a simple-protocol session a Query of its own; between extended messages, messages ended by Flush (not Sync).
+    const unit = gateProtocol === 'simple'
+      ? await runInternal(queryMessage(sql), 'ready')
+      : await runInternal(Buffer.concat([parseMessage(name, sql), bindMessage(name, name), executeMessage(name), closeMessage('S', name), closeMessage('P', name), FLUSH]), 5);
+    if (unit.error) throw new Error(`the lookup failed (SQLSTATE ${errorCode(unit.error, 0, unit.error.length)})`);
+    return new Map(unit.rows.map(([relation, oid, temporary]) => [relation!, oid === null ? null : { oid: Number(oid), temporary: temporary === 'true' }]));
+  }
+
+  /** Goes on once the gate has passed; else the statement is refused (recorded under UNCATALOGED_RULE). */
+  function afterGate(wait: Promise<Refusal | null>, sql: string, refuse: (bytes: Buffer) => void, then: () => Promise<void> | void): Promise<void> {
+    return wait.then((refusal) => {
+      if (phase === 'closed') return;
+      if (refusal === null) return then();
+      const decisionId = recordRefusal(sql, UNCATALOGED_RULE, refusal.message);
+      log.info('statement refused: a relation it reads is not in the catalog as loaded', { user: identity?.username, decision_id: decisionId, code: refusal.code, reason: refusal.message });
+      // What PostgreSQL would say (no such relation, a failed transaction) in its words; else the denial.
+      const fields = refusal.code === '42501'
+        ? insufficientPrivilege(`Verdict denied this statement: ${refusal.message} [${UNCATALOGED_RULE}]`, `decision ${decisionId}`)
+        : ({ severity: 'ERROR', code: refusal.code, message: refusal.message } as const);
+      refuse(writer.errorResponse(fields).flush());
+    });
   }
 
   /**
@@ -972,6 +1052,15 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       tracker.push({ type: 'query', verdict: null, own: [] });
       return sendToUpstream(raw); // only comments: PostgreSQL answers EmptyQueryResponse
     }
+    if (gatePassed !== raw) {
+      gateProtocol = 'simple';
+      const wait = gate!.beforeRun(first, sql);
+      if (wait) {
+        const kept = Buffer.from(raw); // kept past the check
+        return afterGate(wait, sql, standInQuery, () => ((gatePassed = kept), onQuery(sql, kept)));
+      }
+    } else gate!.passed(first);
+    gatePassed = null;
     // A denied statement runs nothing upstream, not even its measuring count.
     if (first.action !== 'deny' && first.decisions.some((d) => d.measure.length > 0)) {
       const kept = Buffer.from(raw); // kept past the measurement
