@@ -44,7 +44,8 @@ beforeAll(async () => {
     await bob.query({ text: 'SELECT name FROM patients WHERE id = $1', values: [2] }); // extended protocol
     await bob.query('SELECT 1 AS a; SELECT id FROM visits LIMIT 1'); // multi-statement
     await bob.query("SELECT pg_read_file('/etc/passwd')").catch(() => undefined); // deny
-    await bob.query('SELECT * FROM no_such_table').catch(() => undefined); // an upstream error after a decision
+    await bob.query('SELECT * FROM no_such_table').catch(() => undefined); // refused by the door (no such relation) without a policy decision
+    await bob.query('SELECT 1/0 AS x').catch(() => undefined); // decided, then an upstream error
     const notices: { detail?: string }[] = [];
     bob.on('notice', (n) => notices.push(n));
     const held = bob.query('DELETE FROM visits');
@@ -87,9 +88,10 @@ describe('decide --replay', () => {
       const results = await replayDecisions(decisions, library);
       const differs = results.filter((r) => r.status === 'differs');
       expect(differs, JSON.stringify(differs, null, 2)).toEqual([]);
+      // The one statement no policy decided: the door refused a relation that does not exist before deciding it.
       const unreplayable = results.filter((r) => r.status === 'unreplayable');
-      expect(unreplayable, JSON.stringify(unreplayable, null, 2)).toEqual([]);
-      expect(results.filter((r) => r.status === 'same').length).toBe(decisions.length);
+      expect(unreplayable.map((r) => [r.recorded.rules, r.why])).toEqual([[['postgres.uncataloged_relation'], 'refused by the door without a policy decision; no policy input exists']]);
+      expect(results.filter((r) => r.status === 'same').length).toBe(decisions.length - 1);
     } finally {
       library.close();
     }
@@ -139,7 +141,7 @@ describe('decide --replay', () => {
     expect(one.stdout).toContain(`${id}: the same — recorded mask, replayed mask (revision test-stack)`);
     const all = spawnSync(tsx, ['gateway/cli/main.ts', 'decide', '--replay', 'all', '--repo', clone, '--bundle', baseBundle, '--json'], { cwd: projectRoot, encoding: 'utf8' });
     expect(all.status, all.stderr).toBe(0);
-    expect(JSON.parse(all.stdout)).toMatchObject({ evidence_ok: true, decisions: decisions.length, same: decisions.length, differs: 0, reproduced_share: 1 });
+    expect(JSON.parse(all.stdout)).toMatchObject({ evidence_ok: true, decisions: decisions.length, same: decisions.length - 1, differs: 0, unreplayable: 1, reproduced_share: 1 });
   });
 });
 
@@ -150,7 +152,8 @@ describe('policy impact', () => {
       const base = await loadBundle(baseBundle);
       const head = await loadBundle(headBundle);
       const report = await policyImpact(decisions, base, head, library);
-      expect(report.evaluated).toBe(decisions.length);
+      expect(report.evaluated).toBe(decisions.filter((d) => d.input !== null).length);
+      expect(report.skipped.count).toBe(1); // the door's refusal: no policy input to re-evaluate
       // alice's name reads: allowed before, masked after (her SSN read is masked under both)
       const kinds = report.flips.map((f) => f.kind);
       expect(kinds).toEqual(['allow→mask']);
@@ -160,7 +163,7 @@ describe('policy impact', () => {
       expect(flip.fingerprints).toHaveLength(1);
       expect(flip.fingerprints[0]!.example).toBe('SELECT name, diagnosis FROM patients WHERE id = 1');
       expect(flip.fingerprints[0]!.samples).toHaveLength(3);
-      expect(report.unchanged).toBe(decisions.length - 3);
+      expect(report.unchanged).toBe(report.evaluated - 3);
       // the same inputs give the same bytes
       const again = await policyImpact(decisions, base, head, library);
       expect(JSON.stringify(again)).toBe(JSON.stringify(report));
