@@ -257,7 +257,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     relationAccess.set(name, {
       current: () => relationCatalogs.get(name) ?? null,
       refresh: coalescedRefresh(() => loadEngine(name, target), 1000),
-      changed: (relations, functions) => checker.changed(relations, functions),
+      changed: config.upstreams[name]!.catalog_check ? (relations, functions) => checker.changed(relations, functions) : async () => false,
     });
   }
   const sfCatalogs = new Map<string, SnowflakeCatalog>();

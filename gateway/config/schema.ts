@@ -29,6 +29,13 @@ const upstream = z.strictObject({
     })
     .default({ mode: 'prefer' }),
   connect_timeout_ms: z.number().int().positive().default(10_000),
+  /**
+   * Check, before a statement that reads relations runs, that they are still the ones the catalog classified
+   * (one metadata query on a gateway connection). Turn off only for a database whose schema nobody but this
+   * gateway can change (the demo's embedded PGlite, which serves one transaction at a time): changes made
+   * elsewhere would then go unseen until the next catalog reload.
+   */
+  catalog_check: z.boolean().default(true),
 });
 
 /** The MCP front door (Streamable HTTP, OAuth bearer tokens): docs in README "The MCP door". */

@@ -47,7 +47,7 @@ export async function startDemo(
   const config = validateConfig({
     listen: { postgres: { host: '127.0.0.1', port: ports.gateway }, admin: { host: '127.0.0.1', port: ports.admin } },
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
-    upstreams: { clinic: { host: db.host, port: db.port, database: db.database, user: db.user, tls: { mode: 'disable' } } },
+    upstreams: { clinic: { host: db.host, port: db.port, database: db.database, user: db.user, tls: { mode: 'disable' }, catalog_check: false } },
     policy: { source: { file: policy.bundle, poll_seconds: 2 }, verification_keys: { demo: policy.publicKey }, state_file: join(state, 'policy', 'state.json') },
     approvals: { state_dir: join(state, 'approvals'), hold_timeout_seconds: 600 },
     masking: { hash_key: { value: 'verdict-demo-hash-key' } },
