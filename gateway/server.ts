@@ -6,7 +6,6 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createEngine, type Engine } from '../engine/engine.ts';
-import { EngineError } from '../engine/errors.ts';
 import type { PolicyBundle } from '../engine/policy/bundle.ts';
 import type { EvidenceEvent } from '../engine/evidence/events.ts';
 import { createBundleFollower, type BundleFollower } from './bundles/follower.ts';
