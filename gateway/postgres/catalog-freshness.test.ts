@@ -345,4 +345,25 @@ describe('the version checker (a connection of the gateway\'s own)', () => {
       checker.close();
     }
   });
+
+  it('passes any relation name through its array parameters (quotes, backslashes, commas, braces, spaces, NULL)', async () => {
+    const odd = ['we"ird', 'back\\slash', 'a,b', '{braced}', 'two words', 'NULL', 'ümlaut'];
+    for (const name of odd) await behindTheBack(`CREATE TABLE "${name.replace(/"/g, '""')}" (id int)`);
+    const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);
+    const conn = await connectUpstream(target);
+    const cat = await loadRelationCatalog(conn);
+    conn.close();
+    const checker = versionChecker(() => connectUpstream(target), () => cat, 5_000);
+    try {
+      const keys = odd.map((n) => `public.${n}`);
+      for (const k of keys) expect(cat.relations.has(k)).toBe(true);
+      expect(await checker.changed(keys)).toBe(false);
+      await behindTheBack(`ALTER TABLE "a,b" ADD COLUMN late int`);
+      expect(await checker.changed(keys)).toBe(true);
+      expect(await checker.changed(keys.filter((k) => k !== 'public.a,b'))).toBe(false);
+    } finally {
+      checker.close();
+      for (const name of odd) await behindTheBack(`DROP TABLE "${name.replace(/"/g, '""')}"`);
+    }
+  });
 });

@@ -6,7 +6,7 @@
 // runs; and a result column the server says comes from a relation (or column) the catalog does not know is never
 // passed as it is (the tracker blanks it and the catalog is re-read).
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import { setupQuery } from '../upstream/postgres/query.ts';
+import { preparedQuery, setupQuery } from '../upstream/postgres/query.ts';
 import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
 
 /** The relations of an upstream as the catalog in force was loaded. Keys are 'schema.relation'. */
@@ -214,19 +214,13 @@ FROM (VALUES ${functions.map((f) => triple(f, 'function ')).join(', ')}) AS v(ke
 /**
  * Whether any relation a statement reads changed since `cat` was loaded: dropped, renamed, replaced by another of
  * its name, altered (new columns), a view redefined (CREATE OR REPLACE VIEW), or any relation a view reads (its
- * rules' dependencies, followed through views of views) changed. One query over the gateway's own connection.
+ * rules' dependencies, followed through views of views) changed. One prepared query over the gateway's own
+ * connection (parameters: versionsParams), planned once per connection.
  */
-export function versionsSql(relations: readonly string[], functions: readonly string[] = []): string {
-  const pairs = (keys: readonly string[]) =>
-    keys.length === 0
-      ? `SELECT NULL::name, NULL::name WHERE false`
-      : `VALUES ${keys.map((r) => {
-          const dot = r.indexOf('.');
-          return `(${literal(r.slice(0, dot))}::name, ${literal(r.slice(dot + 1))}::name)`;
-        }).join(', ')}`;
-  return `WITH RECURSIVE named(oid) AS (
-  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE (n.nspname, c.relname) IN (${pairs(relations)})
+export const VERSIONS_CHECK = `WITH RECURSIVE named(oid) AS (
+  SELECT c.oid FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.name[]), pg_catalog.unnest($2::pg_catalog.name[])) AS a(schema, name)
+  JOIN pg_catalog.pg_namespace n ON n.nspname = a.schema
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = a.name
 ), deps(oid) AS (
   SELECT oid FROM named
   UNION
@@ -235,7 +229,7 @@ export function versionsSql(relations: readonly string[], functions: readonly st
   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
 ), called(schema, name) AS (
-  ${pairs(functions)}
+  SELECT * FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.name[]), pg_catalog.unnest($4::pg_catalog.name[]))
   UNION
   -- functions the views read call (their rules depend on them)
   SELECT n.nspname, p.proname FROM deps
@@ -251,10 +245,32 @@ UNION ALL
 SELECT 'f', '', n.nspname, p.proname, ${FUNCTION_VERSION}
 FROM called JOIN pg_catalog.pg_namespace n ON n.nspname = called.schema JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = called.name
 GROUP BY n.nspname, p.proname`;
+
+/**
+ * The parameters of VERSIONS_CHECK for `relations` and `functions` ('schema.name' keys): four text arrays
+ * (schemas and names of each), in PostgreSQL's array literal syntax.
+ */
+export function versionsParams(relations: readonly string[], functions: readonly string[] = []): [string, string, string, string] {
+  const split = (keys: readonly string[]) => {
+    const schemas: string[] = [];
+    const names: string[] = [];
+    for (const k of keys) {
+      const dot = k.indexOf('.');
+      schemas.push(k.slice(0, dot));
+      names.push(k.slice(dot + 1));
+    }
+    return [arrayLiteral(schemas), arrayLiteral(names)] as const;
+  };
+  return [...split(relations), ...split(functions)];
+}
+
+/** A text[] literal: every element quoted, `"` and `\` escaped (arrays.html#ARRAYS-IO). */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
 /**
- * Whether the rows `versionsSql(relations)` read show a change from `cat`: a name that is gone or is another
+ * Whether the rows VERSIONS_CHECK reads show a change from `cat`: a name that is gone or is another
  * relation now, a relation (or one a view reads) whose version differs or that the catalog does not know.
  *
  * @example
@@ -335,7 +351,7 @@ export function versionChecker(connect: () => Promise<UpstreamConnection>, curre
       const cat = current();
       let timer: NodeJS.Timeout | undefined;
       const rows = await Promise.race([
-        setupQuery(c, versionsSql(names, fns)),
+        preparedQuery(c, 'verdict_versions', VERSIONS_CHECK, versionsParams(names, fns)),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`the catalog check took longer than ${timeoutMs} ms`)), timeoutMs);
         }),

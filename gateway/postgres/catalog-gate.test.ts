@@ -25,7 +25,7 @@ function verdictOf(...statements: StatementAnalysis[]): Verdict {
 }
 const reads = (table: string, schema = 'public') => ({ schema, table, columns: ['*'] });
 
-/** A function row of versionsSql. */
+/** A function row of VERSIONS_CHECK. */
 const fn = (name: string, version: string) => ['f', '', 'public', name, version];
 
 const CATALOG: RelationCatalog = {

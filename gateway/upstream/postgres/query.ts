@@ -20,6 +20,33 @@ interface BackendMsg {
  * const rows = await setupQuery(conn, "SELECT current_user");
  */
 export async function setupQuery(conn: UpstreamConnection, sql: string): Promise<(string | null)[][]> {
+  return untilReady(conn, serialize.query(sql));
+}
+
+/** Statements this connection has prepared (by name), so a named statement is parsed once per connection. */
+const prepared = new WeakMap<UpstreamConnection, Set<string>>();
+
+/**
+ * Runs `sql` as the named prepared statement `name` with text `params` (extended protocol: Parse once per
+ * connection, then Bind / Execute / Sync) and returns each row's text values. For a query the gateway repeats
+ * with different values (the catalog version check): a server-side plan is kept instead of planning the text
+ * anew each time (on a small catalog 1.7 ms of planning vs 0.2 ms of execution). Errors as setupQuery; after
+ * one, whether the statement is prepared is unknown: close the connection (the version checker does).
+ *
+ * @example
+ * const rows = await preparedQuery(conn, 'verdict_versions', 'SELECT $1::int + 1', ['41']);
+ */
+export async function preparedQuery(conn: UpstreamConnection, name: string, sql: string, params: readonly (string | null)[]): Promise<(string | null)[][]> {
+  let names = prepared.get(conn);
+  if (!names) prepared.set(conn, (names = new Set()));
+  const parse = names.has(name) ? [] : [serialize.parse({ name, text: sql, types: [] })];
+  names.add(name);
+  const message = Buffer.concat([...parse, serialize.bind({ statement: name, values: [...params] }), serialize.execute({}), serialize.sync()]);
+  return untilReady(conn, message);
+}
+
+/** Writes `message` and collects DataRows as text until ReadyForQuery; the first ErrorResponse rejects. */
+function untilReady(conn: UpstreamConnection, message: Buffer): Promise<(string | null)[][]> {
   const socket = conn.socket;
   const parser = new Parser();
   const rows: (string | null)[][] = [];
@@ -50,7 +77,7 @@ export async function setupQuery(conn: UpstreamConnection, sql: string): Promise
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
-    socket.write(serialize.query(sql));
+    socket.write(message);
     if (conn.leftover.length) {
       const first = conn.leftover;
       conn.leftover = Buffer.alloc(0);
