@@ -107,7 +107,7 @@ try {
   const config = validateConfig({
     listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: null },
     identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
-    upstreams: { bench: { host: '127.0.0.1', port: server.port, database: server.database, user: server.user, tls: { mode: 'disable' } } },
+    upstreams: { bench: { host: '127.0.0.1', port: server.port, database: server.database, user: server.user, tls: { mode: 'disable' }, catalog_check: process.env.BENCH_CATALOG_CHECK !== '0' } },
     policy: { bundle },
     approvals: { state_dir: join(dir, 'approvals') },
     masking: { hash_key: { value: 'bench' } },

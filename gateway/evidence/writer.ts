@@ -13,7 +13,7 @@ import { keySetPath, STREAM_ID } from '../../engine/evidence/layout.ts';
 import { createLocalGitPublisher } from './local-git.ts';
 import { startPublishLoop, type PublishLoop, type PublishStatus } from './publish-loop.ts';
 import type { EvidencePublisher } from './publisher.ts';
-import { openSpool, type RecoveryReport, type SpoolStatus } from './spool.ts';
+import { openSpool, type RecoveryReport, type SpoolStatus, type SpoolOptions } from './spool.ts';
 
 /**
  * The `evidence:` section of verdict.yaml. Plug it into gateway/config/schema.ts as
@@ -90,6 +90,8 @@ export interface EvidenceWriterOptions {
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
   /** Called after each group of events became durable, with how long its write took (seconds; metrics). */
   onDurable?: (seconds: number) => void;
+  /** Fault injection in tests: the spool's group write (SpoolOptions.io). */
+  io?: SpoolOptions['io'];
 }
 
 export interface EvidenceWriterStatus extends SpoolStatus {
@@ -151,6 +153,7 @@ export async function createEvidenceWriter(options: EvidenceWriterOptions): Prom
     onSealed: () => loop?.notify(),
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     ...(options.onDurable ? { onDurable: options.onDurable } : {}),
+    ...(options.io ? { io: options.io } : {}),
   });
   if (options.publisher)
     loop = startPublishLoop({

@@ -8,6 +8,7 @@
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { preparedQuery, setupQuery } from '../upstream/postgres/query.ts';
 import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
+import { READ_ONLY_BUILTINS } from './side-effects.ts';
 
 /** The relations of an upstream as the catalog in force was loaded. Keys are 'schema.relation'. */
 export interface RelationCatalog {
@@ -27,6 +28,10 @@ export interface RelationCatalog {
   functions: ReadonlyMap<string, string>;
   /** Names of pg_catalog's functions (what an unqualified call finds first). */
   builtins: ReadonlySet<string>;
+  /** Names of pg_catalog's functions that are immutable or stable in every overload (side-effects.ts). */
+  readOnlyBuiltins: ReadonlySet<string>;
+  /** Names (without schema) of the functions outside PostgreSQL's own schemas. */
+  userFunctionNames: ReadonlySet<string>;
 }
 
 /** OIDs below this are the cluster's own objects, made by initdb (pg_catalog, information_schema). */
@@ -82,7 +87,10 @@ export async function loadRelationCatalog(conn: UpstreamConnection): Promise<Rel
   for (const [schema, name, version] of await setupQuery(conn, FUNCTIONS)) functions.set(`${schema}.${name}`, version ?? '');
   const builtins = new Set<string>();
   for (const [name] of await setupQuery(conn, BUILTINS)) if (name) builtins.add(name);
-  return { relations, versions, columns, functions, builtins };
+  const readOnlyBuiltins = new Set<string>();
+  for (const [name] of await setupQuery(conn, READ_ONLY_BUILTINS)) if (name) readOnlyBuiltins.add(name);
+  const userFunctionNames = new Set([...functions.keys()].map((k) => k.slice(k.indexOf('.') + 1)));
+  return { relations, versions, columns, functions, builtins, readOnlyBuiltins, userFunctionNames };
 }
 
 /** A relation a statement reads (or takes rows from) that the catalog cannot account for. */
@@ -264,6 +272,40 @@ export function versionsParams(relations: readonly string[], functions: readonly
   return [...split(relations), ...split(functions)];
 }
 
+/**
+ * The versions of tables (by 'schema.name', quoted as qualifiedName) as they resolve now: name, OID, pg_class row
+ * version, whether it has rules. A name that resolves to nothing gives NULLs.
+ */
+const TABLE_VERSIONS_CHECK = `SELECT a.key, c.oid::pg_catalog.text, c.xmin::pg_catalog.text, c.relhasrules::pg_catalog.text
+FROM pg_catalog.unnest($1::pg_catalog.text[]) AS a(key) LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(a.key)`;
+
+/** A relation the catalog knows with no rules (a table, not a view): its version is its pg_class row's alone. */
+function isPlainTable(cat: RelationCatalog, relation: string): boolean {
+  const oid = cat.relations.get(relation);
+  const version = oid === undefined ? undefined : cat.versions.get(oid);
+  return version !== undefined && !version.includes('/');
+}
+
+/** 'schema.name' as a qualified, quoted SQL name for to_regclass. */
+function qualifiedName(relation: string): string {
+  const dot = relation.indexOf('.');
+  const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  return `${quote(relation.slice(0, dot))}.${quote(relation.slice(dot + 1))}`;
+}
+
+/** TABLE_VERSIONS_CHECK's rows as VERSIONS_CHECK's, for relationsChanged: a table that now has rules shows a version no catalog holds. */
+function tableRows(relations: readonly string[], found: readonly (string | null)[][]): (string | null)[][] {
+  const byKey = new Map(relations.map((r) => [qualifiedName(r), r]));
+  const rows: (string | null)[][] = [];
+  found.forEach(([key, oid, xmin, rules]) => {
+    const relation = byKey.get(key ?? '');
+    if (oid === null || oid === undefined || relation === undefined) return;
+    const dot = relation.indexOf('.');
+    rows.push(['r', oid, relation.slice(0, dot), relation.slice(dot + 1), rules === 'true' ? `${xmin}/rules` : (xmin ?? null)]);
+  });
+  return rows;
+}
+
 /** A text[] literal: every element quoted, `"` and `\` escaped (arrays.html#ARRAYS-IO). */
 function arrayLiteral(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
@@ -350,8 +392,12 @@ export function versionChecker(connect: () => Promise<UpstreamConnection>, curre
       const c = await conn;
       const cat = current();
       let timer: NodeJS.Timeout | undefined;
+      // Tables without rules (most of what statements read) have nothing to follow: their version is their
+      // pg_class row's, read by OID through to_regclass (0.02 ms of server time, against 0.2 ms for the
+      // recursive check; under load on 2 cores 1.3 ms a round, which capped bench:gateway's throughput).
+      const plain = cat !== null && fns.length === 0 && names.every((r) => isPlainTable(cat, r));
       const rows = await Promise.race([
-        preparedQuery(c, 'verdict_versions', VERSIONS_CHECK, versionsParams(names, fns)),
+        plain ? preparedQuery(c, 'verdict_table_versions', TABLE_VERSIONS_CHECK, [arrayLiteral(names.map(qualifiedName))]).then((found) => tableRows(names, found)) : preparedQuery(c, 'verdict_versions', VERSIONS_CHECK, versionsParams(names, fns)),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`the catalog check took longer than ${timeoutMs} ms`)), timeoutMs);
         }),

@@ -34,6 +34,8 @@ const CATALOG: RelationCatalog = {
   columns: new Set(['16400:1', '16400:2', '16410:1']),
   functions: new Map([['public.get_ssn', '16420:720']]),
   builtins: new Set(['count', 'upper', 'generate_series', 'now']),
+  readOnlyBuiltins: new Set(['count', 'upper', 'generate_series', 'now']),
+  userFunctionNames: new Set(['get_ssn']),
 };
 
 /** A RowDescription whose columns come from (table OID, attnum) origins. */

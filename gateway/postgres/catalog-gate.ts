@@ -3,6 +3,7 @@
 // Protocol-free: the session says how to decide again and how to ask its own connection about temporary tables;
 // the gate answers with a refusal message, or null when the statement may be decided again and go on.
 import type { Verdict } from '../../engine/engine.ts';
+import { onlyReads, readOnlyCall } from './side-effects.ts';
 import { FIRST_NORMAL_OID, functionsCalled, gapMessage, relationGaps, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
 
 /** Why the gate refuses a statement: the SQLSTATE the client gets and the message. */
@@ -65,6 +66,14 @@ export interface CatalogGate {
   passed(verdict: Verdict): void;
   /** Whether a RowDescription origin (table OID, attribute number) is one the catalog (or the session) knows. */
   knownOrigin(tableOid: number, attnum: number): boolean;
+  /** The catalog in force (its identity changes with every re-read). */
+  catalog(): RelationCatalog | null;
+  /**
+   * Whether `verdict` may be sent before its check has passed (its answer held until it has): it only reads
+   * (side-effects.ts) and reads only relations the catalog knows, so the check needs no lookup on the session's
+   * connection.
+   */
+  mayRunUnconfirmed(verdict: Verdict): boolean;
 }
 
 /**
@@ -213,11 +222,24 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
       remember(verdict);
       verifiedAt.set(verdict, lastCheck);
     },
+    catalog: () => access.current(),
+    mayRunUnconfirmed(verdict) {
+      const cat = access.current();
+      if (!cat) return false;
+      const readOnly = (schema: string | null, name: string) => readOnlyCall(schema, name, cat.readOnlyBuiltins, cat.userFunctionNames);
+      if (!onlyReads(verdict.statements, readOnly)) return false;
+      return relationsRead(verdict.statements).every((r) => cat.relations.has(r)) && functionsCalled(verdict.statements, cat).length === 0;
+    },
     knownOrigin(tableOid, attnum) {
       if (tableOid === 0 || tableOid < FIRST_NORMAL_OID || temporaryOids.has(tableOid)) return true;
       return access.current()?.columns.has(`${tableOid}:${attnum}`) ?? false;
     },
   };
+}
+
+/** Whether two verdicts on the same SQL are alike statement by statement (sameDecision). */
+export function sameVerdict(x: Verdict, y: Verdict): boolean {
+  return x.action === y.action && x.decisions.length === y.decisions.length && x.decisions.every((d, i) => sameDecision(d, y.decisions[i]));
 }
 
 /** Whether two decisions of the same statement are alike: the action, the masks, the measurements asked for. */

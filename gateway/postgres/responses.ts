@@ -54,6 +54,8 @@ export type Unit =
       /** The statement name it binds, and the statement the session expected the server to hold under it. */
       from?: string;
       statement?: StatementEntry;
+      /** Sent before its check passed: its answers, and all after them, wait in the tracker (see hold). */
+      held?: boolean;
     }
   | { type: 'describe'; target: 'S' | 'P'; name: string }
   | { type: 'close'; target: 'S' | 'P'; name: string }
@@ -102,6 +104,8 @@ export interface QueryUnit {
   onDone?: (tags: string[], sqlstate: string | null) => void;
   /** performance.now() when it was forwarded; its ReadyForQuery observes the upstream's time. */
   sent?: number;
+  /** Sent before its decision was durable or its check passed: its answers, and all after them, wait (see hold). */
+  held?: boolean;
 }
 
 /** Commands that may send rows (RowDescription / DataRow) besides SELECT and DML with RETURNING. */
@@ -190,8 +194,49 @@ export class ResponseTracker {
    */
   lostSync = false;
 
+  /**
+   * Bytes for the client that wait for a held unit to be confirmed (a read sent upstream while its decision was
+   * being made durable or its catalog check ran): from the first answer to a held unit on, in order.
+   */
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+
   constructor(model: SessionModel) {
     this.model = model;
+  }
+
+  /** Bytes waiting for a held unit's confirmation (the session pauses the upstream past a bound). */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /** Whether answers are being held: a held unit is queued, or bytes wait. */
+  get holding(): boolean {
+    if (this.#held.length > 0) return true;
+    for (const u of this.units) if ((u.type === 'query' || u.type === 'bind') && u.held) return true;
+    return false;
+  }
+
+  /**
+   * The held unit's check passed and its decision is durable: returns every byte held so far (to send now, in
+   * order); what follows goes to the client as it comes.
+   */
+  release(): Buffer {
+    for (const u of this.units) if ((u.type === 'query' || u.type === 'bind') && u.held) u.held = false;
+    const out = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held);
+    this.#held = [];
+    this.#heldBytes = 0;
+    return out;
+  }
+
+  /**
+   * The held unit may not be answered as it ran (its decision could not be made durable, or what it reads changed
+   * under it): every byte held is dropped. Only once it has been answered in full (its ReadyForQuery held too).
+   */
+  discardHeld(): void {
+    for (const u of this.units) if ((u.type === 'query' || u.type === 'bind') && u.held) throw new Error('discardHeld before the held unit was answered');
+    this.#held = [];
+    this.#heldBytes = 0;
   }
 
   /** No answer is owed (Syncs forwarded in copy-in mode that the server may have ignored do not count). */
@@ -255,7 +300,13 @@ export class ResponseTracker {
     let copiedUpTo = 0;
     let pos = 0;
     const n = buf.length;
+    // Where in this chunk's output the held part begins (all of it while bytes already wait); -1: none.
+    let heldFrom = this.#held.length > 0 ? 0 : -1;
     while (pos + 5 <= n) {
+      if (heldFrom < 0) {
+        const head = this.units[0];
+        if (head !== undefined && (head.type === 'query' || head.type === 'bind') && head.held === true) heldFrom = out ? o + (pos - copiedUpTo) : pos;
+      }
       const type = buf[pos]!;
       const len = buf.readUInt32BE(pos + 1);
       const end = pos + 1 + len;
@@ -294,10 +345,21 @@ export class ResponseTracker {
     if (this.onProgress) queueMicrotask(() => this.onProgress?.());
     // Someone waits for the queue to drain (a held approval): it can drain without a ReadyForQuery (a Flush).
     if (this.onIdle && this.idle) queueMicrotask(() => this.idle && this.onIdle?.());
-    if (!out) return pos === n ? buf : buf.subarray(0, pos);
-    out = reserve(out, o, pos - copiedUpTo, n);
-    o += buf.copy(out, o, copiedUpTo, pos);
-    return out.subarray(0, o);
+    let result: Buffer;
+    if (!out) result = pos === n ? buf : buf.subarray(0, pos);
+    else {
+      out = reserve(out, o, pos - copiedUpTo, n);
+      o += buf.copy(out, o, copiedUpTo, pos);
+      result = out.subarray(0, o);
+    }
+    if (heldFrom < 0) return result;
+    if (heldFrom < result.length) {
+      // A chunk's own bytes are kept as they are; rewritten output is copied, so it never shares memory that a
+      // later chunk's rewriting may use.
+      this.#held.push(out ? Buffer.from(result.subarray(heldFrom)) : result.subarray(heldFrom));
+      this.#heldBytes += result.length - heldFrom;
+    }
+    return result.subarray(0, heldFrom);
   }
 
   /** The digest of the rows delivered since the last take (an empty result's when none), and starts a new one. */

@@ -35,7 +35,7 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, errorCode, scrubbed, type ExecuteUnit, type InternalUnit, type QueryUnit, type RowPlan } from './responses.ts';
+import { ResponseTracker, errorCode, scrubbed, type ExecuteUnit, type InternalUnit, type QueryUnit, type RowPlan, type Unit } from './responses.ts';
 import {
   SessionModel,
   SessionModelBreach,
@@ -55,14 +55,20 @@ import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/ups
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom, type Counted } from '../pipeline/session.ts';
 import { purposeFromClaims, purposeFromStartupOptions } from '../pipeline/purpose.ts';
-import { FLUSH, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
-import { catalogGate, FailedTransaction, UNCATALOGED_RULE, type CatalogGate, type Refusal, type Resolved } from './catalog-gate.ts';
+import { FLUSH, SYNC, bindMessage, closeMessage, copyFailMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
+import { catalogGate, FailedTransaction, sameVerdict, UNCATALOGED_RULE, type CatalogGate, type Refusal, type Resolved } from './catalog-gate.ts';
 import { resolveSql } from './catalog-freshness.ts';
 
 /** SQL that fails to parse upstream: stands in for a statement the gateway refused. */
 const STAND_IN = STAND_IN_NAME;
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+/**
+ * How many bytes of a held answer (a read sent before its confirmation) the gateway buffers before it pauses the
+ * upstream until the confirmation; a larger answer that must then be dropped ends the session instead.
+ */
+const HOLD_BYTES = 1 << 20;
 
 /** How long a Terminate waits for the upstream to answer what came before it. */
 const TERMINATE_GRACE_MS = 5_000;
@@ -112,6 +118,12 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
   let pipeline: PipelineSession | null = null;
   /** Catalog freshness (catalog-gate.ts): relations read must be ones the catalog knows, as loaded. */
   let gate: CatalogGate | null = null;
+  /** The check of the Bind being handled, when it is sent before the check passes (its answer held). */
+  let pendingCheck: Promise<Refusal | null> | null = null;
+  /** Set while a held Bind's check is confirmed: resolves once its answer was released or refused. */
+  let confirming: Promise<void> | null = null;
+  /** Whether the client's Sync after that Bind was forwarded before the check ended. */
+  let syncWhileConfirming = false;
   /** The Query's bytes, or the Bind, that has passed the gate and is being handled again. */
   let gatePassed: object | null = null;
   /** The protocol of the message the gate is checking: how the session's own lookups are sent meanwhile. */
@@ -153,7 +165,9 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
       close();
     });
     s.on('close', close);
-    s.on('drain', () => upstream?.socket.resume());
+    s.on('drain', () => {
+      if (tracker.heldBytes <= HOLD_BYTES) upstream?.socket.resume();
+    });
   }
 
   function onClientData(chunk: Buffer): void {
@@ -444,6 +458,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         return upstreamFailure(err);
       }
       send(out);
+      if (tracker.heldBytes > HOLD_BYTES) up.pause(); // resumed by release() or dropHeld()
       if (tracker.lostSync) {
         endReason = 'terminated: 08P01 (a non-COPY message in copy-in mode)';
         return close();
@@ -555,6 +570,20 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
 
   function onReady(msg: FrontendMessage): Promise<void> | void {
     if (terminating) return; // after Terminate the server reads nothing more, and neither does the gateway
+    if (confirming !== null) {
+      // A Bind's answer is held for its check: its own Execute, Describe and Flush go on; its Sync goes, then
+      // the session waits; anything else waits first.
+      if (msg.type === 'sync') {
+        syncWhileConfirming = true;
+        tracker.push({ type: 'sync', sent: performance.now() });
+        sendToUpstream(msg.raw);
+        return confirming;
+      }
+      if (msg.type !== 'execute' && msg.type !== 'describe' && msg.type !== 'flush') {
+        const c = confirming;
+        return c.then(() => onReady(msg));
+      }
+    }
     // While the server is in copy-in mode it reads only CopyData / CopyDone / CopyFail and ignores Sync and
     // Flush; any other message ends the COPY with an error and is consumed (protocol-flow.html, "COPY Operations").
     if (tracker.copyIn) return onCopyIn(msg);
@@ -623,7 +652,10 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         if (gatePassed !== msg) {
           gateProtocol = 'extended';
           const wait = gate!.beforeBind(stmt.verdict, stmt.index, stmt.sql, clientDataAt);
-          if (wait) {
+          if (wait && stmt.source === 'protocol' && mayRunUnconfirmed(stmt.verdict)) {
+            // A read: bound and executed at once, its answer held until the check has passed (runUnconfirmed).
+            pendingCheck = wait;
+          } else if (wait) {
             const held = heldCopy(msg);
             return afterGate(wait, stmt.sql, standIn, () => ((gatePassed = held), onReady(held)));
           }
@@ -896,11 +928,14 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
         standIn,
       );
     }
-    if (ctx.evidence) {
-      const started = Date.now();
-      tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound, started });
-    } else tracker.push({ type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound });
+    const check = pendingCheck;
+    pendingCheck = null;
+    const unit: Extract<Unit, { type: 'bind' }> = { type: 'bind', portal: msg.portal, entry, from: msg.statement, statement: bound };
+    if (ctx.evidence) unit.started = Date.now();
+    if (check) unit.held = true;
+    tracker.push(unit);
     sendToUpstream(msg.raw);
+    if (check) confirmBind(check, stmt.sql, msg.portal);
     if (measured) measuredBind = msg.portal;
   }
 
@@ -1054,6 +1089,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     }
     if (gatePassed !== raw) {
       gateProtocol = 'simple';
+      if (mayRunUnconfirmed(first)) return runUnconfirmed(sql, raw, first);
       const wait = gate!.beforeRun(first, sql);
       if (wait) {
         const kept = Buffer.from(raw); // kept past the check
@@ -1093,6 +1129,103 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     return afterRecorded(recordDecisions(verdict), standInQuery, () => forwardQuery(verdict, raw, started));
   }
 
+  /**
+   * Whether a statement may go upstream before its decision is durable and its catalog check has passed: an
+   * allowed or masked read (side-effects.ts) of relations the catalog knows, with nothing to measure or approve.
+   * Its answer is held until both are done (ResponseTracker.hold).
+   */
+  function mayRunUnconfirmed(v: Verdict): boolean {
+    if (v.action !== 'allow' && v.action !== 'mask') return false;
+    if (v.decisions.some((d) => d.measure.length > 0)) return false;
+    if (tracker.copyIn || copyWithMasks(v) || model.refusal(v, pendingNames) !== null) return false;
+    return gate!.mayRunUnconfirmed(v);
+  }
+
+  /**
+   * A read sent at once while its decision is made durable and its catalog check runs: overlaps both waits with
+   * the upstream's work (bench:gateway, simple protocol). The client gets its answer once both are done; if its
+   * evidence cannot be made durable, the answer is dropped and the client gets the refusal it would have had;
+   * if what it reads changed under it (and is now decided otherwise), the answer is dropped and it runs again.
+   */
+  function runUnconfirmed(sql: string, raw: Buffer, v: Verdict): Promise<void> {
+    logDecision(v, 'query');
+    const started = Date.now();
+    const decidedOn = gate!.catalog();
+    const durable = recordDecisions(v);
+    const check = gate!.beforeRun(v, sql);
+    const kept = Buffer.from(raw); // kept in case it must run again
+    void forwardQuery(v, raw, started, true);
+    const unit = tracker.units[tracker.units.length - 1];
+    return Promise.all([durable, check]).then(
+      ([, refusal]) => {
+        if (phase === 'closed') return;
+        if (refusal === null && (gate!.catalog() === decidedOn || sameVerdict(v, decide(sql)))) return release();
+        return dropHeld(unit).then((dropped) => {
+          if (!dropped) return;
+          if (refusal !== null) return afterGate(Promise.resolve(refusal), sql, standInQuery, () => undefined);
+          // Decided otherwise on the catalog as it is now: it runs again, decided and checked anew.
+          gatePassed = kept;
+          return onQuery(sql, kept);
+        });
+      },
+      (err: Error) => {
+        ctx.metrics.errors.inc({ kind: 'evidence' });
+        log.error('evidence not durable: statement refused', { error: err.message });
+        return dropHeld(unit).then((dropped) => {
+          if (dropped) standInQuery(writer.errorResponse(evidenceUnavailable()).flush());
+        });
+      },
+    );
+  }
+
+  /**
+   * The check of a Bind sent before it passed (its Execute and Sync follow at once): the answers are released when
+   * it passes; else dropped once complete, and the client gets the refusal as a failed Bind (and a Sync's answer,
+   * when its Sync had been forwarded). Messages after that Sync wait for this (onReady).
+   */
+  function confirmBind(check: Promise<Refusal | null>, sql: string, portal: string): void {
+    syncWhileConfirming = false;
+    confirming = check
+      .then(async (refusal) => {
+        if (phase === 'closed') return;
+        if (refusal === null) return release();
+        if (!(await dropHeld(undefined))) return;
+        const withSync = syncWhileConfirming;
+        await afterGate(Promise.resolve(refusal), sql, (bytes) => {
+          tracker.push({ type: 'bind', portal, entry: null, denial: { bytes } });
+          sendToUpstream(bindMessage(portal, STAND_IN));
+          if (withSync) tracker.push({ type: 'sync', sent: performance.now() });
+          sendToUpstream(withSync ? SYNC : FLUSH);
+        }, () => undefined);
+      })
+      .finally(() => {
+        confirming = null;
+      });
+  }
+
+  /** Sends what waited for a held unit's confirmation, and lets the upstream flow again. */
+  function release(): void {
+    send(tracker.release());
+    if (phase !== 'closed') upstream?.socket.resume();
+  }
+
+  /**
+   * Drops a held answer once it has come in full (so the client sees none of it). Answers larger than the hold
+   * bound cannot be waited for (the upstream is paused): the session ends instead. Resolves false then.
+   */
+  async function dropHeld(unit: Unit | undefined): Promise<boolean> {
+    void unit;
+    await awaitServer(() => phase === 'closed' || tracker.idle || tracker.heldBytes > HOLD_BYTES);
+    if (phase === 'closed') return false;
+    if (!tracker.idle) {
+      fatal(connectionFailure('Verdict could not confirm a statement whose answer had begun to arrive; the session was closed (nothing of the answer was sent)'));
+      return false;
+    }
+    tracker.discardHeld();
+    upstream?.socket.resume();
+    return true;
+  }
+
   function standInQuery(bytes: Buffer): void {
     tracker.push({ type: 'query', verdict: null, own: [], denial: { bytes } });
     sendToUpstream(queryMessage(STAND_IN));
@@ -1100,7 +1233,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
 
   // A top-level function, not a closure per Query: under tsx (esbuild keepNames) every named closure is wrapped
   // in __name(), an Object.defineProperty that gives each one a new hidden class (~1.5 µs/Query, perf).
-  function forwardQuery(v: Verdict, raw: Buffer, started: number): Promise<void> | void {
+  function forwardQuery(v: Verdict, raw: Buffer, started: number, held = false): Promise<void> | void {
     const own: Rows[] = [];
     let copyIn = false;
     for (let i = 0; i < v.statements.length; i++) {
@@ -1112,7 +1245,7 @@ export function handleClient(rawSocket: net.Socket, ctx: PostgresDoorContext): v
     }
     if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) pipeline!.breakGlass(v);
     const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
-    const unit: QueryUnit = { type: 'query', verdict: v, own, sent: performance.now() };
+    const unit: QueryUnit = { type: 'query', verdict: v, own, sent: performance.now(), held };
     if (ctx.evidence || ddl) {
       unit.onDone = (tags, sqlstate) => {
         if (ctx.evidence) {

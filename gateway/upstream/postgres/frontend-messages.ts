@@ -22,6 +22,8 @@ export const copyFailMessage = (reason: string): Buffer => serialize.copyFail(re
 
 /** Flush 'H': the server sends what it has buffered; no answer of its own. Built once. */
 export const FLUSH: Buffer = serialize.flush();
+/** A Sync message (protocol-message-formats.html). */
+export const SYNC: Buffer = serialize.sync();
 
 /**
  * Bind 'B' of `statement` into `portal`: parameter format codes as given (none = all text, one = all, else
