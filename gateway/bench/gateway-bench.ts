@@ -1,6 +1,9 @@
 // `npm run bench:gateway`: pgbench -S (simple and prepared, 8 clients, fixed duration) directly against
 // PostgreSQL, through pgbouncer (session pooling) and through Verdict with the default policy, in one
-// run; then added latency at 1 client. The last line is one JSON object.
+// run; then the latency at 1 client (p50, p99) of each, and the system calls per transaction of Verdict's
+// process and pgbouncer's (strace -c over a fixed number of transactions). The last line is one JSON object.
+// Knobs: BENCH_SECONDS (per run, default 10), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
+// (no per-statement catalog version check), BENCH_SYSCALL_TX (transactions per client traced, default 500).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,13 +55,13 @@ async function pgbench(args: string[], env: Record<string, string>): Promise<Pgb
 }
 
 /** Per-transaction latencies (µs) at 1 client, from pgbench's transaction log. */
-async function latencies(target: string[], env: Record<string, string>, dir: string, tag: string): Promise<number[]> {
-  const prefix = join(dir, `lat-${tag}`);
-  await run('pgbench', ['-n', '-S', '-M', 'prepared', '-c', '1', '-T', String(Math.max(3, DURATION / 2)), '-l', `--log-prefix=${prefix}`, ...target], {
+async function latencies(mode: 'simple' | 'prepared', target: string[], env: Record<string, string>, dir: string, tag: string): Promise<number[]> {
+  const prefix = join(dir, `lat-${tag}-${mode}`);
+  await run('pgbench', ['-n', '-S', '-M', mode, '-c', '1', '-T', String(Math.max(3, DURATION / 2)), '-l', `--log-prefix=${prefix}`, ...target], {
     env: { ...process.env, PGSSLMODE: 'disable', PGGSSENCMODE: 'disable', ...env },
     cwd: dir,
   });
-  const files = readdirSync(dir).filter((f) => f.startsWith(`lat-${tag}`));
+  const files = readdirSync(dir).filter((f) => f.startsWith(`lat-${tag}-${mode}`));
   const values = files.flatMap((f) =>
     readFileSync(join(dir, f), 'utf8')
       .trim()
@@ -66,6 +69,38 @@ async function latencies(target: string[], env: Record<string, string>, dir: str
       .map((l) => Number(l.split(' ')[2])),
   );
   return values.filter(Number.isFinite).sort((a, b) => a - b);
+}
+
+/** The threads of a process (strace -p takes each: without -f it would follow only the one given). */
+function threadsOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map(Number);
+}
+
+/**
+ * System calls the processes `pids` (all their threads) make per transaction while pgbench runs `tx` transactions
+ * per client (8 clients) through them: strace -c, counted, not timed (tracing slows them down). null when strace
+ * is missing or may not attach.
+ */
+async function syscallsPerTransaction(pids: number[], mode: 'simple' | 'prepared', target: string[], env: Record<string, string>, dir: string, tx: number): Promise<{ total: number; write: number; read: number } | null> {
+  if (spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).status !== 0) return null;
+  const out = join(dir, `strace-${pids.join('-')}-${mode}.txt`);
+  const tids = pids.flatMap(threadsOf);
+  const tracer = spawn('strace', ['-c', '-o', out, ...tids.flatMap((t) => ['-p', String(t)])], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  if (tracer.exitCode !== null) return null;
+  await pgbench(['-S', '-M', mode, '-c', String(CLIENTS), '-j', '2', '-t', String(tx), ...target], env);
+  const exited = new Promise((r) => tracer.once('exit', r));
+  tracer.kill('SIGINT');
+  await exited;
+  const text = readFileSync(out, 'utf8');
+  // "% time  seconds  usecs/call  calls  [errors]  syscall" per line (strace -c).
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)(?:\s+\d+)?\s+([a-z_0-9]+)$/gm)) if (m[2] !== 'total') counts.set(m[2]!, Number(m[1]));
+  const calls = (name: string) => counts.get(name) ?? 0;
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const n = CLIENTS * tx;
+  const per = (v: number) => Math.round((v / n) * 100) / 100;
+  return { total: per(total), write: per(calls('write') + calls('writev') + calls('sendto') + calls('sendmsg')), read: per(calls('read') + calls('recvfrom') + calls('recvmsg')) };
 }
 
 const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -137,12 +172,32 @@ try {
     result[`tps_verdict_${mode}`] = Math.round(v.tps);
     result[`ratio_vs_pgbouncer_${mode}`] = Math.round((v.tps / b.tps) * 100) / 100;
   }
-  const ld = await latencies(direct, {}, dir, 'direct');
-  const lv = await latencies(viaVerdict, verdictEnv, dir, 'verdict');
-  result.latency_direct_p50_us = pct(ld, 50);
-  result.latency_verdict_p50_us = pct(lv, 50);
-  result.added_latency_p50_us = pct(lv, 50) - pct(ld, 50);
-  result.added_latency_p99_us = pct(lv, 99) - pct(ld, 99);
+  // Latency at 1 client: what Verdict adds, against what pgbouncer adds, over PostgreSQL directly.
+  for (const mode of ['simple', 'prepared'] as const) {
+    const ld = await latencies(mode, direct, {}, dir, 'direct');
+    const lb = await latencies(mode, viaBouncer, {}, dir, 'pgbouncer');
+    const lv = await latencies(mode, viaVerdict, verdictEnv, dir, 'verdict');
+    for (const p of [50, 99] as const) {
+      result[`latency_direct_${mode}_p${p}_us`] = pct(ld, p);
+      result[`added_latency_pgbouncer_${mode}_p${p}_us`] = pct(lb, p) - pct(ld, p);
+      result[`added_latency_verdict_${mode}_p${p}_us`] = pct(lv, p) - pct(ld, p);
+    }
+  }
+  // System calls per transaction (the prepared protocol's cost is mostly socket writes): Verdict's process
+  // (every thread: the event loop and the thread pool's fsyncs) against pgbouncer's.
+  const tx = Number(process.env.BENCH_SYSCALL_TX ?? 500);
+  const bouncerPid = Number(
+    spawnSync('pgrep', ['-x', 'pgbouncer'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .find((pid) => pid !== '' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ini)),
+  );
+  for (const mode of ['simple', 'prepared'] as const) {
+    const v = await syscallsPerTransaction([process.pid], mode, viaVerdict, verdictEnv, dir, tx);
+    const b = Number.isInteger(bouncerPid) && bouncerPid > 0 ? await syscallsPerTransaction([bouncerPid], mode, viaBouncer, {}, dir, tx) : null;
+    if (v) [result[`syscalls_per_tx_verdict_${mode}`], result[`writes_per_tx_verdict_${mode}`]] = [v.total, v.write];
+    if (b) [result[`syscalls_per_tx_pgbouncer_${mode}`], result[`writes_per_tx_pgbouncer_${mode}`]] = [b.total, b.write];
+  }
   result.target_ratio_vs_pgbouncer = 0.8;
   await gw.close();
   await issuer.close();
