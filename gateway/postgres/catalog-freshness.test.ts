@@ -24,10 +24,11 @@ const SEED = `
 CREATE VIEW swap_view AS SELECT id::text AS v FROM patients;
 CREATE VIEW cor_view AS SELECT id::text AS v FROM patients;
 CREATE TABLE notes_t (id int, note text);
+CREATE VIEW who_view AS SELECT id, name AS who FROM patients;
 CREATE FUNCTION harmless() RETURNS SETOF text LANGUAGE sql AS 'SELECT id::text FROM patients';
 CREATE VIEW fn_view AS SELECT harmless() AS v;
 INSERT INTO notes_t VALUES (1, 'nothing here');
-GRANT SELECT ON swap_view, cor_view, notes_t, fn_view TO PUBLIC;
+GRANT SELECT ON swap_view, cor_view, notes_t, fn_view, who_view TO PUBLIC;
 `;
 
 let stack: TestStack;
@@ -267,6 +268,27 @@ describe('a relation replaced under the same name', () => {
     expect(r.rows.length).toBeGreaterThan(0); // re-read: the view is followed to patients.ssn and masked
     const psql = await viaPsql('bob', 'SELECT * FROM notes_t');
     expect(leaked(psql.out + psql.err)).toEqual([]);
+  });
+});
+
+describe('columns renamed behind Verdict\'s back (no new relation, no new OID)', () => {
+  it('a view over a column whose name changed is judged by the catalog as it is now (pg and psql)', async () => {
+    // who_view's column reads patients' column by position: after ssn and name swap names, PostgreSQL itself
+    // renders the view as reading ssn, and the classification (by name) says ssn. RENAME COLUMN writes
+    // pg_attribute only: the relations' pg_class rows keep their versions.
+    const swap = 'ALTER TABLE patients RENAME COLUMN ssn TO tmp_swap; ALTER TABLE patients RENAME COLUMN name TO ssn; ALTER TABLE patients RENAME COLUMN tmp_swap TO name';
+    expect(JSON.stringify(await viaPg('alice', 'SELECT who FROM who_view'))).toContain('Ada Lovelace'); // control: names raw for alice
+    await behindTheBack(swap);
+    try {
+      const r = await viaPg('alice', 'SELECT who FROM who_view');
+      expect(r.error).toBeNull();
+      expect(r.rows.length).toBeGreaterThan(0);
+      expect(JSON.stringify(r)).not.toContain('Ada Lovelace'); // an ssn to alice now: masked
+      const psql = await viaPsql('alice', 'SELECT who FROM who_view');
+      expect(psql.out + psql.err).not.toContain('Ada Lovelace');
+    } finally {
+      await behindTheBack(swap);
+    }
   });
 });
 

@@ -42,9 +42,17 @@ const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_
 
 const USER_SCHEMAS = `n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`;
 
-/** One row per relation: name, OID, version (its pg_class xmin, then its rules' OIDs and xmins). */
+/**
+ * A relation's own version: its pg_class row's (ALTER, new columns, RENAME) and its columns' pg_attribute rows'
+ * (RENAME COLUMN and ALTER COLUMN … TYPE write pg_attribute alone: a rename swapping ssn and name keeps the
+ * pg_class row as it was). `c` is the pg_class row.
+ */
+const RELATION_VERSION = `c.xmin::pg_catalog.text || ':' || COALESCE((SELECT pg_catalog.string_agg(a.xmin::pg_catalog.text, ',' ORDER BY a.attnum)
+  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '')`;
+
+/** One row per relation: name, OID, version (RELATION_VERSION, then its rules' OIDs and xmins). */
 const VERSION_COLUMNS = `c.oid::text, n.nspname, c.relname,
-  c.xmin::text || COALESCE('/' || (SELECT string_agg(r.oid::text || ':' || r.xmin::text, ',' ORDER BY r.oid) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid), '')`;
+  ${RELATION_VERSION} || COALESCE('/' || (SELECT string_agg(r.oid::text || ':' || r.xmin::text, ',' ORDER BY r.oid) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid), '')`;
 
 const VERSIONS = `SELECT ${VERSION_COLUMNS}
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -273,11 +281,11 @@ export function versionsParams(relations: readonly string[], functions: readonly
 }
 
 /**
- * The versions of tables (by 'schema.name', quoted as qualifiedName) as they resolve now: name, OID, pg_class row
- * version, whether it has rules. A name that resolves to nothing gives NULLs.
+ * The versions of tables (by 'schema.name', quoted as qualifiedName) as they resolve now: name, OID, version
+ * (RELATION_VERSION), whether it has rules. A name that resolves to nothing gives NULLs.
  */
-const TABLE_VERSIONS_CHECK = `SELECT a.key, c.oid::pg_catalog.text, c.xmin::pg_catalog.text, c.relhasrules::pg_catalog.text
-FROM pg_catalog.unnest($1::pg_catalog.text[]) AS a(key) LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(a.key)`;
+const TABLE_VERSIONS_CHECK = `SELECT k.key, c.oid::pg_catalog.text, ${RELATION_VERSION}, c.relhasrules::pg_catalog.text
+FROM pg_catalog.unnest($1::pg_catalog.text[]) AS k(key) LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(k.key)`;
 
 /** A relation the catalog knows with no rules (a table, not a view): its version is its pg_class row's alone. */
 function isPlainTable(cat: RelationCatalog, relation: string): boolean {
@@ -297,11 +305,11 @@ function qualifiedName(relation: string): string {
 function tableRows(relations: readonly string[], found: readonly (string | null)[][]): (string | null)[][] {
   const byKey = new Map(relations.map((r) => [qualifiedName(r), r]));
   const rows: (string | null)[][] = [];
-  found.forEach(([key, oid, xmin, rules]) => {
+  found.forEach(([key, oid, version, rules]) => {
     const relation = byKey.get(key ?? '');
     if (oid === null || oid === undefined || relation === undefined) return;
     const dot = relation.indexOf('.');
-    rows.push(['r', oid, relation.slice(0, dot), relation.slice(dot + 1), rules === 'true' ? `${xmin}/rules` : (xmin ?? null)]);
+    rows.push(['r', oid, relation.slice(0, dot), relation.slice(dot + 1), rules === 'true' ? `${version}/rules` : (version ?? null)]);
   });
   return rows;
 }
