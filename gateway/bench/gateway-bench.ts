@@ -1,6 +1,6 @@
 // `npm run bench:gateway`: pgbench -S (simple and prepared, 8 clients, fixed duration) directly against
 // PostgreSQL, through pgbouncer (session pooling) and through Verdict with the default policy, in one
-// run; then the latency at 1 client (p50, p99) of each, and the system calls per transaction of Verdict's
+// run, with each proxy's CPU time per transaction; then the latency at 1 client (p50, p99) of each, and the system calls per transaction of Verdict's
 // process and pgbouncer's (strace -c over a fixed number of transactions). The last line is one JSON object.
 // Knobs: BENCH_SECONDS (per run, default 10), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
 // (no per-statement catalog version check), BENCH_SYSCALL_TX (transactions per client traced, default 500).
@@ -44,14 +44,16 @@ async function freePort(): Promise<number> {
 interface PgbenchResult {
   tps: number;
   failed: number;
+  transactions: number;
 }
 
 async function pgbench(args: string[], env: Record<string, string>): Promise<PgbenchResult> {
   const { stdout } = await run('pgbench', ['-n', ...args], { env: { ...process.env, PGSSLMODE: 'disable', PGGSSENCMODE: 'disable', ...env }, maxBuffer: 1 << 24 });
   const tps = /tps = ([\d.]+)/.exec(stdout);
   const failed = /number of failed transactions: (\d+)/.exec(stdout);
+  const processed = /number of transactions actually processed: (\d+)/.exec(stdout);
   if (!tps) throw new Error(`pgbench printed no tps:\n${stdout}`);
-  return { tps: Number(tps[1]), failed: Number(failed?.[1] ?? 0) };
+  return { tps: Number(tps[1]), failed: Number(failed?.[1] ?? 0), transactions: Number(processed?.[1] ?? NaN) };
 }
 
 /** Per-transaction latencies (µs) at 1 client, from pgbench's transaction log. */
@@ -69,6 +71,13 @@ async function latencies(mode: 'simple' | 'prepared', target: string[], env: Rec
       .map((l) => Number(l.split(' ')[2])),
   );
   return values.filter(Number.isFinite).sort((a, b) => a - b);
+}
+
+/** CPU time (user + system, µs) a process has used so far: /proc/<pid>/stat utime + stime (clock ticks of 10 ms). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 /** The threads of a process (strace -p takes each: without -f it would follow only the one given). */
@@ -135,6 +144,14 @@ try {
   children.push(bouncer);
   await new Promise((r) => setTimeout(r, 1000));
   const viaBouncer = ['-h', '127.0.0.1', '-p', String(bouncerPort), '-U', server.user, server.database];
+  // pgbouncer's own process (under runuser when the bench runs as root).
+  const bouncerPid =
+    Number(
+      spawnSync('pgrep', ['-x', 'pgbouncer'], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .find((pid) => pid !== '' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ini)),
+    ) || 0;
 
   // Verdict with the default policy.
   const issuer = await startDevIssuer({ audience: 'verdict' });
@@ -164,9 +181,16 @@ try {
   for (const mode of ['simple', 'prepared'] as const) {
     const common = ['-S', '-M', mode, '-c', String(CLIENTS), '-j', '2', '-T', String(DURATION)];
     const d = await pgbench([...common, ...direct], {});
+    const bouncerCpu = bouncerPid ? cpuMicros(bouncerPid) : NaN;
     const b = await pgbench([...common, ...viaBouncer], {});
+    const bouncerUsed = bouncerPid ? cpuMicros(bouncerPid) - bouncerCpu : NaN;
+    const verdictCpu = process.cpuUsage();
     const v = await pgbench([...common, ...viaVerdict], verdictEnv);
+    const verdictUsed = process.cpuUsage(verdictCpu);
     if (v.failed > 0) throw new Error(`${v.failed} transactions failed through Verdict`);
+    // CPU per transaction: the proxy's own cost, steadier than TPS on a shared machine (all threads of each).
+    result[`cpu_us_per_tx_pgbouncer_${mode}`] = Math.round(bouncerUsed / b.transactions);
+    result[`cpu_us_per_tx_verdict_${mode}`] = Math.round((verdictUsed.user + verdictUsed.system) / v.transactions);
     result[`tps_direct_${mode}`] = Math.round(d.tps);
     result[`tps_pgbouncer_${mode}`] = Math.round(b.tps);
     result[`tps_verdict_${mode}`] = Math.round(v.tps);
@@ -186,15 +210,9 @@ try {
   // System calls per transaction (the prepared protocol's cost is mostly socket writes): Verdict's process
   // (every thread: the event loop and the thread pool's fsyncs) against pgbouncer's.
   const tx = Number(process.env.BENCH_SYSCALL_TX ?? 500);
-  const bouncerPid = Number(
-    spawnSync('pgrep', ['-x', 'pgbouncer'], { encoding: 'utf8' })
-      .stdout.trim()
-      .split('\n')
-      .find((pid) => pid !== '' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ini)),
-  );
   for (const mode of ['simple', 'prepared'] as const) {
     const v = await syscallsPerTransaction([process.pid], mode, viaVerdict, verdictEnv, dir, tx);
-    const b = Number.isInteger(bouncerPid) && bouncerPid > 0 ? await syscallsPerTransaction([bouncerPid], mode, viaBouncer, {}, dir, tx) : null;
+    const b = bouncerPid ? await syscallsPerTransaction([bouncerPid], mode, viaBouncer, {}, dir, tx) : null;
     if (v) [result[`syscalls_per_tx_verdict_${mode}`], result[`writes_per_tx_verdict_${mode}`]] = [v.total, v.write];
     if (b) [result[`syscalls_per_tx_pgbouncer_${mode}`], result[`writes_per_tx_pgbouncer_${mode}`]] = [b.total, b.write];
   }
