@@ -1,7 +1,8 @@
 // `npm run bench:gateway`: pgbench -S (simple and prepared, 8 clients, fixed duration) directly against
 // PostgreSQL, through pgbouncer (session pooling) and through Verdict with the default policy, in one
-// run, with each proxy's CPU time per transaction; then the latency at 1 client (p50, p99) of each, and the system calls per transaction of Verdict's
-// process and pgbouncer's (strace -c over a fixed number of transactions). The last line is one JSON object.
+// run, with each proxy's CPU time per transaction; then the latency at 1 client (p50, p99) of each, and the
+// system calls per transaction of Verdict's process and pgbouncer's (strace -c over a fixed number of
+// transactions). The last line is one JSON object.
 // Knobs: BENCH_SECONDS (per run, default 10), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
 // (no per-statement catalog version check), BENCH_SYSCALL_TX (transactions per client traced, default 500).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
