@@ -13,7 +13,7 @@ import { policyBuild } from '../policy/toolchain.ts';
 import { startGateway } from '../server.ts';
 import { callTool, textOf, v1Client, v2Client, type McpTestClient, type ToolResult } from '../testing/mcp-clients.ts';
 import { startTestPostgres } from '../testing/postgres.ts';
-import { measureSeries, summary, type Series } from './per-call.ts';
+import { formatLine, measureSeries, summary, type Series } from './per-call.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
@@ -100,7 +100,7 @@ try {
     ['direct, kept connection (masked SQL)', keptM!],
     [`MCP query tool, masked (${CLIENT} client)`, mcpM!],
   ] as const;
-  for (const [label, s] of lines) process.stdout.write(`${label.padEnd(44)} p50 ${String(s.p50_us).padStart(7)} µs  p99 ${String(s.p99_us).padStart(7)} µs  ${String(s.calls_per_s).padStart(6)} calls/s  (${s.calls} calls)\n`);
+  for (const [label, s] of lines) process.stdout.write(formatLine(label, s));
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   process.stdout.write(
     `MCP vs fresh connection: ${ratio(mcp!.p50_us, fresh!.p50_us)}× the latency (+${mcp!.p50_us - fresh!.p50_us} µs p50); masked: ${ratio(mcpM!.p50_us, freshM!.p50_us)}× (+${mcpM!.p50_us - freshM!.p50_us} µs p50)\n`,
@@ -124,6 +124,7 @@ try {
           [`${k}_p50_us`, s.p50_us],
           [`${k}_p99_us`, s.p99_us],
           [`${k}_calls_per_s`, s.calls_per_s],
+          [`${k}_cpu_us_per_call`, s.cpu_us_per_call],
         ]),
       ),
       ratio_p50_vs_fresh: ratio(mcp!.p50_us, fresh!.p50_us),
@@ -135,6 +136,7 @@ try {
       masked_ratio_p50_vs_fresh: ratio(mcpM!.p50_us, freshM!.p50_us),
       masked_added_p50_us_vs_fresh: mcpM!.p50_us - freshM!.p50_us,
       masked_added_p50_us_vs_unmasked: mcpM!.p50_us - mcp!.p50_us,
+      added_cpu_us_per_call_vs_fresh: mcp!.cpu_us_per_call - fresh!.cpu_us_per_call,
     }),
   );
 } finally {

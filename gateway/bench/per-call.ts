@@ -7,20 +7,26 @@ export interface Series {
   call: () => Promise<void>;
 }
 
-/** What one series measured: each call's latency (µs) and the time spent calling (ms). */
+/** What one series measured: each call's latency (µs), the time spent calling (ms) and this process' CPU time in it (µs). */
 export interface SeriesResult {
   name: string;
   latenciesUs: number[];
   elapsedMs: number;
+  cpuUs: number;
 }
 
-/** The summary a bench prints: p50/p99 in µs, calls per second at one call at a time. */
+/**
+ * The summary a bench prints: p50/p99 in µs, calls per second at one call at a time, and the CPU time (user +
+ * system, µs) this process spent per call — client and in-process gateway together; steadier than latency on a
+ * shared machine.
+ */
 export interface SeriesSummary {
   calls: number;
   p50_us: number;
   p99_us: number;
   mean_us: number;
   calls_per_s: number;
+  cpu_us_per_call: number;
 }
 
 /**
@@ -32,10 +38,15 @@ export interface SeriesSummary {
  */
 export async function measureSeries(series: Series[], options: { seconds: number; warmupSeconds: number; rounds?: number }): Promise<SeriesResult[]> {
   for (const s of series) await runFor(s, options.warmupSeconds * 1000, null);
-  const results = series.map((s) => ({ name: s.name, latenciesUs: [] as number[], elapsedMs: 0 }));
+  const results = series.map((s) => ({ name: s.name, latenciesUs: [] as number[], elapsedMs: 0, cpuUs: 0 }));
   const rounds = options.rounds ?? 3;
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < series.length; i++) results[i]!.elapsedMs += await runFor(series[i]!, (options.seconds * 1000) / rounds, results[i]!.latenciesUs);
+    for (let i = 0; i < series.length; i++) {
+      const cpu = process.cpuUsage();
+      results[i]!.elapsedMs += await runFor(series[i]!, (options.seconds * 1000) / rounds, results[i]!.latenciesUs);
+      const used = process.cpuUsage(cpu);
+      results[i]!.cpuUs += used.user + used.system;
+    }
   }
   return results;
 }
@@ -55,10 +66,10 @@ async function runFor(s: Series, ms: number, out: number[] | null): Promise<numb
 }
 
 /**
- * p50, p99 and mean (µs, rounded) and calls/s of a series.
+ * p50, p99 and mean (µs, rounded), calls/s and CPU µs per call of a series.
  *
  * @example
- * summary({ name: 'x', latenciesUs: [100, 200], elapsedMs: 0.3 }) // { calls: 2, p50_us: 200, … }
+ * summary({ name: 'x', latenciesUs: [100, 200], elapsedMs: 0.3, cpuUs: 150 }) // { calls: 2, p50_us: 200, … }
  */
 export function summary(r: SeriesResult): SeriesSummary {
   const s = [...r.latenciesUs].sort((a, b) => a - b);
@@ -69,5 +80,11 @@ export function summary(r: SeriesResult): SeriesSummary {
     p99_us: pct(99),
     mean_us: Math.round(s.reduce((a, b) => a + b, 0) / s.length),
     calls_per_s: Math.round((s.length / r.elapsedMs) * 1000),
+    cpu_us_per_call: Math.round(r.cpuUs / s.length),
   };
+}
+
+/** One human-readable line of a series' summary. */
+export function formatLine(label: string, s: SeriesSummary): string {
+  return `${label.padEnd(44)} p50 ${String(s.p50_us).padStart(7)} µs  p99 ${String(s.p99_us).padStart(7)} µs  ${String(s.calls_per_s).padStart(6)} calls/s  ${String(s.cpu_us_per_call).padStart(6)} µs CPU/call  (${s.calls} calls)\n`;
 }
