@@ -19,6 +19,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 /** v2 (the SDK's v2 client, current revision), v2-legacy (its 2025 handshake, a session) or v1. */
 const CLIENT = process.env.BENCH_MCP_CLIENT ?? 'v2';
+if (!['v2', 'v2-legacy', 'v1'].includes(CLIENT)) throw new Error(`BENCH_MCP_CLIENT: v2, v2-legacy or v1, not ${CLIENT}`);
 
 const PLAIN_SQL = 'SELECT id, created_at FROM patients WHERE id = 2';
 const MASKED_SQL = 'SELECT id, name, ssn, dob FROM patients WHERE id = 2';
