@@ -105,8 +105,14 @@ describe('MCP door: authorization as a resource server', () => {
 
 describe('MCP door: tools under policy', () => {
   it('lists the five tools, each described, and none that approves anything', async () => {
-    for (const client of [await v2('bob'), await v2('bob', 'legacy'), await v1('bob')]) {
+    const schemas: unknown[] = [];
+    for (const client of [await v2('bob'), await v2('bob', 'legacy'), await v1('bob'), await v2('bob')]) {
       const { tools } = await client.listTools();
+      // The JSON Schemas (built once for the process) are the same on every request and in every era.
+      schemas.push(tools.map((t) => [t.name, t.inputSchema, t.outputSchema]));
+      const query = tools.find((t) => t.name === 'query')?.inputSchema as { required?: string[]; properties?: Record<string, unknown> } | undefined;
+      expect(query?.required).toEqual(['sql']);
+      expect(Object.keys(query?.properties ?? {}).sort()).toEqual(['params', 'purpose', 'sql']);
       expect(tools.map((t) => t.name).sort()).toEqual(['approval_status', 'describe_table', 'explain', 'list_tables', 'query']);
       for (const t of tools) {
         expect(t.description?.length).toBeGreaterThan(20);
@@ -115,6 +121,7 @@ describe('MCP door: tools under policy', () => {
       }
       await client.close();
     }
+    for (const s of schemas.slice(1)) expect(s).toEqual(schemas[0]);
   });
 
   it("masks a contractor's rows in structuredContent and text alike, in both protocol eras and with a v1 client", async () => {

@@ -20,6 +20,46 @@ const purpose = z
   .optional()
   .describe('your purpose of use (treatment, payment, operations, …): the policy shows PHI unmasked only for a declared purpose it accepts');
 
+/**
+ * `schema`, its JSON Schema computed once for the process. The SDK serves every request with a fresh server
+ * (one factory per request) and memoises JSON Schema per server only, so each tool call converted the called
+ * tool's input and output schemas again (about 0.35 ms of CPU per call, bench:mcp). Validation is untouched
+ * (zod's own `validate`); the JSON Schema is the one zod gives, frozen because every request shares it.
+ *
+ * @example
+ * const queryIn = jsonSchemaOnce(z.object({ sql: z.string() }));
+ */
+function jsonSchemaOnce<T extends z.ZodType>(schema: T): T {
+  const std = schema['~standard'];
+  const memo = (io: 'input' | 'output') => {
+    const convert = std.jsonSchema[io];
+    const byTarget = new Map<string, Record<string, unknown>>();
+    return (options: Parameters<typeof convert>[0]): Record<string, unknown> => {
+      // Only the plain form (a target, no library options) is shared; anything else is converted as asked.
+      if (!options || Object.keys(options).some((k) => k !== 'target')) return convert(options);
+      let json = byTarget.get(options.target);
+      if (!json) byTarget.set(options.target, (json = deepFreeze(convert(options))));
+      return json;
+    };
+  };
+  (schema as { '~standard': typeof std })['~standard'] = { ...std, jsonSchema: { input: memo('input'), output: memo('output') } };
+  return schema;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+const queryIn = jsonSchemaOnce(z.object({ sql: z.string().min(1).describe('PostgreSQL SQL'), params, purpose }));
+const listTablesIn = jsonSchemaOnce(z.object({ schema: z.string().min(1).optional().describe('only this schema') }));
+const describeIn = jsonSchemaOnce(z.object({ table: z.string().min(1), schema: z.string().min(1).default('public') }));
+const explainIn = jsonSchemaOnce(z.object({ sql: z.string().min(1), params }));
+const approvalIn = jsonSchemaOnce(z.object({ request_id: z.string().regex(/^req-[0-9a-z]{12}$/, 'a request id such as req-0123456789ab') }));
+
 const statementOut = z.object({
   statement: z.string(),
   command: z.string(),
@@ -28,39 +68,45 @@ const statementOut = z.object({
   row_count: z.number().int(),
   truncated: z.boolean(),
 });
-const queryOut = z.object({ results: z.array(statementOut), notes: z.array(z.string()) });
+const queryOut = jsonSchemaOnce(z.object({ results: z.array(statementOut), notes: z.array(z.string()) }));
 
-const tableOut = z.object({
-  tables: z.array(z.object({ schema: z.string(), table: z.string(), type: z.string() })),
-});
+const tableOut = jsonSchemaOnce(
+  z.object({
+    tables: z.array(z.object({ schema: z.string(), table: z.string(), type: z.string() })),
+  }),
+);
 
-const describeOut = z.object({
-  schema: z.string(),
-  table: z.string(),
-  /** What the policy does with SELECT * of the table for this caller. */
-  access: z.enum(['allow', 'mask', 'approve', 'deny']),
-  columns: z.array(
-    z.object({
-      name: z.string(),
-      type: z.string(),
-      nullable: z.boolean(),
-      phi_type: z.string().nullable(),
-      masked_as: z.string().nullable(),
-    }),
-  ),
-});
+const describeOut = jsonSchemaOnce(
+  z.object({
+    schema: z.string(),
+    table: z.string(),
+    /** What the policy does with SELECT * of the table for this caller. */
+    access: z.enum(['allow', 'mask', 'approve', 'deny']),
+    columns: z.array(
+      z.object({
+        name: z.string(),
+        type: z.string(),
+        nullable: z.boolean(),
+        phi_type: z.string().nullable(),
+        masked_as: z.string().nullable(),
+      }),
+    ),
+  }),
+);
 
-const explainOut = z.object({ plan: z.array(z.string()) });
+const explainOut = jsonSchemaOnce(z.object({ plan: z.array(z.string()) }));
 
-const approvalOut = z.object({
-  request_id: z.string(),
-  status: z.enum(['pending', 'approved', 'rejected', 'expired', 'withdrawn', 'consumed']),
-  link: z.string(),
-  statement: z.string(),
-  expires_at: z.string(),
-  approved_by: z.array(z.string()),
-  next: z.string(),
-});
+const approvalOut = jsonSchemaOnce(
+  z.object({
+    request_id: z.string(),
+    status: z.enum(['pending', 'approved', 'rejected', 'expired', 'withdrawn', 'consumed']),
+    link: z.string(),
+    statement: z.string(),
+    expires_at: z.string(),
+    approved_by: z.array(z.string()),
+    next: z.string(),
+  }),
+);
 
 /** Where the tools get the caller of each request (the verified token, the declared client). */
 export type CallerOf = (extra: { http?: { authInfo?: { extra?: Record<string, unknown> } } }) => Caller;
@@ -89,7 +135,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
       title: 'Run SQL',
       description:
         'Runs SQL on the database under Verdict policy and returns the rows (masked where policy says). Several statements separated by ";" are each decided and run in order, as one transaction unless they control transactions themselves. A statement that needs approval returns an approval request instead; after approval, call again with the identical statement to run it once.',
-      inputSchema: z.object({ sql: z.string().min(1).describe('PostgreSQL SQL'), params, purpose }),
+      inputSchema: queryIn,
       outputSchema: queryOut,
       annotations: { destructiveHint: true, openWorldHint: false },
     },
@@ -102,7 +148,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
     {
       title: 'List tables',
       description: 'Lists the tables and views your database role can see (information_schema.tables), optionally of one schema.',
-      inputSchema: z.object({ schema: z.string().min(1).optional().describe('only this schema') }),
+      inputSchema: listTablesIn,
       outputSchema: tableOut,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -123,7 +169,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
     {
       title: 'Describe a table',
       description: "A table's columns with their types, their PHI classification, and whether Verdict masks them for you (and how).",
-      inputSchema: z.object({ table: z.string().min(1), schema: z.string().min(1).default('public') }),
+      inputSchema: describeIn,
       outputSchema: describeOut,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -165,7 +211,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
     {
       title: 'Explain a query',
       description: "PostgreSQL's plan for one statement (EXPLAIN, never ANALYZE: nothing runs), under the same policy as the statement.",
-      inputSchema: z.object({ sql: z.string().min(1), params }),
+      inputSchema: explainIn,
       outputSchema: explainOut,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -187,7 +233,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
     {
       title: 'Approval status',
       description: 'Where an approval request you filed stands (pending, approved, rejected, expired, …) and what to do next. Approvals are given by people, never through this server.',
-      inputSchema: z.object({ request_id: z.string().regex(/^req-[0-9a-z]{12}$/, 'a request id such as req-0123456789ab') }),
+      inputSchema: approvalIn,
       outputSchema: approvalOut,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },

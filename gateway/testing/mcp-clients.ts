@@ -14,7 +14,7 @@ export interface ToolResult {
 
 /** The part of a v1 or v2 client the tests use. */
 export interface McpTestClient {
-  listTools(): Promise<{ tools: { name: string; description?: string; outputSchema?: unknown }[] }>;
+  listTools(): Promise<{ tools: { name: string; description?: string; inputSchema?: unknown; outputSchema?: unknown }[] }>;
   callTool(p: { name: string; arguments?: Record<string, unknown> }): Promise<unknown>;
   close(): Promise<void>;
 }
