@@ -134,26 +134,21 @@ export function wireValue(type: string, v: string | null): string | null {
 
 /** Snowflake's statementTypeId per analysis kind; drivers read DML counts from results of DML types. */
 export function statementTypeOf(kind: string | undefined): number {
-  switch (kind) {
-    case 'insert':
-      return StatementType.INSERT;
-    case 'update':
-      return StatementType.UPDATE;
-    case 'delete':
-      return StatementType.DELETE;
-    case 'merge':
-      return StatementType.MERGE;
-    case 'copy':
-      return StatementType.COPY;
-    case 'ddl':
-    case 'dcl':
-      return StatementType.DDL;
-    case 'tcl':
-      return StatementType.TRANSACTION;
-    default:
-      return StatementType.SELECT;
-  }
+  return (kind !== undefined ? STATEMENT_TYPE_BY_KIND[kind] : undefined) ?? StatementType.SELECT;
 }
+
+/** Snowflake's statementTypeId by statement kind (the analysis' kinds; the local Snowflake's AST kinds agree). */
+export const STATEMENT_TYPE_BY_KIND: Readonly<Record<string, number>> = {
+  insert: StatementType.INSERT,
+  update: StatementType.UPDATE,
+  delete: StatementType.DELETE,
+  merge: StatementType.MERGE,
+  copy: StatementType.COPY,
+  ddl: StatementType.DDL,
+  dcl: StatementType.DDL,
+  tcl: StatementType.TRANSACTION,
+  select: StatementType.SELECT,
+};
 
 /**
  * Session parameters sent at login and with every result. The *_QUERY_RESULT_FORMAT ones make every driver ask
@@ -171,9 +166,10 @@ export interface WireBind {
 }
 
 /** Tokens after which `:x` is a VARIANT path (`v:x`, `f(v):x`, `a[0]:x`), not a bind variable. */
-const EXPRESSION_END = new Set(['VAR', 'QUOTED_IDENTIFIER', 'R_PAREN', 'R_BRACKET', 'STRING', 'NUMBER', 'STAR']);
+export const EXPRESSION_END: ReadonlySet<string> = new Set(['VAR', 'QUOTED_IDENTIFIER', 'R_PAREN', 'R_BRACKET', 'STRING', 'NUMBER', 'STAR']);
 
-interface Token {
+/** A token as @polyglot-sql/sdk's tokenize() returns it. */
+export interface Token {
   token_type: string;
   text: string;
   /** Offsets in code points. */

@@ -3,6 +3,7 @@
 // @polyglot-sql/sdk after applying Snowflake's own rules (UPPER folding, expression column names, bind markers).
 import { Dialect, generate, parse, tokenize, transpile } from '@polyglot-sql/sdk';
 import { StatementType } from '../../snowflake/protocol.ts';
+import { EXPRESSION_END, STATEMENT_TYPE_BY_KIND, type Token } from '../../snowflake/wire.ts';
 import { sfError, type SnowflakeError } from './errors.ts';
 import { splitName } from './identifiers.ts';
 
@@ -78,14 +79,6 @@ export interface PlannedRequest {
   bindKeys: string[];
 }
 
-interface Token {
-  token_type: string;
-  text: string;
-  span: { start: number; end: number };
-}
-
-/** Tokens after which `:x` is a VARIANT path (`v:x`), not a bind. */
-const EXPRESSION_END = new Set(['VAR', 'QUOTED_IDENTIFIER', 'R_PAREN', 'R_BRACKET', 'STRING', 'NUMBER', 'STAR']);
 /** Tokens that end the select list of a SELECT at depth 0. */
 const SELECT_LIST_END = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'QUALIFY', 'ORDER', 'LIMIT', 'UNION', 'INTERSECT', 'EXCEPT', 'MINUS', 'WINDOW', 'INTO', 'FETCH', 'OFFSET', 'SEMICOLON']);
 /** Functions whose value is the session's: replaced by literals before DuckDB sees them. */
@@ -498,27 +491,10 @@ function singleTable(sel: SelectNode): TableRef | null {
   return { database: t.catalog?.name ?? null, schema: t.schema?.name ?? null, name: t.name.name };
 }
 
+/** The statementTypeId of an AST kind: the product's table, with set operations and VALUES as SELECT, the rest DDL. */
 function statementTypeOf(kind: string): number {
-  switch (kind) {
-    case 'select':
-    case 'union':
-    case 'intersect':
-    case 'except':
-    case 'values':
-      return StatementType.SELECT;
-    case 'insert':
-      return StatementType.INSERT;
-    case 'update':
-      return StatementType.UPDATE;
-    case 'delete':
-      return StatementType.DELETE;
-    case 'merge':
-      return StatementType.MERGE;
-    case 'copy':
-      return StatementType.COPY;
-    default:
-      return StatementType.DDL;
-  }
+  if (kind === 'union' || kind === 'intersect' || kind === 'except' || kind === 'values') return StatementType.SELECT;
+  return STATEMENT_TYPE_BY_KIND[kind] ?? StatementType.DDL;
 }
 
 function ddlStatus(kind: string, ast: Record<string, unknown>): string | null {
