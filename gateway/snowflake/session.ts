@@ -200,16 +200,31 @@ export async function runStatement(
     if (gap) uncataloged(gapMessage(gap), { relation: gap.relation, reason: gap.reason });
   };
   if (catalogGaps(verdict.statements, rc.catalog.current()).length > 0) await decideAfterRefresh(started, null);
-  // The statement is judged by the catalog as loaded: a view replaced since (one over ID made one over SSN), or a
-  // table dropped for a view of its name, would be judged as the old object. One INFORMATION_SCHEMA read, now,
-  // says whether each object read still is what the catalog holds; if not, the catalog is re-read first.
-  const cat = rc.catalog.current();
-  const relations = cat ? relationsRead(verdict.statements, cat) : [];
-  if (relations.length > 0) {
-    const changed = await relationsChanged(s.upstream, cat!, relations).catch((err: Error) =>
-      uncataloged(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${err.message}); try again shortly`),
-    );
-    if (changed) await decideAfterRefresh(Date.now(), 'a table or view this statement reads changed since Verdict read the catalog');
+  // A plain read of objects the catalog knows runs at once, beside the check below and the durable record of its
+  // decision; its answer is used only if both pass and the decision stands (else it is dropped unseen, and the
+  // statement decided again runs anew). Reads only: nothing of it can change the upstream (onlyReads).
+  const ahead = onlyReads(verdict) ? readAhead(p, s, verdict, sql, binds, bindText, started, describeOnly, signal) : null;
+  try {
+    // The statement is judged by the catalog as loaded: a view replaced since (one over ID made one over SSN), or a
+    // table dropped for a view of its name, would be judged as the old object. One INFORMATION_SCHEMA read, now,
+    // says whether each object read still is what the catalog holds; if not, the catalog is re-read first.
+    const cat = rc.catalog.current();
+    const relations = cat ? relationsRead(verdict.statements, cat) : [];
+    if (relations.length > 0) {
+      const changed = await relationsChanged(s.upstream, cat!, relations).catch((err: Error) =>
+        uncataloged(`Verdict could not confirm that the tables and views this statement reads are still those it classified (${err.message}); try again shortly`),
+      );
+      if (changed) await decideAfterRefresh(Date.now(), 'a table or view this statement reads changed since Verdict read the catalog');
+    }
+  } catch (err) {
+    ahead?.drop();
+    throw err;
+  }
+  if (ahead && ahead.verdict !== verdict) ahead.drop();
+  if (ahead && ahead.verdict === verdict) {
+    if (!(await ahead.durable)) throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
+    const outcome = await ahead.outcome;
+    return finish(rc, p, verdict, started, ahead.execution, signal, outcome);
   }
   /** The catalog this statement is decided on. */
   const decidedOn = rc.catalog.current();
@@ -275,16 +290,78 @@ export async function runStatement(
     throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
   }
   if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) p.breakGlass(verdict);
+  // The binds are evidence of this execution: raw, or hashed where the decision marks them sensitive.
+  const execution = binds.length > 0 ? p.recordParameters(verdict, 0, bindText) : undefined;
+  const outcome = await s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) }).then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+  return finish(rc, p, verdict, started, execution, signal, outcome);
+}
 
+/** How an execution went: its result, or what it threw. */
+type Outcome = { result: SnowflakeResult } | { error: unknown };
+
+/** A read started before its checks ended (runStatement): its decision's durable record, and its outcome. */
+interface ReadAhead {
+  verdict: Verdict;
+  execution: string | undefined;
+  durable: Promise<boolean>;
+  outcome: Promise<Outcome>;
+  /** Not to be used: the decision it ran on did not stand (its record says it did not run). */
+  drop(): void;
+}
+
+function readAhead(p: PipelineSession, s: DoorSession, verdict: Verdict, sql: string, binds: SnowflakeBind[], bindText: (string | null)[], started: number, describeOnly: boolean, signal: AbortSignal): ReadAhead {
+  const durable = p.recordBeforeRun(verdict, null, started);
+  const execution = binds.length > 0 ? p.recordParameters(verdict, 0, bindText) : undefined;
+  const outcome = s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) }).then(
+    (result): Outcome => ({ result }),
+    (error: unknown): Outcome => ({ error }),
+  );
+  return {
+    verdict,
+    execution,
+    durable,
+    outcome,
+    drop: () => void durable.then((ok) => ok && p.recordResult(verdict, started, [], null, false, execution)),
+  };
+}
+
+/** Whether a statement only reads: a plain SELECT of known objects calling none but side-effect-free builtins. */
+function onlyReads(v: Verdict): boolean {
+  if ((v.action !== 'allow' && v.action !== 'mask') || v.statements.length !== 1) return false;
+  if (v.decisions.some((d) => d.measure.length > 0)) return false;
+  const reads = (a: StatementAnalysis): boolean =>
+    a.kind === 'select' &&
+    a.command === 'SELECT' &&
+    !a.opaque &&
+    a.parse_error === null &&
+    a.writes.length === 0 &&
+    !a.data_modifying_cte &&
+    !a.creates_table_from_query &&
+    a.copy === null &&
+    a.functions.every((f) => READ_ONLY_FUNCTIONS.has(f)) &&
+    a.nested.every(reads);
+  return reads(v.statements[0]!);
+}
+
+/** Snowflake builtins that read only (no sequences, no SYSTEM$ calls, no table functions over other queries). */
+const READ_ONLY_FUNCTIONS: ReadonlySet<string> = new Set([
+  'abs', 'avg', 'coalesce', 'concat', 'count', 'current_date', 'current_timestamp', 'date_trunc', 'dateadd', 'datediff',
+  'iff', 'ifnull', 'left', 'length', 'lower', 'lpad', 'max', 'min', 'nullif', 'nvl', 'replace', 'right', 'round', 'rpad',
+  'split_part', 'substr', 'substring', 'sum', 'to_char', 'to_date', 'to_number', 'to_varchar', 'trim', 'upper',
+]);
+
+/** Records and encodes an execution's outcome (runStatement). */
+function finish(rc: RunContext, p: PipelineSession, verdict: Verdict, started: number, execution: string | undefined, signal: AbortSignal, outcome: Outcome): StatementOutcome {
   const analysis = verdict.statements[0]!;
   const decision = verdict.decisions[0]!;
   const masked = decision.masks.length > 0;
-  // The binds are evidence of this execution: raw, or hashed where the decision marks them sensitive.
-  const execution = binds.length > 0 ? p.recordParameters(verdict, 0, bindText) : undefined;
   let r: SnowflakeResult;
-  try {
-    r = await s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) });
-  } catch (err) {
+  if ('result' in outcome) r = outcome.result;
+  else {
+    const err = outcome.error;
     if (signal.aborted) {
       p.recordResult(verdict, started, [], '57014', false, execution);
       throw sfError.canceled();

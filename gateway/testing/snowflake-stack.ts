@@ -12,6 +12,7 @@ import { testBundle } from './bundle.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import type { Gateway } from '../server.ts';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from './snowflake/emulator.ts';
+import type { SpoolOptions } from '../evidence/spool.ts';
 import { startTestGateway } from './stack.ts';
 
 export const SF_ACCOUNT = 'VERDICT_DOOR';
@@ -37,6 +38,8 @@ export interface SnowflakeStackOptions {
   setup?: Array<string | { sql: string; bindings: Record<string, { type: string; value: string | null }> }>;
   /** A policy directory to build the bundle from instead of policies/ (a test's variant of it). */
   policySource?: string;
+  /** Fault injection: the evidence spool's group write (startTestGateway). */
+  evidenceIo?: SpoolOptions['io'];
 }
 
 /**
@@ -73,7 +76,7 @@ export async function startSnowflakeStack(door: Record<string, unknown> = {}, op
     },
     snowflake: { host: '127.0.0.1', port: 0, account: SF_ACCOUNT, result_wait_ms: options.resultWaitMs ?? 1000, ...door },
     policy: { bundle: options.policySource ? policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'test-sf-stack', source: options.policySource }).path : testBundle(dir, 'test-sf-stack') },
-  }));
+  }), options.evidenceIo);
   return {
     sf,
     issuer,

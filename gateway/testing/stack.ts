@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { validateConfig } from '../config/load.ts';
 import type { VerdictConfig } from '../config/schema.ts';
 import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.ts';
+import { createEvidenceWriter } from '../evidence/writer.ts';
+import type { SpoolOptions } from '../evidence/spool.ts';
 import { createLogger } from '../ops/log.ts';
 import { testBundle } from './bundle.ts';
 import { startGateway, type Gateway } from '../server.ts';
@@ -35,6 +37,8 @@ export async function startTestGateway(
   dir: string,
   instance: string,
   sections: (issuer: DevIssuer) => Record<string, unknown>,
+  /** Fault injection: the evidence spool's group write (a writer like the config's, require_durable on). */
+  evidenceIo?: SpoolOptions['io'],
 ): Promise<{ issuer: DevIssuer; config: VerdictConfig; gateway: Gateway }> {
   const issuer = await startDevIssuer({ audience: 'verdict' });
   const config = validateConfig({
@@ -51,7 +55,10 @@ export async function startTestGateway(
   });
   // The anti-rollback floor is per test gateway, never the working directory's.
   if (config.policy.state_file === '.verdict/policy-state.json') config.policy.state_file = join(dir, 'policy-state.json');
-  const gateway = await startGateway(config, { log: createLogger(config.log.level) });
+  const evidence = evidenceIo
+    ? await createEvidenceWriter({ stream: instance, spoolDir: join(dir, 'evidence', 'spool', instance), requireDurable: true, batchMaxLines: 1000, batchMaxAgeMs: 200, io: evidenceIo })
+    : undefined;
+  const gateway = await startGateway(config, { log: createLogger(config.log.level), ...(evidence ? { evidence } : {}) });
   return { issuer, config, gateway };
 }
 
