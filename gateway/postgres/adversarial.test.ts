@@ -107,7 +107,7 @@ describe('blast radius: writes that change many rows wait for approval', () => {
   // and a protocol Bind of it runs under the PREPARE's decision, which has no `measure`: the Bind is never
   // measured. Reproduction: Query "PREPARE d AS DELETE FROM visits WHERE id > 0"; then Bind('', 'd'),
   // Execute(''), Sync → "DELETE 6" without approval (EXECUTE d is refused, the protocol path is not).
-  // Cause: gateway/postgres/session.ts onReady case 'bind' checks stmt.verdict.decisions[stmt.index].measure of
+  // Cause: gateway/postgres/session.ts (now session-extended.ts onBind) onReady case 'bind' checks stmt.verdict.decisions[stmt.index].measure of
   // the PREPARE decision, not of the statement it prepares (executedStatement); policies/verdict/approvals.rego
   // executes_nested excludes PREPARE.
   it('a SQL-PREPAREd filtered DELETE bound through the protocol is measured (not run without approval)', async () => {
@@ -134,7 +134,7 @@ describe('blast radius: writes that change many rows wait for approval', () => {
   //   Parse i "INSERT INTO visits (patient_id, visit_date, reason) SELECT id, '2026-03-01', 'marker' FROM patients"
   //   Bind '' i; Execute ''   -- an INSERT: never measured
   //   Execute p; Sync     -- deletes every visit (6 originals + 6 markers)
-  // Cause: gateway/postgres/session.ts onReady case 'bind' → measureThenDecide measures at Bind; case 'execute'
+  // Cause: gateway/postgres/session.ts (now session-extended.ts) onReady case 'bind' → measureThenDecide measures at Bind; case 'execute'
   // forwards the Execute of a measured portal without measuring again.
   it('a DELETE portal measured at Bind does not delete what an INSERT between Bind and Execute made it match', async () => {
     const c = await session();
@@ -219,7 +219,7 @@ describe('session model: names, portals, pipelining', () => {
   // decision. Reproduction (as bob): Parse "dup" "SELECT ssn, name FROM patients"; Sync (masked, confirmed).
   // Then in one write: Parse "dup" "SELECT 'a'::text, 'b'::text"; Sync; Bind '' "dup"; Execute ''; Sync →
   // 42P05 for the Parse, then six raw rows (123-45-6789, Ada Lovelace, …) with no masks.
-  // Cause: gateway/postgres/session.ts statementFor() returns the entry of the newest unanswered Parse of the
+  // Cause: gateway/postgres/session.ts (now session-extended.ts) statementFor() returns the entry of the newest unanswered Parse of the
   // name without regard to whether it can succeed (a named statement cannot be redefined); onBound() fixes the
   // portal's plan from that entry at push time, and ResponseTracker applies it on BindComplete
   // (SessionModel.bound) even though the Parse it came from failed.
