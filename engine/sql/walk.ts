@@ -1,11 +1,36 @@
-// What every dialect's walk shares apart from lineage: the nesting limit, CTE lookup through scopes,
-// and the WHERE facts of the top-level statement.
+// What every dialect's walk shares apart from lineage: the walk's state and scopes, the nesting limit,
+// CTE lookup through scopes, and the WHERE facts of the top-level statement.
+import type { Flow } from './lineage.ts';
 import type { ResultColumn } from './types.ts';
 
-/** The part of a dialect's Scope that CTE lookup walks. */
-interface CteScope {
-  parent: CteScope | null;
+/** One level of name resolution (a query's FROM items and WITH); a dialect's Scope adds its own. */
+export interface Scope<R> {
+  parent: Scope<R> | null;
+  rels: R[];
   ctes: Map<string, ResultColumn[]> | null;
+  /** Column references resolved at this level; WHERE row-dependence compares it before/after. */
+  local: number;
+}
+
+/**
+ * One statement's walk, shared by every part of it (a dialect's Walk adds its own state). `query` is the
+ * way back up: queries hold expressions, which hold queries.
+ */
+export interface Walk<N, S> extends Flow {
+  /** WHERE of the top-level statement (SELECT / UPDATE / DELETE). */
+  readonly where: WhereInfo;
+  readonly o: { readonly maxDepth: number };
+  /** Name of the result column whose expression is being walked (for Unresolved.column). */
+  col: string | undefined;
+  /** Views (PostgreSQL: and functions) expanded once per statement; their facts were recorded the first time. */
+  readonly viewMemo: Map<string, ResultColumn[] | null>;
+  /** The catalog objects being expanded now: one met again inside itself is not followed. */
+  readonly expanding: Set<string>;
+  /**
+   * A query node anywhere; returns its output columns. `top`: its WHERE is the statement's; `result`: its
+   * output list is the statement's result (names Unresolved.column).
+   */
+  query(node: N, sc: S | null, d: number, top?: boolean, result?: boolean): ResultColumn[];
 }
 
 /** Thrown when the tree is nested deeper than AnalyzeOptions.maxDepth; the caller turns it into 'unknown'. */
@@ -24,7 +49,7 @@ export function check(w: { readonly o: { readonly maxDepth: number } }, d: numbe
 }
 
 /** The nearest CTE of that name, from this scope outwards. */
-export function lookupCte(sc: CteScope | null, name: string): ResultColumn[] | null {
+export function lookupCte(sc: Scope<unknown> | null, name: string): ResultColumn[] | null {
   for (let s = sc; s; s = s.parent) {
     const c = s.ctes?.get(name);
     if (c) return c;
@@ -58,22 +83,4 @@ export function andTruth(vals: readonly Truth[]): Truth {
   if (vals.includes('N')) return 'N';
   if (vals.includes('U')) return 'U';
   return vals.includes('C') ? 'C' : 'T';
-}
-
-/** The part of a walker's scope chain `markLocal` needs (both dialects' scopes fit). */
-export interface LocalScope<R> {
-  parent: LocalScope<R> | null;
-  rels: R[];
-  /** References to this scope's own rows (a count: the statement depends on them). */
-  local: number;
-}
-
-/** Counts a reference to `rel`'s rows on the nearest scope that holds it. */
-export function markLocal<R>(rel: R, sc: LocalScope<R>): void {
-  for (let s: LocalScope<R> | null = sc; s; s = s.parent) {
-    if (s.rels.includes(rel)) {
-      s.local++;
-      return;
-    }
-  }
 }
