@@ -84,3 +84,69 @@ export function andTruth(vals: readonly Truth[]): Truth {
   if (vals.includes('U')) return 'U';
   return vals.includes('C') ? 'C' : 'T';
 }
+
+/** Records a WHERE that evaluated to `t`: it filters nothing when it may be true whatever the row. */
+export function recordWhere(info: WhereInfo | null, t: Truth): void {
+  if (!info) return;
+  info.has = true;
+  info.trivial = t === 'T' || t === 'C';
+}
+
+/** A constant's value as a WHERE sees it (a literal, possibly cast or negated). */
+export type Const = number | string | boolean | null;
+
+/** The dialect's reading of a string as a boolean (trimmed, lower case, not empty); null when it is none. */
+export type BoolWord = (s: string) => boolean | null;
+
+/** A constant as a boolean: a number is true unless 0, NULL is null, a string as the dialect reads it. */
+export function constBool(v: Const, word: BoolWord): boolean | null {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v !== 0;
+  if (v === null) return null;
+  const s = v.trim().toLowerCase();
+  if (!s) return null;
+  return word(s);
+}
+
+/** A constant WHERE: true, false, NULL, or 'C' (row-independent) for a string that reads as no boolean. */
+export function constTruth(v: Const, word: BoolWord): Truth {
+  const b = constBool(v, word);
+  return b === null ? (v === null ? 'N' : 'C') : b ? 'T' : 'F';
+}
+
+/**
+ * `l op r` for two constants, op one of = <> != < > <= >=. NULL on either side is 'N'; a number and a
+ * numeric string compare as numbers (1 = '1'); a boolean and a string compare as booleans only when the
+ * dialect converts them (`boolWord`, PostgreSQL's untyped literals), any other pair of types is 'C'.
+ * String ordering depends on the collation: only (in)equality of strings is certain.
+ */
+export function compareConst(op: string, l: Const, r: Const, boolWord: BoolWord | null): Truth {
+  if (l === null || r === null) return 'N';
+  let a: number | string | boolean = l;
+  let b: number | string | boolean = r;
+  if (typeof a !== typeof b) {
+    if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '' && !Number.isNaN(Number(b))) b = Number(b);
+    else if (typeof b === 'number' && typeof a === 'string' && a.trim() !== '' && !Number.isNaN(Number(a))) a = Number(a);
+    else if (boolWord && typeof a === 'boolean' && typeof b === 'string') {
+      const x = constBool(b, boolWord);
+      if (x === null) return 'C';
+      b = x;
+    } else if (boolWord && typeof b === 'boolean' && typeof a === 'string') {
+      const x = constBool(a, boolWord);
+      if (x === null) return 'C';
+      a = x;
+    } else return 'C';
+  }
+  if (typeof a === 'string' && op !== '=' && op !== '<>' && op !== '!=') return 'C';
+  let res: boolean;
+  switch (op) {
+    case '=': res = a === b; break;
+    case '<>':
+    case '!=': res = a !== b; break;
+    case '<': res = a < b; break;
+    case '>': res = a > b; break;
+    case '<=': res = a <= b; break;
+    default: res = a >= b;
+  }
+  return res ? 'T' : 'F';
+}
