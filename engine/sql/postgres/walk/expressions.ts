@@ -1,6 +1,6 @@
 // Expressions: the column values that flow into a value (lineage), the columns it compares on
 // (predicates), and the functions it calls, with what each call adds (catalog bodies, unresolved lineage).
-import { taggedVia, use, useOut } from '../../lineage.ts';
+import { taggedVia, use, useOuts } from '../../lineage.ts';
 import type { ColumnRef } from '../../types.ts';
 import { funcName, isNode, strList, tagOf, type Json } from '../names.ts';
 import { builtinName, DYNAMIC_FUNCTIONS, PURE_FUNCTIONS, SRF_COLUMNS } from '../functions.ts';
@@ -86,9 +86,7 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
     case 'SubLink': {
       if (b.testexpr) ex(w, b.testexpr, sc, sink, pred, d);
       const outs = w.query(b.subselect, sc, d);
-      if (b.subLinkType !== 'EXISTS_SUBLINK') {
-        for (const o of outs) useOut(w, o, sink, pred);
-      }
+      if (b.subLinkType !== 'EXISTS_SUBLINK') useOuts(w, outs, sink, pred);
       return;
     }
     case 'MultiAssignRef':
@@ -123,11 +121,9 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
-    case 'MergeStmt': {
-      const outs = w.query(n, sc, d);
-      for (const o of outs) useOut(w, o, sink, pred);
+    case 'MergeStmt':
+      useOuts(w, w.query(n, sc, d), sink, pred);
       return;
-    }
     default:
       anyEx(w, b, sc, sink, pred, d);
   }

@@ -1,6 +1,6 @@
 // Expressions: the column values that flow into a value (lineage), the columns it compares on
 // (predicates), the functions it calls, and whether a WHERE filters anything at all.
-import { taggedVia, useOut } from '../../lineage.ts';
+import { taggedVia, useOuts } from '../../lineage.ts';
 import type { ColumnRef } from '../../types.ts';
 import { andTruth, compareConst, constBool, constTruth, notTruth, orTruth, recordWhere, type Const, type Truth } from '../../walk.ts';
 import { DYNAMIC_FUNCTIONS, OPERATORS, PURE_FUNCTIONS, isTextType } from '../functions.ts';
@@ -52,11 +52,9 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
     case 'union':
     case 'intersect':
     case 'except':
-    case 'values': {
-      const outs = w.query(n, sc, d);
-      for (const o of outs) useOut(w, o, sink, pred);
+    case 'values':
+      useOuts(w, w.query(n, sc, d), sink, pred);
       return;
-    }
     case 'exists':
       w.query(b.this, sc, d);
       return;
@@ -82,8 +80,8 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
       return;
     case 'table': {
       // A table where a value is expected (odd syntax): all of its rows.
-      const outs = w.query({ select: { expressions: [{ star: {} }], from: { expressions: [n] } } }, sc, d);
-      for (const o of outs) useOut(w, o, sink, pred);
+      const all = { select: { expressions: [{ star: {} }], from: { expressions: [n] } } };
+      useOuts(w, w.query(all, sc, d), sink, pred);
       return;
     }
   }
