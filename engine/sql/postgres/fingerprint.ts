@@ -129,40 +129,33 @@ export function fingerprint(sql: string): string | null {
       if (out.length !== 0) out += ' ';
       sep = false;
     }
-    let text: string;
-    let end: number;
+    let text = '';
+    let end = i;
     let word = '';
     let minus = false;
+    // Where a string literal or quoted identifier opens, past its prefix if any (-1: not one), and the
+    // literal's flavour. One-letter prefixes E'', B'', X'', N'' win over the identifier rule (flex longest
+    // match: "b'" beats "b"); "U&" followed by anything but a quote is the identifier U and the operator &.
+    let open = -1;
+    let kind = S_STD;
 
     if (cls & C_IDSTART) {
       const c1 = sql.charCodeAt(i + 1);
       const lc = c | 0x20;
-      // One-letter prefixes win over the identifier rule (flex longest match: "b'" beats "b").
-      let kind = -1;
       if (c1 === CH_QUOTE) {
         if (lc === 101 /* e */) kind = S_ESC;
         else if (lc === 98 /* b */ || lc === 120 /* x */) kind = S_BIT;
         else if (lc === 110 /* n */) kind = S_STD;
+        else kind = -1;
+        if (kind >= 0) open = i + 1;
+      } else if (c1 === 38 /* & */ && lc === 117 /* u */) {
+        const c2 = sql.charCodeAt(i + 2);
+        if (c2 === CH_QUOTE || c2 === CH_DQUOTE) {
+          open = i + 2;
+          kind = S_UNI;
+        }
       }
-      // U&'...' and U&"...": anything else after "U&" is the identifier U and the operator &, as in PostgreSQL.
-      const unicode = c1 === 38 /* & */ && lc === 117 /* u */ ? sql.charCodeAt(i + 2) : 0;
-      if (kind >= 0) {
-        end = scanString(sql, i + 2, kind);
-        if (end < 0) return null;
-        // N'...' is lexed as the keyword NCHAR followed by an ordinary string: a typed literal,
-        // not a bare constant, so it must not share the plain `?` spelling.
-        if (lc === 110) text = 'nchar ?';
-        else if (afterMinus) return null;
-        else text = '?';
-      } else if (unicode === CH_QUOTE) {
-        end = scanString(sql, i + 3, S_UNI);
-        if (end < 0 || afterMinus) return null;
-        text = '?';
-      } else if (unicode === CH_DQUOTE) {
-        end = scanQuotedIdent(sql, i + 3);
-        if (end < 0) return null;
-        text = sql.slice(i, end);
-      } else {
+      if (open < 0) {
         end = i + 1;
         let upper = c <= 90;
         while (end < n) {
@@ -180,6 +173,8 @@ export function fingerprint(sql: string): string | null {
         else if (posBits !== 0 && LIST_END_WORDS.has(word)) posBits &= ~(1 << depth);
         text = word;
       }
+    } else if (c === CH_QUOTE || c === CH_DQUOTE) {
+      open = i;
     } else if (cls & C_DIGIT || (c === CH_DOT && isDigit(sql.charCodeAt(i + 1)))) {
       end = scanNumber(sql, i);
       if (end < 0) return null;
@@ -187,14 +182,6 @@ export function fingerprint(sql: string): string | null {
         (p1 === '(' && p2 === 'float') ||
         ((posBits >>> depth) & 1 && (p1 === 'by' || p1 === ',' || p1 === '(' || p1 === 'distinct' || p1 === 'all'));
       text = structural ? sql.slice(i, end) : '?';
-    } else if (c === CH_QUOTE) {
-      end = scanString(sql, i + 1, S_STD);
-      if (end < 0 || afterMinus) return null;
-      text = '?';
-    } else if (c === CH_DQUOTE) {
-      end = scanQuotedIdent(sql, i + 1);
-      if (end < 0) return null;
-      text = sql.slice(i, end);
     } else if (c === CH_DOLLAR) {
       const c1 = sql.charCodeAt(i + 1);
       if (c1 >= 48 && c1 <= 57) {
@@ -264,6 +251,23 @@ export function fingerprint(sql: string): string | null {
       // Backslash, braces, control characters (incl. \v, NUL), DEL: PostgreSQL would return them as
       // single-character tokens that no grammar rule accepts, or (\v) versions disagree on them.
       return null;
+    }
+
+    // A string literal or quoted identifier, prefixed or not.
+    if (open >= 0) {
+      if (sql.charCodeAt(open) === CH_QUOTE) {
+        end = scanString(sql, open + 1, kind);
+        if (end < 0) return null;
+        // N'...' is lexed as the keyword NCHAR followed by an ordinary string: a typed literal,
+        // not a bare constant, so it must not share the plain `?` spelling.
+        if (open === i + 1 && (c | 0x20) === 110) text = 'nchar ?';
+        else if (afterMinus) return null;
+        else text = '?';
+      } else {
+        end = scanQuotedIdent(sql, open + 1);
+        if (end < 0) return null;
+        text = sql.slice(i, end);
+      }
     }
 
     out += text;
