@@ -117,3 +117,29 @@ export function markLocal<R>(rel: R, sc: Scope<R>): void {
     }
   }
 }
+
+/** The column names of a table, view or derived item when known (a '*' among them: some are not). */
+export function itemColumns(r: FromItem): string[] | null {
+  return r.cols ?? r.outs?.map((o) => o.name) ?? null;
+}
+
+/**
+ * NATURAL JOIN: the column names both sides have, in the left side's order; null when a side's names
+ * are not all known (`names`: a FROM item's column names, see itemColumns).
+ */
+export function naturalColumns<R>(left: readonly R[], right: readonly R[], names: (r: R) => string[] | null): string[] | null {
+  const l = nameSet(left, names);
+  const r = nameSet(right, names);
+  if (!l || !r) return null;
+  return [...l].filter((c) => r.has(c));
+}
+
+function nameSet<R>(rels: readonly R[], names: (r: R) => string[] | null): Set<string> | null {
+  const s = new Set<string>();
+  for (const r of rels) {
+    const cs = names(r);
+    if (!cs || cs.includes(STAR)) return null;
+    for (const c of cs) s.add(c);
+  }
+  return s;
+}

@@ -1,5 +1,6 @@
 // FROM items: tables and catalog views (time travel, CHANGES, SAMPLE), CTE references, subqueries,
 // LATERAL FLATTEN and other table functions, stages, IDENTIFIER() and joins, each a relation of the scope.
+import { itemColumns, naturalColumns } from '../../columns.ts';
 import { dedupe } from '../../facts.ts';
 import { rename, use, withThrough } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
@@ -208,23 +209,9 @@ export function join(w: Walk, j: Json, sc: Scope, d: number): boolean {
   }
   if (j.kind === 'Natural') {
     merged = true;
-    const names = (rels: Rel[]): Set<string> | null => {
-      const s = new Set<string>();
-      for (const r of rels) {
-        const cs = r.cols ?? r.outs?.map((o) => o.name);
-        if (!cs || cs.includes(STAR)) return null;
-        for (const c of cs) s.add(c);
-      }
-      return s;
-    };
-    const l = names(left);
-    const r = names(right);
-    if (l && r) {
-      for (const c of l) {
-        if (!r.has(c)) continue;
-        resolveIn(w, left, c, null, true);
-        resolveIn(w, right, c, null, true);
-      }
+    for (const c of naturalColumns(left, right, itemColumns) ?? []) {
+      resolveIn(w, left, c, null, true);
+      resolveIn(w, right, c, null, true);
     }
   }
   return merged;
