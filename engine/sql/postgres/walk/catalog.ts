@@ -3,7 +3,7 @@
 import { absorb, dedupe } from '../../facts.ts';
 import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
 import { MAX_EXPANSION, viewLineage, type ViewBody } from '../../views.ts';
-import { tagOf, type Json } from '../names.ts';
+import { flattenBody, tagOf, type Json } from '../names.ts';
 import { catalogCols, STAR, type BodyFacts, type FnLineage, type Walk, type WalkOptions } from './scope.ts';
 
 type Parsed = { text: string; stmts: Json[] | null; error: string | null };
@@ -159,15 +159,4 @@ function plBody(w: Walk, key: string, lang: string, body: string, d: number, ret
   const a = (w.o.analyzeBody as NonNullable<WalkOptions['analyzeBody']>)(lang, body, w.o, d + 1, returnsSet);
   m.set(key, { text: body, a });
   return a;
-}
-
-/** Statements of a parsed SQL-standard function body (BEGIN ATOMIC lists, RETURN). */
-function flattenBody(n: Json): Json[] {
-  const tag = tagOf(n);
-  if (tag === 'List') {
-    const out: Json[] = [];
-    for (const x of (n.List.items ?? []) as Json[]) out.push(...flattenBody(x));
-    return out;
-  }
-  return tag ? [n] : [];
 }
