@@ -12,15 +12,15 @@ import { check, newScope, type Scope, type Walk } from './scope.ts';
 /** Operators that compare their operands (a result that tells which side is larger, or whether they match). */
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '!~~', '~~*', '!~~*', '~', '!~', '~*', '!~*', '@@', '&&', '@>', '<@', '^@']);
 
-export function exprs(w: Walk, list: (Json | undefined)[] | undefined, sc: Scope, d: number): void {
+/** Walks each expression of a list for what it reads; `pred`: the columns it uses are predicates. */
+export function exprs(w: Walk, list: (Json | undefined)[] | undefined, sc: Scope, d: number, pred = false): void {
   if (!list) return;
-  for (const e of list) if (e) ex(w, e, sc, null, false, d);
+  for (const e of list) if (e) ex(w, e, sc, null, pred, d);
 }
 
 /** Expressions whose value decides which or how many rows come back (LIMIT, OFFSET, TABLESAMPLE): predicates. */
 export function predicates(w: Walk, list: (Json | undefined)[] | undefined, sc: Scope, d: number): void {
-  if (!list) return;
-  for (const e of list) if (e) ex(w, e, sc, null, true, d);
+  exprs(w, list, sc, d, true);
 }
 
 /**
