@@ -1,5 +1,5 @@
-// What every dialect's walk shares apart from lineage: the walk's state and scopes, the nesting limit,
-// CTE lookup through scopes, and the WHERE facts of the top-level statement.
+// What every dialect's walk shares apart from lineage and column resolution: the walk's state and scopes,
+// the nesting limit, CTE lookup, and judging a WHERE (truth values, constants) for the statement's facts.
 import type { Flow } from './lineage.ts';
 import type { ResultColumn } from './types.ts';
 
