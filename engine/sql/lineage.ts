@@ -35,6 +35,11 @@ export function useOut(w: Flow, o: ResultColumn, sink: ColumnRef[] | null, pred:
   }
 }
 
+/** Every output of a query used as a value (a scalar subquery, ARRAY(...), IN (...)) flows into it. */
+export function useOuts(w: Flow, outs: readonly ResultColumn[], sink: ColumnRef[] | null, pred: boolean): void {
+  for (const o of outs) useOut(w, o, sink, pred);
+}
+
 /**
  * Column `col` of a derived relation (subquery, CTE, view) flows into the value: the outputs of that name,
  * else the '*' outputs narrowed to it. Returns false when what flows is derived, not a direct copy.

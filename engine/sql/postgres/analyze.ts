@@ -1,9 +1,9 @@
 // Turns SQL text into the `statement` facts of the policy input (one StatementAnalysis per
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
-import { dedupe } from '../facts.ts';
+import { accesses, dedupe } from '../facts.ts';
 import { createRequire } from 'node:module';
 import { unknownStatement } from '../dialect.ts';
-import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind, TableAccess } from '../types.ts';
+import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind } from '../types.ts';
 import { classify, strList, tagOf, type Json } from './names.ts';
 import { bodyAnalyses } from './plpgsql.ts';
 import { parameterUses } from './parameters.ts';
@@ -532,12 +532,6 @@ function finish(
     parse_error: null,
     literal_dependent: f.litDep,
   };
-}
-
-function accesses(m: Map<string, { schema: string; table: string; cols: Set<string> }>): TableAccess[] {
-  const out: TableAccess[] = [];
-  for (const a of m.values()) out.push({ schema: a.schema, table: a.table, columns: [...a.cols] });
-  return out;
 }
 
 /** The statement inside EXPLAIN / PREPARE / DECLARE, found with the scanner (options may nest). */

@@ -7,6 +7,7 @@ import { deparseSync } from 'pgsql-deparser';
 import { parseTree } from './analyze.ts';
 import { PURE_FUNCTIONS } from './functions.ts';
 import { tagOf, type Json } from './names.ts';
+import { impureCalls, sameTree } from '../measure.ts';
 import type { BlastRadius, Measurement, StatementAnalysis } from '../types.ts';
 
 export type { BlastRadius, Measurement };
@@ -32,11 +33,8 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
   if (a.command === 'EXPLAIN' && a.nested.length === 1 && WRITES.has(a.nested[0]!.kind)) return measurementQuery(a.nested[0]!);
   if (!WRITES.has(a.kind)) return { error: `${a.command} is not an UPDATE, DELETE or MERGE` };
   if (a.data_modifying_cte || a.nested.length > 0) return { error: 'it writes through nested statements (a data-modifying WITH or a function body), whose effect a count cannot show' };
-  const impure = a.functions.filter((f) => {
-    const name = f.replace(/^pg_catalog\./, '');
-    return !PURE_FUNCTIONS.has(name) || VOLATILE.has(name);
-  });
-  if (impure.length > 0) return { error: `it calls ${impure.join(', ')}, which a measuring count would run too, or whose result changes between the count and the write` };
+  const impure = impureCalls(a.functions, (f) => f.replace(/^pg_catalog\./, ''), PURE_FUNCTIONS, VOLATILE);
+  if (impure) return impure;
   let tree: Json;
   try {
     tree = parseTree(a.text);
@@ -97,7 +95,7 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
     try {
       const back = parseTree(sql).stmts?.[0]?.stmt?.SelectStmt;
       const got = tag === 'MergeStmt' ? back?.fromClause?.[0]?.JoinExpr?.quals : (back?.whereClause?.SubLink?.subselect?.SelectStmt?.whereClause ?? back?.whereClause);
-      if (!sameTree(got, where)) return { error: 'its predicate did not survive being rewritten as a count' };
+      if (!sameTree(got, where, isLocation)) return { error: 'its predicate did not survive being rewritten as a count' };
     } catch (e) {
       return { error: `its measuring count does not parse (${(e as Error).message})` };
     }
@@ -137,14 +135,5 @@ function tableRows(relation: Json): Json {
   return { ResTarget: { name: 'table_rows', val: { SubLink: { subLinkType: 'EXPR_SUBLINK', subselect: selectOf([countAs('count')], [{ RangeVar: bare }], undefined) } } } };
 }
 
-/** Structural equality of two parse trees, ignoring `location` fields. */
-function sameTree(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a).filter((k) => k !== 'location');
-  const kb = Object.keys(b).filter((k) => k !== 'location');
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) if (!sameTree((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  return true;
-}
+/** Parse-tree keys that are no part of the statement: source positions. */
+const isLocation = (k: string): boolean => k === 'location';

@@ -122,189 +122,117 @@ export function fingerprint(sql: string): string | null {
       continue;
     }
 
-    // A token starts here.
+    // A token starts here. Each kind sets its spelling in the fingerprint (text), where it ends, the word
+    // it leaves for the next tokens to look back at (p1: '' for literals and operators), and whether it is
+    // an operator run ending in '-'.
     if (sep) {
       if (out.length !== 0) out += ' ';
       sep = false;
     }
+    let text = '';
+    let end = i;
+    let word = '';
+    let minus = false;
+    // Where a string literal or quoted identifier opens, past its prefix if any (-1: not one), and the
+    // literal's flavour. One-letter prefixes E'', B'', X'', N'' win over the identifier rule (flex longest
+    // match: "b'" beats "b"); "U&" followed by anything but a quote is the identifier U and the operator &.
+    let open = -1;
+    let kind = S_STD;
 
     if (cls & C_IDSTART) {
       const c1 = sql.charCodeAt(i + 1);
-      // One-letter prefixes win over the identifier rule (flex longest match: "b'" beats "b").
+      const lc = c | 0x20;
       if (c1 === CH_QUOTE) {
-        const lc = c | 0x20;
-        let kind = -1;
         if (lc === 101 /* e */) kind = S_ESC;
         else if (lc === 98 /* b */ || lc === 120 /* x */) kind = S_BIT;
         else if (lc === 110 /* n */) kind = S_STD;
-        if (kind >= 0) {
-          const end = scanString(sql, i + 2, kind);
-          if (end < 0) return null;
-          if (lc === 110) {
-            // N'...' is lexed as the keyword NCHAR followed by an ordinary string: a typed literal,
-            // not a bare constant, so it must not share the plain `?` spelling.
-            out += 'nchar ?';
-          } else {
-            if (afterMinus) return null;
-            out += '?';
-          }
-          afterMinus = false;
-          p2 = p1;
-          p1 = '';
-          i = end;
-          continue;
-        }
-      } else if (c1 === 38 /* & */ && (c | 0x20) === 117 /* u */) {
+        else kind = -1;
+        if (kind >= 0) open = i + 1;
+      } else if (c1 === 38 /* & */ && lc === 117 /* u */) {
         const c2 = sql.charCodeAt(i + 2);
-        if (c2 === CH_QUOTE) {
-          const end = scanString(sql, i + 3, S_UNI);
-          if (end < 0) return null;
-          if (afterMinus) return null;
-          out += '?';
-          afterMinus = false;
-          p2 = p1;
-          p1 = '';
-          i = end;
-          continue;
+        if (c2 === CH_QUOTE || c2 === CH_DQUOTE) {
+          open = i + 2;
+          kind = S_UNI;
         }
-        if (c2 === CH_DQUOTE) {
-          const end = scanQuotedIdent(sql, i + 3);
-          if (end < 0) return null;
-          out += sql.slice(i, end);
-          afterMinus = false;
-          p2 = p1;
-          p1 = '';
-          i = end;
-          continue;
+      }
+      if (open < 0) {
+        end = i + 1;
+        let upper = c <= 90;
+        while (end < n) {
+          const d = sql.charCodeAt(end);
+          if (d >= 128) return null;
+          if (!(CLASS[d]! & C_IDCONT)) break;
+          if (d >= 65 && d <= 90) upper = true;
+          end++;
         }
-        // "U&" followed by anything else is the identifier U and the operator &, as in PostgreSQL.
+        word = sql.slice(i, end);
+        if (upper) word = word.toLowerCase();
+        // UESCAPE changes how the preceding U& literal or identifier is decoded: not worth modelling.
+        if (end - i === 7 && word === 'uescape') return null;
+        if (word === 'by' && (p1 === 'order' || p1 === 'group')) posBits |= 1 << depth;
+        else if (posBits !== 0 && LIST_END_WORDS.has(word)) posBits &= ~(1 << depth);
+        text = word;
       }
-
-      let j = i + 1;
-      let upper = c <= 90;
-      while (j < n) {
-        const d = sql.charCodeAt(j);
-        if (d >= 128) return null;
-        if (!(CLASS[d]! & C_IDCONT)) break;
-        if (d >= 65 && d <= 90) upper = true;
-        j++;
-      }
-      const len = j - i;
-      let word = sql.slice(i, j);
-      if (upper) word = word.toLowerCase();
-      // UESCAPE changes how the preceding U& literal or identifier is decoded: not worth modelling.
-      if (len === 7 && word === 'uescape') return null;
-      if (word === 'by' && (p1 === 'order' || p1 === 'group')) posBits |= 1 << depth;
-      else if (posBits !== 0 && LIST_END_WORDS.has(word)) posBits &= ~(1 << depth);
-      p2 = p1;
-      p1 = word;
-      afterMinus = false;
-      out += word;
-      i = j;
-      continue;
-    }
-
-    if (cls & C_DIGIT || (c === CH_DOT && isDigit(sql.charCodeAt(i + 1)))) {
-      const end = scanNumber(sql, i);
+    } else if (c === CH_QUOTE || c === CH_DQUOTE) {
+      open = i;
+    } else if (cls & C_DIGIT || (c === CH_DOT && isDigit(sql.charCodeAt(i + 1)))) {
+      end = scanNumber(sql, i);
       if (end < 0) return null;
       const structural =
         (p1 === '(' && p2 === 'float') ||
         ((posBits >>> depth) & 1 && (p1 === 'by' || p1 === ',' || p1 === '(' || p1 === 'distinct' || p1 === 'all'));
-      out += structural ? sql.slice(i, end) : '?';
-      p2 = p1;
-      p1 = '';
-      afterMinus = false;
-      i = end;
-      continue;
-    }
-
-    if (c === CH_QUOTE) {
-      const end = scanString(sql, i + 1, S_STD);
-      if (end < 0 || afterMinus) return null;
-      out += '?';
-      p2 = p1;
-      p1 = '';
-      i = end;
-      continue;
-    }
-
-    if (c === CH_DQUOTE) {
-      const end = scanQuotedIdent(sql, i + 1);
-      if (end < 0) return null;
-      out += sql.slice(i, end);
-      p2 = p1;
-      p1 = '';
-      afterMinus = false;
-      i = end;
-      continue;
-    }
-
-    if (c === CH_DOLLAR) {
+      text = structural ? sql.slice(i, end) : '?';
+    } else if (c === CH_DOLLAR) {
       const c1 = sql.charCodeAt(i + 1);
       if (c1 >= 48 && c1 <= 57) {
         // Positional parameter: kept as-is. "$1abc" is an error in PostgreSQL 16+, an alias before.
-        let j = i + 2;
-        while (j < n) {
-          const d = sql.charCodeAt(j);
+        end = i + 2;
+        while (end < n) {
+          const d = sql.charCodeAt(end);
           if (d < 48 || d > 57) break;
-          j++;
+          end++;
         }
-        const d = sql.charCodeAt(j);
-        if (j < n && (d >= 128 || CLASS[d]! & C_IDCONT)) return null;
-        out += sql.slice(i, j);
-        p2 = p1;
-        p1 = '';
-        afterMinus = false;
-        i = j;
-        continue;
-      }
-      // Dollar quote: $$ or $tag$ where tag = [A-Za-z_][A-Za-z0-9_]* (non-ASCII tags rejected).
-      let j = i + 1;
-      if (c1 !== CH_DOLLAR) {
-        if (c1 >= 128 || !(CLASS[c1]! & C_IDSTART)) return null;
-        j++;
-        while (j < n) {
-          const d = sql.charCodeAt(j);
-          if (d >= 128) return null;
-          if (d === CH_DOLLAR || !(CLASS[d]! & C_IDCONT)) break;
+        const d = sql.charCodeAt(end);
+        if (end < n && (d >= 128 || CLASS[d]! & C_IDCONT)) return null;
+        text = sql.slice(i, end);
+      } else {
+        // Dollar quote: $$ or $tag$ where tag = [A-Za-z_][A-Za-z0-9_]* (non-ASCII tags rejected).
+        let j = i + 1;
+        if (c1 !== CH_DOLLAR) {
+          if (c1 >= 128 || !(CLASS[c1]! & C_IDSTART)) return null;
           j++;
+          while (j < n) {
+            const d = sql.charCodeAt(j);
+            if (d >= 128) return null;
+            if (d === CH_DOLLAR || !(CLASS[d]! & C_IDCONT)) break;
+            j++;
+          }
+          // "$tag" without the closing "$" is PostgreSQL's dolqfailed: a lone '$' token, a syntax error.
+          if (sql.charCodeAt(j) !== CH_DOLLAR) return null;
         }
-        // "$tag" without the closing "$" is PostgreSQL's dolqfailed: a lone '$' token, a syntax error.
-        if (sql.charCodeAt(j) !== CH_DOLLAR) return null;
+        // The body ends at the first occurrence of the exact delimiter (tags are case-sensitive);
+        // flex tries a delimiter match at every '$' of the body, so indexOf finds the same end.
+        const delim = sql.slice(i, j + 1);
+        const close = sql.indexOf(delim, j + 1);
+        if (close < 0 || afterMinus) return null;
+        text = '?';
+        end = close + delim.length;
       }
-      // The body ends at the first occurrence of the exact delimiter (tags are case-sensitive);
-      // flex tries a delimiter match at every '$' of the body, so indexOf finds the same end.
-      const delim = sql.slice(i, j + 1);
-      const close = sql.indexOf(delim, j + 1);
-      if (close < 0 || afterMinus) return null;
-      out += '?';
-      p2 = p1;
-      p1 = '';
-      i = close + delim.length;
-      continue;
-    }
-
-    if (cls & C_OP) {
+    } else if (cls & C_OP) {
       // Operator run, emitted verbatim: PostgreSQL splits a run (e.g. trailing +/- rule) purely from
       // its own characters, so equal runs always split equally. A run stops where -- or /* begins.
-      let j = i + 1;
-      while (j < n) {
-        const d = sql.charCodeAt(j);
+      end = i + 1;
+      while (end < n) {
+        const d = sql.charCodeAt(end);
         if (d >= 128 || !(CLASS[d]! & C_OP)) break;
-        if ((d === CH_MINUS && sql.charCodeAt(j + 1) === CH_MINUS) || (d === CH_SLASH && sql.charCodeAt(j + 1) === CH_STAR)) break;
-        j++;
+        if ((d === CH_MINUS && sql.charCodeAt(end + 1) === CH_MINUS) || (d === CH_SLASH && sql.charCodeAt(end + 1) === CH_STAR)) break;
+        end++;
       }
       // `?` is our placeholder; a real `?` operator (jsonb ?, ?|, ?&) would make the text ambiguous.
-      for (let k = i; k < j; k++) if (sql.charCodeAt(k) === CH_QMARK) return null;
-      out += sql.slice(i, j);
-      afterMinus = sql.charCodeAt(j - 1) === CH_MINUS;
-      p2 = p1;
-      p1 = '';
-      i = j;
-      continue;
-    }
-
-    if (cls & C_SELF) {
+      for (let k = i; k < end; k++) if (sql.charCodeAt(k) === CH_QMARK) return null;
+      text = sql.slice(i, end);
+      minus = sql.charCodeAt(end - 1) === CH_MINUS;
+    } else if (cls & C_SELF) {
       // "1..2"-style DOT_DOT only exists for PL/pgSQL and lexes differently from ". .5": reject.
       if (c === CH_DOT && sql.charCodeAt(i + 1) === CH_DOT) return null;
       if (c === CH_LPAREN) {
@@ -317,18 +245,36 @@ export function fingerprint(sql: string): string | null {
         depth = 0;
         posBits = 0;
       }
-      const ch = sql[i]!;
-      out += ch;
-      p2 = p1;
-      p1 = ch;
-      afterMinus = false;
-      i++;
-      continue;
+      text = word = sql[i]!;
+      end = i + 1;
+    } else {
+      // Backslash, braces, control characters (incl. \v, NUL), DEL: PostgreSQL would return them as
+      // single-character tokens that no grammar rule accepts, or (\v) versions disagree on them.
+      return null;
     }
 
-    // Backslash, braces, control characters (incl. \v, NUL), DEL: PostgreSQL would return them as
-    // single-character tokens that no grammar rule accepts, or (\v) versions disagree on them.
-    return null;
+    // A string literal or quoted identifier, prefixed or not.
+    if (open >= 0) {
+      if (sql.charCodeAt(open) === CH_QUOTE) {
+        end = scanString(sql, open + 1, kind);
+        if (end < 0) return null;
+        // N'...' is lexed as the keyword NCHAR followed by an ordinary string: a typed literal,
+        // not a bare constant, so it must not share the plain `?` spelling.
+        if (open === i + 1 && (c | 0x20) === 110) text = 'nchar ?';
+        else if (afterMinus) return null;
+        else text = '?';
+      } else {
+        end = scanQuotedIdent(sql, open + 1);
+        if (end < 0) return null;
+        text = sql.slice(i, end);
+      }
+    }
+
+    out += text;
+    p2 = p1;
+    p1 = word;
+    afterMinus = minus;
+    i = end;
   }
   return out;
 }

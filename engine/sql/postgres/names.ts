@@ -14,6 +14,17 @@ export function tagOf(node: Json): string {
   return '';
 }
 
+/** The statements of a parsed SQL-standard function body: BEGIN ATOMIC's (nested) Lists flattened, or its RETURN. */
+export function flattenBody(n: Json): Json[] {
+  const tag = tagOf(n);
+  if (tag === 'List') {
+    const out: Json[] = [];
+    for (const x of (n.List.items ?? []) as Json[]) out.push(...flattenBody(x));
+    return out;
+  }
+  return tag ? [n] : [];
+}
+
 /** 'OBJECT_MATVIEW' → 'MATERIALIZED VIEW', as it appears in command tags. */
 export function objectTypeName(t: string | undefined): string {
   if (!t) return 'OBJECT';

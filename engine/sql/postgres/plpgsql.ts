@@ -2,7 +2,7 @@
 // dynamic SQL (plpgsql EXECUTE) and non-SQL languages make the parent opaque.
 import { unknownStatement } from '../dialect.ts';
 import type { StatementAnalysis } from '../types.ts';
-import { strList, tagOf, type Json } from './names.ts';
+import { flattenBody, strList, type Json } from './names.ts';
 import type { WalkOptions } from './walk/scope.ts';
 
 export interface BodyApi {
@@ -43,7 +43,7 @@ export function bodyAnalyses(tag: string, b: Json, text: string, o: WalkOptions,
 
   if (tag === 'CreateFunctionStmt' && b.sql_body) {
     // BEGIN ATOMIC / RETURN bodies arrive parsed: a List of one List of statements, or a ReturnStmt.
-    for (const stmt of flatten(b.sql_body)) res.nested.push(api.analyzeNode(stmt, text, o, d + 1));
+    for (const stmt of flattenBody(b.sql_body)) res.nested.push(api.analyzeNode(stmt, text, o, d + 1));
     return res;
   }
   const lang = (language ?? (tag === 'DoStmt' ? 'plpgsql' : 'sql')).toLowerCase();
@@ -72,16 +72,6 @@ export function bodyAnalyses(tag: string, b: Json, text: string, o: WalkOptions,
   walkPl(tree, o, d + 1, api, res);
   if (res.opaque) res.reason ??= 'plpgsql EXECUTE runs SQL built at run time';
   return res;
-}
-
-function flatten(n: Json): Json[] {
-  const tag = tagOf(n);
-  if (tag === 'List') {
-    const out: Json[] = [];
-    for (const x of (n.List.items ?? []) as Json[]) out.push(...flatten(x));
-    return out;
-  }
-  return tag ? [n] : [];
 }
 
 /** DO has no function around its body; plpgsql's parser wants one. */

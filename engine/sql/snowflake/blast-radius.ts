@@ -1,6 +1,7 @@
 // The blast radius of a Snowflake write: the read-only count the gateway runs upstream just before an UPDATE or
 // DELETE (docs/decision-contract.md, "Blast radius"), built from polyglot's parse of the write and checked by
 // parsing the count back; it says why when a write cannot be measured, and the policy refuses those.
+import { impureCalls, sameTree } from '../measure.ts';
 import type { Measurement } from '../types.ts';
 import type { StatementAnalysis } from '../types.ts';
 import { PURE_FUNCTIONS } from './functions.ts';
@@ -21,11 +22,8 @@ const TEMPLATE = 'SELECT COUNT(*) AS ROWS, (SELECT COUNT(*) FROM T) AS TABLE_ROW
 export function measurementQuery(a: StatementAnalysis): Measurement {
   if (a.kind !== 'update' && a.kind !== 'delete') return { error: `${a.command} is not an UPDATE or DELETE (only those are measured on Snowflake)` };
   if (a.data_modifying_cte || a.nested.length > 0) return { error: 'it writes through nested statements, whose effect a count cannot show' };
-  const impure = a.functions.filter((f) => {
-    const name = f.toLowerCase();
-    return !PURE_FUNCTIONS.has(name) || VOLATILE.has(name);
-  });
-  if (impure.length > 0) return { error: `it calls ${impure.join(', ')}, which a measuring count would run too, or whose result changes between the count and the write` };
+  const impure = impureCalls(a.functions, (f) => f.toLowerCase(), PURE_FUNCTIONS, VOLATILE);
+  if (impure) return impure;
   const p = parse(a.text);
   if ('error' in p) return { error: `its text could not be parsed again (${p.error})` };
   if (p.ast.length !== 1) return { error: 'a measurement covers exactly one statement' };
@@ -61,7 +59,7 @@ export function measurementQuery(a: StatementAnalysis): Measurement {
   // back as the same tree (spans aside).
   const back = parse(sql);
   if ('error' in back || back.ast.length !== 1) return { error: 'its measuring count does not parse' };
-  if (!sameTree(back.ast[0].select?.where_clause?.this ?? undefined, where ?? undefined)) return { error: 'its predicate did not survive being rewritten as a count' };
+  if (!sameTree(back.ast[0].select?.where_clause?.this ?? undefined, where ?? undefined, isSpanOrComment)) return { error: 'its predicate did not survive being rewritten as a count' };
   return { sql, params: params.params };
 }
 
@@ -95,14 +93,5 @@ function collect(node: unknown, key: string, out: unknown[] = []): unknown[] {
   return out;
 }
 
-/** Structural equality of two parse trees, ignoring `span` fields and comments. */
-function sameTree(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const skip = (k: string) => k === 'span' || k.endsWith('comments');
-  const ka = Object.keys(a).filter((k) => !skip(k));
-  const kb = Object.keys(b).filter((k) => !skip(k));
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => sameTree((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
+/** Parse-tree keys that are no part of the statement: source spans and comments. */
+const isSpanOrComment = (k: string): boolean => k === 'span' || k.endsWith('comments');

@@ -1,13 +1,10 @@
 // Lineage through the upstream's catalog: view definitions and SQL / plpgsql function bodies, parsed once
 // per catalog object and followed to a bounded depth.
 import { absorb, dedupe } from '../../facts.ts';
-import { withThrough } from '../../lineage.ts';
 import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
-import { tagOf, type Json } from '../names.ts';
+import { MAX_EXPANSION, viewLineage, type ViewBody } from '../../views.ts';
+import { flattenBody, tagOf, type Json } from '../names.ts';
 import { catalogCols, STAR, type BodyFacts, type FnLineage, type Walk, type WalkOptions } from './scope.ts';
-
-/** Views inside views / functions inside functions deeper than this are reported, not followed. */
-const MAX_EXPANSION = 16;
 
 type Parsed = { text: string; stmts: Json[] | null; error: string | null };
 
@@ -55,34 +52,12 @@ export function viewOuts(w: Walk, schema: string, table: string, d: number): Res
   const key = schema + '.' + table;
   const def = w.o.catalog?.views?.[key];
   if (def === undefined) return null;
-  const memo = w.viewMemo.get(key);
-  if (memo !== undefined) return memo;
-  let outs: ResultColumn[] | null = null;
-  if (w.expanding.has('v:' + key) || w.expanding.size >= MAX_EXPANSION) {
-    w.facts.unresolve(`view: ${key} is nested too deeply (or in itself) to follow`, undefined);
-  } else {
+  const read = (): ViewBody<Json> => {
     const p = parsed(w, 'v:' + key, def);
     const stmt = p.stmts?.length === 1 ? p.stmts[0] : null;
-    if (!stmt || tagOf(stmt) !== 'SelectStmt') {
-      w.facts.unresolve(`view: the definition of ${key} cannot be analyzed${p.error ? ` (${p.error})` : ''}`, undefined);
-    } else {
-      w.expanding.add('v:' + key);
-      const saved = w.col;
-      try {
-        outs = w.query(stmt, null, d);
-      } finally {
-        w.expanding.delete('v:' + key);
-        w.col = saved;
-      }
-      // pg_get_viewdef spells the view's column names as aliases; the catalog's list is authoritative.
-      const cols = catalogCols(w, schema, table);
-      if (cols && cols.length === outs.length && !outs.some((o) => o.name === STAR)) {
-        outs = outs.map((o, i) => withThrough({ name: cols[i] as string, sources: o.sources, derived: o.derived }, o.through));
-      }
-    }
-  }
-  w.viewMemo.set(key, outs);
-  return outs;
+    return stmt && tagOf(stmt) === 'SelectStmt' ? { query: stmt } : { error: p.error || null };
+  };
+  return viewLineage(w, key, 'v:' + key, read, (q) => w.query(q, null, d), catalogCols(w, schema, table));
 }
 
 /** A function's catalog entry: qualified as written, else pg_catalog then the search path. */
@@ -184,15 +159,4 @@ function plBody(w: Walk, key: string, lang: string, body: string, d: number, ret
   const a = (w.o.analyzeBody as NonNullable<WalkOptions['analyzeBody']>)(lang, body, w.o, d + 1, returnsSet);
   m.set(key, { text: body, a });
   return a;
-}
-
-/** Statements of a parsed SQL-standard function body (BEGIN ATOMIC lists, RETURN). */
-function flattenBody(n: Json): Json[] {
-  const tag = tagOf(n);
-  if (tag === 'List') {
-    const out: Json[] = [];
-    for (const x of (n.List.items ?? []) as Json[]) out.push(...flattenBody(x));
-    return out;
-  }
-  return tag ? [n] : [];
 }

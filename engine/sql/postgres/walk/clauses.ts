@@ -1,7 +1,7 @@
 // WHERE (evaluated for triviality while it is walked: WHERE true / 1=1 / x OR true filter nothing) and
 // GROUP BY / ORDER BY / DISTINCT ON, whose ordinals and output names refer to the target list.
 import type { ResultColumn } from '../../types.ts';
-import { andTruth, notTruth, orTruth, type Truth } from '../../walk.ts';
+import { andTruth, compareConst, constBool, constTruth, notTruth, orTruth, recordWhere, type Const, type Truth } from '../../walk.ts';
 import { strList, tagOf, type Json } from '../names.ts';
 import { relHas } from './columns.ts';
 import { ex } from './expressions.ts';
@@ -38,11 +38,7 @@ function inputHasSure(col: string, sc: Scope): boolean {
 }
 
 export function whereClause(w: Walk, where: Json, sc: Scope, d: number, info: WhereInfo | null): void {
-  const t = truth(w, where, sc, d);
-  if (info) {
-    info.has = true;
-    info.trivial = t === 'T' || t === 'C';
-  }
+  recordWhere(info, truth(w, where, sc, d));
 }
 
 /** Evaluates a WHERE for triviality while walking it once for reads and predicates. */
@@ -97,8 +93,7 @@ function truth(w: Walk, n: Json, sc: Scope, d: number): Truth {
       const v = constValue(n);
       if (v !== undefined) {
         w.facts.litDep = true;
-        const bv = toBool(v);
-        return bv === null ? (v === null ? 'N' : 'C') : bv ? 'T' : 'F';
+        return constTruth(v, boolin);
       }
       break;
     }
@@ -116,7 +111,7 @@ function constCompare(b: Json): Truth | null {
     if (l === undefined) return null;
     const r = constValue(b.rexpr);
     if (r === undefined) return null;
-    return compare(op, l, r);
+    return compareConst(op, l, r, boolin);
   }
   if (b.kind === 'AEXPR_IN') {
     const l = constValue(b.lexpr);
@@ -126,7 +121,7 @@ function constCompare(b: Json): Truth | null {
     for (const it of items) {
       const r = constValue(it);
       if (r === undefined) return null;
-      const c = compare('=', l, r);
+      const c = compareConst('=', l, r, boolin);
       if (c === 'T') res = 'T';
       else if (c !== 'F' && res !== 'T') res = c;
     }
@@ -153,8 +148,6 @@ function opName(b: Json): string {
 
 const COMPARE = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
 
-type Const = number | string | boolean | null;
-
 /** Value of a constant expression (literal, possibly cast or negated); undefined if not constant. */
 function constValue(n: Json): Const | undefined {
   if (!n) return undefined;
@@ -176,7 +169,7 @@ function constValue(n: Json): Const | undefined {
     const t = names[names.length - 1];
     if (t === 'bool' || t === 'boolean') {
       if (v === null) return null;
-      const bv = toBool(v);
+      const bv = constBool(v, boolin);
       return bv === null ? undefined : bv;
     }
     return v;
@@ -189,47 +182,9 @@ function constValue(n: Json): Const | undefined {
   return undefined;
 }
 
-/** PostgreSQL boolin: t/true/y/yes/on/1 and their unique prefixes, case-insensitive. */
-function toBool(v: Const): boolean | null {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'number') return v !== 0;
-  if (v === null) return null;
-  const s = v.trim().toLowerCase();
-  if (!s) return null;
-  if ('true'.startsWith(s) || ('yes'.startsWith(s)) || s === 'on' || s === '1') return true;
+/** PostgreSQL boolin's words: t/true/y/yes/on/1 and f/false/n/no/off/0, and their unique prefixes. */
+function boolin(s: string): boolean | null {
+  if ('true'.startsWith(s) || 'yes'.startsWith(s) || s === 'on' || s === '1') return true;
   if ('false'.startsWith(s) || 'no'.startsWith(s) || s === 'off' || s === 'of' || s === '0') return false;
   return null;
-}
-
-function compare(op: string, l: Const, r: Const): Truth {
-  if (l === null || r === null) return 'N';
-  let a: number | string | boolean = l;
-  let b: number | string | boolean = r;
-  if (typeof a !== typeof b) {
-    // An untyped literal takes the other side's type: 1 = '1', true = 't'.
-    if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '' && !Number.isNaN(Number(b))) b = Number(b);
-    else if (typeof b === 'number' && typeof a === 'string' && a.trim() !== '' && !Number.isNaN(Number(a))) a = Number(a);
-    else if (typeof a === 'boolean' && typeof b === 'string') {
-      const x = toBool(b);
-      if (x === null) return 'C';
-      b = x;
-    } else if (typeof b === 'boolean' && typeof a === 'string') {
-      const x = toBool(a);
-      if (x === null) return 'C';
-      a = x;
-    } else return 'C';
-  }
-  // String ordering depends on the collation; only (in)equality is certain.
-  if (typeof a === 'string' && op !== '=' && op !== '<>' && op !== '!=') return 'C';
-  let res: boolean;
-  switch (op) {
-    case '=': res = a === b; break;
-    case '<>':
-    case '!=': res = a !== b; break;
-    case '<': res = a < b; break;
-    case '>': res = a > b; break;
-    case '<=': res = a <= b; break;
-    default: res = a >= b;
-  }
-  return res ? 'T' : 'F';
 }

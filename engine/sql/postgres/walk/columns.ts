@@ -1,25 +1,21 @@
 // Column references: which FROM item (at which scope level) a name resolves to, what value flows from it
 // (sink), whether it is a predicate, and `*` / whole-row expansion.
+import { everyCandidate, findItem, itemColumn, itemHas, levelHas, markLocal, resolveAmong, type Has } from '../../columns.ts';
 import { dedupe } from '../../facts.ts';
-import { use, useNamed } from '../../lineage.ts';
-import { markLocal } from '../../walk.ts';
+import { use } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { strList, type Json } from '../names.ts';
 import { allAssigned, assignedTo, starSources } from './lineage.ts';
 import { STAR, type JoinGroup, type Rel, type Scope, type Walk } from './scope.ts';
 
+/** The FROM item a qualifier names: an alias or table name, or schema.table of an unaliased table. */
 export function findRel(q: string[], sc: Scope): Rel | null {
-  const n = q.length;
-  for (let s: Scope | null = sc; s; s = s.parent) {
-    for (const r of s.rels) {
-      if (n === 1) {
-        if (r.name === q[0]) return r;
-      } else if (!r.aliased && r.table === q[n - 1] && r.schema === q[n - 2]) {
-        return r;
-      }
-    }
-  }
-  return null;
+  return findItem(q, sc, schemaIs);
+}
+
+/** `s.t` names a table of schema s (in `db.s.t` the database part is not compared). */
+function schemaIs(r: Rel, q: string[]): boolean {
+  return r.schema === q[q.length - 2];
 }
 
 /** Resolves a ColumnRef's fields; returns true when it is a plain column passed through unchanged. */
@@ -55,20 +51,13 @@ export function columnRef(w: Walk, fields: Json[], sc: Scope, sink: ColumnRef[] 
 function unqualified(w: Walk, col: string, sc: Scope, sink: ColumnRef[] | null, pred: boolean): boolean {
   let found = false;
   let plain = true;
+  const has = (r: Rel): Has => (r.hidden ? 0 : relHas(r, col));
   for (let s: Scope | null = sc; s; s = s.parent) {
-    let sure = false;
-    let maybe = false;
-    for (const r of s.rels) {
-      if (r.hidden) continue;
-      const h = relHas(r, col);
-      if (h === 1) sure = true;
-      else if (h === 2) maybe = true;
-    }
-    if (sure || maybe) {
+    const level = levelHas(s.rels, has);
+    if (level !== 0) {
       s.local++;
       for (const r of s.rels) {
-        if (r.hidden) continue;
-        const h = relHas(r, col);
+        const h = has(r);
         if (h === 0) continue;
         if (h === 2 && r.name === col) {
           // Without a catalog, a bare name that names a FROM item is taken as its whole row
@@ -81,7 +70,7 @@ function unqualified(w: Walk, col: string, sc: Scope, sink: ColumnRef[] | null, 
       }
       found = true;
       // Only a catalog-confirmed match settles it; otherwise an outer level may own the name.
-      if (sure) return plain;
+      if (level === 1) return plain;
       continue;
     }
     for (const r of s.rels) {
@@ -93,65 +82,41 @@ function unqualified(w: Walk, col: string, sc: Scope, sink: ColumnRef[] | null, 
     }
   }
   if (found) return plain;
-  // No FROM item has it (per the catalog): attribute it to every candidate of the nearest level.
-  for (let s: Scope | null = sc; s; s = s.parent) {
-    if (s.rels.length === 0) continue;
-    s.local++;
-    for (const r of s.rels) if (!r.hidden) relColumn(w, r, col, sink, pred);
-    return plain;
-  }
+  everyCandidate(sc, (r) => {
+    if (!r.hidden) relColumn(w, r, col, sink, pred);
+  });
   return plain;
 }
 
 /** Resolves `col` against the given rels only (JOIN USING / NATURAL). */
 export function resolveIn(w: Walk, rels: Rel[], col: string, sink: ColumnRef[] | null, pred: boolean): void {
-  let any = false;
-  for (const r of rels) {
-    if (relHas(r, col) !== 0) {
-      relColumn(w, r, col, sink, pred);
-      any = true;
-    }
-  }
-  if (!any) for (const r of rels) relColumn(w, r, col, sink, pred);
+  resolveAmong(rels, (r) => relHas(r, col), (r) => relColumn(w, r, col, sink, pred));
 }
 
-/** 0 = no such column, 1 = known column, 2 = columns unknown, may have it. */
-export function relHas(r: Rel, col: string): 0 | 1 | 2 {
-  if (r.outs) {
-    if (r.fn) return r.name === col ? 1 : 2;
-    let star = false;
-    for (const o of r.outs) {
-      if (o.name === col) return 1;
-      if (o.name === STAR) star = true;
-    }
-    return star ? 2 : 0;
-  }
-  if (r.renamed?.includes(col)) return 1;
-  if (!r.cols) return 2;
-  return r.cols.includes(col) ? 1 : 0;
+/** Whether `r` has column `col` (see Has): a function's columns are unknown, an alias list names a table's. */
+export function relHas(r: Rel, col: string): Has {
+  if (r.outs && r.fn) return r.name === col ? 1 : 2;
+  if (!r.outs && r.renamed?.includes(col)) return 1;
+  return itemHas(r, col);
 }
 
+/**
+ * Column `col` of `r` flows into the value: a function's every source; an alias list's column is the
+ * table's at that position; the values DML assigned to it come along. True for a plain column.
+ */
 function relColumn(w: Walk, r: Rel, col: string, sink: ColumnRef[] | null, pred: boolean): boolean {
-  if (r.outs) {
-    if (r.fn) {
-      for (const src of r.outs[0]?.sources ?? []) use(w, src, sink, pred);
-      return false;
-    }
-    let plain = useNamed(w, r.outs, col, sink, pred);
-    if (r.view) w.facts.read(r.schema as string, r.table as string, col);
-    if (r.assigned && useAssigned(w, r.assigned, col, sink, pred)) plain = false;
-    return plain;
+  if (r.outs && r.fn) {
+    for (const src of r.outs[0]?.sources ?? []) use(w, src, sink, pred);
+    return false;
   }
-  const schema = r.schema as string;
-  const table = r.table as string;
   let real = col;
-  if (r.renamed) {
+  if (!r.outs && r.renamed) {
     const i = r.renamed.indexOf(col);
     if (i >= 0) real = r.cols?.[i] ?? STAR;
   }
-  use(w, { schema, table, column: real }, sink, pred, true);
-  if (r.assigned && useAssigned(w, r.assigned, real, sink, pred)) return false;
-  return true;
+  let plain = itemColumn(w, r, real, sink, pred);
+  if (r.assigned && useAssigned(w, r.assigned, real, sink, pred)) plain = false;
+  return plain;
 }
 
 /** The values a DML statement wrote into `col` flow into RETURNING; true if there were any. */

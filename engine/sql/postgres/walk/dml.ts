@@ -11,9 +11,7 @@ import { catalogCols, check, newScope, rangeVarName, STAR, type Rel, type Scope,
 
 export function insertStmt(w: Walk, s: Json, outer: Scope | null, d: number, result: boolean): ResultColumn[] {
   d = check(w, d);
-  const sc = newScope(outer);
-  if (s.withClause) withClause(w, s.withClause, sc, d);
-  const { schema, table } = rangeVarName(w, s.relation);
+  const { sc, schema, table } = dmlScope(w, s, outer, d);
   const named = s.cols ? (s.cols as Json[]).map((c) => c.ResTarget?.name as string) : null;
   w.facts.write(schema, table, named ?? [STAR]);
   const assigned = new Map<string, ColumnRef[]>();
@@ -23,8 +21,7 @@ export function insertStmt(w: Walk, s: Json, outer: Scope | null, d: number, res
     assignByPosition(assigned, named ?? catalogCols(w, schema, table), outs);
   }
   const oc = s.onConflictClause;
-  const target = targetRel(w, schema, table, s.relation.alias, d);
-  sc.rels.push(target);
+  const target = targetRel(w, sc, schema, table, s.relation.alias, d);
   if (oc) {
     const excluded = pseudoRel(target, 'excluded');
     // The proposed row only: DO UPDATE SET values assigned below must not reach `excluded`.
@@ -39,11 +36,8 @@ export function insertStmt(w: Walk, s: Json, outer: Scope | null, d: number, res
 
 export function updateStmt(w: Walk, s: Json, outer: Scope | null, d: number, top: boolean, result: boolean): ResultColumn[] {
   d = check(w, d);
-  const sc = newScope(outer);
-  if (s.withClause) withClause(w, s.withClause, sc, d);
-  const { schema, table } = rangeVarName(w, s.relation);
-  const target = targetRel(w, schema, table, s.relation.alias, d);
-  sc.rels.push(target);
+  const { sc, schema, table } = dmlScope(w, s, outer, d);
+  const target = targetRel(w, sc, schema, table, s.relation.alias, d);
   if (s.fromClause) for (const f of s.fromClause as Json[]) fromItem(w, f, sc, d);
   const assigned = new Map<string, ColumnRef[]>();
   setList(w, (s.targetList ?? []) as Json[], sc, schema, table, d, assigned);
@@ -53,12 +47,9 @@ export function updateStmt(w: Walk, s: Json, outer: Scope | null, d: number, top
 
 export function deleteStmt(w: Walk, s: Json, outer: Scope | null, d: number, top: boolean, result: boolean): ResultColumn[] {
   d = check(w, d);
-  const sc = newScope(outer);
-  if (s.withClause) withClause(w, s.withClause, sc, d);
-  const { schema, table } = rangeVarName(w, s.relation);
+  const { sc, schema, table } = dmlScope(w, s, outer, d);
   w.facts.write(schema, table, [STAR]);
-  const target = targetRel(w, schema, table, s.relation.alias, d);
-  sc.rels.push(target);
+  const target = targetRel(w, sc, schema, table, s.relation.alias, d);
   if (s.usingClause) for (const f of s.usingClause as Json[]) fromItem(w, f, sc, d);
   dmlWhere(w, s.whereClause, sc, d, top);
   return returning(w, s.returningClause, sc, target, null, d, result);
@@ -73,11 +64,8 @@ function dmlWhere(w: Walk, where: Json, sc: Scope, d: number, top: boolean): voi
 
 export function mergeStmt(w: Walk, s: Json, outer: Scope | null, d: number, result: boolean): ResultColumn[] {
   d = check(w, d);
-  const sc = newScope(outer);
-  if (s.withClause) withClause(w, s.withClause, sc, d);
-  const { schema, table } = rangeVarName(w, s.relation);
-  const target = targetRel(w, schema, table, s.relation.alias, d);
-  sc.rels.push(target);
+  const { sc, schema, table } = dmlScope(w, s, outer, d);
+  const target = targetRel(w, sc, schema, table, s.relation.alias, d);
   fromItem(w, s.sourceRelation, sc, d);
   if (s.joinCondition) ex(w, s.joinCondition, sc, null, true, d);
   const written: string[] = [];
@@ -170,9 +158,18 @@ function returning(w: Walk, rc: Json, sc: Scope, target: Rel, assigned: Map<stri
   return targetList(w, exprs, sc, d, result);
 }
 
-/** A DML target: a table, or a catalog view (auto-updatable) seen through its definition. */
-function targetRel(w: Walk, schema: string, table: string, alias: Json, d: number): Rel {
-  return viewRel(w, schema, table, alias, d) ?? baseRel(w, schema, table, alias, false);
+/** What every DML statement opens with: its scope, where its WITH is visible, and its target's name. */
+function dmlScope(w: Walk, s: Json, outer: Scope | null, d: number): { sc: Scope; schema: string; table: string } {
+  const sc = newScope(outer);
+  if (s.withClause) withClause(w, s.withClause, sc, d);
+  return { sc, ...rangeVarName(w, s.relation) };
+}
+
+/** A DML target joins the statement's scope: a table, or a catalog view (auto-updatable) seen through its definition. */
+function targetRel(w: Walk, sc: Scope, schema: string, table: string, alias: Json, d: number): Rel {
+  const target = viewRel(w, schema, table, alias, d) ?? baseRel(w, schema, table, alias, false);
+  sc.rels.push(target);
+  return target;
 }
 
 function pseudoRel(target: Rel, name: string): Rel {

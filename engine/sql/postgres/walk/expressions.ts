@@ -1,6 +1,6 @@
 // Expressions: the column values that flow into a value (lineage), the columns it compares on
 // (predicates), and the functions it calls, with what each call adds (catalog bodies, unresolved lineage).
-import { taggedVia, use, useOut } from '../../lineage.ts';
+import { taggedVia, use, useOuts } from '../../lineage.ts';
 import type { ColumnRef } from '../../types.ts';
 import { funcName, isNode, strList, tagOf, type Json } from '../names.ts';
 import { builtinName, DYNAMIC_FUNCTIONS, PURE_FUNCTIONS, SRF_COLUMNS } from '../functions.ts';
@@ -12,15 +12,15 @@ import { check, newScope, type Scope, type Walk } from './scope.ts';
 /** Operators that compare their operands (a result that tells which side is larger, or whether they match). */
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '!~~', '~~*', '!~~*', '~', '!~', '~*', '!~*', '@@', '&&', '@>', '<@', '^@']);
 
-export function exprs(w: Walk, list: (Json | undefined)[] | undefined, sc: Scope, d: number): void {
+/** Walks each expression of a list for what it reads; `pred`: the columns it uses are predicates. */
+export function exprs(w: Walk, list: (Json | undefined)[] | undefined, sc: Scope, d: number, pred = false): void {
   if (!list) return;
-  for (const e of list) if (e) ex(w, e, sc, null, false, d);
+  for (const e of list) if (e) ex(w, e, sc, null, pred, d);
 }
 
 /** Expressions whose value decides which or how many rows come back (LIMIT, OFFSET, TABLESAMPLE): predicates. */
 export function predicates(w: Walk, list: (Json | undefined)[] | undefined, sc: Scope, d: number): void {
-  if (!list) return;
-  for (const e of list) if (e) ex(w, e, sc, null, true, d);
+  exprs(w, list, sc, d, true);
 }
 
 /**
@@ -86,9 +86,7 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
     case 'SubLink': {
       if (b.testexpr) ex(w, b.testexpr, sc, sink, pred, d);
       const outs = w.query(b.subselect, sc, d);
-      if (b.subLinkType !== 'EXISTS_SUBLINK') {
-        for (const o of outs) useOut(w, o, sink, pred);
-      }
+      if (b.subLinkType !== 'EXISTS_SUBLINK') useOuts(w, outs, sink, pred);
       return;
     }
     case 'MultiAssignRef':
@@ -123,11 +121,9 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
-    case 'MergeStmt': {
-      const outs = w.query(n, sc, d);
-      for (const o of outs) useOut(w, o, sink, pred);
+    case 'MergeStmt':
+      useOuts(w, w.query(n, sc, d), sink, pred);
       return;
-    }
     default:
       anyEx(w, b, sc, sink, pred, d);
   }

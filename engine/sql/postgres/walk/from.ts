@@ -1,5 +1,6 @@
 // FROM items: tables, catalog views, CTE references, subqueries, joins (USING / NATURAL), functions in
 // FROM and TABLESAMPLE, each becoming a relation that column references resolve in.
+import { itemColumns, naturalColumns } from '../../columns.ts';
 import { dedupe } from '../../facts.ts';
 import { rename } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
@@ -176,23 +177,10 @@ export function fromItem(w: Walk, node: Json, sc: Scope, d: number): void {
   }
 }
 
+/** NATURAL JOIN: its common columns (null when unknown) are compared on both sides. */
 function naturalJoin(w: Walk, left: Rel[], right: Rel[]): string[] | null {
-  const names = (rels: Rel[]): Set<string> | null => {
-    const s = new Set<string>();
-    for (const r of rels) {
-      const cs = r.renamed ?? r.cols ?? r.outs?.map((o) => o.name);
-      if (!cs || cs.includes(STAR)) return null;
-      for (const c of cs) s.add(c);
-    }
-    return s;
-  };
-  const l = names(left);
-  const r = names(right);
-  if (!l || !r) return null;
-  const common: string[] = [];
-  for (const c of l) {
-    if (!r.has(c)) continue;
-    common.push(c);
+  const common = naturalColumns(left, right, (r) => r.renamed ?? itemColumns(r));
+  for (const c of common ?? []) {
     resolveIn(w, left, c, null, true);
     resolveIn(w, right, c, null, true);
   }

@@ -1,27 +1,17 @@
-// What one walk over a PostgreSQL parse tree shares: the facts it accumulates, the scopes and FROM items
-// column references resolve in, and how table names resolve (search path, catalog).
-import type { Facts } from '../../facts.ts';
-import type { Catalog, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
-import type { WhereInfo } from '../../walk.ts';
+// What one walk over a PostgreSQL parse tree adds to the shared walk (engine/sql/walk.ts): its kinds of
+// FROM item, its scopes and options, and how table names resolve (search path, catalog).
+import type { FromItem } from '../../columns.ts';
+import type { Catalog, ColumnRef, StatementAnalysis } from '../../types.ts';
+import type { Scope as BaseScope, Walk as BaseWalk } from '../../walk.ts';
 import { strList, type Json } from '../names.ts';
 
 export { STAR } from '../../lineage.ts';
 export { check, DepthError, lookupCte, type WhereInfo } from '../../walk.ts';
 
-/** A FROM item visible to column references. */
-export interface Rel {
-  /** Name a qualified reference uses: the alias, else the table / function name. */
-  name: string;
-  /** Base table (schema/table set) or derived (outs set). */
-  schema: string | null;
-  table: string | null;
-  aliased: boolean;
-  /** Catalog columns of a base table, null when unknown. */
-  cols: string[] | null;
+/** A FROM item visible to column references, with the kinds only PostgreSQL has. */
+export interface Rel extends FromItem {
   /** Alias column names `t AS x(a, b)` that rename a base table's columns by position. */
   renamed: string[] | null;
-  /** Output columns of a subquery / CTE; '*' entries stand for columns not known by name. */
-  outs: ResultColumn[] | null;
   /** Function in FROM: every column derives from all of `outs[0].sources`, names are unknown. */
   fn: boolean;
   /** RETURNING old/new, ON CONFLICT excluded: reachable only by name, never by a bare column or '*'. */
@@ -31,16 +21,10 @@ export interface Rel {
    * column → sources of the assigned expressions ('*' key: any column). RETURNING sees them.
    */
   assigned: Map<string, ColumnRef[]> | null;
-  /** A catalog view expanded through its definition (schema/table name the view, outs its lineage). */
-  view: boolean;
 }
 
-export interface Scope {
+export interface Scope extends BaseScope<Rel> {
   parent: Scope | null;
-  rels: Rel[];
-  ctes: Map<string, ResultColumn[]> | null;
-  /** Column references resolved at this level; WHERE row-dependence compares it before/after. */
-  local: number;
   /** JOIN ... USING / NATURAL at this level: `*` shows their join columns once (see expandList). */
   groups?: JoinGroup[];
 }
@@ -79,32 +63,14 @@ export interface FnLineage {
   shape: string[] | null;
 }
 
-/**
- * One statement's walk, shared by every part of it: the facts found so far, the options, and what is
- * memoized per statement. `query` is the way back up: queries hold expressions, which hold queries.
- */
-export interface Walk {
-  readonly facts: Facts;
-  /** WHERE of the top-level statement (SELECT/UPDATE/DELETE). */
-  readonly where: WhereInfo;
+/** One statement's walk: what every dialect's walk holds, and what is memoized per statement. */
+export interface Walk extends BaseWalk<Json, Scope> {
   readonly o: WalkOptions;
-  /** Name of the result column whose expression is being walked (for Unresolved.column). */
-  col: string | undefined;
   /** The FuncCall body being walked as a FROM item (its unresolvedness is reported differently). */
   fromCall: Json;
   /** Output names of the catalog function just walked as a FROM item (set by funcLineage). */
   lastShape: string[] | null;
-  /** Views / functions expanded once per statement; their facts were recorded the first time. */
-  readonly viewMemo: Map<string, ResultColumn[] | null>;
-  /** Sources (by object) that flow only as the result of these calls on a direct copy of them: `count(ssn)`. */
-  readonly via: WeakMap<ColumnRef, ReadonlySet<string>>;
   readonly fnMemo: Map<string, FnLineage>;
-  readonly expanding: Set<string>;
-  /**
-   * A query-like node (SELECT / DML) anywhere; returns its output columns. `top`: its WHERE is the
-   * statement's; `result`: its output list is the statement's result (names Unresolved.column).
-   */
-  query(node: Json, sc: Scope | null, d: number, top?: boolean, result?: boolean): ResultColumn[];
 }
 
 export function newScope(parent: Scope | null): Scope {

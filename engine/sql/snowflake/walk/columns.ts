@@ -1,7 +1,7 @@
 // Column references: which FROM item (at which scope level) a name resolves to, what value flows from it
 // (sink), whether it is a predicate, and `*` / whole-row expansion.
-import { use, useNamed, useOut } from '../../lineage.ts';
-import { markLocal } from '../../walk.ts';
+import { everyCandidate, findItem, itemColumn, itemHas, levelHas, markLocal, resolveAmong, type Has } from '../../columns.ts';
+import { use, useOut } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { fold, kindOf, Unresolvable } from '../names.ts';
 import type { Json } from '../parser.ts';
@@ -27,18 +27,14 @@ export function refParts(n: Json): string[] | null {
 
 /** The FROM item a qualifier names: an alias or table name, or schema.table / db.schema.table of an unaliased table. */
 export function findRel(q: string[], sc: Scope): Rel | null {
-  const n = q.length;
-  for (let s: Scope | null = sc; s; s = s.parent) {
-    for (const r of s.rels) {
-      if (n === 1) {
-        if (r.name === q[0]) return r;
-      } else if (!r.aliased && r.schema && r.table === q[n - 1]) {
-        const schema = q.slice(0, -1).join('.');
-        if (r.schema === schema || r.schema.endsWith('.' + schema)) return r;
-      }
-    }
-  }
-  return null;
+  return findItem(q, sc, schemaIs);
+}
+
+/** The parts before the table name the table's `DATABASE.SCHEMA`, or its end (`s.t` in the current database). */
+function schemaIs(r: Rel, q: string[]): boolean {
+  if (!r.schema) return false;
+  const schema = q.slice(0, -1).join('.');
+  return r.schema === schema || r.schema.endsWith('.' + schema);
 }
 
 /** Resolves a column reference's parts; returns true when it is a plain column passed through unchanged. */
@@ -50,59 +46,40 @@ export function columnRef(w: Walk, parts: string[], sc: Scope, sink: ColumnRef[]
   // Snowflake has no composite columns: a qualifier that names no FROM item is an error it would raise too.
   if (!rel) throw new Unresolvable(`${parts.join('.')} names no table, alias or subquery in scope`);
   markLocal(rel, sc);
-  return relColumn(w, rel, col, sink, pred);
+  return itemColumn(w, rel, col, sink, pred);
 }
 
 function unqualified(w: Walk, col: string, sc: Scope, sink: ColumnRef[] | null, pred: boolean): boolean {
   let found = false;
   let plain = true;
+  const has = (r: Rel): Has => itemHas(r, col);
   for (let s: Scope | null = sc; s; s = s.parent) {
-    let sure = false;
-    let maybe = false;
-    for (const r of s.rels) {
-      const h = relHas(r, col);
-      if (h === 1) sure = true;
-      else if (h === 2) maybe = true;
-    }
-    const out = sure ? undefined : s.outputs?.get(col);
-    if (!sure && !maybe && !out) continue;
+    const level = levelHas(s.rels, has);
+    const out = level === 1 ? undefined : s.outputs?.get(col);
+    if (level === 0 && !out) continue;
     s.local++;
     found = true;
     for (const r of s.rels) {
-      const h = relHas(r, col);
-      if (h === 0) continue;
-      if (!relColumn(w, r, col, sink, pred)) plain = false;
+      if (has(r) === 0) continue;
+      if (!itemColumn(w, r, col, sink, pred)) plain = false;
     }
-    if (sure) return plain;
+    if (level === 1) return plain;
     if (out) {
       // An output of the select list: unless a FROM item may have a column of that name, it is the output.
       useOut(w, out, sink, pred);
-      if (maybe || out.derived) plain = false;
-      if (!maybe) return plain;
+      if (level === 2 || out.derived) plain = false;
+      if (level !== 2) return plain;
     }
     // Only a catalog-confirmed match settles it; otherwise an outer level may own the name.
   }
   if (found) return plain;
-  // No FROM item has it (per the catalog): attribute it to every candidate of the nearest level.
-  for (let s: Scope | null = sc; s; s = s.parent) {
-    if (s.rels.length === 0) continue;
-    s.local++;
-    for (const r of s.rels) relColumn(w, r, col, sink, pred);
-    return plain;
-  }
+  everyCandidate(sc, (r) => itemColumn(w, r, col, sink, pred));
   return plain;
 }
 
 /** Resolves `col` against the given rels only (JOIN USING / NATURAL). */
 export function resolveIn(w: Walk, rels: Rel[], col: string, sink: ColumnRef[] | null, pred: boolean): void {
-  let any = false;
-  for (const r of rels) {
-    if (relHas(r, col) !== 0) {
-      relColumn(w, r, col, sink, pred);
-      any = true;
-    }
-  }
-  if (!any) for (const r of rels) relColumn(w, r, col, sink, pred);
+  resolveAmong(rels, (r) => itemHas(r, col), (r) => itemColumn(w, r, col, sink, pred));
 }
 
 /**
@@ -122,30 +99,6 @@ export function positionalRef(w: Walk, index: number, sc: Scope, sink: ColumnRef
   for (const r of sc.rels) if (!r.cols && !r.outs) use(w, { schema: r.schema as string, table: r.table as string, column: '$' + index }, sink, pred, true);
   for (const x of cols) for (const s of x.sources) use(w, s, sink, pred);
   return false;
-}
-
-/** 0 = no such column, 1 = known column, 2 = columns unknown, may have it. */
-export function relHas(r: Rel, col: string): 0 | 1 | 2 {
-  if (r.outs) {
-    let star = false;
-    for (const o of r.outs) {
-      if (o.name === col) return 1;
-      if (o.name === STAR) star = true;
-    }
-    return star ? 2 : 0;
-  }
-  if (!r.cols) return 2;
-  return r.cols.includes(col) ? 1 : 0;
-}
-
-function relColumn(w: Walk, r: Rel, col: string, sink: ColumnRef[] | null, pred: boolean): boolean {
-  if (r.outs) {
-    const plain = useNamed(w, r.outs, col, sink, pred);
-    if (r.view) w.facts.read(r.schema as string, r.table as string, col);
-    return plain;
-  }
-  use(w, { schema: r.schema as string, table: r.table as string, column: col }, sink, pred, true);
-  return true;
 }
 
 /** `*` / `t.*`: one output per known column (minus EXCLUDE), else one '*' output. Records the reads. */

@@ -21,11 +21,9 @@ function targetRel(w: Walk, ref: Json, alias: Json): { rel: Rel; t: TableName } 
 export function insert(w: Walk, b: Json, outer: Scope | null, d: number): void {
   d = check(w, d);
   const sc = newScope(outer);
-  const { t } = targetRel(w, b.table, null);
-  const cols = ((b.columns ?? []) as Json[]).map(fold);
-  w.facts.write(t.schema, t.table, cols.length ? cols : [STAR]);
+  insertTarget(w, b);
   if (b.query) queryOf(w, b.query, sc, d);
-  for (const row of (b.values ?? []) as Json[][]) for (const v of row) ex(w, v, sc, [], false, d);
+  insertValues(w, b.values, sc, d);
 }
 
 /** INSERT ALL / FIRST: every target is written; conditions and values read the source query's columns. */
@@ -39,11 +37,21 @@ export function multiInsert(w: Walk, b: Json, outer: Scope | null, d: number): v
     if (ci.expression) predicates(w, ci.expression, sc, d);
     const ins = ci.this?.insert;
     if (!ins) continue;
-    const { t } = targetRel(w, ins.table, null);
-    const cols = ((ins.columns ?? []) as Json[]).map(fold);
-    w.facts.write(t.schema, t.table, cols.length ? cols : [STAR]);
-    for (const row of (ins.values ?? []) as Json[][]) for (const v of row) ex(w, v, sc, [], false, d);
+    insertTarget(w, ins);
+    insertValues(w, ins.values, sc, d);
   }
+}
+
+/** An INSERT's target table: the named columns are written, or every column when none are named. */
+function insertTarget(w: Walk, ins: Json): void {
+  const { t } = targetRel(w, ins.table, null);
+  const cols = ((ins.columns ?? []) as Json[]).map(fold);
+  w.facts.write(t.schema, t.table, cols.length ? cols : [STAR]);
+}
+
+/** An INSERT's VALUES rows: every value is read. */
+function insertValues(w: Walk, rows: Json, sc: Scope, d: number): void {
+  for (const row of (rows ?? []) as Json[][]) for (const v of row) ex(w, v, sc, [], false, d);
 }
 
 /** UPDATE t [alias] SET c = v [FROM ...] [WHERE ...]. */

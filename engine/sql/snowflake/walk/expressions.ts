@@ -1,8 +1,8 @@
 // Expressions: the column values that flow into a value (lineage), the columns it compares on
 // (predicates), the functions it calls, and whether a WHERE filters anything at all.
-import { taggedVia, useOut } from '../../lineage.ts';
+import { taggedVia, useOuts } from '../../lineage.ts';
 import type { ColumnRef } from '../../types.ts';
-import { andTruth, notTruth, orTruth, type Truth } from '../../walk.ts';
+import { andTruth, compareConst, constBool, constTruth, notTruth, orTruth, recordWhere, type Const, type Truth } from '../../walk.ts';
 import { DYNAMIC_FUNCTIONS, OPERATORS, PURE_FUNCTIONS, isTextType } from '../functions.ts';
 import { fold, kindOf } from '../names.ts';
 import type { Json } from '../parser.ts';
@@ -52,11 +52,9 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
     case 'union':
     case 'intersect':
     case 'except':
-    case 'values': {
-      const outs = w.query(n, sc, d);
-      for (const o of outs) useOut(w, o, sink, pred);
+    case 'values':
+      useOuts(w, w.query(n, sc, d), sink, pred);
       return;
-    }
     case 'exists':
       w.query(b.this, sc, d);
       return;
@@ -82,8 +80,8 @@ export function ex(w: Walk, n: Json, sc: Scope, sink: ColumnRef[] | null, pred: 
       return;
     case 'table': {
       // A table where a value is expected (odd syntax): all of its rows.
-      const outs = w.query({ select: { expressions: [{ star: {} }], from: { expressions: [n] } } }, sc, d);
-      for (const o of outs) useOut(w, o, sink, pred);
+      const all = { select: { expressions: [{ star: {} }], from: { expressions: [n] } } };
+      useOuts(w, w.query(all, sc, d), sink, pred);
       return;
     }
   }
@@ -194,15 +192,9 @@ export function isNode(x: Json): boolean {
 
 // ---- WHERE ----------------------------------------------------------------------------------
 
-type Const = number | string | boolean | null;
-
 /** Walks a WHERE for reads and predicates, and tells whether it filters anything (WHERE TRUE / 1=1 do not). */
 export function whereClause(w: Walk, where: Json, sc: Scope, d: number, info: WhereInfo | null): void {
-  const t = truth(w, where, sc, d);
-  if (info) {
-    info.has = true;
-    info.trivial = t === 'T' || t === 'C';
-  }
+  recordWhere(info, truth(w, where, sc, d));
 }
 
 const COMPARE: ReadonlyMap<string, string> = new Map([['eq', '='], ['neq', '<>'], ['lt', '<'], ['lte', '<='], ['gt', '>'], ['gte', '>=']]);
@@ -229,8 +221,7 @@ function truth(w: Walk, n: Json, sc: Scope, d: number): Truth {
       const v = constValue(n);
       if (v === undefined) break;
       w.facts.litDep = true;
-      const bv = toBool(v);
-      return bv === null ? (v === null ? 'N' : 'C') : bv ? 'T' : 'F';
+      return constTruth(v, boolWord);
     }
     case 'is_null': {
       const v = constValue(b.this);
@@ -245,7 +236,8 @@ function truth(w: Walk, n: Json, sc: Scope, d: number): Truth {
       const r = l === undefined ? undefined : constValue(b.right);
       if (l !== undefined && r !== undefined) {
         w.facts.litDep = true;
-        return compare(op, l, r);
+        // A boolean against a string stays undecided ('C'): no string-to-boolean conversion is assumed here.
+        return compareConst(op, l, r, null);
       }
       if ((op === '=' || op === '<=' || op === '>=') && sameColumn(b.left, b.right)) {
         // `id = id` filters nothing but NULLs: as good as no WHERE.
@@ -287,7 +279,7 @@ function constValue(n: Json): Const | undefined {
     case 'cast': {
       const v = constValue(b.this);
       if (v === undefined) return undefined;
-      if (b.to?.data_type === 'boolean') return v === null ? null : (toBool(v) ?? undefined);
+      if (b.to?.data_type === 'boolean') return v === null ? null : (constBool(v, boolWord) ?? undefined);
       return v;
     }
     default:
@@ -295,37 +287,9 @@ function constValue(n: Json): Const | undefined {
   }
 }
 
-/** Snowflake's string-to-boolean: true/t/yes/y/on/1 and false/f/no/n/off/0, case-insensitive. */
-function toBool(v: Const): boolean | null {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'number') return v !== 0;
-  if (v === null) return null;
-  const s = v.trim().toLowerCase();
+/** Snowflake's string-to-boolean words: true/t/yes/y/on/1 and false/f/no/n/off/0. */
+function boolWord(s: string): boolean | null {
   if (['true', 't', 'yes', 'y', 'on', '1'].includes(s)) return true;
   if (['false', 'f', 'no', 'n', 'off', '0'].includes(s)) return false;
   return null;
-}
-
-function compare(op: string, l: Const, r: Const): Truth {
-  if (l === null || r === null) return 'N';
-  let a: number | string | boolean = l;
-  let b: number | string | boolean = r;
-  if (typeof a !== typeof b) {
-    // A string literal compared with a number is converted: 1 = '1'.
-    if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '' && !Number.isNaN(Number(b))) b = Number(b);
-    else if (typeof b === 'number' && typeof a === 'string' && a.trim() !== '' && !Number.isNaN(Number(a))) a = Number(a);
-    else return 'C';
-  }
-  // String ordering depends on the collation; only (in)equality is certain.
-  if (typeof a === 'string' && op !== '=' && op !== '<>') return 'C';
-  let res: boolean;
-  switch (op) {
-    case '=': res = a === b; break;
-    case '<>': res = a !== b; break;
-    case '<': res = a < b; break;
-    case '>': res = a > b; break;
-    case '<=': res = a <= b; break;
-    default: res = a >= b;
-  }
-  return res ? 'T' : 'F';
 }

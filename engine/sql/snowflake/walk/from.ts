@@ -1,17 +1,16 @@
 // FROM items: tables and catalog views (time travel, CHANGES, SAMPLE), CTE references, subqueries,
 // LATERAL FLATTEN and other table functions, stages, IDENTIFIER() and joins, each a relation of the scope.
+import { itemColumns, naturalColumns } from '../../columns.ts';
 import { dedupe } from '../../facts.ts';
-import { rename, use, withThrough } from '../../lineage.ts';
+import { rename, use } from '../../lineage.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
+import { viewLineage, type ViewBody } from '../../views.ts';
 import { TABLE_FUNCTION_COLUMNS } from '../functions.ts';
 import { fold, foldDotted, kindOf, tableParts, Unresolvable, type TableName } from '../names.ts';
 import type { Json } from '../parser.ts';
 import { expandRel, resolveIn } from './columns.ts';
 import { call, ex, predicates } from './expressions.ts';
 import { catalogCols, check, derivedRel, lookupCte, newScope, STAR, tableName, type Rel, type Scope, type Walk } from './scope.ts';
-
-/** Views inside views deeper than this are reported, not followed. */
-const MAX_EXPANSION = 16;
 
 /** A FROM item becomes one relation (or several, for a join inside parentheses) of the scope. */
 export function fromItem(w: Walk, item: Json, sc: Scope, d: number): void {
@@ -208,23 +207,9 @@ export function join(w: Walk, j: Json, sc: Scope, d: number): boolean {
   }
   if (j.kind === 'Natural') {
     merged = true;
-    const names = (rels: Rel[]): Set<string> | null => {
-      const s = new Set<string>();
-      for (const r of rels) {
-        const cs = r.cols ?? r.outs?.map((o) => o.name);
-        if (!cs || cs.includes(STAR)) return null;
-        for (const c of cs) s.add(c);
-      }
-      return s;
-    };
-    const l = names(left);
-    const r = names(right);
-    if (l && r) {
-      for (const c of l) {
-        if (!r.has(c)) continue;
-        resolveIn(w, left, c, null, true);
-        resolveIn(w, right, c, null, true);
-      }
+    for (const c of naturalColumns(left, right, itemColumns) ?? []) {
+      resolveIn(w, left, c, null, true);
+      resolveIn(w, right, c, null, true);
     }
   }
   return merged;
@@ -236,37 +221,23 @@ function viewOuts(w: Walk, t: TableName, d: number): ResultColumn[] | null {
   const key = `${t.schema}.${t.table}`;
   const def = w.o.catalog?.views?.[key];
   if (def === undefined) return null;
-  const memo = w.viewMemo.get(key);
-  if (memo !== undefined) return memo;
-  let outs: ResultColumn[] | null = null;
-  if (w.expanding.has(key) || w.expanding.size >= MAX_EXPANSION) {
-    w.facts.unresolve(`view: ${key} is nested too deeply (or in itself) to follow`, undefined);
-  } else {
+  const read = (): ViewBody<Json> => {
     const p = w.o.parse(def);
     const stmt = 'ast' in p && p.ast.length === 1 ? p.ast[0] : null;
     const q = kindOf(stmt) === 'create_view' ? stmt.create_view.query : stmt;
-    if (!q || !['select', 'union', 'intersect', 'except', 'values', 'subquery', 'paren'].includes(kindOf(q))) {
-      w.facts.unresolve(`view: the definition of ${key} cannot be analyzed${'error' in p ? ` (${p.error})` : ''}`, undefined);
-    } else {
-      const [database, schema] = t.schema.split('.');
-      const saved = { col: w.col, current: w.current };
-      w.expanding.add(key);
-      // Unqualified names in a view's body resolve in the view's database and schema.
-      w.current = { database, schema };
-      try {
-        outs = w.query(q, null, d);
-      } finally {
-        w.expanding.delete(key);
-        w.col = saved.col;
-        w.current = saved.current;
-      }
-      // The catalog's column list is authoritative for the view's names.
-      const cols = catalogCols(w, t);
-      if (cols && cols.length === outs.length && !outs.some((o) => o.name === STAR)) {
-        outs = outs.map((o, i) => withThrough({ name: cols[i] as string, sources: o.sources, derived: o.derived }, o.through));
-      }
+    if (!q || !['select', 'union', 'intersect', 'except', 'values', 'subquery', 'paren'].includes(kindOf(q))) return { error: 'error' in p ? p.error : null };
+    return { query: q };
+  };
+  const walk = (q: Json): ResultColumn[] => {
+    const [database, schema] = t.schema.split('.');
+    const saved = w.current;
+    // Unqualified names in a view's body resolve in the view's database and schema.
+    w.current = { database, schema };
+    try {
+      return w.query(q, null, d);
+    } finally {
+      w.current = saved;
     }
-  }
-  w.viewMemo.set(key, outs);
-  return outs;
+  };
+  return viewLineage(w, key, key, read, walk, catalogCols(w, t));
 }

@@ -1,11 +1,12 @@
 // Queries: SELECT with its select list (whose outputs carry the lineage), WHERE, GROUP BY, HAVING, QUALIFY,
 // ORDER BY and the row limits; set operations, VALUES and WITH (recursive CTEs until their lineage settles).
+import { itemHas } from '../../columns.ts';
 import { dedupe } from '../../facts.ts';
 import type { ColumnRef, ResultColumn } from '../../types.ts';
 import { fold, kindOf, Unresolvable } from '../names.ts';
 import { mergeArms, rename, settleRecursive, throughOf, withThrough } from '../../lineage.ts';
 import type { Json } from '../parser.ts';
-import { columnRef, expandRel, positionalRef, refParts, relHas } from './columns.ts';
+import { columnRef, expandRel, positionalRef, refParts } from './columns.ts';
 import { copyOf, ex, isNode, predicates, starRels, whereClause } from './expressions.ts';
 import { fromItem, join } from './from.ts';
 import { check, newScope, STAR, type Scope, type Walk } from './scope.ts';
@@ -224,7 +225,7 @@ function orderLike(w: Walk, items: Json, sc: Scope, outs: ResultColumn[], d: num
     if (o) {
       for (const src of o.sources) w.facts.pred(src);
       // A FROM item's column of that name may be the one meant: count it too.
-      if (!sc.rels.some((r) => relHas(r, (parts as string[])[0] as string) === 1)) continue;
+      if (!sc.rels.some((r) => itemHas(r, (parts as string[])[0] as string) === 1)) continue;
     }
     predicates(w, node, sc, d);
   }

@@ -1,9 +1,9 @@
-// What one walk over a Snowflake statement's AST shares: the facts it accumulates, the scopes and FROM
-// items column references resolve in, and the namespace table names resolve against.
-import type { Facts } from '../../facts.ts';
-import type { Catalog, ColumnRef, ResultColumn } from '../../types.ts';
+// What one walk over a Snowflake statement's AST adds to the shared walk (engine/sql/walk.ts): its
+// scopes and options, and the namespace table names resolve against.
+import type { FromItem } from '../../columns.ts';
+import type { Catalog, ResultColumn } from '../../types.ts';
+import type { Scope as BaseScope, Walk as BaseWalk } from '../../walk.ts';
 import { resolveTable, type CurrentNamespace, type TableName } from '../names.ts';
-import type { WhereInfo } from '../../walk.ts';
 import type { Json } from '../parser.ts';
 
 export { STAR } from '../../lineage.ts';
@@ -18,28 +18,11 @@ export interface WalkOptions {
   parse: (sql: string) => { ast: Json[] } | { error: string };
 }
 
-/** A FROM item visible to column references. */
-export interface Rel {
-  /** Name a qualified reference uses: the alias, else the table / function name (folded). */
-  name: string;
-  /** Base table or view: 'DATABASE.SCHEMA' and the table; null for derived items. */
-  schema: string | null;
-  table: string | null;
-  aliased: boolean;
-  /** Catalog columns of a base table, null when unknown. */
-  cols: string[] | null;
-  /** Output columns of a subquery / CTE / view / table function; '*' entries stand for columns not known by name. */
-  outs: ResultColumn[] | null;
-  /** A catalog view expanded through its definition. */
-  view: boolean;
-}
+/** A FROM item visible to column references: Snowflake has no kinds beyond the shared ones. */
+export type Rel = FromItem;
 
-export interface Scope {
+export interface Scope extends BaseScope<Rel> {
   parent: Scope | null;
-  rels: Rel[];
-  ctes: Map<string, ResultColumn[]> | null;
-  /** Column references resolved at this level; WHERE row-dependence compares it before/after. */
-  local: number;
   /**
    * The select list's outputs by name: Snowflake lets WHERE, GROUP BY, HAVING, QUALIFY, ORDER BY and later
    * select items name an output (`SELECT ssn AS x ... WHERE x LIKE '1%'`) when no FROM item has that column.
@@ -47,26 +30,11 @@ export interface Scope {
   outputs: Map<string, ResultColumn> | null;
 }
 
-/**
- * One statement's walk, shared by every part of it. `query` is the way back up: queries hold
- * expressions, which hold queries.
- */
-export interface Walk {
-  readonly facts: Facts;
-  /** WHERE of the top-level statement (SELECT / UPDATE / DELETE). */
-  readonly where: WhereInfo;
+/** One statement's walk: what every dialect's walk holds, and the namespace names resolve in. */
+export interface Walk extends BaseWalk<Json, Scope> {
   readonly o: WalkOptions;
   /** The namespace unqualified names resolve in (the session's, or a view's while its body is walked). */
   current: CurrentNamespace;
-  /** Name of the result column whose expression is being walked (for Unresolved.column). */
-  col: string | undefined;
-  /** Sources (by object) that flow only as the result of these calls on a direct copy of them: `COUNT(ssn)`. */
-  readonly via: WeakMap<ColumnRef, ReadonlySet<string>>;
-  /** Views expanded once per statement; their facts were recorded the first time. */
-  readonly viewMemo: Map<string, ResultColumn[] | null>;
-  readonly expanding: Set<string>;
-  /** A query node (SELECT, set operation, VALUES) anywhere; returns its output columns. */
-  query(node: Json, sc: Scope | null, d: number, top?: boolean, result?: boolean): ResultColumn[];
 }
 
 export function newScope(parent: Scope | null): Scope {
