@@ -87,19 +87,22 @@ try {
   const gw = await startGateway(config, { log: createLogger('error') });
   const token = await issuer.mint('ann');
   const runs = Number(process.env.BENCH_RUNS ?? 3);
-  const best = async (f: () => Promise<{ rows: number; perSecond: number }>) => {
-    let top = { rows: 0, perSecond: 0 };
-    for (let i = 0; i < runs; i++) {
-      const r = await f();
-      if (r.rows !== ROWS) throw new Error(`expected ${ROWS} rows, got ${r.rows}`);
-      if (r.perSecond > top.perSecond) top = r;
-    }
-    return top.perSecond;
+  const series = {
+    direct: () => stream(server.port, server.user, null, server.database, 'SELECT * FROM bench_plain'),
+    unmasked: () => stream(gw.address.port, 'ann', token, 'bench', 'SELECT * FROM bench_plain'),
+    masked: () => stream(gw.address.port, 'ann', token, 'bench', 'SELECT * FROM bench_phi'),
   };
-  // Interleaved best-of-N: the machine is shared, so each series gets the same chances.
-  const direct = await best(() => stream(server.port, server.user, null, server.database, 'SELECT * FROM bench_plain'));
-  const unmasked = await best(() => stream(gw.address.port, 'ann', token, 'bench', 'SELECT * FROM bench_plain'));
-  const masked = await best(() => stream(gw.address.port, 'ann', token, 'bench', 'SELECT * FROM bench_phi'));
+  // Interleaved best-of-N (direct, unmasked, masked; again…): the machine is shared, so each series gets the
+  // same chances, and the ratios compare runs made moments apart.
+  const top = { direct: 0, unmasked: 0, masked: 0 };
+  for (let i = 0; i < runs; i++) {
+    for (const name of ['direct', 'unmasked', 'masked'] as const) {
+      const r = await series[name]();
+      if (r.rows !== ROWS) throw new Error(`expected ${ROWS} rows, got ${r.rows}`);
+      top[name] = Math.max(top[name], r.perSecond);
+    }
+  }
+  const { direct, unmasked, masked } = top;
   await gw.close();
   await issuer.close();
   console.log(
@@ -113,7 +116,7 @@ try {
       rows_per_s_masked: Math.round(masked),
       ratio_unmasked_vs_direct: Math.round((unmasked / direct) * 100) / 100,
       ratio_masked_vs_unmasked: Math.round((masked / unmasked) * 100) / 100,
-      target_ratio_masked_vs_unmasked: 0.8,
+      target_masked_vs_unmasked: 0.8,
     }),
   );
 } finally {
