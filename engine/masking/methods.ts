@@ -77,6 +77,35 @@ function partialBytes(keepFirst: number, keepLast: number, maskChar: string): By
   };
 }
 
+/**
+ * email on bytes: '***' and the domain from the last '@', whose bytes copy as is ('@' is one byte in UTF-8 and
+ * never inside a multi-byte sequence). Short values are scanned and copied in loops: Buffer#lastIndexOf and
+ * Buffer#copy cost ~50 ns a call each in Node 20, more than the loop over a typical address (bench:masking).
+ */
+const EMAIL_BYTES: ByteMask = {
+  size(src, s, e) {
+    const at = lastAt(src, s, e);
+    return at > s ? 3 + (e - at) : 3;
+  },
+  write(src, s, e, out, o) {
+    out[o] = out[o + 1] = out[o + 2] = 0x2a; // '***'
+    const at = lastAt(src, s, e);
+    if (at <= s) return;
+    if (e - at < 64) for (let i = at, j = o + 3; i < e; i++, j++) out[j] = src[i]!;
+    else out.set(src.subarray(at, e), o + 3);
+  },
+};
+
+/** The offset of the last '@' in src[s, e), or -1. */
+function lastAt(src: Uint8Array, s: number, e: number): number {
+  if (e - s > 256) {
+    const at = (src as Buffer).lastIndexOf(0x40, e - 1);
+    return at >= s ? at : -1;
+  }
+  for (let i = e - 1; i >= s; i--) if (src[i] === 0x40) return i;
+  return -1;
+}
+
 const ALNUM = /[\p{L}\p{N}]/u;
 
 /** Keeps `keepFirst`/`keepLast` letters and digits, replaces the others with `mask`; separators stay. */
@@ -161,18 +190,7 @@ function methodFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext)
           const at = v.lastIndexOf('@');
           return at > 0 ? `***${v.slice(at)}` : '***';
         },
-        {
-          // '@' is one byte in UTF-8 and never inside a multi-byte sequence, so the domain's bytes copy as is.
-          size(src, s, e) {
-            const at = (src as Buffer).lastIndexOf(0x40, e - 1);
-            return at > s && at < e ? 3 + (e - at) : 3;
-          },
-          write(src, s, e, out, o) {
-            out[o] = out[o + 1] = out[o + 2] = 0x2a; // '***'
-            const at = (src as Buffer).lastIndexOf(0x40, e - 1);
-            if (at > s && at < e) (src as Buffer).copy(out as Buffer, o + 3, at, e);
-          },
-        },
+        EMAIL_BYTES,
       );
     case 'year':
       // Dates keep only their year (as a valid date of the same type), timestamps likewise.
