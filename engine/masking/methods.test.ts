@@ -41,15 +41,20 @@ describe('masking methods', () => {
 });
 
 describe('byte-level masks agree with the text masks', () => {
-  const samples = ['123-45-6789', '(555) 123-4567', 'ada@example.org', 'x', '', 'Zoë Ünicode', 'josé@münchen.example', 'no-at-sign', 'a@b@c.example'];
+  const samples = ['123-45-6789', '(555) 123-4567', 'ada@example.org', 'x', '', 'Zoë Ünicode', 'josé@münchen.example', 'no-at-sign', 'a@b@c.example', '@lead', 'MRN-000123', `${'a'.repeat(300)}@${'d'.repeat(300)}`];
   it.each([
     ['redact', {}],
     ['redact', { placeholder: '•••' }],
     ['null', {}],
     ['partial', { keep_last: 4 }],
     ['partial', { keep_first: 2, mask_char: '#' }],
+    ['partial', { keep_first: 3 }],
+    ['partial', { keep_first: 1, keep_last: 2 }],
+    ['partial', { keep_last: 0 }],
     ['format_preserving', {}],
     ['email', {}],
+    ['hash', {}],
+    ['hash', { length: 64 }],
   ] as [string, Record<string, unknown>][])('%s %j', (method, params) => {
     const fn = maskFunction({ method: method as never, params }, ctx);
     expect(typeof fn.bytes?.size).toBe('function'); // these methods have a byte path

@@ -1,6 +1,6 @@
 // Masking methods as pure functions over one value in PostgreSQL text format; null means SQL NULL.
 // The method and its params come from the policy decision (docs/decision-contract.md).
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Mask, MaskMethod } from '../decision/decision.ts';
 
 export interface MaskContext {
@@ -50,29 +50,67 @@ export function withJsonKeys(mask: MaskFn, keys: JsonKeys): MaskFn {
   return Object.assign((v: string) => mask(v), { ...(mask.bytes ? { bytes: mask.bytes } : {}), ...(mask.method ? { method: mask.method } : {}), jsonKeys: keys });
 }
 
-const isAlnumByte = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+/** 1 for the ASCII letters and digits: one load per byte instead of three range tests. */
+const ALNUM_BYTE = new Uint8Array(256);
+for (let c = 0; c < 128; c++) ALNUM_BYTE[c] = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? 1 : 0;
 
-/** partial / format_preserving on ASCII bytes: same length, letters and digits outside the kept ones replaced. */
+/**
+ * partial / format_preserving on ASCII bytes: same length, letters and digits outside the kept ones replaced.
+ * With only a tail kept (keep_last, format_preserving: the usual SSN and phone masks) one backward pass decides
+ * each byte, with only a head kept one forward pass; both need the count of letters and digits first. On an SSN,
+ * ~69 → ~40 ns a value (micro-benchmark, Node 20).
+ */
 function partialBytes(keepFirst: number, keepLast: number, maskChar: string): ByteMask {
   const m = maskChar.charCodeAt(0);
   return {
     size(src, s, e) {
+      if (m > 0x7f) return undefined;
       for (let i = s; i < e; i++) if (src[i]! > 0x7f) return undefined; // multi-byte text: the string path
-      return m > 0x7f ? undefined : e - s;
+      return e - s;
     },
     write(src, s, e, out, o) {
-      let alnum = 0;
-      for (let i = s; i < e; i++) if (isAlnumByte(src[i]!)) alnum++;
-      const lastFrom = Math.max(keepFirst, alnum - keepLast);
+      if (keepFirst === 0) {
+        // Kept: the last keepLast letters and digits.
+        let fromEnd = 0;
+        for (let i = e - 1, j = o + (e - 1 - s); i >= s; i--, j--) {
+          const c = src[i]!;
+          out[j] = ALNUM_BYTE[c] === 0 || ++fromEnd <= keepLast ? c : m;
+        }
+        return;
+      }
+      let lastFrom = Infinity; // keep_last 0: no letter or digit is kept for being among the last
+      if (keepLast > 0) {
+        let alnum = 0;
+        for (let i = s; i < e; i++) alnum += ALNUM_BYTE[src[i]!]!;
+        lastFrom = Math.max(keepFirst, alnum - keepLast);
+      }
       let seen = 0;
       for (let i = s; i < e; i++) {
         const c = src[i]!;
-        if (!isAlnumByte(c)) out[o++] = c;
+        if (ALNUM_BYTE[c] === 0) out[o++] = c;
         else {
           out[o++] = seen < keepFirst || seen >= lastFrom ? c : m;
           seen++;
         }
       }
+    },
+  };
+}
+
+/**
+ * hash on ASCII bytes (the same bytes the text path's UTF-8 string encodes to): HMAC-SHA256, the first `length`
+ * hex digits. Other values take the text path, where decoding replaces invalid UTF-8 before hashing.
+ */
+function hashBytes(key: KeyObject, length: number): ByteMask {
+  return {
+    size(src, s, e) {
+      for (let i = s; i < e; i++) if (src[i]! > 0x7f) return undefined;
+      return length;
+    },
+    write(src, s, e, out, o) {
+      // digest('hex'): digest() as a Buffer costs ~1.5 µs more in Node 20.
+      const hex = createHmac('sha256', key).update(src.subarray(s, e)).digest('hex');
+      for (let j = 0; j < length; j++) out[o + j] = hex.charCodeAt(j);
     },
   };
 }
@@ -165,7 +203,10 @@ function methodFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext)
     case 'redact': {
       const placeholder = typeof p.placeholder === 'string' ? p.placeholder : '[REDACTED]';
       const bytes = Buffer.from(placeholder, 'utf8');
-      return withBytes(() => placeholder, { size: () => bytes.length, write: (_s, _a, _b, out, o) => void (out as Buffer).set(bytes, o) });
+      // A loop for short placeholders: Uint8Array#set costs ~20 ns a call, more than copying '[REDACTED]' byte by byte.
+      const n = bytes.length;
+      const write: ByteMask['write'] = n < 32 ? (_s, _a, _b, out, o) => { for (let i = 0; i < n; i++) out[o + i] = bytes[i]!; } : (_s, _a, _b, out, o) => out.set(bytes, o);
+      return withBytes(() => placeholder, { size: () => n, write });
     }
     case 'null':
       return withBytes(() => null, { size: () => -1, write: () => undefined });
@@ -182,7 +223,10 @@ function methodFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext)
     }
     case 'hash': {
       const length = Math.min(64, Math.max(8, int(p.length, 16)));
-      return (v) => createHmac('sha256', ctx.hashKey).update(v).digest('hex').slice(0, length);
+      // The key imported once per mask, not per value: ~1.70 → ~1.64 µs a value (Node 20), most of which is
+      // createHmac itself. ASCII values are hashed from their bytes, the hex written in place (no string round trip).
+      const key = createSecretKey(ctx.hashKey);
+      return withBytes((v) => createHmac('sha256', key).update(v).digest('hex').slice(0, length), hashBytes(key, length));
     }
     case 'email':
       return withBytes(

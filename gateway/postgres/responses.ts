@@ -937,7 +937,7 @@ function writeDataRow(buf: Buffer, start: number, end: number, plan: RowPlan, ou
     if (value !== null) {
       n = value.length;
       if (o + 4 + n + (end - e) > out.length) out = grow(out, o, 4 + n + (end - e));
-      copyBytes(value, 0, n, out, o + 4);
+      copyValue(value, out, o + 4);
     }
     writeInt32(out, o, n);
     o += n < 0 ? 4 : 4 + n;
@@ -964,14 +964,42 @@ function writeInt32(out: Uint8Array, o: number, v: number): void {
   out[o + 3] = v;
 }
 
-/** Copies src[s, e) to out[o]; returns the offset after it. A loop for short runs, where it beats Buffer#copy's call. */
-function copyBytes(src: Uint8Array, s: number, e: number, out: Buffer, o: number): number {
-  if (e - s < 64) {
-    for (let i = s; i < e; i++) out[o++] = src[i]!;
-    return o;
+/**
+ * Copies buf[s, e) to out[o]; returns the offset after it. Runs shorter than 192 bytes (a row's copied
+ * columns, typically) go four bytes at a time through DataViews: ~17 ns for 64 bytes in Node 20, where
+ * Buffer#copy costs ~55 ns a call whatever the length and a byte loop ~0.85 ns a byte (.scratch micro-benchmark).
+ * Int32 moves keep every bit (a Float64 move could canonicalize NaN payloads).
+ */
+function copyBytes(buf: Buffer, s: number, e: number, out: Buffer, o: number): number {
+  const n = e - s;
+  if (n >= 192) {
+    out.set(buf.subarray(s, e), o);
+    return o + n;
   }
-  out.set(src.subarray(s, e), o);
-  return o + (e - s);
+  const from = viewOf(buf, 0);
+  const to = viewOf(out, 1);
+  let i = s;
+  for (; i + 4 <= e; i += 4, o += 4) to.setInt32(o, from.getInt32(i));
+  for (; i < e; i++) out[o++] = buf[i]!;
+  return o;
+}
+
+/** The DataView of the last source (slot 0) and output (slot 1) buffer: made once per chunk, not per row. */
+const viewed: (Uint8Array | null)[] = [null, null];
+const views: DataView[] = [new DataView(new ArrayBuffer(0)), new DataView(new ArrayBuffer(0))];
+function viewOf(b: Uint8Array, slot: 0 | 1): DataView {
+  if (viewed[slot] !== b) {
+    viewed[slot] = b;
+    views[slot] = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  return views[slot]!;
+}
+
+/** Copies a masked value (short: a loop) to out[o]. */
+function copyValue(value: Uint8Array, out: Buffer, o: number): void {
+  const n = value.length;
+  if (n >= 64) out.set(value, o);
+  else for (let i = 0; i < n; i++) out[o + i] = value[i]!;
 }
 
 /** A larger buffer holding out[0, o), with `need` bytes of room after o. */
