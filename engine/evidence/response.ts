@@ -54,8 +54,19 @@ export function createRowDigest() {
   let rows = 0;
   let bytes = 0;
   const head = Buffer.alloc(4);
+  // Framed rows are gathered and hashed a batch at a time: a hash.update per row costs ~120 ns in Node 20
+  // (the call, not the hashing: ~0.6 ns a byte), more than a masked row's whole rewrite (bench:masking).
+  // BATCH stays under half of Buffer.poolSize, so the batch is a slice of Node's pool, not an allocation.
+  let batch: Buffer | null = null;
+  let batchView: DataView | null = null;
+  let used = 0;
+  const flush = (): void => {
+    if (used > 0) hash.update(batch!.subarray(0, used));
+    used = 0;
+  };
   return {
     row(cells: readonly (string | null)[]): void {
+      flush();
       head.writeUInt16BE(cells.length, 0);
       hash.update(head.subarray(0, 2));
       bytes += 2;
@@ -76,14 +87,50 @@ export function createRowDigest() {
     },
     /** A row already framed: a PostgreSQL DataRow message without its type byte and length (the door's delivered bytes). */
     framed(body: Uint8Array): void {
-      hash.update(body);
-      bytes += body.length;
+      this.framedAt(body, 0, body.length);
+    },
+    /** framed(src.subarray(start, end)) without making the view: the per-row call of the PostgreSQL door. */
+    framedAt(src: Uint8Array, start: number, end: number): void {
+      const n = end - start;
+      bytes += n;
       rows++;
+      if (n > BATCH >> 2) {
+        flush();
+        hash.update(src.subarray(start, end));
+        return;
+      }
+      if (batch === null) {
+        batch = Buffer.allocUnsafe(BATCH);
+        batchView = new DataView(batch.buffer, batch.byteOffset, BATCH);
+      } else if (used + n > BATCH) flush();
+      // Four bytes at a time (Int32 moves keep every bit), the tail byte by byte.
+      const from = sourceView(src);
+      const to = batchView!;
+      let i = start;
+      let o = used;
+      for (; i + 4 <= end; i += 4, o += 4) to.setInt32(o, from.getInt32(i));
+      for (; i < end; i++) batch[o++] = src[i]!;
+      used = o;
     },
     finish(): { sha256: string; rows: number; bytes: number } {
+      flush();
       return { sha256: hash.digest('hex'), rows, bytes };
     },
   };
+}
+
+/** Bytes gathered before one hash.update. */
+const BATCH = 4000;
+
+/** A DataView of the last source buffer (a chunk's rows share it). */
+let viewed: Uint8Array | null = null;
+let view: DataView = new DataView(new ArrayBuffer(0));
+function sourceView(src: Uint8Array): DataView {
+  if (viewed !== src) {
+    viewed = src;
+    view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  }
+  return view;
 }
 
 /**

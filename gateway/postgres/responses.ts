@@ -269,8 +269,8 @@ export class ResponseTracker {
           o = writeDataRow(buf, pos, end, plan, out, o);
           out = rowOut;
           copiedUpTo = end;
-          if (this.digestRows) this.#delivered(out.subarray(rowStart + 5, o));
-        } else if (this.digestRows) this.#delivered(buf.subarray(pos + 5, end));
+          if (this.digestRows) this.#delivered(out, rowStart + 5, o);
+        } else if (this.digestRows) this.#delivered(buf, pos + 5, end);
         pos = end;
         continue;
       }
@@ -309,19 +309,21 @@ export class ResponseTracker {
     return c ? { ...d, captured: { columns: c.columns, rows: c.rows, truncated: c.truncated } } : { ...d, captured: null };
   }
 
-  /** One DataRow body as the client gets it: into the statement's digest and, while it fits, its kept rows. */
-  #delivered(body: Buffer): void {
+  /** One DataRow body as the client gets it (buf[start, end)): into the statement's digest and, while it fits, its kept rows. */
+  #delivered(buf: Buffer, start: number, end: number): void {
     if (!this.#digest) {
       this.#digest = createRowDigest();
       this.#capture = this.#captureFor();
     }
-    this.#digest.framed(body);
+    this.#digest.framedAt(buf, start, end); // no subarray per row: ~40 ns (bench:masking)
     const c = this.#capture;
     if (!c || c.truncated) return;
-    if (c.rows.length >= c.maxRows || c.bytes + body.length > c.maxBytes) {
+    const size = end - start;
+    if (c.rows.length >= c.maxRows || c.bytes + size > c.maxBytes) {
       c.truncated = true;
       return;
     }
+    const body = buf.subarray(start, end); // a row kept for evidence is read within its own bounds
     const row: (string | null)[] = [];
     const count = body.readUInt16BE(0);
     let p = 2;
@@ -331,7 +333,7 @@ export class ResponseTracker {
       p += 4 + Math.max(len, 0);
     }
     c.rows.push(row);
-    c.bytes += body.length;
+    c.bytes += size;
   }
 
   /** Whether the decision of the statement now sending rows asks to keep them (decision.capture_rows). */
