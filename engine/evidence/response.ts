@@ -55,7 +55,8 @@ export function createRowDigest() {
   let bytes = 0;
   const head = Buffer.alloc(4);
   // Framed rows are gathered and hashed a batch at a time: a hash.update per row costs ~120 ns in Node 20
-  // (the call, not the hashing: ~0.6 ns a byte), more than a masked row's whole rewrite (bench:masking).
+  // (the call, not the hashing: ~0.6 ns a byte). On bench:masking-rows the digest of a masked row went from
+  // ~245 to ~115 ns (its bytes were just written, so the copy is cheap).
   // BATCH stays under half of Buffer.poolSize, so the batch is a slice of Node's pool, not an allocation.
   let batch: Buffer | null = null;
   let batchView: DataView | null = null;

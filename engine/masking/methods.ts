@@ -28,7 +28,7 @@ export type JsonKeys = ReadonlyMap<string, MaskFn | null>;
  * The same mask on the value's UTF-8 bytes, without decoding it: what the gateway uses per row, because a
  * string round trip per value made masked streaming several times slower than unmasked (bench:masking).
  * One call per value writes it: an earlier size()-then-write() pair scanned each value twice and cost a
- * second call (~25 ns a value on bench:masking's SSN and email columns).
+ * second call (~8–10 ns of each SSN and email value, bench:masking-rows).
  */
 export interface ByteMask {
   /** At most how many bytes the masked form of a value of `len` bytes takes. */
@@ -62,8 +62,8 @@ for (let c = 0; c < 128; c++) ALNUM_BYTE[c] = (c >= 48 && c <= 57) || (c >= 65 &
 /**
  * partial / format_preserving on ASCII bytes: same length, letters and digits outside the kept ones replaced.
  * With only a tail kept (keep_last, format_preserving: the usual SSN and phone masks) one backward pass decides
- * each byte, with only a head kept one forward pass; both need the count of letters and digits first. On an SSN,
- * ~69 → ~40 ns a value (micro-benchmark, Node 20).
+ * each byte, with only a head kept one forward pass; keeping both needs the count of letters and digits first.
+ * On an SSN ~79 → ~36 ns a value with the one-call ByteMask (bench:masking-rows, Node 20).
  */
 function partialBytes(keepFirst: number, keepLast: number, maskChar: string): ByteMask {
   const m = maskChar.charCodeAt(0);
@@ -123,7 +123,8 @@ function hashBytes(key: KeyObject, length: number): ByteMask {
 /**
  * email on bytes: '***' and the domain from the last '@', whose bytes copy as is ('@' is one byte in UTF-8 and
  * never inside a multi-byte sequence). Short values are scanned and copied in loops: Buffer#lastIndexOf and
- * Buffer#copy cost ~50 ns a call each in Node 20, more than the loop over a typical address (bench:masking).
+ * Buffer#copy cost ~50 ns a call each in Node 20, more than the loop over a typical address: ~98 → ~42 ns a
+ * value with the one-call ByteMask (bench:masking-rows).
  */
 const EMAIL_BYTES: ByteMask = {
   max: (len) => len + 3,
@@ -206,15 +207,8 @@ function methodFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext)
     case 'redact': {
       const placeholder = typeof p.placeholder === 'string' ? p.placeholder : '[REDACTED]';
       const bytes = Buffer.from(placeholder, 'utf8');
-      // A loop for short placeholders: Uint8Array#set costs ~20 ns a call, more than copying '[REDACTED]' byte by byte.
       const n = bytes.length;
-      const put: ByteMask['put'] =
-        n < 32
-          ? (_src, _s, _e, out, o) => {
-              for (let i = 0; i < n; i++) out[o + i] = bytes[i]!;
-              return n;
-            }
-          : (_src, _s, _e, out, o) => (out.set(bytes, o), n);
+      const put: ByteMask['put'] = (_src, _s, _e, out, o) => (out.set(bytes, o), n);
       return withBytes(() => placeholder, { max: () => n, put });
     }
     case 'null':
@@ -232,8 +226,9 @@ function methodFunction(mask: Pick<Mask, 'method' | 'params'>, ctx: MaskContext)
     }
     case 'hash': {
       const length = Math.min(64, Math.max(8, int(p.length, 16)));
-      // The key imported once per mask, not per value: ~1.70 → ~1.64 µs a value (Node 20), most of which is
-      // createHmac itself. ASCII values are hashed from their bytes, the hex written in place (no string round trip).
+      // The key imported once per mask, not per value, and ASCII values hashed from their bytes with the hex
+      // written in place (no string round trip): within noise of the text path per value (~1.7 µs, bench:masking-rows),
+      // since creating the Hmac costs ~1.3 µs of it, but no strings or buffers are made per value in the row writer.
       const key = createSecretKey(ctx.hashKey);
       return withBytes((v) => createHmac('sha256', key).update(v).digest('hex').slice(0, length), hashBytes(key, length));
     }

@@ -315,7 +315,7 @@ export class ResponseTracker {
       this.#digest = createRowDigest();
       this.#capture = this.#captureFor();
     }
-    this.#digest.framedAt(buf, start, end); // no subarray per row: ~40 ns (bench:masking)
+    this.#digest.framedAt(buf, start, end); // offsets, not a subarray per row (~40 ns each)
     const c = this.#capture;
     if (!c || c.truncated) return;
     const size = end - start;
@@ -796,8 +796,9 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: Ro
 /**
  * How a plan rewrites rows of one width, decided once per plan rather than per row: per column, whether it is
  * copied or masked and by which path (a typed form, the method's byte path, or its text path). Compiled on the
- * first row after the plan's masks, types (RowDescription) or formats change, and checked against the plan on
- * every row (~5 ns a row on bench:masking's six columns), so a plan changed in place is never applied stale.
+ * first row after the plan's masks, types (RowDescription) or formats change: checked against the plan (current(),
+ * ~20 ns on bench:masking's six columns) wherever the plan could have changed since the last row (programFor),
+ * so a plan changed in place is never applied stale.
  */
 interface RowProgram {
   plan: RowPlan;
@@ -914,10 +915,10 @@ let rowOut: Buffer = Buffer.alloc(0);
  * `rowOut`, which is `out` unless it had to grow). `out` must have room for end - start bytes after o: copied
  * and NULLed columns never grow a row, so room is checked only where a masked value is written.
  *
- * Measured on bench:masking's rows (6 columns, 2 masked; .scratch micro-benchmark of transform, ns/row): the
- * earlier two-pass writer (size, then write; a Buffer#copy per copied column) took ~960 ns a row, this ~NNN.
- * Adjacent copied columns are copied as one run, with a byte loop below 64 bytes: Buffer#copy costs ~55 ns a
- * call in Node 20 whatever the length, the loop ~0.85 ns a byte.
+ * bench:masking-rows (transform alone on bench:masking's rows, 2 of 6 columns masked, CPU ns a row): ~723 with
+ * the earlier two-pass writer (sizes, then writes; a Buffer#copy per copied column; two calls and two scans per
+ * masked value), ~240 with this one, against ~33 for forwarding unmasked rows. Adjacent copied columns are
+ * copied as one run (copyBytes).
  */
 function writeDataRow(buf: Buffer, start: number, end: number, plan: RowPlan, out: Buffer, o: number): number {
   if (end - start < 7) throw new Error('DataRow length does not match its columns');
@@ -991,7 +992,7 @@ function writeInt32(out: Uint8Array, o: number, v: number): void {
 /**
  * Copies buf[s, e) to out[o]; returns the offset after it. Runs shorter than 192 bytes (a row's copied
  * columns, typically) go four bytes at a time through DataViews: ~17 ns for 64 bytes in Node 20, where
- * Buffer#copy costs ~55 ns a call whatever the length and a byte loop ~0.85 ns a byte (.scratch micro-benchmark).
+ * Buffer#copy costs ~55 ns a call whatever the length and a byte loop ~0.85 ns a byte (in-cache copies, Node 20).
  * Int32 moves keep every bit (a Float64 move could canonicalize NaN payloads).
  */
 function copyBytes(buf: Buffer, s: number, e: number, out: Buffer, o: number): number {
