@@ -47,43 +47,103 @@ export async function auditorKey(jwk: JWK): Promise<AuditorKey> {
  * @example
  * const d = createRowDigest(); d.row(['1', null]); d.finish() // { sha256, rows: 1, bytes: 10 }
  */
-export type RowDigest = ReturnType<typeof createRowDigest>;
+export function createRowDigest(): RowDigest {
+  return new RowDigest();
+}
 
-export function createRowDigest() {
-  const hash: Hash = createHash('sha256');
-  let rows = 0;
-  let bytes = 0;
-  const head = Buffer.alloc(4);
-  return {
-    row(cells: readonly (string | null)[]): void {
-      head.writeUInt16BE(cells.length, 0);
-      hash.update(head.subarray(0, 2));
-      bytes += 2;
-      for (const c of cells) {
-        if (c === null) {
-          head.writeInt32BE(-1, 0);
-          hash.update(head);
-          bytes += 4;
-          continue;
-        }
-        const b = Buffer.from(c, 'utf8');
-        head.writeInt32BE(b.length, 0);
-        hash.update(head);
-        hash.update(b);
-        bytes += 4 + b.length;
+/**
+ * A class, not closures made per digest: the tracker calls framedAt for every row, and one method shared by
+ * every statement's digest stays monomorphic at that call site (bench:masking-rows with the digest: ~185 → ~167
+ * ns a row unmasked, ~355 → ~340 masked).
+ */
+export class RowDigest {
+  readonly #hash: Hash = createHash('sha256');
+  #rows = 0;
+  #bytes = 0;
+  // Framed rows are gathered and hashed a batch at a time: a hash.update per row costs ~120 ns in Node 20
+  // (the call, not the hashing: ~0.6 ns a byte). On bench:masking-rows the digest of a masked row went from
+  // ~245 to ~100 ns (its bytes were just written, so the copy is cheap).
+  // BATCH stays under half of Buffer.poolSize, so the batch is a slice of Node's pool, not an allocation.
+  #batch: Buffer | null = null;
+  #batchView: DataView | null = null;
+  #used = 0;
+  readonly #head = Buffer.alloc(4);
+
+  row(cells: readonly (string | null)[]): void {
+    this.#flush();
+    const head = this.#head;
+    head.writeUInt16BE(cells.length, 0);
+    this.#hash.update(head.subarray(0, 2));
+    this.#bytes += 2;
+    for (const c of cells) {
+      if (c === null) {
+        head.writeInt32BE(-1, 0);
+        this.#hash.update(head);
+        this.#bytes += 4;
+        continue;
       }
-      rows++;
-    },
-    /** A row already framed: a PostgreSQL DataRow message without its type byte and length (the door's delivered bytes). */
-    framed(body: Uint8Array): void {
-      hash.update(body);
-      bytes += body.length;
-      rows++;
-    },
-    finish(): { sha256: string; rows: number; bytes: number } {
-      return { sha256: hash.digest('hex'), rows, bytes };
-    },
-  };
+      const b = Buffer.from(c, 'utf8');
+      head.writeInt32BE(b.length, 0);
+      this.#hash.update(head);
+      this.#hash.update(b);
+      this.#bytes += 4 + b.length;
+    }
+    this.#rows++;
+  }
+
+  /** A row already framed: a PostgreSQL DataRow message without its type byte and length (the door's delivered bytes). */
+  framed(body: Uint8Array): void {
+    this.framedAt(body, 0, body.length);
+  }
+
+  /** framed(src.subarray(start, end)) without making the view: the per-row call of the PostgreSQL door. */
+  framedAt(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.#bytes += n;
+    this.#rows++;
+    if (n > BATCH >> 2) {
+      this.#flush();
+      this.#hash.update(src.subarray(start, end));
+      return;
+    }
+    let batch = this.#batch;
+    if (batch === null) {
+      batch = this.#batch = Buffer.allocUnsafe(BATCH);
+      this.#batchView = new DataView(batch.buffer, batch.byteOffset, BATCH);
+    } else if (this.#used + n > BATCH) this.#flush();
+    // Four bytes at a time (Int32 moves keep every bit), the tail byte by byte.
+    const from = sourceView(src);
+    const to = this.#batchView!;
+    let i = start;
+    let o = this.#used;
+    for (; i + 4 <= end; i += 4, o += 4) to.setInt32(o, from.getInt32(i));
+    for (; i < end; i++) batch[o++] = src[i]!;
+    this.#used = o;
+  }
+
+  finish(): { sha256: string; rows: number; bytes: number } {
+    this.#flush();
+    return { sha256: this.#hash.digest('hex'), rows: this.#rows, bytes: this.#bytes };
+  }
+
+  #flush(): void {
+    if (this.#used > 0) this.#hash.update(this.#batch!.subarray(0, this.#used));
+    this.#used = 0;
+  }
+}
+
+/** Bytes gathered before one hash.update. */
+const BATCH = 4000;
+
+/** A DataView of the last source buffer (a chunk's rows share it). */
+let viewed: Uint8Array | null = null;
+let view: DataView = new DataView(new ArrayBuffer(0));
+function sourceView(src: Uint8Array): DataView {
+  if (viewed !== src) {
+    viewed = src;
+    view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  }
+  return view;
 }
 
 /**

@@ -41,33 +41,46 @@ describe('masking methods', () => {
 });
 
 describe('byte-level masks agree with the text masks', () => {
-  const samples = ['123-45-6789', '(555) 123-4567', 'ada@example.org', 'x', '', 'Zoë Ünicode', 'josé@münchen.example', 'no-at-sign', 'a@b@c.example'];
+  const samples = ['123-45-6789', '(555) 123-4567', 'ada@example.org', 'x', '', 'Zoë Ünicode', 'josé@münchen.example', 'no-at-sign', 'a@b@c.example', '@lead', 'MRN-000123', `${'a'.repeat(300)}@${'d'.repeat(300)}`];
   it.each([
     ['redact', {}],
     ['redact', { placeholder: '•••' }],
     ['null', {}],
     ['partial', { keep_last: 4 }],
     ['partial', { keep_first: 2, mask_char: '#' }],
+    ['partial', { keep_first: 3 }],
+    ['partial', { keep_first: 1, keep_last: 2 }],
+    ['partial', { keep_last: 0 }],
     ['format_preserving', {}],
     ['email', {}],
+    ['hash', {}],
+    ['hash', { length: 64 }],
   ] as [string, Record<string, unknown>][])('%s %j', (method, params) => {
     const fn = maskFunction({ method: method as never, params }, ctx);
-    expect(typeof fn.bytes?.size).toBe('function'); // these methods have a byte path
+    expect(typeof fn.bytes?.put).toBe('function'); // these methods have a byte path
     for (const v of samples) {
       const src = Buffer.concat([Buffer.from('pre'), Buffer.from(v, 'utf8'), Buffer.from('post')]);
       const s = 3;
       const e = 3 + Buffer.byteLength(v, 'utf8');
-      const n = fn.bytes!.size(src, s, e);
+      const max = fn.bytes!.max(e - s);
+      const out = Buffer.alloc(max + 8, 0xee);
+      const n = fn.bytes!.put(src, s, e, out, 4);
       if (n === undefined) continue; // this value takes the text path
       const text = fn(v);
       if (n < 0) {
         expect(text).toBeNull();
         continue;
       }
-      const out = Buffer.alloc(n);
-      fn.bytes!.write(src, s, e, out, 0);
-      expect(out.toString('utf8')).toBe(text);
+      expect(n).toBeLessThanOrEqual(max);
+      expect(out.subarray(4, 4 + n).toString('utf8')).toBe(text);
+      expect(out.subarray(0, 4).equals(Buffer.alloc(4, 0xee))).toBe(true); // nothing written before o
+      expect(out.subarray(4 + max).equals(Buffer.alloc(4, 0xee))).toBe(true); // nor past max
     }
+  });
+
+  it('hash takes the text path for bytes that are not ASCII (decoding would replace invalid UTF-8)', () => {
+    const fn = m('hash');
+    for (const v of [Buffer.from('José'), Buffer.from([0x41, 0xff, 0x42])]) expect(fn.bytes!.put(v, 0, v.length, Buffer.alloc(64), 0)).toBeUndefined();
   });
 });
 

@@ -93,6 +93,32 @@ describe('typed masked forms in the DataRow stream', () => {
     expect(parseAll(rewriteDataRow(row, 0, row.length, { ...plan, formats: [1] }))[0]!.fields).toEqual([null, null]);
   });
 
+  it('a plan changed in place applies from the next row on: masks, types and formats are never taken stale', () => {
+    const rows = Buffer.concat([dataRow(['42', '123-45-6789']), dataRow(['43', '987-65-4321']), dataRow(['44', '555-12-3456'])]);
+    const a = rows.readUInt32BE(1) + 1;
+    const b = a + rows.readUInt32BE(a + 1) + 1;
+    const plan: RowPlan = { masks: [null, null], formats: [0] };
+    expect(parseAll(rewriteDataRow(rows, 0, a, plan))[0]!.fields).toEqual(['42', '123-45-6789']);
+    plan.masks[1] = partial; // adjacent row, same buffer, same plan object
+    expect(parseAll(rewriteDataRow(rows, a, b, plan))[0]!.fields).toEqual(['43', '***-**-4321']);
+    plan.types = Uint32Array.from([23, 25]);
+    plan.types[1] = 23; // in place: the masked column is now an integer
+    expect(parseAll(rewriteDataRow(rows, b, rows.length, plan))[0]!.fields).toEqual(['44', '0']);
+  });
+
+  it('through the tracker: ground truth from a RowDescription masks the next rows of a plan already streamed', () => {
+    const plan: RowPlan = { masks: [null, null], formats: [0], byOrigin: new Map([['16385:2', partial]]) };
+    const t = new ResponseTracker(new SessionModel(() => null));
+    t.push({ type: 'query', verdict: { ...verdict, decisions: [verdict.decisions[0]!, verdict.decisions[0]!], statements: [select, select] } as Verdict, own: [{ plan, scrub: true, ref: null }, { plan, scrub: true, ref: null }] });
+    // The second statement's RowDescription says column 2 comes from table 16385, attribute 2: a masked column.
+    const origin = Buffer.from(rowDescription([23, 25]));
+    const second = origin.indexOf(Buffer.from('c1\0')) + 3;
+    origin.writeUInt32BE(16385, second);
+    origin.writeInt16BE(2, second + 4);
+    const out = t.transform(Buffer.concat([dataRow(['1', '123-45-6789']), commandComplete('SELECT 1'), origin, dataRow(['2', '987-65-4321']), commandComplete('SELECT 1'), ready]));
+    expect(rowsOf(out).map((r) => r.map((c) => c?.toString()))).toEqual([['1', '123-45-6789'], ['2', '***-**-4321']]);
+  });
+
   it('describeColumns records each column type; a row of another width is all NULL', () => {
     const plan: RowPlan = { masks: [redact, null], formats: [0] };
     const desc = rowDescription([23, 25]);
