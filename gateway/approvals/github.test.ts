@@ -219,6 +219,33 @@ describe('github approvals: what counts', () => {
     expect(pulls.pull(REPO, n)).toMatchObject({ state: 'closed', labels: expect.arrayContaining(['verdict:rejected']) });
   });
 
+  it('an approval withdrawn between its read and its use: the request is spent, nothing runs, the PR says why', async () => {
+    const { sim, pulls, provider } = await setup();
+    const { request, link } = await provider.create(subject());
+    const n = prNumber(link);
+    const r = pulls.review(REPO, n, { login: 'carol', state: 'APPROVED' });
+    expect(await provider.state(request.id)).toMatchObject({ status: 'approved' });
+    pulls.dismissReview(REPO, n, r.id, { message: 'wrong PR' });
+    // The re-read at use (alongside the once-only tag) decides: not approved any more.
+    expect(await provider.consume(request.id)).toBe(false);
+    expect(sim.repo('acme', 'approvals').refs.get(`refs/tags/verdict-used/${request.id}`)).toBeDefined();
+    expect(await provider.state(request.id)).toEqual({ status: 'consumed' });
+    expect(await provider.consume(request.id)).toBe(false);
+    await provider.settled();
+    const pr = pulls.pull(REPO, n);
+    expect(pr).toMatchObject({ state: 'closed', labels: expect.arrayContaining(['verdict:used']) });
+    expect(pr.comments.at(-1)!.body).toMatch(/^Not run: at its use the request was no longer approved/);
+  });
+
+  it('a request never read as approved is verified before any tag: using a void one leaves no tag', async () => {
+    const { sim, pulls, provider } = await setup();
+    const { request, link } = await provider.create(subject());
+    pulls.review(REPO, prNumber(link), { login: 'mallory', state: 'APPROVED' });
+    expect(await provider.consume(request.id)).toBe(false);
+    expect(sim.repo('acme', 'approvals').refs.get(`refs/tags/verdict-used/${request.id}`)).toBeUndefined();
+    expect(await provider.state(request.id)).toEqual({ status: 'pending' });
+  });
+
   it('CHANGES_REQUESTED by an approver rejects; a later one by an approving reviewer withdraws their approval', async () => {
     const { pulls, provider } = await setup();
     const first = await provider.create(subject());
@@ -386,6 +413,70 @@ describe('github approvals: webhooks and polling', () => {
     await webhooks.settled();
     expect(webhooks.deliveries.filter((d) => d.event === 'pull_request_review').map((d) => d.status)).toEqual([202]);
     expect(handler.stats.accepted).toBeGreaterThanOrEqual(2); // opened + submitted
+  });
+
+  it('a webhook arriving while wait() reads GitHub is not lost: the read that missed the review is done again', async () => {
+    const webhooks = webhookSender();
+    const pulls = simulatorPulls({ webhooks });
+    const teams = simulatorTeams();
+    const sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
+    cleanups.push(async () => {
+      await webhooks.settled();
+      await sim.close();
+    });
+    sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
+    teams.addMember('acme', 'dba', 'carol');
+    // The first answer wait() gets for the review list is held back until the review exists and its webhook
+    // was handled: that read says "no review", the wake-up came during it.
+    const octokit = fastClient(sim);
+    let pr = 0;
+    let held = false;
+    octokit.hook.wrap('request', async (request, options) => {
+      const res = await request(options);
+      if (pr > 0 && !held && options.url.endsWith('/reviews')) {
+        held = true;
+        pulls.review(REPO, pr, { login: 'carol', state: 'APPROVED' });
+        await webhooks.settled();
+      }
+      return res;
+    });
+    const provider = githubApprovals({
+      owner: 'acme', repo: 'approvals', team: { org: 'acme', slug: 'dba' }, octokit, pollMs: 60_000,
+      identities: { logins: { carol: 'user:carol' } }, log: { info() {}, warn() {} },
+    });
+    cleanups.unshift(() => provider.settled());
+    const handler = createWebhookHandler({ secret: SECRET, onEvent: (e) => provider.wake(e) });
+    webhooks.addHook({ url: (await listen(handler)).url, secret: SECRET, events: ['pull_request_review'] });
+    const { request, link } = await provider.create(subject());
+    pr = prNumber(link);
+    const t0 = performance.now();
+    expect(await provider.wait(request.id, { signal: new AbortController().signal, timeoutMs: 30_000 })).toMatchObject({ status: 'approved', approved_by: ['carol'] });
+    expect(held).toBe(true);
+    expect(handler.stats.accepted).toBe(1);
+    expect(performance.now() - t0).toBeLessThan(5000); // not the 60 s poll
+  });
+
+  it('a webhook\'s reviewer is only whom to ask first: it approves nothing GitHub does not say', async () => {
+    const env = await setup({ pollMs: 60_000 });
+    const { provider, pulls, teams, sim } = env;
+    const { request, link } = await provider.create(subject());
+    const n = prNumber(link);
+    const waiting = provider.wait(request.id, { signal: new AbortController().signal, timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    // A wake-up naming carol, who has not reviewed: still pending.
+    provider.wake({ pullNumber: n, headRef: `verdict/${request.id}`, repository: REPO, reviewer: 'carol' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await provider.state(request.id)).toEqual({ status: 'pending' });
+    // mallory reviews and is named, but is not in the team: her membership is read (404) and she does not count.
+    teams.user('mallory');
+    pulls.review(REPO, n, { login: 'mallory', state: 'APPROVED' });
+    provider.wake({ pullNumber: n, headRef: `verdict/${request.id}`, repository: REPO, reviewer: 'mallory' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sim.requests.some((r) => r.path === '/orgs/acme/teams/dba/memberships/mallory' && r.status === 404)).toBe(true);
+    expect(await provider.state(request.id)).toEqual({ status: 'pending' });
+    pulls.review(REPO, n, { login: 'dave', state: 'APPROVED' });
+    provider.wake({ pullNumber: n, headRef: `verdict/${request.id}`, repository: REPO, reviewer: 'dave' });
+    expect(await waiting).toMatchObject({ status: 'approved', approved_by: ['dave'] });
   });
 
   it('a forged signature is refused with 401 and causes no GitHub read; a replayed delivery is ignored', async () => {

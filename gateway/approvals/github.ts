@@ -80,8 +80,12 @@ export interface ApprovalOutcome {
 export interface GitHubApprovalProvider extends ApprovalProvider {
   /** Marks used (exactly one caller across instances gets true); an outcome, if given, goes into the PR comment. */
   consume(id: string, outcome?: ApprovalOutcome): Promise<boolean>;
-  /** A webhook says something changed: waiters re-read state over the REST API now. */
-  wake(event?: Pick<WebhookEvent, 'pullNumber' | 'headRef' | 'repository'>): void;
+  /**
+   * A webhook says something changed: waiters re-read state over the REST API now (one that is reading at
+   * that moment reads again). A `reviewer` is asked about first (their team membership is read alongside the
+   * PR and its reviews); it counts only if GitHub's review list says so.
+   */
+  wake(event?: Pick<WebhookEvent, 'pullNumber' | 'headRef' | 'repository'> & { reviewer?: string | null }): void;
   /** Comments the execution outcome on the request's PR (after consume). */
   report(id: string, outcome: ApprovalOutcome): Promise<void>;
   /** PR number, link, commit and hash of a request (for evidence). */
@@ -95,6 +99,25 @@ export interface GitHubApprovalProvider extends ApprovalProvider {
 }
 
 const ID = /^req-[0-9a-z]{12}$/;
+
+/**
+ * consume() tags while it re-verifies only for a request this instance read as approved at most this long
+ * ago (wait() or findApproved() just did); otherwise it verifies first, so a request that was never approved
+ * is never tagged.
+ */
+const CLAIM_WHILE_VERIFYING_MS = 1000;
+
+/** A non-approved state in words, for the PR comment. */
+function describeState(s: ApprovalState): string {
+  switch (s.status) {
+    case 'rejected':
+      return `rejected by ${s.by}: ${s.reason}`;
+    case 'pending':
+      return 'not enough valid approvals any more: one was dismissed, changed, or its reviewer left the team';
+    default:
+      return s.status;
+  }
+}
 
 /**
  * The GitHub approval provider. create() commits `requests/<id>.json` on branch `verdict/<id>` (one commit,
@@ -120,6 +143,12 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
   const records = new Map<string, FiledRequest>();
   const byNumber = new Map<number, string>();
   const waiters = new Map<string, Set<() => void>>();
+  /** Per request being waited on: wake-ups so far (a wait compares them across its read) and waits. */
+  const watching = new Map<string, { waits: number; wakes: number }>();
+  /** Per request: logins to ask GitHub about first (a webhook's reviewer, the last approvers); at most 1000 requests. */
+  const asks = new Map<string, Set<string>>();
+  /** Per request this instance last read as approved: when (Date.now()). */
+  const approvedAt = new Map<string, number>();
   const consuming = new Set<string>();
   const consumed = new Set<string>();
   const finalized = new Set<string>();
@@ -177,16 +206,32 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
     });
   }
 
+  function ask(id: string, logins: Iterable<string>): void {
+    let set = asks.get(id);
+    if (!set) {
+      asks.set(id, (set = new Set()));
+      if (asks.size > 1000) asks.delete(asks.keys().next().value as string);
+    }
+    for (const l of logins) set.add(l);
+  }
+
   async function state(id: string, now = new Date()): Promise<ApprovalState> {
     const rec = await load(id);
     if (consumed.has(id)) return { status: 'consumed' };
     let e: Evaluation;
     try {
-      e = await reviews.evaluate(rec, now);
+      e = await reviews.evaluate(rec, now, asks.get(id) ?? []);
     } catch (err) {
       throw classify(err, `reading approval ${id}`);
     }
     if (e.close) finalize(rec, e.close.label, e.close.comment);
+    // consume() re-reads right after an approval: the approvers' memberships then go with the PR and reviews.
+    approvedAt.delete(id);
+    if (e.state.status === 'approved') {
+      ask(id, e.state.approved_by);
+      approvedAt.set(id, Date.now());
+      if (approvedAt.size > 1000) approvedAt.delete(approvedAt.keys().next().value as string);
+    } else if (e.state.status !== 'pending') asks.delete(id);
     return e.state;
   }
 
@@ -250,23 +295,34 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 
     async wait(id, { signal, timeoutMs }) {
       const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        let s: ApprovalState = { status: 'pending' };
-        try {
-          s = await state(id);
-        } catch (err) {
-          const e = classify(err, `reading approval ${id}`);
-          if (e.code !== 'UNAVAILABLE') throw e;
-          log.warn(`${e.message}; will retry`); // an outage keeps the request pending, never approves it
+      let watch = watching.get(id);
+      if (!watch) watching.set(id, (watch = { waits: 0, wakes: 0 }));
+      watch.waits++;
+      try {
+        for (;;) {
+          // A webhook that arrives while GitHub is being read may describe a change that read missed: it
+          // must not be lost until the next poll (poll_seconds), so a wake-up during the read reads again.
+          const wakes = watch.wakes;
+          let s: ApprovalState = { status: 'pending' };
+          try {
+            s = await state(id);
+          } catch (err) {
+            const e = classify(err, `reading approval ${id}`);
+            if (e.code !== 'UNAVAILABLE') throw e;
+            log.warn(`${e.message}; will retry`); // an outage keeps the request pending, never approves it
+          }
+          if (s.status !== 'pending') return s;
+          if (signal.aborted) {
+            await withdraw(id).catch((err: unknown) => log.warn(`withdrawing ${id}: ${githubMessage(err)}`));
+            return { status: 'withdrawn' };
+          }
+          const left = deadline - Date.now();
+          if (left <= 0) return { status: 'expired' };
+          if (watch.wakes !== wakes) continue;
+          await sleepOrWake(id, Math.min(pollMs, left), signal);
         }
-        if (s.status !== 'pending') return s;
-        if (signal.aborted) {
-          await withdraw(id).catch((err: unknown) => log.warn(`withdrawing ${id}: ${githubMessage(err)}`));
-          return { status: 'withdrawn' };
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) return { status: 'expired' };
-        await sleepOrWake(id, Math.min(pollMs, left), signal);
+      } finally {
+        if (--watch.waits === 0) watching.delete(id);
       }
     },
 
@@ -276,31 +332,72 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
       consuming.add(id);
       try {
         const rec = await load(id);
-        const s = await state(id);
-        if (s.status !== 'approved') return false;
         const o = await gh();
-        try {
-          await o.rest.git.createRef({ owner, repo, ref: `refs/tags/verdict-used/${id}`, sha: rec.commit });
-        } catch (err) {
-          if (statusOf(err) !== 422) throw classify(err, `marking ${id} used`);
+        /** Creates the tag `verdict-used/<id>`: true for the one creator, false when it exists (422). */
+        const claim = async (): Promise<boolean> => {
+          try {
+            await o.rest.git.createRef({ owner, repo, ref: `refs/tags/verdict-used/${id}`, sha: rec.commit });
+            return true;
+          } catch (err) {
+            if (statusOf(err) !== 422) throw classify(err, `marking ${id} used`);
+            return false;
+          }
+        };
+        const used = (s: Extract<ApprovalState, { status: 'approved' }> | null, note: string | null) => {
+          consumed.add(id);
+          finalized.add(id);
+          asks.delete(id);
+          approvedAt.delete(id);
+          // Off the statement's path: the tag already guards every instance; the label tells people and
+          // lets other instances' state() say "consumed" without reading tags.
+          background.later(`closing ${rec.link}`, async () => {
+            await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [LABELS.used] });
+            const body = s
+              ? [
+                  `Used once by the gateway at ${new Date().toISOString()}, approved by ${s.approved_by.map((l) => `@${l}`).join(', ')} (reviews ${s.review_ids.join(', ')}) on \`${rec.commit}\`.`,
+                  ...(outcome ? ['', outcomeText(outcome)] : []),
+                ].join('\n')
+              : `Not run: ${note}. The gateway had already marked the request used, so it cannot run now; the requester may file a new one.`;
+            await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body });
+            await o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { owner, repo, pull_number: rec.number, state: 'closed' });
+          });
+        };
+        const lost = async () => {
           // Someone else used it first; make sure the label says so (they may have crashed before it).
           await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [LABELS.used] }).catch(() => undefined);
           consumed.add(id);
           return false;
+        };
+
+        // Verified again at the moment of use, never trusted from wait(). Done in order (re-read, then tag),
+        // the statement waits for three GitHub round trips after the webhook: the read that found the
+        // approval, the re-read, the tag. When this instance read the request as approved a moment ago, the
+        // re-read and the tag go out together, so it waits for two. The re-read still decides whether the
+        // statement runs; what changes is the cost of a re-read that disagrees (the approval was dismissed or
+        // the branch pushed to within that round trip): the tag is made by then, so the request is spent
+        // without running, and its PR says why. Trade-off measured with bench:approvals (review → held
+        // statement executed, GitHub simulator, 50 samples, 2 shared cores), before → after this and the
+        // concurrent reads in github-review.ts: p50 121–134 → 67–69 ms, p99 230–372 → 110–111 ms.
+        const seen = approvedAt.get(id);
+        if (seen !== undefined && Date.now() - seen <= CLAIM_WHILE_VERIFYING_MS) {
+          const [verified, tagged] = await Promise.allSettled([state(id), claim()]);
+          if (tagged.status === 'rejected') throw tagged.reason;
+          if (!tagged.value) return await lost();
+          if (verified.status === 'rejected') {
+            used(null, `GitHub could not be read to verify the approval at its use (${githubMessage(verified.reason)})`);
+            throw verified.reason;
+          }
+          if (verified.value.status !== 'approved') {
+            used(null, `at its use the request was no longer approved (${describeState(verified.value)})`);
+            return false;
+          }
+          used(verified.value, null);
+          return true;
         }
-        consumed.add(id);
-        finalized.add(id);
-        // Off the statement's path: the tag already guards every instance; the label tells people and
-        // lets other instances' state() say "consumed" without reading tags.
-        background.later(`closing ${rec.link}`, async () => {
-          await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [LABELS.used] });
-          const body = [
-            `Used once by the gateway at ${new Date().toISOString()}, approved by ${s.approved_by.map((l) => `@${l}`).join(', ')} (reviews ${s.review_ids.join(', ')}) on \`${rec.commit}\`.`,
-            ...(outcome ? ['', outcomeText(outcome)] : []),
-          ].join('\n');
-          await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body });
-          await o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { owner, repo, pull_number: rec.number, state: 'closed' });
-        });
+        const s = await state(id);
+        if (s.status !== 'approved') return false;
+        if (!(await claim())) return await lost();
+        used(s, null);
         return true;
       } finally {
         consuming.delete(id);
@@ -339,6 +436,9 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
       const fromRef = event?.headRef?.startsWith('verdict/') ? event.headRef.slice('verdict/'.length) : undefined;
       const id = fromRef ?? (event?.pullNumber != null ? byNumber.get(event.pullNumber) : undefined);
       // Unknown PR (another instance's request, or no detail): wake everyone; they re-read anyway.
+      const watches = id !== undefined ? [watching.get(id)] : [...watching.values()];
+      for (const w of watches) if (w) w.wakes++;
+      if (id !== undefined && watching.has(id) && event?.reviewer) ask(id, [event.reviewer]);
       const targets = id !== undefined ? [waiters.get(id)] : [...waiters.values()];
       for (const set of targets) for (const w of [...(set ?? [])]) w();
     },
