@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { commitFiles, statusOf, type GitHubClient } from '../github/client.ts';
 import { decodeMarker, defaultRiskLabels, encodeMarker, LABELS, renderBody } from './github-render.ts';
 import { classify, GitHubApprovalError, type FiledRequest, type Pull, type RestReader } from './github-rest.ts';
-import { subjectHash, type ApprovalRequest, type ApprovalSubject } from './provider.ts';
+import { subjectHash, type ApprovalRequest, type ApprovalSubject, type BreakGlassInput } from './provider.ts';
 
 export interface FilingOptions {
   owner: string;
@@ -22,16 +22,6 @@ export interface FilingOptions {
   appAuth: boolean;
   labels?: (subject: ApprovalSubject) => string[];
   describe?: (subject: ApprovalSubject) => { tables?: string[]; estimate?: string } | null | undefined;
-}
-
-/** What a break-glass record says beyond its subject. */
-export interface BreakGlassInput {
-  /** The reason the requester stated (the policy's approvals.break_glass message). */
-  reason: string;
-  /** When the statement ran (default: now). */
-  executedAt?: Date;
-  /** Evidence reference, e.g. the decision id. */
-  evidence?: string;
 }
 
 export interface RequestFiling {
@@ -141,14 +131,13 @@ export function requestFiling(client: () => Promise<GitHubClient>, rest: RestRea
     },
 
     async breakGlass(subject, input, now) {
-      const request = buildRequest(subject, now);
       const executedAt = (input.executedAt ?? now).toISOString();
-      const content = { ...request, break_glass: { reason: input.reason, executed_at: executedAt, ...(input.evidence ? { evidence: input.evidence } : {}) } };
+      const request: ApprovalRequest = { ...buildRequest(subject, now), break_glass: { reason: input.reason, executed_at: executedAt, ...(input.evidence ? { evidence: input.evidence } : {}) } };
       try {
         const filed = await file({
           branch: `verdict/break-glass/${request.id}`,
           path: `break-glass/${request.id}.json`,
-          content: `${JSON.stringify(content, null, 2)}\n`,
+          content: `${JSON.stringify(request, null, 2)}\n`,
           message: `Break-glass ${request.id}\n\nsha256:${request.hash}`,
           title: title('Break-glass', request),
           body: (commit) => renderBody(request, commit, reviewersOf(request), describe(subject), { reason: input.reason, executedAt, ...(input.evidence ? { evidence: input.evidence } : {}) }),

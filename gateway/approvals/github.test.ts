@@ -540,8 +540,12 @@ describe('github approvals: webhooks and polling', () => {
 
 describe('github approvals: break-glass', () => {
   it('opens an after-the-fact PR labelled break-glass, with the request JSON and the reason; never found as an approval', async () => {
-    const { sim, pulls, provider } = await setup();
-    const s = subject('DELETE FROM visits');
+    const { sim, pulls, teams, make } = await setup();
+    teams.addMember('acme', 'break-glass-review', 'dave');
+    const provider = make({ teams: { 'break-glass-review': 'break-glass-review' } });
+    // Who reviews comes from the policy's decision (its approval, mode break_glass).
+    const review = { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 604800, mode: 'break_glass' as const };
+    const s = subject('DELETE FROM visits', { requirement: review });
     const { request, link, number } = await openBreakGlassPullRequest(provider, s, { reason: 'INC-4711: runaway job', executedAt: new Date('2026-03-01T10:00:00Z'), evidence: 'dec-9' });
     expect(link).toContain(`/pull/${number}`);
     const pr = pulls.pull(REPO, number);
@@ -549,8 +553,10 @@ describe('github approvals: break-glass', () => {
     expect(pr.title).toMatch(/^Break-glass: DELETE FROM visits/);
     expect(pr.body).toContain('INC-4711: runaway job');
     expect(pr.body).toContain('2026-03-01T10:00:00.000Z');
+    expect(pr.body).toContain('| Reviewers | 1 from @acme/break-glass-review, after the fact');
     const file = JSON.parse(sim.repo('acme', 'approvals').readFile(pr.head, `break-glass/${request.id}.json`)!.toString());
-    expect(file).toMatchObject({ id: request.id, hash: subjectHash(s), break_glass: { reason: 'INC-4711: runaway job', evidence: 'dec-9' } });
+    expect(file).toEqual(request);
+    expect(file).toMatchObject({ id: request.id, hash: subjectHash(s), requirement: review, break_glass: { reason: 'INC-4711: runaway job', evidence: 'dec-9' } });
     pulls.review(REPO, number, { login: 'carol', state: 'APPROVED' });
     expect(await provider.findApproved(request.hash, 'user:bob')).toBeNull();
     await expect(openBreakGlassPullRequest(provider, s, { reason: '  ' })).rejects.toMatchObject({ code: 'CONFIG' });

@@ -3,16 +3,15 @@
 // Filing is in github-filing.ts, the review rules in github-review.ts, the PR text in github-render.ts; this
 // file holds a request's life: waiting (polls, webhook wake-ups), once-only use, withdrawal, outcome comments.
 import { createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
-import { requestFiling, type BreakGlassInput } from './github-filing.ts';
+import { requestFiling } from './github-filing.ts';
 import { decodeMarker, ic, LABELS, md } from './github-render.ts';
 import { backgroundQueue, classify, conditionalReader, GitHubApprovalError, labelNames, type FiledRequest, type Pull } from './github-rest.ts';
 import { reviewEvaluator, type Evaluation, type ReviewerIdentities } from './github-review.ts';
-import type { ApprovalProvider, ApprovalRequest, ApprovalState, ApprovalSubject } from './provider.ts';
+import type { ApprovalProvider, ApprovalRequest, ApprovalState, ApprovalSubject, BreakGlassInput } from './provider.ts';
 import type { WebhookEvent } from './webhook.ts';
 
 export { defaultRiskLabels, LABELS } from './github-render.ts';
 export { GitHubApprovalError, type GitHubApprovalErrorCode } from './github-rest.ts';
-export type { BreakGlassInput } from './github-filing.ts';
 export type { ReviewerIdentities } from './github-review.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +475,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 export function openBreakGlassPullRequest(
   provider: GitHubApprovalProvider,
   subject: ApprovalSubject,
-  input: { reason: string; executedAt?: Date; evidence?: string },
+  input: BreakGlassInput,
   now?: Date,
 ): Promise<{ request: ApprovalRequest; link: string; number: number }> {
   if (!input.reason.trim()) return Promise.reject(new GitHubApprovalError('CONFIG', 'break-glass needs a stated reason'));
