@@ -336,7 +336,7 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
       ...(g.base_url ? { baseUrl: g.base_url } : {}),
       ...(g.gateway_login ? { gatewayLogin: g.gateway_login } : {}),
       pollMs: g.poll_seconds * 1000,
-      client: { writesPerMinute: g.writes_per_minute },
+      client: { writesPerMinute: g.writes_per_minute, ...(g.notifications_per_minute ? { notificationsPerMinute: g.notifications_per_minute } : {}) },
       log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     });
     approvals = provider;

@@ -82,6 +82,33 @@ test_break_glass_needs_group_and_reason if {
 	not approvals.break_glass with input as h.input_for(["dba", "break-glass"], later) with data.classification as h.classification with data.access as h.access
 }
 
+test_break_glass_groups_and_reviewers_come_from_data if {
+	stmt := {"kind": "delete", "command": "DELETE", "writes": patients_write, "text": "/* break-glass: INC-1 */ DELETE FROM patients"}
+	inp := h.input_for(["dba", "break-glass"], stmt)
+	review := approvals.break_glass_review with input as inp with data.classification as h.classification with data.access as h.access
+	review == {"approvers": ["team:break-glass-review"], "min_approvals": 1, "ttl_seconds": 604800, "mode": "break_glass"}
+
+	# Another group, other reviewers: only the data says who.
+	other := json.patch(h.access, [
+		{"op": "replace", "path": "/approval/break_glass/groups", "value": ["sre-oncall"]},
+		{"op": "replace", "path": "/approval/break_glass/reviewers", "value": ["team:sre-leads"]},
+	])
+	not approvals.break_glass with input as inp with data.classification as h.classification with data.access as other
+	not approvals.uncacheable with input as inp with data.classification as h.classification with data.access as other
+	oncall := h.input_for(["dba", "sre-oncall"], stmt)
+	approvals.break_glass with input as oncall with data.classification as h.classification with data.access as other
+	approvals.uncacheable with input as oncall with data.classification as h.classification with data.access as other
+	r := approvals.break_glass_review with input as oncall with data.classification as h.classification with data.access as other
+	r.approvers == ["team:sre-leads"]
+
+	# No reviewers, or no break_glass section: no break-glass; the statement waits for approval as usual.
+	no_reviewers := json.patch(h.access, [{"op": "replace", "path": "/approval/break_glass/reviewers", "value": []}])
+	not approvals.break_glass with input as inp with data.classification as h.classification with data.access as no_reviewers
+	no_section := json.remove(h.access, ["approval/break_glass"])
+	not approvals.break_glass with input as inp with data.classification as h.classification with data.access as no_section
+	not approvals.uncacheable with input as inp with data.classification as h.classification with data.access as no_section
+}
+
 mode(inp) := m if {
 	m := approvals.requirement.mode with input as inp with data.classification as h.classification with data.access as h.access
 }

@@ -57,3 +57,27 @@ test_mask_decision_sorted if {
 	[m.column.column | some m in d.masks] == ["email", "ssn"]
 	{r.rule | some r in d.reasons} == {"masking.phi"}
 }
+
+test_break_glass_runs_with_its_reviewers_in_the_decision if {
+	text := "/* break-glass: INC-4711 */ DELETE FROM appointments"
+	d := decision(h.input_for(["dba", "break-glass"], {"kind": "delete", "command": "DELETE", "text": text, "writes": [{"schema": "public", "table": "appointments", "columns": ["*"]}]}))
+	d.action == "allow"
+	{r.rule | some r in d.reasons} == {"approvals.break_glass", "verdict.allow"}
+	d.approval == {"approvers": ["team:break-glass-review"], "min_approvals": 1, "ttl_seconds": 604800, "mode": "break_glass"}
+	d.cacheable == false
+}
+
+# A break-glass statement that also masks (DELETE ... RETURNING ssn) still says it was break-glass, with its
+# reviewers: otherwise it would run with no review filed.
+test_break_glass_that_masks_keeps_its_reason_and_reviewers if {
+	text := "/* break-glass: INC-4711 */ DELETE FROM patients RETURNING ssn"
+	d := decision(h.input_for(["dba", "break-glass"], {
+		"kind": "delete", "command": "DELETE", "text": text,
+		"writes": [{"schema": "public", "table": "patients", "columns": ["*"]}],
+		"result_columns": [h.result("ssn", [h.col("patients", "ssn")], false)],
+	}))
+	d.action == "mask"
+	{r.rule | some r in d.reasons} == {"approvals.break_glass", "masking.phi"}
+	d.approval.approvers == ["team:break-glass-review"]
+	d.approval.mode == "break_glass"
+}

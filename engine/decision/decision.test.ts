@@ -24,6 +24,11 @@ describe('validateDecisionDocument', () => {
     expect(m.ok && m.value.masks).toEqual([mask]);
     const a = validateDecisionDocument({ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval });
     expect(a.ok && a.value.approval).toEqual(approval);
+    const review = { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 604800, mode: 'break_glass' };
+    const bg = validateDecisionDocument({ action: 'allow', reasons: [{ rule: 'approvals.break_glass', message: 'm' }], approval: review });
+    expect(bg.ok && bg.value.approval).toEqual(review);
+    const bgMask = validateDecisionDocument({ action: 'mask', reasons: [{ rule: 'approvals.break_glass', message: 'm' }], masks: [mask], approval: review });
+    expect(bgMask.ok && bgMask.value.approval).toEqual(review);
     const d = validateDecisionDocument({ action: 'deny', reasons: [{ rule: 'r', message: 'm' }], cacheable: false });
     expect(d.ok && d.value.cacheable).toBe(false);
   });
@@ -48,6 +53,12 @@ describe('validateDecisionDocument', () => {
     [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval: { ...approval, min_approvals: 0 } }, 'min_approvals'],
     [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval: { ...approval, mode: 'later' } }, 'mode'],
     [{ action: 'allow', cacheable: 'yes' }, 'cacheable must be a boolean'],
+    // break-glass: who reviews it after the fact must come from the policy
+    [{ action: 'allow', reasons: [{ rule: 'approvals.break_glass', message: 'm' }] }, 'who reviews it after the fact'],
+    [{ action: 'mask', reasons: [{ rule: 'approvals.break_glass', message: 'm' }], masks: [mask] }, 'who reviews it after the fact'],
+    [{ action: 'allow', reasons: [{ rule: 'approvals.break_glass', message: 'm' }], approval }, 'must be break_glass'],
+    [{ action: 'allow', reasons: [{ rule: 'approvals.break_glass', message: 'm' }], approval: { ...approval, mode: 'break_glass', approvers: [] } }, 'approvers'],
+    [{ action: 'approve', reasons: [{ rule: 'r', message: 'm' }], approval: { ...approval, mode: 'break_glass' } }, 'hold or rerun'],
   ])('rejects %j', (doc, message) => {
     const r = validateDecisionDocument(doc);
     expect(r.ok).toBe(false);

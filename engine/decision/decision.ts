@@ -15,8 +15,16 @@ export type MaskMethod = (typeof MASK_METHODS)[number];
  */
 export const SHAPE_KEEPING_METHODS: readonly MaskMethod[] = ['partial', 'format_preserving', 'email', 'year'];
 
+/** How the client of an `approve` decision waits: hold (the statement waits) or rerun (it asks again once approved). */
 export const APPROVAL_MODES = ['hold', 'rerun'] as const;
-export type ApprovalMode = (typeof APPROVAL_MODES)[number];
+/** An approve decision's mode, or `break_glass`: the review after the fact of a statement break-glass let run. */
+export type ApprovalMode = (typeof APPROVAL_MODES)[number] | 'break_glass';
+
+/**
+ * The reason rule of a statement the policy let run at once on a stated reason (break-glass). An allow or mask
+ * decision with it must name in `approval` (mode `break_glass`) who reviews the statement after the fact.
+ */
+export const BREAK_GLASS_RULE = 'approvals.break_glass';
 
 export interface Reason {
   /** Id of the rule that decided, e.g. `guards.dangerous_function`; `engine.*` for the engine's own. */
@@ -39,6 +47,7 @@ export interface Mask {
 }
 
 export interface ApprovalRequirement {
+  /** Who approves (or, for break_glass, reviews): `team:<name>`, `group:<name>`, `user:<name>`. */
   approvers: string[];
   min_approvals: number;
   ttl_seconds: number;
@@ -187,9 +196,13 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
   if (action === 'mask' && masks.length === 0) return { ok: false, error: 'a mask decision must list at least one mask' };
 
   let approval: ApprovalRequirement | null = null;
-  if (action === 'approve') {
+  // A break-glass statement runs now; who reviews it afterwards is the policy's to say, never a default.
+  const breakGlass = (action === 'allow' || action === 'mask') && reasons.some((r) => r.rule === BREAK_GLASS_RULE);
+  if (action === 'approve' || breakGlass) {
     const a = doc.approval;
-    if (!isObject(a)) return { ok: false, error: 'an approve decision must carry decision.approval' };
+    if (!isObject(a)) {
+      return { ok: false, error: breakGlass ? `a decision with ${BREAK_GLASS_RULE} must carry decision.approval (who reviews it after the fact)` : 'an approve decision must carry decision.approval' };
+    }
     if (!Array.isArray(a.approvers) || a.approvers.length === 0 || !a.approvers.every(isString)) {
       return { ok: false, error: 'decision.approval.approvers must be a non-empty array of strings' };
     }
@@ -199,7 +212,10 @@ export function validateDecisionDocument(doc: unknown): Check<PolicyDecision> {
     if (typeof a.ttl_seconds !== 'number' || !(a.ttl_seconds > 0)) {
       return { ok: false, error: 'decision.approval.ttl_seconds must be a positive number' };
     }
-    if (!isString(a.mode) || !(APPROVAL_MODES as readonly string[]).includes(a.mode)) {
+    if (breakGlass && a.mode !== 'break_glass') {
+      return { ok: false, error: `decision.approval.mode of a ${BREAK_GLASS_RULE} decision must be break_glass (got ${JSON.stringify(a.mode)})` };
+    }
+    if (!breakGlass && (!isString(a.mode) || !(APPROVAL_MODES as readonly string[]).includes(a.mode))) {
       return { ok: false, error: `decision.approval.mode must be hold or rerun (got ${JSON.stringify(a.mode)})` };
     }
     approval = {

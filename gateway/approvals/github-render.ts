@@ -102,7 +102,9 @@ export function renderBody(request: ApprovalRequest, commit: string, team: strin
     `| Requester | ${md(r.username)} (${ic(r.sub)}${r.email ? `, ${md(r.email)}` : ''}) |`,
     `| Target | upstream ${ic(request.target.upstream)}, database ${ic(request.target.database)} |`,
     `| Policy revision | ${ic(request.policy_revision)} |`,
-    breakGlass ? `| Executed | ${breakGlass.executedAt} |` : `| Approvals needed | ${request.requirement.min_approvals} from @${md(team)} (not the requester) |`,
+    ...(breakGlass
+      ? [`| Executed | ${breakGlass.executedAt} |`, `| Reviewers | ${request.requirement.min_approvals} from @${md(team)}, after the fact (not the requester) |`]
+      : [`| Approvals needed | ${request.requirement.min_approvals} from @${md(team)} (not the requester) |`]),
     breakGlass ? `| Evidence | ${md(breakGlass.evidence ?? '—')} |` : `| Expires | ${request.expires_at} |`,
     `| Request hash | \`sha256:${request.hash}\` |`,
     `| Commit | \`${commit}\` |`,

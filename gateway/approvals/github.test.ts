@@ -219,6 +219,33 @@ describe('github approvals: what counts', () => {
     expect(pulls.pull(REPO, n)).toMatchObject({ state: 'closed', labels: expect.arrayContaining(['verdict:rejected']) });
   });
 
+  it('an approval withdrawn between its read and its use: the request is spent, nothing runs, the PR says why', async () => {
+    const { sim, pulls, provider } = await setup();
+    const { request, link } = await provider.create(subject());
+    const n = prNumber(link);
+    const r = pulls.review(REPO, n, { login: 'carol', state: 'APPROVED' });
+    expect(await provider.state(request.id)).toMatchObject({ status: 'approved' });
+    pulls.dismissReview(REPO, n, r.id, { message: 'wrong PR' });
+    // The re-read at use (alongside the once-only tag) decides: not approved any more.
+    expect(await provider.consume(request.id)).toBe(false);
+    expect(sim.repo('acme', 'approvals').refs.get(`refs/tags/verdict-used/${request.id}`)).toBeDefined();
+    expect(await provider.state(request.id)).toEqual({ status: 'consumed' });
+    expect(await provider.consume(request.id)).toBe(false);
+    await provider.settled();
+    const pr = pulls.pull(REPO, n);
+    expect(pr).toMatchObject({ state: 'closed', labels: expect.arrayContaining(['verdict:used']) });
+    expect(pr.comments.at(-1)!.body).toMatch(/^Not run: at its use the request was no longer approved/);
+  });
+
+  it('a request never read as approved is verified before any tag: using a void one leaves no tag', async () => {
+    const { sim, pulls, provider } = await setup();
+    const { request, link } = await provider.create(subject());
+    pulls.review(REPO, prNumber(link), { login: 'mallory', state: 'APPROVED' });
+    expect(await provider.consume(request.id)).toBe(false);
+    expect(sim.repo('acme', 'approvals').refs.get(`refs/tags/verdict-used/${request.id}`)).toBeUndefined();
+    expect(await provider.state(request.id)).toEqual({ status: 'pending' });
+  });
+
   it('CHANGES_REQUESTED by an approver rejects; a later one by an approving reviewer withdraws their approval', async () => {
     const { pulls, provider } = await setup();
     const first = await provider.create(subject());
@@ -388,6 +415,70 @@ describe('github approvals: webhooks and polling', () => {
     expect(handler.stats.accepted).toBeGreaterThanOrEqual(2); // opened + submitted
   });
 
+  it('a webhook arriving while wait() reads GitHub is not lost: the read that missed the review is done again', async () => {
+    const webhooks = webhookSender();
+    const pulls = simulatorPulls({ webhooks });
+    const teams = simulatorTeams();
+    const sim = await startGitHubSimulator({ tokens: [{ token: TOKEN, login: 'verdict-gateway' }], plugins: [pulls.plugin, teams.plugin] });
+    cleanups.push(async () => {
+      await webhooks.settled();
+      await sim.close();
+    });
+    sim.createRepo('acme', 'approvals').commitFiles('main', { 'README.md': '# approvals\n' }, 'init');
+    teams.addMember('acme', 'dba', 'carol');
+    // The first answer wait() gets for the review list is held back until the review exists and its webhook
+    // was handled: that read says "no review", the wake-up came during it.
+    const octokit = fastClient(sim);
+    let pr = 0;
+    let held = false;
+    octokit.hook.wrap('request', async (request, options) => {
+      const res = await request(options);
+      if (pr > 0 && !held && options.url.endsWith('/reviews')) {
+        held = true;
+        pulls.review(REPO, pr, { login: 'carol', state: 'APPROVED' });
+        await webhooks.settled();
+      }
+      return res;
+    });
+    const provider = githubApprovals({
+      owner: 'acme', repo: 'approvals', team: { org: 'acme', slug: 'dba' }, octokit, pollMs: 60_000,
+      identities: { logins: { carol: 'user:carol' } }, log: { info() {}, warn() {} },
+    });
+    cleanups.unshift(() => provider.settled());
+    const handler = createWebhookHandler({ secret: SECRET, onEvent: (e) => provider.wake(e) });
+    webhooks.addHook({ url: (await listen(handler)).url, secret: SECRET, events: ['pull_request_review'] });
+    const { request, link } = await provider.create(subject());
+    pr = prNumber(link);
+    const t0 = performance.now();
+    expect(await provider.wait(request.id, { signal: new AbortController().signal, timeoutMs: 30_000 })).toMatchObject({ status: 'approved', approved_by: ['carol'] });
+    expect(held).toBe(true);
+    expect(handler.stats.accepted).toBe(1);
+    expect(performance.now() - t0).toBeLessThan(5000); // not the 60 s poll
+  });
+
+  it('a webhook\'s reviewer is only whom to ask first: it approves nothing GitHub does not say', async () => {
+    const env = await setup({ pollMs: 60_000 });
+    const { provider, pulls, teams, sim } = env;
+    const { request, link } = await provider.create(subject());
+    const n = prNumber(link);
+    const waiting = provider.wait(request.id, { signal: new AbortController().signal, timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    // A wake-up naming carol, who has not reviewed: still pending.
+    provider.wake({ pullNumber: n, headRef: `verdict/${request.id}`, repository: REPO, reviewer: 'carol' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await provider.state(request.id)).toEqual({ status: 'pending' });
+    // mallory reviews and is named, but is not in the team: her membership is read (404) and she does not count.
+    teams.user('mallory');
+    pulls.review(REPO, n, { login: 'mallory', state: 'APPROVED' });
+    provider.wake({ pullNumber: n, headRef: `verdict/${request.id}`, repository: REPO, reviewer: 'mallory' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sim.requests.some((r) => r.path === '/orgs/acme/teams/dba/memberships/mallory' && r.status === 404)).toBe(true);
+    expect(await provider.state(request.id)).toEqual({ status: 'pending' });
+    pulls.review(REPO, n, { login: 'dave', state: 'APPROVED' });
+    provider.wake({ pullNumber: n, headRef: `verdict/${request.id}`, repository: REPO, reviewer: 'dave' });
+    expect(await waiting).toMatchObject({ status: 'approved', approved_by: ['dave'] });
+  });
+
   it('a forged signature is refused with 401 and causes no GitHub read; a replayed delivery is ignored', async () => {
     const env = await setup({ pollMs: 60_000 });
     const { provider, pulls, webhooks, sim } = env;
@@ -449,8 +540,12 @@ describe('github approvals: webhooks and polling', () => {
 
 describe('github approvals: break-glass', () => {
   it('opens an after-the-fact PR labelled break-glass, with the request JSON and the reason; never found as an approval', async () => {
-    const { sim, pulls, provider } = await setup();
-    const s = subject('DELETE FROM visits');
+    const { sim, pulls, teams, make } = await setup();
+    teams.addMember('acme', 'break-glass-review', 'dave');
+    const provider = make({ teams: { 'break-glass-review': 'break-glass-review' } });
+    // Who reviews comes from the policy's decision (its approval, mode break_glass).
+    const review = { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 604800, mode: 'break_glass' as const };
+    const s = subject('DELETE FROM visits', { requirement: review });
     const { request, link, number } = await openBreakGlassPullRequest(provider, s, { reason: 'INC-4711: runaway job', executedAt: new Date('2026-03-01T10:00:00Z'), evidence: 'dec-9' });
     expect(link).toContain(`/pull/${number}`);
     const pr = pulls.pull(REPO, number);
@@ -458,8 +553,10 @@ describe('github approvals: break-glass', () => {
     expect(pr.title).toMatch(/^Break-glass: DELETE FROM visits/);
     expect(pr.body).toContain('INC-4711: runaway job');
     expect(pr.body).toContain('2026-03-01T10:00:00.000Z');
+    expect(pr.body).toContain('| Reviewers | 1 from @acme/break-glass-review, after the fact');
     const file = JSON.parse(sim.repo('acme', 'approvals').readFile(pr.head, `break-glass/${request.id}.json`)!.toString());
-    expect(file).toMatchObject({ id: request.id, hash: subjectHash(s), break_glass: { reason: 'INC-4711: runaway job', evidence: 'dec-9' } });
+    expect(file).toEqual(request);
+    expect(file).toMatchObject({ id: request.id, hash: subjectHash(s), requirement: review, break_glass: { reason: 'INC-4711: runaway job', evidence: 'dec-9' } });
     pulls.review(REPO, number, { login: 'carol', state: 'APPROVED' });
     expect(await provider.findApproved(request.hash, 'user:bob')).toBeNull();
     await expect(openBreakGlassPullRequest(provider, s, { reason: '  ' })).rejects.toMatchObject({ code: 'CONFIG' });

@@ -1,38 +1,21 @@
 // The GitHub approval provider: a request is one gateway-made commit on its own branch plus a pull request;
 // it is approved only by APPROVED reviews on that exact commit from human, non-requester team members.
-import { randomBytes } from 'node:crypto';
-import { commitFiles, createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
-import { subjectHash, type ApprovalProvider, type ApprovalRequest, type ApprovalState, type ApprovalSubject, type Requester } from './provider.ts';
+// Filing is in github-filing.ts, the review rules in github-review.ts, the PR text in github-render.ts; this
+// file holds a request's life: waiting (polls, webhook wake-ups), once-only use, withdrawal, outcome comments.
+import { createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
+import { requestFiling } from './github-filing.ts';
+import { decodeMarker, ic, LABELS, md } from './github-render.ts';
+import { backgroundQueue, classify, conditionalReader, GitHubApprovalError, labelNames, type FiledRequest, type Pull } from './github-rest.ts';
+import { reviewEvaluator, type Evaluation, type ReviewerIdentities } from './github-review.ts';
+import type { ApprovalProvider, ApprovalRequest, ApprovalState, ApprovalSubject, BreakGlassInput } from './provider.ts';
 import type { WebhookEvent } from './webhook.ts';
-import { decodeMarker, defaultRiskLabels, encodeMarker, LABELS, md, ic, renderBody } from './github-render.ts';
 
 export { defaultRiskLabels, LABELS } from './github-render.ts';
+export { GitHubApprovalError, type GitHubApprovalErrorCode } from './github-rest.ts';
+export type { ReviewerIdentities } from './github-review.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
-
-export type GitHubApprovalErrorCode =
-  /** No such request (unknown id, or no pull request of the gateway's for it). */
-  | 'NOT_FOUND'
-  /** GitHub could not be reached, answered 5xx or rate-limited us: try again later. */
-  | 'UNAVAILABLE'
-  /** Credentials rejected or missing permissions (401/403). */
-  | 'FORBIDDEN'
-  /** What is on GitHub does not match what the gateway filed (edited marker, forged commit or file). */
-  | 'TAMPERED'
-  /** The provider is configured in a way that cannot work (e.g. no gatewayLogin with App auth). */
-  | 'CONFIG';
-
-export class GitHubApprovalError extends Error {
-  override name = 'GitHubApprovalError';
-  constructor(
-    readonly code: GitHubApprovalErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 export interface GitHubApprovalsOptions {
   /** The approvals repository (private; only the gateway should be able to push to it). */
@@ -49,17 +32,7 @@ export interface GitHubApprovalsOptions {
    */
   teams?: Record<string, string>;
   /** How GitHub logins relate to OIDC subjects, so a requester cannot approve their own request. */
-  identities?: {
-    /** GitHub login → OIDC `sub` (case-insensitive logins). */
-    logins?: Record<string, string>;
-    /** The requester's GitHub login when the gateway knows it (e.g. from a `github_login` token claim). */
-    requesterLogin?: (requester: Requester) => string | null | undefined;
-    /**
-     * Count reviewers about whom nothing is known (not in `logins`, and no `requesterLogin`) as not the
-     * requester. Default false: such reviews do not count (fail closed).
-     */
-    allowUnmapped?: boolean;
-  };
+  identities?: ReviewerIdentities;
   /** Token or GitHub App installation (permissions: contents write, pull_requests write, members read). */
   auth?: GitHubAuth;
   /** https://api.github.com by default; GitHub Enterprise Server: https://ghe.example.com/api/v3. */
@@ -106,14 +79,18 @@ export interface ApprovalOutcome {
 export interface GitHubApprovalProvider extends ApprovalProvider {
   /** Marks used (exactly one caller across instances gets true); an outcome, if given, goes into the PR comment. */
   consume(id: string, outcome?: ApprovalOutcome): Promise<boolean>;
-  /** A webhook says something changed: waiters re-read state over the REST API now. */
-  wake(event?: Pick<WebhookEvent, 'pullNumber' | 'headRef' | 'repository'>): void;
+  /**
+   * A webhook says something changed: waiters re-read state over the REST API now (one that is reading at
+   * that moment reads again). A `reviewer` is asked about first (their team membership is read alongside the
+   * PR and its reviews); it counts only if GitHub's review list says so.
+   */
+  wake(event?: Pick<WebhookEvent, 'pullNumber' | 'headRef' | 'repository'> & { reviewer?: string | null }): void;
   /** Comments the execution outcome on the request's PR (after consume). */
   report(id: string, outcome: ApprovalOutcome): Promise<void>;
   /** PR number, link, commit and hash of a request (for evidence). */
   info(id: string): Promise<GitHubRequestInfo>;
   /** Opens an after-the-fact PR for a break-glass execution, labelled `break-glass`. */
-  breakGlass(subject: ApprovalSubject, input: { reason: string; executedAt?: Date; evidence?: string }, now?: Date): Promise<{ request: ApprovalRequest; link: string; number: number }>;
+  breakGlass(subject: ApprovalSubject, input: BreakGlassInput, now?: Date): Promise<{ request: ApprovalRequest; link: string; number: number }>;
   /** Resolves when background PR comments/closes are done (tests, shutdown). */
   settled(): Promise<void>;
   /** Conditional-request counters: 304s cost no rate limit. */
@@ -122,57 +99,24 @@ export interface GitHubApprovalProvider extends ApprovalProvider {
 
 const ID = /^req-[0-9a-z]{12}$/;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
+/**
+ * consume() tags while it re-verifies only for a request this instance read as approved at most this long
+ * ago (wait() or findApproved() just did); otherwise it verifies first, so a request that was never approved
+ * is never tagged.
+ */
+const CLAIM_WHILE_VERIFYING_MS = 1000;
 
-/** Maps an octokit failure to a stable code; our own errors pass through. */
-function classify(err: unknown, what: string): GitHubApprovalError {
-  if (err instanceof GitHubApprovalError) return err;
-  const status = statusOf(err);
-  const msg = githubMessage(err);
-  if (status === 401) return new GitHubApprovalError('FORBIDDEN', `${what}: GitHub rejected the credentials (401 ${msg})`, { cause: err });
-  if (status === 403 && !/rate limit/i.test(msg)) {
-    return new GitHubApprovalError('FORBIDDEN', `${what}: not allowed (403 ${msg}); the App needs contents: write, pull_requests: write and members: read`, { cause: err });
+/** A non-approved state in words, for the PR comment. */
+function describeState(s: ApprovalState): string {
+  switch (s.status) {
+    case 'rejected':
+      return `rejected by ${s.by}: ${s.reason}`;
+    case 'pending':
+      return 'not enough valid approvals any more: one was dismissed, changed, or its reviewer left the team';
+    default:
+      return s.status;
   }
-  if (status === 404) return new GitHubApprovalError('NOT_FOUND', `${what}: not found (404)`, { cause: err });
-  return new GitHubApprovalError('UNAVAILABLE', `${what}: ${status ? `GitHub answered ${status} (${msg})` : msg}`, { cause: err });
 }
-
-function newId(): string {
-  return `req-${randomBytes(9).toString('base64url').toLowerCase().replace(/[^0-9a-z]/g, '0').slice(0, 12)}`;
-}
-
-interface Record_ {
-  request: ApprovalRequest;
-  number: number;
-  commit: string;
-  link: string;
-}
-
-interface Review {
-  id: number;
-  user: { login: string; type: string } | null;
-  state: string;
-  commit_id: string | null;
-}
-
-interface Pull {
-  number: number;
-  state: string;
-  merged?: boolean;
-  merged_at: string | null;
-  html_url: string;
-  body: string | null;
-  user: { login: string } | null;
-  labels: Array<{ name?: string } | string>;
-  head: { ref: string; sha: string };
-  base: { ref: string };
-}
-
-const labelNames = (p: Pull): Set<string> => new Set(p.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? '')).toLowerCase()));
-
-// ---------------------------------------------------------------------------------------------
-// The provider
 
 /**
  * The GitHub approval provider. create() commits `requests/<id>.json` on branch `verdict/<id>` (one commit,
@@ -195,16 +139,18 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
   const base = options.baseBranch ?? 'main';
   const pollMs = options.pollMs ?? 10_000;
   const log = options.log ?? { info() {}, warn: (m: string) => process.stderr.write(`github approvals: ${m}\n`) };
-  const logins = new Map(Object.entries(options.identities?.logins ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-  const teamsMap = options.teams ?? {};
-  const records = new Map<string, Record_>();
+  const records = new Map<string, FiledRequest>();
   const byNumber = new Map<number, string>();
   const waiters = new Map<string, Set<() => void>>();
+  /** Per request being waited on: wake-ups so far (a wait compares them across its read) and waits. */
+  const watching = new Map<string, { waits: number; wakes: number }>();
+  /** Per request: logins to ask GitHub about first (a webhook's reviewer, the last approvers); at most 1000 requests. */
+  const asks = new Map<string, Set<string>>();
+  /** Per request this instance last read as approved: when (Date.now()). */
+  const approvedAt = new Map<string, number>();
   const consuming = new Set<string>();
   const consumed = new Set<string>();
   const finalized = new Set<string>();
-  const stats = { requests: 0, notModified: 0 };
-  let gatewayLogin: string | null = options.gatewayLogin ?? null;
   let client: Promise<GitHubClient> | undefined;
 
   const gh = (): Promise<GitHubClient> => {
@@ -216,171 +162,42 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
     }
     return client;
   };
+  const rest = conditionalReader(gh);
+  const background = backgroundQueue(log);
+  const reviews = reviewEvaluator(rest, { owner, repo, team: options.team, ...(options.teams ? { teams: options.teams } : {}), ...(options.identities ? { identities: options.identities } : {}) });
+  const filing = requestFiling(
+    gh,
+    rest,
+    {
+      owner,
+      repo,
+      base,
+      org: options.team.org,
+      appAuth: options.auth !== undefined && 'appId' in options.auth,
+      ...(options.author ? { author: options.author } : {}),
+      ...(options.gatewayLogin ? { gatewayLogin: options.gatewayLogin } : {}),
+      ...(options.labels ? { labels: options.labels } : {}),
+      ...(options.describe ? { describe: options.describe } : {}),
+    },
+    reviews.teamsFor,
+  );
 
-  // --- conditional GETs: ETag per URL, bounded; a 304 returns the remembered body
-  const etags = new Map<string, { etag: string; data: unknown }>();
-  async function get<T>(route: string, params: Record<string, unknown>): Promise<T> {
-    const o = await gh();
-    const key = `${route} ${JSON.stringify(params)}`;
-    const hit = etags.get(key);
-    stats.requests++;
-    try {
-      const res = await o.request(route, { ...params, headers: hit ? { 'if-none-match': hit.etag } : {} });
-      const etag = res.headers.etag;
-      if (typeof etag === 'string') {
-        etags.delete(key);
-        etags.set(key, { etag, data: res.data });
-        if (etags.size > 2000) etags.delete(etags.keys().next().value as string);
-      }
-      return res.data as T;
-    } catch (err) {
-      if (statusOf(err) === 304 && hit) {
-        stats.notModified++;
-        return hit.data as T;
-      }
-      throw err;
-    }
-  }
-
-  async function getAll<T>(route: string, params: Record<string, unknown>): Promise<T[]> {
-    const out: T[] = [];
-    for (let page = 1; page <= 50; page++) {
-      const items = await get<T[]>(route, { ...params, per_page: 100, page });
-      out.push(...items);
-      if (items.length < 100) break;
-    }
-    return out;
-  }
-
-  // --- background work (comments, closing) kept off the caller's path, in order, bounded
-  let queue: Promise<void> = Promise.resolve();
-  let queued = 0;
-  function later(what: string, job: () => Promise<unknown>): void {
-    if (queued >= 1000) {
-      log.warn(`dropping "${what}": 1000 GitHub updates are already queued`);
-      return;
-    }
-    queued++;
-    queue = queue
-      .then(job)
-      .then(
-        () => undefined,
-        (err: unknown) => log.warn(`${what} failed: ${githubMessage(err)}`),
-      )
-      .finally(() => void queued--);
-  }
-
-  async function learnGatewayLogin(): Promise<string | null> {
-    if (gatewayLogin) return gatewayLogin;
-    if (options.auth && 'appId' in options.auth) return null;
-    try {
-      const me = await get<{ login: string }>('GET /user', {});
-      gatewayLogin = me.login;
-    } catch {
-      // installation tokens cannot read /user: only options.gatewayLogin or our own PRs tell
-    }
-    return gatewayLogin;
-  }
-
-  function remember(rec: Record_): Record_ {
+  function remember(rec: FiledRequest): FiledRequest {
     records.set(rec.request.id, rec);
     byNumber.set(rec.number, rec.request.id);
     return rec;
   }
 
-  /**
-   * A request filed by another instance (or before a restart): found by its branch, and believed only
-   * if the PR is the gateway's, the marker names a single-parent commit whose request file hashes right.
-   */
-  async function reconstruct(id: string, pr?: Pull): Promise<Record_> {
-    const branch = `verdict/${id}`;
-    const me = await learnGatewayLogin();
-    if (!me) {
-      throw new GitHubApprovalError('CONFIG', `cannot verify ${id}, filed by another gateway instance: set gatewayLogin (the App's bot login, e.g. "verdict-gateway[bot]")`);
-    }
-    if (!pr) {
-      const pulls = await get<Pull[]>('GET /repos/{owner}/{repo}/pulls', { owner, repo, state: 'all', head: `${owner}:${branch}`, per_page: 100 });
-      pr = pulls.find((p) => p.head.ref === branch && p.base.ref === base && p.user?.login.toLowerCase() === me.toLowerCase());
-    }
-    if (!pr || pr.head.ref !== branch || pr.user?.login.toLowerCase() !== me.toLowerCase()) {
-      throw new GitHubApprovalError('NOT_FOUND', `no approval request ${id} in ${owner}/${repo}`);
-    }
-    const marker = decodeMarker(pr.body);
-    if (!marker || marker.id !== id) throw new GitHubApprovalError('TAMPERED', `the description of ${pr.html_url} no longer carries the gateway's marker for ${id}`);
-    const commit = await get<{ sha: string; message: string; parents: unknown[]; author: { name?: string; email?: string } }>(
-      'GET /repos/{owner}/{repo}/git/commits/{commit_sha}',
-      { owner, repo, commit_sha: marker.commit },
-    ).catch((err: unknown) => {
-      throw statusOf(err) === 404 ? new GitHubApprovalError('TAMPERED', `the commit ${marker.commit} named by ${pr!.html_url} does not exist`) : err;
-    });
-    const authorOk = !options.author || (commit.author.name === options.author.name && commit.author.email === options.author.email);
-    if (commit.parents.length !== 1 || !commit.message.includes(id) || !authorOk) {
-      throw new GitHubApprovalError('TAMPERED', `${marker.commit} is not a commit the gateway made for ${id}`);
-    }
-    const file = await get<{ content?: string; encoding?: string }>('GET /repos/{owner}/{repo}/contents/{path}', { owner, repo, path: `requests/${id}.json`, ref: marker.commit });
-    let request: ApprovalRequest;
-    try {
-      request = JSON.parse(Buffer.from(file.content ?? '', 'base64').toString('utf8')) as ApprovalRequest;
-    } catch {
-      throw new GitHubApprovalError('TAMPERED', `requests/${id}.json at ${marker.commit} is not JSON`);
-    }
-    if (request.id !== id || request.hash !== marker.hash || subjectHash(request) !== request.hash) {
-      throw new GitHubApprovalError('TAMPERED', `requests/${id}.json at ${marker.commit} does not hash to the request's sha256`);
-    }
-    return remember({ request, number: pr.number, commit: marker.commit, link: pr.html_url });
-  }
-
-  async function load(id: string): Promise<Record_> {
+  async function load(id: string): Promise<FiledRequest> {
     if (!ID.test(id)) throw new GitHubApprovalError('NOT_FOUND', `no approval request ${JSON.stringify(id)} (ids look like req-xxxxxxxxxxxx)`);
-    return records.get(id) ?? (await reconstruct(id));
+    return records.get(id) ?? remember(await filing.reconstruct(id));
   }
 
-  /** Whether `login` is the requester; null when nothing tells (see identities.allowUnmapped). */
-  function isRequester(login: string, requester: Requester): boolean | null {
-    const l = login.toLowerCase();
-    // Same name counts as the requester even if the IdP's username means something else: fail closed.
-    if (l === requester.username.toLowerCase()) return true;
-    const mapped = logins.get(l);
-    const theirs = options.identities?.requesterLogin?.(requester)?.toLowerCase() ?? null;
-    if (mapped === requester.sub || theirs === l) return true;
-    if (mapped !== undefined || theirs !== null) return false;
-    return options.identities?.allowUnmapped ? false : null;
-  }
-
-  function teamsFor(request: ApprovalRequest): string[] {
-    const slugs = new Set<string>();
-    for (const a of request.requirement.approvers) {
-      const name = a.includes(':') ? a.slice(a.indexOf(':') + 1) : a;
-      const slug = teamsMap[name];
-      if (slug) slugs.add(slug);
-    }
-    if (slugs.size === 0) slugs.add(options.team.slug);
-    return [...slugs];
-  }
-
-  async function isActiveMember(login: string, slugs: string[]): Promise<boolean> {
-    for (const slug of slugs) {
-      try {
-        const m = await get<{ state: string }>('GET /orgs/{org}/teams/{team_slug}/memberships/{username}', { org: options.team.org, team_slug: slug, username: login });
-        if (m.state === 'active') return true;
-      } catch (err) {
-        if (statusOf(err) !== 404) throw err;
-      }
-    }
-    return false;
-  }
-
-  /** Human, not the requester, active in a required team. */
-  async function validApprover(r: Review, request: ApprovalRequest, slugs: string[]): Promise<boolean> {
-    if (!r.user || r.user.type !== 'User') return false;
-    if (isRequester(r.user.login, request.requester) !== false) return false;
-    return isActiveMember(r.user.login, slugs);
-  }
-
-  function finalize(rec: Record_, label: string, comment: string): void {
+  /** Labels, comments and closes the PR of a request that can no longer be approved (once, off the caller's path). */
+  function finalize(rec: FiledRequest, label: string, comment: string): void {
     if (finalized.has(rec.request.id)) return;
     finalized.add(rec.request.id);
-    later(`closing ${rec.link}`, async () => {
+    background.later(`closing ${rec.link}`, async () => {
       const o = await gh();
       await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [label] });
       await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body: comment });
@@ -388,104 +205,33 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
     });
   }
 
-  async function evaluate(rec: Record_, now: Date): Promise<ApprovalState> {
-    const { request, number, commit } = rec;
-    const pr = await get<Pull>('GET /repos/{owner}/{repo}/pulls/{pull_number}', { owner, repo, pull_number: number });
-    const labels = labelNames(pr);
-    if (labels.has(LABELS.used)) return { status: 'consumed' };
-    if (labels.has(LABELS.withdrawn)) return { status: 'withdrawn' };
-    if (labels.has(LABELS.expired)) return { status: 'expired' };
-
-    const reviews = (await getAll<Review>('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', { owner, repo, pull_number: number })).sort((a, b) => a.id - b.id);
-    // A reviewer's latest APPROVED / CHANGES_REQUESTED / DISMISSED review is their position (GitHub's own
-    // rule); COMMENTED and PENDING reviews change nothing.
-    const latest = new Map<string, Review>();
-    for (const r of reviews) {
-      if (r.user && (r.state === 'APPROVED' || r.state === 'CHANGES_REQUESTED' || r.state === 'DISMISSED')) latest.set(r.user.login.toLowerCase(), r);
+  function ask(id: string, logins: Iterable<string>): void {
+    let set = asks.get(id);
+    if (!set) {
+      asks.set(id, (set = new Set()));
+      if (asks.size > 1000) asks.delete(asks.keys().next().value as string);
     }
-    const slugs = teamsFor(request);
-    for (const r of latest.values()) {
-      if (r.state === 'CHANGES_REQUESTED' && (await validApprover(r, request, slugs))) {
-        const out: ApprovalState = { status: 'rejected', by: r.user!.login, reason: `changes requested in review ${r.id}` };
-        if (pr.state === 'open') finalize(rec, LABELS.rejected, `Rejected by @${r.user!.login} (review ${r.id}). This request can no longer be approved; the requester may file a new one.`);
-        return out;
-      }
-    }
-    if (pr.head.sha !== commit || pr.head.ref !== `verdict/${request.id}`) {
-      if (pr.state === 'open') finalize(rec, LABELS.rejected, `Void: the branch now points at ${pr.head.sha}, not at the gateway's commit ${commit}. A request whose branch was pushed to can never be approved.`);
-      return { status: 'rejected', by: 'github', reason: `void: the request branch was pushed to (head ${pr.head.sha.slice(0, 12)}, gateway commit ${commit.slice(0, 12)})` };
-    }
-    if (pr.state !== 'open') {
-      const merged = pr.merged === true || pr.merged_at !== null;
-      return { status: 'rejected', by: 'github', reason: merged ? `pull request #${number} was merged; approvals count only on an open request` : `pull request #${number} was closed without merging` };
-    }
-    if (Date.parse(request.expires_at) <= now.getTime()) {
-      finalize(rec, LABELS.expired, `Expired at ${request.expires_at} without enough approvals.`);
-      return { status: 'expired' };
-    }
-    const approvedBy: string[] = [];
-    const reviewIds: string[] = [];
-    for (const r of latest.values()) {
-      if (r.state !== 'APPROVED' || r.commit_id !== commit) continue;
-      if (!(await validApprover(r, request, slugs))) continue;
-      approvedBy.push(r.user!.login);
-      reviewIds.push(String(r.id));
-    }
-    if (approvedBy.length >= Math.max(1, request.requirement.min_approvals)) return { status: 'approved', approved_by: approvedBy, review_ids: reviewIds };
-    return { status: 'pending' };
+    for (const l of logins) set.add(l);
   }
 
   async function state(id: string, now = new Date()): Promise<ApprovalState> {
     const rec = await load(id);
     if (consumed.has(id)) return { status: 'consumed' };
+    let e: Evaluation;
     try {
-      return await evaluate(rec, now);
+      e = await reviews.evaluate(rec, now, asks.get(id) ?? []);
     } catch (err) {
       throw classify(err, `reading approval ${id}`);
     }
-  }
-
-  /** Creates branch + one commit + PR; returns PR number, link and the commit. */
-  async function file(input: { id: string; branch: string; path: string; content: string; message: string; title: string; body: (commit: string) => string; labels: string[] }) {
-    const o = await gh();
-    const ref = await get<{ object: { sha: string } }>('GET /repos/{owner}/{repo}/git/ref/{ref}', { owner, repo, ref: `heads/${base}` });
-    const parent = ref.object.sha;
-    const parentCommit = await get<{ tree: { sha: string } }>('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { owner, repo, commit_sha: parent });
-    const commit = await commitFiles(o, { owner, repo, base: { commit: parent, tree: parentCommit.tree.sha }, files: [{ path: input.path, content: input.content }], message: input.message, author: options.author });
-    await o.rest.git.createRef({ owner, repo, ref: `refs/heads/${input.branch}`, sha: commit.commit });
-    try {
-      const { data: pr } = await o.rest.pulls.create({ owner, repo, head: input.branch, base, title: input.title, body: input.body(commit.commit) });
-      if (!gatewayLogin && pr.user?.login) gatewayLogin = pr.user.login;
-      await o.rest.issues.addLabels({ owner, repo, issue_number: pr.number, labels: input.labels });
-      return { number: pr.number, link: pr.html_url, commit: commit.commit };
-    } catch (err) {
-      // Without a PR the branch is litter; without labels the request could be missed by findApproved.
-      await o.rest.git.deleteRef({ owner, repo, ref: `heads/${input.branch}` }).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  function describe(subject: ApprovalSubject) {
-    const d = options.describe?.(subject);
-    const tables = d?.tables ?? subject.analysis?.tables ?? null;
-    return { tables, ...(d?.estimate ? { estimate: d.estimate } : {}) };
-  }
-
-  function title(prefix: string, request: ApprovalRequest): string {
-    const sql = request.statement.replace(/\s+/g, ' ').trim();
-    const head = `${prefix}: ${sql}`;
-    const tail = ` (${request.id}, ${request.requester.username})`;
-    return (head.length + tail.length > 120 ? `${head.slice(0, 117 - tail.length)}…` : head) + tail;
-  }
-
-  function buildRequest(subject: ApprovalSubject, now: Date): ApprovalRequest {
-    return {
-      ...subject,
-      id: newId(),
-      created_at: now.toISOString(),
-      expires_at: new Date(now.getTime() + subject.requirement.ttl_seconds * 1000).toISOString(),
-      hash: subjectHash(subject),
-    };
+    if (e.close) finalize(rec, e.close.label, e.close.comment);
+    // consume() re-reads right after an approval: the approvers' memberships then go with the PR and reviews.
+    approvedAt.delete(id);
+    if (e.state.status === 'approved') {
+      ask(id, e.state.approved_by);
+      approvedAt.set(id, Date.now());
+      if (approvedAt.size > 1000) approvedAt.delete(approvedAt.keys().next().value as string);
+    } else if (e.state.status !== 'pending') asks.delete(id);
+    return e.state;
   }
 
   function sleepOrWake(id: string, ms: number, signal: AbortSignal): Promise<void> {
@@ -514,7 +260,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
       throw classify(err, `withdrawing ${id}`);
     }
     finalized.add(id);
-    later(`closing ${rec.link}`, async () => {
+    background.later(`closing ${rec.link}`, async () => {
       const o = await gh();
       await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body: 'Withdrawn: the client stopped waiting (cancelled or disconnected). Nothing was executed.' });
       await o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { owner, repo, pull_number: rec.number, state: 'closed' });
@@ -531,29 +277,12 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 
   const provider: GitHubApprovalProvider = {
     name: 'github',
-    stats,
+    stats: rest.stats,
 
     async create(subject, now = new Date()) {
-      const request = buildRequest(subject, now);
-      const slugs = teamsFor(request);
-      try {
-        const filed = await file({
-          id: request.id,
-          branch: `verdict/${request.id}`,
-          path: `requests/${request.id}.json`,
-          content: `${JSON.stringify(request, null, 2)}\n`,
-          message: `Approval request ${request.id}\n\nsha256:${request.hash}`,
-          title: title('Approve', request),
-          body: (commit) =>
-            `${renderBody(request, commit, `${options.team.org}/${slugs.join(', ')}`, describe(subject))}\n${encodeMarker({ id: request.id, commit, hash: request.hash, requester: request.requester.sub })}\n`,
-          labels: (options.labels ?? defaultRiskLabels)(subject).concat(LABELS.approval).filter((l, i, a) => a.indexOf(l) === i),
-        });
-        remember({ request, number: filed.number, commit: filed.commit, link: filed.link });
-        log.info(`filed ${request.id} as ${filed.link}`);
-        return { request, link: filed.link };
-      } catch (err) {
-        throw classify(err, `filing approval request ${request.id} in ${owner}/${repo}`);
-      }
+      const filed = remember(await filing.create(subject, now));
+      log.info(`filed ${filed.request.id} as ${filed.link}`);
+      return { request: filed.request, link: filed.link };
     },
 
     state,
@@ -565,23 +294,34 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 
     async wait(id, { signal, timeoutMs }) {
       const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        let s: ApprovalState = { status: 'pending' };
-        try {
-          s = await state(id);
-        } catch (err) {
-          const e = classify(err, `reading approval ${id}`);
-          if (e.code !== 'UNAVAILABLE') throw e;
-          log.warn(`${e.message}; will retry`); // an outage keeps the request pending, never approves it
+      let watch = watching.get(id);
+      if (!watch) watching.set(id, (watch = { waits: 0, wakes: 0 }));
+      watch.waits++;
+      try {
+        for (;;) {
+          // A webhook that arrives while GitHub is being read may describe a change that read missed: it
+          // must not be lost until the next poll (poll_seconds), so a wake-up during the read reads again.
+          const wakes = watch.wakes;
+          let s: ApprovalState = { status: 'pending' };
+          try {
+            s = await state(id);
+          } catch (err) {
+            const e = classify(err, `reading approval ${id}`);
+            if (e.code !== 'UNAVAILABLE') throw e;
+            log.warn(`${e.message}; will retry`); // an outage keeps the request pending, never approves it
+          }
+          if (s.status !== 'pending') return s;
+          if (signal.aborted) {
+            await withdraw(id).catch((err: unknown) => log.warn(`withdrawing ${id}: ${githubMessage(err)}`));
+            return { status: 'withdrawn' };
+          }
+          const left = deadline - Date.now();
+          if (left <= 0) return { status: 'expired' };
+          if (watch.wakes !== wakes) continue;
+          await sleepOrWake(id, Math.min(pollMs, left), signal);
         }
-        if (s.status !== 'pending') return s;
-        if (signal.aborted) {
-          await withdraw(id).catch((err: unknown) => log.warn(`withdrawing ${id}: ${githubMessage(err)}`));
-          return { status: 'withdrawn' };
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) return { status: 'expired' };
-        await sleepOrWake(id, Math.min(pollMs, left), signal);
+      } finally {
+        if (--watch.waits === 0) watching.delete(id);
       }
     },
 
@@ -591,31 +331,72 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
       consuming.add(id);
       try {
         const rec = await load(id);
-        const s = await state(id);
-        if (s.status !== 'approved') return false;
         const o = await gh();
-        try {
-          await o.rest.git.createRef({ owner, repo, ref: `refs/tags/verdict-used/${id}`, sha: rec.commit });
-        } catch (err) {
-          if (statusOf(err) !== 422) throw classify(err, `marking ${id} used`);
+        /** Creates the tag `verdict-used/<id>`: true for the one creator, false when it exists (422). */
+        const claim = async (): Promise<boolean> => {
+          try {
+            await o.rest.git.createRef({ owner, repo, ref: `refs/tags/verdict-used/${id}`, sha: rec.commit });
+            return true;
+          } catch (err) {
+            if (statusOf(err) !== 422) throw classify(err, `marking ${id} used`);
+            return false;
+          }
+        };
+        const used = (s: Extract<ApprovalState, { status: 'approved' }> | null, note: string | null) => {
+          consumed.add(id);
+          finalized.add(id);
+          asks.delete(id);
+          approvedAt.delete(id);
+          // Off the statement's path: the tag already guards every instance; the label tells people and
+          // lets other instances' state() say "consumed" without reading tags.
+          background.later(`closing ${rec.link}`, async () => {
+            await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [LABELS.used] });
+            const body = s
+              ? [
+                  `Used once by the gateway at ${new Date().toISOString()}, approved by ${s.approved_by.map((l) => `@${l}`).join(', ')} (reviews ${s.review_ids.join(', ')}) on \`${rec.commit}\`.`,
+                  ...(outcome ? ['', outcomeText(outcome)] : []),
+                ].join('\n')
+              : `Not run: ${note}. The gateway had already marked the request used, so it cannot run now; the requester may file a new one.`;
+            await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body });
+            await o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { owner, repo, pull_number: rec.number, state: 'closed' });
+          });
+        };
+        const lost = async () => {
           // Someone else used it first; make sure the label says so (they may have crashed before it).
           await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [LABELS.used] }).catch(() => undefined);
           consumed.add(id);
           return false;
+        };
+
+        // Verified again at the moment of use, never trusted from wait(). Done in order (re-read, then tag),
+        // the statement waits for three GitHub round trips after the webhook: the read that found the
+        // approval, the re-read, the tag. When this instance read the request as approved a moment ago, the
+        // re-read and the tag go out together, so it waits for two. The re-read still decides whether the
+        // statement runs; what changes is the cost of a re-read that disagrees (the approval was dismissed or
+        // the branch pushed to within that round trip): the tag is made by then, so the request is spent
+        // without running, and its PR says why. Trade-off measured with bench:approvals (review → held
+        // statement executed, GitHub simulator, 50 samples, 2 shared cores), before → after this and the
+        // concurrent reads in github-review.ts: p50 121–134 → 67–69 ms, p99 230–372 → 110–111 ms.
+        const seen = approvedAt.get(id);
+        if (seen !== undefined && Date.now() - seen <= CLAIM_WHILE_VERIFYING_MS) {
+          const [verified, tagged] = await Promise.allSettled([state(id), claim()]);
+          if (tagged.status === 'rejected') throw tagged.reason;
+          if (!tagged.value) return await lost();
+          if (verified.status === 'rejected') {
+            used(null, `GitHub could not be read to verify the approval at its use (${githubMessage(verified.reason)})`);
+            throw verified.reason;
+          }
+          if (verified.value.status !== 'approved') {
+            used(null, `at its use the request was no longer approved (${describeState(verified.value)})`);
+            return false;
+          }
+          used(verified.value, null);
+          return true;
         }
-        consumed.add(id);
-        finalized.add(id);
-        // Off the statement's path: the tag already guards every instance; the label tells people and
-        // lets other instances' state() say "consumed" without reading tags.
-        later(`closing ${rec.link}`, async () => {
-          await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { owner, repo, issue_number: rec.number, labels: [LABELS.used] });
-          const body = [
-            `Used once by the gateway at ${new Date().toISOString()}, approved by ${s.approved_by.map((l) => `@${l}`).join(', ')} (reviews ${s.review_ids.join(', ')}) on \`${rec.commit}\`.`,
-            ...(outcome ? ['', outcomeText(outcome)] : []),
-          ].join('\n');
-          await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body });
-          await o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { owner, repo, pull_number: rec.number, state: 'closed' });
-        });
+        const s = await state(id);
+        if (s.status !== 'approved') return false;
+        if (!(await claim())) return await lost();
+        used(s, null);
         return true;
       } finally {
         consuming.delete(id);
@@ -627,7 +408,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
     async findApproved(hash, requesterSub, now = new Date()) {
       let pulls: Pull[];
       try {
-        pulls = await getAll<Pull>('GET /repos/{owner}/{repo}/pulls', { owner, repo, state: 'open', base });
+        pulls = await rest.getAll<Pull>('GET /repos/{owner}/{repo}/pulls', { owner, repo, state: 'open', base });
       } catch (err) {
         throw classify(err, 'listing approval requests');
       }
@@ -636,9 +417,9 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
         const marker = decodeMarker(pr.body);
         // The marker only narrows the search; the request file at the gateway's commit decides.
         if (!marker || marker.hash !== hash || marker.requester !== requesterSub || !ID.test(marker.id)) continue;
-        let rec: Record_;
+        let rec: FiledRequest;
         try {
-          rec = records.get(marker.id) ?? (await reconstruct(marker.id, pr));
+          rec = records.get(marker.id) ?? remember(await filing.reconstruct(marker.id, pr));
         } catch (err) {
           log.warn(`skipping ${pr.html_url}: ${githubMessage(err)}`);
           continue;
@@ -654,13 +435,16 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
       const fromRef = event?.headRef?.startsWith('verdict/') ? event.headRef.slice('verdict/'.length) : undefined;
       const id = fromRef ?? (event?.pullNumber != null ? byNumber.get(event.pullNumber) : undefined);
       // Unknown PR (another instance's request, or no detail): wake everyone; they re-read anyway.
+      const watches = id !== undefined ? [watching.get(id)] : [...watching.values()];
+      for (const w of watches) if (w) w.wakes++;
+      if (id !== undefined && watching.has(id) && event?.reviewer) ask(id, [event.reviewer]);
       const targets = id !== undefined ? [waiters.get(id)] : [...waiters.values()];
       for (const set of targets) for (const w of [...(set ?? [])]) w();
     },
 
     async report(id, outcome) {
       const rec = await load(id);
-      later(`reporting on ${rec.link}`, async () => {
+      background.later(`reporting on ${rec.link}`, async () => {
         const o = await gh();
         await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: rec.number, body: `Outcome\n\n${outcomeText(outcome)}` });
       });
@@ -672,30 +456,11 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
     },
 
     async breakGlass(subject, input, now = new Date()) {
-      const request = buildRequest(subject, now);
-      const executedAt = (input.executedAt ?? now).toISOString();
-      const content = { ...request, break_glass: { reason: input.reason, executed_at: executedAt, ...(input.evidence ? { evidence: input.evidence } : {}) } };
-      try {
-        const filed = await file({
-          id: request.id,
-          branch: `verdict/break-glass/${request.id}`,
-          path: `break-glass/${request.id}.json`,
-          content: `${JSON.stringify(content, null, 2)}\n`,
-          message: `Break-glass ${request.id}\n\nsha256:${request.hash}`,
-          title: title('Break-glass', request),
-          body: (commit) => renderBody(request, commit, options.team.slug, describe(subject), { reason: input.reason, executedAt, ...(input.evidence ? { evidence: input.evidence } : {}) }),
-          // Never verdict:approval, so findApproved cannot mistake it for an approval.
-          labels: [LABELS.breakGlass, ...(options.labels ?? defaultRiskLabels)(subject).filter((l) => l !== LABELS.approval)],
-        });
-        return { request, link: filed.link, number: filed.number };
-      } catch (err) {
-        throw classify(err, `filing break-glass record ${request.id}`);
-      }
+      const filed = await filing.breakGlass(subject, input, now);
+      return { request: filed.request, link: filed.link, number: filed.number };
     },
 
-    async settled() {
-      while (queued > 0) await queue;
-    },
+    settled: () => background.settled(),
   };
   return provider;
 }
@@ -710,7 +475,7 @@ export function githubApprovals(options: GitHubApprovalsOptions): GitHubApproval
 export function openBreakGlassPullRequest(
   provider: GitHubApprovalProvider,
   subject: ApprovalSubject,
-  input: { reason: string; executedAt?: Date; evidence?: string },
+  input: BreakGlassInput,
   now?: Date,
 ): Promise<{ request: ApprovalRequest; link: string; number: number }> {
   if (!input.reason.trim()) return Promise.reject(new GitHubApprovalError('CONFIG', 'break-glass needs a stated reason'));

@@ -79,6 +79,21 @@ describe('local approvals', () => {
     expect(await p.wait(r3.id, { signal: new AbortController().signal, timeoutMs: 30 })).toEqual({ status: 'expired' });
   });
 
+  it('break-glass: a record for the policy\'s reviewers to review after the fact; never usable as an approval', async () => {
+    const p = await localApprovals({ dir });
+    const review = { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 604800, mode: 'break_glass' as const };
+    const s = { ...subject('/* break-glass: INC-1 */ DELETE FROM visits'), requirement: review };
+    const { request, link } = await p.breakGlass(s, { reason: 'INC-1', executedAt: new Date('2026-03-01T10:00:00Z'), evidence: 'dec-9' });
+    expect(link).toBe(`npx verdict approve ${request.id}`);
+    expect(request).toMatchObject({ requirement: review, hash: subjectHash(s), break_glass: { reason: 'INC-1', executed_at: '2026-03-01T10:00:00.000Z', evidence: 'dec-9' } });
+    // Only the reviewers the policy named may review it; their approval says it was justified, and runs nothing.
+    await expect(decideLocally(dir, request.id, 'approved', carol)).rejects.toMatchObject({ code: 'NOT_AN_APPROVER' });
+    await decideLocally(dir, request.id, 'approved', { sub: 'user:erin', username: 'erin', groups: ['break-glass-review'] });
+    expect(await p.state(request.id)).toMatchObject({ status: 'approved', approved_by: ['erin'] });
+    expect(await p.findApproved(request.hash, 'user:bob')).toBeNull();
+    expect(await p.consume(request.id)).toBe(false);
+  });
+
   it('matches approvers by team/group/user', () => {
     expect(isApprover(['team:phi-approvers'], { username: 'carol', groups: ['phi-approvers'] })).toBe(true);
     expect(isApprover(['user:dan'], { username: 'dan', groups: [] })).toBe(true);

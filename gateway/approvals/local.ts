@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileS
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CompactSign, compactVerify, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { subjectHash, type ApprovalProvider, type ApprovalRequest, type ApprovalState, type ApprovalSubject } from './provider.ts';
+import { subjectHash, type ApprovalProvider, type ApprovalRequest, type ApprovalState, type ApprovalSubject, type BreakGlassInput } from './provider.ts';
 
 export class ApprovalError extends Error {
   override name = 'ApprovalError';
@@ -155,19 +155,28 @@ export async function localApprovals(options: {
     return { status: 'pending' };
   }
 
+  function file(subject: ApprovalSubject, now: Date, breakGlass?: ApprovalRequest['break_glass']): { request: ApprovalRequest; link: string } {
+    const id = `req-${randomBytes(9).toString('base64url').toLowerCase().replace(/[^0-9a-z]/g, '0').slice(0, 12)}`;
+    const request: ApprovalRequest = {
+      ...subject,
+      id,
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + subject.requirement.ttl_seconds * 1000).toISOString(),
+      hash: subjectHash(subject),
+      ...(breakGlass ? { break_glass: breakGlass } : {}),
+    };
+    writeFileSync(paths(dir, id).request, JSON.stringify(request, null, 2), { mode: 0o600, flag: 'wx' });
+    return { request, link: command(request) };
+  }
+
   return {
     name: 'local',
     async create(subject: ApprovalSubject, now = new Date()) {
-      const id = `req-${randomBytes(9).toString('base64url').toLowerCase().replace(/[^0-9a-z]/g, '0').slice(0, 12)}`;
-      const request: ApprovalRequest = {
-        ...subject,
-        id,
-        created_at: now.toISOString(),
-        expires_at: new Date(now.getTime() + subject.requirement.ttl_seconds * 1000).toISOString(),
-        hash: subjectHash(subject),
-      };
-      writeFileSync(paths(dir, id).request, JSON.stringify(request, null, 2), { mode: 0o600, flag: 'wx' });
-      return { request, link: command(request) };
+      return file(subject, now);
+    },
+    async breakGlass(subject: ApprovalSubject, input: BreakGlassInput, now = new Date()) {
+      // A record to review (approve: it was justified; reject: it was not), never an approval to run anything.
+      return file(subject, now, { reason: input.reason, executed_at: (input.executedAt ?? now).toISOString(), ...(input.evidence ? { evidence: input.evidence } : {}) });
     },
     state,
     async request(id) {
@@ -199,6 +208,9 @@ export async function localApprovals(options: {
     },
     async consume(id) {
       checkId(id);
+      // No such request, or a break-glass record (it already ran; its review runs nothing): nothing to use.
+      const req = await readRequest(dir, id).catch(() => null);
+      if (!req || req.break_glass) return false;
       try {
         // O_EXCL: of any number of concurrent callers exactly one creates the marker.
         const fh = await open(paths(dir, id).consumed, 'wx');
@@ -216,7 +228,7 @@ export async function localApprovals(options: {
     async findApproved(hash, requesterSub, now = new Date()) {
       for (const f of readdirSync(dir).filter((n) => n.endsWith('.request.json'))) {
         const req = JSON.parse(readFileSync(join(dir, f), 'utf8')) as ApprovalRequest;
-        if (req.hash !== hash || req.requester.sub !== requesterSub) continue;
+        if (req.hash !== hash || req.requester.sub !== requesterSub || req.break_glass) continue;
         if ((await state(req.id, now)).status === 'approved') return req;
       }
       return null;

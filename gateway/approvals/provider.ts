@@ -1,5 +1,6 @@
 // The approval provider interface: an `approve` decision becomes a request bound to the exact statement
-// (canonical text + parameters, hashed); providers (local files now, GitHub later) say when it is decided.
+// (canonical text + parameters, hashed); providers (local files, GitHub pull requests) say when it is decided,
+// and file break-glass statements for review after the fact.
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { ApprovalRequirement, Reason } from '../../engine/decision/decision.ts';
@@ -61,6 +62,21 @@ export interface ApprovalRequest extends ApprovalSubject {
   expires_at: string;
   /** sha256 (hex) of the RFC 8785 canonical form of the subject: what an approval is bound to. */
   hash: string;
+  /**
+   * Set on a break-glass record: the statement already ran on this stated reason, and the request is its
+   * review after the fact (requirement.mode `break_glass`). Never an approval to run anything.
+   */
+  break_glass?: { reason: string; executed_at: string; evidence?: string };
+}
+
+/** What a break-glass record says beyond its subject. */
+export interface BreakGlassInput {
+  /** The reason the requester stated (the policy's approvals.break_glass message). */
+  reason: string;
+  /** When the statement ran (default: now). */
+  executedAt?: Date;
+  /** Evidence reference, e.g. the decision id. */
+  evidence?: string;
 }
 
 export type ApprovalState =
@@ -86,10 +102,11 @@ export interface ApprovalProvider {
   /** Rerun mode: an approved, unused request for exactly this subject and requester, if any. */
   findApproved(subjectHash: string, requesterSub: string, now?: Date): Promise<ApprovalRequest | null>;
   /**
-   * Files a break-glass statement for review after it ran (the GitHub provider labels the PR break-glass);
-   * providers without it file an ordinary request.
+   * Files the review after the fact of a statement break-glass let run: `subject.requirement` is the policy's
+   * (who reviews, mode `break_glass`); the request carries `break_glass` and is never found by findApproved
+   * nor usable by consume (the GitHub provider opens a PR labelled break-glass, the local one a request file).
    */
-  breakGlass?(subject: ApprovalSubject, input: { reason: string; executedAt?: Date; evidence?: string }): Promise<{ request: ApprovalRequest; link: string }>;
+  breakGlass(subject: ApprovalSubject, input: BreakGlassInput): Promise<{ request: ApprovalRequest; link: string }>;
 }
 
 /**

@@ -26,7 +26,7 @@ async function serve(o: Partial<WebhookHandlerOptions> = {}) {
   return { events, handler, post, base };
 }
 
-const payload = JSON.stringify({ action: 'submitted', review: { id: 1, state: 'approved' }, pull_request: { number: 7, head: { ref: 'verdict/req-abc' } }, repository: { full_name: 'acme/approvals' } });
+const payload = JSON.stringify({ action: 'submitted', review: { id: 1, state: 'approved', user: { login: 'carol' } }, pull_request: { number: 7, head: { ref: 'verdict/req-abc' } }, repository: { full_name: 'acme/approvals' } });
 const signed = (body: string, event = 'pull_request_review', delivery: string = crypto.randomUUID(), secret = SECRET) => ({
   'x-github-event': event,
   'x-github-delivery': delivery,
@@ -38,7 +38,7 @@ describe('github webhook endpoint', () => {
     const { events, post } = await serve();
     expect(await post(payload, signed(payload, 'pull_request_review', 'd-1'))).toMatchObject({ status: 202 });
     expect(events).toEqual([
-      { name: 'pull_request_review', delivery: 'd-1', action: 'submitted', pullNumber: 7, headRef: 'verdict/req-abc', repository: 'acme/approvals', payload: JSON.parse(payload) },
+      { name: 'pull_request_review', delivery: 'd-1', action: 'submitted', pullNumber: 7, headRef: 'verdict/req-abc', repository: 'acme/approvals', reviewer: 'carol', payload: JSON.parse(payload) },
     ]);
   });
 

@@ -16,6 +16,8 @@ export interface WebhookEvent {
   headRef: string | null;
   /** repository.full_name, when present. */
   repository: string | null;
+  /** review.user.login of a pull_request_review event: whom to ask GitHub about first, never proof of a review. */
+  reviewer: string | null;
   payload: unknown;
 }
 
@@ -88,7 +90,7 @@ function reply(res: ServerResponse, status: number, message: string): void {
   res.end(body);
 }
 
-function pick(payload: unknown): Pick<WebhookEvent, 'action' | 'pullNumber' | 'headRef' | 'repository'> {
+function pick(payload: unknown): Pick<WebhookEvent, 'action' | 'pullNumber' | 'headRef' | 'repository' | 'reviewer'> {
   const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, any>;
   const pr = typeof p.pull_request === 'object' && p.pull_request !== null ? p.pull_request : {};
   return {
@@ -96,6 +98,7 @@ function pick(payload: unknown): Pick<WebhookEvent, 'action' | 'pullNumber' | 'h
     pullNumber: typeof pr.number === 'number' ? pr.number : typeof p.number === 'number' ? p.number : null,
     headRef: typeof pr.head?.ref === 'string' ? pr.head.ref : null,
     repository: typeof p.repository?.full_name === 'string' ? p.repository.full_name : null,
+    reviewer: typeof p.review?.user?.login === 'string' ? p.review.user.login : null,
   };
 }
 

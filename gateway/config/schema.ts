@@ -260,6 +260,8 @@ export const configSchema = z.strictObject({
           poll_seconds: z.number().int().min(1).default(1),
           /** Pace of API writes; approvals are few, and the once-only tag write sits between review and execution. */
           writes_per_minute: z.number().int().min(1).default(600),
+          /** Pace of writes that notify people (PRs, comments); default octokit's, one per 3 s for the whole process. */
+          notifications_per_minute: z.number().int().min(1).optional(),
         })
         .refine((g) => !g.token !== !g.app, { message: 'give exactly one of token or app' })
         .optional(),

@@ -1,9 +1,10 @@
 // The shared octokit client against the simulator: token and App auth, Enterprise baseUrl, retries on
-// 5xx, rate-limit waits, and the per-client write pace.
+// 5xx, rate-limit waits, and the per-client write and notification pace.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGitHubClient } from './client.ts';
 import { openApiChecker } from '../testing/github-sim/openapi-check.ts';
+import { simulatorPulls } from '../testing/github-sim/pulls.ts';
 import { startGitHubSimulator, type GitHubSimulator, type SimulatorOptions } from '../testing/github-sim/simulator.ts';
 
 const TOKEN = 'ghp_clienttesttoken';
@@ -67,6 +68,21 @@ describe('createGitHubClient', () => {
     expect(arrivals).toHaveLength(4);
     // 600 per minute: released 100 ms apart; the span allows for scheduling jitter on a loaded machine.
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(250);
+  });
+
+  it('paces notifying writes (PRs, comments) to notificationsPerMinute instead of octokit\'s 3 s', async () => {
+    const pulls = simulatorPulls();
+    const s = await sim({ plugins: [pulls.plugin] });
+    s.repo('acme', 'ev').commitFiles('feature', { 'b.txt': 'b\n' }, 'b');
+    const gh = await createGitHubClient({ baseUrl: s.baseUrl, auth: { token: TOKEN }, ...fast, notificationsPerMinute: 600 });
+    const t0 = Date.now();
+    const { data: pr } = await gh.rest.pulls.create({ owner: 'acme', repo: 'ev', head: 'feature', base: 'main', title: 't' });
+    await Promise.all([1, 2, 3].map((i) => gh.rest.issues.createComment({ owner: 'acme', repo: 'ev', issue_number: pr.number, body: String(i) })));
+    const arrivals = s.requests.map((r) => r.at);
+    expect(arrivals).toHaveLength(4);
+    // 600 per minute: 100 ms apart, so the four take ≥ 300 ms; octokit's own pace would take ≥ 9 s.
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('authenticates as a GitHub App installation with a PKCS#1 key and reuses the installation token', async () => {

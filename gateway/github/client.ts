@@ -29,6 +29,12 @@ export interface GitHubClientOptions {
    * so divide accordingly. Default 60 (octokit's own pace).
    */
   writesPerMinute?: number;
+  /**
+   * Writes that notify people (pull requests, comments; octokit's list) per minute for this client. Default:
+   * octokit's own, one per 3 s shared by every client in the process. A simulator without notifications
+   * needs no such spacing.
+   */
+  notificationsPerMinute?: number;
   /** Retries of one request after a 5xx or a network error (default 2). */
   retries?: number;
   /** Base of the quadratic retry delay in ms: waits (n+1)² × base (default 1000). */
@@ -47,7 +53,8 @@ export type GitHubClientTuning = Omit<GitHubClientOptions, 'auth' | 'baseUrl'>;
 /**
  * Spaces content-creating requests for one client. It stands in for the throttling plugin's `write`
  * Bottleneck group (typed as an option of the plugin), because that group is shared by every client in the
- * process and fixed at one write per second, while Verdict needs a per-client, configurable budget.
+ * process and fixed at one write per second, while Verdict needs a per-client, configurable budget (and,
+ * when asked for, for its `notifications` group: one per 3 s, process-wide).
  */
 function writePacer(writesPerMinute: number) {
   const interval = writesPerMinute === Number.POSITIVE_INFINITY ? 0 : 60_000 / writesPerMinute;
@@ -109,6 +116,7 @@ export async function createGitHubClient(options: GitHubClientOptions): Promise<
       onSecondaryRateLimit: onLimit,
       retryAfterBaseValue: options.rateLimitUnitMs ?? 1000,
       write: writePacer(options.writesPerMinute ?? 60),
+      ...(options.notificationsPerMinute !== undefined ? { notifications: writePacer(options.notificationsPerMinute) } : {}),
     },
   };
   // The throttle option types name Bottleneck.Group for `write`; our pacer implements the part used.

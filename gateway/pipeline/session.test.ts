@@ -11,7 +11,11 @@ import type { EvidenceWriter } from '../evidence/writer.ts';
 import { PipelineSession, countedFrom } from './session.ts';
 import { analyzeSql, loadParser } from '../../engine/sql/postgres/analyze.ts';
 import type { ApprovalProvider } from '../approvals/provider.ts';
-import { decideLocally, localApprovals } from '../approvals/local.ts';
+import { decideLocally, listLocalRequests, localApprovals } from '../approvals/local.ts';
+import { createEngine } from '../../engine/engine.ts';
+import { loadBundle } from '../../engine/policy/bundle.ts';
+import { testBundle } from '../testing/bundle.ts';
+import { until } from '../testing/until.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
@@ -114,6 +118,29 @@ describe('PipelineSession.admit', () => {
     const first = await s.admit('DELETE FROM t', [], s.decide('DELETE FROM t'), null);
     expect(Date.now() - started).toBeLessThan(2000); // answered at once, not after holdTimeoutSeconds
     expect(first).toMatchObject({ kind: 'refuse', request: { id: expect.stringMatching(/^req-/), link: expect.stringContaining('verdict approve') } });
+  });
+});
+
+describe('PipelineSession.breakGlass', () => {
+  it('files the review after the fact for the reviewers the policy names, with the reason and the decision', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'verdict-pipeline-'));
+    const engine = await createEngine({ bundle: await loadBundle(testBundle(dir, 'rev-break-glass')) });
+    const { services, events } = fakeServices(() => allow(''));
+    services.engine = () => engine;
+    services.approvals = await localApprovals({ dir: join(dir, 'approvals') });
+    const s = new PipelineSession(services, { ...options, identity: { ...options.identity, sub: 'user:erin', username: 'erin', groups: ['dba', 'break-glass'] } });
+    const v = s.decide('/* break-glass: INC-4711 stuck job */ DELETE FROM old_visits');
+    expect(v.action).toBe('allow');
+    const d = v.decisions[0]!;
+    expect(d.reasons.map((r) => r.rule)).toEqual(['approvals.break_glass', 'verdict.allow']);
+    // policy-tests/testdata/access/data.yaml approval.break_glass: the reviewers are data, not gateway code.
+    expect(d.approval).toEqual({ approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 604800, mode: 'break_glass' });
+    s.breakGlass(v);
+    const filed = await until('the break-glass request', () => events.find((e) => e.type === 'approval_requested'), (e) => e !== undefined);
+    const requested = filed!.data as unknown as Record<string, unknown>;
+    expect(requested).toMatchObject({ decision_id: d.decision_id, approvers: ['team:break-glass-review'], min_approvals: 1, mode: 'break_glass', link: expect.stringMatching(/^break-glass: /) });
+    const [request] = await listLocalRequests(join(dir, 'approvals'));
+    expect(request).toMatchObject({ id: requested.request_id, requirement: d.approval, break_glass: { reason: d.reasons[0]!.message, evidence: d.decision_id } });
   });
 });
 

@@ -342,8 +342,9 @@ export class PipelineSession {
 
   /**
    * Break-glass: the policy let a statement that needs approval run at once on a stated reason
-   * (rule `approvals.break_glass`). The request is filed after the fact for review (a PR labelled break-glass
-   * with GitHub) and recorded as evidence. Call it when such a statement is sent upstream.
+   * (rule `approvals.break_glass`). The request is filed after the fact for the reviewers the decision names
+   * (its `approval`, from the policy; a PR labelled break-glass with GitHub) and recorded as evidence. Call it
+   * when such a statement is sent upstream.
    */
   breakGlass(verdict: Verdict): void {
     const o = this.#options;
@@ -353,6 +354,11 @@ export class PipelineSession {
       const d = verdict.decisions[n]!;
       const bg = d.reasons.find((r) => r.rule === 'approvals.break_glass');
       if (!bg) continue;
+      // Decision validation requires the review requirement with this reason; without it nothing says who reviews.
+      if (!d.approval) {
+        log.error('break-glass decision names no reviewers; no review filed', { decision_id: d.decision_id });
+        continue;
+      }
       const subject: ApprovalSubject = {
         statement: verdict.statements[n]?.text ?? '',
         parameters: [],
@@ -361,16 +367,12 @@ export class PipelineSession {
         target: { upstream: o.upstream, database: o.database },
         reasons: d.reasons,
         policy_revision: d.policy_revision,
-        requirement: { approvers: ['team:break-glass-review'], min_approvals: 1, ttl_seconds: 7 * 24 * 3600, mode: 'hold' },
+        requirement: d.approval,
         ...(verdict.statements[n] ? { analysis: subjectAnalysis(verdict.statements[n]!) } : {}),
       };
       log.warn('break-glass statement', { user: i.username, decision_id: d.decision_id, reason: bg.message });
       this.#services.metrics.approvalsRequested.inc({ mode: 'break_glass' });
-      const provider = this.#services.approvals;
-      const filed = provider.breakGlass
-        ? provider.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id })
-        : provider.create(subject);
-      filed.then(
+      this.#services.approvals.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id }).then(
         ({ request, link }) =>
           this.record({
             type: 'approval_requested',
@@ -380,7 +382,7 @@ export class PipelineSession {
               decision_id: d.decision_id,
               subject_hash: request.hash,
               approvers: subject.requirement.approvers,
-              min_approvals: 1,
+              min_approvals: subject.requirement.min_approvals,
               expires_at: request.expires_at,
               link: `break-glass: ${link}`,
               mode: 'break_glass',

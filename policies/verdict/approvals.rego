@@ -162,22 +162,44 @@ application_name_matches(pattern, name) if {
 	startswith(name, trim_suffix(pattern, "*"))
 }
 
-# Break-glass: a member of the break-glass group may run a statement that needs approval at once, by
-# stating a reason in a leading comment: /* break-glass: <reason> */ DELETE ... The gateway then opens the
-# approval request after the fact, labelled break-glass, and the evidence records the reason.
+# Break-glass: a member of one of data.access.approval.break_glass.groups may run a statement that needs
+# approval at once, by stating a reason in a leading comment: /* break-glass: <reason> */ DELETE ... The
+# decision then carries who reviews it after the fact (break_glass_review, from the same data); the gateway
+# files the request for them, labelled break-glass, and the evidence records the reason.
+break_glass_member if {
+	some group in input.identity.groups
+	group in object.get(data.access.approval, ["break_glass", "groups"], [])
+}
+
 break_glass_reason := trim_space(m[0][1]) if {
-	"break-glass" in input.identity.groups
+	break_glass_member
 	m := regex.find_all_string_submatch_n(`^\s*/\*\s*break-glass:\s*([^*]*[^*\s])\s*\*/`, input.statement.text, 1)
 	count(m) == 1
 	trim_space(m[0][1]) != ""
 }
 
-break_glass if break_glass_reason
+# Without reviewers there is no break-glass: the statement waits for approval like any other.
+break_glass if {
+	break_glass_reason
+	break_glass_review
+}
+
+# The after-the-fact review (the decision's `approval`, mode break_glass): who reviews, how many, for how long.
+break_glass_review := {
+	"approvers": bg.reviewers,
+	"min_approvals": object.get(bg, "min_approvals", 1),
+	"ttl_seconds": object.get(bg, "ttl_seconds", 604800),
+	"mode": "break_glass",
+} if {
+	bg := data.access.approval.break_glass
+	count(bg.reviewers) > 0
+}
 
 break_glass_reasons contains {"rule": "approvals.break_glass", "message": msg} if {
 	count(required) > 0
+	break_glass
 	msg := sprintf("break-glass by %s: %s (approval requested after the fact)", [input.identity.sub, break_glass_reason])
 }
 
 # A break-glass member's decisions depend on the statement's comment, which the fingerprint ignores.
-uncacheable if "break-glass" in input.identity.groups
+uncacheable if break_glass_member

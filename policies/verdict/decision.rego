@@ -27,7 +27,7 @@ reasons := sort_reasons(guards.deny) if {
 	action == "deny"
 } else := sort_reasons(approvals.required) if {
 	action == "approve"
-} else := sort_reasons(masking.reasons) if {
+} else := array.concat(sort_reasons(masking.reasons), sort_reasons(approvals.break_glass_reasons)) if {
 	action == "mask"
 } else := array.concat(array.concat(sort_reasons(approvals.granted_reasons), sort_reasons(approvals.break_glass_reasons)), [default_allow])
 
@@ -63,6 +63,15 @@ decision_document := {
 	"approval": approvals.requirement,
 } if {
 	action == "approve"
+} else := {
+	"action": action,
+	"reasons": reasons,
+	"masks": sorted_masks,
+	"approval": approvals.break_glass_review,
+	"cacheable": false,
+} if {
+	# Break-glass ran it at once (allow or mask): `approval` names who reviews it after the fact.
+	count(approvals.break_glass_reasons) > 0
 } else := {
 	"action": action,
 	"reasons": reasons,
