@@ -168,7 +168,8 @@ export function ensureHelmPlugin(name) {
 
 /**
  * Debian packages the integration tests drive: PostgreSQL's server binaries (private test clusters),
- * psql/pgbench, the drivers of the client compatibility tests (psycopg2, JDBC with a JDK), and HAProxy.
+ * psql/pgbench, the drivers of the client compatibility tests (psycopg2, JDBC with a JDK), HAProxy, and
+ * Chromium (the evidence report's browser test).
  */
 function ensureDebianPackages() {
   const base = '/usr/lib/postgresql';
@@ -183,6 +184,8 @@ function ensureDebianPackages() {
     ['default-jdk-headless', () => onPath('javac') && onPath('java')],
     // the scale-out test's load balancer in front of three gateway replicas
     ['haproxy', () => onPath('haproxy') || existsSync('/usr/sbin/haproxy')],
+    // the evidence report rendered in a real browser (headless, over the DevTools protocol)
+    ['chromium', () => existsSync('/usr/bin/chromium') || existsSync('/usr/bin/chromium-browser')],
   ];
   const missing = needs.filter(([, ok]) => !ok()).map(([name]) => name);
   if (missing.length === 0) return;

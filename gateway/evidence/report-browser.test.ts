@@ -75,6 +75,11 @@ const TABLES = `JSON.stringify({
   })),
 })`;
 
+// The bootstrap installs Debian's chromium; in CI its absence is a failure, not a skip.
+it.runIf(process.env.CI)('Chromium is installed for the report tests (npm run bootstrap installs it)', () => {
+  expect(chromium, 'no /usr/bin/chromium: run `npm run bootstrap`').toBeDefined();
+});
+
 describe.skipIf(!chromium)('the evidence report in headless Chromium', () => {
   it('renders the auditor’s tables with what the evidence says', { timeout: 180_000 }, async () => {
     const withdrawn: EvidenceEvent = { type: 'approval_withdrawn', data: { request_id: 'req-9', by: 'bob', reason: 'withdrawn by the requester (the client cancelled)' } };
