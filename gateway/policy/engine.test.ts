@@ -96,6 +96,26 @@ describe('decisions with the default policy', () => {
   });
 });
 
+describe('bind parameters that meet PHI are recorded keyed-hashed, wherever the predicate sits', () => {
+  // The parameter meets an alias of patients.email: only the nested statement's predicates name the column,
+  // so a wrapper (DECLARE, EXPLAIN, PREPARE) that kept its own predicates alone would record it raw.
+  const inner = 'SELECT id FROM (SELECT id, email AS e FROM patients) x WHERE e = $1';
+  const treating: DecideContext = { ...clinician, connection: normalizeConnection({ front_door: 'postgres', database: 'clinic', purpose: 'treatment' }) };
+  it.each([
+    ['a plain SELECT', inner],
+    ['DECLARE … CURSOR', `DECLARE c CURSOR FOR ${inner}`],
+    ['EXPLAIN', `EXPLAIN ${inner}`],
+    ['PREPARE', `PREPARE p(text) AS ${inner}`],
+  ])('%s', (_kind, sql) => {
+    const v = engine.decide(sql, treating);
+    expect(v.action, JSON.stringify(v.decisions[0]!.reasons)).not.toBe('deny');
+    expect(v.decisions[0]!.sensitive_parameters).toEqual([1]);
+  });
+  it('and a parameter that meets no PHI stays readable', () => {
+    expect(engine.decide('DECLARE c CURSOR FOR SELECT id FROM (SELECT id, email AS e FROM patients) x WHERE id = $1', treating).decisions[0]!.sensitive_parameters).toEqual([]);
+  });
+});
+
 describe('decision cache', () => {
   it('serves the same shape with other literals from the cache, as a new decision', () => {
     const a = engine.decide('SELECT name, ssn FROM patients WHERE id = 1', analyst);

@@ -1,6 +1,6 @@
 // Turns SQL text into the `statement` facts of the policy input (one StatementAnalysis per
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
-import { accesses, dedupe } from '../facts.ts';
+import { absorb, accesses, dedupe } from '../facts.ts';
 import { createRequire } from 'node:module';
 import { unknownStatement } from '../dialect.ts';
 import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind } from '../types.ts';
@@ -396,7 +396,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
     const q = c.CommonTableExpr?.ctequery;
     if (q && tagOf(q) !== 'SelectStmt') nested.push(analyzeStatement(q, text, o, d + 1));
   }
-  for (const n of nested) bubble(w, n);
+  for (const n of nested) absorb(w.facts, n);
   // Flattened: every statement at any depth sits in the top statement's `nested`, so a policy
   // reads them with one iteration instead of walking the whole input (walk() is slow in WASM).
   const flat = nested.flatMap((n) => {
@@ -474,22 +474,6 @@ function procedureBody(language: string, body: string, o: WalkOptions, d: number
   };
   const r = bodyAnalyses('CreateFunctionStmt', b, text, o, d, { analyzeText, analyzeNode: analyzeStatement, parsePlpgsql: hooks.parsePlpgsql });
   return { nested: r.nested, opaque: r.opaque };
-}
-
-/** Nested statements' facts count for the parent: a policy reading only the top level sees them. */
-function bubble(w: Walker, n: StatementAnalysis): void {
-  const f = w.facts;
-  for (const r of n.reads) {
-    if (r.columns.length === 0) f.read(r.schema, r.table, null);
-    for (const c of r.columns) f.read(r.schema, r.table, c);
-  }
-  for (const x of n.writes) f.write(x.schema, x.table, x.columns);
-  for (const fn of n.functions) f.functions.add(fn);
-  for (const u of n.unresolved) f.unresolve(u.reason, u.column);
-  if (n.opaque) f.opaque = true;
-  if (n.literal_dependent) f.litDep = true;
-  if (n.data_modifying_cte) f.dataModifyingCte = true;
-  if (n.creates_table_from_query) f.createsTable = true;
 }
 
 function finish(
