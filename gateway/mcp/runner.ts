@@ -12,7 +12,9 @@ import type { VerifiedIdentity } from '../identity/validator.ts';
 import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { PipelineSession, countedFrom } from '../pipeline/session.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
-import { StatementError, UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
+import { StatementError } from '../upstream/postgres/errors.ts';
+import { UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
+import { SQLSTATE, ToolRefusal, toolError, type RefusalDetails } from './errors.ts';
 import { typeName } from './types.ts';
 import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 
@@ -49,31 +51,6 @@ export interface StatementOut {
 export interface QueryOut {
   results: StatementOut[];
   notes: string[];
-}
-
-/** Why a tool call was refused or failed: what a tool error carries (docs: README "The MCP door"). */
-export interface RefusalDetails {
-  status: 'denied' | 'approval_required' | 'error' | 'invalid';
-  /** The policy rule that decided (e.g. 'guards.unbounded_write'), or the door's own ('mcp.session_object'). */
-  rule: string | null;
-  decision_id: string | null;
-  /** For approval_required: the filed request and where an approver sees it. */
-  request_id?: string;
-  link?: string;
-  /** For error: PostgreSQL's SQLSTATE (data-dependent classes as 22000 when masked columns are read). */
-  sqlstate?: string;
-  /** What the agent can do next. */
-  next?: string;
-}
-
-export class ToolRefusal extends Error {
-  override name = 'ToolRefusal';
-  constructor(
-    message: string,
-    readonly details: RefusalDetails,
-  ) {
-    super(message);
-  }
 }
 
 /** Statements that use server-side objects of a session: an MCP call is a session of its own. */
@@ -142,12 +119,12 @@ export class McpRunner {
    */
   async query(caller: Caller, tool: string, sql: string, params: readonly (string | null)[], signal?: AbortSignal): Promise<QueryOut> {
     if (this.inFlight >= this.#cfg.max_concurrent_calls) {
-      throw new ToolRefusal(`Verdict is running ${this.inFlight} tool calls, its limit (mcp.max_concurrent_calls); try again shortly`, { status: 'error', rule: null, decision_id: null, sqlstate: '53300' });
+      throw toolError.tooManyConnections(`Verdict is running ${this.inFlight} tool calls, its limit (mcp.max_concurrent_calls); try again shortly`);
     }
     const sub = caller.identity.sub;
     const mine = this.#bySubject.get(sub) ?? 0;
     if (mine >= this.#cfg.max_calls_per_identity) {
-      throw new ToolRefusal(`you are running ${mine} tool calls, the limit per identity (mcp.max_calls_per_identity); wait for one to finish`, { status: 'error', rule: null, decision_id: null, sqlstate: '53300' });
+      throw toolError.tooManyConnections(`you are running ${mine} tool calls, the limit per identity (mcp.max_calls_per_identity); wait for one to finish`);
     }
     const session = this.#session(caller, tool);
     session.start();
@@ -196,7 +173,7 @@ export class McpRunner {
   }
 
   async #run(session: PipelineSession, caller: Caller, sql: string, params: (string | null)[], signal: AbortSignal | undefined): Promise<QueryOut> {
-    if (/^[\s;]*$/.test(sql)) throw new ToolRefusal('the statement is empty', { status: 'invalid', rule: null, decision_id: null });
+    if (/^[\s;]*$/.test(sql)) throw toolError.invalid('the statement is empty');
     const started = Date.now();
     let verdict = session.decide(sql);
     const refuse = (v: Verdict, message: string, rule: string | null, decision: Decision | null, extra: Partial<RefusalDetails> = {}): never => {
@@ -225,7 +202,7 @@ export class McpRunner {
     try {
       up = await this.#connect(caller, session);
     } catch (err) {
-      if (early && (await early)) session.recordResult(verdict, started, [], '08006');
+      if (early && (await early)) session.recordResult(verdict, started, [], SQLSTATE.ConnectionFailure);
       throw err;
     }
     try {
@@ -263,7 +240,7 @@ export class McpRunner {
         approval = admission.approval;
       }
       if (!(await (early ?? session.recordBeforeRun(verdict, approval, started)))) {
-        throw new ToolRefusal('Verdict cannot record evidence right now, so nothing runs; try again shortly', { status: 'error', rule: 'evidence.unavailable', decision_id: verdict.decisions[0]!.decision_id });
+        throw toolError.evidenceUnavailable(verdict.decisions[0]!.decision_id);
       }
       if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) session.breakGlass(verdict);
       return await this.#execute(session, up, sql, params, verdict, started, masked(), signal);
@@ -300,7 +277,7 @@ export class McpRunner {
         session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate, false, execution);
         throw this.#statementError(err, masked, verdict.decisions[Math.min(tags.length, n - 1)]!, implicit && n > 1 ? 'the statements ran as one transaction, which was rolled back' : null);
       }
-      session.recordResult(verdict, started, tags, 'XX000', false, execution);
+      session.recordResult(verdict, started, tags, SQLSTATE.InternalError, false, execution);
       throw err;
     }
     session.recordResult(verdict, started, tags, null, false, execution);
@@ -358,7 +335,7 @@ export class McpRunner {
     } catch (err) {
       ctx.metrics.errors.inc({ kind: 'upstream_connect' });
       ctx.log.error('upstream connection failed', { upstream, error: (err as Error).message });
-      throw new ToolRefusal(`Verdict could not connect to the upstream database "${upstream}"; try again later`, { status: 'error', rule: null, decision_id: null, sqlstate: '08006' });
+      throw toolError.connectionFailure(`Verdict could not connect to the upstream database "${upstream}"; try again later`);
     }
     const reported = new Map<string, string>();
     for (const [k, v] of conn.parameters) {
@@ -366,7 +343,7 @@ export class McpRunner {
       if (problem) {
         conn.close();
         ctx.log.error('upstream session settings refused', { upstream, error: problem });
-        throw new ToolRefusal(`the upstream database "${upstream}" starts sessions with settings Verdict cannot check statements under (${problem}); ask the operator to fix the database or role defaults`, { status: 'error', rule: null, decision_id: null, sqlstate: '08006' });
+        throw toolError.connectionFailure(`the upstream database "${upstream}" starts sessions with settings Verdict cannot check statements under (${problem}); ask the operator to fix the database or role defaults`);
       }
       reported.set(k, v);
     }

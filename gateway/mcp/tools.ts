@@ -6,7 +6,8 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { ApprovalProvider } from '../approvals/provider.ts';
-import { ToolRefusal, type Caller, type McpRunner, type QueryOut, type StatementOut } from './runner.ts';
+import { ToolRefusal, toolError } from './errors.ts';
+import type { Caller, McpRunner, QueryOut, StatementOut } from './runner.ts';
 
 const params = z
   .array(z.string().nullable())
@@ -183,7 +184,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
           [schema, table],
         );
         const rows = out.results[0]?.rows ?? [];
-        if (rows.length === 0) throw new ToolRefusal(`no table ${schema}.${table} is visible to you`, { status: 'invalid', rule: null, decision_id: null, next: 'list_tables shows the tables you can see' });
+        if (rows.length === 0) throw toolError.invalid(`no table ${schema}.${table} is visible to you`, 'list_tables shows the tables you can see');
         // What the policy would do with every column of it, for this caller (decided, not run).
         const preview = runner.preview(caller, `SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
         const d = preview.decisions[0]!;
@@ -221,7 +222,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
         const alone = runner.preview(caller, sql);
         const a = alone.statements[0];
         if (alone.statements.length !== 1 || !a || !['select', 'insert', 'update', 'delete', 'merge'].includes(a.kind)) {
-          throw new ToolRefusal('explain takes one SELECT, INSERT, UPDATE, DELETE or MERGE statement', { status: 'invalid', rule: null, decision_id: null });
+          throw toolError.invalid('explain takes one SELECT, INSERT, UPDATE, DELETE or MERGE statement');
         }
         const out = await runner.query(caller, 'explain', `EXPLAIN ${a.text}`, values ?? []);
         return { plan: (out.results[0]?.rows ?? []).map((r) => r[0] ?? '') };
@@ -248,7 +249,7 @@ export function buildMcpServer(runner: McpRunner, approvals: ApprovalProvider, c
         }
         // Someone else's request is as good as none: its statement is theirs.
         if (!filed || filed.request.requester.sub !== caller.identity.sub) {
-          throw new ToolRefusal(`no approval request ${request_id} of yours`, { status: 'invalid', rule: null, decision_id: null });
+          throw toolError.invalid(`no approval request ${request_id} of yours`);
         }
         const state = await approvals.state(request_id);
         const next =

@@ -3,13 +3,14 @@
 // Protocol-free: the session says how to decide again and how to ask its own connection about temporary tables;
 // the gate answers with a refusal message, or null when the statement may be decided again and go on.
 import type { Verdict } from '../../engine/engine.ts';
+import { SqlState } from './protocol/index.ts';
 import { onlyReads, readOnlyCall } from './side-effects.ts';
 import { FIRST_NORMAL_OID, functionsCalled, gapMessage, relationGaps, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
 
 /** Why the gate refuses a statement: the SQLSTATE the client gets and the message. */
 export interface Refusal {
   /** 42501 (uncataloged, unconfirmed), 42P01 / 42883 (no such relation / function, as PostgreSQL says), 25P02 (in a failed transaction). */
-  code: '42501' | '42P01' | '42883' | '25P02';
+  code: typeof SqlState.InsufficientPrivilege | typeof SqlState.UndefinedTable | typeof SqlState.UndefinedFunction | typeof SqlState.InFailedSqlTransaction;
   message: string;
 }
 
@@ -22,7 +23,7 @@ export interface Resolved {
 
 /** Thrown by `resolve` when the session is in a failed transaction (the server would refuse the statement: 25P02). */
 export class FailedTransaction extends Error {
-  readonly code = '25P02';
+  readonly code = SqlState.InFailedSqlTransaction;
 }
 
 /** The rule a refusal of this gate is recorded under (evidence and the client's message). */
@@ -104,7 +105,7 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     decidedOn.set(verdict, access.current());
   };
 
-  const refused = (message: string): Refusal => ({ code: '42501', message });
+  const refused = (message: string): Refusal => ({ code: SqlState.InsufficientPrivilege, message });
 
   /** The relations of `verdict` the catalog does not know, after a refresh if needed; a refusal, or null. */
   async function known(verdict: Verdict, sql: string, since: number): Promise<{ refusal: Refusal | null; verdict: Verdict }> {
@@ -128,20 +129,20 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     try {
       found = await hooks.resolve(unknown, functions);
     } catch (err) {
-      if (err instanceof FailedTransaction) return { refusal: { code: '25P02', message: 'current transaction is aborted, commands ignored until end of transaction block' }, verdict: v };
+      if (err instanceof FailedTransaction) return { refusal: { code: SqlState.InFailedSqlTransaction, message: 'current transaction is aborted, commands ignored until end of transaction block' }, verdict: v };
       return { refusal: refused(`Verdict could not look up ${unknown[0]} on this session's connection (${(err as Error).message}); try again shortly`), verdict: v };
     }
     for (const relation of unknown) {
       const r = found.get(relation);
       const name = relation.slice(relation.indexOf('.') + 1);
       // What PostgreSQL itself would answer: nothing of it exists to leak.
-      if (!r) return { refusal: { code: '42P01', message: `relation "${name}" does not exist` }, verdict: v };
+      if (!r) return { refusal: { code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` }, verdict: v };
       if (!r.temporary || !own(name)) return { refusal: refused(gapMessage({ relation, reason: 'unknown' })), verdict: v };
       temporaryOids.add(r.oid);
     }
     for (const f of functions) {
       const name = f.slice(f.indexOf('.') + 1);
-      if (!found.get(`function ${f}`)) return { refusal: { code: '42883', message: `function ${name} does not exist` }, verdict: v };
+      if (!found.get(`function ${f}`)) return { refusal: { code: SqlState.UndefinedFunction, message: `function ${name} does not exist` }, verdict: v };
       return { refusal: refused(`function ${f} is not in Verdict's catalog of the upstream, even re-read just now (it may have been made outside Verdict, or be a temporary function): what it returns cannot be classified`), verdict: v };
     }
     return { refusal: null, verdict: v };

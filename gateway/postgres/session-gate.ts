@@ -57,7 +57,7 @@ export function afterGate(s: PostgresSession, wait: Promise<Refusal | null>, sql
     const decisionId = s.recordRefusal(sql, UNCATALOGED_RULE, refusal.message);
     s.log.info('statement refused: a relation it reads is not in the catalog as loaded', { user: s.identity?.username, decision_id: decisionId, code: refusal.code, reason: refusal.message });
     // What PostgreSQL would say (no such relation, a failed transaction) in its words; else the denial.
-    const fields = refusal.code === '42501'
+    const fields = refusal.code === SqlState.InsufficientPrivilege
       ? insufficientPrivilege(`Verdict denied this statement: ${refusal.message} [${UNCATALOGED_RULE}]`, `decision ${decisionId}`)
       : ({ severity: 'ERROR', code: refusal.code, message: refusal.message } as const);
     refuse(s.writer.errorResponse(fields).flush());

@@ -18,6 +18,7 @@ import {
   connectionFailure,
   evidenceUnavailable,
   insufficientPrivilege,
+  SqlState,
   type ErrorFields,
   type FrontendMessage,
   type StartupMessage,
@@ -282,7 +283,7 @@ export class PostgresSession {
     });
   }
 
-  denialBytes(decision: Decision, message?: string, code = '42501'): Buffer {
+  denialBytes(decision: Decision, message?: string, code: SqlState = SqlState.InsufficientPrivilege): Buffer {
     const reason = decision.reasons.find((r) => r.rule !== 'verdict.allow') ?? decision.reasons[0];
     const text = message ?? `Verdict denied this statement: ${reason ? `${reason.message} [${reason.rule}]` : 'denied by policy'}`;
     return this.writer

@@ -22,7 +22,7 @@ import { PipelineSession } from '../pipeline/session.ts';
 import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 import { SnowflakeSession, type SnowflakeTarget } from '../upstream/snowflake/connection.ts';
 import type { CatalogAccess } from './catalog.ts';
-import { SfCode, SfDoorError, errorBody, sfError } from './errors.ts';
+import { SfCode, SfDoorError, SQLSTATE, errorBody, sfError } from './errors.ts';
 import { chunkAccessDenied, monitoringEntry, parseRequestBody, SSE_ALGORITHM, SSE_KEY } from './protocol.ts';
 import { DoorSession, heldMessage, newToken, runStatement, type QueryRecord, type RunContext } from './session.ts';
 import { bindsOf, sessionParameters, splitRows, type Chunk, type WireBind } from './wire.ts';
@@ -172,7 +172,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
       clientAddr: remote,
       applicationName: appId,
       tls: options.tls !== null,
-      refusalCode: '42501',
+      refusalCode: SQLSTATE.InsufficientPrivilege,
       holdTimeoutSeconds: ctx.config.approvals.hold_timeout_seconds,
       client: appId ? { name: appId, version: typeof data.CLIENT_APP_VERSION === 'string' ? printable(data.CLIENT_APP_VERSION, 50) : null } : null,
       purpose: loginPurpose(data, identity.claims),

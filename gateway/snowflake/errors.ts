@@ -11,7 +11,7 @@ export class SfDoorError extends Error {
   constructor(
     readonly code: string,
     message: string,
-    readonly sqlState: string,
+    readonly sqlstate: string,
     readonly httpStatus: 200 | 401 = 200,
     /** Extra fields for `data` (Verdict's decision id, an approval request). */
     readonly extra: Record<string, unknown> = {},
@@ -19,6 +19,13 @@ export class SfDoorError extends Error {
     super(message);
   }
 }
+
+/** SQLSTATEs the door records or sends of its own (Snowflake's own come with its errors). */
+export const SQLSTATE = {
+  InsufficientPrivilege: '42501',
+  QueryCanceled: '57014',
+  InternalError: 'XX000',
+} as const;
 
 /** Named constructors. */
 export const sfError = {
@@ -35,12 +42,13 @@ export const sfError = {
   unavailable: (what: string) => new SfDoorError(SfCode.SERVICE_UNAVAILABLE, what, '08006'),
   statementCount: (actual: number) =>
     new SfDoorError(SfCode.STATEMENT_COUNT_MISMATCH, `Actual statement count ${actual} did not match the desired statement count 1. Verdict runs one statement per request.`, '0A000'),
-  canceled: () => new SfDoorError(SfCode.QUERY_CANCELED, 'SQL execution canceled', '57014'),
+  /** 57014 query_canceled; `why`: what canceled it (an approval withdrawn or timed out). */
+  canceled: (why?: string, extra: Record<string, unknown> = {}) => new SfDoorError(SfCode.QUERY_CANCELED, why ? `SQL execution canceled: ${why}` : 'SQL execution canceled', SQLSTATE.QueryCanceled, 200, extra),
   notExecuting: () => new SfDoorError(SfCode.QUERY_NOT_EXECUTING, 'Identified SQL statement is not currently executing.', '01000'),
   queryNotFound: (id: string) => new SfDoorError(SfCode.QUERY_NOT_FOUND, `Statement ${id} not found`, '02000'),
   /** Bindings that do not fit the statement's bind variables (Snowflake answers 002049 / 42601). */
   binds: (what: string) => new SfDoorError(SfCode.BIND_MISMATCH, `SQL compilation error:\n${what}`, '42601'),
   unsupported: (what: string) => new SfDoorError(SfCode.UNSUPPORTED, `SQL compilation error:\nUnsupported feature '${what}'.`, '0A000'),
   /** Verdict's policy refused the statement: which rule, which decision. */
-  denied: (message: string, extra: Record<string, unknown> = {}) => new SfDoorError(SfCode.INSUFFICIENT_PRIVILEGES, message, '42501', 200, extra),
+  denied: (message: string, extra: Record<string, unknown> = {}) => new SfDoorError(SfCode.INSUFFICIENT_PRIVILEGES, message, SQLSTATE.InsufficientPrivilege, 200, extra),
 } as const;

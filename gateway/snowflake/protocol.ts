@@ -70,7 +70,7 @@ export type SfCode = (typeof SfCode)[keyof typeof SfCode];
 export interface SfFailure {
   readonly code: string;
   readonly message: string;
-  readonly sqlState: string;
+  readonly sqlstate: string;
   readonly extra?: Record<string, unknown>;
 }
 
@@ -78,11 +78,11 @@ export interface SfFailure {
  * The body of a failure (HTTP 200, or 401 for token problems), exactly as Snowflake writes it.
  *
  * @example
- * errorBody({ code: '000709', message: 'Statement x not found', sqlState: '02000' }).success // false
+ * errorBody({ code: '000709', message: 'Statement x not found', sqlstate: '02000' }).success // false
  */
 export function errorBody(err: SfFailure, queryId: string | null = null): Record<string, unknown> {
   return {
-    data: { internalError: false, errorCode: err.code, age: 0, sqlState: err.sqlState, queryId, line: -1, pos: -1, type: 'COMPILATION', ...err.extra },
+    data: { internalError: false, errorCode: err.code, age: 0, sqlState: err.sqlstate, queryId, line: -1, pos: -1, type: 'COMPILATION', ...err.extra },
     code: err.code,
     message: err.message,
     success: false,

@@ -14,7 +14,7 @@ import { countedFrom, type HoldHooks, type PipelineSession } from '../pipeline/s
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
 import { catalogGaps, gapMessage, relationsChanged, relationsRead, type CatalogAccess } from './catalog.ts';
-import { SfCode, SfDoorError, sfError } from './errors.ts';
+import { SfCode, SfDoorError, SQLSTATE, sfError } from './errors.ts';
 import { maskedValue, rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
 /** What a finished statement gives the driver. */
@@ -269,7 +269,7 @@ export async function runStatement(
     }
     if (admission.kind === 'refuse') {
       const d = strictest(verdict, 'approve');
-      if (admission.canceled) throw new SfDoorError(SfCode.QUERY_CANCELED, `SQL execution canceled: ${admission.message}`, '57014', 200, { decisionId: d.decision_id });
+      if (admission.canceled) throw sfError.canceled(admission.message, { decisionId: d.decision_id });
       throw sfError.denied(admission.message, {
         decisionId: d.decision_id,
         rule: d.reasons[0]?.rule ?? null,
@@ -364,11 +364,11 @@ function finish(rc: RunContext, p: PipelineSession, verdict: Verdict, started: n
   else {
     const err = outcome.error;
     if (signal.aborted) {
-      p.recordResult(verdict, started, [], '57014', false, execution);
+      p.recordResult(verdict, started, [], SQLSTATE.QueryCanceled, false, execution);
       throw sfError.canceled();
     }
     if (!(err instanceof SnowflakeUpstreamError)) throw err;
-    const state = err.sqlState ?? 'XX000';
+    const state = err.sqlstate ?? SQLSTATE.InternalError;
     p.recordResult(verdict, started, [], state, false, execution);
     // The text of an error over masked columns could carry their values: only its code goes out.
     if (masked) throw new SfDoorError(err.code ?? '100000', `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));

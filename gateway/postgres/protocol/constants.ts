@@ -126,6 +126,9 @@ export const SqlState = {
   IoError: '58030',
   InvalidCatalogName: '3D000',
   SyntaxError: '42601',
+  UndefinedTable: '42P01',
+  UndefinedFunction: '42883',
+  InFailedSqlTransaction: '25P02',
   Warning: '01000',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];

@@ -21,17 +21,17 @@ describe('ProtocolError', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err.name).toBe('ProtocolError');
     expect(err.code).toBe('MALFORMED_MESSAGE');
-    expect(err.sqlState).toBe('08P01');
+    expect(err.sqlstate).toBe('08P01');
     expect(err.message).toBe('invalid Bind message');
     expect(err.cause).toBe(cause);
   });
 
   it('maps codes to the SQLSTATE PostgreSQL uses for the same violation', () => {
-    expect(new ProtocolError('MESSAGE_TOO_LARGE', 'x').sqlState).toBe('08P01');
-    expect(new ProtocolError('UNKNOWN_MESSAGE', 'x').sqlState).toBe('08P01');
-    expect(new ProtocolError('INVALID_UTF8', 'x').sqlState).toBe('08P01');
-    expect(new ProtocolError('UNSUPPORTED_PROTOCOL', 'x').sqlState).toBe('0A000');
-    expect(new ProtocolError('MISSING_USER', 'x').sqlState).toBe('28000');
+    expect(new ProtocolError('MESSAGE_TOO_LARGE', 'x').sqlstate).toBe('08P01');
+    expect(new ProtocolError('UNKNOWN_MESSAGE', 'x').sqlstate).toBe('08P01');
+    expect(new ProtocolError('INVALID_UTF8', 'x').sqlstate).toBe('08P01');
+    expect(new ProtocolError('UNSUPPORTED_PROTOCOL', 'x').sqlstate).toBe('0A000');
+    expect(new ProtocolError('MISSING_USER', 'x').sqlstate).toBe('28000');
   });
 
   it('fromProtocolError makes a FATAL with that SQLSTATE', () => {

@@ -33,7 +33,7 @@ const SQLSTATE_OF: Record<ProtocolErrorCode, SqlState> = {
 };
 
 /**
- * A protocol error. `code` is stable; `message` says what was wrong with the bytes; `sqlState` is what to answer.
+ * A protocol error. `code` is stable; `message` says what was wrong with the bytes; `sqlstate` is what to answer.
  *
  * @example
  * try { msg = reader.next() } catch (e) {
@@ -43,13 +43,13 @@ const SQLSTATE_OF: Record<ProtocolErrorCode, SqlState> = {
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;
   /** The SQLSTATE PostgreSQL itself would send for this violation. */
-  readonly sqlState: SqlState;
+  readonly sqlstate: SqlState;
 
   constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ProtocolError';
     this.code = code;
-    this.sqlState = SQLSTATE_OF[code];
+    this.sqlstate = SQLSTATE_OF[code];
   }
 }
 
@@ -104,7 +104,7 @@ export function protocolViolation(message: string): ErrorFields {
  * writer.errorResponse(fromProtocolError(err)) // err.code === 'UNSUPPORTED_PROTOCOL' → code '0A000'
  */
 export function fromProtocolError(err: ProtocolError): ErrorFields {
-  return { severity: 'FATAL', code: err.sqlState, message: err.message };
+  return { severity: 'FATAL', code: err.sqlstate, message: err.message };
 }
 
 /**

@@ -502,7 +502,7 @@ describe('malformed input → ProtocolError', () => {
     const err = errorOf(() => r.next());
     expect(err.code).toBe('MESSAGE_TOO_LARGE');
     expect(err.message).toBe("Query ('Q') message of 1025 bytes exceeds the limit of 1024 bytes");
-    expect(err.sqlState).toBe('08P01');
+    expect(err.sqlstate).toBe('08P01');
   });
 
   it('MESSAGE_TOO_LARGE: small messages have PostgreSQL’s 10 000-byte limit, password messages 65 535', () => {
@@ -578,14 +578,14 @@ describe('malformed input → ProtocolError', () => {
 
   it('UNSUPPORTED_PROTOCOL: major versions other than 3, and unknown 1234.x request codes', () => {
     const v2 = expectProtocolError(untyped(2 << 16, startupPairs('user', 'a')), 'UNSUPPORTED_PROTOCOL', /^unsupported frontend protocol 2\.0: Verdict supports protocol 3\.x only/, false);
-    expect(v2.sqlState).toBe('0A000');
+    expect(v2.sqlstate).toBe('0A000');
     expectProtocolError(untyped((4 << 16) | 1, startupPairs('user', 'a')), 'UNSUPPORTED_PROTOCOL', /^unsupported frontend protocol 4\.1/, false);
     expectProtocolError(untyped((1234 << 16) | 9999), 'UNSUPPORTED_PROTOCOL', /^unknown startup request code 1234\.9999/, false);
   });
 
   it('MISSING_USER: no user, or an empty one', () => {
     const err = expectProtocolError(untyped(196608, startupPairs('database', 'clinic')), 'MISSING_USER', /^no PostgreSQL user name specified in startup packet/, false);
-    expect(err.sqlState).toBe('28000');
+    expect(err.sqlstate).toBe('28000');
     expectProtocolError(untyped(196608, startupPairs('user', '')), 'MISSING_USER', /no PostgreSQL user name/, false);
   });
 

@@ -11,7 +11,7 @@ export class SnowflakeError extends Error {
   constructor(
     readonly code: SfCode,
     message: string,
-    readonly sqlState: string,
+    readonly sqlstate: string,
     /** 200 for every statement and login error; 401 for missing or unknown tokens, as Snowflake does. */
     readonly httpStatus: 200 | 401 = 200,
     options?: { cause?: unknown },

@@ -1,5 +1,6 @@
-// The upstream connector's one error type: a stable `code` callers switch on, the server's SQLSTATE
-// when PostgreSQL said no, and the cause kept. Messages name the upstream, never a secret.
+// The upstream connector's errors: UpstreamError when opening a connection fails (a stable `code` callers
+// switch on, the server's SQLSTATE when PostgreSQL said no, the cause kept), and StatementError when a statement
+// is refused (the ErrorResponse's fields). Messages name the upstream, never a secret.
 
 export type UpstreamErrorCode =
   | 'CONNECT_FAILED'
@@ -27,5 +28,40 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
     this.code = code;
     if (options?.sqlstate !== undefined) this.sqlstate = options.sqlstate;
+  }
+}
+
+/**
+ * PostgreSQL refused the statement: an ErrorResponse (https://www.postgresql.org/docs/current/protocol-error-fields.html).
+ * The connection stays usable. `position` is the 1-based character offset into the statement text.
+ *
+ * @example
+ * try { await session.run('SELECT 1/0', []) } catch (e) { if (e instanceof StatementError && e.sqlstate === '22012') ... }
+ */
+export class StatementError extends Error {
+  readonly sqlstate: string;
+  readonly severity: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  readonly position?: number;
+
+  constructor(sqlstate: string, message: string, fields: { severity?: string; detail?: string; hint?: string; position?: number } = {}) {
+    super(message);
+    this.name = 'StatementError';
+    this.sqlstate = sqlstate;
+    this.severity = fields.severity ?? 'ERROR';
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+    this.position = fields.position;
+  }
+
+  /** 22021 character_not_in_repertoire: what PostgreSQL answers for a NUL byte in text. */
+  static characterNotInRepertoire(message: string): StatementError {
+    return new StatementError('22021', message);
+  }
+
+  /** 54023 too_many_arguments: more bind parameters than the protocol's Int16 count can carry. */
+  static tooManyArguments(message: string): StatementError {
+    return new StatementError('54023', message);
   }
 }

@@ -5,7 +5,8 @@ import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '../../testing/postgres.ts';
-import { StatementError, UpstreamSession } from './statement.ts';
+import { StatementError } from './errors.ts';
+import { UpstreamSession } from './statement.ts';
 import { cancelUpstream, connectUpstream, UpstreamError, type UpstreamConnection, type UpstreamTarget } from './upstream.ts';
 
 let server: TestPostgres;

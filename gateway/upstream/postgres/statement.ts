@@ -3,7 +3,7 @@
 import type { BackendMessage, CommandCompleteMessage, DatabaseError, DataRowMessage, NoticeMessage, ParameterStatusMessage, ReadyForQueryMessage, RowDescriptionMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { serialize } from 'pg-protocol/dist/serializer.js';
-import { UpstreamError } from './errors.ts';
+import { StatementError, UpstreamError } from './errors.ts';
 import type { UpstreamConnection } from './upstream.ts';
 
 /** One RowDescription field. `tableOid`/`attnum` are 0 when the column is not a plain table column. */
@@ -39,31 +39,6 @@ export interface RunOptions {
   /** Parameter type OIDs for Parse; 0 or absent: the server infers the type. */
   types?: readonly number[];
   signal?: AbortSignal;
-}
-
-/**
- * PostgreSQL refused the statement: an ErrorResponse (https://www.postgresql.org/docs/current/protocol-error-fields.html).
- * The connection stays usable. `position` is the 1-based character offset into the statement text.
- *
- * @example
- * try { await session.run('SELECT 1/0', []) } catch (e) { if (e instanceof StatementError && e.sqlstate === '22012') ... }
- */
-export class StatementError extends Error {
-  readonly sqlstate: string;
-  readonly severity: string;
-  readonly detail?: string;
-  readonly hint?: string;
-  readonly position?: number;
-
-  constructor(sqlstate: string, message: string, fields: { severity?: string; detail?: string; hint?: string; position?: number } = {}) {
-    super(message);
-    this.name = 'StatementError';
-    this.sqlstate = sqlstate;
-    this.severity = fields.severity ?? 'ERROR';
-    this.detail = fields.detail;
-    this.hint = fields.hint;
-    this.position = fields.position;
-  }
 }
 
 /** Which reply the running statement waits for; after an ErrorResponse the server skips to Sync. */
@@ -164,8 +139,8 @@ export class UpstreamSession {
     if (!(maxBytes >= 0)) throw new RangeError('maxBytes must be a non-negative number');
     signal?.throwIfAborted();
     if (this.#closed) throw new UpstreamError('CONNECT_FAILED', 'the upstream connection is closed');
-    if (sql.includes('\0')) throw new StatementError('22021', 'the statement text contains a NUL character');
-    if (params.length > 0xffff) throw new StatementError('54023', 'a statement takes at most 65535 parameters');
+    if (sql.includes('\0')) throw StatementError.characterNotInRepertoire('the statement text contains a NUL character');
+    if (params.length > 0xffff) throw StatementError.tooManyArguments('a statement takes at most 65535 parameters');
     let cancelling: Promise<void> | undefined;
     const onAbort = () => {
       if (!this.#opts.cancel) return this.#fail(new UpstreamError('CONNECT_FAILED', 'statement aborted; with no cancel configured the connection was closed', { cause: signal?.reason }));

@@ -57,7 +57,7 @@ describe('SnowflakeSession', () => {
       const err = await s.execute('SELECT * FROM NO_SUCH_TABLE').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SnowflakeUpstreamError);
       expect((err as SnowflakeUpstreamError).code).toBe('002003');
-      expect((err as SnowflakeUpstreamError).sqlState).toBe('42S02');
+      expect((err as SnowflakeUpstreamError).sqlstate).toBe('42S02');
     } finally {
       await s.close();
     }

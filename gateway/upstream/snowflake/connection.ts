@@ -49,7 +49,7 @@ export class SnowflakeUpstreamError extends Error {
   constructor(
     message: string,
     readonly code: string | null,
-    readonly sqlState: string | null,
+    readonly sqlstate: string | null,
     readonly fatal: boolean,
   ) {
     super(message);
