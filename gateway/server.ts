@@ -1,23 +1,17 @@
 // Starts a Verdict gateway from a validated config: policy engines (one per upstream, with its catalog),
-// identity, approvals, the PostgreSQL listener and the admin HTTP listener; stops it gracefully.
+// identity, approvals, the PostgreSQL listener and the admin HTTP listener; stops it gracefully. The providers
+// the config names are built in server/providers.ts, the admin listener in server/admin.ts.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createEngine, type Engine } from '../engine/engine.ts';
 import type { PolicyBundle } from '../engine/policy/bundle.ts';
 import type { EvidenceEvent } from '../engine/evidence/events.ts';
 import { createBundleFollower, type BundleFollower } from './bundles/follower.ts';
-import { fileSource, githubReleaseSource, httpSource, type BundleSource } from './bundles/sources.ts';
-import { createGitHubClient } from './github/client.ts';
 import type { Catalog } from '../engine/sql/types.ts';
-import { localApprovals } from './approvals/local.ts';
-import { githubApprovals } from './approvals/github.ts';
-import { createWebhookHandler, type WebhookHandler } from './approvals/webhook.ts';
-import { createEvidenceWriterFromConfig, type EvidenceWriter } from './evidence/writer.ts';
-import { githubPublisher } from './evidence/github-publisher.ts';
-import type { EvidencePublisher } from './evidence/publisher.ts';
+import type { EvidenceWriter } from './evidence/writer.ts';
 import type { ApprovalProvider, ApprovalRequest } from './approvals/provider.ts';
 import type { VerdictConfig } from './config/schema.ts';
 import { createIdentityValidator } from './identity/validator.ts';
@@ -37,6 +31,8 @@ import { loadRelationCatalog, versionChecker, type RelationCatalog, type Relatio
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
 import { ConfigError } from './config/load.ts';
 import { checkReferences } from './config/references.ts';
+import { startAdminListener } from './server/admin.ts';
+import { approvalProvider, bundleSource, evidenceWriter } from './server/providers.ts';
 
 export interface Gateway {
   /** Where the PostgreSQL front door listens. */
@@ -65,20 +61,6 @@ export interface GatewayOptions {
   configPath?: string;
   /** The command the local approval HINT shows (the demo names a demo approver); default from `configPath`. */
   approveCommand?: (request: ApprovalRequest) => string;
-}
-
-/** The bundle source the config names (`policy.source`, or the `policy.bundle` file). */
-async function bundleSource(policy: VerdictConfig['policy']): Promise<BundleSource> {
-  const src = policy.source;
-  if (!src) return fileSource(policy.bundle);
-  if ('file' in src) return fileSource(src.file, { pollMs: src.poll_seconds * 1000 });
-  if ('url' in src) return httpSource({ url: src.url, pollMs: src.poll_seconds * 1000, ...(src.token ? { token: resolveSecret(src.token) } : {}) });
-  const g = src.github;
-  const client = await createGitHubClient({
-    ...(g.base_url ? { baseUrl: g.base_url } : {}),
-    auth: g.token ? { token: resolveSecret(g.token) } : { appId: g.app!.app_id, installationId: g.app!.installation_id, privateKey: resolveSecret(g.app!.private_key) },
-  });
-  return githubReleaseSource({ client, owner: g.owner, repo: g.repo, asset: g.asset, ...(g.tag ? { tag: g.tag } : {}), pollMs: src.poll_seconds * 1000 });
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -318,56 +300,8 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
     for (const name of [...targets.keys(), ...sfTargets.keys()]) catalogChanged(name);
   }, config.policy.catalog_refresh_seconds * 1000).unref();
 
-  let webhook: WebhookHandler | null = null;
-  let approvals: ApprovalProvider;
-  if (options.approvals) approvals = options.approvals;
-  else if (config.approvals.provider === 'github') {
-    const g = config.approvals.github!;
-    const provider = githubApprovals({
-      owner: g.owner,
-      repo: g.repo,
-      baseBranch: g.base_branch,
-      team: g.team,
-      teams: Object.fromEntries(Object.entries(g.teams)),
-      identities: { logins: g.logins },
-      auth: g.token
-        ? { token: resolveSecret(g.token) }
-        : { appId: g.app!.app_id, installationId: g.app!.installation_id, privateKey: resolveSecret(g.app!.private_key) },
-      ...(g.base_url ? { baseUrl: g.base_url } : {}),
-      ...(g.gateway_login ? { gatewayLogin: g.gateway_login } : {}),
-      pollMs: g.poll_seconds * 1000,
-      client: { writesPerMinute: g.writes_per_minute, ...(g.notifications_per_minute ? { notificationsPerMinute: g.notifications_per_minute } : {}) },
-      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
-    });
-    approvals = provider;
-    if (g.webhook_secret) webhook = createWebhookHandler({ secret: resolveSecret(g.webhook_secret), onEvent: (e) => provider.wake(e) });
-    log.info('approvals through GitHub pull requests', { repo: `${g.owner}/${g.repo}`, team: `${g.team.org}/${g.team.slug}`, webhook: webhook !== null });
-  } else {
-    const configPath = options.configPath;
-    const command = options.approveCommand ?? (configPath ? (r: ApprovalRequest) => `npx verdict approve ${r.id} --config ${configPath}` : undefined);
-    approvals = await localApprovals({ dir: config.approvals.state_dir, ...(command ? { command } : {}) });
-  }
-  const pub = config.evidence.publisher;
-  let githubEvidence: EvidencePublisher | undefined;
-  if (pub.kind === 'github') {
-    if (!pub.token === !pub.app) throw new ConfigError('evidence.publisher (github): give exactly one of token or app');
-    githubEvidence = githubPublisher({
-      owner: pub.owner,
-      repo: pub.repo,
-      branch: pub.branch,
-      ...(pub.base_url ? { baseUrl: pub.base_url } : {}),
-      auth: pub.token
-        ? { token: resolveSecret(pub.token) }
-        : { appId: pub.app!.app_id, installationId: pub.app!.installation_id, privateKey: resolveSecret(pub.app!.private_key) },
-    });
-  }
-  const evidence = options.evidence !== undefined ? options.evidence : await createEvidenceWriterFromConfig(config.evidence, {
-    ...(githubEvidence ? { publisher: githubEvidence } : {}),
-    ...(options.baseDir ? { baseDir: options.baseDir } : {}),
-    version: VERSION,
-    onWarning: (message, fields) => log.warn(`evidence: ${message}`, fields),
-    onDurable: (seconds) => metrics.evidenceDurableSeconds.observe(seconds),
-  });
+  const { approvals, webhook } = await approvalProvider(config, options, log);
+  const evidence = await evidenceWriter(config, options, { log, metrics, version: VERSION });
   if (evidence) {
     metrics.evidenceGauges = () => {
       const st = evidence.status();
@@ -491,34 +425,19 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
   let accepting = true;
   let closing: Promise<void> | null = null;
   if (config.listen.admin) {
-    admin = http.createServer(async (req, res) => {
-      const url = (req.url ?? '/').split('?')[0];
-      if (webhook && url === '/github/webhook') return void webhook(req, res);
-      if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      if (url === '/readyz') {
+    ({ server: admin, address: adminAddress } = await startAdminListener(config.listen.admin, {
+      webhook,
+      readiness() {
         const evidenceOk = !evidence || !evidence.requireDurable || evidence.status().writable;
         const upstreamOk = targets.size === 0 || [...reachable.values()].some(Boolean);
         if (!upstreamOk) probeUpstreams(); // so readiness comes back once one answers again
         const ready = accepting && bundle !== null && evidenceOk && upstreamOk;
         const why = bundleError ?? (!evidenceOk ? 'the evidence spool cannot be written' : !upstreamOk ? `no upstream is reachable (${[...targets.keys()].join(', ')})` : 'shutting down');
-        return void res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${why}\n`);
-      }
-      if (url === '/status') {
-        const body = { instance: evidence?.stream ?? null, version: VERSION, policy: follower.status(), ready: accepting && bundle !== null };
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
-      }
-      if (url === '/metrics') {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        return void res.end(await metrics.registry.metrics());
-      }
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    });
-    await new Promise<void>((resolve, reject) => {
-      admin!.once('error', reject);
-      admin!.listen(config.listen.admin!.port, config.listen.admin!.host, () => resolve());
-    });
-    const a = admin.address() as net.AddressInfo;
-    adminAddress = { host: a.address, port: a.port };
+        return { ready, why };
+      },
+      status: () => ({ instance: evidence?.stream ?? null, version: VERSION, policy: follower.status(), ready: accepting && bundle !== null }),
+      metrics,
+    }));
   }
 
   return {
