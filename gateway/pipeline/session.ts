@@ -16,9 +16,6 @@ import type { PipelineServices, PipelineSessionOptions } from './services.ts';
 import type { DecisionCounts } from '../ops/metrics.ts';
 
 // The pipeline's surface for the doors, wherever each part is defined.
-export { countedFrom, type Admission, type Counted, type HoldHooks } from './admission.ts';
-export { executionParameters, type DecisionRef } from './evidence-record.ts';
-export type { PipelineServices, PipelineSessionOptions } from './services.ts';
 
 /**
  * One client session in the pipeline.

@@ -6,7 +6,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import { insufficientPrivilege, notice, paramFormat, SqlState, type FrontendMessage } from './protocol/index.ts';
 import { errorCode, scrubbed } from './responses.ts';
 import { RESERVED_PREFIX } from './session-model.ts';
-import { countedFrom, type Counted } from '../pipeline/session.ts';
+import { countedFrom, type Counted } from '../pipeline/admission.ts';
 import { FLUSH, bindMessage, closeMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
 import { catalogGate, FailedTransaction, UNCATALOGED_RULE, type CatalogGate, type Refusal, type Resolved } from './catalog-gate.ts';
 import { resolveSql } from './catalog-freshness.ts';

@@ -8,7 +8,7 @@
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import type { DecisionRef } from '../pipeline/session.ts';
+import type { DecisionRef } from '../pipeline/evidence-record.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
 import type { RowPlan } from './row-plan.ts';
 
