@@ -22,7 +22,8 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, type InternalUnit, type RowPlan, type Unit } from './responses.ts';
+import { ResponseTracker, type InternalUnit, type Unit } from './responses.ts';
+import type { RowPlan } from './row-plan.ts';
 import { SessionModel, STAND_IN_NAME, type DecisionRef } from './session-model.ts';
 import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
 import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
