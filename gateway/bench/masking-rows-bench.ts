@@ -7,7 +7,8 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import { maskFunction, type MaskFn } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import { ResponseTracker, type RowPlan } from '../postgres/responses.ts';
+import { ResponseTracker } from '../postgres/responses.ts';
+import type { RowPlan } from '../postgres/row-plan.ts';
 import { SessionModel } from '../postgres/session-model.ts';
 import { dataRow, rowDescription } from '../testing/backend-messages.ts';
 

@@ -9,7 +9,10 @@ import { decodeFrame } from '../testing/wire-client.ts';
 import { commandComplete, dataRow, i32, parseAll, ready as readyFor, rowDescription } from '../testing/backend-messages.ts';
 
 const ready = readyFor('I');
-import { ResponseTracker, describeColumns, rewriteDataRow, type RowPlan } from './responses.ts';
+import { rewriteDataRow } from './data-row.ts';
+import { ResponseTracker } from './responses.ts';
+import { describeColumns } from './row-description.ts';
+import type { RowPlan } from './row-plan.ts';
 import { SessionModel, type Rows } from './session-model.ts';
 
 const ctx = { hashKey: Buffer.from('k') };

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import { ResponseTracker, rewriteDataRow, type RowPlan } from './responses.ts';
+import { rewriteDataRow } from './data-row.ts';
+import { ResponseTracker } from './responses.ts';
+import type { RowPlan } from './row-plan.ts';
 import { commandComplete, cstr, dataRow, errorResponse, msg, parseAll, ready } from '../testing/backend-messages.ts';
 import { SessionModel, SessionModelBreach, type Planner, type Rows } from './session-model.ts';
 

@@ -1,126 +1,26 @@
 // Frames the upstream's backend messages and pairs each response with the client message that caused it
 // (a FIFO of units), so the gateway can replace a stand-in's error with its denial, mask DataRows, keep
 // the session model in step with what the server confirmed, and know the transaction status — while
-// forwarding every byte it does not change untouched, chunk by chunk.
+// forwarding every byte it does not change untouched, chunk by chunk. Its parts: the queue (response-units.ts),
+// held answers, DataRow rewriting (data-row.ts), RowDescription, COPY (copy-in.ts), confirmations, evidence rows.
 // Response rules: https://www.postgresql.org/docs/current/protocol-flow.html
 import type { Verdict } from '../../engine/engine.ts';
-import { createRowDigest, type RowDigest } from '../../engine/evidence/response.ts';
-import type { ByteMask, MaskFn } from '../../engine/masking/methods.ts';
-import { typedForm, type TypedForm } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import { withheldCode } from '../pipeline/mask-plan.ts';
-import { BackendCode } from './protocol/constants.ts';
-import type { ColumnMask, RowPlan } from './row-plan.ts';
-import { BLANK_PLAN, SessionModelBreach, executedStatement, type PortalEntry, type Rows, type SessionModel, type StatementEntry } from './session-model.ts';
-
-export type { ColumnMask, RowPlan } from './row-plan.ts';
-
-export interface ErrorReplacement {
-  /** ErrorResponse bytes sent instead of the upstream's error for this unit. */
-  bytes: Buffer;
-}
-
-/** Rows being kept for a statement's evidence, up to its decision's limits. */
-interface Capture {
-  columns: string[];
-  rows: (string | null)[][];
-  bytes: number;
-  maxRows: number;
-  maxBytes: number;
-  truncated: boolean;
-}
-
-/** What one statement delivered, for evidence: the digest of its DataRows as sent and the rows kept when its decision asked. */
-export interface DeliveredRows {
-  sha256: string;
-  rows: number;
-  bytes: number;
-  captured: { columns: string[]; rows: (string | null)[][]; truncated: boolean } | null;
-}
-
-/** How an execution ended, for evidence: the CommandComplete tag ('' for PortalSuspended / empty), or the SQLSTATE. */
-export type Done = (rows: Rows | null, tag: string | null, sqlstate: string | null) => void;
-
-/** One client message (or Query) forwarded upstream whose responses are still to come, in order. */
-export type Unit =
-  | { type: 'parse'; name: string; entry: StatementEntry | null; denial?: ErrorReplacement }
-  | {
-      type: 'bind';
-      portal: string;
-      entry: PortalEntry | null;
-      denial?: ErrorReplacement;
-      /** Date.now() when it was sent: a Bind that fails is reported to onBindError (evidence). */
-      started?: number;
-      /** The statement name it binds, and the statement the session expected the server to hold under it. */
-      from?: string;
-      statement?: StatementEntry;
-      /** Sent before its check passed: its answers, and all after them, wait in the tracker (see hold). */
-      held?: boolean;
-    }
-  | { type: 'describe'; target: 'S' | 'P'; name: string }
-  | { type: 'close'; target: 'S' | 'P'; name: string }
-  | ExecuteUnit
-  /**
-   * `conditional`: forwarded while the server was in copy-in mode, where it ignores Sync — unless the COPY
-   * had already failed on its data when the server read it. Resolved by what the server answers next.
-   */
-  | { type: 'sync'; conditional?: boolean; sent?: number }
-  | QueryUnit
-  | InternalUnit;
-
-/**
- * A query the gateway runs itself (measuring a write's blast radius): its answers never reach the client,
- * except an error, which the session may hand on as the answer to the client's statement.
- * `until`: 'ready' for a simple Query (ends with ReadyForQuery); a number for extended messages ended by a
- * Flush: how many ParseComplete / BindComplete / CommandComplete / CloseComplete end it.
- */
-export interface InternalUnit {
-  type: 'internal';
-  until: 'ready' | number;
-  rows: (string | null)[][];
-  /** The ErrorResponse, when the query failed (the unit ends there: the server skips the rest). */
-  error: Buffer | null;
-  onDone: (unit: InternalUnit) => void;
-}
-
-export interface ExecuteUnit {
-  type: 'execute';
-  portal: string;
-  denial?: ErrorReplacement;
-  /** Resolved when the server starts answering it: the portal as the model knows it at that point. */
-  rows?: Rows;
-  /** Its portal's statement may send rows (checked at the first DataRow). */
-  rowsChecked?: boolean;
-  onDone?: Done;
-}
-
-export interface QueryUnit {
-  type: 'query';
-  /** The decided statements, or null for a stand-in or an empty query (no rows may come back). */
-  verdict: Verdict | null;
-  /** Per statement: its own rows (FETCH / EXECUTE are resolved through the model when they run). */
-  own: Rows[];
-  denial?: ErrorReplacement;
-  onDone?: (tags: string[], sqlstate: string | null) => void;
-  /** performance.now() when it was forwarded; its ReadyForQuery observes the upstream's time. */
-  sent?: number;
-  /** Sent before its decision was durable or its check passed: its answers, and all after them, wait (see hold). */
-  held?: boolean;
-}
-
-/** Commands that may send rows (RowDescription / DataRow) besides SELECT and DML with RETURNING. */
-const ROW_COMMANDS = new Set(['FETCH', 'EXECUTE', 'SHOW', 'EXPLAIN', 'CALL']);
-const ROW_KINDS = new Set(['select', 'insert', 'update', 'delete', 'merge']);
-/** CommandComplete tags that say rows were written, and the statement kind that may report each. */
-const WRITE_TAGS: Readonly<Record<string, string>> = { INSERT: 'insert', UPDATE: 'update', DELETE: 'delete', MERGE: 'merge', COPY: 'copy' };
+import { confirmed } from './confirmations.ts';
+import { copyInFailed, copyStarted } from './copy-in.ts';
+import { copyBytes, reserve, rowOut, writeDataRow } from './data-row.ts';
+import { DeliveredRowsRecorder, captureOf, type Capture, type DeliveredRows } from './delivered-rows.ts';
+import { HeldAnswers, isHeld } from './held-answers.ts';
+import { internalAnswer } from './internal-query.ts';
+import { BackendCode, errorCode, errorSeverity, SqlState } from './protocol/index.ts';
+import { checkTag, returnsRows } from './response-checks.ts';
+import { dropConditionalSyncs, dropIgnoredSyncs, skipped, skipToSync, takeAnsweredSync, type ExecuteUnit, type InternalUnit, type QueryUnit, type Unit } from './response-units.ts';
+import { describeColumns, unknownOrigin } from './row-description.ts';
+import type { RowPlan } from './row-plan.ts';
+import { scrubbed } from './scrub.ts';
+import { BLANK_PLAN, SessionModelBreach, executedStatement, type Rows, type SessionModel } from './session-model.ts';
 
 const NO_ROWS: Rows = { plan: null, scrub: false, ref: null };
-
-/** Whether a statement may answer with rows: a query, DML with RETURNING, or a command that returns them. */
-function returnsRows(a: StatementAnalysis): boolean {
-  if (a.kind === 'select' || ROW_COMMANDS.has(a.command)) return true;
-  return ROW_KINDS.has(a.kind) && a.result_columns.length > 0; // without RETURNING a write sends no rows (a rule could)
-}
 
 /**
  * Pairs the upstream's responses with the units the gateway forwarded, following PostgreSQL's message flow:
@@ -146,9 +46,7 @@ export class ResponseTracker {
    * Execute's onDone, and queryDigests in a Query's onDone (both run synchronously at its completion).
    */
   digestRows = false;
-  #digest: RowDigest | null = null;
-  /** The delivered rows kept for the current statement, when its decision asks (capture_rows), bounded. */
-  #capture: Capture | null = null;
+  readonly #delivered = new DeliveredRowsRecorder();
   /** Per statement of the head Query so far: the digest of its delivered rows (and the rows kept, if asked). */
   readonly queryDigests: (DeliveredRows | null)[] = [];
 
@@ -175,12 +73,7 @@ export class ResponseTracker {
   onBindError: ((unit: Extract<Unit, { type: 'bind' }>, sqlstate: string) => void) | null = null;
   /** Called after every chunk while set: a session waiting for the server's mode (COPY) checks it. */
   onProgress: (() => void) | null = null;
-  /**
-   * Text the gateway puts in a CopyFail it sends itself (a client message other than CopyData arrived in
-   * copy-in mode). The COPY's error then carries it, and `copyAborted` says so.
-   */
-  static readonly ABORT_MARKER = 'verdict: copy-in ended by a non-COPY message';
-  /** Set by the session to the type byte of the message it held back when it sent that CopyFail. */
+  /** Set by the session to the type byte of the message it held back when it sent a CopyFail of its own (COPY_ABORT_MARKER). */
   copyAborted: number | null = null;
   /** The last COPY FROM STDIN ended on the gateway's own CopyFail: the server consumed the held message. */
   copyAbortConsumed = false;
@@ -198,8 +91,7 @@ export class ResponseTracker {
    * Bytes for the client that wait for a held unit to be confirmed (a read sent upstream while its decision was
    * being made durable or its catalog check ran): from the first answer to a held unit on, in order.
    */
-  #held: Buffer[] = [];
-  #heldBytes = 0;
+  readonly #held = new HeldAnswers(this.units);
 
   constructor(model: SessionModel) {
     this.model = model;
@@ -207,14 +99,12 @@ export class ResponseTracker {
 
   /** Bytes waiting for a held unit's confirmation (the session pauses the upstream past a bound). */
   get heldBytes(): number {
-    return this.#heldBytes;
+    return this.#held.bytes;
   }
 
   /** Whether answers are being held: a held unit is queued, or bytes wait. */
   get holding(): boolean {
-    if (this.#held.length > 0) return true;
-    for (const u of this.units) if ((u.type === 'query' || u.type === 'bind') && u.held) return true;
-    return false;
+    return this.#held.holding;
   }
 
   /**
@@ -222,11 +112,7 @@ export class ResponseTracker {
    * order); what follows goes to the client as it comes.
    */
   release(): Buffer {
-    for (const u of this.units) if ((u.type === 'query' || u.type === 'bind') && u.held) u.held = false;
-    const out = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held);
-    this.#held = [];
-    this.#heldBytes = 0;
-    return out;
+    return this.#held.release();
   }
 
   /**
@@ -234,9 +120,7 @@ export class ResponseTracker {
    * under it): every byte held is dropped. Only once it has been answered in full (its ReadyForQuery held too).
    */
   discardHeld(): void {
-    for (const u of this.units) if ((u.type === 'query' || u.type === 'bind') && u.held) throw new Error('discardHeld before the held unit was answered');
-    this.#held = [];
-    this.#heldBytes = 0;
+    this.#held.discard();
   }
 
   /** No answer is owed (Syncs forwarded in copy-in mode that the server may have ignored do not count). */
@@ -255,31 +139,12 @@ export class ResponseTracker {
   push(unit: Unit): void {
     if (this.#ignoreTillSync) {
       if (unit.type !== 'sync') {
-        if (unit.type === 'execute') unit.onDone?.(null, null, null);
-        else if (unit.type === 'query') unit.onDone?.([], null);
+        skipped(unit);
         return;
       }
       this.#ignoreTillSync = false;
     }
     this.units.push(unit);
-  }
-
-  /** Names that messages already forwarded will define once the server confirms them. */
-  pendingNames(): { statements: Set<string>; portals: Set<string> } {
-    const statements = new Set<string>();
-    const portals = new Set<string>();
-    for (const u of this.units) {
-      if (u.type === 'parse' && u.entry) statements.add(u.name);
-      else if (u.type === 'bind' && u.entry) portals.add(u.portal);
-      else if (u.type === 'query' && u.verdict) {
-        for (const a of u.verdict.statements) {
-          if (a.name === null) continue;
-          if (a.command === 'DECLARE CURSOR') portals.add(a.name);
-          else if (a.command === 'PREPARE') statements.add(a.name);
-        }
-      }
-    }
-    return { statements, portals };
   }
 
   /**
@@ -301,12 +166,9 @@ export class ResponseTracker {
     let pos = 0;
     const n = buf.length;
     // Where in this chunk's output the held part begins (all of it while bytes already wait); -1: none.
-    let heldFrom = this.#held.length > 0 ? 0 : -1;
+    let heldFrom = this.#held.waiting ? 0 : -1;
     while (pos + 5 <= n) {
-      if (heldFrom < 0) {
-        const head = this.units[0];
-        if (head !== undefined && (head.type === 'query' || head.type === 'bind') && head.held === true) heldFrom = out ? o + (pos - copiedUpTo) : pos;
-      }
+      if (heldFrom < 0 && isHeld(this.units[0])) heldFrom = out ? o + (pos - copiedUpTo) : pos;
       const type = buf[pos]!;
       const len = buf.readUInt32BE(pos + 1);
       const end = pos + 1 + len;
@@ -320,8 +182,8 @@ export class ResponseTracker {
           o = writeDataRow(buf, pos, end, plan, out, o);
           out = rowOut;
           copiedUpTo = end;
-          if (this.digestRows) this.#delivered(out, rowStart + 5, o);
-        } else if (this.digestRows) this.#delivered(buf, pos + 5, end);
+          if (this.digestRows) this.#deliver(out, rowStart + 5, o);
+        } else if (this.digestRows) this.#deliver(buf, pos + 5, end);
         pos = end;
         continue;
       }
@@ -356,46 +218,20 @@ export class ResponseTracker {
     if (heldFrom < result.length) {
       // A chunk's own bytes are kept as they are; rewritten output is copied, so it never shares memory that a
       // later chunk's rewriting may use.
-      this.#held.push(out ? Buffer.from(result.subarray(heldFrom)) : result.subarray(heldFrom));
-      this.#heldBytes += result.length - heldFrom;
+      this.#held.hold(out ? Buffer.from(result.subarray(heldFrom)) : result.subarray(heldFrom));
     }
     return result.subarray(0, heldFrom);
   }
 
   /** The digest of the rows delivered since the last take (an empty result's when none), and starts a new one. */
   takeDigest(): DeliveredRows {
-    const d = (this.#digest ?? createRowDigest()).finish();
-    const c = this.#capture;
-    this.#digest = null;
-    this.#capture = null;
-    return c ? { ...d, captured: { columns: c.columns, rows: c.rows, truncated: c.truncated } } : { ...d, captured: null };
+    return this.#delivered.take();
   }
 
-  /** One DataRow body as the client gets it (buf[start, end)): into the statement's digest and, while it fits, its kept rows. */
-  #delivered(buf: Buffer, start: number, end: number): void {
-    if (!this.#digest) {
-      this.#digest = createRowDigest();
-      this.#capture = this.#captureFor();
-    }
-    this.#digest.framedAt(buf, start, end); // offsets, not a subarray per row (~40 ns each)
-    const c = this.#capture;
-    if (!c || c.truncated) return;
-    const size = end - start;
-    if (c.rows.length >= c.maxRows || c.bytes + size > c.maxBytes) {
-      c.truncated = true;
-      return;
-    }
-    const body = buf.subarray(start, end); // a row kept for evidence is read within its own bounds
-    const row: (string | null)[] = [];
-    const count = body.readUInt16BE(0);
-    let p = 2;
-    for (let i = 0; i < count; i++) {
-      const len = body.readInt32BE(p);
-      row.push(len < 0 ? null : body.toString('utf8', p + 4, p + 4 + len));
-      p += 4 + Math.max(len, 0);
-    }
-    c.rows.push(row);
-    c.bytes += size;
+  /** One DataRow body as the client gets it (buf[start, end)): into the statement's evidence. */
+  #deliver(buf: Buffer, start: number, end: number): void {
+    if (!this.#delivered.started) this.#delivered.start(this.#captureFor());
+    this.#delivered.add(buf, start, end);
   }
 
   /** Whether the decision of the statement now sending rows asks to keep them (decision.capture_rows). */
@@ -407,15 +243,12 @@ export class ResponseTracker {
       const ref = this.#executeRows(head).ref;
       if (ref) [verdict, index] = [ref.verdict, ref.index];
     } else if (head?.type === 'query' && head.verdict) [verdict, index] = [head.verdict, this.#stmt];
-    const limits = verdict?.decisions[index]?.capture_rows;
-    if (!verdict || !limits) return null;
-    const a = executedStatement(verdict.statements[index]!);
-    return { columns: a.result_columns.map((c) => c.name), rows: [], bytes: 0, maxRows: limits.max_rows, maxBytes: limits.max_bytes, truncated: false };
+    return captureOf(verdict, index);
   }
 
   /** The plan for a DataRow now arriving (null = verbatim); throws when no unit can own it. */
   #rowPlan(): RowPlan | null {
-    this.#dropIgnoredSyncs();
+    dropIgnoredSyncs(this.units);
     const head = this.units[0];
     if (head?.type === 'execute') {
       if (head.denial) throw new SessionModelBreach('the server sent rows for a statement the gateway refused');
@@ -455,71 +288,16 @@ export class ResponseTracker {
     return (this.#rows = this.model.rowsOf(a, u.own[this.#stmt] ?? NO_ROWS));
   }
 
-  /** A response that is not ReadyForQuery: Syncs forwarded during copy-in still at the head were ignored. */
-  #dropIgnoredSyncs(): void {
-    let head = this.units[0];
-    while (head?.type === 'sync' && head.conditional) {
-      this.units.shift();
-      head = this.units[0];
-    }
-  }
-
-  /** The COPY ended where the server had surely read every Sync forwarded during it: they were all ignored. */
-  #dropConditionalSyncs(): void {
-    for (let i = this.units.length - 1; i >= 0; i--) {
-      const u = this.units[i]!;
-      if (u.type === 'sync' && u.conditional) this.units.splice(i, 1);
-    }
-  }
-
   /** Answers to the gateway's own query: dropped; rows and an error are kept for it. */
   #internal(u: InternalUnit, type: number, buf: Buffer, start: number, end: number): Buffer | null | undefined {
-    switch (type) {
-      case BackendCode.NoticeResponse:
-      case BackendCode.ParameterStatus:
-      case BackendCode.NotificationResponse:
-        return type === BackendCode.ParameterStatus ? this.#onMessageCore(type, buf, start, end) : null;
-      case BackendCode.DataRow: {
-        const count = buf.readUInt16BE(start + 5);
-        const row: (string | null)[] = [];
-        let p = start + 7;
-        for (let i = 0; i < count; i++) {
-          const len = buf.readInt32BE(p);
-          row.push(len < 0 ? null : buf.toString('utf8', p + 4, p + 4 + len));
-          p += 4 + Math.max(len, 0);
-        }
-        u.rows.push(row);
-        return null;
-      }
-      case BackendCode.ErrorResponse:
-        u.error = Buffer.from(buf.subarray(start, end));
-        if (u.until !== 'ready') {
-          // Extended messages: the server now skips to the client's Sync, so the client's next units go too.
-          this.units.shift();
-          if (this.units.length === 0) this.#ignoreTillSync = true;
-          u.onDone(u);
-        }
-        return null;
-      case BackendCode.ReadyForQuery:
-        if (u.until !== 'ready') throw new SessionModelBreach('the server was ready for the next query inside the gateway’s own measurement');
-        this.status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
-        this.units.shift();
-        u.onDone(u);
-        return null;
-      case BackendCode.ParseComplete:
-      case BackendCode.BindComplete:
-      case BackendCode.CommandComplete:
-      case BackendCode.CloseComplete:
-        if (typeof u.until === 'number' && --u.until === 0) {
-          this.units.shift();
-          u.onDone(u);
-        }
-        return null;
-      case BackendCode.RowDescription:
-        return null;
-      default:
-        throw new SessionModelBreach(`the server sent message type 0x${type.toString(16)} to the gateway’s own measurement`);
-    }
+    if (type === BackendCode.ParameterStatus) return this.#onMessageCore(type, buf, start, end);
+    const answer = internalAnswer(u, type, buf, start, end);
+    if (answer === 'more') return null;
+    if (answer === 'ready') this.status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
+    this.units.shift();
+    if (answer === 'failed' && this.units.length === 0) this.#ignoreTillSync = true;
+    u.onDone(u);
+    return null;
   }
 
   /** undefined = forward as is; null = drop; a Buffer = send this instead. */
@@ -531,15 +309,13 @@ export class ResponseTracker {
 
   #onMessageCore(type: number, buf: Buffer, start: number, end: number): Buffer | null | undefined {
     if (type !== BackendCode.ReadyForQuery && type !== BackendCode.NoticeResponse && type !== BackendCode.ParameterStatus && type !== BackendCode.NotificationResponse) {
-      this.#dropIgnoredSyncs();
+      dropIgnoredSyncs(this.units);
     }
     const head = this.units[0];
     switch (type) {
       case BackendCode.ReadyForQuery: {
         this.status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
-        // The head Query, or the head Sync, is answered now. Of a run of Syncs at the head, those forwarded
-        // during copy-in may have been ignored (they come first): the plain Sync behind them is surely answered,
-        // so it goes first; ignored ones left at the head are dropped by the next other response.
+        // The head Query, or the head Sync, is answered now (of Syncs forwarded during copy-in: takeAnsweredSync).
         let afterQuery = false;
         const u = this.units[0];
         if (u?.type === 'query') {
@@ -548,10 +324,7 @@ export class ResponseTracker {
           u.onDone?.(this.#tags, this.#sqlstate);
           afterQuery = true;
         } else if (u?.type === 'sync') {
-          let i = 0;
-          while (i < this.units.length && this.units[i]!.type === 'sync' && (this.units[i] as { conditional?: boolean }).conditional) i++;
-          const [answered] = this.units.splice(i < this.units.length && this.units[i]!.type === 'sync' ? i : 0, 1);
-          const sent = (answered as { sent?: number }).sent;
+          const sent = takeAnsweredSync(this.units).sent;
           if (sent !== undefined) this.upstreamSeconds?.observe((performance.now() - sent) / 1000);
         } else if (u) {
           // Only skipped units may go unanswered; a unit skipped after an error was already dropped.
@@ -564,8 +337,7 @@ export class ResponseTracker {
         this.#rows = null;
         this.#tags = [];
         this.queryDigests.length = 0;
-        this.#digest = null;
-        this.#capture = null;
+        this.#delivered.reset();
         this.#sqlstate = null;
         this.copyIn = false;
         // Only when someone waits (untilIdle sets onIdle only while not idle): a microtask and a closure per
@@ -577,28 +349,12 @@ export class ResponseTracker {
         let sqlstate = errorCode(buf, start, end);
         let rewritten: Buffer | undefined;
         if (this.copyIn || this.#copyEnding()) {
-          this.copyIn = false;
-          this.copyEnds++;
-          const message = field(buf, start, end, 0x4d) ?? '';
-          if (sqlstate === '57014' && message.startsWith('COPY from stdin failed:')) {
-            // The server read a CopyFail in copy-in mode, so every Sync before it was ignored.
-            this.#dropConditionalSyncs();
-            const code = this.copyAborted;
-            if (code !== null && message.includes(ResponseTracker.ABORT_MARKER)) {
-              this.copyAbortConsumed = true;
-              // As PostgreSQL answers a non-COPY message in copy-in mode (copyfromparse.c).
-              sqlstate = '08P01';
-              rewritten = Buffer.concat([
-                errorMessage('ERROR', sqlstate, `unexpected message type 0x${code.toString(16).padStart(2, '0')} during COPY from stdin`),
-                errorMessage('FATAL', sqlstate, 'terminating connection because protocol synchronization was lost'),
-              ]);
-              this.lostSync = true;
-            }
-          }
+          rewritten = copyInFailed(this, buf, start, end, sqlstate);
+          if (rewritten) sqlstate = SqlState.ProtocolViolation; // the FATAL that ends the session
         }
         this.copyAborted = null;
         if (!head) {
-          if (severityOf(buf, start, end) === 'FATAL' || severityOf(buf, start, end) === 'PANIC') return undefined; // the server is ending the session
+          if (errorSeverity(buf, start, end) === 'FATAL' || errorSeverity(buf, start, end) === 'PANIC') return undefined; // the server is ending the session
           throw new SessionModelBreach(`the server sent an error (${sqlstate}) no message asked for`);
         }
         this.model.failed();
@@ -623,12 +379,7 @@ export class ResponseTracker {
           if (failed.started !== undefined) this.onBindError?.(failed, sqlstate); // planning happens at Bind: 1/0 between constants fails here
         }
         else if (failed.type === 'describe' && failed.target === 'P') scrub = this.#portalScrub(failed.name);
-        while (this.units.length && this.units[0]!.type !== 'sync') {
-          const skipped = this.units.shift()!;
-          if (skipped.type === 'execute') skipped.onDone?.(null, null, null);
-          else if (skipped.type === 'query') skipped.onDone?.([], null);
-        }
-        if (this.units.length === 0) this.#ignoreTillSync = true;
+        if (skipToSync(this.units)) this.#ignoreTillSync = true;
         if ((failed.type === 'parse' || failed.type === 'bind' || failed.type === 'execute') && failed.denial) return failed.denial.bytes;
         return scrub ? scrubbed(buf, start, end) : rewritten;
       }
@@ -640,34 +391,12 @@ export class ResponseTracker {
         return scrub ? scrubbed(buf, start, end) : undefined;
       }
       case BackendCode.ParseComplete:
-        if (head?.type !== 'parse' || !head.entry) throw new SessionModelBreach('the server confirmed a Parse the gateway did not send or refused');
-        this.units.shift();
-        this.model.parsed(head.name, head.entry);
-        return undefined;
       case BackendCode.BindComplete:
-        if (head?.type !== 'bind' || !head.entry) throw new SessionModelBreach('the server confirmed a Bind the gateway did not send or refused');
-        if (head.statement && head.from !== undefined) {
-          // The plan was made for the statement the session expected under that name: it must be the one bound.
-          const held = this.model.statements.get(head.from);
-          if (!held || held.verdict !== head.statement.verdict || held.index !== head.statement.index) {
-            throw new SessionModelBreach(`the server bound prepared statement "${head.from}", which is not the one the gateway decided on`);
-          }
-        }
-        this.units.shift();
-        this.model.bound(head.portal, head.entry);
-        return undefined;
       case BackendCode.CloseComplete:
-        if (head?.type !== 'close') throw new SessionModelBreach('the server confirmed a Close the gateway did not send');
-        this.units.shift();
-        this.model.closed(head.target, head.name);
-        return undefined;
       case BackendCode.NoData:
-        if (head?.type !== 'describe') throw new SessionModelBreach('the server sent NoData for no Describe');
-        this.units.shift();
-        return undefined;
       case BackendCode.ParameterDescription:
-        if (head?.type !== 'describe' || head.target !== 'S') throw new SessionModelBreach('the server sent ParameterDescription for no Describe of a statement');
-        return undefined; // Describe 'S' continues with RowDescription or NoData
+        confirmed(type, this.units, this.model);
+        return undefined;
       case BackendCode.RowDescription: {
         // The server's word on where each column comes from overrides the analysis for masked columns.
         const unknown = this.knownOrigin ? unknownOrigin(buf, start, this.knownOrigin) : 0;
@@ -697,18 +426,9 @@ export class ResponseTracker {
         throw new SessionModelBreach(`the server described rows while the gateway expected ${head ? `the answer to ${head.type}` : 'nothing'}`);
       }
       case BackendCode.CopyInResponse:
-      case BackendCode.CopyOutResponse: {
-        const direction = type === BackendCode.CopyInResponse ? 'from' : 'to';
-        const copy = this.#currentCopy();
-        if (!copy || copy.direction !== direction || (copy.target !== 'stdin' && copy.target !== 'stdout')) {
-          throw new SessionModelBreach(`the server started COPY ${direction === 'from' ? 'FROM STDIN' : 'TO STDOUT'} for a statement the gateway did not decide as one`);
-        }
-        if (direction === 'from') {
-          this.copyIn = true;
-          this.copyStarts++;
-        }
+      case BackendCode.CopyOutResponse:
+        copyStarted(this, type, this.#currentCopy());
         return undefined;
-      }
       case BackendCode.CopyData:
       case BackendCode.CopyDone:
         // COPY TO with a masked column is refused before it runs (session); rows of allowed COPYs pass.
@@ -717,7 +437,7 @@ export class ResponseTracker {
       case BackendCode.EmptyQueryResponse:
       case BackendCode.PortalSuspended: {
         if (type === BackendCode.CommandComplete && (this.copyIn || this.#copyEnding())) {
-          this.#dropConditionalSyncs(); // CopyDone was read in copy-in mode
+          dropConditionalSyncs(this.units); // CopyDone was read in copy-in mode
           this.copyEnds++;
         }
         this.copyIn = false;
@@ -730,7 +450,7 @@ export class ResponseTracker {
           if (type === BackendCode.CommandComplete && p) {
             const a = p.cursor ? null : executedStatement(p.verdict.statements[p.index]!);
             if (a) {
-              this.#checkTag(a, tag);
+              checkTag(this.model, a, tag);
               this.model.completed(p, tag, a);
             }
           }
@@ -744,7 +464,7 @@ export class ResponseTracker {
           const a = v.statements[this.#stmt];
           if (!a) throw new SessionModelBreach(`the server ran more statements than the ${v.statements.length} the gateway decided on`);
           if (type === BackendCode.PortalSuspended) throw new SessionModelBreach('the server suspended a portal in a simple Query');
-          this.#checkTag(a, tag);
+          checkTag(this.model, a, tag);
           this.model.completed({ verdict: v, index: this.#stmt }, tag);
           this.#tags.push(tag);
           if (this.digestRows) this.queryDigests.push(this.takeDigest());
@@ -775,20 +495,6 @@ export class ResponseTracker {
     return copy !== null && copy.direction === 'from' && copy.target === 'stdin';
   }
 
-  /** A CommandComplete that reports writes the analysis did not expect is a breach of the model. */
-  #checkTag(a: StatementAnalysis, tag: string): void {
-    const space = tag.indexOf(' ');
-    const word = space < 0 ? tag : tag.slice(0, space);
-    const kind = WRITE_TAGS[word];
-    if (!kind || a.kind === kind) return;
-    if (a.command === 'EXECUTE' && a.name !== null) {
-      const s = this.model.statements.get(a.name);
-      // A SQL PREPARE's own kind is utility; what EXECUTE runs is the statement inside it.
-      if (s && executedStatement(s.verdict.statements[s.index]!).kind === kind) return;
-    }
-    throw new SessionModelBreach(`the server reported "${tag}" for a statement the gateway decided as ${a.command}`);
-  }
-
   /** The COPY of the statement now running, from its analysis (a prepared statement's, for EXECUTE). */
   #currentCopy(): StatementAnalysis['copy'] {
     const head = this.units[0];
@@ -811,383 +517,5 @@ export class ResponseTracker {
 
   #portalScrub(name: string): boolean {
     return this.model.portals.get(name)?.scrub ?? true;
-  }
-}
-
-/** The SQLSTATE ('C' field) of an ErrorResponse / NoticeResponse. */
-export function errorCode(buf: Buffer, start: number, end: number): string {
-  return field(buf, start, end, 0x43) ?? 'XX000';
-}
-
-/** An ErrorResponse built from its three essential fields. */
-function errorMessage(severity: string, code: string, message: string): Buffer {
-  const body = Buffer.from(`S${severity}\0V${severity}\0C${code}\0M${message}\0\0`, 'utf8');
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = BackendCode.ErrorResponse;
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-function severityOf(buf: Buffer, start: number, end: number): string | null {
-  return field(buf, start, end, 0x56) ?? field(buf, start, end, 0x53);
-}
-
-function field(buf: Buffer, start: number, end: number, code: number): string | null {
-  let p = start + 5;
-  while (p < end - 1) {
-    const f = buf[p]!;
-    const stop = buf.indexOf(0, p + 1);
-    if (stop < 0 || stop >= end) return null;
-    if (f === code) return buf.toString('utf8', p + 1, stop);
-    p = stop + 1;
-  }
-  return null;
-}
-
-/**
- * Rewrites one DataRow: unmasked column bytes are copied verbatim, masked ones replaced.
- * A row whose column count differs from the plan's is sent with every value NULL (fail closed).
- */
-export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: RowPlan): Buffer {
-  lastBuf = null; // a caller may change the plan between calls: always checked
-  const o = writeDataRow(buf, start, end, plan, Buffer.allocUnsafe(end - start + 64), 0);
-  return rowOut.subarray(0, o);
-}
-
-/**
- * How a plan rewrites rows of one width, decided once per plan rather than per row: per column, whether it is
- * copied or masked and by which path (a typed form, the method's byte path, or its text path). Compiled on the
- * first row after the plan's masks, types (RowDescription) or formats change: checked against the plan (current(),
- * ~20 ns on bench:masking's six columns) wherever the plan could have changed since the last row (programFor),
- * so a plan changed in place is never applied stale.
- */
-interface RowProgram {
-  plan: RowPlan;
-  count: number;
-  /** The arrays of the plan it was compiled from. */
-  masksRef: readonly ColumnMask[];
-  typesRef: Uint32Array | undefined;
-  formatsRef: readonly number[];
-  /** The column count matched the plan's: otherwise every value is NULL (nullMask everywhere). */
-  safe: boolean;
-  /** Per column: the mask applied (nullMask when unsafe), the type and format it was compiled for. */
-  masks: ColumnMask[];
-  /** The masked columns (of a safe program), whose type and format are checked on every row. */
-  masked: Uint16Array;
-  types: Uint32Array;
-  formats: Int32Array;
-  ops: Uint8Array;
-  bytes: (ByteMask | null)[];
-  forms: (TypedForm | null)[];
-}
-
-/** Column ops: copied verbatim, masked through a typed form, the method's byte path, or its text path. */
-const KEEP = 0;
-const FORM = 1;
-const BYTES = 2;
-const TEXT = 3;
-
-/** The program last used: a result set's rows all share one plan, so the lookup is one comparison a row. */
-let lastProgram: RowProgram | null = null;
-const programs = new WeakMap<RowPlan, RowProgram>();
-
-function formatOf(formats: readonly number[], i: number): number | undefined {
-  return formats.length === 1 ? formats[0] : formats[i];
-}
-
-/** Whether `prog` is what compiling `plan` for `count` columns would give now. */
-function current(prog: RowProgram, plan: RowPlan, count: number): boolean {
-  if (prog.count !== count || prog.masksRef !== plan.masks || prog.typesRef !== plan.types || prog.formatsRef !== plan.formats) return false;
-  const masks = plan.masks;
-  if (!prog.safe) return masks.length !== count;
-  if (masks.length !== count) return false;
-  const pm = prog.masks;
-  for (let i = 0; i < count; i++) if ((masks[i] ?? null) !== pm[i]) return false;
-  // A masked column's form depends on its type and format: both may be rewritten in place.
-  const masked = prog.masked;
-  if (masked.length === 0) return true;
-  const types = plan.types;
-  const typed = types !== undefined && types.length === count;
-  const formats = plan.formats;
-  for (let k = 0; k < masked.length; k++) {
-    const i = masked[k]!;
-    if ((typed ? types[i]! : 0) !== prog.types[i] || (formatOf(formats, i) === 1 ? 1 : 0) !== prog.formats[i]) return false;
-  }
-  return true;
-}
-
-function compile(plan: RowPlan, count: number): RowProgram {
-  const safe = count === plan.masks.length;
-  const types = plan.types !== undefined && plan.types.length === count ? plan.types : null;
-  const prog: RowProgram = {
-    plan, count, masksRef: plan.masks, typesRef: plan.types, formatsRef: plan.formats, safe,
-    masks: new Array<ColumnMask>(count).fill(null), masked: new Uint16Array(0), types: new Uint32Array(count), formats: new Int32Array(count), ops: new Uint8Array(count),
-    bytes: new Array(count).fill(null), forms: new Array(count).fill(null),
-  };
-  for (let i = 0; i < count; i++) {
-    const mask = safe ? (plan.masks[i] ?? null) : nullMask;
-    prog.masks[i] = mask;
-    if (!mask) continue; // KEEP
-    // A form valid for the column's type (engine/masking/types.ts) unless the value is text in text format,
-    // the common case, which keeps the method's byte path; binary values of an unknown type become NULL.
-    const format = formatOf(plan.formats, i);
-    const type = types === null ? 0 : types[i]!;
-    prog.types[i] = type;
-    prog.formats[i] = format === 1 ? 1 : 0;
-    const form = format === 1 || (type !== 0 && type !== TEXT_OID && type !== VARCHAR_OID) ? typedForm(mask, type, format === 1 ? 1 : 0) : null;
-    if (form !== null) {
-      prog.ops[i] = FORM;
-      prog.forms[i] = form;
-    } else if (mask.bytes) {
-      prog.ops[i] = BYTES;
-      prog.bytes[i] = mask.bytes;
-    } else prog.ops[i] = TEXT;
-  }
-  if (safe) prog.masked = Uint16Array.from(prog.masks.flatMap((m, i) => (m ? [i] : [])));
-  programs.set(plan, prog);
-  return prog;
-}
-
-/**
- * The program for a row at buf[start, …). It is checked against the plan (current()) unless this row
- * directly follows the last row written, in the same buffer, under the same plan and width: between two
- * adjacent DataRows of one chunk the tracker handles no other message, and only other messages
- * (RowDescription: describeColumns, applyGroundTruth) change a plan. That skips the check on all but a
- * chunk's first row of a result set: ~20 ns a row of bench:masking's six columns.
- */
-function programFor(plan: RowPlan, count: number, buf: Uint8Array, start: number): RowProgram {
-  const last = lastProgram;
-  if (last !== null && last.plan === plan && last.count === count && buf === lastBuf && start === lastEnd) return last;
-  let prog = last !== null && last.plan === plan ? last : programs.get(plan);
-  if (prog === undefined || !current(prog, plan, count)) prog = compile(plan, count);
-  lastProgram = prog;
-  return prog;
-}
-
-/** Where the last row writeDataRow wrote ended, in which source buffer (see programFor). */
-let lastBuf: Uint8Array | null = null;
-let lastEnd = -1;
-
-/** The buffer writeDataRow finished in: the one it was given, or a larger copy when a masked value needed room. */
-let rowOut: Buffer = Buffer.alloc(0);
-
-/**
- * Writes the rewritten DataRow buf[start, end) at out[o], in one pass; returns the offset after it (in
- * `rowOut`, which is `out` unless it had to grow). `out` must have room for end - start bytes after o: copied
- * and NULLed columns never grow a row, so room is checked only where a masked value is written.
- *
- * bench:masking-rows (transform alone on bench:masking's rows, 2 of 6 columns masked, CPU ns a row): ~723 with
- * the earlier two-pass writer (sizes, then writes; a Buffer#copy per copied column; two calls and two scans per
- * masked value), ~240 with this one, against ~33 for forwarding unmasked rows. Adjacent copied columns are
- * copied as one run (copyBytes).
- */
-function writeDataRow(buf: Buffer, start: number, end: number, plan: RowPlan, out: Buffer, o: number): number {
-  if (end - start < 7) throw new Error('DataRow length does not match its columns');
-  const count = (buf[start + 5]! << 8) | buf[start + 6]!;
-  const prog = programFor(plan, count, buf, start);
-  lastBuf = null; // set again once the row is written: a row that throws leaves no program trusted
-  const ops = prog.ops;
-  const from = viewOf(buf, 0);
-  const rowStart = o;
-  out[o] = BackendCode.DataRow; // the length is written last
-  out[o + 5] = buf[start + 5]!;
-  out[o + 6] = buf[start + 6]!;
-  o += 7;
-  let p = start + 7;
-  let run = p; // start of the copied columns not yet written
-  for (let i = 0; i < count; i++) {
-    if (p + 4 > end) throw new Error('DataRow length does not match its columns');
-    const len = from.getInt32(p);
-    const op = ops[i]!;
-    if (op === KEEP || len < 0) {
-      p += len < 0 ? 4 : 4 + len;
-      continue;
-    }
-    const s = p + 4;
-    const e = s + len;
-    if (e > end) throw new Error('DataRow length does not match its columns');
-    if (p > run) o = copyBytes(buf, run, p, out, o);
-    let value: Uint8Array | null = null;
-    let n = -1;
-    if (op === BYTES) {
-      const bytes = prog.bytes[i]!;
-      const room = 4 + bytes.max(len) + (end - e);
-      if (o + room > out.length) out = grow(out, o, room);
-      const put = bytes.put(buf, s, e, out, o + 4);
-      if (put !== undefined) n = put;
-      else value = textValue(prog.masks[i]!, buf, s, e);
-    } else if (op === FORM) value = prog.forms[i]!(buf, s, e);
-    else value = textValue(prog.masks[i]!, buf, s, e);
-    if (value !== null) {
-      n = value.length;
-      if (o + 4 + n + (end - e) > out.length) out = grow(out, o, 4 + n + (end - e));
-      copyValue(value, out, o + 4);
-    }
-    writeInt32(out, o, n);
-    o += n < 0 ? 4 : 4 + n;
-    p = e;
-    run = p;
-  }
-  if (p !== end) throw new Error('DataRow length does not match its columns');
-  if (p > run) o = copyBytes(buf, run, p, out, o);
-  writeInt32(out, rowStart + 1, o - rowStart - 1); // the length field counts itself, not the type byte
-  rowOut = out;
-  lastBuf = buf;
-  lastEnd = end;
-  return o;
-}
-
-/** The method's text path: the value decoded, masked, encoded; null for NULL. */
-function textValue(mask: MaskFn, buf: Buffer, s: number, e: number): Uint8Array | null {
-  const v = mask(buf.toString('utf8', s, e));
-  return v === null ? null : Buffer.from(v, 'utf8');
-}
-
-function writeInt32(out: Uint8Array, o: number, v: number): void {
-  out[o] = v >>> 24;
-  out[o + 1] = v >>> 16;
-  out[o + 2] = v >>> 8;
-  out[o + 3] = v;
-}
-
-/**
- * Copies buf[s, e) to out[o]; returns the offset after it. Runs shorter than 192 bytes (a row's copied
- * columns, typically) go four bytes at a time through DataViews: ~17 ns for 64 bytes in Node 20, where
- * Buffer#copy costs ~55 ns a call whatever the length and a byte loop ~0.85 ns a byte (in-cache copies, Node 20).
- * Int32 moves keep every bit (a Float64 move could canonicalize NaN payloads).
- */
-function copyBytes(buf: Buffer, s: number, e: number, out: Buffer, o: number): number {
-  const n = e - s;
-  if (n === 0) return o; // back-to-back masked rows leave no gap between them
-  if (n >= 192) {
-    out.set(buf.subarray(s, e), o);
-    return o + n;
-  }
-  const from = viewOf(buf, 0);
-  const to = viewOf(out, 1);
-  let i = s;
-  for (; i + 4 <= e; i += 4, o += 4) to.setInt32(o, from.getInt32(i));
-  for (; i < e; i++) out[o++] = buf[i]!;
-  return o;
-}
-
-/** The DataView of the last source (slot 0) and output (slot 1) buffer: made once per chunk, not per row. */
-const viewed: (Uint8Array | null)[] = [null, null];
-const views: DataView[] = [new DataView(new ArrayBuffer(0)), new DataView(new ArrayBuffer(0))];
-function viewOf(b: Uint8Array, slot: 0 | 1): DataView {
-  if (viewed[slot] !== b) {
-    viewed[slot] = b;
-    views[slot] = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-  return views[slot]!;
-}
-
-/** Copies a masked value (short: a loop) to out[o]. */
-function copyValue(value: Uint8Array, out: Buffer, o: number): void {
-  const n = value.length;
-  if (n >= 64) out.set(value, o);
-  else for (let i = 0; i < n; i++) out[o + i] = value[i]!;
-}
-
-/** A larger buffer holding out[0, o), with `need` bytes of room after o. */
-function grow(out: Buffer, o: number, need: number): Buffer {
-  const next = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 256));
-  out.copy(next, 0, 0, o);
-  return next;
-}
-
-/** Grows the chunk's output buffer so `need` more bytes fit after `o`. */
-function reserve(out: Buffer | null, o: number, need: number, hint: number): Buffer {
-  if (out && o + need <= out.length) return out;
-  const next = Buffer.allocUnsafe(Math.max(hint + 256, (out?.length ?? 0) * 2, o + need));
-  if (out) out.copy(next, 0, 0, o);
-  return next;
-}
-
-/** text and varchar: the common masked columns, kept off the typed-form lookup (bench:masking). */
-const TEXT_OID = 25;
-const VARCHAR_OID = 1043;
-
-const nullMask: ColumnMask = Object.assign(() => null, { method: 'null' as const });
-
-
-/**
- * An ErrorResponse/NoticeResponse with every field that can carry data withheld: message, detail, hint,
- * context (where), internal query, and the schema/table/column/constraint names stay out; severity and
- * SQLSTATE stay so clients still branch on them. (A cast error quotes the value: `invalid input syntax
- * for type integer: "123-45-6789"`; a unique violation's DETAIL prints the key.)
- */
-export function scrubbed(buf: Buffer, start: number, end: number): Buffer {
-  let severity = 'ERROR';
-  let code = 'XX000';
-  let p = start + 5;
-  while (p < end - 1) {
-    const field = buf[p]!;
-    const stop = buf.indexOf(0, p + 1);
-    if (stop < 0 || stop >= end) break;
-    const value = buf.toString('utf8', p + 1, stop);
-    if (field === 0x56) severity = value; // 'V': non-localized severity
-    else if (field === 0x43) code = value; // 'C'
-    p = stop + 1;
-  }
-  // Which data error it was is information about the values too (one SQLSTATE per digit of a CASE): errors of
-  // the classes that depend on data are reported as one generic data exception.
-  code = withheldCode(code);
-  const message = `${severity === 'NOTICE' || severity === 'WARNING' || severity === 'INFO' || severity === 'LOG' || severity === 'DEBUG' ? 'a notice' : 'an error'} (SQLSTATE ${code}) whose text Verdict withholds: this statement reads columns masked for you, and the text could contain their values`;
-  const parts = [`S${severity}`, `V${severity}`, `C${code}`, `M${message}`].map((f) => Buffer.from(`${f}\0`, 'utf8'));
-  const body = Buffer.concat([...parts, Buffer.from([0])]);
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = buf[start]!;
-  out.writeUInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-/** What a RowDescription tells a plan: each column's type OID, and its origin (ground truth for masks). */
-export function describeColumns(buf: Buffer, start: number, plan: RowPlan): void {
-  const count = buf.readUInt16BE(start + 5);
-  const types = plan.types && plan.types.length === count ? plan.types : new Uint32Array(count);
-  let p = start + 7;
-  for (let i = 0; i < count; i++) {
-    p = buf.indexOf(0, p) + 1; // field name
-    types[i] = buf.readUInt32BE(p + 6); // after table oid 4, attnum 2
-    p += 18;
-  }
-  if (!Object.isFrozen(plan)) plan.types = types;
-  if (plan.byOrigin) applyGroundTruth(buf, start, plan);
-  lastBuf = null; // the next row checks its program against the plan as it now is (programFor)
-}
-
-/** The first table OID of a RowDescription column whose origin `known` does not know; 0 when all are known. */
-export function unknownOrigin(buf: Buffer, start: number, known: (tableOid: number, attnum: number) => boolean): number {
-  const count = buf.readUInt16BE(start + 5);
-  let p = start + 7;
-  for (let i = 0; i < count; i++) {
-    p = buf.indexOf(0, p) + 1; // field name
-    const tableOid = buf.readUInt32BE(p);
-    const attnum = buf.readInt16BE(p + 4);
-    p += 18;
-    if (tableOid !== 0 && !known(tableOid, attnum)) return tableOid;
-  }
-  return 0;
-}
-
-/** Masks columns whose RowDescription origin (table OID, attribute number) is a masked column. */
-export function applyGroundTruth(buf: Buffer, start: number, plan: RowPlan): void {
-  const count = buf.readUInt16BE(start + 5);
-  let p = start + 7;
-  for (let i = 0; i < count; i++) {
-    p = buf.indexOf(0, p) + 1; // field name
-    const tableOid = buf.readUInt32BE(p);
-    const attnum = buf.readInt16BE(p + 4);
-    p += 18; // table oid 4, attnum 2, type oid 4, type size 2, type modifier 4, format 2
-    if (tableOid === 0) continue;
-    const fn = plan.byOrigin!.get(`${tableOid}:${attnum}`);
-    if (fn && i < plan.masks.length && !plan.masks[i]) plan.masks[i] = fn;
-    else if (fn && i >= plan.masks.length) {
-      // The analysis saw fewer columns than the server sends: mask every column (fail closed).
-      for (let j = 0; j < plan.masks.length; j++) plan.masks[j] ??= () => null;
-    }
   }
 }

@@ -1,5 +1,6 @@
-// How the DataRows of one result set are rewritten: shared by the response relay (responses.ts) and the
-// session model (session-model.ts), which keeps a plan per prepared statement and portal.
+// How the DataRows of one result set are rewritten: shared by the response relay (responses.ts, which applies it
+// with data-row.ts and completes it from RowDescription with row-description.ts) and the session model
+// (session-model.ts), which keeps a plan per prepared statement and portal.
 import type { MaskFn } from '../../engine/masking/methods.ts';
 
 /** How one result column is masked; null = passed through. */

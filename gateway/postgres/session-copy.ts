@@ -4,7 +4,7 @@
 import type { Verdict } from '../../engine/engine.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { FrontendMessage } from './protocol/index.ts';
-import { ResponseTracker } from './responses.ts';
+import { COPY_ABORT_MARKER } from './copy-in.ts';
 import type { SessionModel } from './session-model.ts';
 import { copyFailMessage } from '../upstream/postgres/frontend-messages.ts';
 import { heldCopy, type PostgresSession } from './session-state.ts';
@@ -54,7 +54,7 @@ export function onCopyIn(s: PostgresSession, msg: FrontendMessage): Promise<void
       // the message until the server says which happened.
       tracker.copyAborted = msg.type === 'startup' ? 0 : (msg.raw[0] ?? 0);
       tracker.copyAbortConsumed = false;
-      s.sendToUpstream(copyFailMessage(ResponseTracker.ABORT_MARKER));
+      s.sendToUpstream(copyFailMessage(COPY_ABORT_MARKER));
       tracker.copyIn = false;
       const held = heldCopy(msg);
       const waiting = s.awaitServer(copyOver);

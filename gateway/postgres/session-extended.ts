@@ -4,7 +4,7 @@
 // execution recorded; a refused message becomes a stand-in that fails upstream, so answers stay in order.
 import { holdsNoStatement, type Verdict } from '../../engine/engine.ts';
 import { insufficientPrivilege, protocolViolation, type FrontendMessage } from './protocol/index.ts';
-import type { ExecuteUnit, Unit } from './responses.ts';
+import type { ExecuteUnit, Unit } from './response-units.ts';
 import { executedStatement, isReservedName, type PortalEntry, type StatementEntry } from './session-model.ts';
 import { SYNC, FLUSH, bindMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';
 import type { Refusal } from './catalog-gate.ts';

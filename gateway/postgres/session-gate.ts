@@ -3,8 +3,8 @@
 // before deciding again, and waiting for an approval — for the simple Query (session-query.ts) and the
 // extended protocol (session-extended.ts) alike.
 import type { Verdict } from '../../engine/engine.ts';
-import { insufficientPrivilege, notice, paramFormat, SqlState, type FrontendMessage } from './protocol/index.ts';
-import { errorCode, scrubbed } from './responses.ts';
+import { errorCode, insufficientPrivilege, notice, paramFormat, SqlState, type FrontendMessage } from './protocol/index.ts';
+import { scrubbed } from './scrub.ts';
 import { RESERVED_PREFIX } from './session-model.ts';
 import { countedFrom, type Counted } from '../pipeline/admission.ts';
 import { FLUSH, bindMessage, closeMessage, executeMessage, parseMessage, queryMessage } from '../upstream/postgres/frontend-messages.ts';

@@ -3,7 +3,7 @@
 // its answer held until its evidence is durable and its check has passed; a refused Query becomes a stand-in.
 import { holdsNoStatement, type Verdict } from '../../engine/engine.ts';
 import { evidenceUnavailable } from './protocol/index.ts';
-import type { QueryUnit } from './responses.ts';
+import type { QueryUnit } from './response-units.ts';
 import { TEXT_FORMATS, type Rows } from './session-model.ts';
 import { sameVerdict } from './catalog-gate.ts';
 import { copiesIn, copyWithMasks, maskedCopyMessage } from './session-copy.ts';

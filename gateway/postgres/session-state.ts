@@ -23,7 +23,9 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { ResponseTracker, type InternalUnit, type RowPlan, type Unit } from './responses.ts';
+import { ResponseTracker } from './responses.ts';
+import { pendingNames, type InternalUnit, type Unit } from './response-units.ts';
+import type { RowPlan } from './row-plan.ts';
 import { SessionModel, STAND_IN_NAME, type DecisionRef } from './session-model.ts';
 import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
 import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
@@ -114,7 +116,7 @@ export class PostgresSession {
     this.sendToUpstream(queryMessage(STAND_IN));
   };
   /** The names the messages in flight will define (asked lazily by the session model): one function per session, not per call. */
-  readonly pendingNames = (): { statements: ReadonlySet<string>; portals: ReadonlySet<string> } => this.tracker.pendingNames();
+  readonly pendingNames = (): { statements: ReadonlySet<string>; portals: ReadonlySet<string> } => pendingNames(this.tracker.units);
 
   // While pump() works through one client chunk, what goes upstream is collected and written once at the end
   // (Bind/Execute/Sync = 1 write, not 3). Forwarded messages are adjacent slices of the reader's buffer, so they

@@ -4,4 +4,5 @@ export * from './constants.ts';
 export * from './errors.ts';
 export type * from './messages.ts';
 export { FrontendReader, paramFormat, parseSASLInitialResponse, type FrontendReaderOptions } from './reader.ts';
+export { eachErrorField, errorCode, errorField, errorSeverity } from './error-fields.ts';
 export { BackendWriter } from './writer.ts';
