@@ -51,7 +51,7 @@ export function copyInFailed(t: CopyInState, buf: Buffer, start: number, end: nu
   t.copyIn = false;
   t.copyEnds++;
   const message = errorField(buf, start, end, ErrorField.Message) ?? '';
-  if (sqlstate !== '57014' || !message.startsWith('COPY from stdin failed:')) return undefined;
+  if (sqlstate !== SqlState.QueryCanceled || !message.startsWith('COPY from stdin failed:')) return undefined;
   // The server read a CopyFail in copy-in mode, so every Sync before it was ignored.
   dropConditionalSyncs(t.units);
   const code = t.copyAborted;

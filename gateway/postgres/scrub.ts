@@ -1,7 +1,7 @@
 // What the client is told of an error or notice from a statement that reads columns masked for it: severity and
 // SQLSTATE, never the text (which can quote the values the masks hide).
 import { withheldCode } from '../pipeline/mask-plan.ts';
-import { eachErrorField, ErrorField } from './protocol/index.ts';
+import { eachErrorField, ErrorField, SqlState } from './protocol/index.ts';
 
 /**
  * An ErrorResponse/NoticeResponse with every field that can carry data withheld: message, detail, hint,
@@ -11,7 +11,7 @@ import { eachErrorField, ErrorField } from './protocol/index.ts';
  */
 export function scrubbed(buf: Buffer, start: number, end: number): Buffer {
   let severity = 'ERROR';
-  let code = 'XX000';
+  let code: string = SqlState.InternalError;
   eachErrorField(buf, start, end, (letter, value) => {
     if (letter === ErrorField.SeverityNonLocalized) severity = value;
     else if (letter === ErrorField.Code) code = value;

@@ -1,6 +1,6 @@
 // Reads fields of an ErrorResponse / NoticeResponse in place, as the server framed it, without decoding the rest.
 // Fields: https://www.postgresql.org/docs/current/protocol-error-fields.html
-import { ErrorField } from './constants.ts';
+import { ErrorField, SqlState } from './constants.ts';
 
 /**
  * Calls `each` with every field of the ErrorResponse / NoticeResponse at buf[start, end) (header included): its
@@ -45,7 +45,7 @@ export function errorField(buf: Buffer, start: number, end: number, letter: numb
  * errorCode(unit.error, 0, unit.error.length) // '42P01'
  */
 export function errorCode(buf: Buffer, start: number, end: number): string {
-  return errorField(buf, start, end, ErrorField.Code) ?? 'XX000';
+  return errorField(buf, start, end, ErrorField.Code) ?? SqlState.InternalError;
 }
 
 /**
