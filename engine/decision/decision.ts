@@ -274,8 +274,6 @@ export class DecisionRecord implements Decision {
   readonly fingerprint: string | null;
   readonly cached: boolean;
   #input: (() => PolicyInput) | null;
-  /** The policy's evaluation this record was made from: a cache hit shares it with the decision it came from. */
-  readonly #basis: PolicyDecision;
   #built: PolicyInput | null = null;
   #hash: string | null = null;
   #parts: InputParts | null = null;
@@ -295,16 +293,6 @@ export class DecisionRecord implements Decision {
     this.fingerprint = fingerprint;
     this.cached = cached;
     this.#input = input;
-    this.#basis = d;
-  }
-
-  /**
-   * True when `other` was made from the same evaluation of the policy as this one — the first decision of a
-   * statement fingerprint and the cache hits it serves (same identity, connection, bundle and fingerprint,
-   * analysis not literal-dependent): action, reasons, masks and requirements are then the same by construction.
-   */
-  sharesEvaluation(other: Decision): boolean {
-    return other instanceof DecisionRecord && other.#basis === this.#basis;
   }
 
   get input_hash(): string {
@@ -329,9 +317,4 @@ export class DecisionRecord implements Decision {
     const { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi, decision_id, policy_revision, fingerprint, cached } = this;
     return { action, reasons, masks, approval, cacheable, measure, sensitive_parameters, capture_rows, unmasked_phi, decision_id, policy_revision, fingerprint, cached, input_hash: this.input_hash };
   }
-}
-
-/** True when decisions `a` and `b` come from one evaluation of the policy (see DecisionRecord.sharesEvaluation). */
-export function sameEvaluation(a: Decision, b: Decision): boolean {
-  return a instanceof DecisionRecord && a.sharesEvaluation(b);
 }

@@ -124,11 +124,6 @@ export interface StatementExecution {
   parameters: ExecutionParameter[];
   /** Names the HMAC key of hashed parameters (first 16 hex digits of HMAC-SHA256(key, "verdict key id")); null when none is hashed. */
   key_id: string | null;
-  /**
-   * The statement as the client sent it, when this execution is a statement of its own that ran under an earlier
-   * decision of the session with the same fingerprint (its literals differ; no parameters). Absent for a Bind.
-   */
-  text?: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 // `verdict evidence access` and `verdict evidence sessions`: an accounting of disclosures (who received which
 // PHI columns unmasked, and which masked, when, for what purpose, under which approval) and the list of
 // sessions, read from a verified evidence repository.
-import type { EvidenceRecord, StatementDecided } from '../../engine/evidence/events.ts';
+import type { EvidenceRecord } from '../../engine/evidence/events.ts';
 import { verifyEvidence, type FileSource } from '../../engine/evidence/verify.ts';
 
 /** One statement that ran and touched PHI: what its client received, unmasked and masked. */
@@ -77,40 +77,7 @@ function tableMatches(full: string, want: string): boolean {
 export async function collectAccess(files: FileSource): Promise<{ disclosures: Disclosure[]; sessions: SessionRow[]; verified: { ok: boolean; findings: number } }> {
   const sessions = new Map<string, SessionRow & { groups: string[] }>();
   const disclosures: Disclosure[] = [];
-  // Disclosures by decision id, or by "decision/execution" for a statement that ran under an earlier decision.
   const byDecision = new Map<string, Disclosure>();
-  const statements = new Map<string, StatementDecided>();
-  /** One statement that ran under decision `d` (its own line, or an execution of it with its own text). */
-  const disclose = (r: EvidenceRecord, d: StatementDecided, text: string, execution: string | null) => {
-    const s = sessions.get(d.session_id);
-    if (s) {
-      s.statements++;
-      if (d.action === 'deny') s.denied++;
-    }
-    if (d.action === 'deny' || d.action === 'approve') return; // nothing was delivered under this decision
-    const unmasked = (d.unmasked_phi ?? []).map(col);
-    const masked = d.masks.map((m) => ({ column: col(m.column), method: m.method }));
-    if (unmasked.length === 0 && masked.length === 0) return;
-    const x: Disclosure = {
-      ts: r.ts,
-      stream: r.stream,
-      session_id: d.session_id,
-      decision_id: d.decision_id,
-      sub: s?.sub ?? '?',
-      email: s?.email ?? null,
-      groups: s?.groups ?? [],
-      front_door: s?.front_door ?? null,
-      purpose: d.purpose ?? null,
-      unmasked,
-      masked,
-      approval: d.approval,
-      text,
-      outcome: null,
-      rows: null,
-    };
-    disclosures.push(x);
-    byDecision.set(execution === null ? d.decision_id : `${d.decision_id}/${execution}`, x);
-  };
   const onRecord = (r: EvidenceRecord) => {
     switch (r.type) {
       case 'session_start': {
@@ -140,19 +107,38 @@ export async function collectAccess(files: FileSource): Promise<{ disclosures: D
       }
       case 'statement': {
         const d = r.data;
-        statements.set(d.decision_id, d);
-        disclose(r, d, d.text, null);
-        break;
-      }
-      case 'statement_execution': {
-        // A statement of its own (only its literals differ) that ran under an earlier decision of its session:
-        // a disclosure of its own, with its own text and result.
-        const d = r.data.text !== undefined ? statements.get(r.data.decision_id) : undefined;
-        if (d) disclose(r, d, r.data.text!, r.data.execution_id);
+        const s = sessions.get(d.session_id);
+        if (s) {
+          s.statements++;
+          if (d.action === 'deny') s.denied++;
+        }
+        if (d.action === 'deny' || d.action === 'approve') break; // nothing was delivered under this decision
+        const unmasked = (d.unmasked_phi ?? []).map(col);
+        const masked = d.masks.map((m) => ({ column: col(m.column), method: m.method }));
+        if (unmasked.length === 0 && masked.length === 0) break;
+        const x: Disclosure = {
+          ts: r.ts,
+          stream: r.stream,
+          session_id: d.session_id,
+          decision_id: d.decision_id,
+          sub: s?.sub ?? '?',
+          email: s?.email ?? null,
+          groups: s?.groups ?? [],
+          front_door: s?.front_door ?? null,
+          purpose: d.purpose ?? null,
+          unmasked,
+          masked,
+          approval: d.approval,
+          text: d.text,
+          outcome: null,
+          rows: null,
+        };
+        disclosures.push(x);
+        byDecision.set(d.decision_id, x);
         break;
       }
       case 'statement_result': {
-        const x = byDecision.get(r.data.execution_id !== undefined && byDecision.has(`${r.data.decision_id}/${r.data.execution_id}`) ? `${r.data.decision_id}/${r.data.execution_id}` : r.data.decision_id);
+        const x = byDecision.get(r.data.decision_id);
         if (x && x.outcome !== 'ok') Object.assign(x, { outcome: r.data.outcome, rows: r.data.outcome === 'ok' ? r.data.rows : x.rows });
         break;
       }

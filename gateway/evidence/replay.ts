@@ -89,7 +89,6 @@ export function describeRecord(r: EvidenceRecord): string {
       return `approval expired ${r.data.request_id}`;
     case 'statement_execution': {
       const params = r.data.parameters.map((p) => ('hmac_sha256' in p ? `$${p.position}=hmac:${p.hmac_sha256.slice(0, 12)}` : 'binary' in p ? `$${p.position}=binary:${p.binary.length}b64` : `$${p.position}=${p.value === null ? 'NULL' : JSON.stringify(p.value)}`));
-      if (r.data.text !== undefined) return `statement      ${oneLine(r.data.text)}\n               execution ${r.data.execution_id} under decision ${r.data.decision_id} (same fingerprint)`;
       return `execution      ${r.data.execution_id} of ${r.data.decision_id} ${oneLine(params.join(' '), 200)}`;
     }
     case 'statement_response':

@@ -1,6 +1,6 @@
 // `verdict evidence report --out report.html`: a static, self-contained HTML report of an evidence
 // repository (verification status, sessions, decisions by action, approvals) that opens without a server.
-import type { EvidenceRecord, StatementDecided } from '../../engine/evidence/events.ts';
+import type { EvidenceRecord } from '../../engine/evidence/events.ts';
 import { verifyEvidence, type FileSource, type VerifyReport } from '../../engine/evidence/verify.ts';
 
 export interface ReportData {
@@ -44,27 +44,7 @@ export async function collectReport(files: FileSource, meta: { repository: strin
   const purposes: Record<string, number> = {};
   const configs: ReportData['configs'] = [];
   // decision id → its statement's text and the approval it ran under (to attach results to approvals)
-  const decisions = new Map<string, { text: string; request: string | null; statement: StatementDecided }>();
-  /** One statement that ran under `d`: its own line, or an execution of `d` with a text of its own. */
-  const counted = (r: EvidenceRecord, d: StatementDecided) => {
-    actions[d.action] = (actions[d.action] ?? 0) + 1;
-    const who = sessions.get(d.session_id)?.sub ?? '?';
-    const p = d.purpose ?? '(none)';
-    purposes[p] = (purposes[p] ?? 0) + 1;
-    for (const c of d.unmasked_phi ?? []) {
-      const column = `${c.schema}.${c.table}.${c.column}`;
-      const k = `${who}\u0000${column}`;
-      const u = unmasked.get(k) ?? { sub: who, column, statements: 0, last: r.ts };
-      u.statements++;
-      u.last = r.ts;
-      unmasked.set(k, u);
-    }
-    const s = sessions.get(d.session_id);
-    if (s) {
-      s.statements++;
-      s.actions[d.action] = (s.actions[d.action] ?? 0) + 1;
-    }
-  };
+  const decisions = new Map<string, { text: string; request: string | null }>();
   const onRecord = (r: EvidenceRecord) => {
     switch (r.type) {
       case 'session_start':
@@ -87,17 +67,26 @@ export async function collectReport(files: FileSource, meta: { repository: strin
         break;
       }
       case 'statement': {
+        actions[r.data.action] = (actions[r.data.action] ?? 0) + 1;
         const who = sessions.get(r.data.session_id)?.sub ?? '?';
-        decisions.set(r.data.decision_id, { text: r.data.text, request: r.data.approval?.request_id ?? null, statement: r.data });
+        decisions.set(r.data.decision_id, { text: r.data.text, request: r.data.approval?.request_id ?? null });
+        const p = r.data.purpose ?? '(none)';
+        purposes[p] = (purposes[p] ?? 0) + 1;
         if (r.data.action === 'deny') denied.push({ ts: r.ts, sub: who, text: r.data.text, rule: r.data.reasons[0]?.rule ?? '', message: r.data.reasons[0]?.message ?? '', decision_id: r.data.decision_id });
-        counted(r, r.data);
+        for (const c of r.data.unmasked_phi ?? []) {
+          const column = `${c.schema}.${c.table}.${c.column}`;
+          const k = `${who}\u0000${column}`;
+          const u = unmasked.get(k) ?? { sub: who, column, statements: 0, last: r.ts };
+          u.statements++;
+          u.last = r.ts;
+          unmasked.set(k, u);
+        }
+        const s = sessions.get(r.data.session_id);
+        if (s) {
+          s.statements++;
+          s.actions[r.data.action] = (s.actions[r.data.action] ?? 0) + 1;
+        }
         if (r.data.approval) approval(r.data.approval.request_id).statement = r.data.text;
-        break;
-      }
-      case 'statement_execution': {
-        // A statement of its own (only its literals differ) that ran under an earlier decision of its session.
-        const d = r.data.text !== undefined ? decisions.get(r.data.decision_id) : undefined;
-        if (d) counted(r, d.statement);
         break;
       }
       case 'approval_requested': {

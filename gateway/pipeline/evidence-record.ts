@@ -1,9 +1,7 @@
-// A pipeline session's evidence lines: each decision's statement line (or an execution of an earlier durable
-// decision it reuses), executions with their parameters, results, what the client was sent, and refusals that
+// A pipeline session's evidence lines: each decision's statement line, executions with their parameters, results, what the client was sent, and refusals that
 // had no policy decision (docs/evidence-format.md). The session (session.ts) delegates its record* methods here.
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Verdict } from '../../engine/engine.ts';
-import { sameEvaluation } from '../../engine/decision/decision.ts';
 import type { EvidenceEvent, ExecutionParameter, PolicyInputPart } from '../../engine/evidence/events.ts';
 import { createRowDigest, encryptRows, type CapturedRows } from '../../engine/evidence/response.ts';
 import type { Connection } from '../../engine/policy/input.ts';
@@ -48,16 +46,6 @@ export function executionParameters(
   });
 }
 
-/** Most durable decisions a session keeps for reuse by fingerprint (the oldest goes first). */
-const REUSABLE_PER_SESSION = 256;
-
-/** A one-statement verdict that may be reused or reuse: allowed or masked, fingerprinted, nothing to measure or review. */
-function reusable(v: Verdict): boolean {
-  if (v.decisions.length !== 1) return false;
-  const d = v.decisions[0]!;
-  return (d.action === 'allow' || d.action === 'mask') && d.fingerprint !== null && d.measure.length === 0 && d.approval === null && d.reasons.every((r) => r.rule !== 'approvals.break_glass');
-}
-
 /** A decision a result refers to: statement `index` of `verdict`; `execution`: the recorded execution it ends. */
 export interface DecisionRef {
   readonly verdict: Verdict;
@@ -81,13 +69,6 @@ export class SessionEvidence {
   readonly #sessionId: string;
   /** The session's connection in every policy input: its `purpose` is the statements' unless one declared its own. */
   readonly #connection: Connection;
-  /**
-   * Decisions of this session whose statement line is durable, by fingerprint, that a later statement with the
-   * same fingerprint may run under as an execution (see #reuse). Cleared when evidence fails.
-   */
-  readonly #durable = new Map<string, Verdict>();
-  /** Verdicts recorded as executions of an earlier durable decision: their results and responses refer to it. */
-  readonly #executions = new WeakMap<Verdict, DecisionRef>();
   /** The purpose each verdict was decided under (a leading comment can change it per string). */
   readonly #purposes = new WeakMap<Verdict, string | null>();
 
@@ -106,16 +87,12 @@ export class SessionEvidence {
   /**
    * Records each statement's decision. With require_durable the returned promise resolves only once the
    * events are durable, and the statement must not run before; it rejects when they cannot be made so.
-   * `mayReuse`: the door vouches that this statement only reads (never a write, DDL or other side effect) and
-   * carries no parameters of its own, so it may run under an earlier durable decision of the session with the
-   * same fingerprint (see #reuse): then nothing is waited for (null).
    */
-  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null, mayReuse = false): Promise<void> | null {
+  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
     const evidence = this.#services.evidence;
     if (!evidence) return null;
     const n = verdict.decisions.length;
     this.statements += n;
-    if (mayReuse && approval === null && this.#reuse(verdict)) return null;
     const durable = evidence.requireDurable;
     // One promise per statement only when someone waits for it (require_durable); the common single
     // statement returns the append's own promise, without an array or Promise.all.
@@ -156,48 +133,15 @@ export class SessionEvidence {
       if (first === null) first = p;
       else (more ??= [first]).push(p);
     }
-    const done = more ? Promise.all(more).then(() => undefined) : first;
-    if (reusable(verdict)) {
-      const fp = verdict.decisions[0]!.fingerprint!;
-      if (done === null) this.#remember(fp, verdict);
-      else done.then(() => this.#remember(fp, verdict), () => undefined);
-    }
-    return done;
-  }
-
-  #remember(fingerprint: string, verdict: Verdict): void {
-    if (this.#durable.size >= REUSABLE_PER_SESSION) this.#durable.delete(this.#durable.keys().next().value!);
-    this.#durable.set(fingerprint, verdict);
-  }
-
-  /**
-   * A statement decided by the same evaluation of the policy as an earlier statement of this session whose
-   * decision is already durable (same fingerprint: only literals differ; a cache hit of that decision) runs
-   * under that decision, as prepared statements do: recorded as a statement_execution of it with its own text,
-   * not waited on. Its answer then waits for no fsync. Only allow and mask decisions with nothing to measure,
-   * approve or file; anything else is a statement line of its own, made durable before it runs.
-   */
-  #reuse(verdict: Verdict): boolean {
-    if (!reusable(verdict)) return false;
-    const d = verdict.decisions[0]!;
-    const prior = this.#durable.get(d.fingerprint!);
-    if (!prior || !sameEvaluation(d, prior.decisions[0]!)) return false;
-    const execution_id = randomUUID();
-    const base = prior.decisions[0]!;
-    this.record({
-      type: 'statement_execution',
-      data: { session_id: this.#sessionId, decision_id: base.decision_id, execution_id, parameters: [], key_id: null, text: verdict.statements[0]?.text ?? '' },
-    });
-    this.#executions.set(verdict, { verdict: prior, index: 0, execution: execution_id });
-    return true;
+    return more ? Promise.all(more).then(() => undefined) : first;
   }
 
   /**
    * Records the decisions a statement runs under and, with require_durable, waits until they are durable.
    * Resolves false — the statement recorded as refused — when they cannot be made so: the door refuses it then.
    */
-  async recordBeforeRun(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null, started: number, mayReuse = false): Promise<boolean> {
-    const durable = this.recordDecisions(verdict, approval, mayReuse);
+  async recordBeforeRun(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null, started: number): Promise<boolean> {
+    const durable = this.recordDecisions(verdict, approval);
     if (!durable) return true;
     try {
       await durable;
@@ -215,8 +159,6 @@ export class SessionEvidence {
    */
   recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false, execution?: string): void {
     if (!this.#services.evidence) return;
-    const ran = this.#executions.get(verdict);
-    if (ran) return this.recordExecution(ran, start, tags[0] ?? null, code, refused);
     const duration = Date.now() - start;
     const refusal = this.#options.refusalCode;
     for (let i = 0; i < verdict.decisions.length; i++) {
@@ -312,8 +254,6 @@ export class SessionEvidence {
    */
   recordResponseDigest(verdict: Verdict, index: number, digest: { sha256: string; rows: number; bytes: number; captured?: CapturedRows | null }, execution?: string): void {
     if (!this.#services.evidence) return;
-    const ran = this.#executions.get(verdict);
-    if (ran) return this.recordResponseDigest(ran.verdict, ran.index, digest, ran.execution);
     const d = verdict.decisions[index];
     // A statement that sends no result set (SET, BEGIN, a write without RETURNING) delivered nothing to digest.
     if (!d || (digest.rows === 0 && verdict.statements[index]?.kind !== 'select')) return;
@@ -365,8 +305,6 @@ export class SessionEvidence {
   }
 
   readonly #onPostError = (err: unknown, ev: EvidenceEvent): void => {
-    // Evidence is failing: every statement waits for a durable line of its own again (and is refused without).
-    this.#durable.clear();
     this.#services.metrics.errors.inc({ kind: 'evidence' });
     this.#services.log.error('evidence append failed', { error: (err as Error).message, type: ev.type });
   };

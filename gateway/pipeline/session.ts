@@ -153,19 +153,18 @@ export class PipelineSession {
 
   /**
    * Records each statement's decision; with require_durable the promise resolves once they are durable, and
-   * the statement must not run before. `mayReuse`: a parameterless read may run under an earlier durable
-   * decision with its fingerprint, waiting for nothing (null) (SessionEvidence.recordDecisions, evidence-record.ts).
+   * the statement must not run before (SessionEvidence.recordDecisions, evidence-record.ts).
    */
-  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null, mayReuse = false): Promise<void> | null {
-    return this.#evidence.recordDecisions(verdict, approval, mayReuse);
+  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
+    return this.#evidence.recordDecisions(verdict, approval);
   }
 
   /**
    * Records the decisions a statement runs under and waits until they are durable; resolves false (the
    * statement recorded as refused) when they cannot be made so (SessionEvidence.recordBeforeRun).
    */
-  recordBeforeRun(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null, started: number, mayReuse = false): Promise<boolean> {
-    return this.#evidence.recordBeforeRun(verdict, approval, started, mayReuse);
+  recordBeforeRun(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null, started: number): Promise<boolean> {
+    return this.#evidence.recordBeforeRun(verdict, approval, started);
   }
 
   /** Records how each statement of a string ended (SessionEvidence.recordResult). */

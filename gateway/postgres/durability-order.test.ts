@@ -2,7 +2,7 @@
 // no result byte reaches a client before its decision is durable, and no write, DDL or other side-effecting
 // statement reaches the upstream before its decision is durable. A plain read may travel upstream meanwhile
 // (side-effects.ts); its answer waits. Failing writes refuse the statement (58030) and lose nothing else.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -250,103 +250,6 @@ describe('a spool that cannot write refuses the statement (58030) and nothing el
       expect(groupWrites - before).toBeLessThanOrEqual(4);
     } finally {
       for (const c of clients) c.close();
-    }
-  });
-});
-
-/** Every evidence line in the spool so far (open and sealed batches), parsed. */
-function spoolLines(): { type: string; data: Record<string, unknown> }[] {
-  const out: { type: string; data: Record<string, unknown> }[] = [];
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.jsonl|open/.test(e.name))
-        for (const l of readFileSync(p, 'utf8').split('\n')) {
-          try {
-            const j = JSON.parse(l) as { type?: string; data?: Record<string, unknown> };
-            if (j.type && j.data) out.push({ type: j.type, data: j.data });
-          } catch {
-            // a torn or non-JSON line: not ours to read here
-          }
-        }
-    }
-  };
-  walk(join(dir, 'spool'));
-  return out;
-}
-
-describe('a statement whose fingerprint already has a durable decision in its session runs under it', () => {
-  it('its answer waits for no fsync, and it is evidence of its own: an execution of that decision with its text', async () => {
-    const c = await session('alice');
-    try {
-      const first = await exchange(c, [frontend.query('SELECT id, name FROM patients WHERE id = 1')]);
-      expect(rowsIn(first)).toHaveLength(1);
-      await settle(50);
-      const m = marker();
-      const r = await withHeldEvidence(c, `/* ${m} */ SELECT id, name FROM patients WHERE id = 2`);
-      expect(r.before, 'the answer came while the spool was held').toBeGreaterThan(0);
-      expect(r.after).toEqual([['2', expect.any(String)]]);
-      await settle(100);
-      const lines = spoolLines();
-      const decided = lines.find((l) => l.type === 'statement' && l.data.text === 'SELECT id, name FROM patients WHERE id = 1')!;
-      expect(decided).toBeDefined();
-      const execution = lines.find((l) => l.type === 'statement_execution' && String(l.data.text).includes(m))!;
-      expect(execution.data).toMatchObject({ decision_id: decided.data.decision_id, parameters: [], text: `/* ${m} */ SELECT id, name FROM patients WHERE id = 2` });
-      const result = lines.find((l) => l.type === 'statement_result' && l.data.execution_id === execution.data.execution_id);
-      expect(result?.data).toMatchObject({ decision_id: decided.data.decision_id, outcome: 'ok', rows: 1 });
-      expect(lines.some((l) => l.type === 'statement' && String(l.data.text).includes(m))).toBe(false);
-    } finally {
-      c.close();
-    }
-  });
-
-  const notReused: [string, string, (m: string) => string][] = [
-    ['another fingerprint', 'SELECT id, name FROM patients WHERE id = 1', (m) => `/* ${m} */ SELECT id, name, ssn FROM patients WHERE id = 1`],
-    ['another purpose of use (a different policy input)', 'SELECT id, name FROM patients WHERE id = 1', (m) => `/* purpose: billing */ /* ${m} */ SELECT id, name FROM patients WHERE id = 3`],
-    ['a statement that changes state', `INSERT INTO visits (patient_id, visit_date, reason) VALUES (1, '2026-01-03', 'first')`, (m) => `/* ${m} */ INSERT INTO visits (patient_id, visit_date, reason) VALUES (1, '2026-01-04', '${m}')`],
-  ];
-  for (const [kind, earlier, sqlFor] of notReused) {
-    it(`${kind}: waits for a durable decision of its own`, async () => {
-      const c = await session('alice');
-      try {
-        expect(errorsIn(await exchange(c, [frontend.query(earlier)]))).toEqual([]);
-        const r = await withHeldEvidence(c, sqlFor(marker()));
-        expect(r.before).toBe(0);
-        expect(r.errors).toEqual([]);
-      } finally {
-        c.close();
-      }
-    });
-  }
-
-  it('another session never runs under this session\'s decision', async () => {
-    const [a, b] = await Promise.all([session('alice'), session('alice')]);
-    try {
-      expect(rowsIn(await exchange(a, [frontend.query('SELECT id, name FROM patients WHERE id = 1')]))).toHaveLength(1);
-      const r = await withHeldEvidence(b, `/* ${marker()} */ SELECT id, name FROM patients WHERE id = 2`);
-      expect(r.before).toBe(0);
-    } finally {
-      a.close();
-      b.close();
-    }
-  });
-
-  it('once evidence fails, the session stops reusing: the next statement waits for its own line and is refused', async () => {
-    const c = await session('alice');
-    try {
-      expect(rowsIn(await exchange(c, [frontend.query('SELECT id, name FROM patients WHERE id = 1')]))).toHaveLength(1);
-      await settle(50);
-      failing = true;
-      // The decision it runs under is durable: it is answered; its own execution line fails to be written.
-      expect(errorsIn(await exchange(c, [frontend.query('SELECT id, name FROM patients WHERE id = 2')]))).toEqual([]);
-      await settle(200);
-      const refused = await exchange(c, [frontend.query('SELECT id, name FROM patients WHERE id = 3')]);
-      expect(errorsIn(refused)).toEqual(['58030']);
-      expect(refused.some((f) => f.type === Backend.DataRow)).toBe(false);
-    } finally {
-      failing = false;
-      c.close();
     }
   });
 });

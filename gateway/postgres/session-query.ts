@@ -73,8 +73,7 @@ function runUnconfirmed(s: PostgresSession, sql: string, raw: Buffer, v: Verdict
   const started = Date.now();
   const gate = s.gate!;
   const decidedOn = gate.catalog();
-  // A read with no parameters of its own may run under an earlier durable decision with its fingerprint.
-  const durable = s.recordDecisions(v, null, true);
+  const durable = s.recordDecisions(v);
   const check = gate.beforeRun(v, sql);
   const kept = Buffer.from(raw); // kept in case it must run again
   void forwardQuery(s, v, raw, started, true);

@@ -254,8 +254,8 @@ export class PostgresSession {
   }
 
   /** Records each statement's decision; with require_durable the statement may run only once the promise resolves. */
-  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null, mayReuse = false): Promise<void> | null {
-    return this.pipeline!.recordDecisions(verdict, approval, mayReuse);
+  recordDecisions(verdict: Verdict, approval: { request_id: string; approved_by: string[] } | null = null): Promise<void> | null {
+    return this.pipeline!.recordDecisions(verdict, approval);
   }
 
   recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false): void {

@@ -314,8 +314,7 @@ interface ReadAhead {
 }
 
 function readAhead(p: PipelineSession, s: DoorSession, verdict: Verdict, sql: string, binds: SnowflakeBind[], bindText: (string | null)[], started: number, describeOnly: boolean, signal: AbortSignal): ReadAhead {
-  // A read with no binds may run under an earlier durable decision with its fingerprint (SessionEvidence#reuse, pipeline/evidence-record.ts).
-  const durable = p.recordBeforeRun(verdict, null, started, binds.length === 0);
+  const durable = p.recordBeforeRun(verdict, null, started);
   const execution = binds.length > 0 ? p.recordParameters(verdict, 0, bindText) : undefined;
   const outcome = s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) }).then(
     (result): Outcome => ({ result }),
