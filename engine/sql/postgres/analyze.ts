@@ -2,6 +2,7 @@
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
 import { absorb, accesses, dedupe } from '../facts.ts';
 import { createRequire } from 'node:module';
+import { rename } from '../lineage.ts';
 import { unknownStatement } from '../dialect.ts';
 import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind } from '../types.ts';
 import { classify, strList, tagOf, type Json } from './names.ts';
@@ -254,7 +255,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
       const outs = w.query(node, null, d, true);
       const into = tag === 'SelectStmt' ? b.intoClause : null;
       // SELECT INTO sends no rows, but its result columns say what the new table holds.
-      result_columns = into ? renamed(outs, strList(into.colNames)) : outs;
+      result_columns = into ? rename(outs, strList(into.colNames)) : outs;
       if (into) {
         const t = w.rangeVarName(into.rel);
         f.createsTable = true;
@@ -264,7 +265,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
     }
     case 'CreateTableAsStmt': {
       // The lineage of what lands in the new table (or view) is carried forward as result columns.
-      result_columns = renamed(w.query(b.query, null, d, false, true), strList(b.into.colNames));
+      result_columns = rename(w.query(b.query, null, d, false, true), strList(b.into.colNames));
       // CREATE TABLE t AS EXECUTE p: what lands in t is what p returns, known only to the session (its PREPARE).
       if (tagOf(b.query) === 'ExecuteStmt') nested.push(analyzeStatement(b.query, text, o, d + 1));
       const t = w.rangeVarName(b.into.rel);
@@ -273,7 +274,7 @@ function analyzeStatement(node: Json, text: string, o: WalkOptions, d: number): 
       break;
     }
     case 'ViewStmt': {
-      result_columns = renamed(w.query(b.query, null, d, false, true), strList(b.aliases));
+      result_columns = rename(w.query(b.query, null, d, false, true), strList(b.aliases));
       const t = w.rangeVarName(b.view);
       f.write(t.schema, t.table, result_columns.map((c) => c.name));
       if (b.options) w.generic(b.options, null, d);
@@ -418,12 +419,6 @@ const TABLE_OBJECTS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 
 function colTargets(attlist: Json[] | undefined): Json[] {
   if (!attlist) return [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }];
   return attlist.map((a: Json) => ({ ResTarget: { val: { ColumnRef: { fields: [a] } } } }));
-}
-
-/** Output names replaced by an explicit column list (SELECT INTO / CREATE TABLE t (a, b) AS / CREATE VIEW v (a, b)). */
-function renamed(outs: ResultColumn[], names: string[]): ResultColumn[] {
-  if (names.length === 0) return outs;
-  return outs.map((o, i) => (i < names.length && o.name !== '*' ? { name: names[i] as string, sources: o.sources, derived: o.derived } : o));
 }
 
 /**
