@@ -2,6 +2,7 @@
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
 import { absorb, accesses, dedupe } from '../facts.ts';
 import { createRequire } from 'node:module';
+import { EngineError } from '../../errors.ts';
 import { rename } from '../lineage.ts';
 import { unknownStatement } from '../dialect.ts';
 import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind } from '../types.ts';
@@ -115,7 +116,7 @@ export function parseTree(sql: string): Json {
 export function analyzeSql(sql: string, options: AnalyzeOptions = {}): StatementAnalysis[] {
   if (!current && !spare) {
     if (pending) return [unknownStatement(sql, 'SQL parser is reloading after an internal failure')];
-    throw new Error('SQL parser not loaded: await loadParser() before analyzeSql()');
+    throw new EngineError('PARSER_NOT_LOADED', 'SQL parser not loaded: await loadParser() before analyzeSql()');
   }
   if (!current) {
     current = spare;

@@ -1,5 +1,6 @@
 // Snowflake's grammar: @polyglot-sql/sdk (sqlglot's dialects ported to Rust, WASM), imported on first load()
 // only, so a PostgreSQL gateway never instantiates it (22 MB of WASM; importing it also wraps fetch()).
+import { EngineError } from '../../errors.ts';
 import type * as Polyglot from '@polyglot-sql/sdk';
 
 // polyglot's AST is JSON with one key per node ({ select: {...} }); typed loosely, as the PostgreSQL walker's.
@@ -35,7 +36,7 @@ export function loadParser(): Promise<void> {
 }
 
 function ready(): typeof Polyglot {
-  if (!sdk) throw new Error('Snowflake parser not loaded: await loadParser() first');
+  if (!sdk) throw new EngineError('PARSER_NOT_LOADED', 'Snowflake parser not loaded: await loadParser() first');
   return sdk;
 }
 
@@ -45,6 +46,7 @@ export function tokenize(sql: string): { tokens: Token[] } | { error: string } {
   try {
     r = ready().tokenize(sql, ready().Dialect.Snowflake);
   } catch (e) {
+    if (e instanceof EngineError) throw e; // not loaded: a programming error, not bad SQL
     return { error: `the Snowflake lexer failed: ${e instanceof Error ? e.message : String(e)}` };
   }
   if (!r.success || !r.tokens) return { error: r.error ?? 'the Snowflake lexer rejected the text' };
@@ -65,6 +67,7 @@ export function parse(sql: string): { ast: Json[] } | { error: string } {
     if (!r.success) return { error: r.error ?? 'Snowflake grammar rejects the statement' };
     return { ast: r.ast as Json[] };
   } catch (e) {
+    if (e instanceof EngineError) throw e; // not loaded: a programming error, not bad SQL
     return { error: `the Snowflake parser failed: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
@@ -76,6 +79,7 @@ export function generate(ast: Json[]): { sql: string } | { error: string } {
     if (!r.success || !r.sql || r.sql.length !== 1) return { error: r.error ?? 'polyglot could not write the statement' };
     return { sql: r.sql[0]! };
   } catch (e) {
+    if (e instanceof EngineError) throw e; // not loaded: a programming error, not bad SQL
     return { error: `the Snowflake generator failed: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
