@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { EngineError } from '../../errors.ts';
 import { rename } from '../lineage.ts';
 import { unknownStatement } from '../dialect.ts';
-import type { AnalyzeOptions, ColumnRef, ResultColumn, StatementAnalysis, StatementKind } from '../types.ts';
+import type { AnalyzeOptions, ColumnRef, StatementAnalysis, StatementKind } from '../types.ts';
 import { classify, strList, tagOf, type Json } from './names.ts';
 import { bodyAnalyses } from './plpgsql.ts';
 import { parameterUses } from './parameters.ts';
