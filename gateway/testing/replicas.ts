@@ -69,6 +69,68 @@ async function until(what: string, probe: () => Promise<boolean>, ms: number): P
 }
 
 /**
+ * Starts HAProxy in front of the replicas' ports: TCP round robin for the PostgreSQL doors, HTTP round robin
+ * per request for the MCP doors, and a stats page. Ready once its own stats page (listing these backends)
+ * answers; started again on fresh ports when it exits before that (a port taken meanwhile).
+ */
+async function startHAProxy(dir: string, replicas: { name: string; pgPort: number; mcpPort: number }[]) {
+  let lastOutput = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const balancer = { pgPort: await freePort(), mcpPort: await freePort(), statsPort: await freePort() };
+    const cfg = [
+      'global',
+      '  maxconn 500',
+      'defaults',
+      '  timeout connect 2s',
+      '  timeout client 120s',
+      '  timeout server 120s',
+      '  retries 3',
+      '  option redispatch',
+      'frontend stats',
+      '  mode http',
+      `  bind 127.0.0.1:${balancer.statsPort}`,
+      '  stats enable',
+      '  stats uri /stats',
+      'frontend pg',
+      '  mode tcp',
+      `  bind 127.0.0.1:${balancer.pgPort}`,
+      '  default_backend gateways',
+      'backend gateways',
+      '  mode tcp',
+      '  balance roundrobin',
+      ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.pgPort} check inter 300 fall 2 rise 2`),
+      'frontend mcp',
+      '  mode http',
+      `  bind 127.0.0.1:${balancer.mcpPort}`,
+      '  default_backend mcp_doors',
+      'backend mcp_doors',
+      '  mode http',
+      '  balance roundrobin',
+      ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.mcpPort} check inter 300 fall 2 rise 2`),
+    ].join('\n');
+    writeFileSync(join(dir, 'haproxy.cfg'), `${cfg}\n`);
+    const haproxyOut: string[] = [];
+    const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    haproxy.stdout!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
+    haproxy.stderr!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
+    const exited = () => haproxy.exitCode !== null || haproxy.signalCode !== null;
+    try {
+      await until('haproxy listening', async () => {
+        if (exited()) return true;
+        const csv = await (await fetch(`http://127.0.0.1:${balancer.statsPort}/stats;csv`)).text();
+        return csv.includes('mcp_doors') && csv.includes('gateways');
+      }, 15_000);
+    } catch (err) {
+      haproxy.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${haproxyOut.join('')}`);
+    }
+    if (!exited()) return { balancer, haproxy, haproxyOut };
+    lastOutput = haproxyOut.join('');
+  }
+  throw new Error(`haproxy could not start: ${lastOutput}`);
+}
+
+/**
  * Starts `count` replicas (gw-a, gw-b, …) and HAProxy in front of them.
  *
  * @example
@@ -93,12 +155,18 @@ export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
   };
   publishBundle('rev-100', 100);
 
-  const balancer = { pgPort: await freePort(), mcpPort: await freePort(), statsPort: await freePort() };
+  // Every port is chosen first and HAProxy binds its own at once: a port picked by listening on 0 and
+  // closing again can be taken by any other process (a client's ephemeral port, another test's server)
+  // until someone binds it, and a replica takes seconds to start. HAProxy that cannot bind exits; it is
+  // then started again on fresh ports (its ports go into the replicas' configs, written after).
+  const replicaPorts: { name: string; pgPort: number; adminPort: number; mcpPort: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    replicaPorts.push({ name: `gw-${String.fromCharCode(97 + i)}`, pgPort: await freePort(), adminPort: await freePort(), mcpPort: await freePort() });
+  }
+  const { balancer, haproxy, haproxyOut } = await startHAProxy(dir, replicaPorts);
   const mcpUrl = `http://127.0.0.1:${balancer.mcpPort}/mcp`;
   const replicas: Replica[] = [];
-  for (let i = 0; i < count; i++) {
-    const name = `gw-${String.fromCharCode(97 + i)}`;
-    const [pgPort, adminPort, mcpPort] = [await freePort(), await freePort(), await freePort()];
+  for (const { name, pgPort, adminPort, mcpPort } of replicaPorts) {
     const config = {
       listen: { postgres: { host: '127.0.0.1', port: pgPort }, admin: { host: '127.0.0.1', port: adminPort } },
       identity: { issuer: issuer.issuer, audience: 'verdict', jwks_url: issuer.jwksUrl },
@@ -142,47 +210,6 @@ export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
   await Promise.all(replicas.map(start));
   for (const r of replicas) webhooks.addHook({ url: `${r.adminUrl}/github/webhook`, secret: WEBHOOK_SECRET });
 
-  const haproxyCfg = [
-    'global',
-    '  maxconn 500',
-    'defaults',
-    '  timeout connect 2s',
-    '  timeout client 120s',
-    '  timeout server 120s',
-    '  retries 3',
-    '  option redispatch',
-    'frontend stats',
-    '  mode http',
-    `  bind 127.0.0.1:${balancer.statsPort}`,
-    '  stats enable',
-    '  stats uri /stats',
-    'frontend pg',
-    '  mode tcp',
-    `  bind 127.0.0.1:${balancer.pgPort}`,
-    '  default_backend gateways',
-    'backend gateways',
-    '  mode tcp',
-    '  balance roundrobin',
-    ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.pgPort} check inter 300 fall 2 rise 2`),
-    'frontend mcp',
-    '  mode http',
-    `  bind 127.0.0.1:${balancer.mcpPort}`,
-    '  default_backend mcp_doors',
-    'backend mcp_doors',
-    '  mode http',
-    '  balance roundrobin',
-    ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.mcpPort} check inter 300 fall 2 rise 2`),
-  ].join('\n');
-  writeFileSync(join(dir, 'haproxy.cfg'), `${haproxyCfg}\n`);
-  const haproxyOut: string[] = [];
-  const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  haproxy.stdout!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
-  haproxy.stderr!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
-  await until('haproxy listening', async () => {
-    if (haproxy.exitCode !== null) throw new Error(`haproxy exited: ${haproxyOut.join('')}`);
-    return (await fetch(`${mcpUrl}`, { method: 'GET' })).status > 0;
-  }, 15_000);
-
   const kill = async (r: Replica, signal: NodeJS.Signals = 'SIGKILL') => {
     const child = r.process;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -204,11 +231,17 @@ export async function startReplicaSet(count = 3): Promise<ReplicaSet> {
     publishBundle,
     async balanced() {
       const running = replicas.filter((r) => r.process).map((r) => r.name);
+      let csv = '';
       await until('HAProxy to see every running replica up', async () => {
-        const csv = await (await fetch(`http://127.0.0.1:${balancer.statsPort}/stats;csv`)).text();
+        if (haproxy.exitCode !== null || haproxy.signalCode !== null) throw new Error('haproxy exited');
+        csv = await (await fetch(`http://127.0.0.1:${balancer.statsPort}/stats;csv`)).text();
         const up = csv.split('\n').map((l) => l.split(',')).filter((c) => (c[0] === 'gateways' || c[0] === 'mcp_doors') && running.includes(c[1] ?? '') && c[17] === 'UP');
         return up.length === running.length * 2;
-      }, 20_000);
+      }, 20_000).catch((err: Error) => {
+        const states = csv.split('\n').map((l) => l.split(',')).filter((c) => c[0] === 'gateways' || c[0] === 'mcp_doors').map((c) => `${c[0]}/${c[1]} ${c[17]}`);
+        const exits = replicas.map((r) => `${r.name}: ${r.process ? `exit ${r.process.exitCode ?? r.process.signalCode ?? 'running'}` : 'stopped'}`);
+        throw new Error([err.message, `haproxy: ${haproxy.exitCode ?? haproxy.signalCode ?? 'running'} ${haproxyOut.join('')}`, ...states, ...exits, ...replicas.map((r) => `${r.name} output: ${r.output.join('').slice(-2000)}`)].join('\n'));
+      });
     },
     start,
     kill,
