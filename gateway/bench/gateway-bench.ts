@@ -4,11 +4,14 @@
 // system calls per transaction of Verdict's process and pgbouncer's (strace -c over a fixed number of
 // transactions). The last line is one JSON object.
 // Knobs: BENCH_SECONDS (per run, default 10), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
-// (no per-statement catalog version check), BENCH_SYSCALL_TX (transactions per client traced, default 500).
+// (no per-statement catalog version check), BENCH_SYSCALL_TX (transactions per client traced, default 500),
+// BENCH_CPU_PROFILE=<dir> (a V8 CPU profile of the gateway's thread during each 8-client run through Verdict,
+// written as <dir>/verdict-<mode>.cpuprofile: the whole-run profile is mostly the other runs' idle time).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { promisify } from 'node:util';
 import { validateConfig } from '../config/load.ts';
 import { startDevIssuer } from '../identity/dev-issuer.ts';
@@ -74,9 +77,12 @@ async function latencies(mode: 'simple' | 'prepared', target: string[], env: Rec
   return values.filter(Number.isFinite).sort((a, b) => a - b);
 }
 
-/** CPU time (user + system, µs) a process has used so far: /proc/<pid>/stat utime + stime (clock ticks of 10 ms). */
-function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * CPU time (user + system, µs) a process — or one of its threads, `tid` — has used so far: /proc/<pid>/stat (or
+ * /proc/<pid>/task/<tid>/stat) utime + stime, in clock ticks of 10 ms.
+ */
+function cpuMicros(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
@@ -111,6 +117,24 @@ async function syscallsPerTransaction(pids: number[], mode: 'simple' | 'prepared
   const n = CLIENTS * tx;
   const per = (v: number) => Math.round((v / n) * 100) / 100;
   return { total: per(total), write: per(calls('write') + calls('writev') + calls('sendto') + calls('sendmsg')), read: per(calls('read') + calls('recvfrom') + calls('recvmsg')) };
+}
+
+/** With BENCH_CPU_PROFILE set, a V8 CPU profile of this thread from now until stop(name). */
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | null> {
+  const out = process.env.BENCH_CPU_PROFILE;
+  if (!out) return null;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 }); // µs
+  await session.post('Profiler.start');
+  return {
+    async stop(name) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(out, `${name}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -185,13 +209,21 @@ try {
     const bouncerCpu = bouncerPid ? cpuMicros(bouncerPid) : NaN;
     const b = await pgbench([...common, ...viaBouncer], {});
     const bouncerUsed = bouncerPid ? cpuMicros(bouncerPid) - bouncerCpu : NaN;
+    const profiler = await startProfile();
+    const mainCpu = cpuMicros(process.pid, process.pid);
     const verdictCpu = process.cpuUsage();
     const v = await pgbench([...common, ...viaVerdict], verdictEnv);
     const verdictUsed = process.cpuUsage(verdictCpu);
+    const mainUsed = cpuMicros(process.pid, process.pid) - mainCpu;
+    await profiler?.stop(`verdict-${mode}`);
     if (v.failed > 0) throw new Error(`${v.failed} transactions failed through Verdict`);
     // CPU per transaction: the proxy's own cost, steadier than TPS on a shared machine (all threads of each).
     result[`cpu_us_per_tx_pgbouncer_${mode}`] = Math.round(bouncerUsed / b.transactions);
     result[`cpu_us_per_tx_verdict_${mode}`] = Math.round((verdictUsed.user + verdictUsed.system) / v.transactions);
+    // Of which in the kernel (socket and spool system calls), and on the event loop's thread (the rest: V8's
+    // garbage-collection and compiler threads, libuv's pool writing and fsyncing the spool).
+    result[`cpu_sys_us_per_tx_verdict_${mode}`] = Math.round(verdictUsed.system / v.transactions);
+    result[`cpu_main_thread_us_per_tx_verdict_${mode}`] = Math.round(mainUsed / v.transactions);
     result[`tps_direct_${mode}`] = Math.round(d.tps);
     result[`tps_pgbouncer_${mode}`] = Math.round(b.tps);
     result[`tps_verdict_${mode}`] = Math.round(v.tps);
