@@ -1,7 +1,8 @@
 // Two vitest projects, one command: `unit` (pure code, no network, no servers or child processes — seconds)
 // runs first so `npm test` fails fast; `integration` (real PostgreSQL, the gateway, real clients, simulators,
 // opa/helm) runs after it. A test file is integration when it starts or reaches anything outside the process
-// (the markers below); the unit project's setup refuses network connections, so a misfiled test fails loudly.
+// (the markers below); the unit project's setup refuses network connections, listening servers and child
+// processes (gateway/testing/no-network.ts), so a misfiled test fails loudly.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
