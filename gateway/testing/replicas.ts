@@ -68,6 +68,20 @@ async function until(what: string, probe: () => Promise<boolean>, ms: number): P
   }
 }
 
+/** An HAProxy frontend on `port` balancing round robin over `servers` ([name, port]), health-checked every 300 ms. */
+function roundRobin(frontend: string, mode: 'tcp' | 'http', port: number, backend: string, servers: [string, number][]): string[] {
+  return [
+    `frontend ${frontend}`,
+    `  mode ${mode}`,
+    `  bind 127.0.0.1:${port}`,
+    `  default_backend ${backend}`,
+    `backend ${backend}`,
+    `  mode ${mode}`,
+    '  balance roundrobin',
+    ...servers.map(([name, p]) => `  server ${name} 127.0.0.1:${p} check inter 300 fall 2 rise 2`),
+  ];
+}
+
 /**
  * Starts HAProxy in front of the replicas' ports: TCP round robin for the PostgreSQL doors, HTTP round robin
  * per request for the MCP doors, and a stats page. Ready once its own stats page (listing these backends)
@@ -91,28 +105,19 @@ async function startHAProxy(dir: string, replicas: { name: string; pgPort: numbe
       `  bind 127.0.0.1:${balancer.statsPort}`,
       '  stats enable',
       '  stats uri /stats',
-      'frontend pg',
-      '  mode tcp',
-      `  bind 127.0.0.1:${balancer.pgPort}`,
-      '  default_backend gateways',
-      'backend gateways',
-      '  mode tcp',
-      '  balance roundrobin',
-      ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.pgPort} check inter 300 fall 2 rise 2`),
-      'frontend mcp',
-      '  mode http',
-      `  bind 127.0.0.1:${balancer.mcpPort}`,
-      '  default_backend mcp_doors',
-      'backend mcp_doors',
-      '  mode http',
-      '  balance roundrobin',
-      ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.mcpPort} check inter 300 fall 2 rise 2`),
+      ...roundRobin('pg', 'tcp', balancer.pgPort, 'gateways', replicas.map((r) => [r.name, r.pgPort])),
+      ...roundRobin('mcp', 'http', balancer.mcpPort, 'mcp_doors', replicas.map((r) => [r.name, r.mcpPort])),
     ].join('\n');
     writeFileSync(join(dir, 'haproxy.cfg'), `${cfg}\n`);
     const haproxyOut: string[] = [];
     const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
     haproxy.stdout!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
     haproxy.stderr!.on('data', (b: Buffer) => haproxyOut.push(b.toString()));
+    let spawnError: NodeJS.ErrnoException | null = null;
+    haproxy.on('error', (err: NodeJS.ErrnoException) => {
+      spawnError = err;
+      haproxyOut.push(err.message);
+    });
     const exited = () => haproxy.exitCode !== null || haproxy.signalCode !== null;
     try {
       await until('haproxy listening', async () => {
@@ -125,6 +130,8 @@ async function startHAProxy(dir: string, replicas: { name: string; pgPort: numbe
       throw new Error(`${(err as Error).message}\n${haproxyOut.join('')}`);
     }
     if (!exited()) return { balancer, haproxy, haproxyOut };
+    // Not installed: no fresh port helps.
+    if ((spawnError as NodeJS.ErrnoException | null)?.code === 'ENOENT') throw new Error('haproxy is not installed: `npm run bootstrap` installs it (Debian: apt-get install haproxy)');
     lastOutput = haproxyOut.join('');
   }
   throw new Error(`haproxy could not start: ${lastOutput}`);
