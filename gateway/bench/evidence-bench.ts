@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
-import { sessionEvents } from '../../engine/evidence/fixtures.ts';
+import { sessionEvents } from '../../engine/fixtures/evidence.ts';
 import { verifyEvidence } from '../../engine/evidence/verify.ts';
 import { listFiles } from '../evidence/durable-fs.ts';
 import { openSpool } from '../evidence/spool.ts';
