@@ -1,6 +1,7 @@
 // docs/architecture.md is the map; this test holds the code to it, so it cannot drift: every production file
 // (tests excluded) imports only its own area and the areas its row lists, every area in the code has a row,
-// and no file reaches itself through its imports (no import circles), in engine/ and gateway/.
+// no product area may import test support or benchmarks, benchmarks live in the bench areas, and no file reaches
+// itself through its imports (no import circles), in engine/ and gateway/.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +113,15 @@ describe('docs/architecture.md holds', () => {
         .map((to) => `${f} (${from}) imports ${to}`);
     });
     expect([...new Set(found)]).toEqual([]);
+  });
+
+  it('test support and benchmarks stay out of the product', () => {
+    const support = new Set(['engine/bench', 'engine/fixtures', 'gateway/bench', 'gateway/testing']);
+    const product = [...map].filter(([area]) => !support.has(area));
+    expect(product.flatMap(([area, allowed]) => [...allowed].filter((a) => support.has(a)).map((a) => `${area} may import ${a}`))).toEqual([]);
+    const benches = files.filter((f) => /[.-]bench\.ts$/.test(f));
+    expect(benches.length).toBeGreaterThan(5);
+    expect(benches.filter((f) => !areaOf(f).endsWith('/bench'))).toEqual([]);
   });
 
   it('no import circles among production files', () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, canonicalString } from './canonical.ts';
 import { appendToChain, createChain, GENESIS } from './chain.ts';
 import type { EvidenceEvent } from './events.ts';
-import { sessionEvents, testKey } from './fixtures.ts';
+import { sessionEvents, testKey } from '../fixtures/evidence.ts';
 import { createStreamWriter } from './writer.ts';
 
 let seed = 11;

@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, isCanonicalJson, sha256Hex, wellFormed } from './canonical.ts';
 import { decodeCheckpoint } from './checkpoint.ts';
 import { eventProblem } from './events.ts';
-import { goldenRepository } from './golden.ts';
-import { TEST_KEYS } from './fixtures.ts';
+import { goldenRepository } from '../fixtures/evidence-golden.ts';
+import { TEST_KEYS } from '../fixtures/evidence.ts';
 import { ed25519Thumbprint, kidOf, signingKeyFromJwk } from './keys.ts';
 import { batchPath, checkpointPath, keySetPath, parseEvidencePath } from './layout.ts';
 import { verifyEvidence } from './verify.ts';
@@ -106,7 +106,7 @@ describe('checkpoints and events', () => {
   });
 });
 
-describe('golden repository (engine/evidence/testdata/golden, regenerate with gateway/evidence/regenerate-golden.ts)', () => {
+describe('golden repository (engine/evidence/testdata/golden, regenerate it as docs/evidence-format.md says)', () => {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'golden');
   const onDisk = new Map<string, Uint8Array>();
   for (const e of readdirSync(dir, { recursive: true, withFileTypes: true }))

@@ -2,7 +2,7 @@
 // the events that close them.
 import { describe, expect, it } from 'vitest';
 import type { EvidenceEvent } from './events.ts';
-import { sessionEvents } from './fixtures.ts';
+import { sessionEvents } from '../fixtures/evidence.ts';
 import { closingEvents, emptyOpenState, observeRecord } from './open-state.ts';
 
 function stateAfter(events: EvidenceEvent[]) {

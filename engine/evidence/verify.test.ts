@@ -5,7 +5,7 @@ import { canonicalJson, sha256Hex } from './canonical.ts';
 import { decodeCheckpoint, signCheckpoint, type CheckpointPayload } from './checkpoint.ts';
 import type { FindingCode } from './errors.ts';
 import type { EvidenceEvent } from './events.ts';
-import { buildRepository, sessionEvents, steppingClock, testKey } from './fixtures.ts';
+import { buildRepository, sessionEvents, steppingClock, testKey } from '../fixtures/evidence.ts';
 import { encodeKeySet, publishedKey, type SigningKey } from './keys.ts';
 import { endorseRotation, ROTATION_RULE } from './rotation.ts';
 import { verifyEvidence, type VerifyReport } from './verify.ts';

@@ -15,7 +15,7 @@ import { startDevIssuer } from '../identity/dev-issuer.ts';
 import { createLogger } from '../ops/log.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startGateway } from '../server.ts';
-import { startSnowflakeEmulator } from '../testing/snowflake/emulator.ts';
+import { startSnowflakeEmulator } from '../emulators/snowflake/emulator.ts';
 import { formatLine, measureSeries, summary, type Series, type SeriesSummary } from './per-call.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

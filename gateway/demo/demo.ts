@@ -11,7 +11,7 @@ import { createLogger } from '../ops/log.ts';
 import { policiesDir, projectRoot } from '../policy/paths.ts';
 import { contentHash, policyBuildAsync, policyRevision } from '../policy/toolchain.ts';
 import { startGateway, type Gateway } from '../server.ts';
-import { startSnowflakeEmulator } from '../testing/snowflake/emulator.ts';
+import { startSnowflakeEmulator } from '../emulators/snowflake/emulator.ts';
 import { startEmbeddedDb } from './embedded-db.ts';
 
 /** Demo state (keys, approvals, PGlite data) lives here; it is ignored by git. */

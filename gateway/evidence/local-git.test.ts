@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildRepository, sessionEvents, testKey } from '../../engine/evidence/fixtures.ts';
+import { buildRepository, sessionEvents, testKey } from '../../engine/fixtures/evidence.ts';
 import { createLocalGitPublisher } from './local-git.ts';
 import { PublishError } from './publisher.ts';
 import { verifyRepository } from './verify.ts';

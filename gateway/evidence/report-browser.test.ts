@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
-import { buildRepository, sessionEvents, testKey } from '../../engine/evidence/fixtures.ts';
+import { buildRepository, sessionEvents, testKey } from '../../engine/fixtures/evidence.ts';
 import { collectReport, renderReportHtml, REPORT_TABLE_LIMIT } from './report.ts';
 import { directoryFiles } from './verify.ts';
 

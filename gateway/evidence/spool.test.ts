@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import type { EvidenceEvent, EvidenceRecord } from '../../engine/evidence/events.ts';
-import { sessionEvents, testKey } from '../../engine/evidence/fixtures.ts';
+import { sessionEvents, testKey } from '../../engine/fixtures/evidence.ts';
 import { verifyEvidence } from '../../engine/evidence/verify.ts';
 import { listFiles } from './durable-fs.ts';
 import { openSpool, type Spool } from './spool.ts';

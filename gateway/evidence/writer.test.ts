@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EvidenceRecord } from '../../engine/evidence/events.ts';
-import { sessionEvents, TEST_KEYS, testKey } from '../../engine/evidence/fixtures.ts';
+import { sessionEvents, TEST_KEYS, testKey } from '../../engine/fixtures/evidence.ts';
 import { verifyEvidence } from '../../engine/evidence/verify.ts';
 import { directoryFiles } from './verify.ts';
 import { createEvidenceWriterFromConfig, defaultInstanceId, evidenceConfigSchema } from './writer.ts';

@@ -3,7 +3,7 @@
 // coalesced refreshes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snowflake } from '../../engine/sql/snowflake/dialect.ts';
-import { startSnowflakeEmulator, type SnowflakeEmulator } from '../testing/snowflake/emulator.ts';
+import { startSnowflakeEmulator, type SnowflakeEmulator } from '../emulators/snowflake/emulator.ts';
 import { catalogGaps, coalescedRefresh, loadSnowflakeCatalog, relationsChanged, relationsRead, type CatalogSession, type SnowflakeCatalog } from './catalog.ts';
 
 let sf: SnowflakeEmulator;

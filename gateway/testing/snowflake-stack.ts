@@ -11,7 +11,7 @@ import type { DevIssuer } from '../identity/dev-issuer.ts';
 import { testBundle } from './bundle.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import type { Gateway } from '../server.ts';
-import { startSnowflakeEmulator, type SnowflakeEmulator } from './snowflake/emulator.ts';
+import { startSnowflakeEmulator, type SnowflakeEmulator } from '../emulators/snowflake/emulator.ts';
 import type { SpoolOptions } from '../evidence/spool.ts';
 import { startTestGateway } from './stack.ts';
 

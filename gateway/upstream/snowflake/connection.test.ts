@@ -3,7 +3,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSnowflakeEmulator, type SnowflakeEmulator } from '../../testing/snowflake/emulator.ts';
+import { startSnowflakeEmulator, type SnowflakeEmulator } from '../../emulators/snowflake/emulator.ts';
 import { SnowflakeSession, SnowflakeUpstreamError, type SnowflakeTarget } from './connection.ts';
 
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });

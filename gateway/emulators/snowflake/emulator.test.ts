@@ -1,10 +1,11 @@
-// The local Snowflake driven by the real drivers: snowflake-sdk (Node) and gosnowflake (Go, built from goclient/),
-// plus raw HTTP where the exact wire shape matters. Also the record of which protocol features it covers.
+// The local Snowflake driven by the real drivers: snowflake-sdk (Node) and gosnowflake (Go, built from
+// gateway/testing/snowflake/goclient/), plus raw HTTP where the exact wire shape matters. Also the record of which
+// protocol features it covers.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES, startSnowflakeEmulator, type SnowflakeEmulator } from './emulator.ts';
-import { buildGoClient, runGoClient, type GoClientConfig, type GoReport } from './go-client.ts';
+import { buildGoClient, runGoClient, type GoClientConfig, type GoReport } from '../../testing/snowflake/go-client.ts';
 
 /**
  * What the emulator covers, each proven below by a real driver (or raw HTTP for wire details drivers hide).

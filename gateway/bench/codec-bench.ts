@@ -1,8 +1,8 @@
 // Micro-benchmark of FrontendReader framing: 100k pipelined Bind/Execute/Sync triples in 16 KiB chunks, the shape of
-// a busy extended-protocol client. Run: npx tsx gateway/postgres/protocol/codec.bench.ts — prints one JSON line.
+// a busy extended-protocol client. Run: npm run bench:codec — prints one JSON line.
 import { serialize } from 'pg-protocol';
-import { FrontendReader } from './reader.ts';
-import { BackendWriter } from './writer.ts';
+import { FrontendReader } from '../postgres/protocol/reader.ts';
+import { BackendWriter } from '../postgres/protocol/writer.ts';
 
 const TRIPLES = 100_000;
 const CHUNK = 16 * 1024;

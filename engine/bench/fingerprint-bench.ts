@@ -1,6 +1,6 @@
-// Micro-benchmark for the cache-key fingerprint: `npx tsx engine/sql/postgres/fingerprint.bench.ts` prints
+// Micro-benchmark for the cache-key fingerprint: `npm run bench:fingerprint` prints
 // ns/op for three statement sizes as one JSON line (targets: < 1 µs at ~60 chars, < 4 µs at ~200).
-import { fingerprint } from './fingerprint.ts';
+import { fingerprint } from '../sql/postgres/fingerprint.ts';
 
 const STATEMENTS: Record<string, string> = {
   small: "SELECT id, name FROM users WHERE id = 42 AND status = 'active'",

@@ -1,14 +1,14 @@
 // Benchmark: events/s into the spool (group fsync + sealing with signed checkpoints) and verify lines/s.
-// Run: npx tsx gateway/evidence/evidence-bench.ts [--events N] [--concurrency C]. Last line: one JSON object.
+// Run: npm run bench:evidence -- [--events N] [--concurrency C]. Last line: one JSON object.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
-import { sessionEvents } from '../../engine/evidence/fixtures.ts';
+import { sessionEvents } from '../../engine/fixtures/evidence.ts';
 import { verifyEvidence } from '../../engine/evidence/verify.ts';
-import { listFiles } from './durable-fs.ts';
-import { openSpool } from './spool.ts';
+import { listFiles } from '../evidence/durable-fs.ts';
+import { openSpool } from '../evidence/spool.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, concurrency: { type: 'string', default: '512' }, 'batch-lines': { type: 'string', default: '1000' } } });
 const total = Number(values.events);

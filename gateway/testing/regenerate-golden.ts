@@ -1,9 +1,9 @@
-// Regenerates engine/evidence/testdata/golden/ (the committed example repository) from engine/evidence/golden.ts.
-// Run: npx tsx gateway/evidence/regenerate-golden.ts — then review the diff: any change is a format change.
+// Regenerates engine/evidence/testdata/golden/ (the committed example repository) from engine/fixtures/evidence-golden.ts.
+// Run: npx tsx gateway/testing/regenerate-golden.ts — then review the diff: any change is a format change.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { goldenRepository } from '../../engine/evidence/golden.ts';
+import { goldenRepository } from '../../engine/fixtures/evidence-golden.ts';
 import { verifyEvidence } from '../../engine/evidence/verify.ts';
 
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'engine', 'evidence', 'testdata', 'golden');
