@@ -16,6 +16,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { SnowflakeDoorConfig, SnowflakeUpstreamConfig } from '../config/schema.ts';
 import type { GatewayContext, SessionHandle } from '../context.ts';
+import { BodyTooLargeError, readBody } from '../http.ts';
 import { roleFor } from '../identity/roles.ts';
 import { IdentityError, createIdentityValidator } from '../identity/validator.ts';
 import { PipelineSession } from '../pipeline/session.ts';
@@ -384,10 +385,13 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
       const url = new URL(req.url ?? '/', 'http://verdict');
       let reply: Reply;
       try {
-        const raw = await readBody(req);
+        const raw = await readBody(req, MAX_BODY);
         reply = await route(req, url, parseRequestBody(raw, req.headers['content-encoding'], () => sfError.badRequest('The request body is not JSON.')));
       } catch (err) {
-        if (err instanceof SfDoorError) reply = fail(err);
+        if (err instanceof BodyTooLargeError) {
+          res.setHeader('connection', 'close'); // the rest of the body is not worth reading
+          reply = fail(sfError.badRequest('the request body is too large'));
+        } else if (err instanceof SfDoorError) reply = fail(err);
         else {
           log.error('snowflake request failed', { path: url.pathname, error: (err as Error).message });
           reply = fail(sfError.unavailable('Verdict could not serve the request'));
@@ -435,22 +439,6 @@ function tokenOf(req: http.IncomingMessage): string | null {
   if (!h) return null;
   const m = /^Snowflake\s+Token="([^"]*)"$/i.exec(h.trim());
   return m ? m[1]! : '';
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        req.destroy();
-        reject(sfError.badRequest('the request body is too large'));
-      } else parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
 }
 
 function sameText(a: string, b: string): boolean {

@@ -3,6 +3,7 @@
 // masking in every chunk, denial, approval (hold, rerun, cancel), statement cancel, async polling, evidence that verifies.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -114,6 +115,21 @@ describe('snowflake-sdk through the Snowflake door', () => {
     const raw = await fetch(`${stack.url}/queries/v1/query-request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Snowflake Token="forged"' }, body: JSON.stringify({ sqlText: 'SELECT 1' }) });
     expect(raw.status).toBe(401);
     expect(((await raw.json()) as { code: string }).code).toBe('390104');
+  });
+
+  it('answers a body declared past the limit with BAD_REQUEST in Snowflake\'s shape, and closes the connection', async () => {
+    const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${stack.url}/queries/v1/query-request`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(65 * 1024 * 1024) } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
+      });
+      req.on('error', reject);
+      req.write('{"sqlText":"SELECT ');
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.connection).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ success: false, code: '390400', message: 'the request body is too large' });
   });
 
   it('masks PHI for a contractor in the rowset and in every chunk, which Verdict serves itself', async () => {
