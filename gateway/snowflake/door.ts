@@ -118,13 +118,19 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
 
   /** The session of a request's `Authorization: Snowflake Token="…"`. */
   function sessionOf(req: http.IncomingMessage): DoorSession {
+    const s = liveSession(req, sessions, (x) => x.sessionExpiresAt, sfError.sessionExpired);
+    s.lastSeen = Date.now();
+    return s;
+  }
+
+  /** The open session whose token (session or master, as `by` holds them) the request carries, before `expiresAt`. */
+  function liveSession(req: http.IncomingMessage, by: Map<string, DoorSession>, expiresAt: (s: DoorSession) => number, expired: () => SfDoorError): DoorSession {
     const token = tokenOf(req);
     if (token === null) throw sfError.authHeaderMissing();
-    const s = sessions.get(token);
+    const s = by.get(token);
     if (!s) throw sfError.tokenInvalid();
     if (s.closed) throw sfError.sessionGone();
-    if (Date.now() >= s.sessionExpiresAt) throw sfError.sessionExpired();
-    s.lastSeen = Date.now();
+    if (Date.now() >= expiresAt(s)) throw expired();
     return s;
   }
 
@@ -217,12 +223,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
   function renew(req: http.IncomingMessage, body: unknown): Reply {
     const b = (body ?? {}) as { oldSessionToken?: string; requestType?: string };
     if (b.requestType !== undefined && b.requestType !== 'RENEW') throw sfError.badRequest(`Unsupported requestType ${b.requestType}.`);
-    const master = tokenOf(req);
-    if (master === null) throw sfError.authHeaderMissing();
-    const s = byMaster.get(master);
-    if (!s) throw sfError.tokenInvalid();
-    if (s.closed) throw sfError.sessionGone();
-    if (Date.now() >= s.masterExpiresAt) throw sfError.masterExpired();
+    const s = liveSession(req, byMaster, (x) => x.masterExpiresAt, sfError.masterExpired);
     if (b.oldSessionToken !== undefined && b.oldSessionToken !== s.sessionToken) throw sfError.tokenInvalid();
     // A token that outlives the identity's token would outlive its authority: renewal stops at the OIDC expiry.
     if (Date.now() >= s.identity.expiresAt.getTime()) throw sfError.masterExpired();

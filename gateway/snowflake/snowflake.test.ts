@@ -132,6 +132,19 @@ describe('snowflake-sdk through the Snowflake door', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ success: false, code: '390400', message: 'the request body is too large' });
   });
 
+  it('renews a session token with the master token only, and the old session token stops working', async () => {
+    const login = (await (await fetch(`${stack.url}/session/v1/login-request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { ACCOUNT_NAME: SF_ACCOUNT, LOGIN_NAME: 'alice', AUTHENTICATOR: 'OAUTH', TOKEN: await stack.issuer.mint('alice'), CLIENT_APP_ID: 'raw' } }) })).json()) as { data: { token: string; masterToken: string } };
+    const renew = async (token: string) =>
+      (await (await fetch(`${stack.url}/session/token-request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` }, body: JSON.stringify({ oldSessionToken: login.data.token, requestType: 'RENEW' }) })).json()) as { success: boolean; code: string | null; data: { sessionToken: string } | null };
+    const query = async (token: string) =>
+      (await (await fetch(`${stack.url}/queries/v1/query-request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` }, body: JSON.stringify({ sqlText: 'SELECT 1' }) })).json()) as { success: boolean; code: string | null };
+    expect(await renew(login.data.token)).toMatchObject({ success: false, code: '390104' }); // a session token is no master token
+    const renewed = await renew(login.data.masterToken);
+    expect(renewed.success).toBe(true);
+    expect(await query(login.data.token)).toMatchObject({ success: false, code: '390104' });
+    expect(await query(renewed.data!.sessionToken)).toMatchObject({ success: true });
+  });
+
   it('masks PHI for a contractor in the rowset and in every chunk, which Verdict serves itself', async () => {
     const conn = await connectAs('bob');
     const rows = await run(conn, 'SELECT ID, NAME, SSN, DOB FROM PATIENTS ORDER BY ID');
