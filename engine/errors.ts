@@ -35,7 +35,7 @@ export function messageOf(err: unknown): string {
   if (typeof err === 'string') return err;
   if (err && typeof err === 'object' && 'message' in err && typeof err.message === 'string') return err.message;
   try {
-    return JSON.stringify(err);
+    return JSON.stringify(err) ?? String(err); // undefined, a function, a symbol: no JSON
   } catch {
     return String(err);
   }

@@ -19,17 +19,18 @@ const MARKER = /<!-- verdict-request ([A-Za-z0-9_-]+) -->/;
 
 
 /**
- * Labels for a request: always `verdict:approval`; `risk:high` for DDL/DCL and unfiltered UPDATE/DELETE (as
- * the gateway's analysis found them, or a reason rule that says so), and for a request whose analysis is not
- * known; `risk:medium` for other writes; `risk:low` otherwise.
+ * Labels for a request: always `verdict:approval`; then its risk, from the gateway's analysis of the statement
+ * and of the statements it runs within it (a DO block's, a CTE's): `risk:high` for DDL (TRUNCATE included),
+ * DCL and an unfiltered UPDATE/DELETE, and for a request whose analysis is not known; `risk:medium` for other
+ * writes; `risk:low` otherwise. Rule names play no part: the analysis says what the statement does.
  *
  * @example
- * defaultRiskLabels({ reasons: [], analysis: { kind: 'delete', tables: ['public.visits'], unfiltered_write: true } }) // ['verdict:approval', 'risk:high']
+ * defaultRiskLabels({ analysis: { kind: 'delete', tables: ['public.visits'], unfiltered_write: true } }) // ['verdict:approval', 'risk:high']
  */
-export function defaultRiskLabels(subject: Pick<ApprovalSubject, 'reasons' | 'analysis'>): string[] {
+export function defaultRiskLabels(subject: Pick<ApprovalSubject, 'analysis'>): string[] {
   const a = subject.analysis;
-  const ruleSaysHigh = subject.reasons.some((r) => /unfiltered|ddl|dcl|dangerous|drop|truncate/i.test(r.rule));
-  const risk = !a || a.kind === 'ddl' || a.kind === 'dcl' || a.unfiltered_write || ruleSaysHigh ? 'high' : WRITES.has(a.kind) ? 'medium' : 'low';
+  const kinds = a ? [a.kind, ...(a.nested_kinds ?? [])] : [];
+  const risk = !a || a.unfiltered_write || kinds.some((k) => k === 'ddl' || k === 'dcl') ? 'high' : kinds.some((k) => WRITES.has(k)) ? 'medium' : 'low';
   return [LABELS.approval, `risk:${risk}`];
 }
 

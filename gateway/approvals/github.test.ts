@@ -126,12 +126,17 @@ describe('github approvals: filing a request', () => {
     expect(pulls.pull(REPO, 1).body).toContain("````sql\nSELECT '```' || note FROM visits WHERE id = 1\n````");
     // Risk from the gateway's analysis of the statement, never from its text.
     const analysis = (kind: string, unfiltered_write = false) => ({ kind, tables: ['public.visits'], unfiltered_write });
-    expect(defaultRiskLabels({ reasons: [], analysis: analysis('ddl') })).toEqual(['verdict:approval', 'risk:high']);
-    expect(defaultRiskLabels({ reasons: [], analysis: analysis('delete', true) })).toEqual(['verdict:approval', 'risk:high']);
-    expect(defaultRiskLabels({ reasons: [], analysis: analysis('update') })).toEqual(['verdict:approval', 'risk:medium']);
-    expect(defaultRiskLabels({ reasons: [], analysis: analysis('select') })).toEqual(['verdict:approval', 'risk:low']);
-    expect(defaultRiskLabels({ reasons: [] })).toEqual(['verdict:approval', 'risk:high']); // not known: treated as high
-    expect(defaultRiskLabels({ reasons: [{ rule: 'approvals.unfiltered_write', message: '' }], analysis: analysis('select') })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: analysis('ddl') })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: analysis('delete', true) })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: analysis('update') })).toEqual(['verdict:approval', 'risk:medium']);
+    expect(defaultRiskLabels({ analysis: analysis('select') })).toEqual(['verdict:approval', 'risk:low']);
+    expect(defaultRiskLabels({})).toEqual(['verdict:approval', 'risk:high']); // not known: treated as high
+    // What runs inside counts: a DO block that drops a table is DDL, one that inserts is a write.
+    expect(defaultRiskLabels({ analysis: { ...analysis('utility'), nested_kinds: ['ddl'] } })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: { ...analysis('utility'), nested_kinds: ['insert', 'select'] } })).toEqual(['verdict:approval', 'risk:medium']);
+    // A rule's name is not evidence of what the statement does (it used to be matched against /unfiltered|ddl|…/).
+    const namedLikeDdl = { reasons: [{ rule: 'approvals.ddl_window', message: '' }], analysis: analysis('select') };
+    expect(defaultRiskLabels(namedLikeDdl)).toEqual(['verdict:approval', 'risk:low']);
   });
 });
 

@@ -39,11 +39,13 @@ export interface SubjectAnalysis {
   kind: string;
   tables: string[];
   unfiltered_write: boolean;
+  /** The kinds of the statements it runs within it (a DO block's, a function body's, a CTE's), when there are any. */
+  nested_kinds?: string[];
 }
 
 /**
  * The subject's analysis from the engine's: kind, tables, unfiltered write (a DO block's or CTE's nested
- * statements count too).
+ * statements count too), and the kinds of those nested statements.
  *
  * @example
  * subjectAnalysis(verdict.statements[0]) // { kind: 'delete', tables: ['public.visits'], unfiltered_write: true }
@@ -53,7 +55,8 @@ export function subjectAnalysis(a: StatementAnalysis): SubjectAnalysis {
   const tables = new Set<string>();
   for (const s of all) for (const t of [...(s.reads ?? []), ...(s.writes ?? [])]) tables.add(`${t.schema}.${t.table}`);
   const unfiltered = all.some((s) => (s.kind === 'update' || s.kind === 'delete') && (!s.has_where || s.where_is_trivial));
-  return { kind: a.kind, tables: [...tables].sort(), unfiltered_write: unfiltered };
+  const nested = [...new Set((a.nested ?? []).map((s) => s.kind))].sort();
+  return { kind: a.kind, tables: [...tables].sort(), unfiltered_write: unfiltered, ...(nested.length > 0 ? { nested_kinds: nested } : {}) };
 }
 
 export interface ApprovalRequest extends ApprovalSubject {

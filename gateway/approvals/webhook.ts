@@ -2,6 +2,7 @@
 // constant time, drops replayed deliveries, and turns pull_request(_review) events into wake-up calls.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLargeError, readBody } from '../http.ts';
 
 /** What the handler passes on: never proof of anything, only a reason to re-read state over the REST API. */
 export interface WebhookEvent {
@@ -134,37 +135,15 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
       res.setHeader('allow', 'POST');
       return reply(res, 405, 'Method Not Allowed');
     }
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > maxBody) {
-      stats.rejected++;
-      res.setHeader('connection', 'close');
-      reply(res, 413, 'Payload Too Large');
-      req.resume();
-      return;
-    }
-    // One growable list of chunks, capped: a sender that lies about content-length is cut off.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    req.on('data', (chunk: Buffer) => {
-      if (tooBig) return;
-      size += chunk.length;
-      if (size > maxBody) {
-        tooBig = true;
-        chunks.length = 0;
+    // Capped whatever content-length says: a sender that lies about it, or sends chunked, is cut off.
+    readBody(req, maxBody).then(onBody, (err: unknown) => {
+      if (err instanceof BodyTooLargeError) {
         stats.rejected++;
         res.setHeader('connection', 'close');
         reply(res, 413, 'Payload Too Large');
-        return;
-      }
-      chunks.push(chunk);
+      } else if (!res.headersSent) reply(res, 400, 'Bad Request');
     });
-    req.on('error', () => {
-      if (!res.headersSent) reply(res, 400, 'Bad Request');
-    });
-    req.on('end', () => {
-      if (tooBig) return;
-      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    function onBody(raw: Buffer): void {
       if (!verifyWebhookSignature(secrets, raw, req.headers['x-hub-signature-256'])) {
         stats.badSignature++;
         warn(`rejected a delivery with a missing or wrong X-Hub-Signature-256 from ${req.socket.remoteAddress ?? '?'}`);
@@ -204,7 +183,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
       } catch (err) {
         warn(`handling delivery ${delivery} failed: ${(err as Error).message}`);
       }
-    });
+    }
   }) as WebhookHandler;
   Object.defineProperty(handler, 'stats', { value: stats, enumerable: true });
   return handler;

@@ -6,7 +6,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { archiveFiles } from '../../engine/policy/bundle.ts';
 import { messageOf } from '../../engine/errors.ts';
-import type { GitHubClient } from '../github/client.ts';
+import { statusOf, type GitHubClient } from '../github/client.ts';
 
 /** A fetched bundle: its files (names relative to the bundle root) and the source's version tag for it. */
 export interface FetchedBundle {
@@ -161,7 +161,7 @@ export function githubReleaseSource(options: { client: GitHubClient; owner: stri
         releaseEtag = r.headers.etag;
         lastRelease = release;
       } catch (err) {
-        if ((err as { status?: number }).status !== 304) throw new BundleSourceError(`GitHub release of ${owner}/${repo} could not be read: ${messageOf(err)}`);
+        if (statusOf(err) !== 304) throw new BundleSourceError(`GitHub release of ${owner}/${repo} could not be read: ${messageOf(err)}`);
       }
       const a = release?.assets.find((x) => x.name === asset);
       if (!a) throw new BundleSourceError(`the ${options.tag ? `release ${options.tag}` : 'latest release'} of ${owner}/${repo} has no asset named ${asset}`);

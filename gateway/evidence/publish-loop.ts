@@ -50,38 +50,13 @@ export function startPublishLoop(options: PublishLoopOptions) {
   // (or GitHub writes under a ~80/min secondary limit); at 10k statements/s unpaced publishing took ~10% of
   // the gateway's CPU (cpu profile under bench:gateway). drain() and stop() skip the pause.
   const minInterval = options.minIntervalMs ?? 1000;
-  let paceWake: (() => void) | null = null;
+  const pace = wakeableSleep(); // the pause after a commit; drain() and stop() end it
   let draining = 0;
-  const pace = () =>
-    new Promise<void>((res) => {
-      const t = setTimeout(() => {
-        paceWake = null;
-        res();
-      }, minInterval);
-      paceWake = () => {
-        clearTimeout(t);
-        paceWake = null;
-        res();
-      };
-    });
   const status: PublishStatus = { backlog: 0, published: 0, lastCommit: null, lastError: null, failures: 0, failuresTotal: 0, caughtUpAt: Date.now() };
-  let wake: (() => void) | null = null;
+  const rest = wakeableSleep(); // idle between scans, and the backoff after a failure; notify() ends it
   let dirty = true;
   let stopped = false;
   const idleWaiters: (() => void)[] = [];
-
-  const sleep = (ms: number) =>
-    new Promise<void>((res) => {
-      const t = setTimeout(() => {
-        wake = null;
-        res();
-      }, ms);
-      wake = () => {
-        clearTimeout(t);
-        wake = null;
-        res();
-      };
-    });
 
   /** One commit's worth: the oldest sealed batches (checkpoint and batch both present) and due key sets. */
   async function nextChunk(): Promise<{ files: { rel: string; content: Buffer }[]; message: string; backlog: number } | null> {
@@ -116,7 +91,7 @@ export function startPublishLoop(options: PublishLoopOptions) {
     while (!stopped) {
       if (!dirty) {
         for (const w of idleWaiters.splice(0)) w();
-        await sleep(5000); // also rescans periodically in case a notification was missed
+        await rest.sleep(5000); // also rescans periodically in case a notification was missed
         continue;
       }
       try {
@@ -135,7 +110,7 @@ export function startPublishLoop(options: PublishLoopOptions) {
         status.lastError = null;
         status.failures = 0;
         backoff = minBackoff;
-        if (minInterval > 0 && !stopped && draining === 0) await pace();
+        if (minInterval > 0 && !stopped && draining === 0) await pace.sleep(minInterval);
       } catch (err) {
         status.failures++;
         status.failuresTotal++;
@@ -143,7 +118,7 @@ export function startPublishLoop(options: PublishLoopOptions) {
         const code = err instanceof PublishError ? err.code : 'RETRYABLE';
         options.onWarning?.('evidence publish failed; the spool keeps the batches and retries', { code, error: status.lastError, retry_in_ms: backoff });
         // CONFLICT and FATAL need a person; keep retrying slowly so the backlog drains once they fixed it.
-        await sleep((code === 'RETRYABLE' ? backoff : maxBackoff) * (0.5 + Math.random()));
+        await rest.sleep((code === 'RETRYABLE' ? backoff : maxBackoff) * (0.5 + Math.random()));
         backoff = Math.min(maxBackoff, backoff * 2);
       }
     }
@@ -157,14 +132,14 @@ export function startPublishLoop(options: PublishLoopOptions) {
     /** Something was sealed: publish soon. Never blocks. */
     notify(): void {
       dirty = true;
-      wake?.();
+      rest.wake();
     },
     /** Resolves true when the outbox is empty, false after `timeoutMs`. */
     async drain(timeoutMs: number): Promise<boolean> {
       dirty = true;
       draining++;
-      wake?.();
-      paceWake?.();
+      rest.wake();
+      pace.wake();
       const idle = new Promise<boolean>((res) => idleWaiters.push(() => res(true)));
       let t: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((res) => (t = setTimeout(() => res(false), timeoutMs)));
@@ -175,10 +150,28 @@ export function startPublishLoop(options: PublishLoopOptions) {
     },
     async stop(): Promise<void> {
       stopped = true;
-      wake?.();
-      paceWake?.();
+      rest.wake();
+      pace.wake();
       await running;
     },
   };
 }
 export type PublishLoop = ReturnType<typeof startPublishLoop>;
+
+/** A sleep that `wake()` ends at once (one sleeper at a time); waking nobody does nothing. */
+function wakeableSleep() {
+  let wake: (() => void) | null = null;
+  return {
+    sleep: (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(done, ms);
+        function done(): void {
+          clearTimeout(t);
+          wake = null;
+          resolve();
+        }
+        wake = done;
+      }),
+    wake: () => wake?.(),
+  };
+}

@@ -1,6 +1,7 @@
 // The one way Verdict builds an octokit client: token or GitHub App installation auth, a configurable
 // baseUrl for GitHub Enterprise, bounded retries on 5xx and rate limits, and a per-client write budget.
 import { App, Octokit } from 'octokit';
+import { messageOf } from '../../engine/errors.ts';
 
 export type GitHubClient = InstanceType<typeof Octokit>;
 
@@ -135,8 +136,7 @@ export function statusOf(err: unknown): number | undefined {
 /** GitHub's own error message (the response body's `message`) when there is one, else the error's. */
 export function githubMessage(err: unknown): string {
   const data = (err as { response?: { data?: { message?: unknown } } } | null)?.response?.data;
-  if (typeof data?.message === 'string') return data.message;
-  return err instanceof Error ? err.message : String(err);
+  return typeof data?.message === 'string' ? data.message : messageOf(err);
 }
 
 /** One file of a commit: its text, or the sha of a blob already uploaded (git data API tree entry). */

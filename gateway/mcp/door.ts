@@ -28,6 +28,7 @@ import {
   type McpServer,
 } from '@modelcontextprotocol/server';
 import type { GatewayContext, SessionHandle } from '../context.ts';
+import { BodyTooLargeError, readBody } from '../http.ts';
 import { IdentityError, IdentityErrorCode, createIdentityValidator, type VerifiedIdentity } from '../identity/validator.ts';
 import { McpRunner, type Caller } from './runner.ts';
 import { buildMcpServer } from './tools.ts';
@@ -179,12 +180,12 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
     (req.auth.extra!.verdict as Verified).clientAddr = remote;
     (req.auth.extra!.verdict as Verified).tls = secure;
 
-    const body = req.method === 'POST' ? await readBody(req, cfg.max_request_bytes) : undefined;
-    if (body === TOO_LARGE) return jsonError(res, 413, -32600, `the request body is larger than mcp.max_request_bytes (${cfg.max_request_bytes})`);
+    const body = req.method === 'POST' ? await readBody(req, cfg.max_request_bytes).catch((e: unknown) => (e instanceof BodyTooLargeError ? null : Promise.reject(e))) : undefined;
+    if (body === null) return jsonError(res, 413, -32600, `the request body is larger than mcp.max_request_bytes (${cfg.max_request_bytes})`);
     let parsed: unknown;
-    if (typeof body === 'string') {
+    if (body !== undefined) {
       try {
-        parsed = JSON.parse(body);
+        parsed = JSON.parse(body.toString('utf8'));
       } catch {
         return jsonError(res, 400, -32700, 'Parse error: the body is not JSON');
       }
@@ -254,28 +255,6 @@ export async function startMcpDoor(ctx: GatewayContext, options: { tls: { cert: 
 /** What an agent declares about itself, as printable text (no control characters) of at most `max` characters. */
 function printable(s: string, max: number): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, max);
-}
-
-const TOO_LARGE = Symbol('too large');
-
-/** The request body as text, or TOO_LARGE past `limit` bytes (the rest is not read). */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string | typeof TOO_LARGE> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) return Promise.resolve(TOO_LARGE);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(TOO_LARGE);
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function jsonError(res: http.ServerResponse, status: number, code: number, message: string): void {

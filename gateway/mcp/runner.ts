@@ -243,7 +243,7 @@ export class McpRunner {
       if (!(await (early ?? session.recordBeforeRun(verdict, approval, started)))) {
         throw toolError.evidenceUnavailable(verdict.decisions[0]!.decision_id);
       }
-      if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) session.breakGlass(verdict);
+      session.breakGlass(verdict);
       return await this.#execute(session, up, sql, params, verdict, started, masked(), signal);
     } finally {
       up.close();

@@ -1,6 +1,7 @@
 // How a decided statement is let through when its decision asks for more than allow or mask: approval
 // (hold or rerun), the measured blast radius of a write, break-glass review after the fact. Every step is
 // evidence, recorded through the session (session.ts), which delegates its admit/measure/breakGlass here.
+import { BREAK_GLASS_RULE, type ApprovalRequirement } from '../../engine/decision/decision.ts';
 import { dialectOf, type Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent } from '../../engine/evidence/events.ts';
 import type { ApprovalInput } from '../../engine/policy/input.ts';
@@ -94,23 +95,13 @@ export class SessionAdmission {
     const decision = verdict.decisions.find((d) => d.action === 'approve')!;
     // A door that cannot hold a client while it waits (MCP: never an HTTP request open for minutes) asks in rerun mode.
     const requirement = options.rerunOnly || !hooks ? { ...decision.approval!, mode: 'rerun' as const } : decision.approval!;
+    const n = verdict.decisions.indexOf(decision);
     const o = this.#options;
     const i = o.identity;
     const session = this.#session;
     const approvals = this.#services.approvals;
     const log = this.#services.log;
-    const subject: ApprovalSubject = {
-      statement: sql,
-      parameters: params,
-      fingerprint: decision.fingerprint,
-      requester: { sub: i.sub, username: i.username, email: i.email, groups: i.groups },
-      target: { upstream: o.upstream, database: o.database },
-      reasons: decision.reasons,
-      policy_revision: decision.policy_revision,
-      requirement,
-      blast_radius: this.#radii.get(verdict)?.[verdict.decisions.indexOf(decision)] ?? null,
-      ...(verdict.statements[verdict.decisions.indexOf(decision)] ? { analysis: subjectAnalysis(verdict.statements[verdict.decisions.indexOf(decision)]!) } : {}),
-    };
+    const subject = this.#subject(verdict, n, sql, params, requirement, this.#radii.get(verdict)?.[n] ?? null);
     const refuse = (message: string, canceled = false): Extract<Admission, { kind: 'refuse' }> => ({ kind: 'refuse', message, canceled });
     const reasons = decision.reasons.map((r) => r.message).join('; ');
     const runApproved = async (requestId: string, state: Extract<ApprovalState, { status: 'approved' }>): Promise<Admission> => {
@@ -233,33 +224,22 @@ export class SessionAdmission {
    * Break-glass: the policy let a statement that needs approval run at once on a stated reason
    * (rule `approvals.break_glass`). The request is filed after the fact for the reviewers the decision names
    * (its `approval`, from the policy; a PR labelled break-glass with GitHub) and recorded as evidence. Call it
-   * when such a statement is sent upstream.
+   * with every verdict sent upstream: the rule is looked for here, and decisions without it file nothing.
    */
   breakGlass(verdict: Verdict): void {
-    const o = this.#options;
-    const i = o.identity;
+    const i = this.#options.identity;
     const session = this.#session;
     const log = this.#services.log;
     for (let n = 0; n < verdict.decisions.length; n++) {
       const d = verdict.decisions[n]!;
-      const bg = d.reasons.find((r) => r.rule === 'approvals.break_glass');
+      const bg = d.reasons.find((r) => r.rule === BREAK_GLASS_RULE);
       if (!bg) continue;
       // Decision validation requires the review requirement with this reason; without it nothing says who reviews.
       if (!d.approval) {
         log.error('break-glass decision names no reviewers; no review filed', { decision_id: d.decision_id });
         continue;
       }
-      const subject: ApprovalSubject = {
-        statement: verdict.statements[n]?.text ?? '',
-        parameters: [],
-        fingerprint: d.fingerprint,
-        requester: { sub: i.sub, username: i.username, email: i.email, groups: i.groups },
-        target: { upstream: o.upstream, database: o.database },
-        reasons: d.reasons,
-        policy_revision: d.policy_revision,
-        requirement: d.approval,
-        ...(verdict.statements[n] ? { analysis: subjectAnalysis(verdict.statements[n]!) } : {}),
-      };
+      const subject = this.#subject(verdict, n, verdict.statements[n]?.text ?? '', [], d.approval);
       log.warn('break-glass statement', { user: i.username, decision_id: d.decision_id, reason: bg.message });
       this.#services.metrics.approvalsRequested.inc({ mode: 'break_glass' });
       this.#services.approvals.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id }).then(
@@ -281,5 +261,29 @@ export class SessionAdmission {
         (err: Error) => log.error('break-glass request could not be filed', { error: err.message, decision_id: d.decision_id }),
       );
     }
+  }
+
+  /**
+   * The approval subject of statement `n` of `verdict`, for an approval request and a break-glass review alike:
+   * the statement and parameters as given (with the requester and target, what an approval binds: subjectHash),
+   * the decision's reasons, the gateway's analysis, and `blastRadius` when the request carries one (approvals).
+   */
+  #subject(verdict: Verdict, n: number, statement: string, parameters: (string | null)[], requirement: ApprovalRequirement, blastRadius?: BlastRadius | null): ApprovalSubject {
+    const o = this.#options;
+    const i = o.identity;
+    const d = verdict.decisions[n]!;
+    const a = verdict.statements[n];
+    return {
+      statement,
+      parameters,
+      fingerprint: d.fingerprint,
+      requester: { sub: i.sub, username: i.username, email: i.email, groups: i.groups },
+      target: { upstream: o.upstream, database: o.database },
+      reasons: d.reasons,
+      policy_revision: d.policy_revision,
+      requirement,
+      ...(blastRadius !== undefined ? { blast_radius: blastRadius } : {}),
+      ...(a ? { analysis: subjectAnalysis(a) } : {}),
+    };
   }
 }

@@ -142,6 +142,12 @@ describe('PipelineSession.breakGlass', () => {
     expect(requested).toMatchObject({ decision_id: d.decision_id, approvers: ['team:break-glass-review'], min_approvals: 1, mode: 'break_glass', link: expect.stringMatching(/^break-glass: /) });
     const [request] = await listLocalRequests(join(dir, 'approvals'));
     expect(request).toMatchObject({ id: requested.request_id, requirement: d.approval, break_glass: { reason: d.reasons[0]!.message, evidence: d.decision_id } });
+    // Every door hands it every verdict: the rule alone decides. A decision without it files nothing; one whose
+    // only reason is break-glass (a policy need not add others) files its review like any other.
+    s.breakGlass(s.decide('SELECT 1'));
+    s.breakGlass({ ...v, decisions: [{ ...d, reasons: [d.reasons[0]!] }] });
+    await until('the second break-glass request', () => events.filter((e) => e.type === 'approval_requested').length, (n) => n >= 2);
+    expect(await listLocalRequests(join(dir, 'approvals'))).toHaveLength(2);
   });
 });
 

@@ -100,8 +100,9 @@ export class PipelineSession {
   }
 
   /**
-   * Break-glass: files the after-the-fact review of a statement the policy let run at once on a stated reason.
-   * Call it when such a statement is sent upstream (SessionAdmission.breakGlass, admission.ts).
+   * Break-glass: files the after-the-fact review of each statement the policy let run at once on a stated reason.
+   * Every door calls it with every verdict it sends upstream; decisions without the rule are skipped
+   * (SessionAdmission.breakGlass, admission.ts).
    */
   breakGlass(verdict: Verdict): void {
     this.#admission.breakGlass(verdict);

@@ -112,7 +112,7 @@ function forwardQuery(s: PostgresSession, v: Verdict, raw: Buffer, started: numb
     own.push(plan === null && d.masks.length === 0 ? { plan: null, scrub: false, ref: null } : { plan, scrub: true, ref: null });
     if (a.copy !== null ? a.copy.direction === 'from' && a.copy.target === 'stdin' : a.command === 'EXECUTE' && copiesIn(s.model, a)) copyIn = true;
   }
-  if (v.decisions.some((d) => d.reasons.length > 1 && d.reasons.some((r) => r.rule === 'approvals.break_glass'))) s.pipeline!.breakGlass(v);
+  s.pipeline!.breakGlass(v);
   const ddl = v.statements.some((st) => st.kind === 'ddl' || st.nested.some((n) => n.kind === 'ddl'));
   const unit: QueryUnit = { type: 'query', verdict: v, own, sent: performance.now(), held };
   if (s.ctx.evidence || ddl) {

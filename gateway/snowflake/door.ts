@@ -16,6 +16,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { SnowflakeDoorConfig, SnowflakeUpstreamConfig } from '../config/schema.ts';
 import type { GatewayContext, SessionHandle } from '../context.ts';
+import { BodyTooLargeError, readBody } from '../http.ts';
 import { roleFor } from '../identity/roles.ts';
 import { IdentityError, createIdentityValidator } from '../identity/validator.ts';
 import { PipelineSession } from '../pipeline/session.ts';
@@ -117,13 +118,19 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
 
   /** The session of a request's `Authorization: Snowflake Token="…"`. */
   function sessionOf(req: http.IncomingMessage): DoorSession {
+    const s = liveSession(req, sessions, (x) => x.sessionExpiresAt, sfError.sessionExpired);
+    s.lastSeen = Date.now();
+    return s;
+  }
+
+  /** The open session whose token (session or master, as `by` holds them) the request carries, before `expiresAt`. */
+  function liveSession(req: http.IncomingMessage, by: Map<string, DoorSession>, expiresAt: (s: DoorSession) => number, expired: () => SfDoorError): DoorSession {
     const token = tokenOf(req);
     if (token === null) throw sfError.authHeaderMissing();
-    const s = sessions.get(token);
+    const s = by.get(token);
     if (!s) throw sfError.tokenInvalid();
     if (s.closed) throw sfError.sessionGone();
-    if (Date.now() >= s.sessionExpiresAt) throw sfError.sessionExpired();
-    s.lastSeen = Date.now();
+    if (Date.now() >= expiresAt(s)) throw expired();
     return s;
   }
 
@@ -216,12 +223,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
   function renew(req: http.IncomingMessage, body: unknown): Reply {
     const b = (body ?? {}) as { oldSessionToken?: string; requestType?: string };
     if (b.requestType !== undefined && b.requestType !== 'RENEW') throw sfError.badRequest(`Unsupported requestType ${b.requestType}.`);
-    const master = tokenOf(req);
-    if (master === null) throw sfError.authHeaderMissing();
-    const s = byMaster.get(master);
-    if (!s) throw sfError.tokenInvalid();
-    if (s.closed) throw sfError.sessionGone();
-    if (Date.now() >= s.masterExpiresAt) throw sfError.masterExpired();
+    const s = liveSession(req, byMaster, (x) => x.masterExpiresAt, sfError.masterExpired);
     if (b.oldSessionToken !== undefined && b.oldSessionToken !== s.sessionToken) throw sfError.tokenInvalid();
     // A token that outlives the identity's token would outlive its authority: renewal stops at the OIDC expiry.
     if (Date.now() >= s.identity.expiresAt.getTime()) throw sfError.masterExpired();
@@ -384,10 +386,13 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
       const url = new URL(req.url ?? '/', 'http://verdict');
       let reply: Reply;
       try {
-        const raw = await readBody(req);
+        const raw = await readBody(req, MAX_BODY);
         reply = await route(req, url, parseRequestBody(raw, req.headers['content-encoding'], () => sfError.badRequest('The request body is not JSON.')));
       } catch (err) {
-        if (err instanceof SfDoorError) reply = fail(err);
+        if (err instanceof BodyTooLargeError) {
+          res.setHeader('connection', 'close'); // the rest of the body is not worth reading
+          reply = fail(sfError.badRequest('the request body is too large'));
+        } else if (err instanceof SfDoorError) reply = fail(err);
         else {
           log.error('snowflake request failed', { path: url.pathname, error: (err as Error).message });
           reply = fail(sfError.unavailable('Verdict could not serve the request'));
@@ -435,22 +440,6 @@ function tokenOf(req: http.IncomingMessage): string | null {
   if (!h) return null;
   const m = /^Snowflake\s+Token="([^"]*)"$/i.exec(h.trim());
   return m ? m[1]! : '';
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        req.destroy();
-        reject(sfError.badRequest('the request body is too large'));
-      } else parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
 }
 
 function sameText(a: string, b: string): boolean {

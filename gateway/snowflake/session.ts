@@ -290,7 +290,7 @@ export async function runStatement(
   if (!(await p.recordBeforeRun(verdict, approval, started))) {
     throw sfError.unavailable('Verdict cannot record evidence right now, so nothing runs; try again shortly');
   }
-  if (verdict.decisions.some((d) => d.reasons.some((r) => r.rule === 'approvals.break_glass'))) p.breakGlass(verdict);
+  p.breakGlass(verdict);
   // The binds are evidence of this execution: raw, or hashed where the decision marks them sensitive.
   const execution = binds.length > 0 ? p.recordParameters(verdict, 0, bindText) : undefined;
   const outcome = await s.upstream.execute(sql, binds, { signal, ...(describeOnly ? { describeOnly: true } : {}) }).then(

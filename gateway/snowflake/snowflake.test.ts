@@ -3,6 +3,7 @@
 // masking in every chunk, denial, approval (hold, rerun, cancel), statement cancel, async polling, evidence that verifies.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -114,6 +115,34 @@ describe('snowflake-sdk through the Snowflake door', () => {
     const raw = await fetch(`${stack.url}/queries/v1/query-request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Snowflake Token="forged"' }, body: JSON.stringify({ sqlText: 'SELECT 1' }) });
     expect(raw.status).toBe(401);
     expect(((await raw.json()) as { code: string }).code).toBe('390104');
+  });
+
+  it('answers a body declared past the limit with BAD_REQUEST in Snowflake\'s shape, and closes the connection', async () => {
+    const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${stack.url}/queries/v1/query-request`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(65 * 1024 * 1024) } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
+      });
+      req.on('error', reject);
+      req.write('{"sqlText":"SELECT ');
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.connection).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ success: false, code: '390400', message: 'the request body is too large' });
+  });
+
+  it('renews a session token with the master token only, and the old session token stops working', async () => {
+    const login = (await (await fetch(`${stack.url}/session/v1/login-request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { ACCOUNT_NAME: SF_ACCOUNT, LOGIN_NAME: 'alice', AUTHENTICATOR: 'OAUTH', TOKEN: await stack.issuer.mint('alice'), CLIENT_APP_ID: 'raw' } }) })).json()) as { data: { token: string; masterToken: string } };
+    const renew = async (token: string) =>
+      (await (await fetch(`${stack.url}/session/token-request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` }, body: JSON.stringify({ oldSessionToken: login.data.token, requestType: 'RENEW' }) })).json()) as { success: boolean; code: string | null; data: { sessionToken: string } | null };
+    const query = async (token: string) =>
+      (await (await fetch(`${stack.url}/queries/v1/query-request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` }, body: JSON.stringify({ sqlText: 'SELECT 1' }) })).json()) as { success: boolean; code: string | null };
+    expect(await renew(login.data.token)).toMatchObject({ success: false, code: '390104' }); // a session token is no master token
+    const renewed = await renew(login.data.masterToken);
+    expect(renewed.success).toBe(true);
+    expect(await query(login.data.token)).toMatchObject({ success: false, code: '390104' });
+    expect(await query(renewed.data!.sessionToken)).toMatchObject({ success: true });
   });
 
   it('masks PHI for a contractor in the rowset and in every chunk, which Verdict serves itself', async () => {

@@ -2,7 +2,7 @@
 // statement), using PostgreSQL's own grammar (libpg-query, WASM). Fails closed: bad SQL → 'unknown'.
 import { absorb, accesses, dedupe } from '../facts.ts';
 import { createRequire } from 'node:module';
-import { EngineError } from '../../errors.ts';
+import { EngineError, messageOf } from '../../errors.ts';
 import { rename } from '../lineage.ts';
 import { unknownStatement } from '../dialect.ts';
 import type { AnalyzeOptions, ColumnRef, StatementAnalysis, StatementKind } from '../types.ts';
@@ -143,7 +143,7 @@ export function analyzeText(sql: string, o: WalkOptions, d: number): StatementAn
     tree = hooks.parse(sql);
   } catch (e) {
     if (e instanceof ParserTrap) return [unknownStatement(sql, new DepthError(o.maxDepth).message)];
-    return [unknownStatement(sql, e instanceof Error ? e.message : String(e))];
+    return [unknownStatement(sql, messageOf(e))];
   }
   const stmts = (tree.stmts ?? []) as Json[];
   if (stmts.length > (o.maxStatements ?? 1000)) {

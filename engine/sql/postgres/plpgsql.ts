@@ -1,5 +1,6 @@
 // Statements hidden in DO blocks and CREATE FUNCTION/PROCEDURE bodies, analyzed as `nested`;
 // dynamic SQL (plpgsql EXECUTE) and non-SQL languages make the parent opaque.
+import { messageOf } from '../../errors.ts';
 import { unknownStatement } from '../dialect.ts';
 import type { StatementAnalysis } from '../types.ts';
 import { flattenBody, strList, type Json } from './names.ts';
@@ -82,7 +83,7 @@ function wrapDo(body: string): string {
 }
 
 function unparsable(text: string, e: unknown): StatementAnalysis[] {
-  return [unknownStatement(text, e instanceof Error ? e.message : String(e))];
+  return [unknownStatement(text, messageOf(e))];
 }
 
 function walkPl(n: Json, o: WalkOptions, d: number, api: BodyApi, res: BodyResult): void {

@@ -1,6 +1,6 @@
 // Snowflake's grammar: @polyglot-sql/sdk (sqlglot's dialects ported to Rust, WASM), imported on first load()
 // only, so a PostgreSQL gateway never instantiates it (22 MB of WASM; importing it also wraps fetch()).
-import { EngineError } from '../../errors.ts';
+import { EngineError, messageOf } from '../../errors.ts';
 import type * as Polyglot from '@polyglot-sql/sdk';
 
 // polyglot's AST is JSON with one key per node ({ select: {...} }); typed loosely, as the PostgreSQL walker's.
@@ -47,7 +47,7 @@ export function tokenize(sql: string): { tokens: Token[] } | { error: string } {
     r = ready().tokenize(sql, ready().Dialect.Snowflake);
   } catch (e) {
     if (e instanceof EngineError) throw e; // not loaded: a programming error, not bad SQL
-    return { error: `the Snowflake lexer failed: ${e instanceof Error ? e.message : String(e)}` };
+    return { error: `the Snowflake lexer failed: ${messageOf(e)}` };
   }
   if (!r.success || !r.tokens) return { error: r.error ?? 'the Snowflake lexer rejected the text' };
   const at = offsets(sql);
@@ -68,7 +68,7 @@ export function parse(sql: string): { ast: Json[] } | { error: string } {
     return { ast: r.ast as Json[] };
   } catch (e) {
     if (e instanceof EngineError) throw e; // not loaded: a programming error, not bad SQL
-    return { error: `the Snowflake parser failed: ${e instanceof Error ? e.message : String(e)}` };
+    return { error: `the Snowflake parser failed: ${messageOf(e)}` };
   }
 }
 
@@ -80,7 +80,7 @@ export function generate(ast: Json[]): { sql: string } | { error: string } {
     return { sql: r.sql[0]! };
   } catch (e) {
     if (e instanceof EngineError) throw e; // not loaded: a programming error, not bad SQL
-    return { error: `the Snowflake generator failed: ${e instanceof Error ? e.message : String(e)}` };
+    return { error: `the Snowflake generator failed: ${messageOf(e)}` };
   }
 }
 

@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { BackendMessage, DatabaseError, ParameterStatusMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { serialize } from 'pg-protocol/dist/serializer.js';
+import { messageOf } from '../../../engine/errors.ts';
 import { UpstreamError } from './errors.ts';
 import { SCRAM_SHA_256, scramClientFinal, scramClientFirst, scramVerifyServerFinal, type ScramClientFinal, type ScramClientFirst } from './scram.ts';
 import { resolveSecret, type SecretRef } from './secrets.ts';
@@ -175,7 +176,7 @@ function asUpstreamError(err: unknown, signal: AbortSignal, target: UpstreamTarg
     }
     return new UpstreamError('CONNECT_FAILED', `${where}: connection attempt aborted`, { cause: reason });
   }
-  return new UpstreamError('CONNECT_FAILED', `${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new UpstreamError('CONNECT_FAILED', `${where}: ${messageOf(err)}`, { cause: err });
 }
 
 function startupParameters(target: UpstreamTarget, extra: Record<string, string> = {}): Record<string, string> {

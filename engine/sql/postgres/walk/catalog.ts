@@ -1,5 +1,6 @@
 // Lineage through the upstream's catalog: view definitions and SQL / plpgsql function bodies, parsed once
 // per catalog object and followed to a bounded depth.
+import { messageOf } from '../../../errors.ts';
 import { absorb, dedupe } from '../../facts.ts';
 import type { Catalog, CatalogFunction, ColumnRef, ResultColumn, StatementAnalysis } from '../../types.ts';
 import { MAX_EXPANSION, viewLineage, type ViewBody } from '../../views.ts';
@@ -30,7 +31,7 @@ function parsed(w: Walk, key: string, text: string): Parsed {
     } catch (e) {
       // A WASM trap must reach analyzeText, which swaps the parser instance.
       if ((e as { code?: string }).code === 'SQL_PARSER_TRAP') throw e;
-      p = { text, stmts: null, error: e instanceof Error ? e.message : String(e) };
+      p = { text, stmts: null, error: messageOf(e) };
     }
     if (p.stmts === null && key.startsWith('f:') && /^\s*(BEGIN\s+ATOMIC|RETURN)\b/i.test(text)) {
       // A SQL-standard body: parse it the way CREATE FUNCTION does.
