@@ -101,11 +101,12 @@ export class PipelineSession {
 
   /**
    * Break-glass: files the after-the-fact review of each statement the policy let run at once on a stated reason.
-   * Every door calls it with every verdict it sends upstream; decisions without the rule are skipped
+   * Every door calls it with every verdict it sends upstream — a prepared statement's at each execution, with
+   * that execution's `parameters` (text) for the reviewer; decisions without the rule are skipped
    * (SessionAdmission.breakGlass, admission.ts).
    */
-  breakGlass(verdict: Verdict): void {
-    this.#admission.breakGlass(verdict);
+  breakGlass(verdict: Verdict, parameters: readonly (string | null)[] = []): void {
+    this.#admission.breakGlass(verdict, parameters);
   }
 
   /** Records the session's start (identity, client, target, door). */

@@ -3,7 +3,7 @@
 // statement by the same identity runs once; a different statement is not covered).
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decideLocally } from '../approvals/local.ts';
+import { decideLocally, listLocalRequests } from '../approvals/local.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -252,6 +252,50 @@ describe('writes prepared with SQL PREPARE', () => {
       expect((await bob.query('EXECUTE ids')).rowCount).toBe(6);
     } finally {
       await bob.end();
+    }
+  });
+});
+
+describe('break-glass', () => {
+  // A member of the break-glass group runs a statement that needs approval at once, on a stated reason; every
+  // execution files its after-the-fact review, whichever protocol carried it.
+  const dana = { username: 'dana', email: 'dana@clinic.example', groups: ['contractors', 'break-glass'] };
+  const reason = 'restore after INC-4711';
+
+  async function breakGlassRequests() {
+    return (await listLocalRequests(join(stack.dir, 'approvals'))).filter((r) => r.requester.username === 'dana' && r.break_glass?.reason.includes(reason));
+  }
+
+  async function until<T>(what: () => Promise<T[]>, n: number): Promise<T[]> {
+    for (let i = 0; i < 200; i++) {
+      const got = await what();
+      if (got.length >= n) return got;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return what();
+  }
+
+  it('runs at once and files one review per execution, in the simple and the extended protocol alike', async () => {
+    const c = new pg.Client({ ...(await stack.client('bob')), user: 'dana', password: await stack.issuer.mint(dana) });
+    await c.connect();
+    try {
+      const before = await upstreamCount('SELECT count(*)::int AS n FROM visits');
+      const simple = await c.query(`/* break-glass: ${reason} */ DELETE FROM visits WHERE reason = 'cough' OR true`);
+      expect(simple.rowCount).toBe(before);
+      expect(await until(breakGlassRequests, 1)).toHaveLength(1);
+      await stack.pg.exec("INSERT INTO visits (patient_id, visit_date, reason) SELECT 1, '2026-01-01', 'restored' FROM generate_series(1, 3)");
+      // Parse / Bind / Execute with a parameter: the review carries the execution's parameters.
+      const text = `/* break-glass: ${reason} */ DELETE FROM visits WHERE reason = $1 OR true`;
+      const extended = await c.query({ name: 'bg', text, values: ['restored'] });
+      expect(extended.rowCount).toBe(3);
+      await c.query({ name: 'bg', text, values: ['again'] }); // a second execution of the same prepared statement
+      const filed = await until(breakGlassRequests, 3);
+      expect(filed).toHaveLength(3);
+      expect(filed.map((r) => r.parameters).sort()).toEqual([[], ['again'], ['restored']]);
+      for (const r of filed) expect(r.requirement.approvers).toEqual(['team:break-glass-review']);
+    } finally {
+      await c.end();
+      await stack.pg.exec("INSERT INTO visits (patient_id, visit_date, reason) SELECT 1, '2026-01-01', 'restored' FROM generate_series(1, 6)");
     }
   });
 });
