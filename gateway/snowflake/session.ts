@@ -113,7 +113,7 @@ export class DoorSession {
       },
       (err: unknown) => {
         record.error = err instanceof SfDoorError ? err : sfError.unavailable('Verdict could not run the statement');
-        record.status = record.error.code === '000604' ? 'ABORTED' : 'FAILED_WITH_ERROR';
+        record.status = record.error.code === SfCode.QUERY_CANCELED ? 'ABORTED' : 'FAILED_WITH_ERROR';
       },
     ).finally(() => {
       record.endTime = Date.now();
@@ -372,8 +372,8 @@ function finish(rc: RunContext, p: PipelineSession, verdict: Verdict, started: n
     const state = err.sqlstate ?? SqlState.InternalError;
     p.recordResult(verdict, started, [], state, false, execution);
     // The text of an error over masked columns could carry their values: only its code goes out.
-    if (masked) throw new SfDoorError(err.code ?? '100000', `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));
-    throw new SfDoorError(err.code ?? '100000', err.message, state);
+    if (masked) throw new SfDoorError(err.code ?? SfCode.EXECUTION_ERROR, `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));
+    throw new SfDoorError(err.code ?? SfCode.EXECUTION_ERROR, err.message, state);
   }
   if (analysis.kind === 'ddl' || analysis.nested.some((x) => x.kind === 'ddl')) rc.ctx.catalogChanged(rc.upstream);
   const rows = r.rows.length > rc.maxRows ? r.rows.slice(0, rc.maxRows) : r.rows;
