@@ -73,6 +73,12 @@ export const NegotiationByte = {
   Refuse: 0x4e, // 'N' (for both)
 } as const;
 
+/** The byte after a Describe's or Close's type byte: what it names, a prepared statement or a portal. */
+export const TargetByte = {
+  PreparedStatement: 0x53, // 'S'
+  Portal: 0x50, // 'P'
+} as const;
+
 /** ReadyForQuery transaction status: idle, in a transaction block, in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E';
 
