@@ -13,6 +13,7 @@ import { startDevIssuer } from '../identity/dev-issuer.ts';
 import { createLogger } from '../ops/log.ts';
 import { policiesDir } from '../policy/paths.ts';
 import { policyBuild } from '../policy/toolchain.ts';
+import { AuthCode, BackendCode } from '../postgres/protocol/constants.ts';
 import { startGateway } from '../server.ts';
 import { startTestPostgres } from '../testing/postgres.ts';
 
@@ -37,10 +38,10 @@ async function stream(port: number, user: string, password: string | null, datab
         const type = buf[p]!;
         const len = buf.readUInt32BE(p + 1);
         if (p + 1 + len > buf.length) break;
-        if (type === 0x44) rows++; // 'D'
-        else if (type === 0x52 && buf.readUInt32BE(p + 5) === 3) socket.write(serialize.password(password ?? ''));
-        else if (type === 0x45) return reject(new Error(`server error: ${buf.toString('utf8', p + 5, p + 1 + len).replace(/\0/g, ' ')}`));
-        else if (type === 0x5a) {
+        if (type === BackendCode.DataRow) rows++;
+        else if (type === BackendCode.Authentication && buf.readUInt32BE(p + 5) === AuthCode.CleartextPassword) socket.write(serialize.password(password ?? ''));
+        else if (type === BackendCode.ErrorResponse) return reject(new Error(`server error: ${buf.toString('utf8', p + 5, p + 1 + len).replace(/\0/g, ' ')}`));
+        else if (type === BackendCode.ReadyForQuery) {
           if (phase === 'auth') {
             phase = 'query';
             started = performance.now();

@@ -2,6 +2,7 @@
 // baseUrl for GitHub Enterprise, bounded retries on 5xx and rate limits, and a per-client write budget.
 import { App, Octokit } from 'octokit';
 import { messageOf } from '../../engine/errors.ts';
+import { MODE } from './git-objects.ts';
 
 export type GitHubClient = InstanceType<typeof Octokit>;
 
@@ -163,7 +164,7 @@ export async function commitFiles(
   },
 ): Promise<{ tree: string; commit: string }> {
   const { owner, repo, base } = input;
-  const tree = input.files.map((f) => ({ path: f.path, mode: '100644' as const, type: 'blob' as const, ...('sha' in f ? { sha: f.sha } : { content: f.content }) }));
+  const tree = input.files.map((f) => ({ path: f.path, mode: MODE.file, type: 'blob' as const, ...('sha' in f ? { sha: f.sha } : { content: f.content }) }));
   const { data: built } = await o.rest.git.createTree({ owner, repo, tree, ...(base ? { base_tree: base.tree } : {}) });
   if (input.expectTree !== undefined && built.sha !== input.expectTree) throw new TreeMismatch(built.sha, input.expectTree);
   const sig = input.author ? { ...input.author, date: new Date().toISOString() } : undefined;

@@ -1,6 +1,8 @@
 // Errors of the identity layer: one class per audience, each with a stable `code`.
 // The gateway switches on `code` and sends `clientMessage` (never `cause`) to the client.
 
+import { SqlState } from '../../engine/sqlstate.ts';
+
 /** Why a client's token was refused. Every code maps to SQLSTATE 28000 on the wire. */
 export const IdentityErrorCode = {
   /** Not a compact JWS at all, or its header/payload is not valid JSON. */
@@ -29,7 +31,7 @@ export const IdentityErrorCode = {
 export type IdentityErrorCode = (typeof IdentityErrorCode)[keyof typeof IdentityErrorCode];
 
 /** SQLSTATE the front doors send for every {@link IdentityError}: invalid_authorization_specification. */
-export const IDENTITY_SQLSTATE = '28000';
+export const IDENTITY_SQLSTATE = SqlState.InvalidAuthorizationSpecification;
 
 /**
  * A token was refused. `clientMessage` is safe to send to the client: it says what was wrong and

@@ -1,14 +1,8 @@
 // The MCP door's errors: a refused or failed tool call (ToolRefusal, sent as a tool error with
-// structuredContent), its details, and named constructors for the ones the door raises itself, so each status,
-// rule and SQLSTATE (PostgreSQL Appendix A, https://www.postgresql.org/docs/current/errcodes-appendix.html) is
-// written once.
+// structuredContent), its details, and named constructors for the ones the door raises itself, so each status
+// and rule is written once; SQLSTATEs come from the shared table (engine/sqlstate.ts, PostgreSQL Appendix A).
 
-/** SQLSTATEs the MCP door sends or records of its own (the upstream's come from its ErrorResponse). */
-export const SQLSTATE = {
-  ConnectionFailure: '08006',
-  TooManyConnections: '53300',
-  InternalError: 'XX000',
-} as const;
+import { SqlState } from '../../engine/sqlstate.ts';
 
 /** Why a tool call was refused or failed: what a tool error carries (docs: README "The MCP door"). */
 export interface RefusalDetails {
@@ -38,9 +32,9 @@ export class ToolRefusal extends Error {
 /** Named constructors for the refusals the door raises itself. */
 export const toolError = {
   /** 53300 too_many_connections: a concurrency limit (the gateway's or the caller's) is reached. */
-  tooManyConnections: (message: string) => new ToolRefusal(message, { status: 'error', rule: null, decision_id: null, sqlstate: SQLSTATE.TooManyConnections }),
+  tooManyConnections: (message: string) => new ToolRefusal(message, { status: 'error', rule: null, decision_id: null, sqlstate: SqlState.TooManyConnections }),
   /** 08006 connection_failure: the upstream could not be reached or its session cannot be checked. */
-  connectionFailure: (message: string) => new ToolRefusal(message, { status: 'error', rule: null, decision_id: null, sqlstate: SQLSTATE.ConnectionFailure }),
+  connectionFailure: (message: string) => new ToolRefusal(message, { status: 'error', rule: null, decision_id: null, sqlstate: SqlState.ConnectionFailure }),
   /** The decision could not be made durable, so nothing ran (rule evidence.unavailable). */
   evidenceUnavailable: (decisionId: string) =>
     new ToolRefusal('Verdict cannot record evidence right now, so nothing runs; try again shortly', { status: 'error', rule: 'evidence.unavailable', decision_id: decisionId }),

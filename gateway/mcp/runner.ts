@@ -5,6 +5,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import { maskedText } from '../../engine/masking/types.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { SqlState } from '../../engine/sqlstate.ts';
 import type { McpConfig } from '../config/schema.ts';
 import type { GatewayContext } from '../context.ts';
 import { roleFor } from '../identity/roles.ts';
@@ -15,7 +16,7 @@ import { PipelineSession } from '../pipeline/session.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
 import { StatementError } from '../upstream/postgres/errors.ts';
 import { UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
-import { SQLSTATE, ToolRefusal, toolError, type RefusalDetails } from './errors.ts';
+import { ToolRefusal, toolError, type RefusalDetails } from './errors.ts';
 import { typeName } from './types.ts';
 import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 
@@ -203,7 +204,7 @@ export class McpRunner {
     try {
       up = await this.#connect(caller, session);
     } catch (err) {
-      if (early && (await early)) session.recordResult(verdict, started, [], SQLSTATE.ConnectionFailure);
+      if (early && (await early)) session.recordResult(verdict, started, [], SqlState.ConnectionFailure);
       throw err;
     }
     try {
@@ -278,7 +279,7 @@ export class McpRunner {
         session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate, false, execution);
         throw this.#statementError(err, masked, verdict.decisions[Math.min(tags.length, n - 1)]!, implicit && n > 1 ? 'the statements ran as one transaction, which was rolled back' : null);
       }
-      session.recordResult(verdict, started, tags, SQLSTATE.InternalError, false, execution);
+      session.recordResult(verdict, started, tags, SqlState.InternalError, false, execution);
       throw err;
     }
     session.recordResult(verdict, started, tags, null, false, execution);

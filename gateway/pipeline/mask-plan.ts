@@ -6,6 +6,7 @@ import type { Decision } from '../../engine/decision/decision.ts';
 import { maskFunction, withJsonKeys, type MaskContext, type MaskFn } from '../../engine/masking/methods.ts';
 import { planJsonKeys, planMasks } from '../../engine/masking/plan.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { SqlState } from '../../engine/sqlstate.ts';
 
 /** Masks of one result set: `masks[i]` for result column i, by the analysis' lineage. */
 export interface MaskPlan {
@@ -95,5 +96,5 @@ export const DATA_DEPENDENT_CLASSES: ReadonlySet<string> = new Set(['22', '23', 
  * withheldCode('42P01') // '42P01'
  */
 export function withheldCode(code: string): string {
-  return DATA_DEPENDENT_CLASSES.has(code.slice(0, 2)) ? '22000' : code;
+  return DATA_DEPENDENT_CLASSES.has(code.slice(0, 2)) ? SqlState.DataException : code;
 }

@@ -14,6 +14,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
+import { SqlState } from '../../engine/sqlstate.ts';
 import type { SnowflakeDoorConfig, SnowflakeUpstreamConfig } from '../config/schema.ts';
 import type { GatewayContext, SessionHandle } from '../context.ts';
 import { BodyTooLargeError, readBody } from '../http.ts';
@@ -23,7 +24,7 @@ import { PipelineSession } from '../pipeline/session.ts';
 import { normalizePurpose, purposeFromClaims } from '../pipeline/purpose.ts';
 import { SnowflakeSession, type SnowflakeTarget } from '../upstream/snowflake/connection.ts';
 import type { CatalogAccess } from './catalog.ts';
-import { SfCode, SfDoorError, SQLSTATE, errorBody, sfError } from './errors.ts';
+import { SfCode, SfDoorError, errorBody, sfError } from './errors.ts';
 import { chunkAccessDenied, monitoringEntry, parseRequestBody, SSE_ALGORITHM, SSE_KEY } from './protocol.ts';
 import { DoorSession, heldMessage, newToken, runStatement, type QueryRecord, type RunContext } from './session.ts';
 import { bindsOf, sessionParameters, splitRows, type Chunk, type WireBind } from './wire.ts';
@@ -179,7 +180,7 @@ export async function startSnowflakeDoor(ctx: GatewayContext, options: Snowflake
       clientAddr: remote,
       applicationName: appId,
       tls: options.tls !== null,
-      refusalCode: SQLSTATE.InsufficientPrivilege,
+      refusalCode: SqlState.InsufficientPrivilege,
       holdTimeoutSeconds: ctx.config.approvals.hold_timeout_seconds,
       client: appId ? { name: appId, version: typeof data.CLIENT_APP_VERSION === 'string' ? printable(data.CLIENT_APP_VERSION, 50) : null } : null,
       purpose: loginPurpose(data, identity.claims),

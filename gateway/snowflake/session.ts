@@ -7,6 +7,7 @@ import type { Verdict } from '../../engine/engine.ts';
 import type { Decision } from '../../engine/decision/decision.ts';
 import type { MaskFn } from '../../engine/masking/methods.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
+import { SqlState } from '../../engine/sqlstate.ts';
 import type { GatewayContext } from '../context.ts';
 import type { VerifiedIdentity } from '../identity/validator.ts';
 import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
@@ -15,7 +16,7 @@ import type { PipelineSession } from '../pipeline/session.ts';
 import { settingsRefusal } from '../pipeline/settings.ts';
 import { SnowflakeUpstreamError, type SnowflakeBind, type SnowflakeColumn, type SnowflakeResult, type SnowflakeSession } from '../upstream/snowflake/connection.ts';
 import { catalogGaps, gapMessage, relationsChanged, relationsRead, type CatalogAccess } from './catalog.ts';
-import { SfCode, SfDoorError, SQLSTATE, sfError } from './errors.ts';
+import { SfCode, SfDoorError, sfError } from './errors.ts';
 import { maskedValue, rowTypeOf, statementTypeOf, wireValue, type RowType } from './wire.ts';
 
 /** What a finished statement gives the driver. */
@@ -112,7 +113,7 @@ export class DoorSession {
       },
       (err: unknown) => {
         record.error = err instanceof SfDoorError ? err : sfError.unavailable('Verdict could not run the statement');
-        record.status = record.error.code === '000604' ? 'ABORTED' : 'FAILED_WITH_ERROR';
+        record.status = record.error.code === SfCode.QUERY_CANCELED ? 'ABORTED' : 'FAILED_WITH_ERROR';
       },
     ).finally(() => {
       record.endTime = Date.now();
@@ -364,15 +365,15 @@ function finish(rc: RunContext, p: PipelineSession, verdict: Verdict, started: n
   else {
     const err = outcome.error;
     if (signal.aborted) {
-      p.recordResult(verdict, started, [], SQLSTATE.QueryCanceled, false, execution);
+      p.recordResult(verdict, started, [], SqlState.QueryCanceled, false, execution);
       throw sfError.canceled();
     }
     if (!(err instanceof SnowflakeUpstreamError)) throw err;
-    const state = err.sqlstate ?? SQLSTATE.InternalError;
+    const state = err.sqlstate ?? SqlState.InternalError;
     p.recordResult(verdict, started, [], state, false, execution);
     // The text of an error over masked columns could carry their values: only its code goes out.
-    if (masked) throw new SfDoorError(err.code ?? '100000', `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));
-    throw new SfDoorError(err.code ?? '100000', err.message, state);
+    if (masked) throw new SfDoorError(err.code ?? SfCode.EXECUTION_ERROR, `Snowflake reported an error (SQLSTATE ${withheldCode(state)}) whose text Verdict withholds: this statement reads columns masked for you`, withheldCode(state));
+    throw new SfDoorError(err.code ?? SfCode.EXECUTION_ERROR, err.message, state);
   }
   if (analysis.kind === 'ddl' || analysis.nested.some((x) => x.kind === 'ddl')) rc.ctx.catalogChanged(rc.upstream);
   const rows = r.rows.length > rc.maxRows ? r.rows.slice(0, rc.maxRows) : r.rows;

@@ -73,6 +73,12 @@ export const NegotiationByte = {
   Refuse: 0x4e, // 'N' (for both)
 } as const;
 
+/** The byte after a Describe's or Close's type byte: what it names, a prepared statement or a portal. */
+export const TargetByte = {
+  PreparedStatement: 0x53, // 'S'
+  Portal: 0x50, // 'P'
+} as const;
+
 /** ReadyForQuery transaction status: idle, in a transaction block, in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E';
 
@@ -110,28 +116,11 @@ export const ErrorField = {
   Routine: 0x52, // 'R'
 } as const;
 
-/** SQLSTATEs the gateway answers with (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
-export const SqlState = {
-  ProtocolViolation: '08P01',
-  ConnectionFailure: '08006',
-  FeatureNotSupported: '0A000',
-  InvalidAuthorizationSpecification: '28000',
-  InvalidPassword: '28P01',
-  InsufficientPrivilege: '42501',
-  TooManyConnections: '53300',
-  QueryCanceled: '57014',
-  AdminShutdown: '57P01',
-  InternalError: 'XX000',
-  SystemError: '58000',
-  IoError: '58030',
-  InvalidCatalogName: '3D000',
-  SyntaxError: '42601',
-  UndefinedTable: '42P01',
-  UndefinedFunction: '42883',
-  InFailedSqlTransaction: '25P02',
-  Warning: '01000',
-} as const;
-export type SqlState = (typeof SqlState)[keyof typeof SqlState];
+/**
+ * SQLSTATEs the gateway answers with: the one table all doors share, re-exported so the codec and the PostgreSQL
+ * door name them where they write them (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ */
+export { SqlState } from '../../../engine/sqlstate.ts';
 
 /** PostgreSQL's MAX_STARTUP_PACKET_LENGTH: a startup packet (length word included) may not exceed it. */
 export const MAX_STARTUP_PACKET_BYTES = 10_000;

@@ -1,6 +1,7 @@
 // The frontend (client→server) messages FrontendReader returns. Only what policy needs is decoded;
 // every message keeps `raw`, its exact wire bytes, so an allowed message is forwarded without re-encoding.
 // Formats: https://www.postgresql.org/docs/current/protocol-message-formats.html
+import type { FrontendCode } from './constants.ts';
 
 /** Fields every message has. `raw` is the whole message, header included; see FrontendReader for its lifetime. */
 interface Framed {
@@ -42,14 +43,14 @@ export interface CancelRequestMessage extends Framed {
 /** Query 'Q': simple protocol, possibly several statements. */
 export interface QueryMessage extends Framed {
   readonly type: 'query';
-  readonly code: 0x51;
+  readonly code: typeof FrontendCode.Query;
   readonly sql: string;
 }
 
 /** Parse 'P': prepares `sql` as `statement` ('' = the unnamed statement). */
 export interface ParseMessage extends Framed {
   readonly type: 'parse';
-  readonly code: 0x50;
+  readonly code: typeof FrontendCode.Parse;
   readonly statement: string;
   readonly sql: string;
   /** Parameter type OIDs (unsigned); 0 leaves the type for the server to infer. */
@@ -59,7 +60,7 @@ export interface ParseMessage extends Framed {
 /** Bind 'B': binds values to `statement`, creating `portal` ('' = unnamed). */
 export interface BindMessage extends Framed {
   readonly type: 'bind';
-  readonly code: 0x42;
+  readonly code: typeof FrontendCode.Bind;
   readonly portal: string;
   readonly statement: string;
   /** 0 (text) or 1 (binary): none = all text, one = applies to all, else one per parameter. See paramFormat(). */
@@ -72,7 +73,7 @@ export interface BindMessage extends Framed {
 /** Describe 'D' of a prepared statement ('S') or a portal ('P'). */
 export interface DescribeMessage extends Framed {
   readonly type: 'describe';
-  readonly code: 0x44;
+  readonly code: typeof FrontendCode.Describe;
   readonly target: 'S' | 'P';
   readonly name: string;
 }
@@ -80,7 +81,7 @@ export interface DescribeMessage extends Framed {
 /** Execute 'E': runs `portal`; maxRows 0 means no limit. */
 export interface ExecuteMessage extends Framed {
   readonly type: 'execute';
-  readonly code: 0x45;
+  readonly code: typeof FrontendCode.Execute;
   readonly portal: string;
   readonly maxRows: number;
 }
@@ -88,7 +89,7 @@ export interface ExecuteMessage extends Framed {
 /** Close 'C' of a prepared statement ('S') or a portal ('P'). */
 export interface CloseMessage extends Framed {
   readonly type: 'close';
-  readonly code: 0x43;
+  readonly code: typeof FrontendCode.Close;
   readonly target: 'S' | 'P';
   readonly name: string;
 }
@@ -99,7 +100,7 @@ export interface CloseMessage extends Framed {
  */
 export interface PasswordMessage extends Framed {
   readonly type: 'password';
-  readonly code: 0x70;
+  readonly code: typeof FrontendCode.Password;
   readonly payload: Buffer;
   readonly text: string;
 }

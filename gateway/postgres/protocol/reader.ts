@@ -10,6 +10,7 @@ import {
   MIN_CANCEL_KEY_BYTES,
   RequestCode,
   SMALL_MESSAGE_LIMIT,
+  TargetByte,
 } from './constants.ts';
 import { ProtocolError } from './errors.ts';
 import type {
@@ -41,8 +42,6 @@ export interface FrontendReaderOptions {
 
 const EMPTY = Buffer.alloc(0);
 const HEADER_BYTES = 5; // type byte + Int32 length
-const S = 0x53; // 'S': Describe/Close target = prepared statement
-const P = 0x50; // 'P': Describe/Close target = portal
 
 // How each typed message is decoded and which length limit applies (PostgreSQL's SocketBackend picks the limit
 // from the type byte before reading the body, so a garbage length word is refused without buffering it).
@@ -532,8 +531,8 @@ class Cursor {
   target(): 'S' | 'P' {
     this.ensure(1, 'target byte');
     const b = this.buf[this.pos++]!;
-    if (b === S) return 'S';
-    if (b === P) return 'P';
+    if (b === TargetByte.PreparedStatement) return 'S';
+    if (b === TargetByte.Portal) return 'P';
     return this.fail(`target 0x${b.toString(16).padStart(2, '0')}${printable(b)} is neither 'S' (statement) nor 'P' (portal)`);
   }
 

@@ -2,6 +2,8 @@
 // switch on, the server's SQLSTATE when PostgreSQL said no, the cause kept), and StatementError when a statement
 // is refused (the ErrorResponse's fields). Messages name the upstream, never a secret.
 
+import { SqlState } from '../../../engine/sqlstate.ts';
+
 export type UpstreamErrorCode =
   | 'CONNECT_FAILED'
   | 'TLS_FAILED'
@@ -57,11 +59,11 @@ export class StatementError extends Error {
 
   /** 22021 character_not_in_repertoire: what PostgreSQL answers for a NUL byte in text. */
   static characterNotInRepertoire(message: string): StatementError {
-    return new StatementError('22021', message);
+    return new StatementError(SqlState.CharacterNotInRepertoire, message);
   }
 
   /** 54023 too_many_arguments: more bind parameters than the protocol's Int16 count can carry. */
   static tooManyArguments(message: string): StatementError {
-    return new StatementError('54023', message);
+    return new StatementError(SqlState.TooManyArguments, message);
   }
 }

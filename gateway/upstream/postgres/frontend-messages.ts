@@ -3,6 +3,7 @@
 // express the message; Bind by hand, because its serializer cannot carry per-parameter format codes with
 // raw values. Formats: https://www.postgresql.org/docs/current/protocol-message-formats.html
 import { serialize } from 'pg-protocol/dist/serializer.js';
+import { FrontendCode } from '../../postgres/protocol/constants.ts';
 
 /** Query 'Q'. */
 export const queryMessage = (sql: string): Buffer => serialize.query(sql);
@@ -37,7 +38,7 @@ export function bindMessage(portal: string, statement: string, formats: readonly
   let size = head.length + 2 + 2 * formats.length + 2 + 2 + 2 * resultFormats.length;
   for (const p of params) size += 4 + (p === null ? 0 : p.length);
   const out = Buffer.allocUnsafe(5 + size);
-  out[0] = 0x42; // 'B'
+  out[0] = FrontendCode.Bind;
   out.writeUInt32BE(4 + size, 1);
   let o = 5 + head.copy(out, 5);
   o = out.writeUInt16BE(formats.length, o);

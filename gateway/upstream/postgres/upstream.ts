@@ -246,7 +246,7 @@ async function negotiateTls(
     if (required) throw new UpstreamError('TLS_FAILED', `${where}: the server does not support TLS but TLS mode is ${mode}`);
     return { socket: raw, encrypted: false };
   }
-  if (answer[0] !== 0x53 /* 'S' */) {
+  if (answer[0] !== NegotiationByte.SslAccept) {
     throw new UpstreamError(required ? 'TLS_FAILED' : 'PROTOCOL', `${where}: unexpected answer to SSLRequest (0x${answer[0]!.toString(16)})`);
   }
 

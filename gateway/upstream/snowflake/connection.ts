@@ -3,6 +3,7 @@
 // every value returned as text (the masking layer reads text) with the rowtype of each column. Clients never
 // see these credentials or Snowflake's tokens. Knows nothing of policy.
 import type snowflake from 'snowflake-sdk';
+import { SqlState } from '../../../engine/sqlstate.ts';
 
 /** One Snowflake account as the gateway reaches it. */
 export interface SnowflakeTarget {
@@ -142,7 +143,7 @@ export class SnowflakeSession {
    * statement on Snowflake. `describeOnly`: the columns without running it.
    */
   execute(sql: string, binds: readonly SnowflakeBind[] = [], options: { signal?: AbortSignal; describeOnly?: boolean } = {}): Promise<SnowflakeResult> {
-    if (this.#closed) return Promise.reject(new SnowflakeUpstreamError('the Snowflake session is closed', null, '08003', true));
+    if (this.#closed) return Promise.reject(new SnowflakeUpstreamError('the Snowflake session is closed', null, SqlState.ConnectionDoesNotExist, true));
     return new Promise((resolve, reject) => {
       const statement = this.#conn.execute({
         sqlText: sql,
