@@ -29,7 +29,7 @@ import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
 import { loadRelationCatalog, versionChecker, type RelationCatalog, type RelationCatalogAccess, type VersionChecker } from './postgres/catalog-freshness.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
-import { ConfigError } from './config/load.ts';
+import { ConfigError } from './config/errors.ts';
 import { checkReferences } from './config/references.ts';
 import { startAdminListener } from './server/admin.ts';
 import { approvalProvider, bundleSource, evidenceWriter } from './server/providers.ts';

@@ -2,6 +2,7 @@
 // constant time, drops replayed deliveries, and turns pull_request(_review) events into wake-up calls.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WebhookError } from './errors.ts';
 
 /** What the handler passes on: never proof of anything, only a reason to re-read state over the REST API. */
 export interface WebhookEvent {
@@ -39,16 +40,6 @@ export interface WebhookHandlerOptions {
 export interface WebhookHandler {
   (req: IncomingMessage, res: ServerResponse): void;
   readonly stats: { accepted: number; duplicates: number; badSignature: number; ignored: number; rejected: number };
-}
-
-export class WebhookError extends Error {
-  override name = 'WebhookError';
-  constructor(
-    readonly code: 'NO_SECRET',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const ACCEPTED = new Set(['pull_request', 'pull_request_review']);

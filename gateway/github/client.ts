@@ -1,6 +1,7 @@
 // The one way Verdict builds an octokit client: token or GitHub App installation auth, a configurable
 // baseUrl for GitHub Enterprise, bounded retries on 5xx and rate limits, and a per-client write budget.
 import { App, Octokit } from 'octokit';
+import { TreeMismatch } from './errors.ts';
 
 export type GitHubClient = InstanceType<typeof Octokit>;
 
@@ -169,15 +170,4 @@ export async function commitFiles(
   const sig = input.author ? { ...input.author, date: new Date().toISOString() } : undefined;
   const { data: commit } = await o.rest.git.createCommit({ owner, repo, message: input.message, tree: built.sha, parents: base ? [base.commit] : [], ...(sig ? { author: sig, committer: sig } : {}) });
   return { tree: built.sha, commit: commit.sha };
-}
-
-/** GitHub built another tree than the one planned from the bytes sent (commitFiles' expectTree). */
-export class TreeMismatch extends Error {
-  override name = 'TreeMismatch';
-  constructor(
-    readonly built: string,
-    readonly expected: string,
-  ) {
-    super(`GitHub built tree ${built} where ${expected} was expected`);
-  }
 }
