@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, type Engine } from '../../engine/engine.ts';
-import { canonicalJson, sha256Hex } from '../../engine/evidence/canonical.ts';
+import { canonicalJson, sha256Hex } from '../../engine/canonical.ts';
 import type { EvidenceRecord, StatementDecided } from '../../engine/evidence/events.ts';
 import { verifyEvidence, type VerifyReport } from '../../engine/evidence/verify.ts';
 import { ENGINE_RULES, type Action, type Mask, type PolicyDecision } from '../../engine/decision/decision.ts';
