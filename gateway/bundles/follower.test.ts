@@ -204,7 +204,7 @@ describe('following the policy source', () => {
     const statePath = join(dir, 'restart', 'policy-state.json');
     mkdirSync(dirname(statePath), { recursive: true });
     writeFileSync(statePath, JSON.stringify({ revision: 'rev-100', sequence: 500 }));
-    cpSync(join(dir, 'rev-100.tar.gz'), `${statePath}.bundle.tar.gz`); // signed with sequence 100
+    cpSync(join(dir, 'rev-200.tar.gz'), `${statePath}.bundle.tar.gz`); // signed with sequence 200
     const warnings: { message: string; fields?: Record<string, unknown> }[] = [];
     const rejected: (string | null)[] = [];
     const activated: string[] = [];
@@ -219,7 +219,7 @@ describe('following the policy source', () => {
     expect(await follower.check()).toMatchObject({ outcome: 'rejected', revision: null });
     follower.close();
     expect(activated).toEqual([]);
-    expect(warnings).toEqual([{ message: expect.stringMatching(/revision rev-100 \(sequence 100\) is older than revision rev-100 \(sequence 500\)/), fields: { code: 'BUNDLE_ROLLBACK' } }]);
+    expect(warnings).toEqual([{ message: expect.stringMatching(/revision rev-200 \(sequence 200\) is older than revision rev-100 \(sequence 500\)/), fields: { code: 'BUNDLE_ROLLBACK' } }]);
     expect(rejected).toEqual(['SOURCE_FILE_UNREADABLE']);
   });
 });
