@@ -4,6 +4,7 @@ import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { DecisionCache, type CacheOptions } from './decision/cache.ts';
 import {
   DecisionRecord,
+  ENGINE_RULES,
   engineDeny,
   strictest,
   validatePolicyResult,
@@ -127,19 +128,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   let policy: LoadedPolicy | null = null;
   let broken: PolicyDecision | null = null;
   if (!bundle) {
-    broken = engineDeny('engine.no_bundle', `no policy is loaded: ${options.bundleError ?? 'no bundle configured'}`);
+    broken = engineDeny(ENGINE_RULES.NoBundle, `no policy is loaded: ${options.bundleError ?? 'no bundle configured'}`);
   } else {
     try {
       policy = await loadPolicy(bundle.wasm, undefined, CUSTOM_BUILTINS);
       policy.setData(bundle.data as object);
       if (!Object.hasOwn(policy.entrypoints, entrypoint)) {
         broken = engineDeny(
-          'engine.entrypoint_missing',
+          ENGINE_RULES.EntrypointMissing,
           `the policy bundle (revision ${bundle.revision}) has no entrypoint ${entrypoint}; it has: ${Object.keys(policy.entrypoints).join(', ') || 'none'}`,
         );
       }
     } catch (err) {
-      broken = engineDeny('engine.bundle_invalid', `the policy bundle could not be instantiated: ${messageOf(err)}`);
+      broken = engineDeny(ENGINE_RULES.BundleInvalid, `the policy bundle could not be instantiated: ${messageOf(err)}`);
     }
   }
 
@@ -167,10 +168,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     try {
       resultSet = policy!.evaluate(input, entrypoint);
     } catch (err) {
-      return engineDeny('engine.evaluation_error', `policy evaluation failed: ${messageOf(err)}`);
+      return engineDeny(ENGINE_RULES.EvaluationError, `policy evaluation failed: ${messageOf(err)}`);
     }
     const checked = validatePolicyResult(resultSet);
-    return checked.ok ? checked.value : engineDeny('engine.malformed_decision', `the policy's decision is malformed: ${checked.error}`);
+    return checked.ok ? checked.value : engineDeny(ENGINE_RULES.MalformedDecision, `the policy's decision is malformed: ${checked.error}`);
   }
 
   function finish(
@@ -193,7 +194,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     if (sql.length > maxBytes / 4 && Buffer.byteLength(sql, 'utf8') > maxBytes) {
       const analysis = unknownStatement(sql.slice(0, 200), `statement of ${Buffer.byteLength(sql, 'utf8')} bytes`);
       const d = engineDeny(
-        'engine.statement_too_large',
+        ENGINE_RULES.StatementTooLarge,
         `the statement is ${Buffer.byteLength(sql, 'utf8')} bytes; the limit is ${maxBytes} bytes`,
       );
       return { action: 'deny', decisions: [finish(d, analysis, null, 0, 1, ctx, now, false)], statements: [analysis] };

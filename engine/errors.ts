@@ -1,4 +1,6 @@
 // The engine's error type: one class with a stable `code` that callers switch on, and the cause kept.
+// What goes wrong while deciding (no entrypoint, a failed evaluation, a malformed decision) is not thrown:
+// the engine fails closed with a deny whose reason rule is one of ENGINE_RULES (engine/decision/decision.ts).
 
 export type EngineErrorCode =
   | 'BUNDLE_MISSING'
@@ -8,9 +10,6 @@ export type EngineErrorCode =
   | 'BUNDLE_REVISION'
   | 'BUNDLE_ROLLBACK'
   | 'BUNDLE_WASM'
-  | 'ENTRYPOINT_MISSING'
-  | 'EVALUATION_FAILED'
-  | 'DECISION_MALFORMED'
   | 'PARSER_NOT_LOADED';
 
 /**

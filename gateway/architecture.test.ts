@@ -1,7 +1,8 @@
 // docs/architecture.md is the map; this test holds the code to it, so it cannot drift: every production file
 // (tests excluded) imports only its own area and the areas its row lists, every area in the code has a row,
-// no product area may import test support or benchmarks, benchmarks live in the bench areas, and no file reaches
-// itself through its imports (no import circles), in engine/ and gateway/.
+// no product area may import test support or benchmarks, benchmarks live in the bench areas, no file reaches
+// itself through its imports (no import circles), in engine/ and gateway/, and no area reaches itself either:
+// not through the map's "may import" rows, not through the real imports.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,5 +128,17 @@ describe('docs/architecture.md holds', () => {
   it('no import circles among production files', () => {
     const graph = new Map(files.map((f) => [f, localImports(f)]));
     expect(circles(graph)).toEqual([]);
+  });
+
+  it('no circles among areas: neither in the map nor in the imports', () => {
+    const allowed = new Map([...map].map(([area, to]) => [area, [...to].filter((a) => a !== area)]));
+    expect(circles(allowed)).toEqual([]);
+    const real = new Map<string, Set<string>>();
+    for (const f of files) {
+      const from = areaOf(f);
+      const to = real.get(from) ?? real.set(from, new Set()).get(from)!;
+      for (const a of localImports(f).map(areaOf)) if (a !== from) to.add(a);
+    }
+    expect(circles(new Map([...real].map(([a, to]) => [a, [...to]])))).toEqual([]);
   });
 });

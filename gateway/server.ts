@@ -29,7 +29,7 @@ import { handleClient } from './postgres/session.ts';
 import { loadUpstreamCatalog } from './upstream/postgres/catalog.ts';
 import { loadRelationCatalog, versionChecker, type RelationCatalog, type RelationCatalogAccess, type VersionChecker } from './postgres/catalog-freshness.ts';
 import { cancelUpstream, connectUpstream, resolveSecret, type UpstreamError, type UpstreamTarget } from './upstream/postgres/upstream.ts';
-import { ConfigError } from './config/load.ts';
+import { ConfigError } from './config/errors.ts';
 import { checkReferences } from './config/references.ts';
 import { startAdminListener } from './server/admin.ts';
 import { approvalProvider, bundleSource, evidenceWriter } from './server/providers.ts';
@@ -113,13 +113,13 @@ export async function startGateway(config: VerdictConfig, options: GatewayOption
         data: { revision: b.revision, previous_revision: previous?.revision ?? null, digest: b.digest, signed_by: b.signedBy, sequence: b.signed?.sequence ?? null, rollback: b.signed?.rollback ?? false, source },
       });
     },
-    onRejected(reason, revision, active, source) {
+    onRejected(reason, revision, active, source, code) {
       metrics.policyReloads.inc({ outcome: 'rejected' });
       if (!active) bundleError = reason;
-      log.error(active ? 'policy bundle refused; the last good one keeps serving' : 'policy bundle not loaded: every statement will be denied', { error: reason, revision, active_revision: active?.revision ?? null, source });
+      log.error(active ? 'policy bundle refused; the last good one keeps serving' : 'policy bundle not loaded: every statement will be denied', { error: reason, code, revision, active_revision: active?.revision ?? null, source });
       recordPolicy({ type: 'policy_bundle_rejected', data: { reason, source, revision, active_revision: active?.revision ?? null } });
     },
-    onWarning: (message) => log.warn(message),
+    onWarning: (message, fields) => log.warn(message, fields),
   });
 
   const targets = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, upstreamTarget(name, u)]));

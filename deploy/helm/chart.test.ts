@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureHelmPlugin, ensureTool } from '../../gateway/cli/bootstrap.mjs';
+import { ensureHelmPlugin, ensureTool } from '../../gateway/tools/install.mjs';
 import { validateConfig } from '../../gateway/config/load.ts';
 import { defaultInstanceId } from '../../gateway/evidence/writer.ts';
 

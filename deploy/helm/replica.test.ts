@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureTool } from '../../gateway/cli/bootstrap.mjs';
+import { ensureTool } from '../../gateway/tools/install.mjs';
 import { defaultInstanceId } from '../../gateway/evidence/writer.ts';
 import { startDevIssuer, type DevIssuer } from '../../gateway/identity/dev-issuer.ts';
 import { policyBuild } from '../../gateway/policy/toolchain.ts';

@@ -108,8 +108,28 @@ export function strictest(actions: Iterable<Action>): Action {
   return out;
 }
 
+/**
+ * The reason rules of the denies the engine produces itself: stable names, recorded in the evidence and
+ * matched by replay, so they are written here once.
+ */
+export const ENGINE_RULES = {
+  /** No bundle is loaded (none configured, or none could be loaded). */
+  NoBundle: 'engine.no_bundle',
+  /** The bundle's WebAssembly or data could not be instantiated. */
+  BundleInvalid: 'engine.bundle_invalid',
+  /** The bundle has no entrypoint of the name the engine evaluates. */
+  EntrypointMissing: 'engine.entrypoint_missing',
+  /** The policy threw while evaluating. */
+  EvaluationError: 'engine.evaluation_error',
+  /** The policy's result is not a valid decision. */
+  MalformedDecision: 'engine.malformed_decision',
+  /** The statement is larger than the engine analyzes. */
+  StatementTooLarge: 'engine.statement_too_large',
+} as const;
+export type EngineRule = (typeof ENGINE_RULES)[keyof typeof ENGINE_RULES];
+
 /** A deny produced by the engine itself (no bundle, evaluation error, malformed decision, bad input). */
-export function engineDeny(rule: string, message: string): PolicyDecision {
+export function engineDeny(rule: EngineRule, message: string): PolicyDecision {
   return { action: 'deny', reasons: [{ rule, message }], masks: [], approval: null, cacheable: false, measure: [], sensitive_parameters: 'all', capture_rows: null, unmasked_phi: [] };
 }
 
@@ -123,7 +143,7 @@ const isString = (v: unknown): v is string => typeof v === 'string';
  *
  * @example
  * const d = validatePolicyResult(policy.evaluate(input, 'verdict/decision'));
- * if (!d.ok) return engineDeny('engine.malformed_decision', d.error);
+ * if (!d.ok) return engineDeny(ENGINE_RULES.MalformedDecision, d.error);
  */
 export function validatePolicyResult(resultSet: unknown): Check<PolicyDecision> {
   if (!Array.isArray(resultSet) || resultSet.length === 0) {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, canonicalString } from './canonical.ts';
+import { canonicalJson, canonicalString } from '../canonical.ts';
 import { appendToChain, createChain, GENESIS } from './chain.ts';
 import type { EvidenceEvent } from './events.ts';
 import { sessionEvents, testKey } from '../fixtures/evidence.ts';

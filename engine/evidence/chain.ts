@@ -1,6 +1,6 @@
 // The hash chain of one stream: each line is the canonical JSON of its record and carries the sha256
 // of the previous line, so changing, removing or reordering any line breaks every link after it.
-import { canonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalJson, sha256Hex } from '../canonical.ts';
 import { FORMAT_VERSION, type EvidenceEvent, type EvidenceRecord } from './events.ts';
 import { assertStreamId } from './layout.ts';
 

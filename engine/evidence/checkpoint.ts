@@ -1,7 +1,7 @@
 // Checkpoints: the signed record that seals one batch file — its hash and line count, the chain head
 // after it, and the previous checkpoint — as a compact JWS (EdDSA/Ed25519, `kid`) (docs/evidence-format.md § Checkpoints).
 import { base64url, CompactSign, compactVerify, type CryptoKey } from 'jose';
-import { canonicalJson, SHA256_HEX } from './canonical.ts';
+import { canonicalJson, SHA256_HEX } from '../canonical.ts';
 import { FORMAT_VERSION, TIMESTAMP } from './events.ts';
 import type { SigningKey } from './keys.ts';
 

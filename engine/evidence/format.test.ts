@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { calculateJwkThumbprint } from 'jose';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, isCanonicalJson, sha256Hex, wellFormed } from './canonical.ts';
+import { canonicalJson, isCanonicalJson, sha256Hex, wellFormed } from '../canonical.ts';
 import { decodeCheckpoint } from './checkpoint.ts';
 import { eventProblem } from './events.ts';
 import { goldenRepository } from '../fixtures/evidence-golden.ts';

@@ -2,7 +2,7 @@
 // published in the evidence repository, one immutable snapshot per change (docs/evidence-format.md § Keys).
 import { createHash } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson } from '../canonical.ts';
 import { EvidenceError, finding, type Finding } from './errors.ts';
 import { FORMAT_VERSION, TIMESTAMP } from './events.ts';
 

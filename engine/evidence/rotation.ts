@@ -1,7 +1,7 @@
 // Key rotation endorsements: the outgoing key signs the incoming key's thumbprint at the rotation's seq, so a
 // stream's keys form a chain of trust from its first key (docs/evidence-format.md § Keys, "Rotations").
 import { base64url, CompactSign, compactVerify, type CryptoKey } from 'jose';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson } from '../canonical.ts';
 import { FORMAT_VERSION } from './events.ts';
 import type { SigningKey } from './keys.ts';
 

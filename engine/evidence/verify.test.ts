@@ -1,7 +1,7 @@
 // The tamper suite over an in-memory repository: every kind of alteration, removal and forgery is
 // detected with the right finding code, and an untouched repository verifies clean.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalJson, sha256Hex } from '../canonical.ts';
 import { decodeCheckpoint, signCheckpoint, type CheckpointPayload } from './checkpoint.ts';
 import type { FindingCode } from './errors.ts';
 import type { EvidenceEvent } from './events.ts';

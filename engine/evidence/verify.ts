@@ -1,6 +1,6 @@
 // The verifier: a pure function over the repository's files (path → bytes) that re-derives every hash,
 // link, signature and cross-reference and returns findings that keep the evidence (docs/evidence-format.md § Verification).
-import { canonicalJson, isCanonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalJson, isCanonicalJson, sha256Hex } from '../canonical.ts';
 import { rebuildInput } from '../policy/input.ts';
 import { decodeCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
 import { finding, type Finding } from './errors.ts';

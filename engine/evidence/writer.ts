@@ -1,7 +1,7 @@
 // The pure state machine of one writer stream: events in, line text and sealed-batch files out.
 // The spool (gateway/evidence/spool.ts) puts its output on disk; tests and golden data use it in memory.
 import { createHash, type Hash } from 'node:crypto';
-import { sha256Hex } from './canonical.ts';
+import { sha256Hex } from '../canonical.ts';
 import { createChain, type ChainHead, type EncodedLine } from './chain.ts';
 import { signCheckpoint, type CheckpointPayload } from './checkpoint.ts';
 import { EvidenceError } from './errors.ts';

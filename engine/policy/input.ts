@@ -1,7 +1,7 @@
 // The policy input document (schema version 1): who asks, over which connection, what the statement does.
 // Documented in docs/decision-contract.md; change both together and bump INPUT_VERSION.
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, canonicalString, sha256Hex } from '../evidence/canonical.ts';
+import { canonicalJson, canonicalString, sha256Hex } from '../canonical.ts';
 import type { BlastRadius, StatementAnalysis } from '../sql/types.ts';
 
 export const INPUT_VERSION = 4;

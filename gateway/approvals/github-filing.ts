@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { commitFiles, statusOf, type GitHubClient } from '../github/client.ts';
 import { decodeMarker, defaultRiskLabels, encodeMarker, LABELS, renderBody } from './github-render.ts';
-import { classify, GitHubApprovalError, type FiledRequest, type Pull, type RestReader } from './github-rest.ts';
+import { GitHubApprovalError } from './errors.ts';
+import { classify, type FiledRequest, type Pull, type RestReader } from './github-rest.ts';
 import { subjectHash, type ApprovalRequest, type ApprovalSubject, type BreakGlassInput } from './provider.ts';
 
 export interface FilingOptions {

@@ -1,30 +1,8 @@
-// How the GitHub approval provider talks to GitHub: its error codes, the pull request and review shapes it
-// reads, conditional GETs (an unchanged answer is a 304 that costs no rate limit) and ordered background writes.
+// How the GitHub approval provider talks to GitHub: failures mapped to their codes (errors.ts), the pull request
+// and review shapes it reads, conditional GETs (an unchanged answer is a 304 that costs no rate limit) and ordered background writes.
 import { githubMessage, statusOf, type GitHubClient } from '../github/client.ts';
+import { GitHubApprovalError } from './errors.ts';
 import type { ApprovalRequest } from './provider.ts';
-
-export type GitHubApprovalErrorCode =
-  /** No such request (unknown id, or no pull request of the gateway's for it). */
-  | 'NOT_FOUND'
-  /** GitHub could not be reached, answered 5xx or rate-limited us: try again later. */
-  | 'UNAVAILABLE'
-  /** Credentials rejected or missing permissions (401/403). */
-  | 'FORBIDDEN'
-  /** What is on GitHub does not match what the gateway filed (edited marker, forged commit or file). */
-  | 'TAMPERED'
-  /** The provider is configured in a way that cannot work (e.g. no gatewayLogin with App auth). */
-  | 'CONFIG';
-
-export class GitHubApprovalError extends Error {
-  override name = 'GitHubApprovalError';
-  constructor(
-    readonly code: GitHubApprovalErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 /**
  * Maps an octokit failure to a stable code; our own errors pass through.

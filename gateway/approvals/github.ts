@@ -5,13 +5,13 @@
 import { createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning } from '../github/client.ts';
 import { requestFiling } from './github-filing.ts';
 import { decodeMarker, ic, LABELS, md } from './github-render.ts';
-import { backgroundQueue, classify, conditionalReader, GitHubApprovalError, labelNames, type FiledRequest, type Pull } from './github-rest.ts';
+import { GitHubApprovalError } from './errors.ts';
+import { backgroundQueue, classify, conditionalReader, labelNames, type FiledRequest, type Pull } from './github-rest.ts';
 import { reviewEvaluator, type Evaluation, type ReviewerIdentities } from './github-review.ts';
 import type { ApprovalProvider, ApprovalRequest, ApprovalState, ApprovalSubject, BreakGlassInput } from './provider.ts';
 import type { WebhookEvent } from './webhook.ts';
 
 export { defaultRiskLabels, LABELS } from './github-render.ts';
-export { GitHubApprovalError, type GitHubApprovalErrorCode } from './github-rest.ts';
 export type { ReviewerIdentities } from './github-review.ts';
 
 // ---------------------------------------------------------------------------------------------

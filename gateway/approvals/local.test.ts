@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ApprovalError, decideLocally, isApprover, localApprovals } from './local.ts';
+import { ApprovalError } from './errors.ts';
+import { decideLocally, isApprover, localApprovals } from './local.ts';
 import { subjectHash, type ApprovalSubject } from './provider.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'verdict-approvals-'));

@@ -5,17 +5,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileS
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CompactSign, compactVerify, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { ApprovalError } from './errors.ts';
 import { subjectHash, type ApprovalProvider, type ApprovalRequest, type ApprovalState, type ApprovalSubject, type BreakGlassInput } from './provider.ts';
-
-export class ApprovalError extends Error {
-  override name = 'ApprovalError';
-  constructor(
-    readonly code: 'NOT_FOUND' | 'SELF_APPROVAL' | 'NOT_AN_APPROVER' | 'ALREADY_DECIDED' | 'EXPIRED' | 'BAD_SIGNATURE',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 interface DecisionFile {
   jws: string;

@@ -3,6 +3,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, readBody } from '../http.ts';
+import { WebhookError } from './errors.ts';
 
 /** What the handler passes on: never proof of anything, only a reason to re-read state over the REST API. */
 export interface WebhookEvent {
@@ -40,16 +41,6 @@ export interface WebhookHandlerOptions {
 export interface WebhookHandler {
   (req: IncomingMessage, res: ServerResponse): void;
   readonly stats: { accepted: number; duplicates: number; badSignature: number; ignored: number; rejected: number };
-}
-
-export class WebhookError extends Error {
-  override name = 'WebhookError';
-  constructor(
-    readonly code: 'NO_SECRET',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const ACCEPTED = new Set(['pull_request', 'pull_request_review']);

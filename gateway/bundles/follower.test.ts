@@ -3,9 +3,9 @@
 // an unsigned one and a tampered one are refused, each recorded, and the last good bundle keeps serving.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createTarGzip } from 'nanotar';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,8 @@ import { policyBuild } from '../policy/toolchain.ts';
 import { startStack, type TestStack } from '../testing/stack.ts';
 import { evidenceEvents } from '../testing/evidence.ts';
 import { until } from '../testing/until.ts';
+import { createBundleFollower } from './follower.ts';
+import { fileSource } from './sources.ts';
 
 let dir: string;
 let keyFile: string;
@@ -196,5 +198,28 @@ describe('following the policy source', () => {
   it('a restart is not fooled by an older signed bundle either (the floor is kept)', async () => {
     const floor = JSON.parse(readFileSync(join(dir, 'policy-state.json'), 'utf8'));
     expect(floor).toEqual({ revision: 'rev-100', sequence: 500 });
+  });
+
+  it('a kept bundle older than the floor is not served at restart, and the refusal is logged with its code', async () => {
+    const statePath = join(dir, 'restart', 'policy-state.json');
+    mkdirSync(dirname(statePath), { recursive: true });
+    writeFileSync(statePath, JSON.stringify({ revision: 'rev-100', sequence: 500 }));
+    cpSync(join(dir, 'rev-200.tar.gz'), `${statePath}.bundle.tar.gz`); // signed with sequence 200
+    const warnings: { message: string; fields?: Record<string, unknown> }[] = [];
+    const rejected: (string | null)[] = [];
+    const activated: string[] = [];
+    const follower = createBundleFollower({
+      source: fileSource(join(dir, 'nowhere.tar.gz')),
+      verification: { keys: { ci: readFileSync(pubFile, 'utf8') } },
+      statePath,
+      activate: async (b) => void activated.push(b.revision),
+      onWarning: (message, fields) => void warnings.push({ message, ...(fields ? { fields } : {}) }),
+      onRejected: (_reason, _revision, _active, _source, code) => void rejected.push(code),
+    });
+    expect(await follower.check()).toMatchObject({ outcome: 'rejected', revision: null });
+    follower.close();
+    expect(activated).toEqual([]);
+    expect(warnings).toEqual([{ message: expect.stringMatching(/revision rev-200 \(sequence 200\) is older than revision rev-100 \(sequence 500\)/), fields: { code: 'BUNDLE_ROLLBACK' } }]);
+    expect(rejected).toEqual(['SOURCE_FILE_UNREADABLE']);
   });
 });

@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createTarGzip } from 'nanotar';
 import { dirname } from 'node:path';
 import { archiveFiles, bundleFromFiles, type BundleVerification, type PolicyBundle } from '../../engine/policy/bundle.ts';
-import { EngineError, messageOf } from '../../engine/errors.ts';
-import { BundleSourceError, type BundleSource } from './sources.ts';
+import { EngineError, messageOf, type EngineErrorCode } from '../../engine/errors.ts';
+import { BundleSourceError } from './errors.ts';
+import type { BundleSource } from './sources.ts';
 
 /** What `/status` reports about the policy. */
 export interface PolicyStatus {
@@ -49,8 +50,9 @@ export interface BundleFollowerOptions {
    */
   statePath: string | null;
   onActivated?(bundle: PolicyBundle, previous: PolicyBundle | null, source: string): void;
-  onRejected?(reason: string, revision: string | null, active: PolicyBundle | null, source: string): void;
-  onWarning?(message: string): void;
+  /** `code`: the refusal's stable code (EngineError's, BundleSourceError's), null when it has none. */
+  onRejected?(reason: string, revision: string | null, active: PolicyBundle | null, source: string, code: string | null): void;
+  onWarning?(message: string, fields?: Record<string, unknown>): void;
   clock?: () => Date;
 }
 
@@ -92,9 +94,9 @@ export function createBundleFollower(options: BundleFollowerOptions) {
   let unwatch: (() => void) | null = null;
   let closed = false;
 
-  function reject(reason: string, revision: string | null): CheckOutcome {
+  function reject(reason: string, revision: string | null, code: string | null): CheckOutcome {
     status.last_error = { at: clock().toISOString(), reason, revision };
-    options.onRejected?.(reason, revision, active, options.source.description);
+    options.onRejected?.(reason, revision, active, options.source.description, code);
     return { outcome: 'rejected', reason, revision };
   }
 
@@ -108,13 +110,18 @@ export function createBundleFollower(options: BundleFollowerOptions) {
     if (!path || !existsSync(path)) return;
     try {
       const bundle = await bundleFromFiles(archiveFiles(readFileSync(path), path), signedOnly ? { verification: options.verification } : {});
-      if (signedOnly && floor && bundle.signed && bundle.signed.sequence < floor.sequence) return;
+      if (signedOnly && floor && bundle.signed && bundle.signed.sequence < floor.sequence) {
+        throw new EngineError(
+          'BUNDLE_ROLLBACK',
+          `its revision ${bundle.revision} (sequence ${bundle.signed.sequence}) is older than revision ${floor.revision} (sequence ${floor.sequence}), which this gateway ran last`,
+        );
+      }
       await options.activate(bundle);
       active = bundle;
       markActive(bundle);
       options.onActivated?.(bundle, null, `persisted:${path}`);
     } catch (err) {
-      options.onWarning?.(`the last activated bundle kept at ${path} is not usable: ${messageOf(err)}`);
+      options.onWarning?.(`the last activated bundle kept at ${path} is not usable: ${messageOf(err)}`, err instanceof EngineError ? { code: err.code } : undefined);
     }
   }
 
@@ -138,7 +145,7 @@ export function createBundleFollower(options: BundleFollowerOptions) {
     try {
       fetched = await options.source.fetch(seenVersion);
     } catch (err) {
-      if (err instanceof BundleSourceError || err instanceof EngineError) return reject(err.message, null);
+      if (err instanceof BundleSourceError || err instanceof EngineError) return reject(err.message, null, err.code);
       throw err;
     }
     if (!fetched) return { outcome: 'unchanged' };
@@ -148,15 +155,15 @@ export function createBundleFollower(options: BundleFollowerOptions) {
       bundle = await bundleFromFiles(fetched.files, signedOnly ? { verification: options.verification } : {});
     } catch (err) {
       if (!(err instanceof EngineError)) throw err;
-      return reject(err.message, revisionOf(fetched.files));
+      return reject(err.message, revisionOf(fetched.files), err.code);
     }
     if (active && bundle.digest === active.digest) return { outcome: 'unchanged' }; // the same content again
     const refusal = rollbackRefusal(bundle);
-    if (refusal) return reject(refusal, bundle.revision);
+    if (refusal) return reject(refusal, bundle.revision, 'BUNDLE_ROLLBACK' satisfies EngineErrorCode);
     try {
       await options.activate(bundle);
     } catch (err) {
-      return reject(`the bundle could not be compiled: ${messageOf(err)}`, bundle.revision);
+      return reject(`the bundle could not be compiled: ${messageOf(err)}`, bundle.revision, null);
     }
     const previous = active;
     active = bundle;

@@ -15,7 +15,8 @@ import { startGitHubSimulator, type GitHubSimulator } from '../testing/github-si
 import { simulatorReleases, type ReleasesSimulator } from '../testing/github-sim/releases.ts';
 import { policyBuild } from '../policy/toolchain.ts';
 import { startStack } from '../testing/stack.ts';
-import { BundleSourceError, githubReleaseSource, httpSource } from './sources.ts';
+import { BundleSourceError } from './errors.ts';
+import { githubReleaseSource, httpSource } from './sources.ts';
 
 let dir: string;
 let bundleA: Buffer;
@@ -64,10 +65,12 @@ describe('httpSource (polled with ETag)', () => {
 
   it('refuses plain http off loopback (the token would travel in the clear), and reports HTTP errors', async () => {
     expect(() => httpSource({ url: 'http://bundles.example.com/b.tar.gz', pollMs: 1000 })).toThrow(/must use https/);
+    expect(() => httpSource({ url: 'http://bundles.example.com/b.tar.gz', pollMs: 1000 })).toThrow(expect.objectContaining({ code: 'SOURCE_INSECURE_URL' }));
     const missing = httpSource({ url: url.replace('/bundles/', '/nothing/'), pollMs: 1000 });
     server.removeAllListeners('request');
     server.on('request', (_req, res) => res.writeHead(404).end());
     await expect(missing.fetch(null)).rejects.toThrow(BundleSourceError);
+    await expect(missing.fetch(null)).rejects.toMatchObject({ code: 'SOURCE_FETCH_FAILED', message: expect.stringMatching(/answered HTTP 404/) });
   });
 });
 
@@ -100,6 +103,7 @@ describe('githubReleaseSource (octokit against the simulator)', () => {
     expect(manifestRevision(next!.files)).toBe('rev-b');
     const other = githubReleaseSource({ client, owner: 'acme', repo: 'policies', asset: 'nope.tar.gz', pollMs: 60_000 });
     await expect(other.fetch(null)).rejects.toThrow(/has no asset named nope\.tar\.gz/);
+    await expect(other.fetch(null)).rejects.toMatchObject({ code: 'SOURCE_RELEASE_UNAVAILABLE' });
     const pinned = githubReleaseSource({ client, owner: 'acme', repo: 'policies', asset: 'bundle.tar.gz', tag: 'policy-1', pollMs: 60_000 });
     expect(manifestRevision((await pinned.fetch(null))!.files)).toBe('rev-a');
   });

@@ -7,6 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { archiveFiles } from '../../engine/policy/bundle.ts';
 import { messageOf } from '../../engine/errors.ts';
 import { statusOf, type GitHubClient } from '../github/client.ts';
+import { BundleSourceError, BundleSourceErrorCode } from './errors.ts';
 
 /** A fetched bundle: its files (names relative to the bundle root) and the source's version tag for it. */
 export interface FetchedBundle {
@@ -29,10 +30,6 @@ export interface BundleSource {
   watch?(changed: () => void): () => void;
 }
 
-export class BundleSourceError extends Error {
-  override name = 'BundleSourceError';
-}
-
 /**
  * A bundle file (`.tar.gz`) or an unpacked bundle directory. Watched with fs.watch (its directory, so an
  * atomic rename by `verdict policy build` is seen) and polled every `pollMs` as a fallback.
@@ -50,7 +47,7 @@ export function fileSource(path: string, options: { pollMs?: number } = {}): Bun
       try {
         info = await stat(full);
       } catch (err) {
-        throw new BundleSourceError(`no policy bundle at ${full}: ${messageOf(err)}`);
+        throw new BundleSourceError(BundleSourceErrorCode.FileUnreadable, `no policy bundle at ${full}: ${messageOf(err)}`);
       }
       if (!info.isDirectory()) {
         const version = `${info.mtimeMs}:${info.size}:${info.ino}`;
@@ -108,7 +105,7 @@ const isLoopback = (u: URL) => u.hostname === '127.0.0.1' || u.hostname === '[::
 export function httpSource(options: { url: string; pollMs: number; token?: string; timeoutMs?: number }): BundleSource {
   const url = new URL(options.url);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url))) {
-    throw new BundleSourceError(`policy.source.url must use https (http only on loopback), got ${url.protocol}//${url.host}`);
+    throw new BundleSourceError(BundleSourceErrorCode.InsecureUrl, `policy.source.url must use https (http only on loopback), got ${url.protocol}//${url.host}`);
   }
   let etag: string | null = null;
   return {
@@ -122,12 +119,12 @@ export function httpSource(options: { url: string; pollMs: number; token?: strin
       try {
         res = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) });
       } catch (err) {
-        throw new BundleSourceError(`policy bundle fetch from ${url.origin}${url.pathname} failed: ${messageOf(err)}`);
+        throw new BundleSourceError(BundleSourceErrorCode.FetchFailed, `policy bundle fetch from ${url.origin}${url.pathname} failed: ${messageOf(err)}`);
       }
       if (res.status === 304) return null;
       if (res.status !== 200) {
         await res.body?.cancel();
-        throw new BundleSourceError(`policy bundle fetch from ${url.origin}${url.pathname} answered HTTP ${res.status}`);
+        throw new BundleSourceError(BundleSourceErrorCode.FetchFailed, `policy bundle fetch from ${url.origin}${url.pathname} answered HTTP ${res.status}`);
       }
       const bytes = new Uint8Array(await res.arrayBuffer());
       etag = res.headers.get('etag');
@@ -161,10 +158,10 @@ export function githubReleaseSource(options: { client: GitHubClient; owner: stri
         releaseEtag = r.headers.etag;
         lastRelease = release;
       } catch (err) {
-        if (statusOf(err) !== 304) throw new BundleSourceError(`GitHub release of ${owner}/${repo} could not be read: ${messageOf(err)}`);
+        if (statusOf(err) !== 304) throw new BundleSourceError(BundleSourceErrorCode.ReleaseUnavailable, `GitHub release of ${owner}/${repo} could not be read: ${messageOf(err)}`);
       }
       const a = release?.assets.find((x) => x.name === asset);
-      if (!a) throw new BundleSourceError(`the ${options.tag ? `release ${options.tag}` : 'latest release'} of ${owner}/${repo} has no asset named ${asset}`);
+      if (!a) throw new BundleSourceError(BundleSourceErrorCode.ReleaseUnavailable, `the ${options.tag ? `release ${options.tag}` : 'latest release'} of ${owner}/${repo} has no asset named ${asset}`);
       const version = `${a.id}:${a.updated_at}`;
       if (version === known) return null;
       let bytes: Uint8Array;
@@ -172,7 +169,7 @@ export function githubReleaseSource(options: { client: GitHubClient; owner: stri
         const r = await client.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { owner, repo, asset_id: a.id, headers: { accept: 'application/octet-stream' } });
         bytes = new Uint8Array(r.data as unknown as ArrayBuffer);
       } catch (err) {
-        throw new BundleSourceError(`GitHub release asset ${asset} of ${owner}/${repo} could not be downloaded: ${messageOf(err)}`);
+        throw new BundleSourceError(BundleSourceErrorCode.ReleaseUnavailable, `GitHub release asset ${asset} of ${owner}/${repo} could not be downloaded: ${messageOf(err)}`);
       }
       return { files: archiveFiles(bytes, `${owner}/${repo} release asset ${asset}`), version };
     },

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, validateConfig } from './load.ts';
+import { ConfigError } from './errors.ts';
+import { loadConfig, validateConfig } from './load.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'verdict-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

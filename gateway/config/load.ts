@@ -2,12 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { ConfigError } from './errors.ts';
 import { configSchema, type VerdictConfig } from './schema.ts';
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly code = 'CONFIG_INVALID';
-}
 
 /**
  * Validates a parsed configuration object; throws ConfigError listing every problem by path.

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, validateConfig } from './load.ts';
+import { ConfigError } from './errors.ts';
+import { validateConfig } from './load.ts';
 import { checkReferences } from './references.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'verdict-refs-'));

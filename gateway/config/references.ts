@@ -4,7 +4,7 @@
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { resolveSecret, type SecretRef } from '../upstream/postgres/secrets.ts';
-import { ConfigError } from './load.ts';
+import { ConfigError } from './errors.ts';
 import type { VerdictConfig } from './schema.ts';
 
 /**

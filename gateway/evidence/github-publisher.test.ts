@@ -7,7 +7,8 @@ import { blobSha } from '../github/git-objects.ts';
 import { openApiChecker } from '../testing/github-sim/openapi-check.ts';
 import { startGitHubSimulator, type GitHubSimulator, type SimulatorOptions } from '../testing/github-sim/simulator.ts';
 import { githubPublisher, type GitHubPublisherOptions } from './github-publisher.ts';
-import { PublishError, type EvidenceFile, type EvidencePublisher } from './publisher.ts';
+import { PublishError } from './errors.ts';
+import type { EvidenceFile, EvidencePublisher } from './publisher.ts';
 
 const TOKEN = 'ghp_publishertesttoken';
 const checker = openApiChecker();

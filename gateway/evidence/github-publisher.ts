@@ -1,8 +1,10 @@
 // Publishes sealed evidence batches into a GitHub repository through the git data API: one commit per
 // batch on top of the branch head, fast-forward only, retried with jitter when another instance wins.
 import { MODE, blobSha, encodeTree, hashObject } from '../github/git-objects.ts';
-import { commitFiles, createGitHubClient, githubMessage, statusOf, TreeMismatch, type GitHubAuth, type GitHubClient, type GitHubClientTuning, type TreeFile } from '../github/client.ts';
-import { PublishError, type EvidenceFile, type EvidencePublisher, type PublishResult } from './publisher.ts';
+import { commitFiles, createGitHubClient, githubMessage, statusOf, type GitHubAuth, type GitHubClient, type GitHubClientTuning, type TreeFile } from '../github/client.ts';
+import { TreeMismatch } from '../github/errors.ts';
+import { PublishError } from './errors.ts';
+import type { EvidenceFile, EvidencePublisher, PublishResult } from './publisher.ts';
 
 export interface GitHubPublisherOptions {
   owner: string;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildRepository, sessionEvents, testKey } from '../../engine/fixtures/evidence.ts';
 import { createLocalGitPublisher } from './local-git.ts';
-import { PublishError } from './publisher.ts';
+import { PublishError } from './errors.ts';
 import { verifyRepository } from './verify.ts';
 import { evidenceCli as cli } from '../testing/evidence.ts';
 

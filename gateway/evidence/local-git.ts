@@ -6,7 +6,8 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
-import { PublishError, type EvidenceFile, type EvidencePublisher, type PublishResult } from './publisher.ts';
+import { PublishError } from './errors.ts';
+import type { EvidenceFile, EvidencePublisher, PublishResult } from './publisher.ts';
 
 export interface LocalGitOptions {
   /** Repository directory; created (`git init --bare`) on first use. Auditors `git clone` it. */

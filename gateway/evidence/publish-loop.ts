@@ -6,7 +6,8 @@ import { messageOf } from '../../engine/errors.ts';
 import { decodeCheckpoint } from '../../engine/evidence/checkpoint.ts';
 import { parseEvidencePath } from '../../engine/evidence/layout.ts';
 import { listFiles } from './durable-fs.ts';
-import { PublishError, type EvidenceFile, type EvidencePublisher } from './publisher.ts';
+import { PublishError } from './errors.ts';
+import type { EvidenceFile, EvidencePublisher } from './publisher.ts';
 
 export interface PublishLoopOptions {
   outbox: string;

@@ -15,18 +15,6 @@ export interface PublishResult {
   alreadyPresent: string[];
 }
 
-export class PublishError extends Error {
-  override name = 'PublishError';
-  constructor(
-    /** CONFLICT: the path exists with other content (never overwritten); RETRYABLE: try again later; FATAL: configuration/auth. */
-    readonly code: 'CONFLICT' | 'RETRYABLE' | 'FATAL',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 export interface EvidencePublisher {
   readonly name: string;
   /**

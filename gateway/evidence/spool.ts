@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { sha256Hex, wellFormed } from '../../engine/evidence/canonical.ts';
+import { sha256Hex, wellFormed } from '../../engine/canonical.ts';
 import { decodeCheckpoint } from '../../engine/evidence/checkpoint.ts';
 import { EvidenceError } from '../../engine/evidence/errors.ts';
 import { eventProblem, recordProblem, type EvidenceEvent, type EvidenceRecord, type PolicyInputPart } from '../../engine/evidence/events.ts';

@@ -3,6 +3,7 @@
 import { App, Octokit } from 'octokit';
 import { messageOf } from '../../engine/errors.ts';
 import { MODE } from './git-objects.ts';
+import { TreeMismatch } from './errors.ts';
 
 export type GitHubClient = InstanceType<typeof Octokit>;
 
@@ -170,15 +171,4 @@ export async function commitFiles(
   const sig = input.author ? { ...input.author, date: new Date().toISOString() } : undefined;
   const { data: commit } = await o.rest.git.createCommit({ owner, repo, message: input.message, tree: built.sha, parents: base ? [base.commit] : [], ...(sig ? { author: sig, committer: sig } : {}) });
   return { tree: built.sha, commit: commit.sha };
-}
-
-/** GitHub built another tree than the one planned from the bytes sent (commitFiles' expectTree). */
-export class TreeMismatch extends Error {
-  override name = 'TreeMismatch';
-  constructor(
-    readonly built: string,
-    readonly expected: string,
-  ) {
-    super(`GitHub built tree ${built} where ${expected} was expected`);
-  }
 }

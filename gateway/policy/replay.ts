@@ -7,10 +7,10 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, type Engine } from '../../engine/engine.ts';
-import { canonicalJson, sha256Hex } from '../../engine/evidence/canonical.ts';
+import { canonicalJson, sha256Hex } from '../../engine/canonical.ts';
 import type { EvidenceRecord, StatementDecided } from '../../engine/evidence/events.ts';
 import { verifyEvidence, type VerifyReport } from '../../engine/evidence/verify.ts';
-import type { Action, Mask, PolicyDecision } from '../../engine/decision/decision.ts';
+import { ENGINE_RULES, type Action, type Mask, type PolicyDecision } from '../../engine/decision/decision.ts';
 import { loadBundle, type PolicyBundle } from '../../engine/policy/bundle.ts';
 import { rebuildInput, type PolicyInput } from '../../engine/policy/input.ts';
 import { directoryFiles } from '../evidence/verify.ts';
@@ -206,7 +206,7 @@ export async function replayDecisions(decisions: KeptDecision[], library: Bundle
       out.push({ decision_id: d.decision_id, status: 'unreplayable', recorded: d.recorded, replayed: null, revision: null, why: d.problem });
       continue;
     }
-    if (d.recorded.rules.some((r) => r === 'engine.no_bundle' || r === 'engine.bundle_invalid' || r === 'engine.entrypoint_missing')) {
+    if (d.recorded.rules.some((r) => r === ENGINE_RULES.NoBundle || r === ENGINE_RULES.BundleInvalid || r === ENGINE_RULES.EntrypointMissing)) {
       out.push({ decision_id: d.decision_id, status: 'unreplayable', recorded: d.recorded, replayed: null, revision: null, why: `no policy served it (${d.recorded.rules.join(', ')}): the engine denied it before any policy ran` });
       continue;
     }

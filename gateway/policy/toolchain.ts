@@ -4,6 +4,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { ToolchainError, ToolchainErrorCode } from './errors.ts';
 import { fixtureInput, loadFixtureParsers, loadFixtures } from './fixtures.ts';
 import {
   buildDir,
@@ -19,13 +20,9 @@ import { opaPath } from './tools.ts';
 export const COVERAGE_THRESHOLD = 90;
 const fixturesDataDir = join(buildDir, 'fixtures');
 
-export class ToolchainError extends Error {
-  override name = 'ToolchainError';
-}
-
 function run(cmd: string, args: string[], what: string): void {
   const r = spawnSync(cmd, args, { cwd: projectRoot, stdio: 'inherit' });
-  if (r.status !== 0) throw new ToolchainError(`${what} failed (opa ${args.join(' ')})`);
+  if (r.status !== 0) throw new ToolchainError(ToolchainErrorCode.OpaFailed, `${what} failed (opa ${args.join(' ')})`);
 }
 
 /**
@@ -70,7 +67,7 @@ export async function policyCheck(log: (s: string) => void = console.log): Promi
     .map(([f, r]) => `  ${f}: ${(r.coverage ?? 0).toFixed(1)}%`);
   log(`coverage ${coverage.toFixed(1)}% (threshold ${COVERAGE_THRESHOLD}%)\n${lines.join('\n')}`);
   if (!(coverage >= COVERAGE_THRESHOLD)) {
-    throw new ToolchainError(`policy test coverage ${coverage.toFixed(1)}% is below ${COVERAGE_THRESHOLD}%`);
+    throw new ToolchainError(ToolchainErrorCode.CoverageBelowThreshold, `policy test coverage ${coverage.toFixed(1)}% is below ${COVERAGE_THRESHOLD}%`);
   }
   const tests = (out.match(/"name":/g) ?? []).length;
   return { coverage, tests };
@@ -154,7 +151,7 @@ export async function policyBuildAsync(options: BuildOptions = {}): Promise<{ pa
   try {
     await new Promise<void>((resolve, reject) => {
       execFile(plan.opa, plan.args, { cwd: projectRoot, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-        if (err) reject(new ToolchainError(`opa build failed:\n${`${stdout}${stderr}`.trim()}`));
+        if (err) reject(new ToolchainError(ToolchainErrorCode.OpaFailed, `opa build failed:\n${`${stdout}${stderr}`.trim()}`));
         else resolve();
       });
     });

@@ -1,5 +1,5 @@
-// Typed access to the pinned CLI tools that bootstrap.mjs installs.
-import { ensureTool } from '../cli/bootstrap.mjs';
+// Typed access to the pinned CLI tools the policy tooling runs (found or installed by gateway/tools/install.mjs).
+import { ensureTool } from '../tools/install.mjs';
 
 export const opaPath = (): string => ensureTool('opa');
 export const actionlintPath = (): string => ensureTool('actionlint');

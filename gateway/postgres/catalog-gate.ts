@@ -3,6 +3,7 @@
 // Protocol-free: the session says how to decide again and how to ask its own connection about temporary tables;
 // the gate answers with a refusal message, or null when the statement may be decided again and go on.
 import type { Verdict } from '../../engine/engine.ts';
+import { FailedTransaction } from './errors.ts';
 import { SqlState } from './protocol/index.ts';
 import { onlyReads, readOnlyCall } from './side-effects.ts';
 import { FIRST_NORMAL_OID, functionsCalled, gapMessage, relationGaps, relationsRead, temporaryRelationsCreated, type RelationCatalog, type RelationCatalogAccess } from './catalog-freshness.ts';
@@ -19,11 +20,6 @@ export interface Resolved {
   oid: number;
   /** A temporary relation of this session. */
   temporary: boolean;
-}
-
-/** Thrown by `resolve` when the session is in a failed transaction (the server would refuse the statement: 25P02). */
-export class FailedTransaction extends Error {
-  readonly code = SqlState.InFailedSqlTransaction;
 }
 
 /** The rule a refusal of this gate is recorded under (evidence and the client's message). */

@@ -3,7 +3,8 @@
 // server now holds. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 import { BackendCode } from './protocol/index.ts';
 import type { Unit } from './response-units.ts';
-import { SessionModelBreach, type SessionModel } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
+import type { SessionModel } from './session-model.ts';
 
 /**
  * ParseComplete, BindComplete, CloseComplete, NoData or ParameterDescription (`type`) for the head of `units`.

@@ -4,7 +4,7 @@
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import { BackendCode, BackendWriter, errorField, ErrorField, protocolViolation, SqlState } from './protocol/index.ts';
 import { dropConditionalSyncs, type Unit } from './response-units.ts';
-import { SessionModelBreach } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
 
 /**
  * Text the gateway puts in a CopyFail it sends itself (a client message other than CopyData arrived in copy-in

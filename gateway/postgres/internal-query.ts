@@ -3,7 +3,7 @@
 import { textValues } from './delivered-rows.ts';
 import { BackendCode } from './protocol/index.ts';
 import type { InternalUnit } from './response-units.ts';
-import { SessionModelBreach } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
 
 /**
  * What one answer (other than ParameterStatus, which the session takes as from any query) means for the unit:

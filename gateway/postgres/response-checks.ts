@@ -1,7 +1,8 @@
 // Whether what the server reports for a statement fits the statement the gateway decided on: rows only from one
 // that returns them, a write's CommandComplete tag only from a write of that kind. A misfit is a SessionModelBreach.
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
-import { SessionModelBreach, executedStatement, type SessionModel } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
+import { executedStatement, type SessionModel } from './session-model.ts';
 
 /** Commands that may send rows (RowDescription / DataRow) besides SELECT and DML with RETURNING. */
 const ROW_COMMANDS = new Set(['FETCH', 'EXECUTE', 'SHOW', 'EXPLAIN', 'CALL']);

@@ -8,7 +8,8 @@ import { rewriteDataRow } from './data-row.ts';
 import { ResponseTracker } from './responses.ts';
 import type { RowPlan } from './row-plan.ts';
 import { commandComplete, cstr, dataRow, errorResponse, msg, parseAll, ready } from '../testing/backend-messages.ts';
-import { SessionModel, SessionModelBreach, type Planner, type Rows } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
+import { SessionModel, type Planner, type Rows } from './session-model.ts';
 
 
 const upper: RowPlan = { masks: [null, (v) => v.toUpperCase(), () => null], formats: [0] };

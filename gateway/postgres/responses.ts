@@ -18,7 +18,8 @@ import { dropConditionalSyncs, dropIgnoredSyncs, skipped, skipToSync, takeAnswer
 import { describeColumns, unknownOrigin } from './row-description.ts';
 import type { RowPlan } from './row-plan.ts';
 import { scrubbed } from './scrub.ts';
-import { BLANK_PLAN, SessionModelBreach, executedStatement, type Rows, type SessionModel } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
+import { BLANK_PLAN, executedStatement, type Rows, type SessionModel } from './session-model.ts';
 
 const NO_ROWS: Rows = { plan: null, scrub: false, ref: null };
 

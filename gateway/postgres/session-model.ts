@@ -10,6 +10,7 @@ import type { Decision } from '../../engine/decision/decision.ts';
 import type { StatementAnalysis } from '../../engine/sql/types.ts';
 import type { DecisionRef } from '../pipeline/evidence-record.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
+import { SessionModelBreach } from './errors.ts';
 import type { RowPlan } from './row-plan.ts';
 
 /** Result formats of a simple Query or a text cursor: all text. Shared and never mutated. */
@@ -53,16 +54,6 @@ export interface Rows {
   plan: RowPlan | null;
   scrub: boolean;
   ref: DecisionRef | null;
-}
-
-/** The model could not account for something the server did: the session must end. */
-export class SessionModelBreach extends Error {
-  static readonly code = 'SESSION_MODEL_BREACH';
-  readonly code = SessionModelBreach.code;
-  constructor(message: string) {
-    super(message);
-    this.name = 'SessionModelBreach';
-  }
 }
 
 /** What executing a prepared statement runs: for a SQL PREPARE, the statement inside it. */

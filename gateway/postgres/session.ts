@@ -26,7 +26,7 @@ import {
   type FrontendMessage,
   type StartupMessage,
 } from './protocol/index.ts';
-import { SessionModelBreach } from './session-model.ts';
+import { SessionModelBreach } from './errors.ts';
 import type { PostgresDoorContext } from './context.ts';
 import { startupSettings } from './startup-parameters.ts';
 import { UpstreamError, type UpstreamConnection } from '../upstream/postgres/upstream.ts';

@@ -11,7 +11,7 @@ import { createEvidenceWriterFromConfig, type EvidenceWriter } from '../evidence
 import { githubPublisher } from '../evidence/github-publisher.ts';
 import type { EvidencePublisher } from '../evidence/publisher.ts';
 import type { VerdictConfig } from '../config/schema.ts';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError } from '../config/errors.ts';
 import type { Logger } from '../ops/log.ts';
 import type { GatewayMetrics } from '../ops/metrics.ts';
 import { resolveSecret } from '../upstream/postgres/upstream.ts';

@@ -76,7 +76,7 @@ function isTrap(e: unknown): boolean {
 /** Runs one parser call; a trap retires the instance and surfaces as ParserTrap. */
 function guarded<T>(f: (p: ParserInstance) => T): T {
   const p = current;
-  if (!p) throw new Error('SQL parser unavailable: call loadParser() first');
+  if (!p) throw new EngineError('PARSER_NOT_LOADED', 'SQL parser not loaded: await loadParser() before parsing');
   try {
     return f(p);
   } catch (e) {
@@ -102,7 +102,7 @@ const hooks: ParserHooks = {
 
 /**
  * PostgreSQL's raw parse tree of `sql` (libpg-query's JSON: `{ stmts: [{ stmt, stmt_location, stmt_len }] }`).
- * Throws the parser's error for bad SQL, and when loadParser() was not awaited.
+ * Throws the parser's error for bad SQL, and EngineError PARSER_NOT_LOADED when loadParser() was not awaited.
  */
 export function parseTree(sql: string): Json {
   return hooks.parse(sql);

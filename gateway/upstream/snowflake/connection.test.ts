@@ -4,7 +4,8 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnowflakeEmulator, type SnowflakeEmulator } from '../../emulators/snowflake/emulator.ts';
-import { SnowflakeSession, SnowflakeUpstreamError, type SnowflakeTarget } from './connection.ts';
+import { SnowflakeSession, type SnowflakeTarget } from './connection.ts';
+import { SnowflakeUpstreamError } from './errors.ts';
 
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -4,6 +4,7 @@
 // see these credentials or Snowflake's tokens. Knows nothing of policy.
 import type snowflake from 'snowflake-sdk';
 import { SqlState } from '../../../engine/sqlstate.ts';
+import { SnowflakeUpstreamError } from './errors.ts';
 
 /** One Snowflake account as the gateway reaches it. */
 export interface SnowflakeTarget {
@@ -43,19 +44,6 @@ export interface SnowflakeResult {
 
 /** A bind value as Snowflake's drivers send it: `{ type: 'TEXT', value: '…' }`, an array for array binds. */
 export type SnowflakeBind = string | number | boolean | null | (string | number | boolean | null)[];
-
-/** Snowflake refused (an error with its code and SQLSTATE), or the connection failed (`code` from the SDK). */
-export class SnowflakeUpstreamError extends Error {
-  override name = 'SnowflakeUpstreamError';
-  constructor(
-    message: string,
-    readonly code: string | null,
-    readonly sqlstate: string | null,
-    readonly fatal: boolean,
-  ) {
-    super(message);
-  }
-}
 
 const FULL_PRECISION = `ALTER SESSION SET TIMESTAMP_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIMESTAMP_NTZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9', TIMESTAMP_LTZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIMESTAMP_TZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZHTZM', TIME_OUTPUT_FORMAT = 'HH24:MI:SS.FF9'`;
 

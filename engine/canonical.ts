@@ -1,5 +1,6 @@
-// RFC 8785 (JSON Canonicalization Scheme) serialization and the sha256 hashes the format is built on.
-// A hand-rolled serializer because it runs once per line on the write and verify hot paths.
+// RFC 8785 (JSON Canonicalization Scheme) serialization and sha256: what the evidence format and the policy
+// input's content addressing are built on, below both. Hand-rolled because it runs once per line on the write
+// and verify hot paths.
 import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 
@@ -7,7 +8,7 @@ import canonicalize from 'canonicalize';
 // lower-case) and numbers (shortest round-trip form); what JCS adds is key order by UTF-16 code units,
 // which is exactly what Array.prototype.sort() does on strings. The `canonicalize` package does the same
 // but tracks a Set of visited objects per call; this is ~3x faster (measured in evidence-bench) and is
-// checked against it in canonical.test.ts.
+// checked against it in engine/evidence/format.test.ts.
 function write(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
