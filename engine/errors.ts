@@ -13,19 +13,29 @@ export type EngineErrorCode =
   | 'PARSER_NOT_LOADED';
 
 /**
+ * The shape of every Verdict error with a stable code: `code`, one of its area's declared codes, is what callers
+ * switch on; `message` says what to fix; `cause` is kept. Each area's errors module extends it with its codes.
+ *
+ * @example
+ * export class ToolchainError extends CodedError<ToolchainErrorCode> { override name = 'ToolchainError' }
+ */
+export class CodedError<C extends string> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
  * An error from the engine. `code` is stable; `message` says what to fix.
  *
  * @example
  * try { await loadBundle(path) } catch (e) { if (e instanceof EngineError && e.code === 'BUNDLE_SIGNATURE') ... }
  */
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-
-  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'EngineError';
-    this.code = code;
-  }
+export class EngineError extends CodedError<EngineErrorCode> {
+  override name = 'EngineError';
 }
 
 /** The message of anything thrown, including the non-Error values some libraries throw. */

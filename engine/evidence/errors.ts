@@ -1,5 +1,6 @@
 // The evidence area's one error module: EvidenceError (thrown, with a stable `code`) and the codes of
 // verification findings (returned as values, never thrown: a verifier reports everything it finds).
+import { CodedError } from '../errors.ts';
 
 /** Codes of thrown evidence errors; callers `switch (err.code)`. */
 export type EvidenceErrorCode =
@@ -28,7 +29,8 @@ export type EvidenceErrorCode =
  *   if (e instanceof EvidenceError && e.code === 'SPOOL_UNAVAILABLE') refuseStatement(e.message)
  * }
  */
-export class EvidenceError extends Error {
+export class EvidenceError extends CodedError<EvidenceErrorCode> {
+  override name = 'EvidenceError';
   static readonly codes: readonly EvidenceErrorCode[] = [
     'SPOOL_UNAVAILABLE',
     'SPOOL_LOCKED',
@@ -39,13 +41,6 @@ export class EvidenceError extends Error {
     'GIT_FAILED',
     'REPOSITORY_UNREADABLE',
   ];
-  readonly code: EvidenceErrorCode;
-
-  constructor(code: EvidenceErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'EvidenceError';
-    this.code = code;
-  }
 }
 
 /**

@@ -1,15 +1,10 @@
 // The approvals area's one error module: the local provider's (ApprovalError), the GitHub provider's
 // (GitHubApprovalError) and the webhook's (WebhookError), each with a stable `code` callers switch on.
+import { CodedError } from '../../engine/errors.ts';
 
 /** A local approval request cannot be read or decided (`verdict approve|reject`, the local provider). */
-export class ApprovalError extends Error {
+export class ApprovalError extends CodedError<'NOT_FOUND' | 'SELF_APPROVAL' | 'NOT_AN_APPROVER' | 'ALREADY_DECIDED' | 'EXPIRED' | 'BAD_SIGNATURE'> {
   override name = 'ApprovalError';
-  constructor(
-    readonly code: 'NOT_FOUND' | 'SELF_APPROVAL' | 'NOT_AN_APPROVER' | 'ALREADY_DECIDED' | 'EXPIRED' | 'BAD_SIGNATURE',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Why the GitHub approval provider failed; callers `switch (err.code)`. */
@@ -26,24 +21,11 @@ export type GitHubApprovalErrorCode =
   | 'CONFIG';
 
 /** The GitHub approval provider failed; `cause` keeps octokit's error. */
-export class GitHubApprovalError extends Error {
+export class GitHubApprovalError extends CodedError<GitHubApprovalErrorCode> {
   override name = 'GitHubApprovalError';
-  constructor(
-    readonly code: GitHubApprovalErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** The webhook endpoint cannot be served as configured. */
-export class WebhookError extends Error {
+export class WebhookError extends CodedError<'NO_SECRET'> {
   override name = 'WebhookError';
-  constructor(
-    readonly code: 'NO_SECRET',
-    message: string,
-  ) {
-    super(message);
-  }
 }

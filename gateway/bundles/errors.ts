@@ -1,5 +1,6 @@
 // The bundles area's one error module: why a policy source could not be read (BundleSourceError, with a
 // stable `code`). A bundle that was read but is refused (signature, revision, rollback) is an EngineError.
+import { CodedError } from '../../engine/errors.ts';
 
 /** Why a policy source could not be read; callers `switch (err.code)`. */
 export const BundleSourceErrorCode = {
@@ -20,12 +21,6 @@ export type BundleSourceErrorCode = (typeof BundleSourceErrorCode)[keyof typeof 
  * @example
  * try { await source.fetch(null) } catch (e) { if (e instanceof BundleSourceError && e.code === 'SOURCE_FETCH_FAILED') retryLater() }
  */
-export class BundleSourceError extends Error {
+export class BundleSourceError extends CodedError<BundleSourceErrorCode> {
   override name = 'BundleSourceError';
-  readonly code: BundleSourceErrorCode;
-
-  constructor(code: BundleSourceErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }

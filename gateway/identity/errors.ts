@@ -2,6 +2,7 @@
 // The gateway switches on `code` and sends `clientMessage` (never `cause`) to the client.
 
 import { SqlState } from '../../engine/sqlstate.ts';
+import { CodedError } from '../../engine/errors.ts';
 
 /** Why a client's token was refused. Every code maps to SQLSTATE 28000 on the wire. */
 export const IdentityErrorCode = {
@@ -45,16 +46,14 @@ export const IDENTITY_SQLSTATE = SqlState.InvalidAuthorizationSpecification;
  *   else throw err
  * }
  */
-export class IdentityError extends Error {
+export class IdentityError extends CodedError<IdentityErrorCode> {
   override name = 'IdentityError';
-  readonly code: IdentityErrorCode;
   readonly clientMessage: string;
   /** Always 28000: the front door need not know the codes to answer correctly. */
   readonly sqlstate = IDENTITY_SQLSTATE;
 
   constructor(code: IdentityErrorCode, clientMessage: string, options?: { cause?: unknown }) {
-    super(clientMessage, options);
-    this.code = code;
+    super(code, clientMessage, options);
     this.clientMessage = clientMessage;
   }
 }
@@ -81,12 +80,6 @@ export type DevIssuerErrorCode = (typeof DevIssuerErrorCode)[keyof typeof DevIss
  * try { await mintWithStoredKey(dir, 'dave') }
  * catch (err) { if (err instanceof DevIssuerError && err.code === 'DEV_UNKNOWN_USER') console.error(err.message) }
  */
-export class DevIssuerError extends Error {
+export class DevIssuerError extends CodedError<DevIssuerErrorCode> {
   override name = 'DevIssuerError';
-  readonly code: DevIssuerErrorCode;
-
-  constructor(code: DevIssuerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }

@@ -1,5 +1,6 @@
 // The policy tooling's one error module: `verdict policy check|build` failed (ToolchainError, with a stable
 // `code`). A bundle that cannot be loaded or verified is the engine's EngineError.
+import { CodedError } from '../../engine/errors.ts';
 
 /** Why a policy check or build failed; callers `switch (err.code)`. */
 export const ToolchainErrorCode = {
@@ -16,12 +17,6 @@ export type ToolchainErrorCode = (typeof ToolchainErrorCode)[keyof typeof Toolch
  * @example
  * try { policyBuild() } catch (e) { if (e instanceof ToolchainError && e.code === 'OPA_FAILED') process.exitCode = 1 }
  */
-export class ToolchainError extends Error {
+export class ToolchainError extends CodedError<ToolchainErrorCode> {
   override name = 'ToolchainError';
-  readonly code: ToolchainErrorCode;
-
-  constructor(code: ToolchainErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }

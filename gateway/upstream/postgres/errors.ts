@@ -2,6 +2,7 @@
 // switch on, the server's SQLSTATE when PostgreSQL said no, the cause kept), and StatementError when a statement
 // is refused (the ErrorResponse's fields). Messages name the upstream, never a secret.
 
+import { CodedError } from '../../../engine/errors.ts';
 import { SqlState } from '../../../engine/sqlstate.ts';
 
 export type UpstreamErrorCode =
@@ -21,14 +22,12 @@ export type UpstreamErrorCode =
  * @example
  * try { await connectUpstream(target) } catch (e) { if (e instanceof UpstreamError && e.code === 'AUTH_FAILED') ... }
  */
-export class UpstreamError extends Error {
-  readonly code: UpstreamErrorCode;
+export class UpstreamError extends CodedError<UpstreamErrorCode> {
+  override name = 'UpstreamError';
   readonly sqlstate?: string;
 
   constructor(code: UpstreamErrorCode, message: string, options?: { cause?: unknown; sqlstate?: string }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'UpstreamError';
-    this.code = code;
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     if (options?.sqlstate !== undefined) this.sqlstate = options.sqlstate;
   }
 }
