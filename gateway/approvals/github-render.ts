@@ -20,21 +20,27 @@ const MARKER = /<!-- verdict-request ([A-Za-z0-9_-]+) -->/;
 
 /**
  * Labels for a request: always `verdict:approval`; then its risk, from the gateway's analysis of the statement
- * and of the statements it runs within it (a DO block's, a CTE's): `risk:high` for DDL (TRUNCATE included),
- * DCL and an unfiltered UPDATE/DELETE, and for a request whose analysis is not known; `risk:medium` for other
- * writes; `risk:low` otherwise. Rule names play no part: the analysis says what the statement does.
+ * and of the statements it runs within it (a DO block's, a CTE's): `risk:low` when every one only reads or
+ * controls the transaction, `risk:medium` when the others are writes (INSERT, UPDATE, DELETE, MERGE, COPY),
+ * `risk:high` otherwise — DDL (TRUNCATE included), DCL, an unfiltered UPDATE/DELETE, utilities (CALL, VACUUM…),
+ * statements the analysis could not classify, and a request whose analysis is not known. Rule names play no
+ * part: the analysis says what the statement does.
  *
  * @example
  * defaultRiskLabels({ analysis: { kind: 'delete', tables: ['public.visits'], unfiltered_write: true } }) // ['verdict:approval', 'risk:high']
  */
 export function defaultRiskLabels(subject: Pick<ApprovalSubject, 'analysis'>): string[] {
   const a = subject.analysis;
-  const kinds = a ? [a.kind, ...(a.nested_kinds ?? [])] : [];
-  const risk = !a || a.unfiltered_write || kinds.some((k) => k === 'ddl' || k === 'dcl') ? 'high' : kinds.some((k) => WRITES.has(k)) ? 'medium' : 'low';
+  // A block (DO) is what it runs; a utility that runs nothing the analysis can see (CALL, VACUUM) is its own kind.
+  const nested = a?.nested_kinds ?? [];
+  const kinds = a ? (a.kind === 'utility' && nested.length > 0 ? nested : [a.kind, ...nested]) : [];
+  const risk = !a || a.unfiltered_write || kinds.some((k) => !READS.has(k) && !WRITES.has(k)) ? 'high' : kinds.some((k) => WRITES.has(k)) ? 'medium' : 'low';
   return [LABELS.approval, `risk:${risk}`];
 }
 
-const WRITES = new Set(['insert', 'update', 'delete', 'merge', 'copy']);
+/** Kinds that only read or control the transaction (risk:low), and plain writes (risk:medium); anything else is high. */
+const READS: ReadonlySet<string> = new Set(['select', 'tcl']);
+const WRITES: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'merge', 'copy']);
 
 export function md(text: string): string {
   return text.replace(/[\r\n]+/g, ' ').replace(/([\\`*_{}[\]<>|#!~])/g, '\\$1');

@@ -134,6 +134,11 @@ describe('github approvals: filing a request', () => {
     // What runs inside counts: a DO block that drops a table is DDL, one that inserts is a write.
     expect(defaultRiskLabels({ analysis: { ...analysis('utility'), nested_kinds: ['ddl'] } })).toEqual(['verdict:approval', 'risk:high']);
     expect(defaultRiskLabels({ analysis: { ...analysis('utility'), nested_kinds: ['insert', 'select'] } })).toEqual(['verdict:approval', 'risk:medium']);
+    // What the analysis cannot classify, or a utility that runs what it cannot see (CALL), is high; BEGIN is low.
+    expect(defaultRiskLabels({ analysis: analysis('unknown') })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: analysis('utility') })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: { ...analysis('select'), nested_kinds: ['unknown'] } })).toEqual(['verdict:approval', 'risk:high']);
+    expect(defaultRiskLabels({ analysis: analysis('tcl') })).toEqual(['verdict:approval', 'risk:low']);
     // A rule's name is not evidence of what the statement does (it used to be matched against /unfiltered|ddl|…/).
     const namedLikeDdl = { reasons: [{ rule: 'approvals.ddl_window', message: '' }], analysis: analysis('select') };
     expect(defaultRiskLabels(namedLikeDdl)).toEqual(['verdict:approval', 'risk:low']);
