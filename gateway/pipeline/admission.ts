@@ -226,7 +226,7 @@ export class SessionAdmission {
    * (its `approval`, from the policy; a PR labelled break-glass with GitHub) and recorded as evidence. Call it
    * with every verdict sent upstream: the rule is looked for here, and decisions without it file nothing.
    */
-  breakGlass(verdict: Verdict, parameters: readonly (string | null)[] = []): void {
+  breakGlass(verdict: Verdict, parameters: readonly (Buffer | string | null)[] = []): void {
     const i = this.#options.identity;
     const session = this.#session;
     const log = this.#services.log;
@@ -239,7 +239,9 @@ export class SessionAdmission {
         log.error('break-glass decision names no reviewers; no review filed', { decision_id: d.decision_id });
         continue;
       }
-      const subject = this.#subject(verdict, n, verdict.statements[n]?.text ?? '', [...parameters], d.approval);
+      // Text for the reviewer, made only here: the doors call this for every statement they send.
+      const text = parameters.map((p) => (p === null || typeof p === 'string' ? p : p.toString('utf8')));
+      const subject = this.#subject(verdict, n, verdict.statements[n]?.text ?? '', text, d.approval);
       log.warn('break-glass statement', { user: i.username, decision_id: d.decision_id, reason: bg.message });
       this.#services.metrics.approvalsRequested.inc({ mode: 'break_glass' });
       this.#services.approvals.breakGlass(subject, { reason: bg.message, executedAt: new Date(), evidence: d.decision_id }).then(

@@ -102,10 +102,11 @@ export class PipelineSession {
   /**
    * Break-glass: files the after-the-fact review of each statement the policy let run at once on a stated reason.
    * Every door calls it with every verdict it sends upstream — a prepared statement's at each execution, with
-   * that execution's `parameters` (text) for the reviewer; decisions without the rule are skipped
+   * that execution's `parameters` (as bound; shown to the reviewer as UTF-8 text); decisions without the rule
+   * are skipped
    * (SessionAdmission.breakGlass, admission.ts).
    */
-  breakGlass(verdict: Verdict, parameters: readonly (string | null)[] = []): void {
+  breakGlass(verdict: Verdict, parameters: readonly (Buffer | string | null)[] = []): void {
     this.#admission.breakGlass(verdict, parameters);
   }
 

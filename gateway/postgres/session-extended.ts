@@ -278,7 +278,7 @@ function onBound(
   s.tracker.push(unit);
   s.sendToUpstream(msg.raw);
   // Each execution of a break-glass statement is a use of it: its review is filed with these parameters.
-  s.pipeline?.breakGlass(stmt.verdict, msg.params.map((p) => (p === null ? null : p.toString('utf8'))));
+  s.pipeline?.breakGlass(stmt.verdict, msg.params);
   if (check) confirmBind(s, check, stmt.sql, msg.portal);
   if (measured) s.measuredBind = msg.portal;
 }
