@@ -1,6 +1,7 @@
 // `npm run bench:gateway`: pgbench -S (simple and prepared, 8 clients, fixed duration) directly against
 // PostgreSQL, through pgbouncer (session pooling) and through Verdict with the default policy, in one
-// run, with each proxy's CPU time per transaction; then the latency at 1 client (p50, p99) of each, and the
+// run, with each proxy's CPU time per transaction — and through a bare Node.js forwarder (node-forwarder.ts),
+// the floor any proxy on Node.js stands on; then the latency at 1 client (p50, p99) of each, and the
 // system calls per transaction of Verdict's process and pgbouncer's (strace -c over a fixed number of
 // transactions). The last line is one JSON object.
 // Knobs: BENCH_SECONDS (per run, default 10), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
@@ -178,6 +179,19 @@ try {
         .find((pid) => pid !== '' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ini)),
     ) || 0;
 
+  // The Node.js floor: a forwarder that only copies bytes, in its own process like pgbouncer.
+  const forwarder = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'node-forwarder.ts'), String(server.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(forwarder);
+  const forwarderPort = await new Promise<number>((resolve, reject) => {
+    forwarder.stdout!.setEncoding('utf8').once('data', (line: string) => {
+      const m = /^listening (\d+)/.exec(line);
+      if (m) resolve(Number(m[1]));
+      else reject(new Error(`node-forwarder printed ${JSON.stringify(line)}`));
+    });
+    forwarder.once('exit', (code) => reject(new Error(`node-forwarder exited with ${code}`)));
+  });
+  const viaForwarder = ['-h', '127.0.0.1', '-p', String(forwarderPort), '-U', server.user, server.database];
+
   // Verdict with the default policy.
   const issuer = await startDevIssuer({ audience: 'verdict' });
   const { path: bundle } = policyBuild({ out: join(dir, 'bundle.tar.gz'), revision: 'bench' });
@@ -209,6 +223,9 @@ try {
     const bouncerCpu = bouncerPid ? cpuMicros(bouncerPid) : NaN;
     const b = await pgbench([...common, ...viaBouncer], {});
     const bouncerUsed = bouncerPid ? cpuMicros(bouncerPid) - bouncerCpu : NaN;
+    const forwarderCpu = cpuMicros(forwarder.pid!);
+    const f = await pgbench([...common, ...viaForwarder], {});
+    const forwarderUsed = cpuMicros(forwarder.pid!) - forwarderCpu;
     const profiler = await startProfile();
     const mainCpu = cpuMicros(process.pid, process.pid);
     const verdictCpu = process.cpuUsage();
@@ -219,6 +236,7 @@ try {
     if (v.failed > 0) throw new Error(`${v.failed} transactions failed through Verdict`);
     // CPU per transaction: the proxy's own cost, steadier than TPS on a shared machine (all threads of each).
     result[`cpu_us_per_tx_pgbouncer_${mode}`] = Math.round(bouncerUsed / b.transactions);
+    result[`cpu_us_per_tx_node_forwarder_${mode}`] = Math.round(forwarderUsed / f.transactions);
     result[`cpu_us_per_tx_verdict_${mode}`] = Math.round((verdictUsed.user + verdictUsed.system) / v.transactions);
     // Of which in the kernel (socket and spool system calls), and on the event loop's thread (the rest: V8's
     // garbage-collection and compiler threads, libuv's pool writing and fsyncing the spool).
@@ -226,17 +244,23 @@ try {
     result[`cpu_main_thread_us_per_tx_verdict_${mode}`] = Math.round(mainUsed / v.transactions);
     result[`tps_direct_${mode}`] = Math.round(d.tps);
     result[`tps_pgbouncer_${mode}`] = Math.round(b.tps);
+    result[`tps_node_forwarder_${mode}`] = Math.round(f.tps);
     result[`tps_verdict_${mode}`] = Math.round(v.tps);
     result[`ratio_vs_pgbouncer_${mode}`] = Math.round((v.tps / b.tps) * 100) / 100;
+    // What a proxy on Node.js reaches at best on this machine, and how much of that Verdict keeps.
+    result[`ratio_node_forwarder_vs_pgbouncer_${mode}`] = Math.round((f.tps / b.tps) * 100) / 100;
+    result[`ratio_vs_node_forwarder_${mode}`] = Math.round((v.tps / f.tps) * 100) / 100;
   }
   // Latency at 1 client: what Verdict adds, against what pgbouncer adds, over PostgreSQL directly.
   for (const mode of ['simple', 'prepared'] as const) {
     const ld = await latencies(mode, direct, {}, dir, 'direct');
     const lb = await latencies(mode, viaBouncer, {}, dir, 'pgbouncer');
+    const lf = await latencies(mode, viaForwarder, {}, dir, 'forwarder');
     const lv = await latencies(mode, viaVerdict, verdictEnv, dir, 'verdict');
     for (const p of [50, 99] as const) {
       result[`latency_direct_${mode}_p${p}_us`] = pct(ld, p);
       result[`added_latency_pgbouncer_${mode}_p${p}_us`] = pct(lb, p) - pct(ld, p);
+      result[`added_latency_node_forwarder_${mode}_p${p}_us`] = pct(lf, p) - pct(ld, p);
       result[`added_latency_verdict_${mode}_p${p}_us`] = pct(lv, p) - pct(ld, p);
     }
   }
