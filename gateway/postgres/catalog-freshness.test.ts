@@ -368,6 +368,32 @@ describe('the version checker (a connection of the gateway\'s own)', () => {
     }
   });
 
+  it('starts a check asked for while another runs on a second connection, and a change before either is seen by both', async () => {
+    const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);
+    const conn = await connectUpstream(target);
+    const cat = await loadRelationCatalog(conn);
+    conn.close();
+    let opened = 0;
+    const checker = versionChecker(() => (opened++, connectUpstream(target)), () => cat, 5_000, 2);
+    const turn = () => new Promise((r) => setImmediate(r));
+    try {
+      const first = checker.changed(['public.patients']);
+      await turn(); // the first check has begun (its connection opening)
+      const second = checker.changed(['public.patient_view']);
+      expect(await Promise.all([first, second])).toEqual([false, false]);
+      expect(opened).toBe(2);
+      await behindTheBack('ALTER TABLE patients ADD COLUMN lane_col text');
+      const a = checker.changed(['public.patients']);
+      await turn();
+      const b = checker.changed(['public.patients', 'public.patient_view']); // on the other connection
+      expect(await Promise.all([a, b])).toEqual([true, true]);
+      expect(opened).toBe(2);
+    } finally {
+      checker.close();
+      await behindTheBack('ALTER TABLE patients DROP COLUMN lane_col');
+    }
+  });
+
   it('passes any relation name through its array parameters (quotes, backslashes, commas, braces, spaces, NULL)', async () => {
     const odd = ['we"ird', 'back\\slash', 'a,b', '{braced}', 'two words', 'NULL', 'ümlaut'];
     for (const name of odd) await behindTheBack(`CREATE TABLE "${name.replace(/"/g, '""')}" (id int)`);
