@@ -341,6 +341,34 @@ describe('legitimate relations the catalog does not hold', () => {
   });
 });
 
+describe('a read whose answer was shaped by the catalog before a change', () => {
+  it('SELECT * over a table that gained a column behind Verdict runs again and gets every column (simple and extended)', async () => {
+    // The read is sent while its check runs; the check sees the new column, the catalog is re-read, and the read
+    // is decided the same — but its rows have a column its row plan has no place for, so its held answer is
+    // dropped unseen and it runs again on the catalog as it is now (not answered with its rows blanked).
+    const c = new pg.Client(await stack.client('alice'));
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      const cases: [string, string | pg.QueryConfig][] = [
+        ['extra_simple', 'SELECT * FROM notes_t WHERE id = 1'],
+        ['extra_extended', { text: 'SELECT * FROM notes_t WHERE id = $1', values: [1] }],
+      ];
+      for (const [column, query] of cases) {
+        expect((await c.query(query)).rows).toEqual([{ id: 1, note: 'nothing here' }]);
+        await behindTheBack(`ALTER TABLE notes_t ADD COLUMN ${column} text DEFAULT 'added behind the back'`);
+        try {
+          expect((await c.query(query)).rows).toEqual([{ id: 1, note: 'nothing here', [column]: 'added behind the back' }]);
+        } finally {
+          await behindTheBack(`ALTER TABLE notes_t DROP COLUMN ${column}`);
+        }
+      }
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  });
+});
+
 describe('the version checker (a connection of the gateway\'s own)', () => {
   it('answers concurrent checks, sees a change, reopens a connection the server ended, and closes', async () => {
     const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);

@@ -179,19 +179,24 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     v.statements.some((s) => s.reads.length > 0 || s.writes.length > 0 || s.functions.length > 0 || s.nested.length > 0) &&
     (relationsRead(v.statements).length > 0 || functionsCalled(v.statements, access.current()).length > 0);
 
+  /**
+   * A statement about to run or be prepared: known, then unchanged. When the catalog knows everything it reads, its
+   * version check is asked for now, before the statement is forwarded (the session may run it in the same write).
+   */
+  const beforeStatement = (verdict: Verdict, sql: string): Promise<Refusal | null> | null => {
+    remember(verdict);
+    if (!reads(verdict)) return null;
+    const cat = access.current();
+    if (cat !== null && relationsRead(verdict.statements).every((r) => cat.relations.has(r)) && functionsCalled(verdict.statements, cat).every((f) => cat.functions.has(f))) {
+      return unchanged(verdict, sql);
+    }
+    const since = Date.now();
+    return known(verdict, sql, since).then(async (k) => k.refusal ?? (k.verdict.action === 'deny' ? null : unchanged(k.verdict, sql)));
+  };
+
   return {
-    beforeRun(verdict, sql) {
-      remember(verdict);
-      if (!reads(verdict)) return null;
-      const since = Date.now();
-      return known(verdict, sql, since).then(async (k) => k.refusal ?? (k.verdict.action === 'deny' ? null : unchanged(k.verdict, sql)));
-    },
-    beforePrepare(verdict, sql) {
-      remember(verdict);
-      if (!reads(verdict)) return null;
-      const since = Date.now();
-      return known(verdict, sql, since).then(async (k) => k.refusal ?? (k.verdict.action === 'deny' ? null : unchanged(k.verdict, sql)));
-    },
+    beforeRun: beforeStatement,
+    beforePrepare: beforeStatement,
     beforeBind(verdict, index, sql, arrivedBy) {
       if (!reads(verdict)) return null;
       if (decidedOn.get(verdict) === access.current() && (verifiedAt.get(verdict) ?? -Infinity) >= arrivedBy) return null;

@@ -81,7 +81,7 @@ function runUnconfirmed(s: PostgresSession, sql: string, raw: Buffer, v: Verdict
   return Promise.all([durable, check]).then(
     ([, refusal]) => {
       if (s.phase === 'closed') return;
-      if (refusal === null && (s.gate!.catalog() === decidedOn || sameVerdict(v, s.decide(sql)))) return s.release();
+      if (refusal === null && (s.gate!.catalog() === decidedOn || sameOutcome(v, s.decide(sql)))) return s.release();
       return s.dropHeld(unit).then((dropped) => {
         if (!dropped) return;
         if (refusal !== null) return afterGate(s, Promise.resolve(refusal), sql, s.standInQuery, () => undefined);
@@ -98,6 +98,15 @@ function runUnconfirmed(s: PostgresSession, sql: string, raw: Buffer, v: Verdict
       });
     },
   );
+}
+
+/**
+ * Whether a read decided on an older catalog may be answered as it ran: decided the same on the catalog now, and
+ * its answer shaped the same (`SELECT *` over a table that gained a column has rows its row plans cannot place).
+ */
+function sameOutcome(v: Verdict, now: Verdict): boolean {
+  if (!sameVerdict(v, now) || v.statements.length !== now.statements.length) return false;
+  return v.statements.every((st, i) => JSON.stringify(st.result_columns) === JSON.stringify(now.statements[i]!.result_columns));
 }
 
 // A top-level function, not a closure per Query: under tsx (esbuild keepNames) every named closure is wrapped
