@@ -346,25 +346,27 @@ describe('a read whose answer was shaped by the catalog before a change', () => 
     // The read is sent while its check runs; the check sees the new column, the catalog is re-read, and the read
     // is decided the same — but its rows have a column its row plan has no place for, so its held answer is
     // dropped unseen and it runs again on the catalog as it is now (not answered with its rows blanked).
+    await behindTheBack("CREATE TABLE shape_t (id int, note text); INSERT INTO shape_t VALUES (1, 'nothing here'); GRANT SELECT ON shape_t TO PUBLIC");
     const c = new pg.Client(await stack.client('alice'));
     c.on('error', () => undefined);
     await c.connect();
     try {
       const cases: [string, string | pg.QueryConfig][] = [
-        ['extra_simple', 'SELECT * FROM notes_t WHERE id = 1'],
-        ['extra_extended', { text: 'SELECT * FROM notes_t WHERE id = $1', values: [1] }],
+        ['extra_simple', 'SELECT * FROM shape_t WHERE id = 1'],
+        ['extra_extended', { text: 'SELECT * FROM shape_t WHERE id = $1', values: [1] }],
       ];
       for (const [column, query] of cases) {
         expect((await c.query(query)).rows).toEqual([{ id: 1, note: 'nothing here' }]);
-        await behindTheBack(`ALTER TABLE notes_t ADD COLUMN ${column} text DEFAULT 'added behind the back'`);
+        await behindTheBack(`ALTER TABLE shape_t ADD COLUMN ${column} text DEFAULT 'added behind the back'`);
         try {
           expect((await c.query(query)).rows).toEqual([{ id: 1, note: 'nothing here', [column]: 'added behind the back' }]);
         } finally {
-          await behindTheBack(`ALTER TABLE notes_t DROP COLUMN ${column}`);
+          await behindTheBack(`ALTER TABLE shape_t DROP COLUMN ${column}`);
         }
       }
     } finally {
       await c.end().catch(() => undefined);
+      await behindTheBack('DROP TABLE shape_t');
     }
   });
 });
