@@ -103,17 +103,38 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
 
   const refused = (message: string): Refusal => ({ code: SqlState.InsufficientPrivilege, message });
 
+  // What a verdict reads and calls, worked out once per verdict (and catalog, for calls: an unqualified name is
+  // a builtin's or the search path's): a prepared statement's every Bind asks again, seven times. pgbench -S -M
+  // prepared through Verdict, 8 clients, six interleaved runs: event-loop CPU 270 → 242 µs per transaction
+  // (medians), 2,608 → 2,719 TPS.
+  const readsOf = new WeakMap<Verdict, string[]>();
+  const callsOf = new WeakMap<Verdict, { cat: RelationCatalog | null; functions: string[] }>();
+  const relationsOf = (v: Verdict): string[] => {
+    let r = readsOf.get(v);
+    if (r === undefined) readsOf.set(v, (r = relationsRead(v.statements)));
+    return r;
+  };
+  /** mayRunUnconfirmed's answer per verdict, for the catalog it was given on. */
+  const unconfirmedOf = new WeakMap<Verdict, { cat: RelationCatalog; may: boolean }>();
+  const functionsOf = (v: Verdict, cat: RelationCatalog | null): string[] => {
+    const memo = callsOf.get(v);
+    if (memo !== undefined && memo.cat === cat) return memo.functions;
+    const functions = functionsCalled(v.statements, cat);
+    callsOf.set(v, { cat, functions });
+    return functions;
+  };
+
   /** The relations of `verdict` the catalog does not know, after a refresh if needed; a refusal, or null. */
   async function known(verdict: Verdict, sql: string, since: number): Promise<{ refusal: Refusal | null; verdict: Verdict }> {
     let v = verdict;
-    let relations = relationsRead(v.statements);
-    const unknownFunctions = () => functionsCalled(v.statements, access.current()).filter((f) => !access.current()?.functions.has(f));
+    let relations = relationsOf(v);
+    const unknownFunctions = () => functionsOf(v, access.current()).filter((f) => !access.current()?.functions.has(f));
     if (relationGaps(relations, access.current(), own).length > 0 || unknownFunctions().length > 0) {
       // Made behind Verdict's back a moment ago, perhaps: re-read (a load begun after the statement arrived).
       await access.refresh(since);
       v = hooks.decide(sql);
       if (v.action === 'deny') return { refusal: null, verdict: v };
-      relations = relationsRead(v.statements);
+      relations = relationsOf(v);
     }
     const cat = access.current();
     if (!cat) return { refusal: refused(gapMessage({ relation: relations[0] ?? 'what this statement reads', reason: 'no_catalog' })), verdict: v };
@@ -147,8 +168,8 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   /** Versions of the known relations `verdict` reads; after a change, the catalog re-read and the gaps again. */
   async function unchanged(verdict: Verdict, sql: string): Promise<Refusal | null> {
     const cat = access.current();
-    const relations = relationsRead(verdict.statements).filter((r) => cat?.relations.has(r));
-    const functions = functionsCalled(verdict.statements, cat).filter((f) => cat?.functions.has(f));
+    const relations = relationsOf(verdict).filter((r) => cat?.relations.has(r));
+    const functions = functionsOf(verdict, cat).filter((f) => cat?.functions.has(f));
     const started = performance.now();
     if (relations.length === 0 && functions.length === 0) {
       lastCheck = started;
@@ -177,7 +198,7 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
   const reads = (v: Verdict) =>
     v.action !== 'deny' &&
     v.statements.some((s) => s.reads.length > 0 || s.writes.length > 0 || s.functions.length > 0 || s.nested.length > 0) &&
-    (relationsRead(v.statements).length > 0 || functionsCalled(v.statements, access.current()).length > 0);
+    (relationsOf(v).length > 0 || functionsOf(v, access.current()).length > 0);
 
   /**
    * A statement about to run or be prepared: known, then unchanged. When the catalog knows everything it reads, its
@@ -187,7 +208,7 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     remember(verdict);
     if (!reads(verdict)) return null;
     const cat = access.current();
-    if (cat !== null && relationsRead(verdict.statements).every((r) => cat.relations.has(r)) && functionsCalled(verdict.statements, cat).every((f) => cat.functions.has(f))) {
+    if (cat !== null && relationsOf(verdict).every((r) => cat.relations.has(r)) && functionsOf(verdict, cat).every((f) => cat.functions.has(f))) {
       return unchanged(verdict, sql);
     }
     const since = Date.now();
@@ -228,9 +249,12 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     mayRunUnconfirmed(verdict) {
       const cat = access.current();
       if (!cat) return false;
+      const memo = unconfirmedOf.get(verdict);
+      if (memo !== undefined && memo.cat === cat) return memo.may;
       const readOnly = (schema: string | null, name: string) => readOnlyCall(schema, name, cat.readOnlyBuiltins, cat.userFunctionNames);
-      if (!onlyReads(verdict.statements, readOnly)) return false;
-      return relationsRead(verdict.statements).every((r) => cat.relations.has(r)) && functionsCalled(verdict.statements, cat).length === 0;
+      const may = onlyReads(verdict.statements, readOnly) && relationsOf(verdict).every((r) => cat.relations.has(r)) && functionsOf(verdict, cat).length === 0;
+      unconfirmedOf.set(verdict, { cat, may });
+      return may;
     },
     knownOrigin(tableOid, attnum) {
       if (tableOid === 0 || tableOid < FIRST_NORMAL_OID || temporaryOids.has(tableOid)) return true;
