@@ -4,7 +4,8 @@
 // the floor any proxy on Node.js stands on; then the latency at 1 client (p50, p99) of each, and the
 // system calls per transaction of Verdict's process and pgbouncer's (strace -c over a fixed number of
 // transactions). The last line is one JSON object.
-// Knobs: BENCH_SECONDS (per run, default 10), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
+// Knobs: BENCH_SECONDS (per run, default 10), BENCH_MORE_CLIENTS (a second client count for pgbouncer and Verdict,
+// default 32; 0 skips), BENCH_DURABLE=0 (evidence not awaited), BENCH_CATALOG_CHECK=0
 // (no per-statement catalog version check), BENCH_SYSCALL_TX (transactions per client traced, default 500),
 // BENCH_CPU_PROFILE=<dir> (a V8 CPU profile of the gateway's thread during each 8-client run through Verdict,
 // written as <dir>/verdict-<mode>.cpuprofile: the whole-run profile is mostly the other runs' idle time).
@@ -157,7 +158,7 @@ try {
     ini,
     `[databases]\n${server.database} = host=127.0.0.1 port=${server.port} dbname=${server.database}\n` +
       `[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = ${bouncerPort}\nauth_type = trust\nauth_file = ${join(dir, 'users.txt')}\n` +
-      `pool_mode = session\nmax_client_conn = 100\ndefault_pool_size = 20\nunix_socket_dir =\nlogfile = ${join(dir, 'pgbouncer.log')}\n`,
+      `pool_mode = session\nmax_client_conn = 200\ndefault_pool_size = 100\nunix_socket_dir =\nlogfile = ${join(dir, 'pgbouncer.log')}\n`,
   );
   if (process.getuid?.() === 0) {
     const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout);
@@ -250,6 +251,20 @@ try {
     // What a proxy on Node.js reaches at best on this machine, and how much of that Verdict keeps.
     result[`ratio_node_forwarder_vs_pgbouncer_${mode}`] = Math.round((f.tps / b.tps) * 100) / 100;
     result[`ratio_vs_node_forwarder_${mode}`] = Math.round((v.tps / f.tps) * 100) / 100;
+  }
+  // With more clients: throughput that rises with them was waiting on something (a check, durability) rather
+  // than short of CPU at 8 (BENCH_MORE_CLIENTS, default 32; 0 skips).
+  const more = Number(process.env.BENCH_MORE_CLIENTS ?? 32);
+  if (more > 0) {
+    for (const mode of ['simple', 'prepared'] as const) {
+      const common = ['-S', '-M', mode, '-c', String(more), '-j', '2', '-T', String(DURATION)];
+      const b = await pgbench([...common, ...viaBouncer], {});
+      const v = await pgbench([...common, ...viaVerdict], verdictEnv);
+      if (v.failed > 0) throw new Error(`${v.failed} transactions failed through Verdict`);
+      result[`tps_pgbouncer_${mode}_${more}_clients`] = Math.round(b.tps);
+      result[`tps_verdict_${mode}_${more}_clients`] = Math.round(v.tps);
+      result[`ratio_vs_pgbouncer_${mode}_${more}_clients`] = Math.round((v.tps / b.tps) * 100) / 100;
+    }
   }
   // Latency at 1 client: what Verdict adds, against what pgbouncer adds, over PostgreSQL directly.
   for (const mode of ['simple', 'prepared'] as const) {

@@ -369,8 +369,8 @@ export interface VersionChecker {
  *
  * Why lanes: a statement's answer is held until its check has passed, so with one connection a check asked for
  * while another runs waits for that one to end and then for its own — two round trips, during which the
- * client waits. Under pgbench -S -M prepared through Verdict (8 clients) that wait, not CPU, capped throughput:
- * it rose with more clients (2,081 TPS at 8, 4,651 at 32) and was 3,820 at 8 with the check off. A second
+ * client waits. Under pgbench -S -M prepared through a standalone gateway (8 clients) that wait capped throughput
+ * as much as CPU did: 2,081 TPS with the check, 3,820 with it off, and more with more clients (4,651 at 32). A second
  * connection starts the next check while one runs: median of six interleaved runs 2,490 TPS with one
  * connection, 2,770 with two, 2,730 with four (so two). Checks begin after the event loop's current turn, so
  * the statements that arrived together share one.
