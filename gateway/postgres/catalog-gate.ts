@@ -114,8 +114,6 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     if (r === undefined) readsOf.set(v, (r = relationsRead(v.statements)));
     return r;
   };
-  /** mayRunUnconfirmed's answer per verdict, for the catalog it was given on. */
-  const unconfirmedOf = new WeakMap<Verdict, { cat: RelationCatalog; may: boolean }>();
   const functionsOf = (v: Verdict, cat: RelationCatalog | null): string[] => {
     const memo = callsOf.get(v);
     if (memo !== undefined && memo.cat === cat) return memo.functions;
@@ -123,6 +121,8 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     callsOf.set(v, { cat, functions });
     return functions;
   };
+  /** mayRunUnconfirmed's answer per verdict, for the catalog it was given on. */
+  const unconfirmedOf = new WeakMap<Verdict, { cat: RelationCatalog; may: boolean }>();
 
   /** The relations of `verdict` the catalog does not know, after a refresh if needed; a refusal, or null. */
   async function known(verdict: Verdict, sql: string, since: number): Promise<{ refusal: Refusal | null; verdict: Verdict }> {
@@ -201,8 +201,9 @@ export function catalogGate(hooks: CatalogGateHooks): CatalogGate {
     (relationsOf(v).length > 0 || functionsOf(v, access.current()).length > 0);
 
   /**
-   * A statement about to run or be prepared: known, then unchanged. When the catalog knows everything it reads, its
-   * version check is asked for now, before the statement is forwarded (the session may run it in the same write).
+   * A statement about to run or be prepared: known, then unchanged. When the catalog knows everything it reads (so
+   * `known` has nothing to look up), its version check is asked for at once, before the statement is forwarded,
+   * rather than a microtask later.
    */
   const beforeStatement = (verdict: Verdict, sql: string): Promise<Refusal | null> | null => {
     remember(verdict);
