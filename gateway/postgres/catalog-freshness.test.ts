@@ -372,11 +372,19 @@ describe('a read whose answer was shaped by the catalog before a change', () => 
 });
 
 describe('the version checker (a connection of the gateway\'s own)', () => {
-  it('answers concurrent checks, sees a change, reopens a connection the server ended, and closes', async () => {
+  /** The clinic upstream's target and its relation catalog as loaded now (over a connection closed after). */
+  async function clinicCatalog() {
     const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);
     const conn = await connectUpstream(target);
-    const cat = await loadRelationCatalog(conn);
-    conn.close();
+    try {
+      return { target, cat: await loadRelationCatalog(conn) };
+    } finally {
+      conn.close();
+    }
+  }
+
+  it('answers concurrent checks, sees a change, reopens a connection the server ended, and closes', async () => {
+    const { target, cat } = await clinicCatalog();
     let opened = 0;
     const checker = versionChecker(() => (opened++, connectUpstream(target)), () => cat, 5_000);
     try {
@@ -399,10 +407,7 @@ describe('the version checker (a connection of the gateway\'s own)', () => {
   });
 
   it('starts a check asked for while another runs on a second connection, and a change before either is seen by both', async () => {
-    const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);
-    const conn = await connectUpstream(target);
-    const cat = await loadRelationCatalog(conn);
-    conn.close();
+    const { target, cat } = await clinicCatalog();
     let opened = 0;
     const checker = versionChecker(() => (opened++, connectUpstream(target)), () => cat, 5_000, 2);
     const turn = () => new Promise((r) => setImmediate(r));
@@ -427,10 +432,7 @@ describe('the version checker (a connection of the gateway\'s own)', () => {
   it('passes any relation name through its array parameters (quotes, backslashes, commas, braces, spaces, NULL)', async () => {
     const odd = ['we"ird', 'back\\slash', 'a,b', '{braced}', 'two words', 'NULL', 'ümlaut'];
     for (const name of odd) await behindTheBack(`CREATE TABLE "${name.replace(/"/g, '""')}" (id int)`);
-    const target = upstreamTarget('clinic', stack.config.upstreams.clinic!);
-    const conn = await connectUpstream(target);
-    const cat = await loadRelationCatalog(conn);
-    conn.close();
+    const { target, cat } = await clinicCatalog();
     const checker = versionChecker(() => connectUpstream(target), () => cat, 5_000);
     try {
       const keys = odd.map((n) => `public.${n}`);
