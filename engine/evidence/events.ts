@@ -154,6 +154,18 @@ export interface StatementResult {
   duration_ms: number;
   sqlstate: string | null;
   command_tag?: string | null;
+  /**
+   * What the client was sent, when no rows are kept encrypted for it: the digest a statement_response would
+   * carry (sha256, rows, bytes), folded into the result so a statement costs one evidence line fewer. A
+   * statement whose rows are kept (capture_rows with auditor keys) has a statement_response line instead.
+   */
+  response?: ResponseDigest;
+}
+/** The digest of delivered rows (docs/evidence-format.md § Responses): sha256 (hex) over the rows framed as DataRow bodies, their count, the framing's length in bytes. */
+export interface ResponseDigest {
+  sha256: string;
+  rows: number;
+  bytes: number;
 }
 export interface ApprovalRequested {
   request_id: string;

@@ -341,6 +341,20 @@ describe('verifyEvidence: disclosed facts and cross-references', () => {
     expect(codes(await verifyEvidence(await buildRepository(ev, { key: keyA })))).toEqual(['APPROVAL_STATE_CONFLICT']);
   });
 
+  it('checks a response folded into its result as it checks a statement_response line', async () => {
+    const decision = sessionEvents(1).find((e) => e.type === 'statement')!.data.decision_id;
+    const result = (decision_id: string, response: unknown) =>
+      ({ type: 'statement_result', data: { session_id: 's-0001', decision_id, outcome: 'ok', rows: 1, duration_ms: 1, sqlstate: null, response } }) as unknown as EvidenceEvent;
+    const digest = { sha256: 'ab'.repeat(32), rows: 1, bytes: 9 };
+    expect((await verifyEvidence(await buildRepository([...sessionEvents(1), result(decision, digest)], { key: keyA }))).findings).toEqual([]);
+    for (const bad of [{ ...digest, sha256: 'xyz' }, { ...digest, bytes: 1 }, { ...digest, rows: -1 }, 'ab'.repeat(32), null]) {
+      const r = await verifyEvidence(await buildRepository([...sessionEvents(1), result(decision, bad)], { key: keyA }));
+      expect(codes(r)).toEqual(['RESPONSE_MALFORMED']);
+    }
+    // a folded response of a decision no statement line records
+    expect(codes(await verifyEvidence(await buildRepository([...sessionEvents(1), result('no-such-decision', digest)], { key: keyA })))).toEqual(['RESPONSE_DECISION_MISSING']);
+  });
+
   it('checks each line against the event schema', async () => {
     const bad = { type: 'statement', data: { session_id: 's' } } as unknown as EvidenceEvent;
     const r = await verifyEvidence(await buildRepository([bad], { key: keyA, clock: steppingClock() }));

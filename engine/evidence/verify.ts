@@ -327,6 +327,15 @@ async function verifyStream(
             else inputs.set(rec.data.hash, rec.data.value);
             break;
           }
+          case 'statement_result': {
+            // A response folded into its result (no rows kept) is checked as a statement_response would be.
+            const folded = rec.data.response;
+            if (folded === undefined) break;
+            const problem = typeof folded === 'object' && folded !== null ? responseProblem({ ...folded, encrypted: null }) : 'response must be an object';
+            if (problem) findings.push(finding('RESPONSE_MALFORMED', bPath, problem, { line: lineNo, stream, seq: rec.seq }));
+            approvals.responses.push({ id: rec.data.decision_id, file: bPath, line: lineNo, stream, seq: rec.seq });
+            break;
+          }
           case 'statement_response': {
             const problem = responseProblem(rec.data);
             if (problem) findings.push(finding('RESPONSE_MALFORMED', bPath, problem, { line: lineNo, stream, seq: rec.seq }));

@@ -77,7 +77,8 @@ export function describeRecord(r: EvidenceRecord): string {
     }
     case 'statement_result': {
       const d = r.data;
-      return `result         ${d.outcome}${d.rows !== null ? ` rows=${d.rows}` : ''} ${d.duration_ms} ms${d.sqlstate ? ` SQLSTATE ${d.sqlstate}` : ''} (decision ${d.decision_id})`;
+      const sent = d.response ? ` — sent ${d.response.rows} row(s), ${d.response.bytes} bytes, sha256 ${d.response.sha256.slice(0, 16)}` : '';
+      return `result         ${d.outcome}${d.rows !== null ? ` rows=${d.rows}` : ''} ${d.duration_ms} ms${d.sqlstate ? ` SQLSTATE ${d.sqlstate}` : ''} (decision ${d.decision_id})${sent}`;
     }
     case 'approval_requested':
       return `approval asked ${r.data.request_id} from ${r.data.approvers.join(', ')} (min ${r.data.min_approvals}) until ${r.data.expires_at}`;

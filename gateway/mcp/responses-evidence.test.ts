@@ -88,7 +88,11 @@ describe('responses in evidence', () => {
     expect(text).not.toContain('Alan Turing');
     expect(text).not.toContain('Grace Hopper');
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, any> });
-    const responses = lines.filter((l) => l.type === 'statement_response').map((l) => l.data);
+    // A response whose rows are kept encrypted has a statement_response line; one with only a digest is in its
+    // statement's result line (`response`).
+    const responses = lines.flatMap((l) =>
+      l.type === 'statement_response' ? [l.data] : l.type === 'statement_result' && l.data.response ? [{ ...l.data.response, decision_id: l.data.decision_id, encrypted: null, folded: true }] : [],
+    );
     // the digest is of exactly what each client received (a differential check against the door's output)
     expect(responses.map((r) => [r.sha256, r.rows])).toEqual([
       [rowsDigest(clinician).sha256, 2],
@@ -98,6 +102,7 @@ describe('responses in evidence', () => {
     expect(responses[2]!.encrypted).toMatchObject({ rows: 2, truncated: false });
     expect(responses[0]!.encrypted).toMatchObject({ rows: 2, truncated: false, jwe: { recipients: [expect.anything()] } });
     expect(responses[1]!.encrypted).toBeNull(); // masked PHI only: nothing to keep but the digest
+    expect(responses.map((r) => r.folded === true)).toEqual([false, true, false]);
 
     const session = lines.find((l) => l.type === 'statement' && l.data.decision_id === responses[0]!.decision_id)!.data.session_id as string;
     const shown = await cli('replay', session, '--repo', clone, '--key', auditor.priv);
@@ -109,6 +114,8 @@ describe('responses in evidence', () => {
     expect(wrong.out).not.toContain('Ada Lovelace');
     const keyless = await cli('replay', session, '--repo', clone);
     expect(keyless.out).toContain('2 row(s) kept encrypted');
+    const contractorSession = lines.find((l) => l.type === 'statement' && l.data.decision_id === responses[1]!.decision_id)!.data.session_id as string;
+    expect((await cli('replay', contractorSession, '--repo', clone)).out).toContain(`sent 2 row(s), ${responses[1]!.bytes} bytes, sha256 ${String(responses[1]!.sha256).slice(0, 16)}`);
     expect(keyless.out).not.toContain('Ada Lovelace');
     // the PostgreSQL door's kept rows decrypt to what the client received, and match the digest
     const pgSession = lines.find((l) => l.type === 'statement' && l.data.decision_id === responses[2]!.decision_id)!.data.session_id as string;

@@ -13,6 +13,7 @@ import type { VerifiedIdentity } from '../identity/validator.ts';
 import { columnMasks, maskPlan, withheldCode } from '../pipeline/mask-plan.ts';
 import { countedFrom } from '../pipeline/admission.ts';
 import { PipelineSession } from '../pipeline/session.ts';
+import type { DeliveredDigest } from '../pipeline/evidence-record.ts';
 import { reportedSettingProblem, settingsRefusal } from '../pipeline/settings.ts';
 import { StatementError } from '../upstream/postgres/errors.ts';
 import { UpstreamSession, type StatementResult } from '../upstream/postgres/statement.ts';
@@ -258,6 +259,9 @@ export class McpRunner {
     const tags: string[] = [];
     const results: StatementOut[] = [];
     const notes: string[] = [];
+    // What the caller is sent for each statement: its digest, and the rows themselves where the policy asks
+    // (encrypted), recorded with the results.
+    const sent: (DeliveredDigest | null)[] = [];
     // The parameters (only with one statement) are evidence of this execution: raw, or hashed where they meet PHI.
     const execution = params.length > 0 ? session.recordParameters(verdict, 0, params) : undefined;
     try {
@@ -266,8 +270,7 @@ export class McpRunner {
         const a = verdict.statements[i]!;
         const r = await up.run(n === 1 ? sql : a.text, params, { maxRows: this.#cfg.max_rows, maxBytes: this.#cfg.max_result_bytes, ...(signal ? { signal } : {}) });
         const out = this.#masked(a, verdict.decisions[i]!, r);
-        // What the caller is sent for it: its digest, and the rows themselves where the policy asks (encrypted).
-        session.recordResponse(verdict, i, out.columns.map((c) => c.name), out.rows, execution);
+        sent.push(session.responseDigest(verdict, i, out.columns.map((c) => c.name), out.rows));
         results.push(out);
         tags.push(out.command);
         if (r.truncated) notes.push(`statement ${i + 1}: the result was cut at ${out.row_count} rows (limits: ${this.#cfg.max_rows} rows, ${this.#cfg.max_result_bytes} bytes); narrow it or page with LIMIT/OFFSET`);
@@ -276,13 +279,13 @@ export class McpRunner {
       if (implicit) await up.run('COMMIT', []);
     } catch (err) {
       if (err instanceof StatementError) {
-        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate, false, execution);
+        session.recordResult(verdict, started, implicit ? [] : tags, err.sqlstate, false, execution, implicit ? [] : sent);
         throw this.#statementError(err, masked, verdict.decisions[Math.min(tags.length, n - 1)]!, implicit && n > 1 ? 'the statements ran as one transaction, which was rolled back' : null);
       }
-      session.recordResult(verdict, started, tags, SqlState.InternalError, false, execution);
+      session.recordResult(verdict, started, tags, SqlState.InternalError, false, execution, sent);
       throw err;
     }
-    session.recordResult(verdict, started, tags, null, false, execution);
+    session.recordResult(verdict, started, tags, null, false, execution, sent);
     if (up.status !== 'I') notes.push('a transaction was still open when the call ended; it was rolled back (each call is a session of its own: send BEGIN … COMMIT in one call)');
     return { results, notes };
   }

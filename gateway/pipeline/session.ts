@@ -6,11 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Verdict } from '../../engine/engine.ts';
 import type { EvidenceEvent, PolicyInputPart } from '../../engine/evidence/events.ts';
-import type { CapturedRows } from '../../engine/evidence/response.ts';
 import type { ApprovalInput, Connection, Identity } from '../../engine/policy/input.ts';
 import type { BlastRadius } from '../../engine/sql/types.ts';
 import { SessionAdmission, type Admission, type Counted, type HoldHooks } from './admission.ts';
-import { SessionEvidence, type DecisionRef } from './evidence-record.ts';
+import { SessionEvidence, type DecisionRef, type DeliveredDigest } from './evidence-record.ts';
 import { purposeFromComment } from './purpose.ts';
 import type { PipelineServices, PipelineSessionOptions } from './services.ts';
 import type { DecisionCounts } from '../ops/metrics.ts';
@@ -171,13 +170,13 @@ export class PipelineSession {
   }
 
   /** Records how each statement of a string ended (SessionEvidence.recordResult). */
-  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false, execution?: string): void {
-    this.#evidence.recordResult(verdict, start, tags, code, refused, execution);
+  recordResult(verdict: Verdict, start: number, tags: readonly string[], code: string | null, refused = false, execution?: string, digests?: readonly (DeliveredDigest | null | undefined)[]): void {
+    this.#evidence.recordResult(verdict, start, tags, code, refused, execution, digests);
   }
 
   /** One execution of a portal or prepared statement: its result refers to the decision that admitted it. */
-  recordExecution(ref: DecisionRef | null, start: number, tag: string | null, code: string | null, refused = false): void {
-    this.#evidence.recordExecution(ref, start, tag, code, refused);
+  recordExecution(ref: DecisionRef | null, start: number, tag: string | null, code: string | null, refused = false, digest?: DeliveredDigest | null): void {
+    this.#evidence.recordExecution(ref, start, tag, code, refused, digest);
   }
 
   /**
@@ -191,20 +190,9 @@ export class PipelineSession {
     return this.#evidence.recordParameters(verdict, index, params, formats);
   }
 
-  /**
-   * Records what the client was sent for statement `index` of `verdict`: the digest of the delivered rows and,
-   * where the decision asks, the rows encrypted to the auditor keys (SessionEvidence.recordResponse).
-   *
-   * @example
-   * session.recordResponse(verdict, 0, ['name'], [['Ada Lovelace']], execution)
-   */
-  recordResponse(verdict: Verdict, index: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[], execution?: string): void {
-    this.#evidence.recordResponse(verdict, index, columns, rows, execution);
-  }
-
-  /** Records the digest of what the client was sent, computed by the door (SessionEvidence.recordResponseDigest). */
-  recordResponseDigest(verdict: Verdict, index: number, digest: { sha256: string; rows: number; bytes: number; captured?: CapturedRows | null }, execution?: string): void {
-    this.#evidence.recordResponseDigest(verdict, index, digest, execution);
+  /** The digest of what the client was sent for statement `index`, to record with its result (SessionEvidence.responseDigest). */
+  responseDigest(verdict: Verdict, index: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): DeliveredDigest | null {
+    return this.#evidence.responseDigest(verdict, index, columns, rows);
   }
 
   /**

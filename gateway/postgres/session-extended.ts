@@ -212,11 +212,10 @@ function onExecute(s: PostgresSession, msg: Execute): Promise<void> | void {
   if (s.ctx.evidence) {
     const started = Date.now();
     unit.onDone = (rows, tag, sqlstate) => {
-      s.recordExecution(rows?.ref ?? null, started, tag, sqlstate);
+      // What the client was sent goes with the result. A cursor's FETCH is recorded under the decision that
+      // declared it, like its result.
       const digest = s.tracker.takeDigest();
-      const ref = rows?.ref;
-      // A cursor's FETCH is recorded under the decision that declared it, like its result.
-      if (ref) s.pipeline?.recordResponseDigest(ref.verdict, ref.index, digest, ref.execution);
+      s.recordExecution(rows?.ref ?? null, started, tag, sqlstate, false, digest);
     };
   }
   s.tracker.push(unit);

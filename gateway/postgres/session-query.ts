@@ -127,8 +127,7 @@ function forwardQuery(s: PostgresSession, v: Verdict, raw: Buffer, started: numb
   if (s.ctx.evidence || ddl) {
     unit.onDone = (tags, sqlstate) => {
       if (s.ctx.evidence) {
-        s.recordResult(v, started, tags, sqlstate);
-        s.tracker.queryDigests.forEach((digest, i) => digest && s.pipeline?.recordResponseDigest(v, i, digest));
+        s.recordResult(v, started, tags, sqlstate, false, s.tracker.queryDigests);
       }
       if (ddl && tags.length > 0) s.ctx.catalogChanged(s.upstreamName);
     };

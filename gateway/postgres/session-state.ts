@@ -31,6 +31,7 @@ import type { PostgresDoorContext, PostgresSessionHandle } from './context.ts';
 import type { UpstreamConnection } from '../upstream/postgres/upstream.ts';
 import { maskPlan } from '../pipeline/mask-plan.ts';
 import type { PipelineSession } from '../pipeline/session.ts';
+import type { DeliveredDigest } from '../pipeline/evidence-record.ts';
 import { FLUSH, queryMessage } from '../upstream/postgres/frontend-messages.ts';
 import type { CatalogGate, Refusal } from './catalog-gate.ts';
 
@@ -258,16 +259,16 @@ export class PostgresSession {
     return this.pipeline!.recordDecisions(verdict, approval);
   }
 
-  recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false): void {
-    this.pipeline?.recordResult(verdict, start, tags, sqlstate, refused);
+  recordResult(verdict: Verdict, start: number, tags: readonly string[], sqlstate: string | null, refused = false, digests?: readonly (DeliveredDigest | null | undefined)[]): void {
+    this.pipeline?.recordResult(verdict, start, tags, sqlstate, refused, undefined, digests);
   }
 
   recordParameters(verdict: Verdict, index: number, bind: { params: readonly (Buffer | null)[]; paramFormats: readonly number[] }): string | undefined {
     return this.pipeline?.recordParameters(verdict, index, bind.params, bind.paramFormats);
   }
 
-  recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null, refused = false): void {
-    this.pipeline?.recordExecution(ref, start, tag, sqlstate, refused);
+  recordExecution(ref: DecisionRef | null, start: number, tag: string | null, sqlstate: string | null, refused = false, digest?: DeliveredDigest | null): void {
+    this.pipeline?.recordExecution(ref, start, tag, sqlstate, refused, digest);
   }
 
   /** A refusal without a policy decision (FunctionCall, unknown portal): recorded; returns its decision id. */

@@ -380,9 +380,9 @@ function finish(rc: RunContext, p: PipelineSession, verdict: Verdict, started: n
   const rows = r.rows.length > rc.maxRows ? r.rows.slice(0, rc.maxRows) : r.rows;
   const out = encodeMasked(rc, analysis, decision, r.columns, rows);
   // What the driver is sent: its digest, and the rows themselves where the policy asks (encrypted to auditors).
-  p.recordResponse(verdict, 0, r.columns.map((c) => c.name), out, execution);
+  const sent = p.responseDigest(verdict, 0, r.columns.map((c) => c.name), out);
   const count = r.rowsAffected ?? out.length;
-  p.recordResult(verdict, started, [`${analysis.command || 'SELECT'} ${count}`], null, false, execution);
+  p.recordResult(verdict, started, [`${analysis.command || 'SELECT'} ${count}`], null, false, execution, [sent]);
   return { rowtype: r.columns.map(rowTypeOf), rows: out, statementTypeId: statementTypeOf(analysis.kind) };
 }
 
